@@ -1,0 +1,66 @@
+# GuardWatch: `make demo` and `make test` are the two commands that matter (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_VERSION := $(shell cat .python-version)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements/dev.txt | cut -c1-16)
+DEMO_ENV := GUARDWATCH_ENV=demo
+TEST_ENV := GUARDWATCH_ENV=test
+DEMO_PORT ?= 8000
+SIM_PORT ?= 4566
+
+.PHONY: help install demo test lint unit browser-deps ci-services bench lock clean compose-check
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(VENV)/bin/python:
+	@py=$$(./.ci/find-python $(PYTHON_VERSION)) || exit 1; \
+	  echo "Creating $(VENV) with $$py"; \
+	  "$$py" -m venv $(VENV)
+
+$(STAMP): requirements/dev.txt $(VENV)/bin/python
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
+	@# Put the checkout on the venv's path (what an editable install does, without a build step).
+	@echo "$(CURDIR)" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/guardwatch-src.pth
+	@rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)  ## create .venv and install the locked dependencies
+
+demo: install  ## migrate a SQLite demo, seed it, start simulator + worker + web, print URL and logins
+	@mkdir -p var
+	$(DEMO_ENV) $(PY) manage.py migrate --no-input -v 0
+	$(DEMO_ENV) $(PY) manage.py demo_users
+	$(DEMO_ENV) $(PY) manage.py demo --port $(DEMO_PORT) --sim-port $(SIM_PORT)
+
+browser-deps:  ## Debian's chromium for the browser tests (Playwright cannot download browsers here)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+lint: install  ## ruff
+	$(VENV)/bin/ruff check .
+
+test: install browser-deps  ## ruff, then the whole suite against real Postgres and Redis
+	$(VENV)/bin/ruff check .
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+unit: install  ## the suite without browser tests, for quick runs
+	$(TEST_ENV) $(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
+
+bench: install  ## run the benchmarks in bench/ (see docs/benchmarks.md)
+	$(TEST_ENV) $(PY) bench/run_all.py
+
+compose-check:  ## validate docker-compose.yml when a docker client exists
+	@if command -v docker >/dev/null 2>&1; then docker compose config --quiet && echo "docker-compose.yml is valid"; \
+	  else echo "no docker client; skipped"; fi
+
+lock: install  ## re-resolve requirements/*.txt from pyproject.toml (needs uv: pip install uv)
+	uv pip compile pyproject.toml --python-version $(PYTHON_VERSION) --generate-hashes --universal -o requirements/prod.txt
+	uv pip compile pyproject.toml --extra dev --python-version $(PYTHON_VERSION) --generate-hashes --universal -o requirements/dev.txt
+
+clean:  ## remove the venv and demo state
+	rm -rf $(VENV) var staticfiles test-output

@@ -1,0 +1,1 @@
+"""Member accounts: the administrator's invite workflow and per-region relationship status."""

@@ -1,0 +1,38 @@
+"""The Celery application: Redis broker in production and tests, beat schedule defined here in code."""
+
+import os
+
+from celery import Celery
+from celery.schedules import schedule
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guardwatch.settings")
+
+app = Celery("guardwatch")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(["guardwatch.core", "accounts", "findings"])
+
+# Periodic work lives in code (no django-celery-beat: it caps Django below 6.1). Exactly one beat
+# process runs this schedule; each task is idempotent and claims its own work, so a late or doubled
+# tick is harmless. Entries whose task module is not installed yet are simply never routed.
+BEAT_SCHEDULE: dict[str, dict] = {}
+
+
+@app.on_after_finalize.connect
+def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
+    """Build the schedule once settings are loaded, so intervals come from the environment."""
+    from django.conf import settings
+
+    entries = {
+        "members-status-sync": (
+            "accounts.tasks.members_sync_all_regions",
+            settings.GUARDWATCH_MEMBER_SYNC_MINUTES * 60,
+        ),
+        "findings-pull-sync": (
+            "findings.tasks.findings_sync_all_regions",
+            settings.GUARDWATCH_FINDINGS_SYNC_MINUTES * 60,
+        ),
+    }
+    for name, (task, seconds) in entries.items():
+        if task in sender.tasks:
+            BEAT_SCHEDULE[name] = {"task": task, "schedule": schedule(seconds)}
+    sender.conf.beat_schedule = BEAT_SCHEDULE

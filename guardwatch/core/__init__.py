@@ -1,0 +1,1 @@
+"""Cross-cutting parts of GuardWatch: roles and permissions, the audit log, the dashboard shell."""

@@ -1,0 +1,22 @@
+"""App config: installs the role groups after every migrate."""
+
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class CoreConfig(AppConfig):
+    """Roles, audit log, layout."""
+
+    name = "guardwatch.core"
+    label = "core"
+    verbose_name = "GuardWatch core"
+
+    def ready(self) -> None:
+        post_migrate.connect(_install_roles, sender=self, dispatch_uid="guardwatch-roles")
+
+
+def _install_roles(sender: AppConfig, using: str = "default", **_kwargs) -> None:
+    """Keep the Admin/Analyst/Manager groups exactly as `roles.ROLE_PERMISSIONS` defines them."""
+    from .roles import roles_install
+
+    roles_install(using=using)

@@ -1,0 +1,31 @@
+"""Template context every page needs: the navigation the user may see, and their role."""
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from .roles import role_of
+
+# (label, url name, permission needed to see the link)
+NAVIGATION = (
+    ("Dashboard", "home", None),
+    ("Accounts", "accounts:list", "core.view_members"),
+    ("Findings", "findings:list", "core.view_findings"),
+    ("Coverage", "accounts:coverage", "core.view_reports"),
+    ("Audit", "core:audit", "core.view_audit"),
+)
+
+
+def navigation(request: HttpRequest) -> dict:
+    """Links filtered by permission, the current section marked, and the signed-in user's role."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": [], "user_role": None}
+    path = request.path
+    items = []
+    for label, url_name, perm in NAVIGATION:
+        if perm and not user.has_perm(perm):
+            continue
+        url = reverse(url_name)
+        current = path == url if url == "/" else path.startswith(url)
+        items.append({"label": label, "url": url, "current": current})
+    return {"nav_items": items, "user_role": role_of(user)}

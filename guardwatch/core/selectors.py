@@ -1,0 +1,50 @@
+"""Core reads: the audit log."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .models import AuditEntry
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """What the audit page can filter on; every field optional."""
+
+    actor: str = ""
+    verb: str = ""
+    target_type: str = ""
+    target_id: str = ""
+    since: date | None = None
+    until: date | None = None
+
+
+def audit_list(*, filters: AuditFilters) -> QuerySet[AuditEntry]:
+    """Audit entries newest first, narrowed by `filters`."""
+    qs = AuditEntry.objects.all()
+    if filters.actor:
+        qs = qs.filter(actor_name__iexact=filters.actor)
+    if filters.verb:
+        qs = qs.filter(verb__startswith=filters.verb)
+    if filters.target_type:
+        qs = qs.filter(target_type=filters.target_type)
+    if filters.target_id:
+        qs = qs.filter(target_id=filters.target_id)
+    tz = timezone.get_current_timezone()
+    if filters.since:
+        qs = qs.filter(created_at__gte=datetime.combine(filters.since, time.min, tzinfo=tz))
+    if filters.until:
+        qs = qs.filter(created_at__lt=datetime.combine(filters.until + timedelta(days=1), time.min, tzinfo=tz))
+    return qs
+
+
+def audit_verbs() -> list[str]:
+    """Distinct verbs, for the filter's choices."""
+    return list(AuditEntry.objects.order_by("verb").values_list("verb", flat=True).distinct())
+
+
+def audit_for_target(*, target_type: str, target_id: str, limit: int = 50) -> list[AuditEntry]:
+    """The latest entries about one object (account detail pages show these)."""
+    return list(AuditEntry.objects.filter(target_type=target_type, target_id=target_id)[:limit])

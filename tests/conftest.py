@@ -1,0 +1,222 @@
+"""Shared fixtures: personas, a real Celery worker, and a real browser.
+
+Personas (one per role, plus an outsider with no role) are the people the tests speak for:
+`admin`, `analyst`, `manager`, `outsider`; `client_for("analyst")` is a signed-in Django client.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from guardwatch.core.roles import Role
+from guardwatch.core.services import user_create
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_OUTPUT = ROOT / "test-output"
+PASSWORD = "correct-horse-battery-staple"
+CHROMIUM = os.environ.get("GUARDWATCH_CHROMIUM", "/usr/bin/chromium")
+
+PERSONA_ROLES: dict[str, Role | None] = {
+    "admin": Role.ADMIN,
+    "analyst": Role.ANALYST,
+    "manager": Role.MANAGER,
+    "outsider": None,
+}
+
+
+def persona_create(name: str):
+    """A user named after the persona, holding its role (the outsider holds none)."""
+    role = PERSONA_ROLES[name]
+    if role is None:
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.create_user(username=name, password=PASSWORD)
+        return user
+    return user_create(username=name, role=role, password=PASSWORD, validate=False)
+
+
+@pytest.fixture
+def admin(db):
+    """Alice-the-admin: manages member accounts and settings."""
+    return persona_create("admin")
+
+
+@pytest.fixture
+def analyst(db):
+    """A SOC analyst: triages findings."""
+    return persona_create("analyst")
+
+
+@pytest.fixture
+def manager(db):
+    """A manager: reads reports, changes nothing."""
+    return persona_create("manager")
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed in, but holds no role."""
+    return persona_create("outsider")
+
+
+@pytest.fixture
+def client_for(db) -> Callable[[str], Client]:
+    """`client_for("analyst")`: a Django test client signed in as that persona (created on demand)."""
+    from django.contrib.auth import get_user_model
+
+    def make(name: str) -> Client:
+        user = get_user_model().objects.filter(username=name).first() or persona_create(name)
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+# --- A real Celery worker ---------------------------------------------------------------------
+
+
+def _worker_env() -> dict[str, str]:
+    """The worker process sees the same test database, Redis and queue as this test process."""
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` process on the real Redis broker, consuming this session's queue.
+
+    Tests that use it must commit their data (`transactional_db`), since the worker has its own
+    database connection.
+    """
+    from django.conf import settings
+
+    from guardwatch.celery import app
+
+    TEST_OUTPUT.mkdir(exist_ok=True)
+    log = (TEST_OUTPUT / "celery-worker.log").open("w")
+    hostname = f"test-{os.getpid()}@%h"
+    with django_db_blocker.unblock():
+        env = _worker_env()
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "guardwatch", "worker",
+            "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO",
+            "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--hostname", hostname,
+            "--without-gossip", "--without-mingle",
+        ],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    ready = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        # A readiness poll, not a sleep-to-pass: ping answers as soon as the worker consumes.
+        replies = app.control.ping(timeout=0.5)
+        if any(name.startswith(f"test-{os.getpid()}@") for reply in replies for name in reply):
+            ready = True
+            break
+    if not ready:
+        proc.kill()
+        log.close()
+        raise RuntimeError(
+            "The Celery worker did not start; see test-output/celery-worker.log:\n"
+            + (TEST_OUTPUT / "celery-worker.log").read_text()[-3000:]
+        )
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+# --- A real browser ---------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Remember each phase's report on the item so fixtures can tell a failure at teardown."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright (Playwright's own browsers cannot be downloaded here)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install chromium).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            ],
+        )  # fmt: skip
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser, request, live_server):
+    """A fresh browser tab; a screenshot of it is saved under test-output/ when the test fails."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    console_errors: list[str] = []
+    tab.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+    tab.console_errors = console_errors
+    yield tab
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        shots = TEST_OUTPUT / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        tab.screenshot(path=str(shots / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.fixture
+def screenshot(page, request) -> Callable[[str], Path]:
+    """Save a named screenshot of the current page under test-output/screenshots/."""
+
+    def take(name: str) -> Path:
+        shots = TEST_OUTPUT / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        path = shots / f"{request.node.name}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def sign_in(page, transactional_db):
+    """`sign_in("analyst")`: create the persona and sign in through the real login form."""
+
+    def do(name: str):
+        user = persona_create(name)
+        page.goto("/login/")
+        page.get_by_label("Username").fill(user.username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/")
+        return user
+
+    return do

@@ -1,0 +1,80 @@
+"""Settings read from the environment fail loudly on bad values."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from guardwatch.settings import database_from_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def check_with(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """Run `manage.py check` in a clean process with exactly this environment added."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GUARDWATCH_", "DATABASE_", "SECRET_", "REDIS_", "DJANGO_ALLOW"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", *args], cwd=ROOT, env=base | env, capture_output=True, text=True
+    )
+
+
+def test_database_url_parses_postgres_with_options():
+    db = database_from_url("postgres://gw:s%40cret@db.internal:6543/guardwatch?sslmode=require")
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["USER"], db["PASSWORD"], db["HOST"], db["PORT"], db["NAME"]) == (
+        "gw", "s@cret", "db.internal", "6543", "guardwatch",
+    )  # fmt: skip
+    assert db["OPTIONS"] == {"sslmode": "require"}
+
+
+def test_database_url_parses_sqlite_path():
+    assert database_from_url("sqlite:////tmp/demo.sqlite3")["NAME"] == "/tmp/demo.sqlite3"
+
+
+def test_unknown_database_scheme_is_refused():
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="mysql"):
+        database_from_url("mysql://x@y/z")
+
+
+def test_production_without_secret_key_names_the_variable():
+    result = check_with({"GUARDWATCH_ENV": "production"})
+    assert result.returncode != 0
+    assert "SECRET_KEY is required" in result.stderr
+
+
+def test_bad_boolean_is_refused_with_its_name():
+    result = check_with({"GUARDWATCH_ENV": "test", "DEBUG": "maybe"})
+    assert result.returncode != 0
+    assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_bad_region_list_is_refused():
+    result = check_with({"GUARDWATCH_ENV": "test", "GUARDWATCH_AWS_REGIONS": "us-east-1,mars"})
+    assert result.returncode != 0
+    assert "'mars', which is not a region name" in result.stderr
+
+
+def test_production_refuses_sqlite():
+    env = {
+        "GUARDWATCH_ENV": "production", "SECRET_KEY": "x" * 60, "ALLOWED_HOSTS": "gw.example.com",
+        "REDIS_URL": "redis://127.0.0.1:6379/0", "DATABASE_URL": "sqlite:////tmp/x.sqlite3",
+    }  # fmt: skip
+    result = check_with(env)
+    assert result.returncode != 0
+    assert "SQLite is for the demo only" in result.stderr
+
+
+def test_production_settings_pass_the_deploy_check():
+    env = {
+        "GUARDWATCH_ENV": "production",
+        "SECRET_KEY": "k3y-" + "Zq8!vR2#mW7@pL4$" * 4,
+        "ALLOWED_HOSTS": "guardwatch.example.com",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/guardwatch_test",
+        "REDIS_URL": "redis://127.0.0.1:6379/1",
+    }
+    result = check_with(env, "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stderr + result.stdout
