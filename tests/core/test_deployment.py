@@ -1,0 +1,43 @@
+"""The deployment files say what the README promises (no Docker engine runs here, so read them)."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_the_production_stack_with_exactly_one_beat():
+    services = compose()["services"]
+    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
+    assert services["beat"]["deploy"]["replicas"] == 1
+    assert "beat" in services["beat"]["command"] and "worker" in services["worker"]["command"]
+    assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["migrate"]["command"][-2:] == ["migrate", "--no-input"]
+
+
+def test_compose_app_services_run_in_production_mode_against_postgres_and_redis():
+    for name in ("migrate", "web", "worker", "beat"):
+        env = compose()["services"][name]["environment"]
+        assert env["GUARDWATCH_ENV"] == "production"
+        assert env["DATABASE_URL"].startswith("postgres://")
+        assert env["REDIS_URL"].startswith("redis://")
+
+
+def test_every_setting_read_from_the_environment_is_documented_in_env_example():
+    settings_src = (ROOT / "guardwatch" / "settings.py").read_text()
+    read = set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z_]+)"', settings_src))
+    read |= set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', settings_src))
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert read - documented == set()
+
+
+def test_dockerfile_installs_only_the_locked_runtime_requirements():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install --require-hashes -r requirements/prod.txt" in dockerfile
+    assert "FROM python:3.13" in dockerfile
