@@ -284,7 +284,8 @@ GUARDWATCH_ADMIN_ROLE_ARN = os.environ.get("GUARDWATCH_ADMIN_ROLE_ARN", "")
 if GUARDWATCH_ADMIN_ROLE_ARN and not GUARDWATCH_ADMIN_ROLE_ARN.startswith("arn:aws"):
     raise ImproperlyConfigured("GUARDWATCH_ADMIN_ROLE_ARN must be an IAM role ARN (arn:aws…:iam::…:role/…).")
 GUARDWATCH_MEMBER_ROLE_NAME = os.environ.get("GUARDWATCH_MEMBER_ROLE_NAME", "")
-GUARDWATCH_AWS_ENDPOINT_URL = os.environ.get("GUARDWATCH_AWS_ENDPOINT_URL", "")
+# The demo's embedded default is the local simulator that `manage.py demo` starts.
+GUARDWATCH_AWS_ENDPOINT_URL = os.environ.get("GUARDWATCH_AWS_ENDPOINT_URL", "http://127.0.0.1:4566" if DEMO else "")
 GUARDWATCH_PUBLIC_URL = os.environ.get("GUARDWATCH_PUBLIC_URL", "http://127.0.0.1:8000" if not PRODUCTION else "")
 GUARDWATCH_MEMBER_SYNC_MINUTES = env_int("GUARDWATCH_MEMBER_SYNC_MINUTES", 15, minimum=1)
 GUARDWATCH_FINDINGS_SYNC_MINUTES = env_int("GUARDWATCH_FINDINGS_SYNC_MINUTES", 5, minimum=1)

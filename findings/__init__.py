@@ -1,0 +1,1 @@
+"""Findings: GuardDuty findings of every member, synced, triaged and reported."""
