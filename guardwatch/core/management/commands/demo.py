@@ -58,7 +58,9 @@ class Command(BaseCommand):
 
         def spawn(name: str, argv: list[str]) -> None:
             log = (var / "logs" / f"{name}.log").open("a")
-            processes.append((name, subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)))
+            # argv is always [this interpreter, manage.py, <fixed subcommand>, ...]: no user input.
+            proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+            processes.append((name, proc))
 
         def stop_all(*_args) -> None:
             for _name, proc in reversed(processes):
