@@ -38,7 +38,10 @@ class ClientKey:
 def client_config() -> botocore.config.Config:
     """Adaptive retries (GuardDuty publishes no rate limits, only 429s) and bounded timeouts."""
     return botocore.config.Config(
-        retries={"mode": "adaptive", "max_attempts": getattr(settings, "GUARDWATCH_AWS_MAX_ATTEMPTS", 8)},
+        retries={
+            "mode": getattr(settings, "GUARDWATCH_AWS_RETRY_MODE", "adaptive"),
+            "max_attempts": getattr(settings, "GUARDWATCH_AWS_MAX_ATTEMPTS", 8),
+        },
         connect_timeout=5,
         read_timeout=30,
         max_pool_connections=20,

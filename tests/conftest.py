@@ -95,11 +95,11 @@ def _worker_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subprocess.Popen]:
+def celery_worker_process(django_db_setup, django_db_blocker, simulator_server) -> Iterator[subprocess.Popen]:
     """A real `celery worker` process on the real Redis broker, consuming this session's queue.
 
     Tests that use it must commit their data (`transactional_db`), since the worker has its own
-    database connection.
+    database connection. The simulator starts first so the worker inherits its endpoint.
     """
     from django.conf import settings
 
@@ -220,3 +220,34 @@ def sign_in(page, transactional_db):
         return user
 
     return do
+
+
+# --- The GuardDuty simulator, as the product sees it -------------------------------------------
+
+ADMIN_ACCOUNT = "111111111111"  # the access key in tests/testenv.py encodes this account
+
+
+@pytest.fixture(scope="session")
+def simulator_server():
+    """One simulator HTTP server for the session (a real socket, so worker processes reach it too)."""
+    from guardwatch.simulator import SimulatorServer
+
+    server = SimulatorServer(port=0)
+    server.state.strict_responses = True
+    server.start()
+    # Child processes (the Celery worker) inherit this; the test process reads it through settings.
+    os.environ["GUARDWATCH_AWS_ENDPOINT_URL"] = server.endpoint_url
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def simulator(simulator_server, settings):
+    """The simulator with fresh state, and GuardWatch's AWS clients pointed at it for this test."""
+    from guardwatch.aws import reset_clients
+
+    simulator_server.state.reset()
+    settings.GUARDWATCH_AWS_ENDPOINT_URL = simulator_server.endpoint_url
+    reset_clients()
+    yield simulator_server.state
+    reset_clients()

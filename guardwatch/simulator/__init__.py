@@ -1,0 +1,23 @@
+"""A local GuardDuty stand-in speaking the real wire protocol.
+
+Unmodified boto3 clients pointed at `SimulatorServer(...).endpoint_url` work as against AWS:
+GuardDuty (rest-json), plus enough STS and Organizations for cross-account roles and the demo.
+Nothing here imports Django; `manage.py gdsim` is a thin wrapper over `serve`.
+"""
+
+from .auth import credentials_for
+from .protocol import OutputValidationError, validate_output
+from .relationships import RESIGN_ALERT_TYPE
+from .server import SimulatorServer, make_wsgi_app, serve
+from .state import SimulatorState
+
+__all__ = [
+    "RESIGN_ALERT_TYPE",
+    "OutputValidationError",
+    "SimulatorServer",
+    "SimulatorState",
+    "credentials_for",
+    "make_wsgi_app",
+    "serve",
+    "validate_output",
+]

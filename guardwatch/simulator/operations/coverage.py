@@ -1,0 +1,161 @@
+"""Runtime Monitoring coverage: ListCoverage and GetCoverageStatistics.
+
+Each account with a detector has a fixed (hash-derived) handful of EKS clusters, ECS clusters and
+EC2 instances. They are HEALTHY when the account's RUNTIME_MONITORING plan is on, except an
+occasional one with a missing agent; with the plan off everything is UNHEALTHY.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from ..findings import paginate
+from ..records import Detector, parse_iso
+from .registry import Context, handles
+
+_SORT_FIELDS = {
+    "ACCOUNT_ID": lambda resource: resource["AccountId"],
+    "COVERAGE_STATUS": lambda resource: resource["CoverageStatus"],
+    "ISSUE": lambda resource: resource.get("Issue", ""),
+    "UPDATED_AT": lambda resource: resource["UpdatedAt"],
+    "ADDON_VERSION": lambda resource: _values(resource, "ADDON_VERSION")[:1] or [""],
+    "CLUSTER_NAME": lambda resource: _values(resource, "CLUSTER_NAME")[:1] or [""],
+    "EKS_CLUSTER_NAME": lambda resource: _values(resource, "EKS_CLUSTER_NAME")[:1] or [""],
+    "ECS_CLUSTER_NAME": lambda resource: _values(resource, "ECS_CLUSTER_NAME")[:1] or [""],
+    "INSTANCE_ID": lambda resource: _values(resource, "INSTANCE_ID")[:1] or [""],
+}
+
+
+def _digest(*parts: str) -> int:
+    return int(hashlib.sha256(":".join(parts).encode()).hexdigest(), 16)
+
+
+def account_resources(account_id: str, region: str, detector: Detector) -> list[dict[str, Any]]:
+    """The coverage resources of one account in one region."""
+    digest = _digest(account_id, region)
+    runtime_on = detector.feature_enabled("RUNTIME_MONITORING") or detector.feature_enabled("EKS_RUNTIME_MONITORING")
+    updated = parse_iso(detector.updated_at)
+    management = "AUTO_MANAGED" if runtime_on else "DISABLED"
+    resources = []
+
+    def status(index: int) -> tuple[str, str | None]:
+        if not runtime_on:
+            return "UNHEALTHY", "Runtime Monitoring is not enabled for this account."
+        if (digest >> (index + 40)) % 7 == 0:
+            return "UNHEALTHY", "No Agent Reporting"
+        return "HEALTHY", None
+
+    for index in range(1 + digest % 3):
+        name = f"eks-{index + 1}-{account_id[-4:]}"
+        coverage, issue = status(index)
+        nodes = 2 + (digest >> index) % 8
+        resources.append(_resource(account_id, detector, f"{name}", coverage, issue, updated, {
+            "ResourceType": "EKS",
+            "EksClusterDetails": {"ClusterName": name, "CoveredNodes": nodes if coverage == "HEALTHY" else 0,
+                                  "CompatibleNodes": nodes, "ManagementType": management,
+                                  "AddonDetails": {"AddonVersion": "v1.7.1-eksbuild.1",
+                                                   "AddonStatus": "ACTIVE" if runtime_on else "DISABLED"}},
+        }))
+    for index in range((digest >> 8) % 4):
+        instance_id = f"i-{_digest(account_id, region, str(index)):017x}"[:19]
+        coverage, issue = status(10 + index)
+        resources.append(_resource(account_id, detector, instance_id, coverage, issue, updated, {
+            "ResourceType": "EC2",
+            "Ec2InstanceDetails": {"InstanceId": instance_id, "InstanceType": "m5.large",
+                                   "AgentDetails": {"Version": "1.6.0"}, "ManagementType": management},
+        }))
+    if (digest >> 16) % 2:
+        name = f"ecs-{account_id[-4:]}"
+        coverage, issue = status(20)
+        resources.append(_resource(account_id, detector, name, coverage, issue, updated, {
+            "ResourceType": "ECS",
+            "EcsClusterDetails": {"ClusterName": name,
+                                  "FargateDetails": {"ManagementType": management},
+                                  "ContainerInstanceDetails": {"CoveredContainerInstances": 3,
+                                                               "CompatibleContainerInstances": 3}},
+        }))
+    return resources
+
+
+def _resource(account_id: str, detector: Detector, resource_id: str, coverage: str, issue: str | None,
+              updated: datetime, details: dict[str, Any]) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "ResourceId": resource_id, "DetectorId": detector.detector_id, "AccountId": account_id,
+        "ResourceDetails": details, "CoverageStatus": coverage, "UpdatedAt": updated.astimezone(UTC),
+    }
+    if issue:
+        resource["Issue"] = issue
+    return resource
+
+
+def _values(resource: dict[str, Any], key: str) -> list[str]:
+    details = resource["ResourceDetails"]
+    eks = details.get("EksClusterDetails", {})
+    ecs = details.get("EcsClusterDetails", {})
+    ec2 = details.get("Ec2InstanceDetails", {})
+    values = {
+        "ACCOUNT_ID": [resource["AccountId"]],
+        "RESOURCE_TYPE": [details["ResourceType"]],
+        "COVERAGE_STATUS": [resource["CoverageStatus"]],
+        "ADDON_VERSION": [eks.get("AddonDetails", {}).get("AddonVersion")],
+        "CLUSTER_NAME": [eks.get("ClusterName"), ecs.get("ClusterName")],
+        "EKS_CLUSTER_NAME": [eks.get("ClusterName")],
+        "ECS_CLUSTER_NAME": [ecs.get("ClusterName")],
+        "MANAGEMENT_TYPE": [eks.get("ManagementType"), ec2.get("ManagementType"),
+                            ecs.get("FargateDetails", {}).get("ManagementType")],
+        "AGENT_VERSION": [ec2.get("AgentDetails", {}).get("Version")],
+        "INSTANCE_ID": [ec2.get("InstanceId")],
+        "CLUSTER_ARN": [ec2.get("ClusterArn")],
+    }[key]
+    return [value for value in values if value]
+
+
+def covered_resources(context: Context, filter_criteria: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Coverage of the caller and its Enabled members, filtered by CoverageFilterCriteria."""
+    resources = []
+    for account_id in sorted(context.state.visible_accounts(context.account_id, context.region)):
+        detector = context.state.scope(account_id, context.region).detector
+        if detector is not None:
+            resources.extend(account_resources(account_id, context.region, detector))
+    for criterion in (filter_criteria or {}).get("FilterCriterion", []):
+        key = criterion.get("CriterionKey")
+        condition = criterion.get("FilterCondition", {})
+        if not key:
+            continue
+        if "Equals" in condition:
+            resources = [r for r in resources if set(_values(r, key)) & set(condition["Equals"])]
+        if "NotEquals" in condition:
+            resources = [r for r in resources if not set(_values(r, key)) & set(condition["NotEquals"])]
+    return resources
+
+
+@handles("ListCoverage")
+def list_coverage(context: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Covered resources, filtered, sorted and paged."""
+    context.detector(params["DetectorId"])
+    resources = covered_resources(context, params.get("FilterCriteria"))
+    sort = params.get("SortCriteria") or {}
+    if sort.get("AttributeName"):
+        resources.sort(key=_SORT_FIELDS[sort["AttributeName"]], reverse=sort.get("OrderBy") == "DESC")
+    page, token = paginate(resources, params.get("MaxResults"), params.get("NextToken"),
+                           scope=f"coverage:{sort.get('AttributeName')}:{sort.get('OrderBy')}")
+    result: dict[str, Any] = {"Resources": page}
+    if token:
+        result["NextToken"] = token
+    return result
+
+
+@handles("GetCoverageStatistics")
+def get_coverage_statistics(context: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Counts of covered resources by type and by status."""
+    context.detector(params["DetectorId"])
+    resources = covered_resources(context, params.get("FilterCriteria"))
+    statistics: dict[str, Any] = {}
+    if "COUNT_BY_RESOURCE_TYPE" in params["StatisticsType"]:
+        statistics["CountByResourceType"] = dict(Counter(r["ResourceDetails"]["ResourceType"] for r in resources))
+    if "COUNT_BY_COVERAGE_STATUS" in params["StatisticsType"]:
+        statistics["CountByCoverageStatus"] = dict(Counter(r["CoverageStatus"] for r in resources))
+    return {"CoverageStatistics": statistics}

@@ -1,0 +1,97 @@
+"""Saved filters and suppression rules (Action ARCHIVE archives matching NEW findings on arrival)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..criteria import Criteria
+from ..errors import BadRequest
+from ..findings import paginate
+from ..records import SavedFilter, iso, parse_iso
+from .registry import Context, handles
+
+FILTER_LIMIT = 100
+
+
+def _saved(context: Context, name: str) -> SavedFilter:
+    saved = context.scope.filters.get(name)
+    if saved is None:
+        raise BadRequest(f"The request is rejected because the filter {name} does not exist.")
+    return saved
+
+
+@handles("CreateFilter")
+def create_filter(context: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Save a filter; at most 100 per account and region."""
+    context.detector(params["DetectorId"])
+    filters = context.scope.filters
+    name = params["Name"]
+    if name in filters:
+        raise BadRequest(f"The request is rejected because a filter with the name {name} already exists.")
+    if len(filters) >= FILTER_LIMIT:
+        raise BadRequest(f"The request is rejected because the number of filters exceeds the limit of {FILTER_LIMIT} "
+                         "per account and Region.")
+    Criteria(params["FindingCriteria"])  # rejects empty conditions before anything is saved
+    stamp = iso(context.state.now())
+    filters[name] = SavedFilter(
+        name=name, action=params.get("Action", "NOOP"), rank=params.get("Rank", len(filters) + 1),
+        criteria=params["FindingCriteria"], description=params.get("Description", ""),
+        tags=dict(params.get("Tags") or {}), created_at=stamp, updated_at=stamp)
+    return {"Name": name}
+
+
+@handles("GetFilter")
+def get_filter(context: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """One saved filter."""
+    context.detector(params["DetectorId"])
+    saved = _saved(context, params["FilterName"])
+    result: dict[str, Any] = {
+        "Name": saved.name,
+        "Description": saved.description,
+        "Action": saved.action,
+        "Rank": saved.rank,
+        "FindingCriteria": saved.criteria,
+        "CreatedAt": parse_iso(saved.created_at),
+        "UpdatedAt": parse_iso(saved.updated_at),
+        "Version": saved.version,
+    }
+    if saved.tags:
+        result["Tags"] = dict(saved.tags)
+    return result
+
+
+@handles("UpdateFilter")
+def update_filter(context: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Change a filter's description, action, rank or criteria."""
+    context.detector(params["DetectorId"])
+    saved = _saved(context, params["FilterName"])
+    if "FindingCriteria" in params:
+        Criteria(params["FindingCriteria"])
+        saved.criteria = params["FindingCriteria"]
+    saved.description = params.get("Description", saved.description)
+    saved.action = params.get("Action", saved.action)
+    saved.rank = params.get("Rank", saved.rank)
+    saved.version += 1
+    saved.updated_at = iso(context.state.now())
+    return {"Name": saved.name}
+
+
+@handles("DeleteFilter")
+def delete_filter(context: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Forget a filter (findings it archived stay archived)."""
+    context.detector(params["DetectorId"])
+    _saved(context, params["FilterName"])
+    del context.scope.filters[params["FilterName"]]
+    return {}
+
+
+@handles("ListFilters")
+def list_filters(context: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Filter names in rank order."""
+    context.detector(params["DetectorId"])
+    names = [saved.name for saved in sorted(context.scope.filters.values(), key=lambda saved: (saved.rank, saved.name))]
+    page, token = paginate(names, params.get("MaxResults"), params.get("NextToken"), scope="filters")
+    result: dict[str, Any] = {"FilterNames": page}
+    if token:
+        result["NextToken"] = token
+    return result

@@ -1,0 +1,66 @@
+"""A minimal AWS Organizations (json-1.1 protocol): ListAccounts and DescribeOrganization.
+
+Enough for the demo to show Organizations mode with the simulator's registered organization;
+the product's own tests use moto for Organizations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from .errors import SimulatorError
+from .findings import paginate
+from .records import parse_iso
+
+if TYPE_CHECKING:
+    from .state import SimulatorState
+
+TARGET_PREFIX = "AWSOrganizationsV20161128."
+
+
+def _not_in_use() -> SimulatorError:
+    return SimulatorError("Your account is not a member of an organization.", code="AWSOrganizationsNotInUseException",
+                          error_type="AWSOrganizationsNotInUseException")
+
+
+def organization_id(management_account_id: str) -> str:
+    """A stable organization id for the management account."""
+    return "o-" + hashlib.sha256(management_account_id.encode()).hexdigest()[:10]
+
+
+def handle(state: SimulatorState, account_id: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Answer ListAccounts or DescribeOrganization for a caller in the organization."""
+    management = state.management_account_id
+    caller = state.accounts.get(account_id)
+    if management is None or caller is None or not caller.in_organization:
+        raise _not_in_use()
+    org_id = organization_id(management)
+
+    def arn(member_id: str) -> str:
+        return f"arn:aws:organizations::{management}:account/{org_id}/{member_id}"
+
+    if operation == "DescribeOrganization":
+        email = state.accounts[management].email or f"{management}@example.com"
+        return {"Organization": {
+            "Id": org_id, "Arn": f"arn:aws:organizations::{management}:organization/{org_id}", "FeatureSet": "ALL",
+            "MasterAccountArn": arn(management), "MasterAccountId": management, "MasterAccountEmail": email,
+            "AvailablePolicyTypes": [],
+        }}
+    if operation == "ListAccounts":
+        accounts = [{
+            "Id": account.account_id, "Arn": arn(account.account_id),
+            "Email": account.email or f"{account.account_id}@example.com",
+            "Name": account.name or account.account_id, "Status": "ACTIVE", "State": "ACTIVE",
+            "JoinedMethod": "CREATED" if account.account_id == management else "INVITED",
+            "JoinedTimestamp": parse_iso(account.joined_at) if account.joined_at else datetime(2020, 1, 1, tzinfo=UTC),
+        } for account in state.organization_accounts()]
+        page, token = paginate(accounts, params.get("MaxResults"), params.get("NextToken"), default=20,
+                               scope="org-accounts")
+        result: dict[str, Any] = {"Accounts": page}
+        if token:
+            result["NextToken"] = token
+        return result
+    raise SimulatorError(f"The GuardWatch simulator does not implement Organizations {operation}.", status=501,
+                         code="NotImplementedException", error_type="NotImplementedException")

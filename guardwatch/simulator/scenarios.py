@@ -1,0 +1,190 @@
+"""Deterministic worlds to start the simulator with, and the live tick that keeps a demo moving.
+
+`demo` (the default): administrator 111111111111 with 40 member accounts in four regions and a
+mix of relationship statuses that covers every state the console shows, several thousand findings
+spread over the last 90 days, saved filters (one a suppression rule), and an organization holding
+most accounts. The same seed and the same starting clock give the same world.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import relationships
+from .records import SavedFilter, iso
+
+if TYPE_CHECKING:
+    from .state import SimulatorState
+
+ADMIN_ACCOUNT = "111111111111"
+MANAGEMENT_ACCOUNT = "100000000001"
+REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2")
+_TEAMS = ("payments", "web", "data", "ml", "identity", "search", "mobile", "billing", "logistics", "analytics")
+_STAGES = ("prod", "staging", "dev", "sandbox")
+# How the 40 members end up, in account order (the rest are Enabled).
+_STATUS_PLAN = {
+    3: "Invited", 11: "Invited", 27: "Invited",
+    6: "Created", 33: "Created",
+    9: "EmailVerificationFailed", 21: "EmailVerificationFailed",
+    14: "Disabled", 30: "Disabled",
+    18: "Resigned", 36: "Resigned",
+    39: "NeverInvited",
+}
+# Members outside the organization (invitation-only accounts, e.g. an acquired company).
+_OUTSIDE_ORGANIZATION = {5, 17, 29, 38}
+
+
+def member_accounts() -> list[dict[str, str]]:
+    """The demo's 40 member accounts: id, name and root email."""
+    accounts = []
+    for index in range(40):
+        name = f"{_STAGES[index % 4]}-{_TEAMS[index // 4]}"
+        account_id = f"2{index + 1:02d}{(index * 7919) % 10**9:09d}"
+        accounts.append({"account_id": account_id, "name": name, "email": f"aws+{name}@example.com"})
+    return accounts
+
+
+def run_scenario(state: SimulatorState, name: str, *, seed: int) -> dict[str, Any]:
+    """Reset the state and build the named scenario; returns a summary."""
+    builders = {"demo": build_demo, "empty": build_empty}
+    if name not in builders:
+        raise ValueError(f"unknown scenario {name!r}; known: {sorted(builders)}")
+    with state.lock:
+        state.reset(seed=seed)
+        return builders[name](state, random.Random(seed))
+
+
+def build_empty(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
+    """Nothing but the administrator account with detectors in the demo regions."""
+    state.register_account(ADMIN_ACCOUNT, "security@example.com", name="security-tooling")
+    for region in REGIONS:
+        state.ensure_detector(ADMIN_ACCOUNT, region)
+    return {"scenario": "empty", "admin": ADMIN_ACCOUNT, "regions": list(REGIONS), "findings": 0}
+
+
+def build_demo(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
+    """The demo world (see the module docstring)."""
+    anchor, frozen = state.now(), state.clock_frozen
+    members = member_accounts()
+    state.set_clock(anchor - timedelta(days=95))
+    state.register_account(MANAGEMENT_ACCOUNT, "aws+management@example.com", name="management")
+    state.set_organization(MANAGEMENT_ACCOUNT)
+    state.register_account(ADMIN_ACCOUNT, "security@example.com", name="security-tooling", organization=True)
+    for index, account in enumerate(members):
+        state.register_account(account["account_id"], account["email"], name=account["name"],
+                               organization=index not in _OUTSIDE_ORGANIZATION)
+
+    for region in REGIONS:
+        state.ensure_detector(ADMIN_ACCOUNT, region, features=dict.fromkeys(("S3_DATA_EVENTS", "EKS_AUDIT_LOGS", "EBS_MALWARE_PROTECTION", "RDS_LOGIN_EVENTS", "LAMBDA_NETWORK_LOGS", "RUNTIME_MONITORING"), "ENABLED"), finding_publishing_frequency="FIFTEEN_MINUTES")
+    _build_relationships(state, rng, members)
+    _save_filters(state)
+
+    # Findings span the last 90 days, so build them at the real "now".
+    state.set_clock(anchor, frozen=frozen)
+    finding_total = _build_findings(state, rng, members)
+    resign_time = anchor - timedelta(days=12)
+    state.set_clock(resign_time)
+    for index, status in _STATUS_PLAN.items():
+        if status == "Resigned":
+            for region in REGIONS:
+                state.resign(members[index]["account_id"], region)
+    state.set_clock(anchor, frozen=frozen)
+    _archive_some(state, rng)
+    statuses: dict[str, int] = {}
+    for region in REGIONS:
+        for member in state.scope(ADMIN_ACCOUNT, region).members.values():
+            statuses[member.relationship_status] = statuses.get(member.relationship_status, 0) + 1
+    return {"scenario": "demo", "admin": ADMIN_ACCOUNT, "management_account": MANAGEMENT_ACCOUNT,
+            "regions": list(REGIONS), "members": len(members), "statuses": statuses,
+            "findings": state.finding_count(), "generated": finding_total}
+
+
+def _build_relationships(state: SimulatorState, rng: random.Random, members: list[dict[str, str]]) -> None:
+    for index, account in enumerate(members):
+        plan = _STATUS_PLAN.get(index, "Enabled")
+        if plan == "NeverInvited":
+            continue
+        account_id = account["account_id"]
+        for region in REGIONS:
+            state.advance_clock(rng.uniform(60, 3600))
+            email = account["email"] if plan != "EmailVerificationFailed" else f"security+{account['name']}@example.net"
+            relationships.create_members(state, ADMIN_ACCOUNT, region, [{"AccountId": account_id, "Email": email}])
+            if plan == "Created":
+                continue
+            relationships.invite_members(state, ADMIN_ACCOUNT, region, [account_id],
+                                         message="Please join the security team's GuardDuty.")
+            if plan in ("Invited", "EmailVerificationFailed"):
+                continue
+            state.advance_clock(rng.uniform(3600, 3 * 86400))
+            state.accept_invitation(account_id, region, ADMIN_ACCOUNT)
+            if plan == "Disabled":
+                relationships.set_monitoring(state, ADMIN_ACCOUNT, region, [account_id], enabled=False)
+
+
+def _save_filters(state: SimulatorState) -> None:
+    stamp = iso(state.now())
+    for region in REGIONS:
+        filters = state.scope(ADMIN_ACCOUNT, region).filters
+        filters["high-severity-open"] = SavedFilter(
+            name="high-severity-open", action="NOOP", rank=1, created_at=stamp, updated_at=stamp,
+            description="High and critical findings not archived",
+            criteria={"Criterion": {"severity": {"GreaterThanOrEqual": 7}, "service.archived": {"Eq": ["false"]}}})
+        filters["suppress-sandbox-port-probes"] = SavedFilter(
+            name="suppress-sandbox-port-probes", action="ARCHIVE", rank=2, created_at=stamp, updated_at=stamp,
+            description="Port probes on unprotected ports are expected in sandboxes",
+            criteria={"Criterion": {"type": {"Eq": ["Recon:EC2/PortProbeUnprotectedPort"]},
+                                    "severity": {"LessThan": 4}}})
+
+
+def _build_findings(state: SimulatorState, rng: random.Random, members: list[dict[str, str]]) -> int:
+    total = 0
+    for region in REGIONS:
+        total += len(state.generate_findings(ADMIN_ACCOUNT, region, rng.randint(15, 30), spread=timedelta(days=89),
+                                             rng=rng))
+        for account in members:
+            detector_id = state.detector_id(account["account_id"], region)
+            if detector_id is None:
+                continue
+            busy = 1 + (int(account["account_id"][-3:]) % 3)  # some accounts are noisier
+            count = rng.randint(10, 20) * busy
+            total += len(state.generate_findings(account["account_id"], region, count,
+                                                 spread=timedelta(days=89), rng=rng))
+        total += len(state.generate_findings(ADMIN_ACCOUNT, region, 5, sample=True, rng=rng))
+    return total
+
+
+def _archive_some(state: SimulatorState, rng: random.Random) -> None:
+    """The team has triaged part of the backlog: archive about a fifth of the older low findings."""
+    cutoff = int((state.now() - timedelta(days=30)).timestamp() * 1000)
+    for region in REGIONS:
+        store = state.region_findings(region)
+        for stored in list(store.by_id.values()):
+            if stored.severity < 4 and stored.updated_ms < cutoff and rng.random() < 0.2 and not stored.archived:
+                stored.data["Service"]["Archived"] = True
+                store.touch(stored)
+
+
+def live_tick(state: SimulatorState, *, rng: random.Random | None = None) -> dict[str, Any]:
+    """One step of activity: a few new findings in monitored accounts and a few repeat occurrences."""
+    rng = rng or state.rng
+    new, repeated = [], []
+    with state.lock:
+        sources = sorted((scope.account_id, scope.region) for scope in state.scopes.values()
+                         if scope.detector is not None and scope.detector.status == "ENABLED")
+        if not sources:
+            return {"new": [], "repeated": []}
+        for _ in range(rng.randint(1, 3)):
+            account_id, region = rng.choice(sources)
+            new.extend(state.generate_findings(account_id, region, 1, rng=rng))
+        recent_cutoff = int((state.now() - timedelta(days=14)).timestamp() * 1000)
+        for region in sorted(state.findings):
+            store = state.findings[region]
+            recent = [finding_id for finding_id in store.latest_ids(200)
+                      if store.by_id[finding_id].updated_ms >= recent_cutoff]
+            if recent and rng.random() < 0.6:
+                finding_id = rng.choice(recent)
+                state.repeat_finding(region, finding_id, rng=rng)
+                repeated.append(finding_id)
+    return {"new": new, "repeated": repeated}

@@ -1,0 +1,453 @@
+"""The simulator's world: accounts, detectors, members, filters and findings per (account, region).
+
+`SimulatorState` is shared by the HTTP server's threads (one re-entrant lock guards it) and is
+also the Python API tests and scenarios use in-process: register accounts and root emails, move
+the clock, accept an invitation on a member's behalf, make a member resign, generate findings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from . import catalogue
+from .auth import account_in_access_key
+from .criteria import Criteria
+from .faults import FaultInjector
+from .findings import RegionFindings, StoredFinding
+from .records import (
+    OPTIONAL_FEATURES,
+    RUNTIME_ADDITIONAL,
+    Account,
+    AccountRegion,
+    Detector,
+    iso,
+)
+
+RETENTION = timedelta(days=90)
+# GuardDuty's limit of members per administrator (organization delegated administrator).
+MEMBER_ACCOUNT_LIMIT = 50_000
+
+
+class CallCounts:
+    """How many requests the simulator received, per operation and per (operation, account, region).
+
+    `counts["ListFindings"]` and `counts[("ListFindings", "111111111111", "us-east-1")]` read a
+    count (0 when never called); `reset()` starts over.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.by_operation: Counter[str] = Counter()
+        self.by_scope: Counter[tuple[str, str | None, str | None]] = Counter()
+
+    def record(self, operation: str, account: str | None, region: str | None) -> None:
+        """Count one request."""
+        with self._lock:
+            self.by_operation[operation] += 1
+            self.by_scope[(operation, account, region)] += 1
+
+    def __getitem__(self, key: str | tuple[str, str | None, str | None]) -> int:
+        with self._lock:
+            if isinstance(key, tuple):
+                return self.by_scope[key]
+            return self.by_operation[key]
+
+    @property
+    def total(self) -> int:
+        """Every request counted since the last reset."""
+        with self._lock:
+            return sum(self.by_operation.values())
+
+    def reset(self) -> None:
+        """Forget every count."""
+        with self._lock:
+            self.by_operation.clear()
+            self.by_scope.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counts as JSON (the control API's /_sim/calls)."""
+        with self._lock:
+            return {
+                "total": sum(self.by_operation.values()),
+                "by_operation": dict(sorted(self.by_operation.items())),
+                "by_operation_account_region": [
+                    {"operation": operation, "account": account, "region": region, "count": count}
+                    for (operation, account, region), count in sorted(
+                        self.by_scope.items(), key=lambda item: tuple(str(part) for part in item[0]))
+                ],
+            }
+
+
+def default_features(account_id: str) -> dict[str, str]:
+    """Protection plans of a new detector: most on, a few off, fixed per account."""
+    digest = int(hashlib.sha256(account_id.encode()).hexdigest(), 16)
+    return {
+        name: "DISABLED" if (digest >> (index * 2)) & 3 == 0 else "ENABLED"
+        for index, name in enumerate(OPTIONAL_FEATURES)
+    }
+
+
+class SimulatorState:
+    """Everything the simulator knows, plus the clock, faults, call counts and recorded errors."""
+
+    def __init__(self, *, seed: int = 0, persist_path: str | Path | None = None, strict_responses: bool = False,
+                 access_keys: dict[str, str] | None = None, now: datetime | None = None):
+        self.lock = threading.RLock()
+        self.seed = seed
+        self.strict_responses = strict_responses
+        self.configured_access_keys = dict(access_keys or {})
+        self.call_counts = CallCounts()
+        self.faults = FaultInjector(seed)
+        self.errors: list[str] = []
+        self.member_account_limit = MEMBER_ACCOUNT_LIMIT
+        self._frozen: datetime | None = now.astimezone(UTC) if now else None
+        self._offset = timedelta()
+        self._tracking = False
+        self._clear()
+        self.persistence = None
+        if persist_path is not None:
+            from .persistence import Persistence
+
+            self.persistence = Persistence(Path(persist_path))
+            self.persistence.load(self)
+
+    def _clear(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.accounts: dict[str, Account] = {}
+        self.scopes: dict[tuple[str, str], AccountRegion] = {}
+        self.findings: dict[str, RegionFindings] = {}
+        self.management_account_id: str | None = None
+        self.delegated_admins: dict[str, str] = {}
+        self.sessions: dict[str, dict[str, str]] = {}
+        self.outbox: list[dict[str, Any]] = []
+
+    def reset(self, *, seed: int | None = None) -> None:
+        """Forget all accounts, detectors, members and findings; clear faults, counts and errors."""
+        with self.lock:
+            if seed is not None:
+                self.seed = seed
+            self._clear()
+            self.member_account_limit = MEMBER_ACCOUNT_LIMIT
+            if self.persistence is not None:
+                self.persistence.clear()
+            self.faults.configure([], seed=self.seed)
+            self.call_counts.reset()
+            self.errors.clear()
+
+    # ------------------------------------------------------------------------------------
+    # Clock
+
+    @property
+    def clock_frozen(self) -> bool:
+        """Whether the clock stands still until moved (set_clock's default) or runs."""
+        return self._frozen is not None
+
+    def now(self) -> datetime:
+        """The simulator's current time (aware UTC)."""
+        if self._frozen is not None:
+            return self._frozen
+        return datetime.now(UTC) + self._offset
+
+    def set_clock(self, moment: datetime, *, frozen: bool = True) -> None:
+        """Set the time; frozen (the default) until moved again, else running from there."""
+        with self.lock:
+            moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+            if frozen:
+                self._frozen, self._offset = moment, timedelta()
+            else:
+                self._frozen, self._offset = None, moment - datetime.now(UTC)
+            self.purge_expired()
+
+    def advance_clock(self, seconds: float) -> datetime:
+        """Move the time forward (a frozen clock stays frozen); returns the new time."""
+        with self.lock:
+            if self._frozen is not None:
+                self._frozen += timedelta(seconds=seconds)
+            else:
+                self._offset += timedelta(seconds=seconds)
+            self.purge_expired()
+            return self.now()
+
+    def purge_expired(self) -> int:
+        """Drop findings not updated for 90 days, as GuardDuty does; returns how many."""
+        cutoff = int((self.now() - RETENTION).timestamp() * 1000)
+        dropped = 0
+        with self.lock:
+            for store in self.findings.values():
+                for finding_id in store.older_than(cutoff):
+                    store.remove(finding_id)
+                    dropped += 1
+        return dropped
+
+    # ------------------------------------------------------------------------------------
+    # Accounts and credentials
+
+    def account_for_access_key(self, access_key_id: str) -> str | None:
+        """The account an access key id acts as: configured map, STS sessions, else its 12 digits."""
+        if access_key_id in self.configured_access_keys:
+            return self.configured_access_keys[access_key_id]
+        session = self.sessions.get(access_key_id)
+        if session is not None:
+            return session["account"]
+        return account_in_access_key(access_key_id)
+
+    def register_account(self, account_id: str, email: str | None = None, *, name: str | None = None,
+                         organization: bool = False) -> Account:
+        """Make an account known (its root email decides email verification of invitations).
+
+        `organization=True` adds it to the organization, which auto-enables it as a member where a
+        delegated administrator chose NEW or ALL.
+        """
+        with self.lock:
+            account = self.accounts.get(account_id) or Account(account_id=account_id)
+            if email is not None:
+                account.email = email
+            if name is not None:
+                account.name = name
+            self.accounts[account_id] = account
+            if organization and not account.in_organization:
+                account.in_organization = True
+                account.joined_at = iso(self.now())
+                from .relationships import auto_enable_new_account
+
+                auto_enable_new_account(self, account_id)
+            return account
+
+    def set_organization(self, management_account_id: str, accounts: Iterable[str] = ()) -> None:
+        """Create the organization with its management account (and other member accounts)."""
+        with self.lock:
+            self.management_account_id = management_account_id
+            self.register_account(management_account_id, organization=True)
+            for account_id in accounts:
+                self.register_account(account_id, organization=True)
+
+    def organization_accounts(self) -> list[Account]:
+        """Accounts in the organization, by id."""
+        return sorted((account for account in self.accounts.values() if account.in_organization),
+                      key=lambda account: account.account_id)
+
+    # ------------------------------------------------------------------------------------
+    # Detectors
+
+    def scope(self, account_id: str, region: str) -> AccountRegion:
+        """The (account, region) record, created empty on first use."""
+        key = (account_id, region)
+        found = self.scopes.get(key)
+        if found is None:
+            found = self.scopes[key] = AccountRegion(account_id=account_id, region=region)
+        return found
+
+    def region_findings(self, region: str) -> RegionFindings:
+        """The finding store of a region."""
+        store = self.findings.get(region)
+        if store is None:
+            store = self.findings[region] = RegionFindings(region)
+            store.tracking = self._tracking
+        return store
+
+    def track_changes(self) -> None:
+        """Record which findings change from now on (persistence writes only those)."""
+        self._tracking = True
+        for store in self.findings.values():
+            store.tracking = True
+
+    def create_detector(self, account_id: str, region: str, *, features: dict[str, str] | None = None,
+                        finding_publishing_frequency: str = "SIX_HOURS", enable: bool = True,
+                        tags: dict[str, str] | None = None) -> Detector:
+        """A new detector for the account in the region (the caller checks there is none yet)."""
+        with self.lock:
+            scope = self.scope(account_id, region)
+            scope.detector_generation += 1
+            stamp = iso(self.now())
+            detector_id = hashlib.sha256(
+                f"{account_id}:{region}:{scope.detector_generation}:{self.seed}".encode()).hexdigest()[:32]
+            chosen = default_features(account_id)
+            chosen.update(features or {})
+            runtime = chosen.get("RUNTIME_MONITORING", "DISABLED")
+            scope.detector = Detector(
+                detector_id=detector_id, created_at=stamp, updated_at=stamp,
+                status="ENABLED" if enable else "DISABLED",
+                finding_publishing_frequency=finding_publishing_frequency,
+                features=chosen, additional=dict.fromkeys(RUNTIME_ADDITIONAL, runtime), tags=dict(tags or {}),
+            )
+            return scope.detector
+
+    def ensure_detector(self, account_id: str, region: str, **options: Any) -> str:
+        """The account's detector id in the region, creating the detector if there is none."""
+        with self.lock:
+            scope = self.scope(account_id, region)
+            if scope.detector is None:
+                self.create_detector(account_id, region, **options)
+            return scope.detector.detector_id
+
+    def detector_id(self, account_id: str, region: str) -> str | None:
+        """The account's detector id in the region, or None."""
+        scope = self.scopes.get((account_id, region))
+        return scope.detector.detector_id if scope and scope.detector else None
+
+    # ------------------------------------------------------------------------------------
+    # Relationships (Python API over the same logic the operations use)
+
+    def administrator_of(self, account_id: str, region: str) -> str | None:
+        """The administrator a member is Enabled (or Disabled) with in the region, or None."""
+        scope = self.scopes.get((account_id, region))
+        if scope and scope.administrator and scope.administrator.relationship_status in ("Enabled", "Disabled"):
+            return scope.administrator.account_id
+        return None
+
+    def visible_accounts(self, account_id: str, region: str) -> frozenset[str]:
+        """Accounts whose findings the account sees in the region: its own, plus Enabled members'."""
+        scope = self.scopes.get((account_id, region))
+        accounts = {account_id}
+        if scope is not None:
+            accounts.update(member.account_id for member in scope.members.values()
+                            if member.relationship_status == "Enabled")
+        return frozenset(accounts)
+
+    def member_status(self, administrator_id: str, member_id: str, region: str) -> str | None:
+        """The member's RelationshipStatus in the administrator's list, or None."""
+        scope = self.scopes.get((administrator_id, region))
+        member = scope.members.get(member_id) if scope else None
+        return member.relationship_status if member else None
+
+    def accept_invitation(self, member_id: str, region: str, administrator_id: str | None = None) -> None:
+        """Accept a pending invitation on the member's behalf (creating its detector if needed)."""
+        from .relationships import accept_invitation
+
+        with self.lock:
+            scope = self.scope(member_id, region)
+            if administrator_id is None:
+                if not scope.invitations:
+                    raise ValueError(f"{member_id} has no pending invitation in {region}")
+                administrator_id = next(iter(scope.invitations))
+            invitation = scope.invitations.get(administrator_id)
+            if invitation is None:
+                raise ValueError(f"{administrator_id} has not invited {member_id} in {region}")
+            self.ensure_detector(member_id, region)
+            accept_invitation(self, member_id, region, administrator_id, invitation.invitation_id)
+
+    def resign(self, member_id: str, region: str) -> StoredFinding | None:
+        """The member disassociates itself; returns the alert finding raised for the administrator."""
+        from .relationships import disassociate_from_administrator
+
+        with self.lock:
+            return disassociate_from_administrator(self, member_id, region)
+
+    # ------------------------------------------------------------------------------------
+    # Findings
+
+    def add_finding(self, data: dict[str, Any]) -> StoredFinding:
+        """Store a finding; a new one is archived at once if an ARCHIVE filter matches it."""
+        with self.lock:
+            store = self.region_findings(data["Region"])
+            is_new = store.get(data["Id"]) is None
+            stored = store.put(data)
+            if is_new and not stored.archived and self._suppressed(stored):
+                stored.data["Service"]["Archived"] = True
+                store.touch(stored)
+            return stored
+
+    def _suppressed(self, stored: StoredFinding) -> bool:
+        """Whether an ARCHIVE filter of the owner or of its administrator matches the finding."""
+        owners = [stored.account_id]
+        scope = self.scopes.get((stored.account_id, stored.region))
+        if scope and scope.administrator and scope.administrator.relationship_status == "Enabled":
+            owners.append(scope.administrator.account_id)
+        for owner in owners:
+            owner_scope = self.scopes.get((owner, stored.region))
+            if owner_scope is None:
+                continue
+            for saved in owner_scope.filters.values():
+                if saved.action == "ARCHIVE" and Criteria(saved.criteria).matches(stored):
+                    return True
+        return False
+
+    def generate_findings(self, account_id: str, region: str, count: int = 1, *,
+                          finding_types: list[str] | None = None, created_at: datetime | None = None,
+                          spread: timedelta | None = None, sample: bool = False,
+                          rng: random.Random | None = None) -> list[str]:
+        """New findings for an account with a detector; returns their ids.
+
+        Types are drawn from the catalogue's usual mix unless given (cycled in order). With
+        `spread`, each finding is created at a random moment within that span before now and has
+        been updated since; otherwise it is created now (or at `created_at`).
+        """
+        rng = rng or self.rng
+        with self.lock:
+            detector_id = self.detector_id(account_id, region)
+            if detector_id is None:
+                raise ValueError(f"{account_id} has no detector in {region}")
+            now = self.now()
+            ids = []
+            for index in range(count):
+                finding_type = (finding_types[index % len(finding_types)] if finding_types
+                                else catalogue.random_finding_type(rng))
+                moment, created = now, created_at
+                if spread is not None:
+                    created = now - timedelta(seconds=rng.uniform(0, spread.total_seconds()))
+                    moment = min(now, created + timedelta(seconds=rng.uniform(0, 3 * 86400)))
+                data = catalogue.build_finding(rng, finding_type=finding_type, account_id=account_id, region=region,
+                                               detector_id=detector_id, now=moment, sample=sample, created_at=created)
+                ids.append(self.add_finding(data).id)
+            return ids
+
+    def repeat_finding(self, region: str, finding_id: str, *, rng: random.Random | None = None) -> dict[str, Any]:
+        """A repeat occurrence of a stored finding: same Id, Count up, UpdatedAt now."""
+        with self.lock:
+            store = self.region_findings(region)
+            stored = store.get(finding_id)
+            if stored is None:
+                raise KeyError(f"no finding {finding_id} in {region}")
+            data = catalogue.repeat_occurrence(stored.data, now=self.now(), rng=rng or self.rng)
+            return store.put(data).data
+
+    def findings_of(self, account_id: str, region: str) -> list[dict[str, Any]]:
+        """The account's own findings in the region (boto3 spelling), newest update first."""
+        with self.lock:
+            store = self.region_findings(region)
+            found = store.account_findings(account_id)
+            return [stored.data for stored in sorted(found, key=lambda stored: -stored.updated_ms)]
+
+    def finding_count(self) -> int:
+        """Findings stored across every region."""
+        return sum(len(store) for store in self.findings.values())
+
+    # ------------------------------------------------------------------------------------
+    # Scenarios and persistence
+
+    def seed_scenario(self, name: str = "demo", seed: int | None = None) -> dict[str, Any]:
+        """Reset, then build a named scenario (see scenarios.py); returns its summary."""
+        from .scenarios import run_scenario
+
+        return run_scenario(self, name, seed=self.seed if seed is None else seed)
+
+    def tick(self, *, rng: random.Random | None = None) -> dict[str, Any]:
+        """One step of the live scenario: new findings and repeat occurrences."""
+        from .scenarios import live_tick
+
+        return live_tick(self, rng=rng)
+
+    def save(self) -> None:
+        """Write pending changes to the SQLite file, if persistence is on."""
+        if self.persistence is not None:
+            with self.lock:
+                self.persistence.save(self)
+
+    def close(self) -> None:
+        """Save and release the SQLite file (the state stays usable in memory)."""
+        if self.persistence is not None:
+            self.save()
+            self.persistence.close()
+            self.persistence = None
+
+    def autosave(self) -> None:
+        """Called after every request: persists what changed (a no-op without persistence)."""
+        if self.persistence is not None:
+            self.save()

@@ -1,0 +1,52 @@
+"""SQLite persistence: a restarted simulator finds the world as it left it."""
+
+import boto3
+
+from guardwatch.simulator import SimulatorServer, SimulatorState, credentials_for
+
+from .world import ADMIN, MEMBER, REGION, START, list_all_finding_ids
+
+
+def _client(server: SimulatorServer, account_id: str):
+    return boto3.client("guardduty", endpoint_url=server.endpoint_url, region_name=REGION,
+                        **credentials_for(account_id))
+
+
+def test_members_findings_and_archive_state_survive_a_restart(tmp_path):
+    path = tmp_path / "gdsim.sqlite3"
+    first = SimulatorState(seed=3, persist_path=path, strict_responses=True, now=START)
+    with SimulatorServer(first) as server:
+        admin = _client(server, ADMIN)
+        admin_detector = admin.create_detector(Enable=True)["DetectorId"]
+        admin.create_members(DetectorId=admin_detector, AccountDetails=[{"AccountId": MEMBER,
+                                                                         "Email": "m@example.com"}])
+        admin.invite_members(DetectorId=admin_detector, AccountIds=[MEMBER])
+        first.accept_invitation(MEMBER, REGION)
+        ids = first.generate_findings(MEMBER, REGION, 5)
+        admin.archive_findings(DetectorId=admin_detector, FindingIds=[ids[0]])
+    first.close()
+
+    second = SimulatorState(persist_path=path, strict_responses=True)
+    with SimulatorServer(second) as server:
+        admin = _client(server, ADMIN)
+        members = admin.list_members(DetectorId=admin_detector)["Members"]
+        assert [(m["AccountId"], m["RelationshipStatus"]) for m in members] == [(MEMBER, "Enabled")]
+        assert sorted(list_all_finding_ids(admin, admin_detector)) == sorted(ids)
+        finding = admin.get_findings(DetectorId=admin_detector, FindingIds=[ids[0]])["Findings"][0]
+        assert finding["Service"]["Archived"] is True
+    second.close()
+    assert second.now() == START
+    assert second.errors == []
+
+
+def test_reset_clears_the_saved_state(tmp_path):
+    path = tmp_path / "gdsim.sqlite3"
+    first = SimulatorState(persist_path=path, now=START)
+    first.ensure_detector(ADMIN, REGION)
+    first.generate_findings(ADMIN, REGION, 2)
+    first.save()
+    first.reset()
+    first.close()
+    reopened = SimulatorState(persist_path=path)
+    assert reopened.finding_count() == 0
+    reopened.close()
