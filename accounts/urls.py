@@ -1,12 +1,26 @@
 """Member account URLs."""
 
-from django.urls import path
+from django.urls import path, re_path
 
-from . import views
+from . import coverage_views, views
 
 app_name = "accounts"
 
 urlpatterns = [
     path("", views.account_list, name="list"),
-    path("coverage/", views.coverage, name="coverage"),
+    path("coverage/", coverage_views.coverage_page, name="coverage"),
+    path("add/", views.account_add, name="add"),
+    path("upload/", views.account_upload, name="upload"),
+    path("upload/confirm/", views.account_upload_confirm, name="upload_confirm"),
+    path("invite/", views.invite, name="invite"),
+    path("bulk/", views.bulk, name="bulk"),
+    path("refresh/", views.refresh, name="refresh"),
+    path("operations/<int:pk>/", views.operation_detail, name="operation"),
+    path("operations/<int:pk>/retry/", views.operation_retry, name="operation_retry"),
+    path("organization/", views.organization, name="organization"),
+    path("organization/auto-enable/", views.organization_auto_enable, name="organization_auto_enable"),
+    re_path(r"^(?P<account_id>\d{12})/$", views.account_detail, name="detail"),
+    re_path(r"^(?P<account_id>\d{12})/edit/$", views.account_edit, name="edit"),
+    re_path(r"^(?P<account_id>\d{12})/action/$", views.account_action, name="action"),
+    re_path(r"^(?P<account_id>\d{12})/recreate/$", views.account_recreate, name="recreate"),
 ]

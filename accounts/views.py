@@ -1,21 +1,357 @@
-"""Member account pages."""
+"""Member account pages: the accounts table, add/upload, invite with live progress, actions, coverage."""
 
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from guardwatch.core.access import requires
+
+from . import selectors, services
+from .csvimport import parse_member_csv
+from .forms import (
+    DESTRUCTIVE,
+    AccountActionForm,
+    AccountAddForm,
+    AccountEditForm,
+    AutoEnableForm,
+    BulkActionForm,
+    CsvUploadForm,
+    InviteForm,
+    RecreateForm,
+)
+from .gateway import GatewayError
+from .models import MemberAccount, MemberOperation
+
+SELECTION_KEY = "accounts.selection"
+PREVIEW_KEY = "accounts.csv_preview"
+Action = MemberOperation.Action
+
+
+# --- selections and previews live in the session (they can be thousands of accounts) ------------------
+
+
+def _selection_store(request: HttpRequest, pks: list[int]) -> str:
+    token = secrets.token_urlsafe(9)
+    stored = request.session.get(SELECTION_KEY, {})
+    stored = dict(list(stored.items())[-9:])
+    stored[token] = pks
+    request.session[SELECTION_KEY] = stored
+    return token
+
+
+def _selection_load(request: HttpRequest, token: str) -> list[MemberAccount]:
+    pks = request.session.get(SELECTION_KEY, {}).get(token or "", [])
+    return list(MemberAccount.objects.filter(pk__in=pks)) if pks else []
+
+
+def _back(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return fallback
+
+
+# --- The accounts page ------------------------------------------------------------------------------------
 
 
 @require_GET
 @requires("view_members")
+@vary_on_headers("HX-Request")
 def account_list(request: HttpRequest) -> HttpResponse:
-    """All member accounts with their status in every region."""
-    return render(request, "accounts/list.html", {})
+    """All member accounts with a status cell per region; filters, counts, sort and page in the query string."""
+    filters = selectors.AccountFilters.from_query(request.GET)
+    data = selectors.account_page(filters=filters, page_number=request.GET.get("page"))
+    context = {
+        "data": data,
+        "filters": filters,
+        "status_choices": selectors.status_choices(),
+        "all_regions": settings.GUARDWATCH_AWS_REGIONS,
+        "bulk_actions": BulkActionForm.base_fields["action"].choices,
+    }
+    template = "accounts/list.html#results" if request.htmx else "accounts/list.html"
+    return render(request, template, context)
 
 
 @require_GET
-@requires("view_reports")
-def coverage(request: HttpRequest) -> HttpResponse:
-    """Which accounts and regions are monitored, and where the gaps are."""
-    return render(request, "accounts/coverage.html", {})
+@requires("view_members")
+def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
+    """One account: its membership in every region, status history, runs touching it, audit trail."""
+    account = selectors.account_get(account_id=account_id)
+    detail = selectors.account_detail(account=account)
+    edit = AccountEditForm(
+        initial={"display_name": account.display_name, "notes": account.notes, "tags": ", ".join(account.tags),
+                 "auto_accept": account.auto_accept}  # fmt: skip
+    )
+    context = {
+        "detail": detail,
+        "account": account,
+        "edit_form": edit,
+        "recreate_form": RecreateForm(initial={"email": account.email, "regions": list(settings.GUARDWATCH_AWS_REGIONS)}),
+        "all_regions": settings.GUARDWATCH_AWS_REGIONS,
+        "member_role": settings.GUARDWATCH_MEMBER_ROLE_NAME,
+    }
+    return render(request, "accounts/detail.html", context)
+
+
+@require_POST
+@requires("manage_members")
+def account_edit(request: HttpRequest, account_id: str) -> HttpResponse:
+    account = selectors.account_get(account_id=account_id)
+    form = AccountEditForm(request.POST)
+    if form.is_valid():
+        services.member_account_update(account=account, actor=request.user, **form.cleaned_data)
+        messages.success(request, "Saved.")
+    else:
+        messages.error(request, "Not saved: " + "; ".join(e for errors in form.errors.values() for e in errors))
+    return redirect("accounts:detail", account_id=account.account_id)
+
+
+@require_http_methods(["GET", "POST"])
+@requires("manage_members")
+def account_add(request: HttpRequest) -> HttpResponse:
+    """Add one account by hand; nothing is sent to AWS until it is invited."""
+    form = AccountAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            account = services.member_account_create(actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            for name, problems in error.message_dict.items():
+                for problem in problems:
+                    form.add_error(name if name in form.fields else None, problem)
+        else:
+            messages.success(request, f"Account {account.account_id} added. Invite it to start monitoring.")
+            token = _selection_store(request, [account.pk])
+            return redirect(f"{reverse('accounts:invite')}?selection={token}")
+    return render(request, "accounts/add.html", {"form": form}, status=400 if form.errors else 200)
+
+
+# --- CSV upload: preview, then confirm ----------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@requires("manage_members")
+def account_upload(request: HttpRequest) -> HttpResponse:
+    """Upload the console's CSV; the answer is a preview of every line. Nothing is created here."""
+    form = CsvUploadForm(request.POST or None, request.FILES or None)
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data["file"].read()
+        existing = set(MemberAccount.objects.values_list("account_id", flat=True))
+        preview = parse_member_csv(data, existing=existing)
+        if preview.problem:
+            form.add_error("file", preview.problem)
+            preview = None
+        else:
+            request.session[PREVIEW_KEY] = [[line.account_id, line.email] for line in preview.valid_lines]
+    status = 400 if form.errors else 200
+    return render(request, "accounts/upload.html", {"form": form, "preview": preview}, status=status)
+
+
+@require_POST
+@requires("manage_members")
+def account_upload_confirm(request: HttpRequest) -> HttpResponse:
+    """Create the valid lines of the last preview, then go on to inviting them."""
+    lines = request.session.pop(PREVIEW_KEY, None)
+    if not lines:
+        messages.error(request, "There is no preview to confirm (it was already used, or the session expired). Upload again.")
+        return redirect("accounts:upload")
+    result = services.member_accounts_import(lines=[tuple(line) for line in lines], actor=request.user)
+    if result.skipped:
+        messages.warning(
+            request,
+            f"{len(result.skipped)} line(s) skipped at confirmation: "
+            + "; ".join(f"{account_id}: {why}" for account_id, why in result.skipped[:5]),
+        )
+    if not result.created:
+        messages.error(request, "No account was added.")
+        return redirect("accounts:upload")
+    messages.success(request, f"{len(result.created)} account(s) added. Choose where to invite them.")
+    token = _selection_store(request, [account.pk for account in result.created])
+    return redirect(f"{reverse('accounts:invite')}?selection={token}")
+
+
+# --- Invite and other operations -------------------------------------------------------------------------------
+
+
+def _invite_targets(request: HttpRequest, source) -> tuple[list[MemberAccount], str]:
+    token = source.get("selection", "")
+    if token:
+        return _selection_load(request, token), f"selection={token}"
+    if source.get("scope") == "new":
+        accounts = list(MemberAccount.objects.exclude(memberships__relationship_status__gt="").distinct())
+        return accounts, "scope=new"
+    return [], ""
+
+
+@require_http_methods(["GET", "POST"])
+@requires("manage_members")
+def invite(request: HttpRequest) -> HttpResponse:
+    """Choose regions, message and options for the selected accounts, then run the invite in Celery."""
+    accounts, target = _invite_targets(request, request.POST if request.method == "POST" else request.GET)
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid() and accounts:
+        try:
+            operation = services.member_operation_start(action=Action.INVITE, accounts=accounts, actor=request.user,
+                                                        **form.cleaned_data)  # fmt: skip
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            return redirect("accounts:operation", pk=operation.pk)
+    context = {
+        "form": form,
+        "accounts": accounts[:25],
+        "account_count": len(accounts),
+        "target": target,
+        "target_name": target.partition("=")[0],
+        "target_value": target.partition("=")[2],
+        "without_detector": selectors.regions_without_detector(),
+    }
+    return render(request, "accounts/invite.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+@requires("manage_members")
+def bulk(request: HttpRequest) -> HttpResponse:
+    """Selected accounts + an action: invite goes to the invite page, destructive ones ask first."""
+    pks = [int(pk) for pk in request.POST.getlist("account") if pk.isdigit()]
+    form = BulkActionForm(request.POST)
+    back = _back(request, reverse("accounts:list"))
+    if not pks:
+        messages.error(request, "Select at least one account.")
+        return redirect(back)
+    if not form.is_valid():
+        messages.error(request, "Choose an action and a region.")
+        return redirect(back)
+    action = form.cleaned_data["action"]
+    if action == Action.INVITE:
+        return redirect(f"{reverse('accounts:invite')}?selection={_selection_store(request, pks)}")
+    accounts = list(MemberAccount.objects.filter(pk__in=pks))
+    if not accounts:
+        messages.error(request, "The selected accounts no longer exist.")
+        return redirect(back)
+    if action in DESTRUCTIVE and request.POST.get("confirmed") != "yes":
+        context = {"accounts": accounts, "action": Action(action), "region": form.cleaned_data["region"],
+                   "regions": form.regions(), "next": back}  # fmt: skip
+        return render(request, "accounts/bulk_confirm.html", context)
+    operation = services.member_operation_start(
+        action=action, accounts=accounts, regions=form.regions(), actor=request.user
+    )
+    return redirect("accounts:operation", pk=operation.pk)
+
+
+@require_POST
+@requires("manage_members")
+def account_action(request: HttpRequest, account_id: str) -> HttpResponse:
+    """One action on one account, in one region or all (destructive ones confirmed in the browser)."""
+    account = selectors.account_get(account_id=account_id)
+    form = AccountActionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Unknown action or region.")
+        return redirect("accounts:detail", account_id=account.account_id)
+    operation = services.member_operation_start(
+        action=form.cleaned_data["action"], accounts=[account], regions=form.regions(), actor=request.user
+    )
+    return redirect("accounts:operation", pk=operation.pk)
+
+
+@require_POST
+@requires("manage_members")
+def account_recreate(request: HttpRequest, account_id: str) -> HttpResponse:
+    """EmailVerificationFailed: delete, create with the corrected email, invite again."""
+    account = selectors.account_get(account_id=account_id)
+    form = RecreateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Not re-created: " + "; ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("accounts:detail", account_id=account.account_id)
+    operation = services.member_recreate(
+        account=account, email=form.cleaned_data["email"], regions=form.cleaned_data["regions"], actor=request.user
+    )
+    return redirect("accounts:operation", pk=operation.pk)
+
+
+@require_GET
+@requires("view_members")
+@vary_on_headers("HX-Request")
+def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Live progress of an operation and its per-account results; polls itself while it runs."""
+    operation = selectors.operation_get(pk=pk)
+    outcome = request.GET.get("outcome", "")
+    if outcome not in ("", "ok", "failed", "pending"):
+        outcome = ""
+    results = selectors.operation_results(operation=operation, outcome=outcome, page_number=request.GET.get("page"))
+    context = {"operation": operation, "results": results, "outcome": outcome}
+    template = "accounts/operation.html#progress" if request.htmx else "accounts/operation.html"
+    return render(request, template, context)
+
+
+@require_POST
+@requires("manage_members")
+def operation_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    operation = selectors.operation_get(pk=pk)
+    count = services.member_operation_retry(operation=operation, actor=request.user)
+    if count:
+        messages.success(request, f"Retrying {count} failed account/region pair(s).")
+    else:
+        messages.info(request, "Nothing to retry.")
+    return redirect("accounts:operation", pk=operation.pk)
+
+
+@require_POST
+@requires("manage_members")
+def refresh(request: HttpRequest) -> HttpResponse:
+    """"Refresh now": sync every region's member statuses from GuardDuty in the background."""
+    regions = services.members_sync_request(actor=request.user)
+    messages.success(request, f"Refreshing member status in {', '.join(regions)}.")
+    return redirect(_back(request, reverse("accounts:list")))
+
+
+# --- Organizations ------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@requires("view_members")
+def organization(request: HttpRequest) -> HttpResponse:
+    """Organizations mode: accounts not yet members, auto-enable per region, member limit."""
+    if request.method == "POST":
+        if not request.user.has_perm("core.manage_members"):
+            raise PermissionDenied("Your role does not allow this (manage_members).")
+        view = services.organization_view_load()
+        chosen = set(request.POST.getlist("account"))
+        accounts = [a for a in view.candidates if a.account_id in chosen]
+        if not accounts:
+            messages.error(request, "Select at least one organization account.")
+            return redirect("accounts:organization")
+        operation = services.organization_members_add(
+            accounts=accounts, regions=list(settings.GUARDWATCH_AWS_REGIONS), actor=request.user
+        )
+        return redirect("accounts:operation", pk=operation.pk)
+    view = services.organization_view_load()
+    return render(request, "accounts/organization.html", {"view": view, "auto_form": AutoEnableForm()})
+
+
+@require_POST
+@requires("manage_members")
+def organization_auto_enable(request: HttpRequest) -> HttpResponse:
+    form = AutoEnableForm(request.POST)
+    if form.is_valid():
+        try:
+            services.organization_auto_enable_set(actor=request.user, **form.cleaned_data)
+        except (GatewayError, ValidationError) as error:
+            messages.error(request, getattr(error, "message", str(error)))
+        else:
+            messages.success(request, f"AutoEnableOrganizationMembers is {form.cleaned_data['value']} in "
+                                      f"{form.cleaned_data['region']}.")  # fmt: skip
+    else:
+        messages.error(request, "Choose a region and NEW, ALL or NONE.")
+    return redirect("accounts:organization")
+

@@ -54,3 +54,49 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name} {self.verb} {self.target_label}"
+
+
+class Alert(models.Model):
+    """Something the security team must look at (a coverage gap), shown until someone acknowledges it.
+
+    `dedupe_key` names the condition (`membership:<account>:<region>:Resigned`): while an alert with
+    that key is open, raising it again only counts another sighting instead of alerting twice.
+    """
+
+    class Severity(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+
+    kind = models.CharField(max_length=64, db_index=True)
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.MEDIUM)
+    title = models.CharField(max_length=255)
+    message = models.TextField(blank=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=128, blank=True)
+    target_label = models.CharField(max_length=255, blank=True)
+    dedupe_key = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    last_seen_at = models.DateTimeField(auto_now_add=True)
+    occurrences = models.PositiveIntegerField(default=1)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedupe_key"], condition=models.Q(acknowledged_at__isnull=True), name="alert_one_open_per_key"
+            )
+        ]
+        indexes = [models.Index(fields=["acknowledged_at", "-created_at"], name="alert_open_idx")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        """Not yet acknowledged."""
+        return self.acknowledged_at is None

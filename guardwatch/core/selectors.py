@@ -48,3 +48,22 @@ def audit_verbs() -> list[str]:
 def audit_for_target(*, target_type: str, target_id: str, limit: int = 50) -> list[AuditEntry]:
     """The latest entries about one object (account detail pages show these)."""
     return list(AuditEntry.objects.filter(target_type=target_type, target_id=target_id)[:limit])
+
+
+def alert_list(*, state: str = "open") -> QuerySet:
+    """Alerts newest first: `open` (unacknowledged), `acknowledged`, or `all`."""
+    from .models import Alert
+
+    qs = Alert.objects.select_related("acknowledged_by")
+    if state == "open":
+        qs = qs.filter(acknowledged_at__isnull=True)
+    elif state == "acknowledged":
+        qs = qs.filter(acknowledged_at__isnull=False)
+    return qs
+
+
+def alert_open_count() -> int:
+    """How many alerts wait for someone."""
+    from .models import Alert
+
+    return Alert.objects.filter(acknowledged_at__isnull=True).count()

@@ -1,16 +1,21 @@
 """Core writes: the audit log and user accounts with a role."""
 
+import logging
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
+from django.db.models import F
+from django.utils import timezone
 
-from .models import AuditEntry
+from .models import Alert, AuditEntry
 from .roles import Role
+from .signals import alert_raised
 
 SYSTEM_ACTOR = "system"
+logger = logging.getLogger(__name__)
 
 
 def audit_record(
@@ -65,3 +70,64 @@ def user_set_role(*, user, role: Role, actor=None) -> None:
     """Replace the user's role."""
     user.groups.set([Group.objects.get(name=Role(role).value)])
     audit_record(actor=actor, verb="user.set_role", target=user, details={"role": Role(role).value})
+
+
+def alert_raise(
+    *,
+    kind: str,
+    title: str,
+    message: str = "",
+    target: models.Model | tuple[str, str, str] | None = None,
+    dedupe_key: str,
+    severity: str = Alert.Severity.MEDIUM,
+) -> tuple[Alert, bool]:
+    """Open an alert, or count another sighting of the open alert with the same `dedupe_key`.
+
+    Returns `(alert, created)`. A new alert is handed to `signals.alert_raised` once the
+    surrounding transaction commits, so a rolled-back sync notifies no one.
+    """
+    target_type = target_id = target_label = ""
+    if isinstance(target, models.Model):
+        target_type, target_id, target_label = target._meta.label_lower, str(target.pk), str(target)
+    elif target is not None:
+        target_type, target_id, target_label = (str(part) for part in target)
+    now = timezone.now()
+    seen = Alert.objects.filter(dedupe_key=dedupe_key, acknowledged_at__isnull=True)
+    if seen.update(last_seen_at=now, occurrences=F("occurrences") + 1):
+        return seen.get(), False
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(
+                kind=kind[:64],
+                severity=severity,
+                title=title[:255],
+                message=message,
+                target_type=target_type[:64],
+                target_id=target_id[:128],
+                target_label=target_label[:255],
+                dedupe_key=dedupe_key[:255],
+            )
+    except IntegrityError:  # raised concurrently by another worker: that one notifies
+        return seen.get(), False
+    transaction.on_commit(lambda: _alert_notify(alert))
+    return alert, True
+
+
+def _alert_notify(alert: Alert) -> None:
+    """Hand a new alert to every receiver; one failing integration must not break the sync that raised it."""
+    for receiver, outcome in alert_raised.send_robust(sender=Alert, alert=alert):
+        if isinstance(outcome, Exception):
+            logger.error("alert_raised receiver %r failed for alert %s: %r", receiver, alert.pk, outcome,
+                         exc_info=outcome)  # fmt: skip
+
+
+def alert_acknowledge(*, alert: Alert, actor) -> bool:
+    """Close an open alert (audited); False if it was already acknowledged."""
+    now = timezone.now()
+    changed = Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
+        acknowledged_at=now, acknowledged_by=actor if getattr(actor, "is_authenticated", False) else None
+    )
+    if changed:
+        alert.acknowledged_at = now
+        audit_record(actor=actor, verb="alert.acknowledge", target=alert, details={"kind": alert.kind})
+    return bool(changed)

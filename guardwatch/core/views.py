@@ -1,22 +1,37 @@
 """Core pages: dashboard home, audit log, health check."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from .access import requires
 from .forms import AuditFilterForm
-from .selectors import audit_list, audit_verbs
+from .models import Alert
+from .selectors import alert_list, audit_list, audit_verbs
+from .services import alert_acknowledge
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """The landing page for every role."""
-    return render(request, "core/home.html", {})
+    """The landing page for every role: the cards this role may follow, each linking to its page."""
+    from accounts.coverage import coverage_dashboard
+    from findings.reports import findings_dashboard
+
+    user = request.user
+    context = {
+        "coverage": coverage_dashboard() if user.has_perm("core.view_reports") else None,
+        "findings": findings_dashboard() if user.has_perm("core.view_findings") else None,
+        "can_alerts": user.has_perm("core.view_members"),
+        "can_sync": user.has_perm("core.view_sync"),
+        "can_reports": user.has_perm("core.view_reports"),
+    }
+    return render(request, "core/home.html", context)
 
 
 @require_GET
@@ -40,3 +55,35 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+ALERT_STATES = ("open", "acknowledged", "all")
+
+
+@require_GET
+@requires("view_members")
+@vary_on_headers("HX-Request")
+def alerts(request: HttpRequest) -> HttpResponse:
+    """Coverage alerts (members resigned, removed, …): open ones first, each can be acknowledged."""
+    state = request.GET.get("state", "open")
+    if state not in ALERT_STATES:
+        state = "open"
+    page = Paginator(alert_list(state=state), 50).get_page(request.GET.get("page"))
+    context = {"page": page, "state": state, "states": ALERT_STATES}
+    template = "core/alerts.html#results" if request.htmx else "core/alerts.html"
+    return render(request, template, context)
+
+
+@require_POST
+@requires("manage_members")
+def alert_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Mark an alert as seen and handled."""
+    alert = get_object_or_404(Alert, pk=pk)
+    if alert_acknowledge(alert=alert, actor=request.user):
+        messages.success(request, f"Acknowledged: {alert.title}")
+    else:
+        messages.info(request, "That alert was already acknowledged.")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = ""
+    return redirect(back or "core:alerts")

@@ -1,0 +1,417 @@
+"""GuardDuty member APIs (and Organizations) through boto3: the only place accounts/ talks to AWS.
+
+Every batch call is cut into batches of 50 (GuardDuty's maximum for every member call), every
+listing is paginated, and answers come back as dataclasses. Per-account failures of batch calls
+(`UnprocessedAccounts`) are data, not exceptions; a failed call (after botocore's adaptive retries)
+raises one `GatewayError(region, operation, message)` whose message says what a person can do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from guardwatch import aws
+
+BATCH = 50  # CreateMembers, InviteMembers, GetMembers, … take 1..50 accounts per call
+
+THROTTLING_CODES = {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded"}
+REGION_OFF_CODES = {"UnrecognizedClientException", "InvalidClientTokenId", "AuthFailure", "OptInRequired"}
+
+
+class GatewayError(Exception):
+    """One AWS call failed for good; `message` tells an administrator what happened and what to do."""
+
+    def __init__(self, region: str, operation: str, message: str, *, code: str = ""):
+        super().__init__(f"{operation} in {region}: {message}")
+        self.region = region
+        self.operation = operation
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class UnprocessedAccount:
+    """An account a batch call did not process, with GuardDuty's reason."""
+
+    account_id: str
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInfo:
+    """A member as ListMembers/GetMembers describe it."""
+
+    account_id: str
+    email: str
+    relationship_status: str
+    detector_id: str = ""
+    invited_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What a batch call did: how many calls it took and which accounts it could not process."""
+
+    calls: int
+    unprocessed: tuple[UnprocessedAccount, ...] = ()
+
+    def failed(self) -> dict[str, str]:
+        return {item.account_id: item.result for item in self.unprocessed}
+
+
+@dataclass(frozen=True, slots=True)
+class MembersFetched:
+    """GetMembers' answer: the members found and the accounts it could not get."""
+
+    calls: int
+    members: tuple[MemberInfo, ...] = ()
+    unprocessed: tuple[UnprocessedAccount, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    """A pending invitation a member account received."""
+
+    administrator_id: str
+    invitation_id: str
+    invited_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationAccount:
+    """An account of the AWS organization."""
+
+    account_id: str
+    email: str
+    name: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationConfiguration:
+    """The delegated administrator's organization settings in one region."""
+
+    auto_enable_members: str
+    member_account_limit_reached: bool
+    features: dict[str, str] = field(default_factory=dict)
+
+
+def batches(items: list, size: int = BATCH) -> Iterator[list]:
+    """`items` cut into lists of at most `size`."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _describe(region: str, operation: str, error: Exception) -> GatewayError:
+    """One actionable message per kind of failure."""
+    if isinstance(error, EndpointConnectionError):
+        return GatewayError(
+            region,
+            operation,
+            f"Could not reach GuardDuty in {region}. Check that the region is enabled for the administrator "
+            "account and that this server can reach AWS, then retry.",
+            code="EndpointConnectionError",
+        )
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code = str(details.get("Code") or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or "")
+        text = str(details.get("Message") or "").strip()
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in THROTTLING_CODES or status == 429:
+            message = f"AWS kept throttling {operation} in {region} after retries. Wait a few minutes and retry."
+        elif code in REGION_OFF_CODES:
+            message = (
+                f"AWS refused the credentials in {region} ({code}). The region is probably not enabled for the "
+                "administrator account: enable it in the AWS account settings or remove it from "
+                "GUARDWATCH_AWS_REGIONS."
+            )
+        elif code in {"AccessDeniedException", "AccessDenied"}:
+            message = (
+                f"The administrator credentials may not call {operation} in {region}: {text} "
+                "Grant the permission to GuardWatch's role, then retry."
+            )
+        elif status and status >= 500:
+            message = f"GuardDuty failed in {region} ({code}: {text}). This is usually temporary: retry."
+        else:
+            message = f"GuardDuty rejected the request ({code}): {text}"
+        return GatewayError(region, operation, message, code=code)
+    return GatewayError(region, operation, f"The AWS SDK failed: {error}", code=type(error).__name__)
+
+
+@contextmanager
+def _calling(region: str, operation: str) -> Iterator[None]:
+    try:
+        yield
+    except (ClientError, BotoCoreError) as error:
+        raise _describe(region, operation, error) from error
+
+
+def _client(region: str, member_account_id: str | None = None):
+    """The GuardDuty client; reaching a member (assume-role) can itself fail, reported as AssumeRole."""
+    with _calling(region, "AssumeRole"):
+        return aws.guardduty(region, member_account_id=member_account_id)
+
+
+def _unprocessed(response: dict) -> tuple[UnprocessedAccount, ...]:
+    return tuple(
+        UnprocessedAccount(account_id=item.get("AccountId", ""), result=item.get("Result", ""))
+        for item in response.get("UnprocessedAccounts") or ()
+    )
+
+
+def _parse_time(value) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _member(item: dict) -> MemberInfo:
+    return MemberInfo(
+        account_id=item["AccountId"],
+        email=item.get("Email", ""),
+        relationship_status=item.get("RelationshipStatus", ""),
+        detector_id=item.get("DetectorId", "") or "",
+        invited_at=_parse_time(item.get("InvitedAt")),
+        updated_at=_parse_time(item.get("UpdatedAt")),
+    )
+
+
+# --- The administrator's detector ---------------------------------------------------------------
+
+
+def detector_id_find(*, region: str, member_account_id: str | None = None) -> str | None:
+    """The detector of the administrator (or of a member, reached by assume-role) in `region`, or None."""
+    client = _client(region, member_account_id)
+    token = None
+    with _calling(region, "ListDetectors"):
+        while True:
+            response = client.list_detectors(**({"NextToken": token} if token else {}))
+            ids = response.get("DetectorIds") or []
+            if ids:
+                return ids[0]
+            token = response.get("NextToken")
+            if not token:
+                return None
+
+
+def detector_create(*, region: str, member_account_id: str | None = None) -> str:
+    """Enable GuardDuty (CreateDetector) for the administrator, or for a member by assume-role."""
+    client = _client(region, member_account_id)
+    with _calling(region, "CreateDetector"):
+        return client.create_detector(Enable=True)["DetectorId"]
+
+
+def caller_account_id(*, region: str) -> str:
+    """The administrator's own account id (STS GetCallerIdentity)."""
+    with _calling(region, "GetCallerIdentity"):
+        return aws.client("sts", region).get_caller_identity()["Account"]
+
+
+# --- Administrator-side member calls -------------------------------------------------------------
+
+
+def members_create(*, region: str, detector_id: str, accounts: Iterable[tuple[str, str]]) -> BatchResult:
+    """CreateMembers for (account id, email) pairs, 50 per call."""
+    client = _client(region)
+    calls, unprocessed = 0, []
+    for batch in batches(list(accounts)):
+        details = [{"AccountId": account_id, "Email": email} for account_id, email in batch]
+        with _calling(region, "CreateMembers"):
+            response = client.create_members(DetectorId=detector_id, AccountDetails=details)
+        calls += 1
+        unprocessed.extend(_unprocessed(response))
+    return BatchResult(calls=calls, unprocessed=tuple(unprocessed))
+
+
+def members_invite(
+    *, region: str, detector_id: str, account_ids: Iterable[str], message: str = "", disable_email: bool = False
+) -> BatchResult:
+    """InviteMembers, 50 per call, with the optional message and email switch."""
+    client = _client(region)
+    calls, unprocessed = 0, []
+    for batch in batches(list(account_ids)):
+        request = {"DetectorId": detector_id, "AccountIds": batch, "DisableEmailNotification": disable_email}
+        if message:
+            request["Message"] = message
+        with _calling(region, "InviteMembers"):
+            response = client.invite_members(**request)
+        calls += 1
+        unprocessed.extend(_unprocessed(response))
+    return BatchResult(calls=calls, unprocessed=tuple(unprocessed))
+
+
+def _batch_call(region: str, operation: str, method_name: str, detector_id: str, account_ids) -> BatchResult:
+    client = _client(region)
+    calls, unprocessed = 0, []
+    for batch in batches(list(account_ids)):
+        with _calling(region, operation):
+            response = getattr(client, method_name)(DetectorId=detector_id, AccountIds=batch)
+        calls += 1
+        unprocessed.extend(_unprocessed(response))
+    return BatchResult(calls=calls, unprocessed=tuple(unprocessed))
+
+
+def members_start_monitoring(*, region: str, detector_id: str, account_ids: Iterable[str]) -> BatchResult:
+    """StartMonitoringMembers (Disabled → Enabled), 50 per call."""
+    return _batch_call(region, "StartMonitoringMembers", "start_monitoring_members", detector_id, account_ids)
+
+
+def members_stop_monitoring(*, region: str, detector_id: str, account_ids: Iterable[str]) -> BatchResult:
+    """StopMonitoringMembers (Enabled → Disabled), 50 per call."""
+    return _batch_call(region, "StopMonitoringMembers", "stop_monitoring_members", detector_id, account_ids)
+
+
+def members_disassociate(*, region: str, detector_id: str, account_ids: Iterable[str]) -> BatchResult:
+    """DisassociateMembers (→ Removed), 50 per call."""
+    return _batch_call(region, "DisassociateMembers", "disassociate_members", detector_id, account_ids)
+
+
+def members_delete(*, region: str, detector_id: str, account_ids: Iterable[str]) -> BatchResult:
+    """DeleteMembers (gone from the administrator's list), 50 per call."""
+    return _batch_call(region, "DeleteMembers", "delete_members", detector_id, account_ids)
+
+
+def members_get(*, region: str, detector_id: str, account_ids: Iterable[str]) -> MembersFetched:
+    """GetMembers, 50 per call."""
+    client = _client(region)
+    calls, members, unprocessed = 0, [], []
+    for batch in batches(list(account_ids)):
+        with _calling(region, "GetMembers"):
+            response = client.get_members(DetectorId=detector_id, AccountIds=batch)
+        calls += 1
+        members.extend(_member(item) for item in response.get("Members") or ())
+        unprocessed.extend(_unprocessed(response))
+    return MembersFetched(calls=calls, members=tuple(members), unprocessed=tuple(unprocessed))
+
+
+def members_list(*, region: str, detector_id: str, only_associated: bool = False) -> list[MemberInfo]:
+    """Every member in the region (ListMembers, 50 per page); all statuses unless `only_associated`."""
+    client = _client(region)
+    members: list[MemberInfo] = []
+    token = None
+    while True:
+        request = {
+            "DetectorId": detector_id,
+            "MaxResults": BATCH,
+            "OnlyAssociated": "true" if only_associated else "false",
+        }
+        if token:
+            request["NextToken"] = token
+        with _calling(region, "ListMembers"):
+            response = client.list_members(**request)
+        members.extend(_member(item) for item in response.get("Members") or ())
+        token = response.get("NextToken")
+        if not token:
+            return members
+
+
+@dataclass(frozen=True, slots=True)
+class MemberDetector:
+    """A member's protection plans as GetMemberDetectors reports them."""
+
+    account_id: str
+    features: dict[str, str]
+
+
+def member_detectors_get(*, region: str, detector_id: str, account_ids: Iterable[str]) -> list[MemberDetector]:
+    """GetMemberDetectors, 50 per call: each member's protection plans (feature name → status)."""
+    client = _client(region)
+    found: list[MemberDetector] = []
+    for batch in batches(list(account_ids)):
+        with _calling(region, "GetMemberDetectors"):
+            response = client.get_member_detectors(DetectorId=detector_id, AccountIds=batch)
+        for item in response.get("MemberDataSourceConfigurations") or ():
+            features = {f.get("Name", ""): f.get("Status", "") for f in item.get("Features") or ()}
+            found.append(MemberDetector(account_id=item["AccountId"], features=features))
+    return found
+
+
+# --- Member-side calls (assumed into the member account) ----------------------------------------
+
+
+def member_invitations_list(*, account_id: str, region: str) -> list[Invitation]:
+    """Invitations pending for a member account (ListInvitations, as the member)."""
+    client = _client(region, account_id)
+    invitations: list[Invitation] = []
+    token = None
+    while True:
+        request = {"MaxResults": BATCH, **({"NextToken": token} if token else {})}
+        with _calling(region, "ListInvitations"):
+            response = client.list_invitations(**request)
+        invitations.extend(
+            Invitation(
+                administrator_id=item.get("AccountId", ""),
+                invitation_id=item.get("InvitationId", ""),
+                invited_at=_parse_time(item.get("InvitedAt")),
+            )
+            for item in response.get("Invitations") or ()
+        )
+        token = response.get("NextToken")
+        if not token:
+            return invitations
+
+
+def member_invitation_accept(
+    *, account_id: str, region: str, detector_id: str, administrator_id: str, invitation_id: str
+) -> None:
+    """AcceptAdministratorInvitation, as the member."""
+    client = _client(region, account_id)
+    with _calling(region, "AcceptAdministratorInvitation"):
+        client.accept_administrator_invitation(
+            DetectorId=detector_id, AdministratorId=administrator_id, InvitationId=invitation_id
+        )
+
+
+# --- AWS Organizations ----------------------------------------------------------------------------
+
+
+def organization_accounts_list(*, region: str) -> list[OrganizationAccount]:
+    """Every account of the organization (Organizations ListAccounts, paginated)."""
+    with _calling(region, "AssumeRole"):
+        client = aws.client("organizations", region)
+    accounts: list[OrganizationAccount] = []
+    token = None
+    while True:
+        with _calling(region, "ListAccounts"):
+            response = client.list_accounts(**({"NextToken": token} if token else {}))
+        accounts.extend(
+            OrganizationAccount(
+                account_id=item["Id"],
+                email=item.get("Email", ""),
+                name=item.get("Name", ""),
+                status=item.get("Status", item.get("State", "")),
+            )
+            for item in response.get("Accounts") or ()
+        )
+        token = response.get("NextToken")
+        if not token:
+            return accounts
+
+
+def organization_configuration_get(*, region: str, detector_id: str) -> OrganizationConfiguration:
+    """DescribeOrganizationConfiguration of the delegated administrator in `region`."""
+    client = _client(region)
+    with _calling(region, "DescribeOrganizationConfiguration"):
+        response = client.describe_organization_configuration(DetectorId=detector_id)
+    auto = response.get("AutoEnableOrganizationMembers") or ("NEW" if response.get("AutoEnable") else "NONE")
+    features = {f.get("Name", ""): f.get("AutoEnable", "") for f in response.get("Features") or ()}
+    return OrganizationConfiguration(
+        auto_enable_members=auto,
+        member_account_limit_reached=bool(response.get("MemberAccountLimitReached")),
+        features=features,
+    )
+
+
+def organization_configuration_update(*, region: str, detector_id: str, auto_enable_members: str) -> None:
+    """UpdateOrganizationConfiguration's AutoEnableOrganizationMembers (NEW, ALL or NONE)."""
+    client = _client(region)
+    with _calling(region, "UpdateOrganizationConfiguration"):
+        client.update_organization_configuration(DetectorId=detector_id, AutoEnableOrganizationMembers=auto_enable_members)

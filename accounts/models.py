@@ -1,0 +1,302 @@
+"""Member accounts, their membership in each region, and the runs of work done on them."""
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+account_id_validator = RegexValidator(r"^\d{12}\Z", "An AWS account id is exactly 12 digits.")
+
+# GuardDuty's RelationshipStatus is free text; these are the values the product knows how to explain.
+STATUS_LABELS = {
+    "Enabled": "Monitored",
+    "Created": "Created",
+    "Invited": "Invited",
+    "EmailVerificationInProgress": "Verifying email",
+    "EmailVerificationFailed": "Email verification failed",
+    "Disabled": "Disabled",
+    "Removed": "Removed",
+    "Resigned": "Resigned",
+    "RegionDisabled": "Region disabled",
+    "AccountSuspended": "Account suspended",
+    "": "Not a member",
+}
+# Statuses that mean the account is not (or no longer) monitored and someone should look.
+ALERT_STATUSES = ("Resigned", "Removed", "Disabled", "EmailVerificationFailed")
+
+
+def status_label(status: str) -> str:
+    """The console's wording ("Monitored" for Enabled); unknown values are shown as they come."""
+    return STATUS_LABELS.get(status, status)
+
+
+def status_css(status: str) -> str:
+    """A CSS class for a status; unknown (attacker-free but unbounded) values share one class."""
+    if status == "":
+        return "status-none"
+    return f"status-{status}" if status in STATUS_LABELS else "status-other"
+
+
+class MemberAccount(models.Model):
+    """An AWS account the administrator manages (or wants to) as a GuardDuty member."""
+
+    class Source(models.TextChoices):
+        INVITATION = "invitation", "Invitation"
+        ORGANIZATIONS = "organizations", "AWS Organizations"
+
+    account_id = models.CharField(max_length=12, unique=True, validators=[account_id_validator])
+    email = models.EmailField(max_length=64)
+    display_name = models.CharField(max_length=128, blank=True)
+    notes = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.INVITATION)
+    auto_accept = models.BooleanField(
+        default=False, help_text="Accept invitations on the member's behalf through the configured member role."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["account_id"]
+        indexes = [models.Index(fields=["display_name"], name="member_display_name_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.display_name}".strip()
+
+
+class Membership(models.Model):
+    """One account's relationship with the administrator in one region, as GuardDuty last reported it."""
+
+    account = models.ForeignKey(MemberAccount, on_delete=models.CASCADE, related_name="memberships")
+    region = models.CharField(max_length=32)
+    # Free text as GuardDuty reports it; "" = not a member in this region (never created, or deleted).
+    relationship_status = models.CharField(max_length=64, blank=True)
+    detector_id = models.CharField(max_length=64, blank=True)
+    invited_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True, help_text="GuardDuty's UpdatedAt.")
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["account__account_id", "region"]
+        constraints = [models.UniqueConstraint(fields=["account", "region"], name="membership_account_region")]
+        indexes = [
+            models.Index(fields=["relationship_status", "region"], name="membership_status_idx"),
+            models.Index(fields=["region", "relationship_status"], name="membership_region_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account.account_id} in {self.region}: {self.relationship_status or 'not a member'}"
+
+    @property
+    def status_label(self) -> str:
+        return status_label(self.relationship_status)
+
+    @property
+    def status_css(self) -> str:
+        return status_css(self.relationship_status)
+
+    @property
+    def actions(self) -> list[tuple[str, str, bool]]:
+        """(action, label, destructive) an administrator can take from this status."""
+        status = self.relationship_status
+        found = []
+        if status in ("", "Removed", "Resigned", "Created"):
+            found.append(("invite", "Invite", False))
+        if status in ("Created", "Invited", "EmailVerificationFailed"):
+            found.append(("resend", "Resend invitation", False))
+        if status == "Invited":
+            found.append(("accept", "Accept on member's behalf", False))
+        if status == "Disabled":
+            found.append(("start", "Start monitoring", False))
+        if status == "Enabled":
+            found.append(("stop", "Stop monitoring", True))
+        if status in ("Enabled", "Disabled", "Invited"):
+            found.append(("disassociate", "Disassociate", True))
+        if status:
+            found.append(("delete", "Delete member", True))
+        return found
+
+
+class MembershipStatusChange(models.Model):
+    """History: a membership's status moved from one value to another (seen by a sync or made by an action)."""
+
+    class Source(models.TextChoices):
+        SYNC = "sync", "Sync"
+        ACTION = "action", "Action"
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="history")
+    from_status = models.CharField(max_length=64, blank=True)
+    to_status = models.CharField(max_length=64, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    actor_name = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["membership", "-at"], name="status_change_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '—'} → {self.to_status or '—'}"
+
+    @property
+    def from_label(self) -> str:
+        return status_label(self.from_status)
+
+    @property
+    def to_label(self) -> str:
+        return status_label(self.to_status)
+
+
+class RegionState(models.Model):
+    """What GuardWatch knows about the administrator in one region: its detector and the last member sync."""
+
+    region = models.CharField(max_length=32, unique=True)
+    detector_id = models.CharField(max_length=64, blank=True)
+    sync_requested_at = models.DateTimeField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.region
+
+    @property
+    def refreshing(self) -> bool:
+        """A "Refresh now" was asked for and no sync has finished (or failed) since."""
+        if self.sync_requested_at is None:
+            return False
+        finished = max(filter(None, [self.last_synced_at, self.last_error_at]), default=None)
+        return finished is None or finished < self.sync_requested_at
+
+
+class MemberOperation(models.Model):
+    """A run of member work in Celery (invite, resend, start/stop, disassociate, delete, re-create, …).
+
+    One `MemberOperationResult` per (account, region) records the outcome, so progress survives page
+    reloads and a re-delivered task only does what is still pending.
+    """
+
+    class Action(models.TextChoices):
+        INVITE = "invite", "Invite"
+        RESEND = "resend", "Resend invitation"
+        START = "start", "Start monitoring"
+        STOP = "stop", "Stop monitoring"
+        DISASSOCIATE = "disassociate", "Disassociate"
+        DELETE = "delete", "Delete member"
+        RECREATE = "recreate", "Re-create with corrected email"
+        ACCEPT = "accept", "Accept on the member's behalf"
+        ORG_ADD = "org_add", "Add organization accounts"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Finished with failures"
+        FAILED = "failed", "Failed"
+
+    action = models.CharField(max_length=16, choices=Action.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    regions = models.JSONField(default=list)
+    message = models.TextField(blank=True)
+    disable_email_notification = models.BooleanField(default=False)
+    create_detectors = models.BooleanField(default=False)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    api_calls = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "-created_at"], name="member_op_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} #{self.pk}"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class MemberOperationResult(models.Model):
+    """The outcome of one operation for one account in one region (GuardDuty's UnprocessedAccounts text)."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Pending"
+        OK = "ok", "Done"
+        FAILED = "failed", "Failed"
+
+    operation = models.ForeignKey(MemberOperation, on_delete=models.CASCADE, related_name="results")
+    account = models.ForeignKey(MemberAccount, on_delete=models.CASCADE, related_name="+")
+    region = models.CharField(max_length=32)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.PENDING)
+    result = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["region", "account__account_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["operation", "account", "region"], name="member_op_result_unique")
+        ]
+        indexes = [models.Index(fields=["operation", "outcome"], name="member_op_outcome_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.region}: {self.outcome}"
+
+
+# --- Coverage (reports) -------------------------------------------------------------------------
+# Owned by the coverage/reports work (accounts/coverage.py): what GetMemberDetectors says about each
+# member's protection plans. Kept apart from Membership so the member sync never has to know about it.
+
+# Plan field → (GuardDuty feature names, first found wins; label shown to people).
+PROTECTION_PLANS = {
+    "s3_data_events": (("S3_DATA_EVENTS",), "S3"),
+    "eks_audit_logs": (("EKS_AUDIT_LOGS",), "EKS"),
+    "runtime_monitoring": (("RUNTIME_MONITORING", "EKS_RUNTIME_MONITORING"), "Runtime"),
+    "ebs_malware_protection": (("EBS_MALWARE_PROTECTION",), "Malware"),
+    "rds_login_events": (("RDS_LOGIN_EVENTS",), "RDS"),
+    "lambda_network_logs": (("LAMBDA_NETWORK_LOGS",), "Lambda"),
+}
+
+
+class MemberProtection(models.Model):
+    """A member's protection plans in one region as GetMemberDetectors last reported them.
+
+    Each plan holds GuardDuty's status text (`ENABLED`, `DISABLED`) or "" when GuardDuty did not
+    mention it; `plans_off` counts the DISABLED ones so the coverage gap list is one indexed filter.
+    """
+
+    membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="protection")
+    s3_data_events = models.CharField(max_length=16, blank=True)
+    eks_audit_logs = models.CharField(max_length=16, blank=True)
+    runtime_monitoring = models.CharField(max_length=16, blank=True)
+    ebs_malware_protection = models.CharField(max_length=16, blank=True)
+    rds_login_events = models.CharField(max_length=16, blank=True)
+    lambda_network_logs = models.CharField(max_length=16, blank=True)
+    plans_off = models.PositiveSmallIntegerField(default=0)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["plans_off"], name="protection_off_idx", condition=models.Q(plans_off__gt=0))
+        ]
+
+    def __str__(self) -> str:
+        return f"protection of {self.membership_id}: {self.plans_off} off"
+
+    @property
+    def off_labels(self) -> list[str]:
+        """Labels of the plans GuardDuty reports DISABLED (S3, EKS, …)."""
+        return [label for name, (_, label) in PROTECTION_PLANS.items() if getattr(self, name) == "DISABLED"]
+
+
+# --- end coverage (reports) ---------------------------------------------------------------------

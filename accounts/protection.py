@@ -1,0 +1,89 @@
+"""Protection-plan sync (a write): GetMemberDetectors for every associated member of a region.
+
+Run after the member sync by beat (`accounts.tasks.member_protection_sync_all_regions`); idempotent,
+one upsert per region. Members GuardDuty did not describe (not associated, no detector) keep their
+last known row, which the coverage page dates with `checked_at`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from guardwatch.core.report_cache import reports_cache_bump
+
+from . import gateway
+from .gateway import GatewayError
+from .models import PROTECTION_PLANS, MemberProtection, Membership, RegionState
+
+# GetMemberDetectors describes members the administrator holds: monitored or paused.
+ASSOCIATED = ("Enabled", "Disabled")
+
+
+@dataclass
+class ProtectionSyncResult:
+    """What one region's protection sync read and wrote."""
+
+    region: str
+    members: int = 0
+    described: int = 0
+    error: str = ""
+
+
+def plan_statuses(features: dict[str, str]) -> dict[str, str]:
+    """GuardDuty feature names → this model's plan fields (first known name wins; "" when absent)."""
+    found = {}
+    for field_name, (names, _label) in PROTECTION_PLANS.items():
+        found[field_name] = next((features[n].upper() for n in names if features.get(n)), "")
+    return found
+
+
+def member_protection_sync_region(*, region: str) -> ProtectionSyncResult:
+    """Read the protection plans of the region's associated members into MemberProtection."""
+    outcome = ProtectionSyncResult(region=region)
+    state = RegionState.objects.filter(region=region).first()
+    if state is None or not state.detector_id:
+        outcome.error = f"No administrator detector known in {region}; run the member sync first."
+        return outcome
+    memberships = dict(
+        Membership.objects.filter(region=region, relationship_status__in=ASSOCIATED).values_list(
+            "account__account_id", "id"
+        )
+    )
+    outcome.members = len(memberships)
+    if not memberships:
+        return outcome
+    try:
+        described = gateway.member_detectors_get(
+            region=region, detector_id=state.detector_id, account_ids=sorted(memberships)
+        )
+    except GatewayError as error:
+        outcome.error = error.message
+        return outcome
+    now = timezone.now()
+    rows = []
+    for item in described:
+        if item.account_id not in memberships:
+            continue
+        plans = plan_statuses(item.features)
+        rows.append(
+            MemberProtection(
+                membership_id=memberships[item.account_id],
+                checked_at=now,
+                plans_off=sum(1 for status in plans.values() if status == "DISABLED"),
+                **plans,
+            )
+        )
+    with transaction.atomic():
+        MemberProtection.objects.bulk_create(
+            rows,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["membership"],
+            update_fields=[*PROTECTION_PLANS, "plans_off", "checked_at"],
+        )
+        transaction.on_commit(reports_cache_bump)
+    outcome.described = len(rows)
+    return outcome

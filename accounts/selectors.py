@@ -1,0 +1,244 @@
+"""Member account reads: the accounts page (a constant number of queries at any size), details, runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Value, When
+from django.shortcuts import get_object_or_404
+
+from guardwatch.core.models import AuditEntry
+
+from .models import (
+    STATUS_LABELS,
+    MemberAccount,
+    MemberOperation,
+    MemberOperationResult,
+    Membership,
+    MembershipStatusChange,
+    RegionState,
+    status_css,
+    status_label,
+)
+
+PER_PAGE = 100
+NOT_A_MEMBER = "none"  # the status filter's value for "no membership in the region"
+SORTS = {
+    "account_id": "account_id",
+    "-account_id": "-account_id",
+    "name": "display_name",
+    "-name": "-display_name",
+    "email": "email",
+    "-email": "-email",
+    "added": "created_at",
+    "-added": "-created_at",
+}
+
+
+@dataclass(frozen=True)
+class AccountFilters:
+    """What the accounts page filters and sorts on (all from the query string)."""
+
+    q: str = ""
+    status: str = ""
+    region: str = ""
+    sort: str = "account_id"
+
+    @classmethod
+    def from_query(cls, params) -> AccountFilters:
+        region = params.get("region", "")
+        sort = params.get("sort", "account_id")
+        return cls(
+            q=params.get("q", "").strip()[:100],
+            status=params.get("status", "").strip()[:64],
+            region=region if region in settings.GUARDWATCH_AWS_REGIONS else "",
+            sort=sort if sort in SORTS else "account_id",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One region's status of one account, ready to render."""
+
+    region: str
+    status: str
+    label: str
+    css: str
+    error: str = ""
+
+
+@dataclass
+class AccountRow:
+    account: MemberAccount
+    cells: list[Cell]
+
+
+@dataclass
+class StatusCount:
+    status: str
+    value: str  # the filter value
+    label: str
+    css: str
+    count: int
+
+
+@dataclass
+class AccountPage:
+    """Everything the accounts page shows."""
+
+    page: Page
+    rows: list[AccountRow]
+    regions: list[str]
+    counts: list[StatusCount]
+    region_states: dict[str, RegionState] = field(default_factory=dict)
+    active_operations: list[MemberOperation] = field(default_factory=list)
+
+    @property
+    def refreshing(self) -> bool:
+        return any(state.refreshing for state in self.region_states.values())
+
+
+def _text_filtered(filters: AccountFilters) -> QuerySet[MemberAccount]:
+    qs = MemberAccount.objects.all()
+    if filters.q:
+        q = filters.q
+        qs = qs.filter(
+            Q(account_id__startswith=q) | Q(email__icontains=q) | Q(display_name__icontains=q) | Q(tags__icontains=q)
+        )
+    return qs
+
+
+def account_queryset(filters: AccountFilters) -> QuerySet[MemberAccount]:
+    """Accounts matching the text, status and region filters, sorted."""
+    qs = _text_filtered(filters)
+    if filters.status:
+        memberships = Membership.objects.filter(account=OuterRef("pk"))
+        if filters.region:
+            memberships = memberships.filter(region=filters.region)
+        else:
+            memberships = memberships.filter(region__in=settings.GUARDWATCH_AWS_REGIONS)
+        if filters.status == NOT_A_MEMBER:
+            qs = qs.filter(~Exists(memberships.exclude(relationship_status="")))
+        else:
+            qs = qs.filter(Exists(memberships.filter(relationship_status=filters.status)))
+    order = SORTS[filters.sort]
+    return qs.order_by(order, "account_id") if "account_id" not in order else qs.order_by(order)
+
+
+def account_page(*, filters: AccountFilters, page_number=None, per_page: int = PER_PAGE) -> AccountPage:
+    """One page of accounts with a status cell per region, plus per-status counts, in constant queries."""
+    regions = [filters.region] if filters.region else list(settings.GUARDWATCH_AWS_REGIONS)
+    page = Paginator(account_queryset(filters), per_page).get_page(page_number)
+    accounts = list(page.object_list)
+    by_account: dict[int, dict[str, tuple[str, str]]] = {}
+    if accounts:
+        memberships = Membership.objects.filter(account__in=[a.pk for a in accounts], region__in=regions).values_list(
+            "account_id", "region", "relationship_status", "last_error"
+        )
+        for account_pk, region, status, error in memberships:
+            by_account.setdefault(account_pk, {})[region] = (status, error)
+    rows = []
+    empty = ("", "")
+    made: dict[tuple[str, str, str], Cell] = {}  # few distinct cells per page: build each once
+    for account in accounts:
+        found = by_account.get(account.pk, {})
+        cells = []
+        for region in regions:
+            status, error = found.get(region, empty)
+            cell = made.get((region, status, error))
+            if cell is None:
+                cell = made[(region, status, error)] = Cell(region, status, status_label(status), status_css(status), error)
+            cells.append(cell)
+        rows.append(AccountRow(account=account, cells=cells))
+    return AccountPage(
+        page=page,
+        rows=rows,
+        regions=regions,
+        counts=status_counts(filters=filters, regions=regions),
+        region_states={state.region: state for state in RegionState.objects.all()},
+        active_operations=list(
+            MemberOperation.objects.filter(status__in=[MemberOperation.Status.QUEUED, MemberOperation.Status.RUNNING])[:5]
+        ),
+    )
+
+
+def status_counts(*, filters: AccountFilters, regions: list[str]) -> list[StatusCount]:
+    """Memberships per status over the text-filtered accounts (2 queries), "Not a member" included."""
+    accounts = _text_filtered(filters)
+    memberships = Membership.objects.filter(region__in=regions)
+    if filters.q:
+        memberships = memberships.filter(account__in=accounts)
+    grouped = (
+        memberships.exclude(relationship_status="")
+        .values("relationship_status")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    found = {row["relationship_status"]: row["n"] for row in grouped}
+    slots = accounts.count() * len(regions)
+    ordered = [s for s in STATUS_LABELS if s and s in found] + sorted(s for s in found if s not in STATUS_LABELS)
+    counts = [StatusCount(s, s, status_label(s), status_css(s), found[s]) for s in ordered]
+    counts.append(StatusCount("", NOT_A_MEMBER, status_label(""), status_css(""), max(0, slots - sum(found.values()))))
+    return counts
+
+
+def status_choices() -> list[tuple[str, str]]:
+    """The status filter's options: every status the product can explain."""
+    return [(s, status_label(s)) for s in STATUS_LABELS if s] + [(NOT_A_MEMBER, status_label(""))]
+
+
+def account_get(*, account_id: str) -> MemberAccount:
+    """One account by its 12-digit id, or 404."""
+    return get_object_or_404(MemberAccount, account_id=account_id)
+
+
+@dataclass
+class AccountDetail:
+    account: MemberAccount
+    memberships: list[Membership]
+    history: list[MembershipStatusChange]
+    audit: list[AuditEntry]
+    operations: list[MemberOperationResult]
+
+
+def account_detail(*, account: MemberAccount) -> AccountDetail:
+    """An account's memberships in every configured region, status history, audit trail and recent runs."""
+    found = {m.region: m for m in account.memberships.all()}
+    regions = list(settings.GUARDWATCH_AWS_REGIONS) + sorted(set(found) - set(settings.GUARDWATCH_AWS_REGIONS))
+    memberships = [found.get(region) or Membership(account=account, region=region) for region in regions]
+    history = list(
+        MembershipStatusChange.objects.filter(membership__account=account).select_related("membership")[:100]
+    )
+    audit = list(
+        AuditEntry.objects.filter(target_type="accounts.memberaccount", target_id=str(account.pk))[:50]
+    )
+    operations = list(
+        MemberOperationResult.objects.filter(account=account).select_related("operation").order_by("-operation_id", "region")[:30]
+    )
+    return AccountDetail(account=account, memberships=memberships, history=history, audit=audit, operations=operations)
+
+
+def operation_get(*, pk: int) -> MemberOperation:
+    return get_object_or_404(MemberOperation, pk=pk)
+
+
+def operation_results(*, operation: MemberOperation, outcome: str = "", page_number=None) -> Page:
+    """An operation's per-(account, region) results, failures first, 200 per page."""
+    qs = operation.results.select_related("account")
+    if outcome:
+        qs = qs.filter(outcome=outcome)
+    rank = Case(When(outcome="failed", then=Value(0)), When(outcome="pending", then=Value(1)), default=Value(2))
+    qs = qs.annotate(rank=rank).order_by("rank", "region", "account__account_id")
+    return Paginator(qs, 200).get_page(page_number)
+
+
+def operations_recent(*, limit: int = 20) -> list[MemberOperation]:
+    return list(MemberOperation.objects.select_related("created_by")[:limit])
+
+
+def regions_without_detector() -> list[str]:
+    """Configured regions where the last look found no administrator detector (or never looked)."""
+    known = {state.region: state for state in RegionState.objects.filter(region__in=settings.GUARDWATCH_AWS_REGIONS)}
+    return [r for r in settings.GUARDWATCH_AWS_REGIONS if r in known and not known[r].detector_id and known[r].last_error]

@@ -1,0 +1,44 @@
+"""Member account Celery tasks: thin, idempotent interfaces to `accounts.services`."""
+
+from celery import shared_task
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from . import services
+
+
+@shared_task(name="accounts.tasks.members_sync_all_regions")
+def members_sync_all_regions() -> list[str]:
+    """Beat: one status-sync task per configured region, so a failing region holds up no other."""
+    for region in settings.GUARDWATCH_AWS_REGIONS:
+        members_sync_region.delay(region)
+    return list(settings.GUARDWATCH_AWS_REGIONS)
+
+
+@shared_task(name="accounts.tasks.members_sync_region")
+def members_sync_region(region: str, actor_id: int | None = None) -> dict:
+    """Sync one region's member statuses; running it twice only re-reads the same statuses."""
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    result = services.members_sync_region(region=region, actor=actor)
+    return {"region": region, "members": result.members, "changed": result.changed, "error": result.error}
+
+
+@shared_task(name="accounts.tasks.member_operation_run")
+def member_operation_run(operation_id: int) -> dict:
+    """Do an operation's pending work; a duplicate delivery finds nothing to claim and returns."""
+    operation = services.member_operation_run(operation_id=operation_id)
+    if operation is None:
+        return {"operation": operation_id, "status": "not claimed"}
+    return {"operation": operation_id, "status": operation.status, "done": operation.done, "failed": operation.failed}
+
+
+# --- Coverage (reports): protection plans ----------------------------------------------------------
+
+
+@shared_task(name="accounts.tasks.member_protection_sync_all_regions")
+def member_protection_sync_all_regions() -> list[dict]:
+    """Beat: read every associated member's protection plans (GetMemberDetectors), region by region."""
+    from .protection import member_protection_sync_region
+
+    results = [member_protection_sync_region(region=region) for region in settings.GUARDWATCH_AWS_REGIONS]
+    return [{"region": r.region, "described": r.described, "error": r.error} for r in results]

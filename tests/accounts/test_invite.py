@@ -1,0 +1,153 @@
+"""Inviting accounts: CreateMembers then InviteMembers, 50 per call, per-account results, failures kept."""
+
+import pytest
+
+from accounts import services
+from accounts.models import MemberOperation, MemberOperationResult, Membership, MembershipStatusChange
+from guardwatch.core.models import AuditEntry
+
+from .helpers import ADMIN, accounts_make, detectors, member_id
+
+pytestmark = pytest.mark.django_db
+
+REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"]
+
+
+@pytest.fixture
+def regions(settings):
+    settings.GUARDWATCH_AWS_REGIONS = list(REGIONS)
+    return REGIONS
+
+
+def invite(accounts, regions, actor, **options):
+    operation = services.member_operation_start(action="invite", accounts=accounts, regions=regions, actor=actor, **options)
+    return services.member_operation_run(operation_id=operation.pk)
+
+
+def test_inviting_1000_accounts_into_4_regions_makes_only_the_minimum_member_calls(simulator, regions, admin):
+    accounts = accounts_make(1000, simulator=simulator)
+    detectors(simulator, regions)
+    simulator.call_counts.reset()
+
+    operation = invite(accounts, regions, admin, message="Welcome to GuardDuty")
+
+    assert operation.status == MemberOperation.Status.SUCCEEDED
+    assert operation.done == 4000 and operation.failed == 0
+    for region in regions:
+        assert simulator.call_counts[("CreateMembers", ADMIN, region)] == 20  # ⌈1000/50⌉
+        assert simulator.call_counts[("InviteMembers", ADMIN, region)] == 20
+    # Besides those, one ListDetectors per region to find the administrator's detector, nothing else.
+    assert simulator.call_counts.total == 4 * (20 + 20) + 4
+    assert simulator.member_status(ADMIN, member_id(1000), "ap-southeast-2") == "Invited"
+    assert Membership.objects.filter(relationship_status="Invited").count() == 4000
+
+
+def test_invite_message_and_email_switch_reach_guardduty(simulator, regions, admin):
+    accounts = accounts_make(2, simulator=simulator)
+    detectors(simulator, regions[:1])
+
+    invite(accounts, regions[:1], admin, message="Please accept <today>")
+
+    sent = [mail for mail in simulator.outbox if mail["region"] == "us-east-1"]
+    assert {mail["account_id"] for mail in sent} == {a.account_id for a in accounts}
+    assert {mail["message"] for mail in sent} == {"Please accept <today>"}
+
+
+def test_disable_email_notification_sends_no_email(simulator, regions, admin):
+    accounts = accounts_make(1, simulator=simulator)
+    detectors(simulator, regions[:1])
+
+    invite(accounts, regions[:1], admin, disable_email_notification=True)
+
+    assert simulator.outbox == []
+    assert simulator.member_status(ADMIN, accounts[0].account_id, "us-east-1") == "Invited"
+
+
+def test_unprocessed_accounts_are_reported_per_account_and_the_rest_is_invited(simulator, regions, admin):
+    accounts = accounts_make(3, simulator=simulator)
+    simulator.register_account(accounts[1].account_id, "someone-else@example.com")  # root email differs
+    detectors(simulator, regions[:1])
+
+    operation = invite(accounts, regions[:1], admin)
+
+    assert operation.status == MemberOperation.Status.PARTIAL
+    failed = MemberOperationResult.objects.get(operation=operation, outcome="failed")
+    assert failed.account == accounts[1]
+    assert "does not match the root email" in failed.result
+    membership = Membership.objects.get(account=accounts[1], region="us-east-1")
+    assert membership.relationship_status == "EmailVerificationFailed"
+    assert "does not match the root email" in membership.last_error
+    assert Membership.objects.filter(relationship_status="Invited").count() == 2
+
+
+def test_a_region_without_administrator_detector_fails_with_an_actionable_message(simulator, regions, admin):
+    accounts = accounts_make(2, simulator=simulator)
+    detectors(simulator, ["us-east-1"])  # none in us-west-2
+
+    operation = invite(accounts, ["us-east-1", "us-west-2"], admin)
+
+    assert operation.status == MemberOperation.Status.PARTIAL
+    failed = MemberOperationResult.objects.filter(operation=operation, outcome="failed")
+    assert {r.region for r in failed} == {"us-west-2"}
+    assert "no detector" in failed[0].result and "Create the administrator" in failed[0].result
+    assert simulator.detector_id(ADMIN, "us-west-2") is None
+
+
+def test_confirmed_detector_creation_enables_guardduty_for_the_administrator_and_invites(simulator, regions, admin):
+    accounts = accounts_make(2, simulator=simulator)
+
+    operation = invite(accounts, ["us-west-2"], admin, create_detectors=True)
+
+    assert operation.status == MemberOperation.Status.SUCCEEDED
+    assert simulator.detector_id(ADMIN, "us-west-2") is not None
+    assert AuditEntry.objects.filter(verb="detector.create").count() == 1
+
+
+def test_throttling_after_retries_fails_that_region_only_and_retry_finishes_it(simulator, regions, admin, settings):
+    settings.GUARDWATCH_AWS_MAX_ATTEMPTS = 2
+    from guardwatch.aws import reset_clients
+
+    reset_clients()
+    accounts = accounts_make(3, simulator=simulator)
+    detectors(simulator, regions[:2])
+    simulator.faults.add("throttle", operation="CreateMembers", region="us-west-2")
+
+    operation = invite(accounts, regions[:2], admin)
+
+    assert operation.status == MemberOperation.Status.PARTIAL
+    failed = MemberOperationResult.objects.filter(operation=operation, outcome="failed")
+    assert {r.region for r in failed} == {"us-west-2"} and failed.count() == 3
+    assert "throttling" in failed[0].result and "retry" in failed[0].result.lower()
+    assert "throttling" in Membership.objects.get(account=accounts[0], region="us-west-2").last_error
+
+    simulator.faults.clear()
+    assert services.member_operation_retry(operation=operation, actor=admin) == 3
+    operation = services.member_operation_run(operation_id=operation.pk)
+
+    assert operation.status == MemberOperation.Status.SUCCEEDED
+    assert operation.done == 6 and operation.failed == 0
+    assert Membership.objects.get(account=accounts[0], region="us-west-2").last_error == ""
+
+
+def test_a_redelivered_task_does_nothing_twice(simulator, regions, admin):
+    accounts = accounts_make(2, simulator=simulator)
+    detectors(simulator, regions[:1])
+    operation = invite(accounts, regions[:1], admin)
+    simulator.call_counts.reset()
+
+    again = services.member_operation_run(operation_id=operation.pk)
+
+    assert again is None
+    assert simulator.call_counts.total == 0
+
+
+def test_invite_is_audited_and_each_status_change_goes_to_history(simulator, regions, admin):
+    accounts = accounts_make(1, simulator=simulator)
+    detectors(simulator, regions[:1])
+
+    operation = invite(accounts, regions[:1], admin)
+
+    change = MembershipStatusChange.objects.get(membership__account=accounts[0])
+    assert (change.from_status, change.to_status, change.source) == ("", "Invited", "action")
+    entry = AuditEntry.objects.get(verb="member.invite", target_id=str(operation.pk))
+    assert entry.actor_name == "admin" and entry.details["accounts"] == [accounts[0].account_id]

@@ -1,0 +1,212 @@
+"""Status sync: GuardDuty's member list becomes Membership rows, with history, audit and coverage alerts."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from accounts import services, tasks
+from accounts.models import MemberAccount, Membership, MembershipStatusChange, RegionState
+from guardwatch.core.models import Alert, AuditEntry
+from guardwatch.core.signals import alert_raised
+
+from .helpers import ADMIN, accounts_make, detectors
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def regions(settings):
+    settings.GUARDWATCH_AWS_REGIONS = ["us-east-1", "eu-west-1"]
+    return settings.GUARDWATCH_AWS_REGIONS
+
+
+def invited(simulator, accounts, region):
+    """Members created and invited in GuardDuty directly (as another tool or the console would)."""
+    from guardwatch.aws import guardduty
+
+    client = guardduty(region)
+    detector = simulator.detector_id(ADMIN, region)
+    client.create_members(DetectorId=detector, AccountDetails=[{"AccountId": a.account_id, "Email": a.email} for a in accounts])
+    client.invite_members(DetectorId=detector, AccountIds=[a.account_id for a in accounts], DisableEmailNotification=True)
+
+
+def test_sync_reads_every_member_status_into_memberships(simulator, regions):
+    accounts = accounts_make(3, simulator=simulator)
+    detectors(simulator, regions)
+    invited(simulator, accounts, "us-east-1")
+    simulator.accept_invitation(accounts[0].account_id, "us-east-1", ADMIN)
+
+    result = services.members_sync_region(region="us-east-1")
+
+    assert result.error == "" and result.members == 3
+    statuses = dict(Membership.objects.filter(region="us-east-1").values_list("account__account_id", "relationship_status"))
+    assert statuses == {accounts[0].account_id: "Enabled", accounts[1].account_id: "Invited", accounts[2].account_id: "Invited"}
+    enabled = Membership.objects.get(account=accounts[0], region="us-east-1")
+    assert enabled.detector_id and enabled.invited_at and enabled.updated_at and enabled.last_synced_at
+    assert RegionState.objects.get(region="us-east-1").last_synced_at is not None
+
+
+def test_sync_records_each_status_change_in_history_and_audit(simulator, regions):
+    accounts = accounts_make(1, simulator=simulator)
+    detectors(simulator, regions)
+    invited(simulator, accounts, "us-east-1")
+    services.members_sync_region(region="us-east-1")
+    simulator.accept_invitation(accounts[0].account_id, "us-east-1", ADMIN)
+
+    result = services.members_sync_region(region="us-east-1")
+
+    assert result.changed == 1
+    changes = list(MembershipStatusChange.objects.filter(membership__account=accounts[0]).order_by("at", "id"))
+    assert [(c.from_status, c.to_status, c.source) for c in changes] == [("", "Invited", "sync"), ("Invited", "Enabled", "sync")]
+    entry = AuditEntry.objects.filter(verb="membership.status_change").first()
+    assert entry.details == {"region": "us-east-1", "from": "Invited", "to": "Enabled", "source": "sync"}
+
+
+def test_a_second_sync_with_nothing_new_changes_nothing(simulator, regions):
+    accounts = accounts_make(2, simulator=simulator)
+    detectors(simulator, regions)
+    invited(simulator, accounts, "us-east-1")
+    services.members_sync_region(region="us-east-1")
+
+    result = services.members_sync_region(region="us-east-1")
+
+    assert result.changed == 0
+    assert MembershipStatusChange.objects.count() == 2
+
+
+def test_members_unknown_to_guardwatch_are_added_so_nothing_is_hidden(simulator, regions):
+    detectors(simulator, regions)
+    simulator.register_account("123456789012", "stray@example.com")
+    invited(simulator, [MemberAccount(account_id="123456789012", email="stray@example.com")], "eu-west-1")
+
+    result = services.members_sync_region(region="eu-west-1")
+
+    assert result.discovered == 1
+    account = MemberAccount.objects.get(account_id="123456789012")
+    assert account.email == "stray@example.com"
+    assert account.memberships.get().relationship_status == "Invited"
+
+
+def test_a_member_deleted_outside_guardwatch_becomes_not_a_member(simulator, regions):
+    from guardwatch.aws import guardduty
+
+    accounts = accounts_make(1, simulator=simulator)
+    detectors(simulator, regions)
+    invited(simulator, accounts, "us-east-1")
+    services.members_sync_region(region="us-east-1")
+    guardduty("us-east-1").delete_members(DetectorId=simulator.detector_id(ADMIN, "us-east-1"), AccountIds=[accounts[0].account_id])
+
+    services.members_sync_region(region="us-east-1")
+
+    assert Membership.objects.get(account=accounts[0], region="us-east-1").relationship_status == ""
+
+
+def test_a_member_that_resigns_raises_one_alert_handed_to_the_notification_hook(simulator, regions, django_capture_on_commit_callbacks):
+    accounts = accounts_make(1, simulator=simulator)
+    detectors(simulator, regions)
+    invited(simulator, accounts, "eu-west-1")
+    simulator.accept_invitation(accounts[0].account_id, "eu-west-1", ADMIN)
+    services.members_sync_region(region="eu-west-1")
+    simulator.resign(accounts[0].account_id, "eu-west-1")
+    received = []
+
+    def receiver(sender, alert, **kwargs):
+        received.append(alert)
+
+    alert_raised.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.members_sync_region(region="eu-west-1")
+            services.members_sync_region(region="eu-west-1")
+    finally:
+        alert_raised.disconnect(receiver)
+
+    alert = Alert.objects.get()
+    assert alert.kind == "member.Resigned" and alert.severity == "high"
+    assert accounts[0].account_id in alert.title and "eu-west-1" in alert.title
+    assert received == [alert]
+
+
+@pytest.mark.parametrize("status", ["Removed", "Disabled"])
+def test_removed_and_disabled_members_raise_alerts(simulator, regions, status, admin):
+    accounts = accounts_make(1, simulator=simulator)
+    detectors(simulator, regions)
+    invited(simulator, accounts, "us-east-1")
+    simulator.accept_invitation(accounts[0].account_id, "us-east-1", ADMIN)
+    services.members_sync_region(region="us-east-1")
+    action = {"Removed": "disassociate", "Disabled": "stop"}[status]
+    operation = services.member_operation_start(action=action, accounts=accounts, regions=["us-east-1"], actor=admin)
+
+    services.member_operation_run(operation_id=operation.pk)
+
+    assert Membership.objects.get(account=accounts[0], region="us-east-1").relationship_status == status
+    assert Alert.objects.get().kind == f"member.{status}"
+
+
+def test_an_invitation_pending_too_long_raises_an_alert(simulator, regions, settings):
+    settings.GUARDWATCH_INVITE_PENDING_DAYS = 7
+    accounts = accounts_make(2, simulator=simulator)
+    detectors(simulator, regions)
+    simulator.set_clock(datetime.now(UTC) - timedelta(days=8))
+    invited(simulator, accounts[:1], "us-east-1")
+    simulator.set_clock(datetime.now(UTC))
+    invited(simulator, accounts[1:], "us-east-1")
+
+    services.members_sync_region(region="us-east-1")
+
+    alert = Alert.objects.get()
+    assert alert.kind == "member.invited_too_long"
+    assert accounts[0].account_id in alert.title and "7 days" in alert.title
+
+
+def test_a_region_without_detector_is_reported_on_the_region(simulator, regions):
+    result = services.members_sync_region(region="eu-west-1")
+
+    state = RegionState.objects.get(region="eu-west-1")
+    assert "no detector" in result.error
+    assert "no detector" in state.last_error and state.last_error_at is not None
+
+
+def test_a_failing_region_keeps_its_error_and_the_next_success_clears_it(simulator, regions, settings):
+    from guardwatch.aws import reset_clients
+
+    settings.GUARDWATCH_AWS_MAX_ATTEMPTS = 1
+    reset_clients()
+    detectors(simulator, regions)
+    simulator.faults.add("server_error", operation="ListMembers", region="us-east-1")
+
+    services.members_sync_region(region="us-east-1")
+    assert "usually temporary" in RegionState.objects.get(region="us-east-1").last_error
+
+    simulator.faults.clear()
+    services.members_sync_region(region="us-east-1")
+    assert RegionState.objects.get(region="us-east-1").last_error == ""
+
+
+def test_beat_task_fans_out_one_sync_per_region(regions, monkeypatch):
+    queued = []
+    monkeypatch.setattr(tasks.members_sync_region, "delay", lambda region, *args: queued.append(region))
+
+    assert tasks.members_sync_all_regions() == regions
+    assert queued == regions
+
+
+def test_the_beat_schedule_runs_the_sync_at_the_configured_interval(settings):
+    from guardwatch.celery import BEAT_SCHEDULE, app
+
+    app.finalize()
+    entry = BEAT_SCHEDULE["members-status-sync"]
+    assert entry["task"] == "accounts.tasks.members_sync_all_regions"
+    assert entry["schedule"].run_every.total_seconds() == settings.GUARDWATCH_MEMBER_SYNC_MINUTES * 60
+
+
+def test_refresh_now_marks_regions_refreshing_and_queues_after_commit(regions, admin, django_capture_on_commit_callbacks, monkeypatch):
+    queued = []
+    monkeypatch.setattr(tasks.members_sync_region, "delay", lambda region, actor_id=None: queued.append((region, actor_id)))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.members_sync_request(actor=admin)
+
+    assert queued == [(region, admin.pk) for region in regions]
+    assert all(state.refreshing for state in RegionState.objects.all())
+    assert AuditEntry.objects.filter(verb="members.sync_request", actor_name="admin").exists()
