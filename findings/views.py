@@ -1,14 +1,74 @@
-"""Finding pages."""
+"""Finding pages: sync status and ingest API keys (the triage pages are in triage_views.py)."""
 
+from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from guardwatch.core.access import requires
 
+from .forms import IngestKeyForm, SyncNowForm
+from .models import IngestApiKey
+from .selectors import ingest_key_list, sync_runs_recent, sync_status_list
+from .services import findings_sync_request, ingest_key_create, ingest_key_revoke
+
+
+def _sync_context() -> dict:
+    statuses = sync_status_list()
+    return {
+        "sync_minutes": settings.GUARDWATCH_FINDINGS_SYNC_MINUTES,
+        "statuses": statuses,
+        "runs": sync_runs_recent(limit=20),
+        "any_running": any(s.running for s in statuses),
+    }
+
 
 @require_GET
-@requires("view_findings")
-def finding_list(request: HttpRequest) -> HttpResponse:
-    """The triage workspace."""
-    return render(request, "findings/list.html", {})
+@requires("view_sync")
+@vary_on_headers("HX-Request")
+def sync_status(request: HttpRequest) -> HttpResponse:
+    """Per region: last run, freshness, counts, errors; polls itself while a run is in progress."""
+    context = {**_sync_context(), "form": SyncNowForm()}
+    template = "findings/sync.html#status" if request.htmx else "findings/sync.html"
+    return render(request, template, context)
+
+
+@require_POST
+@requires("view_sync")
+def sync_now(request: HttpRequest) -> HttpResponse:
+    """Queue a pull sync of one region or of all of them."""
+    form = SyncNowForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a configured region.")
+        return redirect("findings:sync")
+    region = form.cleaned_data["region"]
+    queued = findings_sync_request(regions=[region] if region else None, actor=request.user)
+    messages.success(request, f"Sync queued for {', '.join(queued)}.")
+    return redirect("findings:sync")
+
+
+@requires("manage_settings")
+def ingest_keys(request: HttpRequest) -> HttpResponse:
+    """EventBridge ingest keys: list, and create one (its secret is shown once, on this response)."""
+    form = IngestKeyForm(request.POST or None)
+    secret = None
+    if request.method == "POST" and form.is_valid():
+        key, secret = ingest_key_create(name=form.cleaned_data["name"], actor=request.user)
+        messages.success(request, f"Key “{key.name}” created. Copy it now: it is not shown again.")
+        form = IngestKeyForm()
+    response = render(request, "findings/ingest_keys.html", {"form": form, "keys": ingest_key_list(), "secret": secret})
+    if secret:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@requires("manage_settings")
+def ingest_key_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Revoke a key: EventBridge calls with it are refused from now on."""
+    key = get_object_or_404(IngestApiKey, pk=pk)
+    ingest_key_revoke(key=key, actor=request.user)
+    messages.success(request, f"Key “{key.name}” revoked.")
+    return redirect("findings:ingest_keys")

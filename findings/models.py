@@ -1,0 +1,398 @@
+"""Findings as GuardWatch keeps them: every member's GuardDuty findings, their history, and sync state.
+
+GuardDuty owns every column of `Finding` listed in `GUARDDUTY_COLUMNS`; syncs and pushes write only
+those (see `services.findings_upsert`), so local triage state added later is never overwritten.
+Columns added to `Finding` outside that list must be nullable or carry a `db_default`, because the
+bulk upsert inserts only GuardDuty's columns.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class SeverityBand(models.TextChoices):
+    """GuardDuty's severity bands (the number is kept too; the band is derived from it)."""
+
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class WriteSource(models.TextChoices):
+    """How a finding version reached GuardWatch."""
+
+    PULL = "pull", "Pull sync"
+    PUSH = "push", "EventBridge push"
+
+# --- Triage (local to GuardWatch) ---------------------------------------------------------------
+# Status, assignee and the rest of an analyst's workflow. Sync never writes these (they are not in
+# GUARDDUTY_COLUMNS); each triage column on `Finding` is nullable or carries a `db_default`.
+
+
+class TriageStatus(models.TextChoices):
+    """Where an analyst's work on a finding stands (GuardWatch's own; GuardDuty only knows archived)."""
+
+    NEW = "new", "New"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    IN_PROGRESS = "in_progress", "In progress"
+    RESOLVED = "resolved", "Resolved"
+    FALSE_POSITIVE = "false_positive", "False positive"
+    ACCEPTED_RISK = "accepted_risk", "Accepted risk"
+    SUPPRESSED = "suppressed", "Suppressed"
+
+
+OPEN_STATUSES = ("new", "acknowledged", "in_progress")
+
+# Keyset pagination walks (sort key, id) in either direction; the "open" partial indexes serve the
+# default workspace (open findings), which is most of what analysts look at.
+_OPEN = models.Q(status__in=OPEN_STATUSES)
+TRIAGE_INDEXES = [
+    models.Index(models.F("severity").desc(), models.F("id").desc(), name="finding_tri_sev_idx"),
+    models.Index(models.F("severity").desc(), models.F("id").desc(), name="finding_tri_open_sev_idx", condition=_OPEN),
+    models.Index(
+        models.F("last_seen").desc(nulls_last=True), models.F("id").desc(), name="finding_tri_seen_idx"
+    ),
+    models.Index(
+        models.F("last_seen").desc(nulls_last=True),
+        models.F("id").desc(),
+        name="finding_tri_open_seen_idx",
+        condition=_OPEN,
+    ),
+    models.Index(models.F("count").desc(), models.F("id").desc(), name="finding_tri_count_idx"),
+    models.Index(models.F("created_at").desc(), models.F("id").desc(), name="finding_tri_created_idx"),
+    models.Index(fields=["status", "-severity"], name="finding_tri_status_idx"),
+    models.Index(
+        fields=["accepted_until"], name="finding_tri_accepted_idx", condition=models.Q(status="accepted_risk")
+    ),
+]
+# --- end triage ---------------------------------------------------------------------------------
+
+
+class Finding(models.Model):
+    """One GuardDuty finding, keyed by its ARN, at the newest version GuardWatch has seen."""
+
+    arn = models.CharField(max_length=512, unique=True)
+    finding_id = models.CharField(max_length=128)
+    detector_id = models.CharField(max_length=128)
+    account_id = models.CharField(max_length=12)
+    region = models.CharField(max_length=32)
+    partition = models.CharField(max_length=16, default="aws")
+    # Type and its parts: ThreatPurpose:ResourceTypeAffected/ThreatFamilyName.DetectionMechanism!Artifact
+    type = models.TextField()
+    threat_purpose = models.TextField(blank=True, default="")
+    resource_type_affected = models.TextField(blank=True, default="")
+    threat_family = models.TextField(blank=True, default="")
+    detection_mechanism = models.TextField(blank=True, default="")
+    artifact = models.TextField(blank=True, default="")
+    severity = models.FloatField()
+    severity_band = models.CharField(max_length=8, choices=SeverityBand.choices)
+    title = models.TextField(blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    resource_type = models.TextField(blank=True, default="")
+    resource_id = models.TextField(blank=True, default="")
+    resource_name = models.TextField(blank=True, default="")
+    action_type = models.TextField(blank=True, default="")
+    # Text, not inet: these come from the finding as-is and one odd value must not fail a batch.
+    remote_ip = models.TextField(blank=True, default="")
+    remote_country = models.TextField(blank=True, default="")
+    remote_country_code = models.CharField(max_length=8, blank=True, default="")
+    remote_asn = models.TextField(blank=True, default="")
+    remote_org = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    count = models.BigIntegerField(default=1)
+    archived = models.BooleanField(default=False)
+    feedback = models.CharField(max_length=16, blank=True, default="")
+    sample = models.BooleanField(default=False)
+    raw = models.JSONField()
+    first_synced_at = models.DateTimeField()
+    last_synced_at = models.DateTimeField()
+    source = models.CharField(max_length=8, choices=WriteSource.choices)
+
+    # --- Triage (local to GuardWatch) ---
+    status = models.CharField(
+        max_length=16, choices=TriageStatus.choices, default=TriageStatus.NEW, db_default="new"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_findings"
+    )
+    # Why it was closed; required for Accepted risk, which reopens at `accepted_until`.
+    status_reason = models.TextField(blank=True, default="", db_default="")
+    accepted_until = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    # --- end triage ---
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        # What the triage and report pages filter and sort by; nothing else, to keep the upsert fast.
+        indexes = [
+            models.Index(fields=["-severity", "-updated_at"], name="finding_severity_idx"),
+            models.Index(fields=["-updated_at"], name="finding_updated_idx"),
+            models.Index(fields=["last_seen"], name="finding_last_seen_idx"),
+            models.Index(fields=["account_id", "-updated_at"], name="finding_account_idx"),
+            models.Index(fields=["region"], name="finding_region_idx"),
+            # text_pattern_ops lets `type LIKE 'Recon:%'` use the index on Postgres (ignored on SQLite).
+            models.Index(fields=["type"], name="finding_type_prefix_idx", opclasses=["text_pattern_ops"]),
+            *TRIAGE_INDEXES,  # triage: keyset sorts and open-findings partial indexes
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} in {self.account_id}/{self.region}"
+
+
+class FindingOccurrence(models.Model):
+    """One version of a finding as GuardDuty reported it (count and updatedAt), appended, never changed."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="occurrences", db_index=False)
+    count = models.BigIntegerField()
+    updated_at = models.DateTimeField()
+    last_seen = models.DateTimeField(null=True, blank=True)
+    recorded_at = models.DateTimeField()
+    source = models.CharField(max_length=8, choices=WriteSource.choices)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        # One row per version: racing writers (pull and push) can never record a version twice.
+        constraints = [
+            models.UniqueConstraint(fields=["finding", "updated_at", "count"], name="occurrence_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"count {self.count} at {self.updated_at:%Y-%m-%d %H:%M:%S}"
+
+
+class SyncState(models.Model):
+    """Where the pull sync of one region stands: its watermark, cached detector, claim and last outcome.
+
+    `watermark` is the newest `updatedAt` committed by a pull; `settled_through` is a time up to which
+    every finding is known to have been listed (a complete run's start minus the overlap), so an
+    idle incremental sync needs no overlap re-listing once both are past.
+    """
+
+    region = models.CharField(max_length=32, unique=True)
+    detector_id = models.CharField(max_length=128, blank=True, default="")
+    watermark = models.DateTimeField(null=True, blank=True)
+    settled_through = models.DateTimeField(null=True, blank=True)
+    # The claim used where Postgres advisory locks are unavailable (SQLite demo); a lease so a killed
+    # worker's claim expires.
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["region"]
+
+    def __str__(self) -> str:
+        return f"sync state {self.region}"
+
+
+class SyncRun(models.Model):
+    """One pull sync of one region: when, how far it got, what it changed, what went wrong."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    region = models.CharField(max_length=32)
+    trigger = models.CharField(max_length=16, default="beat")
+    requested_by = models.CharField(max_length=150, blank=True, default="")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    pages = models.PositiveIntegerField(default=0)
+    new = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    api_calls = models.PositiveIntegerField(default=0)
+    errors = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["region", "-started_at"], name="syncrun_region_idx"),
+            models.Index(fields=["status"], name="syncrun_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region} sync {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def duration(self):
+        return (self.finished_at - self.started_at) if self.finished_at else None
+
+
+class IngestApiKey(models.Model):
+    """A key EventBridge presents to push findings. Only a SHA-256 of the secret is stored."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (gw_{self.prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+# --- Triage (local to GuardWatch): timeline, write-backs, saved views, suppression, bulk actions ---
+
+
+class FindingEvent(models.Model):
+    """One entry of a finding's timeline: a status change, assignment, comment, write-back or suppression.
+
+    GuardDuty occurrences are not copied here; the timeline merges them from `FindingOccurrence`.
+    """
+
+    class Kind(models.TextChoices):
+        STATUS = "status", "Status"
+        ASSIGNMENT = "assignment", "Assignment"
+        COMMENT = "comment", "Comment"
+        WRITEBACK = "writeback", "Write-back"
+        SUPPRESSION = "suppression", "Suppression"
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="events", db_index=False)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField()
+    from_status = models.CharField(max_length=16, blank=True, default="")
+    to_status = models.CharField(max_length=16, blank=True, default="")
+    # Plain text (a comment, a reason, an error); always rendered escaped.
+    body = models.TextField(blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["finding", "created_at"], name="findingevent_finding_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on finding {self.finding_id}"
+
+
+class WriteBack(models.Model):
+    """One change GuardWatch owes GuardDuty for one finding; a queue row, flushed in batches of 50 per region.
+
+    Never dropped: a failed row keeps its error and is retried with backoff until it is sent, or
+    superseded by a later opposite change to the same finding (archive then unarchive).
+    """
+
+    class Operation(models.TextChoices):
+        ARCHIVE = "archive", "ArchiveFindings"
+        UNARCHIVE = "unarchive", "UnarchiveFindings"
+        USEFUL = "useful", "Feedback USEFUL"
+        NOT_USEFUL = "not_useful", "Feedback NOT_USEFUL"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SUPERSEDED = "superseded", "Superseded"
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="writebacks")
+    operation = models.CharField(max_length=16, choices=Operation.choices)
+    region = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    actor_name = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="writeback_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_operation_display()} {self.finding_id} ({self.status})"
+
+
+class SavedView(models.Model):
+    """A named list filter (the query string of the findings list), personal or shared with the team."""
+
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    shared = models.BooleanField(default=False)
+    query = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="savedview_owner_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SuppressionRule(models.Model):
+    """A GuardDuty filter with Action ARCHIVE, made from a list filter, pushed to every configured region."""
+
+    name = models.CharField(max_length=64, unique=True)
+    reason = models.TextField()
+    query = models.TextField(blank=True, default="")
+    # GuardDuty FindingCriteria (camelCase criterion paths), as pushed.
+    criteria = models.JSONField()
+    regions = models.JSONField(default=list, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BulkAction(models.Model):
+    """A bulk change to many findings (selected ids or a whole filter), run by a Celery task when large."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=16)
+    params = models.JSONField(default=dict, blank=True)
+    query = models.TextField(blank=True, default="")
+    finding_ids = models.JSONField(default=list, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"bulk {self.action} ({self.done}/{self.total})"
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, self.done * 100 // self.total)

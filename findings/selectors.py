@@ -1,0 +1,78 @@
+"""Findings reads: sync status per region, recent runs, ingest keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .models import IngestApiKey, SyncRun, SyncState
+
+
+@dataclass(frozen=True)
+class RegionSyncStatus:
+    """One row of the sync status page."""
+
+    region: str
+    state: SyncState | None
+    last_run: SyncRun | None
+    running: bool
+
+    @property
+    def freshness(self):
+        """Age of the last successful run, or None if the region never synced."""
+        if self.state is None or self.state.last_success_at is None:
+            return None
+        return timezone.now() - self.state.last_success_at
+
+    @property
+    def stale(self) -> bool:
+        """No success within two sync intervals (or ever)."""
+        age = self.freshness
+        return age is None or age.total_seconds() > 2 * 60 * settings.GUARDWATCH_FINDINGS_SYNC_MINUTES
+
+
+def sync_status_list() -> list[RegionSyncStatus]:
+    """Every configured region (and any region with history), with its state and newest run.
+
+    Three queries whatever the number of regions.
+    """
+    states = {s.region: s for s in SyncState.objects.all()}
+    latest = {
+        run.region: run for run in SyncRun.objects.order_by("region", "-started_at", "-id").distinct("region")
+    } if _distinct_on() else _latest_runs_portable()
+    running = set(SyncRun.objects.filter(status=SyncRun.Status.RUNNING).values_list("region", flat=True))
+    regions = list(settings.GUARDWATCH_AWS_REGIONS) + sorted(set(states) - set(settings.GUARDWATCH_AWS_REGIONS))
+    return [
+        RegionSyncStatus(region=r, state=states.get(r), last_run=latest.get(r), running=r in running)
+        for r in regions
+    ]
+
+
+def _distinct_on() -> bool:
+    from django.db import connection
+
+    return connection.features.can_distinct_on_fields
+
+
+def _latest_runs_portable() -> dict[str, SyncRun]:
+    latest: dict[str, SyncRun] = {}
+    for run in SyncRun.objects.order_by("region", "-started_at", "-id"):
+        latest.setdefault(run.region, run)
+    return latest
+
+
+def sync_runs_recent(*, limit: int = 20) -> QuerySet[SyncRun]:
+    """The newest runs of every region."""
+    return SyncRun.objects.order_by("-started_at", "-id")[:limit]
+
+
+def sync_any_running() -> bool:
+    return SyncRun.objects.filter(status=SyncRun.Status.RUNNING).exists()
+
+
+def ingest_key_list() -> QuerySet[IngestApiKey]:
+    """Every ingest key, newest first, with who created it."""
+    return IngestApiKey.objects.select_related("created_by").order_by("revoked_at", "-created_at", "-id")

@@ -1,0 +1,419 @@
+"""Findings writes: pull sync per region, EventBridge push ingest, ingest API keys, retention.
+
+Every path stores findings through `findings_upsert` (see `upsert.py`), whose WHERE clause lets
+only a strictly newer `updatedAt` replace a stored finding, so pull and push can race freely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from guardwatch.core.report_cache import reports_cache_bump
+from guardwatch.core.services import audit_record
+from guardwatch.notifications.events import sync_failure_publish
+
+from . import gateway
+from .models import Finding, IngestApiKey, SyncRun, SyncState, WriteSource
+from .parsing import FindingParseError, parse_eventbridge_event, parse_finding
+from .upsert import UpsertResult, findings_upsert
+
+__all__ = [
+    "IngestRejected",
+    "SyncClaim",
+    "UpsertResult",
+    "findings_ingest_events",
+    "findings_retention_purge",
+    "findings_sync_region",
+    "findings_sync_request",
+    "findings_upsert",
+    "ingest_key_authenticate",
+    "ingest_key_create",
+    "ingest_key_revoke",
+    "sync_claim",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_RUN_ERRORS = 50  # error lines kept on one SyncRun
+ADVISORY_LOCK_CLASS = 0x67775379  # "gwSy": GuardWatch findings sync, first key of pg_advisory_lock(int, int)
+
+
+# --- One sync per region at a time -------------------------------------------------------------
+
+
+@dataclass
+class SyncClaim:
+    """The right to sync one region now. `renew()` keeps a lease alive between pages."""
+
+    region: str
+    acquired: bool
+    token: str = ""
+    kind: str = ""
+
+    def renew(self) -> None:
+        if self.acquired and self.kind == "lease":
+            SyncState.objects.filter(region=self.region, claimed_by=self.token).update(
+                claimed_until=timezone.now() + _lease()
+            )
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.GUARDWATCH_FINDINGS_SYNC_LEASE_SECONDS)
+
+
+def _region_lock_key(region: str) -> int:
+    return zlib.crc32(region.encode()) & 0x7FFFFFFF
+
+
+@contextmanager
+def sync_claim(*, region: str) -> Iterator[SyncClaim]:
+    """Claim `region` for one sync across every worker and host, or learn that another run holds it.
+
+    Postgres: a session advisory lock on a dedicated connection. Postgres releases it when that
+    connection ends, so a killed worker never leaves the region locked. SQLite (the demo, one
+    worker): a conditional UPDATE claim on the SyncState row with a lease renewed every page.
+    """
+    SyncState.objects.get_or_create(region=region)
+    if connection.vendor == "postgresql":
+        with _advisory_claim(region) as claim:
+            yield claim
+    else:
+        with _lease_claim(region) as claim:
+            yield claim
+
+
+@contextmanager
+def _advisory_claim(region: str) -> Iterator[SyncClaim]:
+    lock_connection = connections.create_connection(DEFAULT_DB_ALIAS)
+    key = (ADVISORY_LOCK_CLASS, _region_lock_key(region))
+    try:
+        with lock_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+            acquired = bool(cursor.fetchone()[0])
+        try:
+            yield SyncClaim(region=region, acquired=acquired, kind="advisory")
+        finally:
+            if acquired:
+                with lock_connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+    finally:
+        lock_connection.close()
+
+
+@contextmanager
+def _lease_claim(region: str) -> Iterator[SyncClaim]:
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    acquired = bool(
+        SyncState.objects.filter(region=region)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_by=token, claimed_until=now + _lease())
+    )
+    try:
+        yield SyncClaim(region=region, acquired=acquired, token=token, kind="lease")
+    finally:
+        if acquired:
+            SyncState.objects.filter(region=region, claimed_by=token).update(claimed_by="", claimed_until=None)
+
+
+# --- Pull sync ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _RunProgress:
+    run: SyncRun
+    errors: list[str] = field(default_factory=list)
+
+    def error(self, message: str) -> None:
+        if len(self.errors) < MAX_RUN_ERRORS:
+            self.errors.append(message)
+        elif len(self.errors) == MAX_RUN_ERRORS:
+            self.errors.append("… further errors omitted")
+
+    def save(self, *fields: str) -> None:
+        self.run.errors = "\n".join(self.errors)
+        self.run.save(update_fields=[*fields, "errors"])
+
+
+def listing_start_ms(*, state: SyncState, overlap: timedelta) -> int | None:
+    """The inclusive `updatedAt` (epoch ms) the next listing starts from; None means a full sync.
+
+    Everything up to `min(watermark, settled_through)` is known to have been listed and stored, so
+    listing starts just after it. Before any run has completed, the overlap is applied to the
+    watermark instead (a first sync that failed part-way).
+    """
+    if state.watermark is None:
+        return None
+    if state.settled_through is None:
+        return gateway.to_epoch_ms(state.watermark - overlap)
+    return gateway.to_epoch_ms(min(state.watermark, state.settled_through)) + 1
+
+
+def findings_sync_region(*, region: str, trigger: str = "beat", requested_by: str = "") -> SyncRun | None:
+    """Pull every finding updated since the region's watermark; None if another run holds the region.
+
+    Page by page: ListFindings (50 ids, oldest update first), GetFindings for those ids, one bulk
+    upsert, and the watermark moved to the page's newest `updatedAt` in the same transaction, so a
+    crash at any point resumes from the last committed page. Failures are recorded on the run and
+    the region's state, never raised: other regions carry on.
+    """
+    with sync_claim(region=region) as claim:
+        if not claim.acquired:
+            return None
+        return _sync_claimed_region(claim, trigger=trigger, requested_by=requested_by)
+
+
+def _sync_claimed_region(claim: SyncClaim, *, trigger: str, requested_by: str) -> SyncRun:
+    region = claim.region
+    now = timezone.now()
+    # Holding the claim proves no other run is alive: a "running" row left here is a dead worker's.
+    SyncRun.objects.filter(region=region, status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=now,
+        errors="Interrupted: the worker stopped before the run finished; the next run resumed from the watermark.",
+    )
+    progress = _RunProgress(
+        SyncRun.objects.create(region=region, trigger=trigger, requested_by=requested_by[:150], started_at=now)
+    )
+    state = SyncState.objects.get(region=region)
+    overlap = timedelta(seconds=settings.GUARDWATCH_FINDINGS_SYNC_OVERLAP_SECONDS)
+    listing_started = timezone.now()
+    try:
+        _sync_pages(claim, state, progress, overlap)
+    except (ClientError, BotoCoreError, gateway.DetectorNotFound) as error:
+        _sync_failed(state, progress, _describe(error))
+        return progress.run
+    except Exception as error:  # a bug or a database outage: record it, and let the log have the trace
+        logger.exception("Findings sync of %s failed", region)
+        _sync_failed(state, progress, f"{type(error).__name__}: {error}")
+        return progress.run
+    finished = timezone.now()
+    settled = listing_started - overlap
+    if state.settled_through is None or settled > state.settled_through:
+        state.settled_through = settled
+    state.last_success_at = finished
+    state.last_error = ""
+    state.save(update_fields=["settled_through", "last_success_at", "last_error"])
+    progress.run.status = SyncRun.Status.SUCCEEDED
+    progress.run.finished_at = finished
+    progress.save("status", "finished_at")
+    reports_cache_bump()  # reports: cached dashboard/report figures are stale now
+    return progress.run
+
+
+def _sync_pages(claim: SyncClaim, state: SyncState, progress: _RunProgress, overlap: timedelta) -> None:
+    run = progress.run
+    cached = bool(state.detector_id)
+    if not cached:
+        _detector_refresh(state, run)
+    start_ms = listing_start_ms(state=state, overlap=overlap)
+    try:
+        _sync_from(claim, state, progress, start_ms)
+    except ClientError as error:
+        # A cached detector id can go stale (GuardDuty disabled and re-enabled): look it up once more.
+        if not (cached and run.pages == 0 and gateway.is_missing_detector(error)):
+            raise
+        run.api_calls += 1
+        _detector_refresh(state, run)
+        _sync_from(claim, state, progress, start_ms)
+
+
+def _detector_refresh(state: SyncState, run: SyncRun) -> None:
+    run.api_calls += 1
+    state.detector_id = gateway.detector_id_get(region=state.region)
+    state.save(update_fields=["detector_id"])
+
+
+def _sync_from(claim: SyncClaim, state: SyncState, progress: _RunProgress, start_ms: int | None) -> None:
+    run = progress.run
+    for page in gateway.finding_pages(region=state.region, detector_id=state.detector_id, updated_from_ms=start_ms):
+        parsed = []
+        for raw in page.findings:
+            try:
+                parsed.append(parse_finding(raw))
+            except FindingParseError as error:
+                progress.error(f"Finding {raw.get('Id', '?') if isinstance(raw, dict) else '?'}: {error}")
+        with transaction.atomic():
+            result = findings_upsert(findings=parsed, source=WriteSource.PULL)
+            run.pages += 1
+            run.api_calls += page.api_calls
+            run.new += result.new
+            run.updated += result.updated
+            run.unchanged += result.unchanged
+            progress.save("pages", "api_calls", "new", "updated", "unchanged")
+            if result.max_updated_at and (state.watermark is None or result.max_updated_at > state.watermark):
+                state.watermark = result.max_updated_at
+                state.save(update_fields=["watermark"])
+        claim.renew()
+
+
+def _sync_failed(state: SyncState, progress: _RunProgress, message: str) -> None:
+    now = timezone.now()
+    progress.error(message)
+    progress.run.status = SyncRun.Status.FAILED
+    progress.run.finished_at = now
+    progress.save("status", "finished_at", "pages", "api_calls", "new", "updated", "unchanged")
+    state.last_failure_at = now
+    state.last_error = message[:2000]
+    state.save(update_fields=["last_failure_at", "last_error"])
+    sync_failure_publish(region=state.region, run_id=progress.run.pk, error=message)  # notifications
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        info = error.response.get("Error", {})
+        op = getattr(error, "operation_name", "") or "GuardDuty"
+        code = info.get("Code", "Error")
+        attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts")
+        tail = f" (after {attempts} retries)" if attempts else ""
+        return f"{op}: {code}: {info.get('Message', '')}{tail}".strip()
+    return f"{type(error).__name__}: {error}"
+
+
+def findings_sync_request(*, regions: list[str] | None = None, actor) -> list[str]:
+    """"Sync now": queue a pull sync of each region (all configured regions by default), after commit."""
+    from .tasks import findings_sync_region as sync_task
+
+    chosen = [r for r in (regions or settings.GUARDWATCH_AWS_REGIONS) if r in settings.GUARDWATCH_AWS_REGIONS]
+    username = actor.get_username() if getattr(actor, "is_authenticated", False) else ""
+    audit_record(actor=actor, verb="findings.sync_request", target=("sync", ",".join(chosen), "Findings sync"),
+                 details={"regions": chosen})  # fmt: skip
+    for region in chosen:
+        transaction.on_commit(
+            lambda region=region: sync_task.delay(region, trigger="manual", requested_by=username)
+        )
+    return chosen
+
+
+# --- Push ingest -------------------------------------------------------------------------------
+
+EVENT_SOURCE = "aws.guardduty"
+EVENT_DETAIL_TYPE = "GuardDuty Finding"
+
+
+class IngestRejected(Exception):
+    """A push was refused whole; `errors` lists `{"index": i, "reason": …}` per bad event."""
+
+    def __init__(self, errors: list[dict]):
+        super().__init__(f"{len(errors)} invalid event(s)")
+        self.errors = errors
+
+
+def findings_ingest_events(*, events: list) -> UpsertResult:
+    """Validate every EventBridge event, then store all of them, or none if any is invalid."""
+    parsed = []
+    errors: list[dict] = []
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            errors.append({"index": index, "reason": "Event is not a JSON object."})
+            continue
+        if event.get("source") != EVENT_SOURCE:
+            errors.append({"index": index, "reason": f"source must be {EVENT_SOURCE!r}."})
+            continue
+        if event.get("detail-type") != EVENT_DETAIL_TYPE:
+            errors.append({"index": index, "reason": f"detail-type must be {EVENT_DETAIL_TYPE!r}."})
+            continue
+        try:
+            parsed.append(parse_eventbridge_event(event))
+        except FindingParseError as error:
+            errors.append({"index": index, "reason": str(error)})
+    if errors:
+        raise IngestRejected(errors)
+    return findings_upsert(findings=parsed, source=WriteSource.PUSH)
+
+
+# --- Ingest API keys ---------------------------------------------------------------------------
+
+KEY_PREFIX = "gw_"
+_PREFIX_LENGTH = 8
+
+
+def _key_hash(presented: str) -> str:
+    return hashlib.sha256(presented.encode("utf-8", "replace")).hexdigest()
+
+
+@transaction.atomic
+def ingest_key_create(*, name: str, actor) -> tuple[IngestApiKey, str]:
+    """A new key for EventBridge; the full secret is returned once and only its hash is kept."""
+    prefix = secrets.token_hex(_PREFIX_LENGTH // 2)
+    secret = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key = IngestApiKey.objects.create(
+        name=name.strip()[:100], prefix=prefix, secret_hash=_key_hash(secret), created_by=actor
+    )
+    audit_record(actor=actor, verb="ingest_key.create", target=key, details={"prefix": prefix})
+    return key, secret
+
+
+@transaction.atomic
+def ingest_key_revoke(*, key: IngestApiKey, actor) -> None:
+    """Stop accepting the key at once (kept for the record)."""
+    if key.revoked_at is not None:
+        return
+    key.revoked_at = timezone.now()
+    key.save(update_fields=["revoked_at"])
+    audit_record(actor=actor, verb="ingest_key.revoke", target=key, details={"prefix": key.prefix})
+
+
+_DUMMY_HASH = _key_hash("gw_00000000_not-a-key")
+
+
+def ingest_key_authenticate(*, presented: str) -> IngestApiKey | None:
+    """The active key matching `presented`, compared in constant time; None if there is none."""
+    presented = presented.strip()
+    prefix = presented[len(KEY_PREFIX) : len(KEY_PREFIX) + _PREFIX_LENGTH]
+    well_formed = (
+        presented.startswith(KEY_PREFIX)
+        and len(presented) > len(KEY_PREFIX) + _PREFIX_LENGTH + 1
+        and presented[len(KEY_PREFIX) + _PREFIX_LENGTH] == "_"
+    )
+    key = IngestApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).first() if well_formed else None
+    matches = hmac.compare_digest(_key_hash(presented), key.secret_hash if key else _DUMMY_HASH)
+    if key is None or not matches:
+        return None
+    now = timezone.now()
+    # One write a minute at most, however often EventBridge calls.
+    IngestApiKey.objects.filter(pk=key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1))
+    ).update(last_used_at=now)
+    return key
+
+
+# --- Retention ---------------------------------------------------------------------------------
+
+PURGE_CHUNK = 5000
+
+
+def findings_retention_purge(*, now: datetime | None = None) -> int:
+    """Delete findings last seen more than GUARDWATCH_FINDINGS_RETENTION_DAYS ago (0 keeps all)."""
+    days = settings.GUARDWATCH_FINDINGS_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    expired = Finding.objects.filter(Q(last_seen__lt=cutoff) | Q(last_seen__isnull=True, updated_at__lt=cutoff))
+    total = 0
+    while True:
+        ids = list(expired.order_by().values_list("id", flat=True)[:PURGE_CHUNK])
+        if not ids:
+            break
+        with transaction.atomic():
+            Finding.objects.filter(id__in=ids).delete()
+        total += len(ids)
+    if total:
+        audit_record(actor=None, verb="findings.retention_purge", target=("findings", "", "Findings"),
+                     details={"deleted": total, "older_than_days": days, "cutoff": cutoff.isoformat()})  # fmt: skip
+    return total

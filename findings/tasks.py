@@ -1,0 +1,41 @@
+"""Findings Celery tasks: thin, idempotent interfaces to the services (beat runs the first and last)."""
+
+from celery import shared_task
+from django.conf import settings
+
+from . import services
+
+
+@shared_task(name="findings.tasks.findings_sync_all_regions")
+def findings_sync_all_regions() -> list[str]:
+    """Beat: one pull-sync task per configured region, so a slow or failing region blocks no other."""
+    for region in settings.GUARDWATCH_AWS_REGIONS:
+        findings_sync_region.delay(region)
+    return list(settings.GUARDWATCH_AWS_REGIONS)
+
+
+@shared_task(name="findings.tasks.findings_sync_region")
+def findings_sync_region(region: str, trigger: str = "beat", requested_by: str = "") -> dict:
+    """Pull-sync one region; a run already holding the region makes this a no-op."""
+    run = services.findings_sync_region(region=region, trigger=trigger, requested_by=requested_by)
+    if run is None:
+        return {"region": region, "status": "already running"}
+    return {
+        "region": region,
+        "run": run.pk,
+        "status": run.status,
+        "pages": run.pages,
+        "new": run.new,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+    }
+
+
+@shared_task(name="findings.tasks.findings_retention_purge")
+def findings_retention_purge() -> int:
+    """Daily: delete findings past GUARDWATCH_FINDINGS_RETENTION_DAYS (a no-op when it is 0)."""
+    return services.findings_retention_purge()
+
+
+# Triage tasks (write-back flush, bulk actions, accepted-risk expiry) register with this module.
+from .triage_tasks import accepted_risk_reopen, bulk_action_run, writeback_flush  # noqa: E402, F401

@@ -1,0 +1,322 @@
+"""The one write path for findings: a bulk `INSERT … ON CONFLICT (arn) DO UPDATE … WHERE newer`.
+
+Pull sync and EventBridge push both land here, so they can race freely: a version only replaces the
+stored one when its `updatedAt` is strictly newer, and each replaced or inserted version appends a
+`FindingOccurrence` in the same statement (Postgres) or transaction (SQLite). The SET list names
+only GuardDuty's columns, so local triage state is never overwritten by a sync.
+
+Raw SQL on purpose: Django's `bulk_create(update_conflicts=True)` cannot express the WHERE clause
+nor tell inserted rows from updated ones.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from operator import attrgetter
+from typing import Any
+
+import psycopg
+from django.db import connection, transaction
+from django.utils import timezone
+
+from guardwatch.notifications.events import findings_changes_watch
+
+from .models import Finding, FindingOccurrence
+
+BATCH_SIZE = 50  # one statement per GuardDuty page
+
+# Every column GuardDuty owns, in the order rows are built. The names are ParsedFinding's fields.
+GUARDDUTY_COLUMNS: tuple[str, ...] = (
+    "arn", "finding_id", "detector_id", "account_id", "region", "partition", "type", "threat_purpose",
+    "resource_type_affected", "threat_family", "detection_mechanism", "artifact", "severity",
+    "severity_band", "title", "description", "resource_type", "resource_id", "resource_name",
+    "action_type", "remote_ip", "remote_country", "remote_country_code", "remote_asn", "remote_org",
+    "created_at", "updated_at", "first_seen", "last_seen", "count", "archived", "feedback", "sample", "raw",
+)  # fmt: skip
+# Written by GuardWatch alongside them: when, and by which path.
+BOOKKEEPING_COLUMNS = ("first_synced_at", "last_synced_at", "source")
+UPDATED_AT_INDEX = GUARDDUTY_COLUMNS.index("updated_at")
+ARN_INDEX = GUARDDUTY_COLUMNS.index("arn")
+_COUNT = GUARDDUTY_COLUMNS.index("count")
+_LAST_SEEN = GUARDDUTY_COLUMNS.index("last_seen")
+
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """What one upsert did: findings received, inserted, replaced by a newer version, left alone."""
+
+    received: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    max_updated_at: datetime | None = None
+
+    def __add__(self, other: UpsertResult) -> UpsertResult:
+        stamps = [s for s in (self.max_updated_at, other.max_updated_at) if s is not None]
+        return UpsertResult(
+            received=self.received + other.received,
+            new=self.new + other.new,
+            updated=self.updated + other.updated,
+            unchanged=self.unchanged + other.unchanged,
+            max_updated_at=max(stamps) if stamps else None,
+        )
+
+
+def clean_text(value: Any) -> str:
+    """Text Postgres accepts: no NUL bytes, no lone surrogates (both occur in hostile findings)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = str(value)
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes | bytearray):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def clean_json(value: Any) -> str:
+    """The finding as JSON text jsonb accepts (NUL escapes and lone surrogates replaced)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    if "\\u0000" in text:
+        text = _NUL_ESCAPE.sub(r"\1\\ufffd", text)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _column_plan() -> tuple[list[int], list[tuple[int, int]], list[int], int]:
+    """Indexes of text columns, (index, max_length) of char columns, datetime columns, and raw."""
+    text, char, stamps = [], [], []
+    for index, name in enumerate(GUARDDUTY_COLUMNS):
+        field = Finding._meta.get_field(name)
+        kind = field.get_internal_type()
+        if kind == "TextField":
+            text.append(index)
+        elif kind == "CharField":
+            char.append((index, field.max_length))
+        elif kind == "DateTimeField":
+            stamps.append(index)
+    return text, char, stamps, GUARDDUTY_COLUMNS.index("raw")
+
+
+_TEXT, _CHAR, _STAMPS, _RAW = _column_plan()
+_getter = attrgetter(*GUARDDUTY_COLUMNS)
+
+
+def _columns(findings: Iterable, vendor: str) -> list[list]:
+    """The batch column by column: one row per ARN (the newest version wins), rows sorted by ARN.
+
+    Sorting gives every concurrent upsert the same lock order, so racing batches cannot deadlock;
+    de-duplicating avoids "ON CONFLICT DO UPDATE command cannot affect row a second time". The
+    parser already bounds strings and strips what Postgres cannot store; here absent text becomes
+    "", char columns are cut to their width, and `raw` becomes JSON text jsonb accepts.
+    """
+    newest: dict[str, tuple] = {}
+    for finding in findings:
+        values = _getter(finding)
+        arn = values[ARN_INDEX]
+        kept = newest.get(arn)
+        if kept is None or values[UPDATED_AT_INDEX] > kept[UPDATED_AT_INDEX]:
+            newest[arn] = values
+    columns = [list(column) for column in zip(*(newest[arn] for arn in sorted(newest)), strict=True)]
+    for index in _TEXT:
+        columns[index] = ["" if value is None else value for value in columns[index]]
+    for index, width in _CHAR:
+        columns[index] = ["" if value is None else value[:width] for value in columns[index]]
+    columns[_RAW] = [clean_json(value) for value in columns[_RAW]]
+    if vendor == "sqlite":
+        adapt = connection.ops.adapt_datetimefield_value
+        for index in _STAMPS:
+            columns[index] = [None if value is None else adapt(value) for value in columns[index]]
+    return columns
+
+
+def findings_upsert(*, findings: Sequence, source: str, now: datetime | None = None) -> UpsertResult:
+    """Insert new findings and replace stored ones with strictly newer versions, in batches of 50.
+
+    `findings` are `ParsedFinding`s; `source` is `pull` or `push`. Runs in one transaction.
+    """
+    if not findings:
+        return UpsertResult()
+    now = now or timezone.now()
+    total = UpsertResult()
+    with transaction.atomic():
+        changes = findings_changes_watch(findings=findings, now=now)  # notifications: new/raised/repeat
+        for start in range(0, len(findings), BATCH_SIZE):
+            batch = findings[start : start + BATCH_SIZE]
+            total = total + _upsert_batch(batch, source=source, now=now)
+        changes.publish()
+    return total
+
+
+def _upsert_batch(batch: Sequence, *, source: str, now: datetime) -> UpsertResult:
+    vendor = connection.vendor
+    columns = _columns(batch, vendor)
+    max_updated = max(f.updated_at for f in batch)
+    if vendor == "postgresql":
+        new, updated = _upsert_postgres(columns, source=source, now=now)
+    else:
+        new, updated = _upsert_portable(columns, source=source, now=now)
+    return UpsertResult(
+        received=len(batch),
+        new=new,
+        updated=updated,
+        unchanged=len(batch) - new - updated,
+        max_updated_at=max_updated,
+    )
+
+
+def _quoted(names: Iterable[str]) -> list[str]:
+    return [connection.ops.quote_name(name) for name in names]
+
+
+def _insert_head() -> tuple[str, str, str]:
+    table = connection.ops.quote_name(Finding._meta.db_table)
+    columns = ", ".join(_quoted(GUARDDUTY_COLUMNS + BOOKKEEPING_COLUMNS))
+    updates = ", ".join(
+        f"{col} = EXCLUDED.{col}"
+        for col in _quoted((*(c for c in GUARDDUTY_COLUMNS if c != "arn"), "last_synced_at", "source"))
+    )
+    return table, columns, updates
+
+
+def _newer_sql(table: str, source: str) -> str:
+    """When an incoming version replaces the stored one.
+
+    A strictly newer `updatedAt` always does. GuardDuty does not move `updatedAt` when a finding is
+    archived or given feedback, so a pull (GetFindings answers with the current state) may also
+    change those two columns at an equal `updatedAt`. A push never does: EventBridge may deliver an
+    older snapshot of the same version.
+    """
+    newer = f"EXCLUDED.updated_at > {table}.updated_at"
+    if source != "pull":
+        return newer
+    return (
+        f"({newer} OR (EXCLUDED.updated_at = {table}.updated_at"
+        f" AND (EXCLUDED.archived <> {table}.archived OR EXCLUDED.feedback <> {table}.feedback)))"
+    )
+
+
+# Postgres array type per column kind, for the unnest() form of the upsert.
+_PG_ARRAY_TYPES = {
+    "CharField": "text[]",
+    "TextField": "text[]",
+    "DateTimeField": "timestamptz[]",
+    "FloatField": "float8[]",
+    "BigIntegerField": "int8[]",
+    "BooleanField": "bool[]",
+    "JSONField": "text[]::jsonb[]",
+}
+
+
+def _postgres_sql(source: str) -> str:
+    """The statement for a batch: its text does not depend on the batch size, so psycopg caches it.
+
+    Rows travel as one array per column (`unnest`), 37 parameters whatever the batch size, instead
+    of 50 × 37 placeholders the driver would have to split and quote on every call.
+    """
+    table, columns, updates = _insert_head()
+    occurrences = connection.ops.quote_name(FindingOccurrence._meta.db_table)
+    arrays = ", ".join(
+        f"%b::{_PG_ARRAY_TYPES[Finding._meta.get_field(name).get_internal_type()]}" for name in GUARDDUTY_COLUMNS
+    )
+    return (
+        f"WITH upserted AS ("  # noqa: S608 (identifiers from model metadata; values are parameters)
+        f" INSERT INTO {table} ({columns})"
+        f" SELECT incoming.*, %s::timestamptz, %s::timestamptz, %s::text FROM unnest({arrays}) AS incoming"
+        f" ON CONFLICT (arn) DO UPDATE SET {updates}"
+        f" WHERE {_newer_sql(table, source)}"
+        f" RETURNING id, (xmax = 0) AS inserted, count, updated_at, last_seen"
+        f"), appended AS ("
+        f" INSERT INTO {occurrences} (finding_id, count, updated_at, last_seen, recorded_at, source)"
+        f" SELECT id, count, updated_at, last_seen, %s, %s FROM upserted ON CONFLICT DO NOTHING"
+        f") SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted"
+    )
+
+
+def _upsert_postgres(columns: list[list], *, source: str, now: datetime) -> tuple[int, int]:
+    """One statement: upsert, append occurrences for what changed, count inserts vs updates.
+
+    `xmax = 0` on a RETURNING row means the row was inserted rather than updated. Executed on a
+    server-binding cursor of Django's connection (same transaction): parameters travel in binary
+    and the statement is prepared once per connection, where Django's client-side cursor would
+    quote every array in Python and plan the statement on every call.
+    """
+    # In statement order: bookkeeping values, one array per column, then the occurrences' values.
+    params: list[Any] = [now, now, source, *columns, now, source]
+    sql = _postgres_sql(source)
+    connection.ensure_connection()
+    started = time.monotonic()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        new, updated = cursor.fetchone()
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    return new, updated
+
+
+def _upsert_portable(columns: list[list], *, source: str, now: datetime) -> tuple[int, int]:
+    """SQLite (the demo): the same upsert and WHERE clause; inserts told apart by a prior lookup."""
+    table, insert_columns, updates = _insert_head()
+    rows = list(zip(*columns, strict=True))
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    arns = columns[ARN_INDEX]
+    row_sql = "(" + ", ".join(["%s"] * (len(GUARDDUTY_COLUMNS) + len(BOOKKEEPING_COLUMNS))) + ")"
+    occurrence_table = connection.ops.quote_name(FindingOccurrence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT arn FROM {table} WHERE arn IN ({', '.join(['%s'] * len(arns))})",  # noqa: S608
+            arns,
+        )
+        existing = {arn for (arn,) in cursor.fetchall()}
+        params: list[Any] = []
+        for row in rows:
+            params.extend(row)
+            params.extend((stamp, stamp, source))
+        cursor.execute(
+            f"INSERT INTO {table} ({insert_columns}) VALUES {', '.join([row_sql] * len(rows))}"  # noqa: S608
+            f" ON CONFLICT (arn) DO UPDATE SET {updates}"
+            f" WHERE {_newer_sql(table, source)}"
+            f" RETURNING id, arn",
+            params,
+        )
+        changed = cursor.fetchall()
+        if changed:
+            by_arn = {row[ARN_INDEX]: row for row in rows}
+            cursor.executemany(
+                f"INSERT INTO {occurrence_table} (finding_id, count, updated_at, last_seen, recorded_at, source)"  # noqa: S608
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [
+                    (pk, by_arn[arn][_COUNT], by_arn[arn][UPDATED_AT_INDEX], by_arn[arn][_LAST_SEEN], stamp, source)
+                    for pk, arn in changed
+                ],
+            )
+    new = sum(1 for _pk, arn in changed if arn not in existing)
+    return new, len(changed) - new

@@ -1,0 +1,193 @@
+"""The analyst's findings list: filters, counts, keyset pages, URL state, query budget, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from findings.listing import SORTS
+from findings.models import Finding
+
+from .triage_support import store_findings
+
+pytestmark = pytest.mark.django_db
+
+
+def rows_of(response) -> list[int]:
+    html = response.content.decode()
+    return [int(part.split('"', 1)[0]) for part in html.split('data-finding="')[1:]]
+
+
+def test_analyst_filters_high_severity_ec2_findings_and_sees_only_those(client_for):
+    store_findings(60)
+    response = client_for("analyst").get("/findings/?band=high&resource_type=Instance&size=200")
+    shown = Finding.objects.filter(pk__in=rows_of(response))
+    expected = Finding.objects.filter(severity__gte=7, severity__lt=9, resource_type="Instance")
+    assert expected.exists()
+    assert set(shown) == set(expected)
+
+
+def test_counts_by_severity_follow_the_filter(client_for):
+    store_findings(60)
+    response = client_for("analyst").get("/findings/?resource_type=Instance")
+    html = response.content.decode()
+    for band in ("critical", "high", "medium", "low"):
+        expected = Finding.objects.filter(resource_type="Instance", severity_band=band).count()
+        assert f'data-band="{band}"' in html
+        assert f">{band.capitalize()} <strong>{expected}</strong>" in html
+
+
+def test_htmx_request_gets_the_results_fragment_and_out_of_band_counts(client_for):
+    store_findings(20)
+    response = client_for("analyst").get("/findings/?band=low", headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert "<html" not in html
+    assert 'id="results"' in html
+    assert 'id="severity-counts"' in html and 'hx-swap-oob="true"' in html
+    assert "HX-Request" in response["Vary"]
+
+
+def test_history_restore_request_gets_the_full_page(client_for):
+    store_findings(5)
+    response = client_for("analyst").get(
+        "/findings/?band=low", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    )
+    assert "<html" in response.content.decode()
+
+
+@pytest.mark.parametrize("sort", list(SORTS))
+def test_keyset_pages_walk_every_matching_finding_exactly_once_in_order(client_for, sort):
+    store_findings(57)
+    client = client_for("analyst")
+    url = f"/findings/?sort={sort}&size=25"
+    seen: list[int] = []
+    for _ in range(10):
+        response = client.get(url)
+        seen.extend(rows_of(response))
+        html = response.content.decode()
+        if 'rel="next"' not in html:
+            break
+        href = html.split('rel="next"')[0].rsplit('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+        url = "/findings/" + href
+    assert len(seen) == len(set(seen)) == 57
+    column = SORTS[sort].column
+    values = [
+        getattr(f, column)
+        for f in sorted(Finding.objects.filter(pk__in=seen), key=lambda f: seen.index(f.pk))
+    ]
+    assert values == sorted(values, reverse=SORTS[sort].descending)
+
+
+def test_free_text_search_looks_in_title_description_and_resource(client_for):
+    findings = store_findings(30)
+    target = findings[3]
+    client = client_for("analyst")
+    assert target.pk in rows_of(client.get(f"/findings/?q={target.resource_id}&size=200"))
+    word = target.title.split()[-1].upper()
+    shown = rows_of(client.get(f"/findings/?q={word}&size=200"))
+    assert target.pk in shown
+    assert all(
+        word.lower() in (f.title + " " + f.description + " " + f.resource_id).lower()
+        for f in Finding.objects.filter(pk__in=shown)
+    )
+
+
+def test_bad_filter_values_are_reported_and_ignored(client_for):
+    store_findings(5)
+    response = client_for("analyst").get(
+        "/findings/?band=huge&account=12&first_seen_from=yesterday&after=garbage"
+    )
+    html = response.content.decode()
+    assert "Unknown severity band" in html
+    assert "not a 12-digit account id" in html
+    assert "is not a date" in html
+    assert "no longer valid" in html
+    assert len(rows_of(response)) == 5
+
+
+@pytest.mark.parametrize("size", [25, 200])
+def test_a_list_page_costs_the_same_number_of_queries_whatever_its_size(
+    client_for, django_assert_max_num_queries, size
+):
+    findings = store_findings(210)
+    client = client_for("analyst")
+    client.post(f"/findings/{findings[0].pk}/assign/", {"assignee": "analyst"})
+    client.get("/findings/")  # session and permission caches warm, as for any page after the first
+    with django_assert_max_num_queries(9):
+        response = client.get(f"/findings/?size={size}&status=open&q=e&sort=-last_seen")
+    assert len(rows_of(response)) == size
+
+
+def test_overdue_filter_shows_open_findings_past_their_sla(client_for, settings):
+    settings.GUARDWATCH_SLA_HOURS = {"low": 1, "medium": 1, "high": 1, "critical": 1}
+    old = store_findings(6)
+    Finding.objects.filter(pk__in=[f.pk for f in old]).update(created_at=timezone.now() - timedelta(hours=2))
+    fresh = store_findings(1, seed=99)[0]
+    Finding.objects.filter(pk=fresh.pk).update(created_at=timezone.now())
+    resolved = Finding.objects.exclude(pk=fresh.pk).first()
+    Finding.objects.filter(pk=resolved.pk).update(status="resolved")
+    response = client_for("analyst").get("/findings/?overdue=1&size=200")
+    shown = set(rows_of(response))
+    assert fresh.pk not in shown and resolved.pk not in shown
+    assert len(shown) == 5
+    assert "Overdue" in response.content.decode()
+
+
+def test_sla_setting_rejects_a_missing_band_loudly():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from guardwatch.settings import env_sla_hours
+
+    assert env_sla_hours("X_UNSET_SLA", "critical=4,high=24,medium=168,low=720")["high"] == 24
+    import os
+
+    os.environ["X_BAD_SLA"] = "critical=4,high=24"
+    try:
+        with pytest.raises(ImproperlyConfigured, match="every band"):
+            env_sla_hours("X_BAD_SLA", "")
+        os.environ["X_BAD_SLA"] = "critical=soon,high=1,medium=1,low=1"
+        with pytest.raises(ImproperlyConfigured, match="whole number"):
+            env_sla_hours("X_BAD_SLA", "")
+    finally:
+        del os.environ["X_BAD_SLA"]
+
+
+def test_csv_export_streams_the_current_filter(client_for):
+    store_findings(40)
+    response = client_for("manager").get("/findings/export.csv?band=high")
+    assert response.streaming
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert {int(r["id"]) for r in rows} == set(
+        Finding.objects.filter(severity_band="high").values_list("id", flat=True)
+    )
+
+
+def test_json_export_streams_the_current_filter(client_for):
+    store_findings(20)
+    response = client_for("analyst").get("/findings/export.json?resource_type=Instance")
+    data = json.loads(b"".join(response.streaming_content))
+    assert {d["id"] for d in data} == set(
+        Finding.objects.filter(resource_type="Instance").values_list("id", flat=True)
+    )
+
+
+def test_csv_export_neutralises_spreadsheet_formulas_from_attackers(client_for):
+    finding = store_findings(1)[0]
+    Finding.objects.filter(pk=finding.pk).update(title='=HYPERLINK("http://attacker.example.com","open")')
+    body = b"".join(client_for("analyst").get("/findings/export.csv").streaming_content).decode()
+    assert "'=HYPERLINK" in body
+
+
+def test_last_seen_range_filter(client_for):
+    findings = store_findings(10)
+    day = (findings[0].last_seen - timedelta(days=0)).date().isoformat()
+    shown = Finding.objects.filter(
+        pk__in=rows_of(client_for("analyst").get(f"/findings/?last_seen_from={day}&last_seen_to={day}"))
+    )
+    assert shown.exists()
+    assert all(f.last_seen.date().isoformat() == day for f in shown)
