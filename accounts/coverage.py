@@ -1,0 +1,485 @@
+"""Coverage reads: is every account watched in every region, and where are the gaps.
+
+A constant number of queries at any size: the per-region percentages and the gap counts are
+GROUP BY / conditional counts over `Membership`; the matrix shows one page of accounts (100) with
+their memberships fetched in one query; each gap list is a LIMITed, paginated query with its count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Max, Q, QuerySet
+from django.utils import timezone
+
+from guardwatch.core.models import Alert
+from guardwatch.core.report_cache import reports_cache_bump, reports_cached
+
+from .models import (
+    PROTECTION_PLANS,
+    MemberAccount,
+    MemberProtection,
+    Membership,
+    RegionState,
+    status_css,
+    status_label,
+)
+
+__all__ = ["reports_cache_bump"]
+
+MATRIX_PER_PAGE = 100
+GAP_PER_PAGE = 50
+GAP_PREVIEW = 10
+MONITORED = "Enabled"
+PENDING = ("Invited", "EmailVerificationInProgress")
+NOT_INVITED = ("", "Created")
+
+
+def regions() -> list[str]:
+    return list(settings.GUARDWATCH_AWS_REGIONS)
+
+
+# --- Summary: % monitored per region and overall -------------------------------------------------
+
+
+@dataclass
+class RegionCoverage:
+    """One configured region: monitored accounts, the administrator detector, data freshness."""
+
+    region: str
+    monitored: int
+    accounts: int
+    detector_id: str = ""
+    detector_checked: bool = False
+    members_synced_at: datetime | None = None
+    members_error: str = ""
+    findings_synced_at: datetime | None = None
+    findings_failed_at: datetime | None = None
+    findings_error: str = ""
+    protection_checked_at: datetime | None = None
+
+    @property
+    def percent(self) -> float:
+        return round(100 * self.monitored / self.accounts, 1) if self.accounts else 0.0
+
+    @property
+    def has_detector(self) -> bool | None:
+        """True / False once a member sync looked; None if it never did."""
+        return bool(self.detector_id) if self.detector_checked else None
+
+
+@dataclass
+class CoverageSummary:
+    """Per region and overall; `percent` counts account × region pairs, `fully_monitored` whole accounts."""
+
+    regions: list[RegionCoverage]
+    accounts: int
+    fully_monitored: int
+
+    @property
+    def pairs(self) -> int:
+        return self.accounts * len(self.regions)
+
+    @property
+    def monitored_pairs(self) -> int:
+        return sum(r.monitored for r in self.regions)
+
+    @property
+    def percent(self) -> float:
+        return round(100 * self.monitored_pairs / self.pairs, 1) if self.pairs else 0.0
+
+    @property
+    def accounts_percent(self) -> float:
+        return round(100 * self.fully_monitored / self.accounts, 1) if self.accounts else 0.0
+
+
+def _summary() -> CoverageSummary:
+    configured = regions()
+    accounts = MemberAccount.objects.count()
+    monitored = dict(
+        Membership.objects.filter(region__in=configured, relationship_status=MONITORED)
+        .values_list("region")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    fully = (
+        Membership.objects.filter(region__in=configured, relationship_status=MONITORED)
+        .values("account_id")
+        .annotate(n=Count("id"))
+        .filter(n=len(configured))
+        .order_by()
+        .count()
+    )
+    states = {s.region: s for s in RegionState.objects.filter(region__in=configured)}
+    from findings.models import SyncState
+
+    syncs = {s.region: s for s in SyncState.objects.filter(region__in=configured)}
+    checked = dict(
+        MemberProtection.objects.filter(membership__region__in=configured)
+        .values_list("membership__region")
+        .annotate(latest=Max("checked_at"))
+        .order_by()
+    )
+    rows = []
+    for region in configured:
+        state, sync = states.get(region), syncs.get(region)
+        rows.append(
+            RegionCoverage(
+                region=region,
+                monitored=monitored.get(region, 0),
+                accounts=accounts,
+                detector_id=state.detector_id if state else "",
+                detector_checked=bool(state and (state.last_synced_at or state.last_error_at)),
+                members_synced_at=state.last_synced_at if state else None,
+                members_error=state.last_error if state else "",
+                findings_synced_at=sync.last_success_at if sync else None,
+                findings_failed_at=sync.last_failure_at if sync else None,
+                findings_error=sync.last_error if sync else "",
+                protection_checked_at=checked.get(region),
+            )
+        )
+    return CoverageSummary(regions=rows, accounts=accounts, fully_monitored=fully)
+
+
+def coverage_summary() -> CoverageSummary:
+    """% of accounts monitored per region and overall, detectors and freshness; cached briefly."""
+    return reports_cached("coverage-summary", {"regions": regions()}, _summary)
+
+
+# --- The matrix: one page of accounts × every region ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    region: str
+    status: str
+    label: str
+    css: str
+    plans_off: tuple[str, ...] = ()
+
+
+@dataclass
+class MatrixRow:
+    account: MemberAccount
+    cells: list[MatrixCell]
+
+
+@dataclass
+class Matrix:
+    page: Page
+    rows: list[MatrixRow]
+    regions: list[str]
+
+
+def _matrix_accounts(*, q: str = "", gaps_only: bool = False) -> QuerySet[MemberAccount]:
+    accounts = MemberAccount.objects.order_by("account_id")
+    if q:
+        accounts = accounts.filter(
+            Q(account_id__startswith=q) | Q(display_name__icontains=q) | Q(email__icontains=q)
+        )
+    if gaps_only:
+        monitored = Count(
+            "memberships",
+            filter=Q(memberships__region__in=regions(), memberships__relationship_status=MONITORED),
+        )
+        accounts = accounts.alias(monitored=monitored).filter(monitored__lt=len(regions()))
+    return accounts
+
+
+def coverage_matrix(*, q: str = "", gaps_only: bool = False, page_number=None) -> Matrix:
+    """One page of accounts with a cell per configured region (two queries plus the count)."""
+    configured = regions()
+    page = Paginator(_matrix_accounts(q=q, gaps_only=gaps_only), MATRIX_PER_PAGE).get_page(page_number)
+    accounts = list(page.object_list)
+    found: dict[tuple[int, str], tuple[str, MemberProtection | None]] = {}
+    memberships = Membership.objects.filter(account__in=accounts, region__in=configured).select_related(
+        "protection"
+    )
+    for m in memberships.only("account_id", "region", "relationship_status", "protection"):
+        protection = getattr(m, "protection", None)
+        found[(m.account_id, m.region)] = (m.relationship_status, protection)
+    rows = []
+    for account in accounts:
+        cells = []
+        for region in configured:
+            status, protection = found.get((account.pk, region), ("", None))
+            off = tuple(protection.off_labels) if protection and protection.plans_off else ()
+            cells.append(MatrixCell(region, status, status_label(status), status_css(status), off))
+        rows.append(MatrixRow(account, cells))
+    return Matrix(page=page, rows=rows, regions=configured)
+
+
+def coverage_matrix_rows(*, q: str = "", gaps_only: bool = False):
+    """Every account's row for the CSV (streamed: one pass over memberships ordered by account)."""
+    configured = regions()
+    statuses: dict[int, dict[str, str]] = {}
+    memberships = (
+        Membership.objects.filter(
+            region__in=configured, account__in=_matrix_accounts(q=q, gaps_only=gaps_only)
+        )
+        .values_list("account_id", "region", "relationship_status")
+        .order_by()
+    )
+    for account_id, region, status in memberships.iterator(chunk_size=5000):
+        statuses.setdefault(account_id, {})[region] = status
+    for account in _matrix_accounts(q=q, gaps_only=gaps_only).iterator(chunk_size=2000):
+        mine = statuses.get(account.pk, {})
+        yield [account.account_id, account.display_name, *(status_label(mine.get(r, "")) for r in configured)]
+
+
+# --- Gaps ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GapKind:
+    key: str
+    title: str
+    explanation: str
+
+
+GAP_KINDS = (
+    GapKind("resigned", "Resigned", "The member left the administrator itself: nobody watches it now."),
+    GapKind("removed", "Removed", "The administrator disassociated the member."),
+    GapKind("disabled", "Disabled", "The administrator stopped monitoring the member."),
+    GapKind(
+        "email_failed", "Email verification failed", "The invitation's email is not the account's root email."
+    ),
+    GapKind(
+        "pending", "Invited, pending too long", "Invited more than {days} days ago and still not accepted."
+    ),
+    GapKind(
+        "never_invited",
+        "Never invited",
+        "Known to GuardWatch but never invited (or only created) in these regions.",
+    ),
+    GapKind(
+        "other", "Other statuses", "Region disabled, account suspended, or a status GuardWatch does not know."
+    ),
+    GapKind(
+        "no_detector",
+        "Regions without an administrator detector",
+        "GuardDuty is not enabled for the administrator there.",
+    ),
+    GapKind(
+        "plans_off", "Protection plans off", "Monitored members with one or more protection plans disabled."
+    ),
+)
+GAP_KEYS = {kind.key for kind in GAP_KINDS}
+_STATUS_GAPS = {
+    "resigned": Q(relationship_status="Resigned"),
+    "removed": Q(relationship_status="Removed"),
+    "disabled": Q(relationship_status="Disabled"),
+    "email_failed": Q(relationship_status="EmailVerificationFailed"),
+}
+_KNOWN = (MONITORED, *PENDING, *NOT_INVITED, "Resigned", "Removed", "Disabled", "EmailVerificationFailed")
+
+
+def _pending_q(now: datetime) -> Q:
+    cutoff = now - timedelta(days=settings.GUARDWATCH_INVITE_PENDING_DAYS)
+    return Q(relationship_status__in=PENDING) & (Q(invited_at__lt=cutoff) | Q(invited_at__isnull=True))
+
+
+def _membership_gap_q(key: str, now: datetime) -> Q:
+    if key in _STATUS_GAPS:
+        return _STATUS_GAPS[key]
+    if key == "pending":
+        return _pending_q(now)
+    return ~Q(relationship_status__in=_KNOWN)  # "other"
+
+
+def _never_invited_accounts() -> QuerySet[MemberAccount]:
+    invited = Count(
+        "memberships",
+        filter=Q(memberships__region__in=regions()) & ~Q(memberships__relationship_status__in=NOT_INVITED),
+    )
+    return (
+        MemberAccount.objects.alias(invited=invited).filter(invited__lt=len(regions())).order_by("account_id")
+    )
+
+
+def gap_counts(*, summary: CoverageSummary | None = None, now: datetime | None = None) -> dict[str, int]:
+    """How many (account, region) pairs each gap holds (regions for no_detector), in two queries."""
+    now = now or timezone.now()
+    summary = summary or coverage_summary()
+    configured = regions()
+    in_regions = Membership.objects.filter(region__in=configured)
+    counts = in_regions.aggregate(
+        invited=Count("id", filter=~Q(relationship_status__in=NOT_INVITED)),
+        **{
+            key: Count("id", filter=_membership_gap_q(key, now))
+            for key in (*_STATUS_GAPS, "pending", "other")
+        },
+    )
+    counts["never_invited"] = summary.accounts * len(configured) - counts.pop("invited")
+    counts["plans_off"] = MemberProtection.objects.filter(
+        plans_off__gt=0, membership__region__in=configured, membership__relationship_status=MONITORED
+    ).count()
+    counts["no_detector"] = len(regions_without_detector(summary=summary))
+    return counts
+
+
+def regions_without_detector(*, summary: CoverageSummary | None = None) -> list[RegionCoverage]:
+    """Configured regions where the last member sync found no administrator detector."""
+    return [r for r in (summary or coverage_summary()).regions if r.has_detector is False]
+
+
+@dataclass
+class GapRow:
+    """One gap: an account in a region (or a whole region for no_detector) and why."""
+
+    account_id: str = ""
+    name: str = ""
+    region: str = ""
+    status: str = ""
+    since: datetime | None = None
+    detail: str = ""
+
+    @property
+    def status_label(self) -> str:
+        return status_label(self.status)
+
+    @property
+    def status_css(self) -> str:
+        return status_css(self.status)
+
+
+@dataclass
+class GapList:
+    kind: GapKind
+    count: int
+    rows: list[GapRow]
+    page: Page | None = None
+    full: bool = False  # the paginated list (chosen with ?gap=) rather than a preview
+
+
+def _membership_rows(memberships) -> list[GapRow]:
+    return [
+        GapRow(
+            m.account.account_id,
+            m.account.display_name,
+            m.region,
+            m.relationship_status,
+            m.invited_at if m.relationship_status in PENDING else m.updated_at,
+        )
+        for m in memberships
+    ]
+
+
+def gap_list(
+    *, key: str, count: int, full: bool, page_number=None, now: datetime | None = None, summary=None
+) -> GapList:
+    """The rows of one gap: a preview of GAP_PREVIEW, or a page of GAP_PER_PAGE when `full`."""
+    now = now or timezone.now()
+    kind = next(k for k in GAP_KINDS if k.key == key)
+    kind = GapKind(
+        kind.key, kind.title, kind.explanation.format(days=settings.GUARDWATCH_INVITE_PENDING_DAYS)
+    )
+    size = GAP_PER_PAGE if full else GAP_PREVIEW
+    configured = regions()
+    page = None
+    if key == "no_detector":
+        rows = [
+            GapRow(region=r.region, detail=r.members_error or "No detector", since=r.members_synced_at)
+            for r in regions_without_detector(summary=summary)
+        ]
+        return GapList(kind, count, rows)
+    if key == "never_invited":
+        accounts = _never_invited_accounts()
+        page = Paginator(accounts, size).get_page(page_number) if full else None
+        chosen = list(page.object_list if page else accounts[:size])
+        invited = set(
+            Membership.objects.filter(account__in=chosen, region__in=configured)
+            .exclude(relationship_status__in=NOT_INVITED)
+            .values_list("account_id", "region")
+        )
+        rows = [
+            GapRow(a.account_id, a.display_name, ", ".join(r for r in configured if (a.pk, r) not in invited),
+                   detail="not invited in these regions")
+            for a in chosen
+        ]  # fmt: skip
+        return GapList(kind, count, rows, page, full)
+    if key == "plans_off":
+        protections = (
+            MemberProtection.objects.filter(
+                plans_off__gt=0, membership__region__in=configured, membership__relationship_status=MONITORED
+            )
+            .select_related("membership__account")
+            .order_by("membership__account__account_id", "membership__region")
+        )
+        page = Paginator(protections, size).get_page(page_number) if full else None
+        chosen = list(page.object_list if page else protections[:size])
+        rows = [
+            GapRow(p.membership.account.account_id, p.membership.account.display_name, p.membership.region,
+                   MONITORED, p.checked_at, "off: " + ", ".join(p.off_labels))
+            for p in chosen
+        ]  # fmt: skip
+        return GapList(kind, count, rows, page, full)
+    memberships = (
+        Membership.objects.filter(_membership_gap_q(key, now), region__in=configured)
+        .select_related("account")
+        .order_by("account__account_id", "region")
+    )
+    page = Paginator(memberships, size).get_page(page_number) if full else None
+    chosen = page.object_list if page else memberships[:size]
+    return GapList(kind, count, _membership_rows(chosen), page, full)
+
+
+def gap_export_rows(*, key: str, now: datetime | None = None):
+    """Every row of one gap, for its CSV."""
+    count = gap_counts(now=now).get(key, 0)
+    number = 1
+    while True:
+        gaps = gap_list(key=key, count=count, full=True, page_number=number, now=now)
+        for row in gaps.rows:
+            yield [
+                row.account_id,
+                row.name,
+                row.region,
+                row.status_label if row.account_id else "",
+                row.since,
+                row.detail,
+            ]
+        if gaps.page is None or not gaps.page.has_next():
+            return
+        number += 1
+
+
+# --- Dashboard ------------------------------------------------------------------------------------
+
+
+@dataclass
+class CoverageDashboard:
+    percent: float
+    accounts: int
+    fully_monitored: int
+    gaps: int
+    open_alerts: int
+    regions: list[RegionCoverage] = field(default_factory=list)
+
+
+def coverage_dashboard() -> CoverageDashboard:
+    """The dashboard's coverage and alert cards."""
+    summary = coverage_summary()
+
+    def compute() -> dict:
+        counts = gap_counts(summary=summary)
+        return {
+            "gaps": sum(v for k, v in counts.items() if k not in ("no_detector", "plans_off")),
+            "alerts": Alert.objects.filter(acknowledged_at__isnull=True).count(),
+        }
+
+    figures = reports_cached("coverage-dashboard", {"regions": regions()}, compute)
+    return CoverageDashboard(
+        percent=summary.percent,
+        accounts=summary.accounts,
+        fully_monitored=summary.fully_monitored,
+        gaps=figures["gaps"],
+        open_alerts=figures["alerts"],
+        regions=summary.regions,
+    )
+
+
+PLAN_LABELS = [label for _names, label in PROTECTION_PLANS.values()]

@@ -1,0 +1,545 @@
+"""Findings report and dashboard reads: every figure is one SQL aggregate, never a loop over findings.
+
+Definitions (shown on the page too):
+- *new* findings are those GuardDuty created (`created_at`) in the period;
+- a finding is *acknowledged* when its status first leaves New, and *resolved* when it first moves to
+  a closed status (resolved, false positive, accepted risk, suppressed); both come from the triage
+  timeline (`FindingEvent`), measured from `created_at`, for the findings created in the period;
+- *SLA compliance* is, of the period's findings whose SLA has run out or that were resolved, the share
+  resolved within their band's `GUARDWATCH_SLA_HOURS`;
+- the *open backlog* at the end of a day is today's open count walked back through the days' new,
+  closed and reopened counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from guardwatch.core.report_cache import reports_cache_bump, reports_cached
+
+from .listing import BAND_RANGES, CLOSED_STATUSES, overdue_q
+from .models import OPEN_STATUSES, Finding, FindingEvent, SyncState
+
+__all__ = ["reports_cache_bump"]  # re-exported: the sync hook imports it from here
+
+BANDS = ("critical", "high", "medium", "low")
+BAND_LABELS = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low"}
+PERIOD_CHOICES = (("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("custom", "Custom"))
+MAX_CUSTOM_DAYS = 366
+TOP_N = 10
+
+
+# --- The period ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportPeriod:
+    """Whole UTC days [start, end): the chosen period, and the same length just before it."""
+
+    key: str
+    start: datetime
+    end: datetime
+    errors: tuple[str, ...] = ()
+
+    @property
+    def days(self) -> list[date]:
+        first = self.start.date()
+        return [first + timedelta(days=i) for i in range((self.end - self.start).days)]
+
+    @property
+    def previous(self) -> ReportPeriod:
+        length = self.end - self.start
+        return ReportPeriod(key="previous", start=self.start - length, end=self.start)
+
+    @property
+    def first_day(self) -> date:
+        return self.start.date()
+
+    @property
+    def last_day(self) -> date:
+        return (self.end - timedelta(days=1)).date()
+
+    @property
+    def label(self) -> str:
+        return f"{self.first_day:%Y-%m-%d} to {self.last_day:%Y-%m-%d}"
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def report_period(*, params, now: datetime | None = None) -> ReportPeriod:
+    """The period a query string asks for (`period=7|30|90|custom`, `start`/`end` as YYYY-MM-DD).
+
+    The last N days end with today; a custom period includes both of its days. Bad values fall
+    back to the last 30 days with an error the page shows.
+    """
+    now = now or timezone.now()
+    today = now.astimezone(UTC).date()
+    key = params.get("period", "30")
+    errors: list[str] = []
+    if key == "custom":
+        try:
+            first = date.fromisoformat(params.get("start", ""))
+            last = date.fromisoformat(params.get("end", ""))
+        except ValueError:
+            errors.append(
+                "A custom period needs a start and an end date (YYYY-MM-DD); showing the last 30 days."
+            )
+        else:
+            if last < first:
+                errors.append("The end date is before the start date; showing the last 30 days.")
+            elif (last - first).days + 1 > MAX_CUSTOM_DAYS:
+                errors.append(
+                    f"A custom period can span at most {MAX_CUSTOM_DAYS} days; showing the last 30 days."
+                )
+            else:
+                return ReportPeriod(
+                    key="custom", start=_midnight(first), end=_midnight(last + timedelta(days=1))
+                )
+        key = "30"
+    if key not in {"7", "30", "90"}:
+        errors.append(f"Unknown period “{key}”; showing the last 30 days.")
+        key = "30"
+    days = int(key)
+    end = _midnight(today + timedelta(days=1))
+    return ReportPeriod(key=key, start=end - timedelta(days=days), end=end, errors=tuple(errors))
+
+
+# --- The report ----------------------------------------------------------------------------------
+
+
+@dataclass
+class DayRow:
+    """One day of the period."""
+
+    day: date
+    by_band: dict[str, int]
+    new: int
+    closed: int
+    reopened: int
+    open_at_end: int = 0
+
+
+@dataclass
+class TimingRow:
+    """Time to acknowledge / resolve and SLA compliance for one severity band (or all: band "all")."""
+
+    band: str
+    findings: int = 0
+    acknowledged: int = 0
+    tta_mean: float | None = None  # seconds
+    tta_p90: float | None = None
+    resolved: int = 0
+    ttr_mean: float | None = None
+    ttr_p90: float | None = None
+    sla_met: int = 0
+    sla_due: int = 0
+
+    @property
+    def label(self) -> str:
+        return BAND_LABELS.get(self.band, "All severities")
+
+    @property
+    def sla_percent(self) -> float | None:
+        return round(100 * self.sla_met / self.sla_due, 1) if self.sla_due else None
+
+
+@dataclass
+class Comparison:
+    """One figure this period and the previous one."""
+
+    label: str
+    current: float | None
+    previous: float | None
+    unit: str = ""
+    lower_is_better: bool = True
+
+    @property
+    def change(self) -> float | None:
+        if self.current is None or self.previous is None:
+            return None
+        return round(self.current - self.previous, 1)
+
+    @property
+    def change_percent(self) -> float | None:
+        if self.change is None or not self.previous:
+            return None
+        return round(100 * self.change / self.previous, 1)
+
+    @property
+    def better(self) -> bool | None:
+        if not self.change:
+            return None
+        return (self.change < 0) == self.lower_is_better
+
+
+@dataclass
+class FindingsReport:
+    """Everything the findings report page shows, for one period."""
+
+    period: ReportPeriod
+    days: list[DayRow]
+    totals_by_band: dict[str, int]
+    new_total: int
+    closed_total: int
+    open_now: int
+    top_types: list[dict]
+    top_accounts: list[dict]
+    top_resources: list[dict]
+    timing: list[TimingRow]
+    comparisons: list[Comparison] = field(default_factory=list)
+
+
+def _in(period: ReportPeriod, column: str = "created_at") -> Q:
+    return Q(**{f"{column}__gte": period.start, f"{column}__lt": period.end})
+
+
+def _daily_new(period: ReportPeriod) -> dict[date, dict[str, int]]:
+    """New findings per day and band: one GROUP BY on the created_at index range."""
+    rows = (
+        Finding.objects.filter(_in(period))
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day", "severity_band")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    table: dict[date, dict[str, int]] = {}
+    for row in rows:
+        table.setdefault(row["day"], {})[row["severity_band"]] = row["n"]
+    return table
+
+
+_CLOSING = Q(to_status__in=CLOSED_STATUSES) & ~Q(from_status__in=CLOSED_STATUSES)
+_REOPENING = Q(to_status__in=OPEN_STATUSES) & Q(from_status__in=CLOSED_STATUSES)
+
+
+def _daily_transitions(period: ReportPeriod) -> dict[date, tuple[int, int]]:
+    """Closures and reopenings per day, from the triage timeline."""
+    rows = (
+        FindingEvent.objects.filter(_in(period), kind=FindingEvent.Kind.STATUS)
+        .filter(_CLOSING | _REOPENING)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day")
+        .annotate(closed=Count("id", filter=_CLOSING), reopened=Count("id", filter=_REOPENING))
+        .order_by()
+    )
+    return {row["day"]: (row["closed"], row["reopened"]) for row in rows}
+
+
+def _since(moment: datetime) -> tuple[int, int, int]:
+    """New, closed and reopened after `moment` (for walking today's backlog back to a past period)."""
+    new = Finding.objects.filter(created_at__gte=moment).count()
+    moves = FindingEvent.objects.filter(kind=FindingEvent.Kind.STATUS, created_at__gte=moment).aggregate(
+        closed=Count("id", filter=_CLOSING), reopened=Count("id", filter=_REOPENING)
+    )
+    return new, moves["closed"], moves["reopened"]
+
+
+def open_count() -> int:
+    """Open findings now (served by the open-findings partial index)."""
+    return Finding.objects.filter(status__in=OPEN_STATUSES).count()
+
+
+def _top(period: ReportPeriod, *fields: str) -> list[dict]:
+    """The TOP_N most frequent values of `fields` among the period's new findings, with high+critical."""
+    severe = Q(severity__gte=BAND_RANGES["high"][0])
+    return list(
+        Finding.objects.filter(_in(period))
+        .values(*fields)
+        .annotate(
+            n=Count("id"),
+            severe=Count("id", filter=severe),
+            open=Count("id", filter=Q(status__in=OPEN_STATUSES)),
+        )
+        .order_by("-n", *fields)[:TOP_N]
+    )
+
+
+def _seconds_between(later: str, earlier: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+def _timing_sql(*, per_band: bool) -> str:
+    """Counts, means (and on Postgres p90s) of time to acknowledge and resolve, SLA met/due.
+
+    `per_band`: one row per band plus (Postgres) an overall row in the same pass (GROUPING SETS, band
+    NULL); otherwise a single overall row without percentiles (the previous period's comparison).
+    """
+    closed = ", ".join(f"'{s}'" for s in CLOSED_STATUSES)  # constants from TriageStatus, not input
+    finding = Finding._meta.db_table
+    event = FindingEvent._meta.db_table
+    tta = _seconds_between("m.ack_at", "c.created_at")
+    ttr = _seconds_between("m.closed_at", "c.created_at")
+    overdue_at = _seconds_between("%s", "c.created_at")
+    postgres = connection.vendor == "postgresql"
+    p90 = (
+        "percentile_cont(0.9) WITHIN GROUP (ORDER BY tta), percentile_cont(0.9) WITHIN GROUP (ORDER BY ttr)"
+        if postgres and per_band
+        else "NULL, NULL"
+    )
+    if not per_band:
+        select, group = "'all'", ""
+    elif postgres:
+        select, group = "band", "GROUP BY GROUPING SETS ((band), ())"
+    else:
+        select, group = "band", "GROUP BY band"
+    # S608: identifiers and status names are constants of this module; every value is a parameter.
+    return f"""
+        WITH cohort AS (
+            SELECT id, severity_band, created_at FROM {finding} WHERE created_at >= %s AND created_at < %s
+        ), marks AS (
+            SELECT e.finding_id,
+                   MIN(CASE WHEN e.from_status = 'new' THEN e.created_at END) AS ack_at,
+                   MIN(CASE WHEN e.to_status IN ({closed}) AND e.from_status NOT IN ({closed})
+                            THEN e.created_at END) AS closed_at
+            FROM {event} e JOIN cohort c ON c.id = e.finding_id
+            WHERE e.kind = 'status'
+            GROUP BY e.finding_id
+        ), spans AS (
+            SELECT c.severity_band AS band, {tta} AS tta, {ttr} AS ttr, {overdue_at} AS age,
+                   CASE c.severity_band WHEN 'critical' THEN %s WHEN 'high' THEN %s WHEN 'medium' THEN %s
+                        ELSE %s END AS sla
+            FROM cohort c LEFT JOIN marks m ON m.finding_id = c.id
+        )
+        SELECT {select}, COUNT(*), COUNT(tta), AVG(tta), COUNT(ttr), AVG(ttr),
+               SUM(CASE WHEN ttr <= sla THEN 1 ELSE 0 END),
+               SUM(CASE WHEN ttr IS NOT NULL OR age > sla THEN 1 ELSE 0 END),
+               {p90}
+        FROM spans {group}
+    """  # noqa: S608
+
+
+def _p90_sqlite(period: ReportPeriod) -> dict[str, tuple[float | None, float | None]]:
+    """SQLite has no percentile_cont: read the period's durations (two numbers a finding) and rank them."""
+    finding = Finding._meta.db_table
+    event = FindingEvent._meta.db_table
+    closed = ", ".join(f"'{s}'" for s in CLOSED_STATUSES)
+    sql = f"""
+        SELECT c.severity_band,
+               (julianday(MIN(CASE WHEN e.from_status = 'new' THEN e.created_at END)) - julianday(c.created_at)) * 86400.0,
+               (julianday(MIN(CASE WHEN e.to_status IN ({closed}) AND e.from_status NOT IN ({closed})
+                                   THEN e.created_at END)) - julianday(c.created_at)) * 86400.0
+        FROM {finding} c JOIN {event} e ON e.finding_id = c.id AND e.kind = 'status'
+        WHERE c.created_at >= %s AND c.created_at < %s
+        GROUP BY c.id, c.severity_band, c.created_at
+    """  # noqa: S608 - constant identifiers
+    spans: dict[str, tuple[list[float], list[float]]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _datetimes(period.start, period.end))
+        for band, tta, ttr in cursor.fetchall():
+            acks, closes = spans.setdefault(band, ([], []))
+            if tta is not None:
+                acks.append(tta)
+            if ttr is not None:
+                closes.append(ttr)
+    spans["all"] = ([v for a, _ in spans.values() for v in a], [v for _, c in spans.values() for v in c])
+    return {
+        band: (percentile_cont(acks, 0.9), percentile_cont(closes, 0.9))
+        for band, (acks, closes) in spans.items()
+    }
+
+
+def percentile_cont(values: list[float], fraction: float) -> float | None:
+    """Postgres' percentile_cont: linear interpolation between the two nearest ranks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    lower = int(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+
+
+def _datetimes(*moments: datetime) -> list:
+    return [connection.ops.adapt_datetimefield_value(m) for m in moments]
+
+
+def _timing_rows(period: ReportPeriod, *, now: datetime, per_band: bool) -> list[tuple]:
+    hours = settings.GUARDWATCH_SLA_HOURS
+    params = [*_datetimes(period.start, period.end, now), *(hours[b] * 3600 for b in BANDS)]
+    with connection.cursor() as cursor:
+        cursor.execute(_timing_sql(per_band=per_band), params)
+        return cursor.fetchall()
+
+
+def _timing_row(row: tuple) -> TimingRow:
+    band, total, acks, tta, closes, ttr, met, due, tta90, ttr90 = row
+    return TimingRow(band or "all", total, acks, _f(tta), _f(tta90), closes, _f(ttr), _f(ttr90), met or 0, due or 0)
+
+
+def _timing(period: ReportPeriod, *, now: datetime) -> list[TimingRow]:
+    """Per band and overall (the overall p90 over every finding, not an average of the bands')."""
+    rows = {band: TimingRow(band=band) for band in BANDS}
+    overall = None
+    for raw in _timing_rows(period, now=now, per_band=True):
+        row = _timing_row(raw)
+        if row.band == "all":
+            overall = row
+        else:
+            rows[row.band] = row
+    if overall is None:  # SQLite (no GROUPING SETS): add the bands up, rank the durations in Python
+        overall = TimingRow(band="all")
+        for row in rows.values():
+            overall.findings += row.findings
+            overall.acknowledged += row.acknowledged
+            overall.resolved += row.resolved
+            overall.sla_met += row.sla_met
+            overall.sla_due += row.sla_due
+        overall.tta_mean = _weighted(rows.values(), "tta_mean", "acknowledged")
+        overall.ttr_mean = _weighted(rows.values(), "ttr_mean", "resolved")
+        if connection.vendor != "postgresql":
+            p90s = _p90_sqlite(period)
+            for band, row in [*rows.items(), ("all", overall)]:
+                row.tta_p90, row.ttr_p90 = p90s.get(band, (None, None))
+    return [*(rows[b] for b in BANDS), overall]
+
+
+def _timing_overall(period: ReportPeriod, *, now: datetime) -> TimingRow:
+    """Counts, means and SLA of the whole period in one row, without percentiles (cheaper)."""
+    rows = _timing_rows(period, now=now, per_band=False)
+    return _timing_row(rows[0]) if rows else TimingRow(band="all")
+
+
+def _f(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _weighted(rows, attr: str, weight: str) -> float | None:
+    pairs = [(getattr(r, attr), getattr(r, weight)) for r in rows if getattr(r, attr) is not None]
+    total = sum(w for _, w in pairs)
+    return sum(v * w for v, w in pairs) / total if total else None
+
+
+def _account_names(account_ids: list[str]) -> dict[str, str]:
+    from accounts.models import MemberAccount
+
+    return dict(
+        MemberAccount.objects.filter(account_id__in=account_ids).values_list("account_id", "display_name")
+    )
+
+
+def _compute(period: ReportPeriod, now: datetime) -> FindingsReport:
+    new_by_day = _daily_new(period)
+    moves = _daily_transitions(period)
+    days = []
+    for day in period.days:
+        by_band = {band: new_by_day.get(day, {}).get(band, 0) for band in BANDS}
+        closed, reopened = moves.get(day, (0, 0))
+        days.append(DayRow(day, by_band, sum(by_band.values()), closed, reopened))
+    open_now = open_count()
+    backlog = open_now
+    if period.end < now:
+        new_after, closed_after, reopened_after = _since(period.end)
+        backlog = open_now - new_after + closed_after - reopened_after
+    for row in reversed(days):
+        row.open_at_end = max(0, backlog)
+        backlog -= row.new - row.closed + row.reopened
+    totals = {band: sum(d.by_band[band] for d in days) for band in BANDS}
+    accounts = _top(period, "account_id")
+    names = _account_names([a["account_id"] for a in accounts])
+    for row in accounts:
+        row["name"] = names.get(row["account_id"], "")
+    timing = _timing(period, now=now)
+    report = FindingsReport(
+        period=period,
+        days=days,
+        totals_by_band=totals,
+        new_total=sum(totals.values()),
+        closed_total=sum(d.closed for d in days),
+        open_now=open_now,
+        top_types=_top(period, "type"),
+        top_accounts=accounts,
+        top_resources=_top(period, "resource_type", "resource_id"),
+        timing=timing,
+    )
+    report.comparisons = _comparisons(report, period.previous, now=now)
+    return report
+
+
+def _comparisons(report: FindingsReport, previous: ReportPeriod, *, now: datetime) -> list[Comparison]:
+    """This period against the one before it: new findings (per band), resolved, times, SLA compliance."""
+    before = dict(
+        Finding.objects.filter(_in(previous)).values_list("severity_band").annotate(n=Count("id")).order_by()
+    )
+    closed_before = FindingEvent.objects.filter(
+        _in(previous), _CLOSING, kind=FindingEvent.Kind.STATUS
+    ).count()
+    then = _timing_overall(previous, now=now)
+    now_all = report.timing[-1]
+    hours = 1 / 3600
+    rows = [Comparison("New findings", report.new_total, sum(before.values()))]
+    rows += [
+        Comparison(f"New {BAND_LABELS[band]}", report.totals_by_band[band], before.get(band, 0))
+        for band in BANDS
+    ]
+    rows.append(Comparison("Resolved", report.closed_total, closed_before, lower_is_better=False))
+    for label, attr in (("Mean time to acknowledge", "tta_mean"), ("Mean time to resolve", "ttr_mean")):
+        current, past = getattr(now_all, attr), getattr(then, attr)
+        rows.append(
+            Comparison(
+                label,
+                None if current is None else round(current * hours, 1),
+                None if past is None else round(past * hours, 1),
+                unit=" h",
+            )
+        )
+    rows.append(
+        Comparison("SLA compliance", now_all.sla_percent, then.sla_percent, unit=" %", lower_is_better=False)
+    )
+    return rows
+
+
+def findings_report(*, period: ReportPeriod, now: datetime | None = None) -> FindingsReport:
+    """The whole report for a period, cached briefly (a sync clears the cache)."""
+    now = now or timezone.now()
+    return reports_cached(
+        "findings-report",
+        {"start": period.start, "end": period.end, "key": period.key},
+        lambda: _compute(period, now),
+    )
+
+
+# --- Dashboard figures ------------------------------------------------------------------------------
+
+
+@dataclass
+class FindingsDashboard:
+    """The findings cards of the dashboard home."""
+
+    open_by_band: dict[str, int]
+    overdue: int
+    sync: list[SyncState]
+
+    @property
+    def open_total(self) -> int:
+        return sum(self.open_by_band.values())
+
+
+def findings_dashboard(*, now: datetime | None = None) -> FindingsDashboard:
+    """Open findings per band and overdue (one query), and each region's sync state, cached briefly."""
+
+    def compute() -> FindingsDashboard:
+        moment = now or timezone.now()
+        counts = Finding.objects.filter(status__in=OPEN_STATUSES).aggregate(
+            **{
+                band: Count("id", filter=Q(severity__gte=low, severity__lt=high))
+                for band, (low, high) in BAND_RANGES.items()
+            },
+            overdue=Count("id", filter=overdue_q(now=moment)),
+        )
+        overdue = counts.pop("overdue")
+        states = {s.region: s for s in SyncState.objects.filter(region__in=settings.GUARDWATCH_AWS_REGIONS)}
+        sync = [states.get(region) or SyncState(region=region) for region in settings.GUARDWATCH_AWS_REGIONS]
+        return FindingsDashboard({b: counts[b] for b in BANDS}, overdue, sync)
+
+    return reports_cached("findings-dashboard", {}, compute)

@@ -1,0 +1,82 @@
+"""Done when: a manager opens the dashboard, the coverage page (a resigned account listed as a gap) and the
+30-day findings report, downloads a CSV, and a screenshot of each page is saved in the test output."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.reports.support import REGIONS, detectors, finding, member, membership, moved, protection, synced
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def estate(settings, transactional_db):
+    """Three member accounts in two regions (one resigned), a month of findings, synced a few minutes ago."""
+    settings.GUARDWATCH_AWS_REGIONS = list(REGIONS)
+    prod = member("200000000001", "prod", us_east_1="Enabled", eu_west_1="Enabled")
+    member("200000000002", "payments", us_east_1="Enabled", eu_west_1="Resigned")
+    member("200000000003", "sandbox", us_east_1="Invited")
+    detectors(*REGIONS)
+    protection(membership(prod, "us-east-1"), runtime_monitoring=False)
+    now = timezone.now()
+    for region in REGIONS:
+        synced(region, at=now - timedelta(minutes=6))
+    for day in range(28):
+        created = now - timedelta(days=day, hours=2)
+        band = ("low", "medium", "high", "critical")[day % 4]
+        f = finding(created=created, band=band, account_id=("200000000001", "200000000002")[day % 2])
+        if day % 3 == 0:
+            moved(f, to="acknowledged", at=created + timedelta(hours=1))
+            moved(f, to="resolved", at=created + timedelta(hours=5))
+
+
+def test_manager_reads_dashboard_coverage_and_report_and_downloads_a_csv(estate, page, sign_in, screenshot):
+    sign_in("manager")
+
+    # The dashboard: coverage, open findings by severity, overdue, alerts, last sync, each a link.
+    page.goto("/")
+    assert page.get_by_test_id("coverage-percent").inner_text() == "50.0%"
+    assert page.get_by_test_id("open-total").inner_text() == "18"
+    assert (
+        page.locator('[data-card="last-sync"] [data-region="us-east-1"]')
+        .inner_text()
+        .endswith("6\xa0minutes ago")
+    )
+    screenshot("dashboard")
+
+    # Coverage: the resigned account is a gap, with its region.
+    page.locator('[data-card="coverage"]').click()
+    page.wait_for_url("**/accounts/coverage/")
+    resigned = page.locator("#gap-resigned")
+    assert "200000000002" in resigned.inner_text() and "eu-west-1" in resigned.inner_text()
+    assert (
+        page.locator('tr[data-account="200000000002"] td[data-region="eu-west-1"]').inner_text() == "Resigned"
+    )
+    screenshot("coverage")
+
+    # The gap list downloads as CSV.
+    with page.expect_download() as download_info:
+        resigned.get_by_role("link", name="CSV").click()
+    rows = list(csv.reader(io.StringIO(open(download_info.value.path(), encoding="utf-8").read())))  # noqa: SIM115
+    assert rows[1][:4] == ["200000000002", "payments", "eu-west-1", "Resigned"]
+
+    # The 30-day findings report: charts with their tables, response times, SLA.
+    page.goto("/")
+    page.get_by_role("link", name="30-day findings report").click()
+    page.wait_for_url("**/findings/report/?period=30")
+    assert page.get_by_test_id("new-total").inner_text() == "28"
+    assert page.locator("svg.chart-svg").count() == 2
+    assert page.locator("tr[data-day]").count() == 30
+    assert page.get_by_role("img", name="New findings per day by severity: 28 in all").count() == 1
+    screenshot("findings-report")
+
+    with page.expect_download() as download_info:
+        page.locator("section", has=page.locator("#new-title")).get_by_role("link", name="CSV").click()
+    assert download_info.value.suggested_filename.startswith("findings-daily-")
+    assert page.console_errors == []  # no CSP violation, no script error

@@ -1,0 +1,171 @@
+"""A manager reads the coverage page: is every account watched in every region, and where are the gaps."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import MemberAccount, Membership
+from tests.reports.support import detectors, member, membership, protection, synced
+
+pytestmark = pytest.mark.django_db
+
+
+def _gap(html: str, key: str) -> str:
+    """The HTML of one gap list."""
+    match = re.search(rf'<div class="gap-list" id="gap-{key}".*?</table>', html, re.S)
+    assert match, f"no {key} gap list on the page"
+    return match.group(0)
+
+
+def _csv(response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+@pytest.fixture
+def world():
+    """Three accounts in two regions: one fully monitored, one resigned in eu-west-1, one only invited."""
+    prod = member("200000000001", "prod", us_east_1="Enabled", eu_west_1="Enabled")
+    member("200000000002", "shared", us_east_1="Enabled", eu_west_1="Resigned")
+    member("200000000003", "sandbox", us_east_1="Invited")
+    Membership.objects.filter(relationship_status="Invited").update(
+        invited_at=timezone.now() - timedelta(days=10)
+    )
+    detectors("us-east-1", "eu-west-1")
+    return prod
+
+
+def test_manager_sees_percent_of_accounts_monitored_per_region_and_overall(client_for, world):
+    html = client_for("manager").get("/accounts/coverage/").content.decode()
+    us = re.search(r'<tr data-region="us-east-1">.*?</tr>', html, re.S).group(0)
+    eu = re.search(r'<tr data-region="eu-west-1">.*?</tr>', html, re.S).group(0)
+    assert ">66.7%<" in us  # 2 of 3 accounts
+    assert ">33.3%<" in eu  # 1 of 3
+    assert re.search(r'data-testid="coverage-overall">.*?50.0%', html, re.S)  # 3 of 6 pairs
+
+
+def test_resigned_account_is_listed_as_a_gap_with_its_region(client_for, world):
+    html = client_for("manager").get("/accounts/coverage/").content.decode()
+    resigned = _gap(html, "resigned")
+    assert "200000000002" in resigned and "eu-west-1" in resigned and "shared" in resigned
+    assert "200000000001" not in resigned
+
+
+def test_invitation_pending_longer_than_the_setting_is_a_gap(client_for, world):
+    html = client_for("manager").get("/accounts/coverage/").content.decode()
+    assert "200000000003" in _gap(html, "pending")
+
+
+def test_recent_invitation_is_not_yet_a_gap(client_for, world):
+    Membership.objects.filter(relationship_status="Invited").update(
+        invited_at=timezone.now() - timedelta(days=2)
+    )
+    html = client_for("manager").get("/accounts/coverage/").content.decode()
+    assert 'id="gap-pending"' not in html
+
+
+def test_account_never_invited_in_a_region_is_listed_with_that_region(client_for, world):
+    html = client_for("manager").get("/accounts/coverage/").content.decode()
+    never = _gap(html, "never_invited")
+    assert re.search(r"200000000003.*?<code>eu-west-1</code>", never, re.S)
+    assert "200000000001" not in never
+
+
+@pytest.mark.parametrize(
+    ("status", "gap"),
+    [("EmailVerificationFailed", "email_failed"), ("Disabled", "disabled"), ("Removed", "removed")],
+)
+def test_each_troubled_status_has_its_own_gap_list(client_for, status, gap):
+    member("200000000009", "ops", us_east_1=status)
+    html = client_for("manager").get("/accounts/coverage/").content.decode()
+    assert "200000000009" in _gap(html, gap)
+
+
+def test_region_without_an_administrator_detector_is_a_gap(client_for):
+    member("200000000001", us_east_1="Enabled")
+    detectors("us-east-1", missing=("eu-west-1",))
+    html = client_for("manager").get("/accounts/coverage/").content.decode()
+    assert "eu-west-1" in _gap(html, "no_detector")
+    assert "us-east-1" not in _gap(html, "no_detector")
+
+
+def test_member_with_protection_plans_off_is_listed_with_the_plans(client_for, world):
+    protection(membership(world, "us-east-1"), eks_audit_logs=False, lambda_network_logs=False)
+    protection(membership(world, "eu-west-1"))
+    html = client_for("manager").get("/accounts/coverage/").content.decode()
+    plans = _gap(html, "plans_off")
+    assert "off: EKS, Lambda" in plans
+    assert plans.split("<tbody>")[1].count("<tr>") == 1
+
+
+def test_data_freshness_shows_last_successful_sync_per_region(client_for, world):
+    synced("us-east-1", at=timezone.now() - timedelta(minutes=3))
+    synced("eu-west-1", at=timezone.now() - timedelta(days=2), failed_at=timezone.now(), error="AccessDenied")
+    html = client_for("manager").get("/accounts/coverage/").content.decode()
+    freshness = html.split('id="freshness"')[1]
+    assert "3\xa0minutes ago" in freshness
+    assert 'class="stale"' in freshness and "AccessDenied" in freshness
+
+
+def test_matrix_shows_a_hundred_accounts_per_page_with_status_colours(
+    client_for, django_assert_max_num_queries
+):
+    MemberAccount.objects.bulk_create(
+        [MemberAccount(account_id=f"{300000000000 + i:012d}", email=f"r{i}@example.com") for i in range(150)]
+    )
+    Membership.objects.bulk_create(
+        [
+            Membership(account=a, region="us-east-1", relationship_status="Enabled")
+            for a in MemberAccount.objects.all()
+        ]
+    )
+    client = client_for("manager")
+    with django_assert_max_num_queries(25):
+        html = client.get("/accounts/coverage/?page=2").content.decode()
+    rows = re.findall(r'<tr data-account="(\d{12})">', html)
+    assert len(rows) == 50 and rows[0] == "300000000100"
+    assert 'class="cell status-Enabled" data-region="us-east-1"' in html
+    assert 'class="cell status-none" data-region="eu-west-1"' in html
+
+
+def test_htmx_page_change_returns_only_the_matrix(client_for, world):
+    response = client_for("manager").get(
+        "/accounts/coverage/?fragment=matrix", headers={"HX-Request": "true"}
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="matrix">') and "<h1>" not in html
+    assert "HX-Request" in response["Vary"]
+
+
+def test_resigned_gap_downloads_as_csv(client_for, world):
+    rows = _csv(client_for("manager").get("/accounts/coverage/?export=resigned"))
+    assert rows[0][:4] == ["account id", "name", "region(s)", "status"]
+    assert rows[1][:4] == ["200000000002", "shared", "eu-west-1", "Resigned"]
+    assert len(rows) == 2
+
+
+def test_matrix_downloads_as_csv_with_every_account(client_for, world):
+    rows = _csv(client_for("manager").get("/accounts/coverage/?export=matrix"))
+    assert rows[0] == ["account id", "name", "us-east-1", "eu-west-1"]
+    assert rows[2] == ["200000000002", "shared", "Monitored", "Resigned"]
+    assert rows[3] == ["200000000003", "sandbox", "Invited", "Not a member"]
+
+
+def test_csv_cells_cannot_run_as_spreadsheet_formulas(client_for):
+    member("200000000004", '=HYPERLINK("http://evil")', us_east_1="Resigned")
+    rows = _csv(client_for("manager").get("/accounts/coverage/?export=resigned"))
+    assert rows[1][1].startswith("'=")
+
+
+def test_person_without_a_role_cannot_open_coverage(client_for):
+    assert client_for("outsider").get("/accounts/coverage/").status_code == 403
+
+
+def test_analyst_and_admin_can_open_coverage(client_for):
+    assert client_for("analyst").get("/accounts/coverage/").status_code == 200
+    assert client_for("admin").get("/accounts/coverage/").status_code == 200

@@ -1,0 +1,48 @@
+"""The protection-plan sync reads GetMemberDetectors into the coverage page's "plans off" gap list."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import MemberProtection
+from accounts.protection import member_protection_sync_region, plan_statuses
+from accounts.services import members_sync_region
+from tests.findings.simulated import MEMBERS, estate
+
+REGION = "us-east-1"
+
+
+def test_guardduty_feature_names_map_to_plans_with_runtime_falling_back_to_eks_runtime():
+    plans = plan_statuses({"S3_DATA_EVENTS": "enabled", "EKS_RUNTIME_MONITORING": "DISABLED"})
+    assert plans["s3_data_events"] == "ENABLED"
+    assert plans["runtime_monitoring"] == "DISABLED"
+    assert plans["lambda_network_logs"] == ""
+
+
+@pytest.mark.django_db
+def test_sync_records_each_monitored_members_plans_as_guardduty_reports_them(simulator, settings, client_for):
+    settings.GUARDWATCH_AWS_REGIONS = [REGION]
+    estate(simulator, [REGION], per_region=0)
+    members_sync_region(region=REGION)
+    member = MEMBERS[0]
+    features = simulator.scope(member, REGION).detector.features
+    simulator.scope(member, REGION).detector.features = {**features, "EKS_AUDIT_LOGS": "DISABLED",
+                                                         "S3_DATA_EVENTS": "ENABLED"}  # fmt: skip
+
+    result = member_protection_sync_region(region=REGION)
+
+    assert (result.members, result.described, result.error) == (2, 2, "")
+    stored = MemberProtection.objects.get(membership__account__account_id=member)
+    assert stored.eks_audit_logs == "DISABLED" and stored.s3_data_events == "ENABLED"
+    html = client_for("manager").get("/accounts/coverage/").content.decode()
+    assert "EKS" in html.split('id="gap-plans_off"')[1].split("</table>")[0]
+
+
+@pytest.mark.django_db
+def test_sync_twice_keeps_one_row_per_membership(simulator, settings):
+    settings.GUARDWATCH_AWS_REGIONS = [REGION]
+    estate(simulator, [REGION], per_region=0)
+    members_sync_region(region=REGION)
+    member_protection_sync_region(region=REGION)
+    member_protection_sync_region(region=REGION)
+    assert MemberProtection.objects.count() == 2
