@@ -1,0 +1,190 @@
+"""Notification settings pages (Admins: `manage_settings`) and the finding page's "Create ticket" action."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from guardwatch.core.access import requires
+
+from . import selectors, services
+from .forms import DestinationForm, RoutingRuleForm
+from .models import Delivery, Destination
+
+
+@requires("manage_settings")
+def destination_list(request: HttpRequest) -> HttpResponse:
+    """Destinations, their rules and dead-letter counts; links to add one of each kind."""
+    return render(request, "notifications/destinations.html", {
+        "destinations": selectors.destination_list(),
+        "kinds": Destination.Kind.choices,
+        "dead_count": Delivery.objects.filter(status=Delivery.Status.DEAD).count(),
+    })  # fmt: skip
+
+
+@requires("manage_settings")
+@require_http_methods(["GET", "POST"])
+def destination_create(request: HttpRequest) -> HttpResponse:
+    kind = request.GET.get("kind", "")
+    if kind not in Destination.Kind.values:
+        raise Http404("Unknown destination kind.")
+    form = DestinationForm(request.POST or None, kind=kind)
+    if request.method == "POST" and form.is_valid():
+        config, secrets = form.config_and_secrets()
+        destination = services.destination_create(
+            name=form.cleaned_data["name"], kind=kind, enabled=form.cleaned_data["enabled"],
+            config=config, secrets=secrets, actor=request.user,
+        )  # fmt: skip
+        messages.success(request, f"Destination “{destination.name}” added. Send it a test message.")
+        return redirect("notifications:destination_edit", pk=destination.pk)
+    return render(request, "notifications/destination_form.html",
+                  {"form": form, "kind_label": Destination.Kind(kind).label, "destination": None})  # fmt: skip
+
+
+@requires("manage_settings")
+@require_http_methods(["GET", "POST"])
+def destination_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit a destination (secrets write-only), test it, and read its delivery log."""
+    destination = selectors.destination_get(pk=pk)
+    form = DestinationForm(request.POST or None, kind=destination.kind, instance=destination)
+    if request.method == "POST" and form.is_valid():
+        config, secrets = form.config_and_secrets()
+        services.destination_update(
+            destination=destination, name=form.cleaned_data["name"], enabled=form.cleaned_data["enabled"],
+            config=config, secrets=secrets, actor=request.user,
+        )  # fmt: skip
+        messages.success(request, "Destination saved.")
+        return redirect("notifications:destination_edit", pk=destination.pk)
+    return render(request, "notifications/destination_form.html", {
+        "form": form, "kind_label": destination.get_kind_display(), "destination": destination,
+        "deliveries": selectors.delivery_log(destination=destination, limit=10),
+    })  # fmt: skip
+
+
+@requires("manage_settings")
+@require_POST
+def destination_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    destination = selectors.destination_get(pk=pk)
+    services.destination_delete(destination=destination, actor=request.user)
+    messages.success(request, f"Destination “{destination.name}” deleted.")
+    return redirect("notifications:destinations")
+
+
+@requires("manage_settings")
+@require_POST
+@vary_on_headers("HX-Request")
+def destination_test(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send a test message now; HTMX gets the result fragment, a plain POST the page with a message."""
+    destination = selectors.destination_get(pk=pk)
+    delivery = services.destination_test(destination=destination, actor=request.user)
+    if request.htmx:
+        return render(request, "notifications/destination_form.html#test-result", {"test": delivery})
+    if delivery.status == Delivery.Status.SENT:
+        messages.success(request, "Test message sent.")
+    else:
+        messages.error(request, f"Test message failed: {delivery.error}")
+    return redirect("notifications:destination_edit", pk=pk)
+
+
+@requires("manage_settings")
+def delivery_log(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every recent delivery to one destination: status, code, error, time."""
+    destination = selectors.destination_get(pk=pk)
+    status = request.GET.get("status", "")
+    if status not in Delivery.Status.values:
+        status = ""
+    return render(request, "notifications/delivery_log.html", {
+        "destination": destination, "status": status, "statuses": Delivery.Status.choices,
+        "deliveries": selectors.delivery_log(destination=destination, status=status),
+    })  # fmt: skip
+
+
+@requires("manage_settings")
+def dead_letters(request: HttpRequest) -> HttpResponse:
+    """Deliveries that ran out of attempts, each with "Resend"."""
+    return render(request, "notifications/dead_letters.html", {"deliveries": selectors.dead_letters()})
+
+
+@requires("manage_settings")
+@require_POST
+def delivery_resend(request: HttpRequest, pk: int) -> HttpResponse:
+    delivery = selectors.delivery_get(pk=pk)
+    if delivery.status not in (Delivery.Status.DEAD, Delivery.Status.FAILED):
+        messages.warning(request, "Only failed or dead deliveries can be resent.")
+    else:
+        services.delivery_resend(delivery=delivery, actor=request.user)
+        messages.success(request, f"Delivery {delivery.pk} to “{delivery.destination.name}” queued again.")
+    next_url = request.POST.get("next", "")
+    if next_url.startswith("/settings/notifications/") and "//" not in next_url:
+        return redirect(next_url)
+    return redirect("notifications:dead_letters")
+
+
+@requires("manage_settings")
+def rule_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "notifications/rules.html", {"rules": selectors.rule_list()})
+
+
+@requires("manage_settings")
+@require_http_methods(["GET", "POST"])
+def rule_create(request: HttpRequest) -> HttpResponse:
+    initial = {"destination": request.GET.get("destination")} if request.GET.get("destination") else None
+    form = (
+        RoutingRuleForm(request.POST or None, initial=initial)
+        if initial
+        else RoutingRuleForm(request.POST or None)
+    )
+    if request.method == "POST" and form.is_valid():
+        rule = services.rule_create(values=form.values(), actor=request.user)
+        messages.success(request, f"Rule “{rule.name}” added.")
+        return redirect("notifications:rules")
+    return render(request, "notifications/rule_form.html", {"form": form, "rule": None})
+
+
+@requires("manage_settings")
+@require_http_methods(["GET", "POST"])
+def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = selectors.rule_get(pk=pk)
+    form = RoutingRuleForm(request.POST or None, instance=rule)
+    if request.method == "POST" and form.is_valid():
+        services.rule_update(rule=rule, values=form.values(), actor=request.user)
+        messages.success(request, "Rule saved.")
+        return redirect("notifications:rules")
+    return render(request, "notifications/rule_form.html", {"form": form, "rule": rule})
+
+
+@requires("manage_settings")
+@require_POST
+def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = selectors.rule_get(pk=pk)
+    services.rule_delete(rule=rule, actor=request.user)
+    messages.success(request, f"Rule “{rule.name}” deleted.")
+    return redirect("notifications:rules")
+
+
+@requires("triage_findings")
+@require_POST
+def ticket_create(request: HttpRequest, finding_pk: int) -> HttpResponse:
+    """ "Create ticket" on a finding page: a Jira issue in the chosen (or only) Jira destination."""
+    from findings.models import Finding
+
+    finding = get_object_or_404(Finding, pk=finding_pk)
+    jira = selectors.jira_destinations()
+    chosen = request.POST.get("destination")
+    destination = jira.filter(pk=chosen).first() if chosen else (jira.first() if jira.count() == 1 else None)
+    if destination is None:
+        messages.error(request, "Choose a Jira destination (an Admin adds one under Notifications).")
+        return redirect("findings:detail", pk=finding.pk)
+    _delivery, link = services.ticket_create_for_finding(
+        finding=finding, destination=destination, actor=request.user
+    )
+    if link:
+        messages.success(request, f"Created {link.key}: {link.url}")
+    else:
+        messages.error(
+            request, "Jira did not create the issue yet; it will be retried. See the delivery log."
+        )
+    return redirect("findings:detail", pk=finding.pk)

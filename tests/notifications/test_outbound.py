@@ -1,0 +1,39 @@
+"""Outbound safety: secrets encrypted at rest; hosts resolving to metadata addresses refused at send time."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from guardwatch.notifications.crypto import SecretsUnreadable, secrets_decrypt, secrets_encrypt
+from guardwatch.notifications.outbound import OutboundRefused, url_check
+
+
+def test_secrets_round_trip_and_survive_a_key_rotation_with_a_fallback(settings):
+    token = secrets_encrypt({"api_token": "very-secret"})
+    assert "very-secret" not in token
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-" * 4
+    assert secrets_decrypt(token) == {"api_token": "very-secret"}
+    settings.SECRET_KEY_FALLBACKS = []
+    with pytest.raises(SecretsUnreadable):
+        secrets_decrypt(token)
+
+
+def test_a_host_name_resolving_to_the_metadata_address_is_refused(monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo",
+                        lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 80))])  # fmt: skip
+    with pytest.raises(OutboundRefused, match="link-local"):
+        url_check("http://innocent.example.com/hook")
+
+
+def test_loopback_can_be_refused_by_setting(settings):
+    settings.GUARDWATCH_NOTIFY_BLOCK_LOOPBACK = True
+    with pytest.raises(OutboundRefused, match="loopback"):
+        url_check("http://127.0.0.1:8080/hook")
+
+
+def test_credentials_in_the_url_are_refused():
+    with pytest.raises(OutboundRefused, match="credentials"):
+        url_check("https://user:pass@example.com/hook", resolve=False)

@@ -1,0 +1,138 @@
+"""The Admin's notification pages: destinations with write-only secrets, test button, rules, access."""
+
+from __future__ import annotations
+
+import pytest
+
+from guardwatch.core.models import AuditEntry
+from guardwatch.notifications.models import Destination, RoutingRule
+
+from .conftest import SIGNING_SECRET, webhook_make
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/settings/notifications/"
+
+
+def add_webhook(client, url: str, name: str = "SOC webhook"):
+    return client.post(f"{BASE}destinations/new/?kind=webhook",
+                       {"name": name, "enabled": "on", "url": url, "signing_secret": SIGNING_SECRET})  # fmt: skip
+
+
+def test_admin_adds_a_webhook_and_never_sees_its_secrets_again(client_for, receiver):
+    admin = client_for("admin")
+    response = add_webhook(admin, receiver.url + "?token=abcdef123456")
+    destination = Destination.objects.get()
+    assert response.status_code == 302 and response.url == f"{BASE}destinations/{destination.pk}/"
+
+    page = admin.get(response.url).content.decode()
+    assert SIGNING_SECRET not in page and "token=abcdef123456" not in page
+    assert "ends …3456" in page  # only a masked tail
+    assert SIGNING_SECRET not in destination.secrets_encrypted
+    assert destination.secrets()["signing_secret"] == SIGNING_SECRET
+    entry = AuditEntry.objects.get(verb="notification_destination.create")
+    assert SIGNING_SECRET not in str(entry.details) and entry.actor_name == "admin"
+
+
+def test_saving_with_blank_secrets_keeps_them(client_for, receiver):
+    admin = client_for("admin")
+    add_webhook(admin, receiver.url)
+    destination = Destination.objects.get()
+    admin.post(f"{BASE}destinations/{destination.pk}/", {"name": "Renamed", "url": "", "signing_secret": ""})
+    destination.refresh_from_db()
+    assert destination.name == "Renamed" and not destination.enabled
+    assert destination.secrets() == {"url": receiver.url, "signing_secret": SIGNING_SECRET}
+    assert AuditEntry.objects.filter(verb="notification_destination.update").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://[fe80::1]/hook", "link-local"),
+        ("http://metadata.google.internal/computeMetadata/v1/", "metadata host"),
+        ("ftp://example.com/hook", "Only http:// and https://"),
+        ("file:///etc/passwd", "Only http:// and https://"),
+    ],
+)
+def test_urls_outside_http_or_pointing_at_metadata_are_refused(client_for, url, reason):
+    response = add_webhook(client_for("admin"), url)
+    assert response.status_code == 200 and reason in response.content.decode()
+    assert not Destination.objects.exists()
+
+
+def test_send_test_message_shows_the_result_inline_and_escaped(client_for, receiver_factory, fast_notify):
+    receiver = receiver_factory(status=400, answer=b'<script>alert("x")</script> bad payload')
+    admin = client_for("admin")
+    add_webhook(admin, receiver.url)
+    destination = Destination.objects.get()
+
+    response = admin.post(f"{BASE}destinations/{destination.pk}/test/", headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html  # the fragment only
+    assert 'data-testid="test-result"' in html and "Test message failed" in html and "HTTP 400" in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html and "<script>" not in html
+    assert response.headers["Vary"].count("HX-Request") == 1
+    assert receiver.requests[0].json()["test"] is True
+    assert AuditEntry.objects.filter(verb="notification_destination.test").exists()
+
+
+def test_a_successful_test_message_appears_in_the_delivery_log(client_for, receiver, fast_notify):
+    admin = client_for("admin")
+    add_webhook(admin, receiver.url)
+    destination = Destination.objects.get()
+    html = admin.post(
+        f"{BASE}destinations/{destination.pk}/test/", headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "Test message delivered — HTTP 200" in html
+
+    log = admin.get(f"{BASE}destinations/{destination.pk}/deliveries/").content.decode()
+    assert "GuardWatch test message from admin" in log and "Sent" in log
+
+
+def test_admin_adds_edits_and_deletes_a_routing_rule(client_for, fast_notify):
+    admin = client_for("admin")
+    destination = webhook_make("http://127.0.0.1:9/hook")
+    response = admin.post(f"{BASE}rules/new/", {
+        "name": "High to SOC", "enabled": "on", "destination": destination.pk,
+        "event_kinds": ["new_finding", "severity_raised"], "min_band": "high", "type_prefix": "Backdoor:, Recon:",
+        "accounts": "222222222222", "regions": "us-east-1 eu-west-1", "min_count": "0",
+        "throttle": "window", "throttle_minutes": "60",
+    })  # fmt: skip
+    assert response.status_code == 302
+    rule = RoutingRule.objects.get()
+    assert rule.event_kinds == ["new_finding", "severity_raised"] and rule.type_prefix == "Backdoor:,Recon:"
+    assert rule.regions == ["us-east-1", "eu-west-1"] and rule.accounts == ["222222222222"]
+    assert "High to SOC" in admin.get(f"{BASE}rules/").content.decode()
+
+    admin.post(f"{BASE}rules/{rule.pk}/", {"name": "High to SOC", "destination": destination.pk,
+               "event_kinds": ["new_finding"], "min_band": "critical", "min_count": "0", "throttle": "none",
+               "throttle_minutes": "60"})  # fmt: skip
+    rule.refresh_from_db()
+    assert rule.min_band == "critical" and not rule.enabled
+
+    admin.post(f"{BASE}rules/{rule.pk}/delete/")
+    assert not RoutingRule.objects.exists()
+    verbs = set(AuditEntry.objects.values_list("verb", flat=True))
+    assert {"notification_rule.create", "notification_rule.update", "notification_rule.delete"} <= verbs
+
+
+def test_a_rule_with_a_bad_account_id_is_refused(client_for, fast_notify):
+    destination = webhook_make("http://127.0.0.1:9/hook")
+    response = client_for("admin").post(f"{BASE}rules/new/", {"name": "x", "destination": destination.pk,
+        "event_kinds": ["new_finding"], "accounts": "12345", "min_count": "0", "throttle": "none",
+        "throttle_minutes": "60"})  # fmt: skip
+    assert response.status_code == 200 and "Not 12-digit account ids: 12345" in response.content.decode()
+
+
+@pytest.mark.parametrize("persona", ["analyst", "manager", "outsider"])
+def test_only_admins_reach_notification_settings(client_for, persona):
+    client = client_for(persona)
+    assert client.get(BASE).status_code == 403
+    assert client.get(f"{BASE}dead-letters/").status_code == 403
+    assert "Notifications" not in client.get("/").content.decode()
+
+
+def test_admins_see_the_notifications_link(client_for):
+    html = client_for("admin").get("/").content.decode()
+    assert f'href="{BASE}"' in html
