@@ -9,7 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guardwatch.settings")
 
 app = Celery("guardwatch")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["guardwatch.core", "accounts", "findings"])
+app.autodiscover_tasks(["guardwatch.core", "accounts", "findings", "guardwatch.notifications"])
 
 # Periodic work lives in code (no django-celery-beat: it caps Django below 6.1). Exactly one beat
 # process runs this schedule; each task is idempotent and claims its own work, so a late or doubled
@@ -31,6 +31,19 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
             "findings.tasks.findings_sync_all_regions",
             settings.GUARDWATCH_FINDINGS_SYNC_MINUTES * 60,
         ),
+        "findings-retention": ("findings.tasks.findings_retention_purge", 24 * 3600),
+        # Coverage: members' protection plans (GetMemberDetectors), as often as the member sync.
+        "members-protection-sync": (
+            "accounts.tasks.member_protection_sync_all_regions",
+            settings.GUARDWATCH_MEMBER_SYNC_MINUTES * 60,
+        ),
+        # Triage: retry failed GuardDuty write-backs; reopen accepted risks past their expiry.
+        "findings-writeback-flush": ("findings.tasks.writeback_flush", 60),
+        "findings-accepted-risk-reopen": ("findings.tasks.accepted_risk_reopen", 15 * 60),
+        # Notifications: hourly-style digests, re-enqueue lost/due deliveries, newly overdue findings.
+        "notifications-digests": ("notifications.tasks.digests_send", 5 * 60),
+        "notifications-retry-due": ("notifications.tasks.deliveries_retry_due", 60),
+        "notifications-overdue": ("notifications.tasks.overdue_findings_publish", 5 * 60),
     }
     for name, (task, seconds) in entries.items():
         if task in sender.tasks:

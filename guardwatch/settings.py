@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "guardwatch.simulator",
     "accounts",
     "findings",
+    "guardwatch.notifications",
 ]
 
 MIDDLEWARE = [
@@ -285,10 +286,78 @@ if GUARDWATCH_ADMIN_ROLE_ARN and not GUARDWATCH_ADMIN_ROLE_ARN.startswith("arn:a
     raise ImproperlyConfigured("GUARDWATCH_ADMIN_ROLE_ARN must be an IAM role ARN (arn:aws…:iam::…:role/…).")
 GUARDWATCH_MEMBER_ROLE_NAME = os.environ.get("GUARDWATCH_MEMBER_ROLE_NAME", "")
 # The demo's embedded default is the local simulator that `manage.py demo` starts.
+# botocore retry mode: adaptive (default) also rate-limits the client after throttling; standard only
+# backs off. Tests that inject random (not rate-driven) throttling run subprocesses with standard.
+GUARDWATCH_AWS_RETRY_MODE = env_str("GUARDWATCH_AWS_RETRY_MODE", "adaptive")
+if GUARDWATCH_AWS_RETRY_MODE not in {"adaptive", "standard", "legacy"}:
+    raise ImproperlyConfigured("GUARDWATCH_AWS_RETRY_MODE must be adaptive, standard or legacy.")
 GUARDWATCH_AWS_ENDPOINT_URL = os.environ.get("GUARDWATCH_AWS_ENDPOINT_URL", "http://127.0.0.1:4566" if DEMO else "")
 GUARDWATCH_PUBLIC_URL = os.environ.get("GUARDWATCH_PUBLIC_URL", "http://127.0.0.1:8000" if not PRODUCTION else "")
 GUARDWATCH_MEMBER_SYNC_MINUTES = env_int("GUARDWATCH_MEMBER_SYNC_MINUTES", 15, minimum=1)
+# Raise a coverage alert for a member still "Invited" after this many days.
+GUARDWATCH_INVITE_PENDING_DAYS = env_int("GUARDWATCH_INVITE_PENDING_DAYS", 7, minimum=1)
 GUARDWATCH_FINDINGS_SYNC_MINUTES = env_int("GUARDWATCH_FINDINGS_SYNC_MINUTES", 5, minimum=1)
+# Findings sync: re-list this far behind the watermark (GuardDuty's listing lag and clock skew).
+GUARDWATCH_FINDINGS_SYNC_OVERLAP_SECONDS = env_int("GUARDWATCH_FINDINGS_SYNC_OVERLAP_SECONDS", 300)
+# How long a sync claim lasts without renewal where advisory locks are unavailable (SQLite demo).
+GUARDWATCH_FINDINGS_SYNC_LEASE_SECONDS = env_int("GUARDWATCH_FINDINGS_SYNC_LEASE_SECONDS", 300, minimum=10)
+# Delete findings last seen longer ago than this many days; 0 keeps them forever.
+GUARDWATCH_FINDINGS_RETENTION_DAYS = env_int("GUARDWATCH_FINDINGS_RETENTION_DAYS", 0)
+
+
+def env_sla_hours(name: str, default: str) -> dict[str, int]:
+    """`critical=4,high=24,medium=168,low=720`: hours to handle a finding, per severity band (all four)."""
+    raw = os.environ.get(name) or default
+    bands = {"low", "medium", "high", "critical"}
+    hours: dict[str, int] = {}
+    for part in raw.split(","):
+        band, sep, value = part.strip().partition("=")
+        band = band.strip().lower()
+        if not sep or band not in bands or band in hours:
+            raise ImproperlyConfigured(f"{name}={raw!r}: each item must be band=hours, bands {sorted(bands)} once each.")
+        try:
+            hours[band] = int(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={raw!r}: {value.strip()!r} is not a whole number of hours.") from None
+        if hours[band] < 1:
+            raise ImproperlyConfigured(f"{name}={raw!r}: hours must be at least 1.")
+    if set(hours) != bands:
+        raise ImproperlyConfigured(f"{name}={raw!r} must give hours for every band: {', '.join(sorted(bands))}.")
+    return hours
+
+
+# Triage SLA: an open finding is overdue this many hours after GuardDuty created it.
+GUARDWATCH_SLA_HOURS = env_sla_hours("GUARDWATCH_SLA_HOURS", "critical=4,high=24,medium=168,low=720")
+# Reports: seconds the dashboard, coverage and findings-report figures are cached (a sync invalidates
+# them sooner); 0 turns the cache off, the default in test mode so tests never see each other's figures.
+GUARDWATCH_REPORTS_CACHE_SECONDS = env_int("GUARDWATCH_REPORTS_CACHE_SECONDS", 0 if TESTING else 60)
+
+# --- Notifications ----------------------------------------------------------------------------
+# Outbound mail (email destinations), in Django 6.1's MAILERS form (the EMAIL_* settings are deprecated;
+# the environment variables keep their familiar names). The demo prints mail; tests use locmem.
+_MAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEMO else "django.core.mail.backends.smtp.EmailBackend",
+)
+MAILERS = {"default": {"BACKEND": _MAIL_BACKEND}}
+if _MAIL_BACKEND.endswith("smtp.EmailBackend"):
+    MAILERS["default"]["OPTIONS"] = {
+        "host": os.environ.get("EMAIL_HOST", "localhost"),
+        "port": env_int("EMAIL_PORT", 25, minimum=1),
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": env_bool("EMAIL_USE_TLS", False),
+        "timeout": env_int("EMAIL_TIMEOUT", 10, minimum=1),
+    }
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "guardwatch@localhost")
+# Connect and read timeout of every outbound notification request, in seconds.
+GUARDWATCH_NOTIFY_TIMEOUT_SECONDS = env_int("GUARDWATCH_NOTIFY_TIMEOUT_SECONDS", 10, minimum=1)
+# A failed delivery is tried this many times in all, waiting base × 2^(attempt-1) seconds in between.
+GUARDWATCH_NOTIFY_MAX_ATTEMPTS = env_int("GUARDWATCH_NOTIFY_MAX_ATTEMPTS", 5, minimum=1)
+GUARDWATCH_NOTIFY_RETRY_BASE_SECONDS = env_int("GUARDWATCH_NOTIFY_RETRY_BASE_SECONDS", 30, minimum=1)
+# Refuse destination URLs on loopback addresses (127.0.0.0/8, ::1). Off by default: self-hosted relays
+# often listen there. Link-local and cloud metadata addresses are always refused.
+GUARDWATCH_NOTIFY_BLOCK_LOOPBACK = env_bool("GUARDWATCH_NOTIFY_BLOCK_LOOPBACK", False)
 
 LOGGING = {
     "version": 1,

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from findings import ingest as findings_ingest
 from guardwatch.core import views as core_views
 
 urlpatterns = [
@@ -14,5 +15,7 @@ urlpatterns = [
     path("", include("guardwatch.core.urls")),
     path("accounts/", include("accounts.urls")),
     path("findings/", include("findings.urls")),
+    path("settings/notifications/", include("guardwatch.notifications.urls")),
+    path("ingest/eventbridge/", findings_ingest.eventbridge, name="ingest_eventbridge"),
     path("django-admin/", admin.site.urls),
 ]

@@ -9,8 +9,11 @@ from .roles import role_of
 NAVIGATION = (
     ("Dashboard", "home", None),
     ("Accounts", "accounts:list", "core.view_members"),
+    ("Alerts", "core:alerts", "core.view_members"),
     ("Findings", "findings:list", "core.view_findings"),
+    ("Sync", "findings:sync", "core.view_sync"),
     ("Coverage", "accounts:coverage", "core.view_reports"),
+    ("Notifications", "notifications:destinations", "core.manage_settings"),
     ("Audit", "core:audit", "core.view_audit"),
 )
 
@@ -28,4 +31,8 @@ def navigation(request: HttpRequest) -> dict:
         url = reverse(url_name)
         current = path == url if url == "/" else path.startswith(url)
         items.append({"label": label, "url": url, "current": current})
+    # Nested sections (/findings/sync/ inside /findings/): only the most specific link is current.
+    longest = max((len(item["url"]) for item in items if item["current"]), default=0)
+    for item in items:
+        item["current"] = item["current"] and len(item["url"]) == longest
     return {"nav_items": items, "user_role": role_of(user)}
