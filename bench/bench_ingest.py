@@ -1,0 +1,183 @@
+"""Parse + upsert throughput into the local Postgres, excluding API latency.
+
+    GUARDWATCH_ENV=test DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_bench_ingest \
+        .venv/bin/python bench/bench_ingest.py [--findings 100000] [--naive 10000]
+
+Findings are built with the simulator's catalogue (boto3 spelling, as GetFindings returns them) in
+chunks; only parsing and storing is timed. The pipeline is the pull sync's: pages of 50, each parsed
+then upserted in its own transaction. Compared in the same run with (a) a naive per-row ORM
+`save()` (look up by ARN, save, append an occurrence) and (b) Django's
+`bulk_create(update_conflicts=True)` (which cannot express "only if newer" nor record occurrences).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import fresh_database, setup_django  # noqa: E402
+
+PAGE = 50
+CHUNK = 2000
+
+
+def generate(rng: random.Random, count: int, start: datetime):
+    """Yield lists of up to CHUNK findings across accounts and regions, updatedAt ascending."""
+    from guardwatch.simulator.catalogue import build_finding, random_finding_type
+
+    accounts = [f"{100000000000 + i * 7919:012d}" for i in range(40)]
+    regions = ["us-east-1", "us-west-2", "eu-west-1"]
+    detector = "d" * 32
+    made = 0
+    while made < count:
+        chunk = []
+        for _ in range(min(CHUNK, count - made)):
+            moment = start + timedelta(seconds=made)
+            chunk.append(
+                build_finding(rng, finding_type=random_finding_type(rng), account_id=rng.choice(accounts),
+                              region=rng.choice(regions), detector_id=detector, now=moment)
+            )  # fmt: skip
+            made += 1
+        yield chunk
+
+
+def truncate() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE findings_findingoccurrence, findings_finding RESTART IDENTITY CASCADE")
+
+
+def bulk_pipeline(count: int, seed: int) -> tuple[float, int]:
+    """The product path: parse a page, upsert it in one statement, commit; per page of 50."""
+    from django.db import transaction
+
+    from findings.parsing import parse_finding
+    from findings.upsert import findings_upsert
+
+    elapsed, stored = 0.0, 0
+    for chunk in generate(random.Random(seed), count, datetime(2026, 9, 1, tzinfo=UTC)):
+        started = time.perf_counter()
+        for start in range(0, len(chunk), PAGE):
+            parsed = [parse_finding(raw) for raw in chunk[start : start + PAGE]]
+            with transaction.atomic():
+                stored += findings_upsert(findings=parsed, source="pull").new
+        elapsed += time.perf_counter() - started
+    return elapsed, stored
+
+
+def naive_pipeline(count: int, seed: int) -> tuple[float, int]:
+    """What a straightforward implementation does: one ORM round trip per finding and occurrence."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from findings.models import Finding, FindingOccurrence
+    from findings.parsing import parse_finding
+    from findings.upsert import GUARDDUTY_COLUMNS, clean_json, clean_text
+
+    elapsed, stored = 0.0, 0
+    for chunk in generate(random.Random(seed), count, datetime(2026, 9, 1, tzinfo=UTC)):
+        started = time.perf_counter()
+        for raw in chunk:
+            parsed = parse_finding(raw)
+            with transaction.atomic():
+                finding = Finding.objects.filter(arn=parsed.arn).first()
+                if finding is not None and finding.updated_at >= parsed.updated_at:
+                    continue
+                now = timezone.now()
+                finding = finding or Finding(first_synced_at=now)
+                for name in GUARDDUTY_COLUMNS:
+                    value = getattr(parsed, name)
+                    if name == "raw":
+                        import json
+
+                        value = json.loads(clean_json(value))
+                    elif isinstance(value, str) or value is None and name not in {"first_seen", "last_seen"}:
+                        value = clean_text(value)
+                    setattr(finding, name, value)
+                finding.last_synced_at, finding.source = now, "pull"
+                finding.save()
+                FindingOccurrence.objects.create(finding=finding, count=finding.count, updated_at=finding.updated_at,
+                                                 last_seen=finding.last_seen, recorded_at=now, source="pull")  # fmt: skip
+                stored += 1
+        elapsed += time.perf_counter() - started
+    return elapsed, stored
+
+
+def bulk_create_pipeline(count: int, seed: int) -> tuple[float, int]:
+    """Django's bulk_create(update_conflicts=True) per page: no "newer only", no occurrences."""
+    import json
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from findings.models import Finding
+    from findings.parsing import parse_finding
+    from findings.upsert import GUARDDUTY_COLUMNS, clean_json, clean_text
+
+    update_fields = [c for c in GUARDDUTY_COLUMNS if c != "arn"] + ["last_synced_at", "source"]
+    elapsed, stored = 0.0, 0
+    for chunk in generate(random.Random(seed), count, datetime(2026, 9, 1, tzinfo=UTC)):
+        started = time.perf_counter()
+        for start in range(0, len(chunk), PAGE):
+            now = timezone.now()
+            rows = []
+            for raw in chunk[start : start + PAGE]:
+                parsed = parse_finding(raw)
+                values = {}
+                for name in GUARDDUTY_COLUMNS:
+                    value = getattr(parsed, name)
+                    if name == "raw":
+                        value = json.loads(clean_json(value))
+                    elif isinstance(value, str) or value is None and name not in {"first_seen", "last_seen"}:
+                        value = clean_text(value)
+                    values[name] = value
+                rows.append(Finding(**values, first_synced_at=now, last_synced_at=now, source="pull"))
+            with transaction.atomic():
+                Finding.objects.bulk_create(rows, update_conflicts=True, unique_fields=["arn"],
+                                            update_fields=update_fields)  # fmt: skip
+            stored += len(rows)
+        elapsed += time.perf_counter() - started
+    return elapsed, stored
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--findings", type=int, default=100_000)
+    parser.add_argument("--naive", type=int, default=10_000, help="findings for the per-row baseline")
+    args = parser.parse_args()
+
+    setup_django("gw_bench_ingest")
+    with fresh_database():
+        from django.db import connection
+
+        bulk_s, bulk_n = bulk_pipeline(args.findings, seed=1)
+        bulk_rate = bulk_n / bulk_s
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('findings_finding'))")
+            table_size = cursor.fetchone()[0]
+        again_s, _ = bulk_pipeline(args.findings, seed=1)  # same versions again: all unchanged
+        truncate()
+        naive_s, naive_n = naive_pipeline(args.naive, seed=2)
+        naive_rate = naive_n / naive_s
+        truncate()
+        bc_s, bc_n = bulk_create_pipeline(args.naive, seed=3)
+        bc_rate = bc_n / bc_s
+
+    print(f"Parse + upsert, {bulk_n:,} findings (pages of {PAGE}, one INSERT … ON CONFLICT per page, commit per page)")
+    print(f"  GuardWatch bulk upsert:         {bulk_s:8.1f} s  {bulk_rate:10,.0f} findings/s  (table {table_size})")
+    print(f"  same findings again (unchanged): {again_s:7.1f} s  {args.findings / again_s:10,.0f} findings/s")
+    print(f"  naive per-row ORM save():       {naive_s:8.1f} s  {naive_rate:10,.0f} findings/s  ({naive_n:,} findings)")
+    print(f"  bulk_create(update_conflicts):  {bc_s:8.1f} s  {bc_rate:10,.0f} findings/s  ({bc_n:,} findings, no"
+          " newer-only guard, no occurrences)")  # fmt: skip
+    print(f"  speed-up over naive: {bulk_rate / naive_rate:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

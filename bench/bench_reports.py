@@ -1,0 +1,245 @@
+"""Reports at scale: the coverage page at 5,000 accounts × 17 regions, the findings report at 1,000,000 findings.
+
+Method (ANCHORS.md, via common.py): logged-in test Client (a manager), 2 warm-ups, 20 timed requests per
+case, p50/p95 server time, SQL queries of one more request, page weight. The report cache is OFF for
+the headline cases (every request computes every figure); one case per page shows the cached figure.
+
+Coverage runs in a fresh database (gw_bench_reports_cov) seeded with bulk inserts; the findings report
+reuses bench/seed_findings.py (COPY) into gw_bench_reports and adds a triage timeline (acknowledged and
+closing events for every non-new finding) with two INSERT … SELECT statements.
+
+    .venv/bin/python bench/bench_reports.py [coverage|findings|all]   # results into docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from common import ROOT, TABLE_HEADER, CaseResult, measure_get, setup_django, timed
+
+REGIONS_17 = [
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2", "eu-west-3",
+    "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1",
+    "ap-southeast-2", "sa-east-1", "me-south-1",
+]  # fmt: skip
+ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "5000"))
+FINDINGS = int(os.environ.get("BENCH_FINDINGS", "1000000"))
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- reports-bench:begin -->", "<!-- reports-bench:end -->"
+# Relationship statuses of the seeded memberships, weighted like a large, mostly healthy organization.
+STATUSES = [("Enabled", 900), ("Invited", 25), ("Created", 10), ("", 20), ("Resigned", 10), ("Removed", 10),
+            ("Disabled", 10), ("EmailVerificationFailed", 10), ("RegionDisabled", 5)]  # fmt: skip
+
+
+def _manager_client():
+    from django.test import Client
+
+    from guardwatch.core.roles import Role, roles_install
+    from guardwatch.core.services import user_create
+
+    roles_install()
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username="bench-manager").first() or user_create(username="bench-manager", role=Role.MANAGER, password="correct-horse-battery-staple",
+                       validate=False)  # fmt: skip
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _cached_case(client, name: str, url: str) -> CaseResult:
+    from django.test import override_settings
+
+    with override_settings(GUARDWATCH_REPORTS_CACHE_SECONDS=60):
+        return measure_get(client, name, url)
+
+
+# --- Coverage ---------------------------------------------------------------------------------------
+
+
+def coverage_seed() -> float:
+    """ACCOUNTS accounts, a membership in each of 17 regions, protection plans for the monitored ones."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.models import MemberAccount, MemberProtection, Membership, RegionState
+    from findings.models import SyncState
+
+    started = time.perf_counter()
+    rng = random.Random(5)
+    now = timezone.now()
+    pool = [s for s, weight in STATUSES for _ in range(weight)]
+    MemberAccount.objects.bulk_create(
+        [MemberAccount(account_id=f"{300000000000 + i:012d}", email=f"root+{i}@example.com",
+                       display_name=f"team-{i % 300}-{i}") for i in range(ACCOUNTS)],
+        batch_size=5000,
+    )  # fmt: skip
+    ids = list(MemberAccount.objects.values_list("id", flat=True))
+    memberships = []
+    for account_id in ids:
+        for region in REGIONS_17:
+            status = pool[rng.randrange(len(pool))]
+            memberships.append(
+                Membership(
+                    account_id=account_id, region=region, relationship_status=status,
+                    detector_id="d" if status in ("Enabled", "Disabled") else "",
+                    invited_at=now - timedelta(days=rng.randrange(30)) if status else None,
+                    updated_at=now - timedelta(days=rng.randrange(60)), last_synced_at=now,
+                )
+            )  # fmt: skip
+    Membership.objects.bulk_create(memberships, batch_size=10000)
+    monitored = Membership.objects.filter(relationship_status="Enabled").values_list("id", flat=True)
+    plans = ("s3_data_events", "eks_audit_logs", "runtime_monitoring", "ebs_malware_protection",
+             "rds_login_events", "lambda_network_logs")  # fmt: skip
+    rows = []
+    for membership_id in monitored.iterator(chunk_size=10000):
+        states = {p: "DISABLED" if rng.random() < 0.03 else "ENABLED" for p in plans}
+        rows.append(MemberProtection(membership_id=membership_id, checked_at=now,
+                                     plans_off=sum(v == "DISABLED" for v in states.values()), **states))  # fmt: skip
+    MemberProtection.objects.bulk_create(rows, batch_size=10000)
+    for index, region in enumerate(REGIONS_17):
+        RegionState.objects.create(region=region, detector_id="" if index == 16 else f"det-{index}",
+                                   last_synced_at=now, last_error="no detector" if index == 16 else "",
+                                   last_error_at=now if index == 16 else None)  # fmt: skip
+        SyncState.objects.create(region=region, last_success_at=now - timedelta(minutes=index))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return time.perf_counter() - started
+
+
+def coverage_bench() -> list[str]:
+    from common import fresh_database
+
+    setup_django("gw_bench_reports_cov")
+    lines = []
+    with fresh_database():
+        seconds = coverage_seed()
+        from accounts.models import Membership
+
+        client = _manager_client()
+        lines.append(
+            f"Seeded {ACCOUNTS:,} accounts × {len(REGIONS_17)} regions "
+            f"({Membership.objects.count():,} memberships) in {seconds:.0f} s.\n"
+        )
+        results = [
+            measure_get(client, "coverage page, matrix page 1 (no cache)", "/accounts/coverage/"),
+            measure_get(client, "coverage page, matrix page 40 (no cache)", "/accounts/coverage/?page=40"),
+            measure_get(
+                client, "coverage, accounts with a gap only (no cache)", "/accounts/coverage/?gaps_only=1"
+            ),
+            measure_get(
+                client,
+                "coverage, full resigned list page 3 (no cache)",
+                "/accounts/coverage/?gap=resigned&gpage=3",
+            ),  # fmt: skip
+            measure_get(
+                client,
+                "coverage matrix, HTMX fragment page 2 (no cache)",
+                "/accounts/coverage/?page=2&fragment=matrix",
+                headers={"HX-Request": "true"},
+            ),  # fmt: skip
+            measure_get(client, "dashboard home (no cache)", "/"),
+            _cached_case(client, "coverage page, matrix page 1 (cached figures)", "/accounts/coverage/"),
+        ]
+        export_seconds, response = timed(lambda: client.get("/accounts/coverage/?export=matrix"))
+        size = sum(len(chunk) for chunk in response.streaming_content)
+        lines += [TABLE_HEADER, *(r.row() for r in results)]
+        lines.append(
+            f"\nCSV of the whole matrix ({ACCOUNTS:,} rows): {export_seconds * 1000:,.0f} ms, {size / 1024:,.0f} KB."
+        )
+    return lines
+
+
+# --- Findings report -------------------------------------------------------------------------------
+
+
+EVENTS_SQL = [
+    # Every finding that left New was acknowledged 0–48 h after GuardDuty created it …
+    """INSERT INTO findings_findingevent (finding_id, kind, actor_name, created_at, from_status, to_status, body, details)
+       SELECT id, 'status', 'analyst', created_at + random() * interval '48 hours', 'new', 'acknowledged', '', '{}'
+       FROM findings_finding WHERE status <> 'new'""",
+    # … and every closed one was closed 1–200 h after creation.
+    """INSERT INTO findings_findingevent (finding_id, kind, actor_name, created_at, from_status, to_status, body, details)
+       SELECT id, 'status', 'analyst', created_at + interval '1 hour' + random() * interval '200 hours',
+              'acknowledged', status, '', '{}'
+       FROM findings_finding WHERE status IN ('resolved', 'false_positive', 'accepted_risk', 'suppressed')""",
+]
+
+
+def findings_seed() -> tuple[int, int, float]:
+    import seed_findings
+    from django.db import connection
+
+    from findings.models import Finding, FindingEvent
+
+    started = time.perf_counter()
+    if os.environ.get("BENCH_REUSE") == "1" and Finding.objects.count() >= FINDINGS * 0.95:
+        return Finding.objects.count(), FindingEvent.objects.count(), 0.0  # seeded by an earlier run
+    seed_findings.database_prepare()
+    seed_findings.seed(FINDINGS)
+    with connection.cursor() as cursor:
+        for sql in EVENTS_SQL:
+            cursor.execute(sql)
+        cursor.execute("VACUUM ANALYZE findings_findingevent")
+    return Finding.objects.count(), FindingEvent.objects.count(), time.perf_counter() - started
+
+
+def findings_bench() -> list[str]:
+    setup_django("gw_bench_reports")
+    findings, events, seconds = findings_seed()
+    client = _manager_client()
+    timed_n = int(os.environ.get("BENCH_TIMED", "20"))  # fewer than ANCHORS.md's 20 only when the doc says so
+    results = [
+        measure_get(
+            client, "findings report, 30 days (no cache)", "/findings/report/?period=30", timed=timed_n
+        ),
+        measure_get(
+            client, "findings report, 90 days (no cache)", "/findings/report/?period=90", timed=timed_n
+        ),
+        measure_get(client, "dashboard home (no cache)", "/", timed=timed_n),
+        _cached_case(client, "findings report, 30 days (cached figures)", "/findings/report/?period=30"),
+        _cached_case(client, "dashboard home (cached figures)", "/"),
+    ]
+    if timed_n != 20:
+        results.append(None)
+    lines = [
+        f"Seeded {findings:,} findings and {events:,} timeline events in {seconds:.0f} s.\n",
+        TABLE_HEADER,
+    ]
+    lines += [r.row() for r in results if r is not None]
+    if results[-1] is None:
+        lines.append(f"\nNo-cache cases: {timed_n} timed requests each, not 20, to keep the run short.")
+    return lines
+
+
+def write(key: str, title: str, lines: list[str]) -> None:
+    """Replace this section's block in docs/benchmarks.md (each section has its own markers)."""
+    begin, end = f"<!-- reports-bench:{key}:begin -->", f"<!-- reports-bench:{key}:end -->"
+    body = [begin, f"## Reports: {title}", "",
+            f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `bench/bench_reports.py {key}` (targets: coverage "
+            "≤ 500 ms, findings report ≤ 1,000 ms server time; method of ANCHORS.md).", "", *lines, "", end]  # fmt: skip
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + "\n".join(body) + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + "\n".join(body) + "\n"
+    DOC.write_text(text)
+
+
+if __name__ == "__main__":
+    which = sys.argv[1] if len(sys.argv) > 1 else "coverage"
+    if which not in ("coverage", "findings"):
+        sys.exit("usage: bench_reports.py coverage|findings  (one per process: Django is set up once)")
+    os.environ["GUARDWATCH_AWS_REGIONS"] = ",".join(REGIONS_17)
+    os.environ.setdefault("GUARDWATCH_REPORTS_CACHE_SECONDS", "0")
+    if which == "coverage":
+        title, lines = f"coverage page, {ACCOUNTS:,} accounts × {len(REGIONS_17)} regions", coverage_bench()
+    else:
+        title, lines = f"findings report and dashboard, {FINDINGS:,} findings", findings_bench()
+    print("\n".join(lines), flush=True)
+    write(which, title, lines)
