@@ -20,6 +20,9 @@ def members_sync_region(region: str, actor_id: int | None = None) -> dict:
     """Sync one region's member statuses; running it twice only re-reads the same statuses."""
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     result = services.members_sync_region(region=region, actor=actor)
+    if not result.error:
+        # Protection plans need the detector id and memberships this sync just stored.
+        member_protection_sync_region.delay(region)
     return {"region": region, "members": result.members, "changed": result.changed, "error": result.error}
 
 
@@ -35,10 +38,10 @@ def member_operation_run(operation_id: int) -> dict:
 # --- Coverage (reports): protection plans ----------------------------------------------------------
 
 
-@shared_task(name="accounts.tasks.member_protection_sync_all_regions")
-def member_protection_sync_all_regions() -> list[dict]:
-    """Beat: read every associated member's protection plans (GetMemberDetectors), region by region."""
-    from .protection import member_protection_sync_region
+@shared_task(name="accounts.tasks.member_protection_sync_region")
+def member_protection_sync_region(region: str) -> dict:
+    """Read the region's associated members' protection plans (GetMemberDetectors); idempotent."""
+    from .protection import member_protection_sync_region as sync
 
-    results = [member_protection_sync_region(region=region) for region in settings.GUARDWATCH_AWS_REGIONS]
-    return [{"region": r.region, "described": r.described, "error": r.error} for r in results]
+    result = sync(region=region)
+    return {"region": result.region, "described": result.described, "error": result.error}

@@ -13,7 +13,7 @@ app.autodiscover_tasks(["guardwatch.core", "accounts", "findings", "guardwatch.n
 
 # Periodic work lives in code (no django-celery-beat: it caps Django below 6.1). Exactly one beat
 # process runs this schedule; each task is idempotent and claims its own work, so a late or doubled
-# tick is harmless. Entries whose task module is not installed yet are simply never routed.
+# tick is harmless.
 BEAT_SCHEDULE: dict[str, dict] = {}
 
 
@@ -32,11 +32,6 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
             settings.GUARDWATCH_FINDINGS_SYNC_MINUTES * 60,
         ),
         "findings-retention": ("findings.tasks.findings_retention_purge", 24 * 3600),
-        # Coverage: members' protection plans (GetMemberDetectors), as often as the member sync.
-        "members-protection-sync": (
-            "accounts.tasks.member_protection_sync_all_regions",
-            settings.GUARDWATCH_MEMBER_SYNC_MINUTES * 60,
-        ),
         # Triage: retry failed GuardDuty write-backs; reopen accepted risks past their expiry.
         "findings-writeback-flush": ("findings.tasks.writeback_flush", 60),
         "findings-accepted-risk-reopen": ("findings.tasks.accepted_risk_reopen", 15 * 60),
@@ -45,7 +40,9 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
         "notifications-retry-due": ("notifications.tasks.deliveries_retry_due", 60),
         "notifications-overdue": ("notifications.tasks.overdue_findings_publish", 5 * 60),
     }
+    # Every entry, whether or not autodiscovery has imported its module in this process yet: beat
+    # only sends task names, and filtering on `sender.tasks` dropped entries when the app finalized
+    # before autodiscovery ran.
     for name, (task, seconds) in entries.items():
-        if task in sender.tasks:
-            BEAT_SCHEDULE[name] = {"task": task, "schedule": schedule(seconds)}
+        BEAT_SCHEDULE[name] = {"task": task, "schedule": schedule(seconds)}
     sender.conf.beat_schedule = BEAT_SCHEDULE

@@ -69,7 +69,7 @@ def database_from_url(url: str) -> dict:
         path = unquote(parts.path)
         # sqlite:///relative/path and sqlite:////absolute/path, as dj-database-url reads them.
         name = path[1:] if path.startswith("/") else path
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name or str(BASE_DIR / "var" / "demo.sqlite3")}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name or str(VAR_DIR / "demo.sqlite3")}
     if parts.scheme in {"postgres", "postgresql", "pgsql"}:
         if not parts.path.strip("/"):
             raise ImproperlyConfigured("DATABASE_URL has no database name.")
@@ -91,6 +91,10 @@ GUARDWATCH_ENV = os.environ.get("GUARDWATCH_ENV", "production")
 if GUARDWATCH_ENV not in MODES:
     raise ImproperlyConfigured(f"GUARDWATCH_ENV={GUARDWATCH_ENV!r} must be one of {', '.join(MODES)}.")
 DEMO = GUARDWATCH_ENV == "demo"
+# Where the demo keeps its SQLite database, simulator state, filesystem broker and logs.
+VAR_DIR = Path(env_str("GUARDWATCH_VAR_DIR", str(BASE_DIR / "var")))
+if DEMO:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite will not create the folder of its file
 TESTING = GUARDWATCH_ENV == "test"
 PRODUCTION = GUARDWATCH_ENV == "production"
 
@@ -164,7 +168,7 @@ DATABASES = {
         env_str(
             "DATABASE_URL",
             {
-                "demo": f"sqlite:///{BASE_DIR / 'var' / 'demo.sqlite3'}",
+                "demo": f"sqlite:///{VAR_DIR / 'demo.sqlite3'}",
                 "test": "postgres://postgres@127.0.0.1:5432/guardwatch_test",
             }.get(GUARDWATCH_ENV),
         )
@@ -259,12 +263,13 @@ if DEMO and not CELERY_BROKER_URL:
     # The demo runs a real worker without needing Redis: kombu's filesystem transport.
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BASE_DIR / "var" / "celery" / "queue"),
-        "data_folder_out": str(BASE_DIR / "var" / "celery" / "queue"),
-        "processed_folder": str(BASE_DIR / "var" / "celery" / "processed"),
+        "data_folder_in": str(VAR_DIR / "celery" / "queue"),
+        "data_folder_out": str(VAR_DIR / "celery" / "queue"),
+        "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),  # kombu's default is ./control
         "store_processed": False,
     }
-    CELERY_RESULT_BACKEND = f"file://{BASE_DIR / 'var' / 'celery' / 'results'}"
+    CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'celery' / 'results'}"
 CELERY_TASK_DEFAULT_QUEUE = env_str("GUARDWATCH_CELERY_QUEUE", "guardwatch")
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the task for another worker
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

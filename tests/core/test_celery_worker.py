@@ -22,3 +22,13 @@ def test_real_worker_completes_a_task_against_the_test_database(celery_worker_pr
     # The worker counted the persona this test committed: it reads the same Postgres database.
     assert result["users"] == 1
     assert celery_worker_process.poll() is None
+
+
+def test_every_beat_entry_names_a_task_the_worker_registers():
+    from guardwatch.celery import BEAT_SCHEDULE, app
+
+    app.loader.import_default_modules()  # what a worker does at start-up (autodiscovery included)
+    app.finalize()
+
+    assert {"members-status-sync", "findings-pull-sync"} <= set(BEAT_SCHEDULE)
+    assert sorted(e["task"] for e in BEAT_SCHEDULE.values() if e["task"] not in app.tasks) == []

@@ -46,3 +46,17 @@ def test_sync_twice_keeps_one_row_per_membership(simulator, settings):
     member_protection_sync_region(region=REGION)
     member_protection_sync_region(region=REGION)
     assert MemberProtection.objects.count() == 2
+
+
+@pytest.mark.worker
+def test_a_members_sync_in_the_worker_goes_on_to_read_protection_plans(simulator, celery_worker_process,
+                                                                        transactional_db, settings):
+    from accounts.tasks import members_sync_region as members_sync_task
+    from tests.support.waiting import wait_for
+
+    estate(simulator, list(settings.GUARDWATCH_AWS_REGIONS), per_region=0)
+
+    assert members_sync_task.delay(REGION).get(timeout=30)["error"] == ""
+
+    wait_for(lambda: MemberProtection.objects.filter(membership__region=REGION).count() == len(MEMBERS),
+             timeout=30, what="the worker to store each member's protection plans")  # fmt: skip

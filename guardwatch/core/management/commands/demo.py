@@ -20,6 +20,8 @@ from django.core.management.base import BaseCommand, CommandError
 from guardwatch.core.management.commands.demo_users import DEMO_USERS
 
 DEMO_ADMIN_ACCOUNT = "111111111111"
+# What beat would run first: member statuses (each region's sync then reads protection plans), findings.
+FIRST_SYNC_TASKS = ("accounts.tasks.members_sync_all_regions", "findings.tasks.findings_sync_all_regions")
 
 
 class Command(BaseCommand):
@@ -36,8 +38,8 @@ class Command(BaseCommand):
             raise CommandError("`manage.py demo` only runs with GUARDWATCH_ENV=demo.")
         from guardwatch.simulator import credentials_for
 
-        var = Path(settings.BASE_DIR) / "var"
-        for folder in ("celery/queue", "celery/processed", "celery/results", "logs"):
+        var = Path(settings.VAR_DIR)
+        for folder in ("celery/queue", "celery/processed", "celery/results", "celery/control", "logs"):
             (var / folder).mkdir(parents=True, exist_ok=True)
         endpoint = f"http://127.0.0.1:{sim_port}"
         creds = credentials_for(DEMO_ADMIN_ACCOUNT)
@@ -92,7 +94,7 @@ class Command(BaseCommand):
             while all(proc.poll() is None for _name, proc in processes):
                 time.sleep(1)
             dead = [name for name, proc in processes if proc.poll() is not None]
-            raise CommandError(f"{', '.join(dead)} stopped; see var/logs/{dead[0]}.log")
+            raise CommandError(f"{', '.join(dead)} stopped; see {var}/logs/{dead[0]}.log")
         except KeyboardInterrupt:
             self.stdout.write("\nStopping the demo…")
         finally:
@@ -104,7 +106,7 @@ class Command(BaseCommand):
         while time.monotonic() < deadline:
             for name, proc in processes:
                 if proc.poll() is not None:
-                    raise CommandError(f"The {name} process exited; see var/logs/{name}.log")
+                    raise CommandError(f"The {name} process exited; see {var}/logs/{name}.log")
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (local URL)
                     if response.status == 200:
@@ -112,23 +114,26 @@ class Command(BaseCommand):
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.5)
-        raise CommandError(f"{what} did not answer at {url} within {timeout:.0f}s; see var/logs/.")
+        raise CommandError(f"{what} did not answer at {url} within {timeout:.0f}s; see {var}/logs/.")
 
     def _first_sync(self, env: dict) -> None:
-        """Queue the same tasks beat runs, so the dashboard fills without waiting for the first tick."""
+        """Queue the same tasks beat runs, so the dashboard fills without waiting for the first tick.
+
+        Beat's interval entries first fire one interval after it starts; the web process has not
+        imported the task modules, so the tasks are sent by name (the worker has them).
+        """
         from guardwatch.celery import app
 
-        for task in ("accounts.tasks.members_sync_all_regions", "findings.tasks.findings_sync_all_regions"):
-            if task in app.tasks:
-                app.send_task(task)
+        for task in FIRST_SYNC_TASKS:
+            app.send_task(task)
 
     def _banner(self, port: int, endpoint: str, var: Path) -> None:
         lines = [
             "",
             "GuardWatch demo is running.",
             f"  Dashboard:  http://127.0.0.1:{port}/",
-            f"  Simulator:  {endpoint} (GuardDuty API stand-in; state in var/simulator.sqlite3)",
-            "  Logs:       var/logs/{simulator,worker,web}.log",
+            f"  Simulator:  {endpoint} (GuardDuty API stand-in; state in {var}/simulator.sqlite3)",
+            f"  Logs:       {var}/logs/{{simulator,worker,web}}.log",
             "  Logins:",
             *[f"    {role.value:<8} {username} / {password}" for username, role, password in DEMO_USERS],
             "Press Ctrl-C to stop.",

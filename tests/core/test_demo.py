@@ -1,0 +1,116 @@
+"""`make demo`'s three steps, run as a user runs them: SQLite, the simulator, a real worker, the web.
+
+The demo must go through the same gateways and Celery tasks as production, so this test does not
+look inside: it starts the commands in their own processes, with nothing of the test environment
+but the interpreter, and checks what a person would see — the dashboard answering, the demo logins
+working, and the seeded organisation's members and findings arriving through the first sync.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.worker
+
+ROOT = Path(__file__).resolve().parents[2]
+# The test session's own wiring (Postgres, Redis, its queue, its simulator) must not leak into the demo.
+TEST_ONLY = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "GUARDWATCH_CELERY_QUEUE",
+             "GUARDWATCH_AWS_ENDPOINT_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def demo_env(tmp_path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in TEST_ONLY and not k.startswith("AWS_")}
+    env.update(GUARDWATCH_ENV="demo", GUARDWATCH_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)  # fmt: skip
+
+
+def count(db: Path, sql: str) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as connection:
+        try:
+            return connection.execute(sql).fetchone()[0]
+        except sqlite3.OperationalError:  # the worker holds the write lock for a moment
+            return 0
+
+
+def sign_in(base: str, username: str, password: str) -> urllib.request.OpenerDirector:
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = opener.open(f"{base}/login/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    data = urllib.parse.urlencode({"username": username, "password": password, "csrfmiddlewaretoken": token})
+    request = urllib.request.Request(f"{base}/login/", data=data.encode(), headers={"Referer": f"{base}/login/"})
+    opener.open(request, timeout=10)
+    return opener
+
+
+def test_demo_migrates_sqlite_seeds_and_serves_a_dashboard_filled_by_the_worker(demo_env, tmp_path):
+    migrate = manage(demo_env, "migrate", "--no-input", "-v", "0")
+    assert migrate.returncode == 0, migrate.stderr
+    users = manage(demo_env, "demo_users")
+    assert users.returncode == 0, users.stderr
+    assert "analyst / analyst-demo-pass" in users.stdout
+
+    port, sim_port = free_port(), free_port()
+    log = (tmp_path / "demo.out").open("w")
+    demo = subprocess.Popen([sys.executable, "manage.py", "demo", "--port", str(port), "--sim-port", str(sim_port)],
+                            cwd=ROOT, env=demo_env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    db = tmp_path / "var" / "demo.sqlite3"
+    try:
+        wait_for(lambda: "GuardWatch demo is running" in (tmp_path / "demo.out").read_text() or demo.poll(),
+                 timeout=90, what="the demo banner")  # fmt: skip
+        assert demo.poll() is None, (tmp_path / "demo.out").read_text()
+        banner = (tmp_path / "demo.out").read_text()
+        assert base in banner and "Manager  manager / manager-demo-pass" in banner
+
+        # The first sync runs in the worker, through boto3, against the simulator's seeded organisation.
+        wait_for(lambda: count(db, "select count(*) from accounts_membership where relationship_status='Enabled'"),
+                 timeout=90, what="member statuses synced from the simulator")  # fmt: skip
+        wait_for(lambda: count(db, "select count(*) from findings_finding") > 100, timeout=90,
+                 what="findings synced from the simulator")  # fmt: skip
+        wait_for(lambda: count(db, "select count(*) from accounts_memberprotection"), timeout=60,
+                 what="protection plans read after the member sync")  # fmt: skip
+
+        analyst = sign_in(base, "analyst", "analyst-demo-pass")
+        newest = count(db, "select id from findings_finding where archived = 0 order by last_seen desc, id desc limit 1")
+        findings_page = analyst.open(f"{base}/findings/?sort=-last_seen", timeout=30).read().decode()
+        assert f'href="/findings/{newest}/"' in findings_page
+        manager = sign_in(base, "manager", "manager-demo-pass")
+        coverage = manager.open(f"{base}/accounts/coverage/", timeout=30).read().decode()
+        assert "Resigned" in coverage
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=60)
+    # Stopping the demo stops what it started: nothing listens on its ports any more (SO_REUSEADDR
+    # lets the bind ignore connections lingering in TIME_WAIT, but not a live listener).
+    for used in (port, sim_port):
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", used))
