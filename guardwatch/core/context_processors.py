@@ -13,6 +13,7 @@ NAVIGATION = (
     ("Findings", "findings:list", "core.view_findings"),
     ("Sync", "findings:sync", "core.view_sync"),
     ("Coverage", "accounts:coverage", "core.view_reports"),
+    ("Report", "findings:report", "core.view_reports"),
     ("Notifications", "notifications:destinations", "core.manage_settings"),
     ("Audit", "core:audit", "core.view_audit"),
 )

@@ -5,9 +5,9 @@ import pytest
 pytestmark = pytest.mark.browser
 
 EXPECTED_NAV = {
-    "admin": ["Dashboard", "Accounts", "Alerts", "Findings", "Sync", "Coverage", "Notifications", "Audit"],
-    "analyst": ["Dashboard", "Accounts", "Alerts", "Findings", "Sync", "Coverage"],
-    "manager": ["Dashboard", "Accounts", "Alerts", "Findings", "Coverage"],
+    "admin": ["Dashboard", "Accounts", "Alerts", "Findings", "Sync", "Coverage", "Report", "Notifications", "Audit"],
+    "analyst": ["Dashboard", "Accounts", "Alerts", "Findings", "Sync", "Coverage", "Report"],
+    "manager": ["Dashboard", "Accounts", "Alerts", "Findings", "Coverage", "Report"],
 }
 
 
