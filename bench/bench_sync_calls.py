@@ -5,6 +5,9 @@
 
 Claim: a full sync of N findings costs ⌈N/50⌉ ListFindings + ⌈N/50⌉ GetFindings (plus one
 ListDetectors the first time); an incremental sync with nothing new costs 1 ListFindings per region.
+The archive/feedback reconciliation (its own beat task) costs ⌈archived in GuardDuty / 50⌉
+ListFindings + GetFindings for the disagreeing and swept open findings, 50 a call, the sweep capped
+at GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS (200) per region and run.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ def main() -> None:
     parser.add_argument("--findings", type=int, nargs="+", default=[1_000, 10_000])
     args = parser.parse_args()
     setup_django("gw_bench_sync_calls")
+    from django.conf import settings
+
     from bench.sync_common import seed, start_simulator
 
     server = start_simulator()
@@ -32,7 +37,7 @@ def main() -> None:
     try:
         with fresh_database():
             from findings.models import Finding
-            from findings.services import findings_sync_region
+            from findings.services import findings_reconcile_region, findings_sync_region
 
             state = server.state
             state.reset()
@@ -54,6 +59,16 @@ def main() -> None:
                           f"{c['GetFindings']} | {expected} | {took:.1f} |")  # fmt: skip
                     assert run.status == "succeeded", run.errors
                 assert Finding.objects.filter(region=region).count() == count
+                state.call_counts.reset()
+                started = time.perf_counter()
+                result = findings_reconcile_region(region=region)
+                took = time.perf_counter() - started
+                c = state.call_counts
+                sweep = min(count, settings.GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS * 50)
+                print(f"| {region} | {count:,} | reconcile (archive/feedback) | {c['ListDetectors']} | "
+                      f"{c['ListFindings']} | {c['GetFindings']} | 1 / {math.ceil(sweep / 50)} (sweep of"
+                      f" {sweep:,} open) | {took:.1f} |")  # fmt: skip
+                assert result.error == "", result.error
     finally:
         server.stop()
 

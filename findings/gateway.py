@@ -90,6 +90,40 @@ def finding_pages(
             return
 
 
+def finding_ids_list(*, region: str, detector_id: str, criteria: dict) -> tuple[list[str], int]:
+    """Every finding id matching `criteria` (a FindingCriteria `Criterion` dict), and the calls spent."""
+    client = aws.guardduty(region)
+    ids: list[str] = []
+    token, calls = None, 0
+    while True:
+        request = {
+            "DetectorId": detector_id,
+            "FindingCriteria": {"Criterion": criteria},
+            "MaxResults": PAGE_SIZE,
+        }
+        if token:
+            request["NextToken"] = token
+        listed = client.list_findings(**request)
+        calls += 1
+        ids.extend(listed.get("FindingIds") or ())
+        token = listed.get("NextToken") or None
+        if not token:
+            return ids, calls
+
+
+def findings_get(*, region: str, detector_id: str, finding_ids: list[str]) -> Iterator[tuple[dict, ...]]:
+    """GetFindings for `finding_ids`, 50 per call, one tuple of findings (boto3 spelling) per call.
+
+    Ids GuardDuty no longer has (past its 90-day retention) are silently absent from the answers.
+    """
+    client = aws.guardduty(region)
+    for start in range(0, len(finding_ids), PAGE_SIZE):
+        fetched = client.get_findings(
+            DetectorId=detector_id, FindingIds=list(finding_ids[start : start + PAGE_SIZE])
+        )
+        yield tuple(fetched.get("Findings") or ())
+
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -9,6 +9,8 @@ bulk upsert inserts only GuardDuty's columns.
 from django.conf import settings
 from django.db import models
 
+from .fields import JSONTextField
+
 
 class SeverityBand(models.TextChoices):
     """GuardDuty's severity bands (the number is kept too; the band is derived from it)."""
@@ -107,7 +109,7 @@ class Finding(models.Model):
     archived = models.BooleanField(default=False)
     feedback = models.CharField(max_length=16, blank=True, default="")
     sample = models.BooleanField(default=False)
-    raw = models.JSONField()
+    raw = JSONTextField()  # the finding as received; text, not jsonb: see fields.py
     first_synced_at = models.DateTimeField()
     last_synced_at = models.DateTimeField()
     source = models.CharField(max_length=8, choices=WriteSource.choices)

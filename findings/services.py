@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import queue
 import secrets
+import threading
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ from datetime import datetime, timedelta
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from guardwatch.core.report_cache import reports_cache_bump
@@ -34,9 +36,11 @@ from .upsert import UpsertResult, findings_upsert
 
 __all__ = [
     "IngestRejected",
+    "ReconcileResult",
     "SyncClaim",
     "UpsertResult",
     "findings_ingest_events",
+    "findings_reconcile_region",
     "findings_retention_purge",
     "findings_sync_region",
     "findings_sync_request",
@@ -167,10 +171,12 @@ def listing_start_ms(*, state: SyncState, overlap: timedelta) -> int | None:
 def findings_sync_region(*, region: str, trigger: str = "beat", requested_by: str = "") -> SyncRun | None:
     """Pull every finding updated since the region's watermark; None if another run holds the region.
 
-    Page by page: ListFindings (50 ids, oldest update first), GetFindings for those ids, one bulk
-    upsert, and the watermark moved to the page's newest `updatedAt` in the same transaction, so a
-    crash at any point resumes from the last committed page. Failures are recorded on the run and
-    the region's state, never raised: other regions carry on.
+    Page by page: ListFindings (50 ids, oldest update first), GetFindings for those ids, parse;
+    every 10 pages (and before a failing page) one bulk upsert, with the watermark moved to the
+    newest stored `updatedAt` in the same transaction, so a crash at any point resumes from the
+    last committed batch. Failures are recorded on the run and the region's state, never raised:
+    other regions carry on. Archive and feedback changes made in the console do not move
+    `updatedAt`; `findings_reconcile_region` catches those.
     """
     with sync_claim(region=region) as claim:
         if not claim.acquired:
@@ -240,26 +246,116 @@ def _detector_refresh(state: SyncState, run: SyncRun) -> None:
 
 
 def _sync_from(claim: SyncClaim, state: SyncState, progress: _RunProgress, start_ms: int | None) -> None:
-    run = progress.run
-    for page in gateway.finding_pages(region=state.region, detector_id=state.detector_id, updated_from_ms=start_ms):
-        parsed = []
-        for raw in page.findings:
-            try:
-                parsed.append(parse_finding(raw))
-            except FindingParseError as error:
-                progress.error(f"Finding {raw.get('Id', '?') if isinstance(raw, dict) else '?'}: {error}")
-        with transaction.atomic():
-            result = findings_upsert(findings=parsed, source=WriteSource.PULL)
-            run.pages += 1
-            run.api_calls += page.api_calls
-            run.new += result.new
-            run.updated += result.updated
-            run.unchanged += result.unchanged
-            progress.save("pages", "api_calls", "new", "updated", "unchanged")
-            if result.max_updated_at and (state.watermark is None or result.max_updated_at > state.watermark):
-                state.watermark = result.max_updated_at
-                state.save(update_fields=["watermark"])
+    """Store and commit the pages in batches of SYNC_COMMIT_FINDINGS findings, while the next pages
+    are fetched and parsed ahead (see `parsed_batches`).
+
+    A page that fails to arrive first has the pages before it stored, so the watermark stops
+    exactly at the last page received.
+    """
+    pages = gateway.finding_pages(
+        region=state.region, detector_id=state.detector_id, updated_from_ms=start_ms
+    )
+    for batch in parsed_batches(pages, size=SYNC_COMMIT_FINDINGS):
+        for message in batch.errors:
+            progress.error(message)
+        _batch_store(batch, state=state, progress=progress)
         claim.renew()
+
+
+SYNC_COMMIT_FINDINGS = 500  # findings (10 pages) stored and committed together by the pull sync
+_AHEAD = 2  # batches fetched and parsed ahead of the one being stored
+
+
+@dataclass
+class ParsedBatch:
+    """Consecutive pages, parsed: what one transaction of the pull sync stores."""
+
+    parsed: list = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    pages: int = 0
+    api_calls: int = 0
+
+
+@dataclass
+class _SourceFailed:
+    error: BaseException
+
+
+def parsed_batches(pages: Iterator, *, size: int) -> Iterator[ParsedBatch]:
+    """Batches of at least `size` parsed findings (the last one smaller) from `pages` (objects with
+    `findings` and `api_calls`, e.g. `gateway.FindingPage`).
+
+    A background thread fetches and parses up to `_AHEAD` batches ahead while the caller stores
+    the previous one: GuardDuty's latency, parsing (Python) and the upsert (Postgres) overlap on
+    the two cores instead of taking turns. The thread touches no database. An exception raised by
+    `pages` is re-raised here after the batch of the pages before it; stopping early stops the thread.
+    """
+    ahead: queue.Queue = queue.Queue(maxsize=_AHEAD)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        batch = ParsedBatch()
+        try:
+            for page in pages:
+                for raw in page.findings:
+                    try:
+                        batch.parsed.append(parse_finding(raw))
+                    except FindingParseError as error:
+                        batch.errors.append(
+                            f"Finding {raw.get('Id', '?') if isinstance(raw, dict) else '?'}: {error}"
+                        )
+                batch.pages += 1
+                batch.api_calls += page.api_calls
+                if len(batch.parsed) >= size:
+                    if not put(batch):
+                        return
+                    batch = ParsedBatch()
+            if batch.pages and not put(batch):
+                return
+            put(None)
+        except BaseException as error:  # handed to the consumer, which raises it in its own thread
+            if batch.pages and not put(batch):
+                return
+            put(_SourceFailed(error))
+
+    worker = threading.Thread(target=produce, name="findings-pages-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is None:
+                return
+            if isinstance(item, _SourceFailed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+
+
+def _batch_store(batch: ParsedBatch, *, state: SyncState, progress: _RunProgress) -> None:
+    """Upsert a batch, count it on the run and move the watermark, in one transaction."""
+    run = progress.run
+    with transaction.atomic():
+        result = findings_upsert(findings=batch.parsed, source=WriteSource.PULL)
+        run.pages += batch.pages
+        run.api_calls += batch.api_calls
+        run.new += result.new
+        run.updated += result.updated
+        run.unchanged += result.unchanged
+        progress.save("pages", "api_calls", "new", "updated", "unchanged")
+        if result.max_updated_at and (state.watermark is None or result.max_updated_at > state.watermark):
+            state.watermark = result.max_updated_at
+            state.save(update_fields=["watermark"])
 
 
 def _sync_failed(state: SyncState, progress: _RunProgress, message: str) -> None:
@@ -283,6 +379,121 @@ def _describe(error: Exception) -> str:
         tail = f" (after {attempts} retries)" if attempts else ""
         return f"{op}: {code}: {info.get('Message', '')}{tail}".strip()
     return f"{type(error).__name__}: {error}"
+
+
+# --- Archive and feedback reconciliation ------------------------------------------------------
+
+GUARDDUTY_RETENTION = timedelta(days=90)  # GuardDuty keeps findings 90 days; older ones are ours alone
+_ARCHIVED_IN_GUARDDUTY = {"service.archived": {"Eq": ["true"]}}
+_LOOKUP_CHUNK = 5000
+
+
+@dataclass
+class ReconcileResult:
+    """What one reconciliation of a region changed here, and the GuardDuty calls it cost."""
+
+    region: str
+    list_calls: int = 0
+    get_calls: int = 0
+    detector_calls: int = 0
+    fetched: int = 0
+    archived: int = 0
+    unarchived: int = 0
+    feedback: int = 0
+    error: str = ""
+
+    @property
+    def api_calls(self) -> int:
+        return self.list_calls + self.get_calls + self.detector_calls
+
+
+def findings_reconcile_region(*, region: str, now: datetime | None = None) -> ReconcileResult:
+    """Bring archive, unarchive and feedback changes made in the GuardDuty console into GuardWatch.
+
+    GuardDuty does not move `updatedAt` for them, so the incremental pull sync never lists them.
+    One listing of the findings archived in GuardDuty (⌈archived / 50⌉ ListFindings) shows which
+    stored findings disagree either way; GetFindings (50 ids a call) then fetches those, plus a
+    slice of the open findings for feedback changes (at most GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS
+    calls; a larger region is covered over successive runs). What comes back is stored through the
+    pull upsert, which takes archive and feedback at an equal `updatedAt` and never touches triage
+    state. Only findings within GuardDuty's 90-day retention are compared. Failures are logged and
+    returned, never raised.
+    """
+    now = now or timezone.now()
+    result = ReconcileResult(region=region)
+    state, _ = SyncState.objects.get_or_create(region=region)
+    try:
+        if not state.detector_id:
+            result.detector_calls += 1
+            state.detector_id = gateway.detector_id_get(region=region)
+            state.save(update_fields=["detector_id"])
+        archived_there, result.list_calls = gateway.finding_ids_list(
+            region=region, detector_id=state.detector_id, criteria=_ARCHIVED_IN_GUARDDUTY
+        )
+        wanted = _reconcile_candidates(region=region, archived_there=set(archived_there), now=now)
+        for findings in gateway.findings_get(
+            region=region, detector_id=state.detector_id, finding_ids=wanted
+        ):
+            result.get_calls += 1
+            _reconcile_store(findings, result)
+    except (ClientError, BotoCoreError, gateway.DetectorNotFound) as error:
+        result.error = _describe(error)
+        logger.warning("Findings reconciliation of %s failed: %s", region, result.error)
+    if result.archived or result.unarchived or result.feedback:
+        reports_cache_bump()
+    return result
+
+
+def _reconcile_candidates(*, region: str, archived_there: set[str], now: datetime) -> list[str]:
+    """Ids to fetch: archived there but not here, archived here but not there, then the sweep's slice."""
+    recent = Finding.objects.filter(region=region, updated_at__gte=now - GUARDDUTY_RETENTION).order_by()
+    archived_here = set(recent.filter(archived=True).values_list("finding_id", flat=True))
+    missing = sorted(archived_there - archived_here)
+    newly_archived = []
+    for start in range(0, len(missing), _LOOKUP_CHUNK):
+        chunk = missing[start : start + _LOOKUP_CHUNK]
+        newly_archived.extend(recent.filter(finding_id__in=chunk).values_list("finding_id", flat=True))
+    unarchived = sorted(archived_here - archived_there)
+
+    open_here = recent.filter(archived=False)
+    budget = settings.GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS * gateway.PAGE_SIZE
+    total = open_here.count()
+    if total > budget:
+        # A stable slice per run: ids with the same remainder, rotating with the beat interval.
+        slices = -(-total // budget)
+        interval = settings.GUARDWATCH_FINDINGS_RECONCILE_MINUTES * 60
+        turn = int(now.timestamp() // interval) % slices
+        open_here = open_here.annotate(slot=F("id") % slices).filter(slot=turn)
+    sweep = list(open_here.order_by("id").values_list("finding_id", flat=True)[:budget])
+    return list(dict.fromkeys([*sorted(newly_archived), *unarchived, *sweep]))
+
+
+def _reconcile_store(findings: tuple[dict, ...], result: ReconcileResult) -> None:
+    parsed = []
+    for raw in findings:
+        try:
+            parsed.append(parse_finding(raw))
+        except FindingParseError as error:
+            logger.warning("Reconciliation skipped a finding: %s", error)
+    if not parsed:
+        return
+    result.fetched += len(parsed)
+    stored_rows = Finding.objects.filter(arn__in=[p.arn for p in parsed]).values_list(
+        "arn", "archived", "feedback"
+    )
+    before = {arn: (archived, feedback) for arn, archived, feedback in stored_rows}
+    for finding in parsed:
+        stored = before.get(finding.arn)
+        if stored is None:
+            continue
+        if finding.archived != stored[0]:
+            if finding.archived:
+                result.archived += 1
+            else:
+                result.unarchived += 1
+        if (finding.feedback or "") != stored[1]:
+            result.feedback += 1
+    findings_upsert(findings=parsed, source=WriteSource.PULL)
 
 
 def findings_sync_request(*, regions: list[str] | None = None, actor) -> list[str]:

@@ -1,4 +1,4 @@
-"""Findings Celery tasks: thin, idempotent interfaces to the services (beat runs the first and last)."""
+"""Findings Celery tasks: thin, idempotent interfaces to the services (beat runs the *_all_regions ones and the purge)."""
 
 from celery import shared_task
 from django.conf import settings
@@ -28,6 +28,29 @@ def findings_sync_region(region: str, trigger: str = "beat", requested_by: str =
         "new": run.new,
         "updated": run.updated,
         "unchanged": run.unchanged,
+    }
+
+
+@shared_task(name="findings.tasks.findings_reconcile_all_regions")
+def findings_reconcile_all_regions() -> list[str]:
+    """Beat: one archive/feedback reconciliation task per configured region."""
+    for region in settings.GUARDWATCH_AWS_REGIONS:
+        findings_reconcile_region.delay(region)
+    return list(settings.GUARDWATCH_AWS_REGIONS)
+
+
+@shared_task(name="findings.tasks.findings_reconcile_region")
+def findings_reconcile_region(region: str) -> dict:
+    """Bring console archive/feedback changes of one region in; safe to run twice (it only copies state)."""
+    result = services.findings_reconcile_region(region=region)
+    return {
+        "region": region,
+        "api_calls": result.api_calls,
+        "fetched": result.fetched,
+        "archived": result.archived,
+        "unarchived": result.unarchived,
+        "feedback": result.feedback,
+        "error": result.error,
     }
 
 

@@ -1,5 +1,8 @@
 """The one write path for findings: a bulk `INSERT … ON CONFLICT (arn) DO UPDATE … WHERE newer`.
 
+On Postgres each batch is COPYed (binary) into a temporary staging table, then upserted from it by
+one statement; SQLite (the demo) gets the same statement as a VALUES list.
+
 Pull sync and EventBridge push both land here, so they can race freely: a version only replaces the
 stored one when its `updatedAt` is strictly newer, and each replaced or inserted version appends a
 `FindingOccurrence` in the same statement (Postgres) or transaction (SQLite). The SET list names
@@ -11,13 +14,10 @@ nor tell inserted rows from updated ones.
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
@@ -27,9 +27,13 @@ from django.utils import timezone
 
 from guardwatch.notifications.events import findings_changes_watch
 
+from .fields import json_text
 from .models import Finding, FindingOccurrence
 
-BATCH_SIZE = 50  # one statement per GuardDuty page
+# Findings per statement. Postgres: one COPY + one upsert per 1,000 (statement overhead is then noise).
+# SQLite (the demo): a VALUES list of 37 parameters per finding must stay under its 32,766 limit.
+BATCH_SIZE = 1000
+PORTABLE_BATCH_SIZE = 50
 
 # Every column GuardDuty owns, in the order rows are built. The names are ParsedFinding's fields.
 GUARDDUTY_COLUMNS: tuple[str, ...] = (
@@ -45,8 +49,6 @@ UPDATED_AT_INDEX = GUARDDUTY_COLUMNS.index("updated_at")
 ARN_INDEX = GUARDDUTY_COLUMNS.index("arn")
 _COUNT = GUARDDUTY_COLUMNS.index("count")
 _LAST_SEEN = GUARDDUTY_COLUMNS.index("last_seen")
-
-_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,29 +88,7 @@ def clean_text(value: Any) -> str:
     return value
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, bytes | bytearray):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def clean_json(value: Any) -> str:
-    """The finding as JSON text jsonb accepts (NUL escapes and lone surrogates replaced)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
-    if "\\u0000" in text:
-        text = _NUL_ESCAPE.sub(r"\1\\ufffd", text)
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = text.encode("utf-8", "replace").decode("utf-8")
-    return text
+clean_json = json_text  # the finding as JSON text every backend stores (see fields.py)
 
 
 def _column_plan() -> tuple[list[int], list[tuple[int, int]], list[int], int]:
@@ -117,6 +97,8 @@ def _column_plan() -> tuple[list[int], list[tuple[int, int]], list[int], int]:
     for index, name in enumerate(GUARDDUTY_COLUMNS):
         field = Finding._meta.get_field(name)
         kind = field.get_internal_type()
+        if name == "raw":
+            continue
         if kind == "TextField":
             text.append(index)
         elif kind == "CharField":
@@ -136,7 +118,7 @@ def _columns(findings: Iterable, vendor: str) -> list[list]:
     Sorting gives every concurrent upsert the same lock order, so racing batches cannot deadlock;
     de-duplicating avoids "ON CONFLICT DO UPDATE command cannot affect row a second time". The
     parser already bounds strings and strips what Postgres cannot store; here absent text becomes
-    "", char columns are cut to their width, and `raw` becomes JSON text jsonb accepts.
+    "", char columns are cut to their width, and `raw` becomes JSON text (`fields.json_text`).
     """
     newest: dict[str, tuple] = {}
     for finding in findings:
@@ -159,18 +141,24 @@ def _columns(findings: Iterable, vendor: str) -> list[list]:
 
 
 def findings_upsert(*, findings: Sequence, source: str, now: datetime | None = None) -> UpsertResult:
-    """Insert new findings and replace stored ones with strictly newer versions, in batches of 50.
+    """Insert new findings and replace stored ones with strictly newer versions.
 
     `findings` are `ParsedFinding`s; `source` is `pull` or `push`. Runs in one transaction.
+
+    A pull's transaction commits without waiting for the WAL flush (`synchronous_commit = off`):
+    the pull sync writes its watermark in the same transaction, so a Postgres crash can only lose
+    the last fraction of a second of pages *together with* the watermark that covered them, and the
+    next sync lists them again. Pushes (EventBridge is answered 202) stay fully durable.
     """
     if not findings:
         return UpsertResult()
     now = now or timezone.now()
     total = UpsertResult()
+    size = BATCH_SIZE if connection.vendor == "postgresql" else PORTABLE_BATCH_SIZE
     with transaction.atomic():
         changes = findings_changes_watch(findings=findings, now=now)  # notifications: new/raised/repeat
-        for start in range(0, len(findings), BATCH_SIZE):
-            batch = findings[start : start + BATCH_SIZE]
+        for start in range(0, len(findings), size):
+            batch = findings[start : start + size]
             total = total + _upsert_batch(batch, source=source, now=now)
         changes.publish()
     return total
@@ -224,61 +212,81 @@ def _newer_sql(table: str, source: str) -> str:
     )
 
 
-# Postgres array type per column kind, for the unnest() form of the upsert.
-_PG_ARRAY_TYPES = {
-    "CharField": "text[]",
-    "TextField": "text[]",
-    "DateTimeField": "timestamptz[]",
-    "FloatField": "float8[]",
-    "BigIntegerField": "int8[]",
-    "BooleanField": "bool[]",
-    "JSONField": "text[]::jsonb[]",
+# Postgres type each column travels as in the binary COPY, by Django field kind.
+_PG_COPY_TYPES = {
+    "CharField": "text",
+    "TextField": "text",
+    "DateTimeField": "timestamptz",
+    "FloatField": "float8",
+    "BigIntegerField": "int8",
+    "BooleanField": "bool",
 }
+INCOMING_TABLE = "findings_incoming"  # per-connection temporary table the batch is copied into
 
 
-def _postgres_sql(source: str) -> str:
-    """The statement for a batch: its text does not depend on the batch size, so psycopg caches it.
+_COPY_TYPES = [
+    _PG_COPY_TYPES[Finding._meta.get_field(name).get_internal_type()] for name in GUARDDUTY_COLUMNS
+]
 
-    Rows travel as one array per column (`unnest`), 37 parameters whatever the batch size, instead
-    of 50 × 37 placeholders the driver would have to split and quote on every call.
+
+def _postgres_sql(source: str) -> tuple[str, str, str]:
+    """The three statements of a batch: make sure the staging table exists, COPY into it, upsert.
+
+    The staging table is a temporary table emptied at commit (`ON COMMIT DELETE ROWS`; Postgres
+    skips that work in transactions that did not touch it). The upsert empties it itself with
+    `DELETE … RETURNING`, so several batches in one transaction never see each other's rows.
+    `SET LOCAL synchronous_commit = off` for pulls: see `findings_upsert`.
     """
     table, columns, updates = _insert_head()
     occurrences = connection.ops.quote_name(FindingOccurrence._meta.db_table)
-    arrays = ", ".join(
-        f"%b::{_PG_ARRAY_TYPES[Finding._meta.get_field(name).get_internal_type()]}" for name in GUARDDUTY_COLUMNS
+    owned = ", ".join(_quoted(GUARDDUTY_COLUMNS))
+    prepare = (
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {INCOMING_TABLE} ON COMMIT DELETE ROWS AS"  # noqa: S608
+        f" SELECT {owned} FROM {table} WITH NO DATA"
     )
-    return (
-        f"WITH upserted AS ("  # noqa: S608 (identifiers from model metadata; values are parameters)
+    if source == "pull":
+        prepare += "; SET LOCAL synchronous_commit = off"
+    copy = f"COPY {INCOMING_TABLE} ({owned}) FROM STDIN (FORMAT BINARY)"
+    upsert = (
+        f"WITH incoming AS (DELETE FROM {INCOMING_TABLE} RETURNING *),"  # noqa: S608 (identifiers from model metadata)
+        f" upserted AS ("
         f" INSERT INTO {table} ({columns})"
-        f" SELECT incoming.*, %s::timestamptz, %s::timestamptz, %s::text FROM unnest({arrays}) AS incoming"
+        f" SELECT {owned}, %(now)s::timestamptz, %(now)s::timestamptz, %(source)s::text FROM incoming"
+        f" ORDER BY arn"  # every concurrent upsert locks rows in the same order: no deadlocks
         f" ON CONFLICT (arn) DO UPDATE SET {updates}"
         f" WHERE {_newer_sql(table, source)}"
         f" RETURNING id, (xmax = 0) AS inserted, count, updated_at, last_seen"
         f"), appended AS ("
         f" INSERT INTO {occurrences} (finding_id, count, updated_at, last_seen, recorded_at, source)"
-        f" SELECT id, count, updated_at, last_seen, %s, %s FROM upserted ON CONFLICT DO NOTHING"
+        f" SELECT id, count, updated_at, last_seen, %(now)s, %(source)s FROM upserted ON CONFLICT DO NOTHING"
         f") SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted"
     )
+    return prepare, copy, upsert
 
 
 def _upsert_postgres(columns: list[list], *, source: str, now: datetime) -> tuple[int, int]:
-    """One statement: upsert, append occurrences for what changed, count inserts vs updates.
+    """COPY the batch (binary) into the staging table, then one statement upserts it, appends an
+    occurrence for each inserted or replaced version and counts inserts vs updates.
 
-    `xmax = 0` on a RETURNING row means the row was inserted rather than updated. Executed on a
-    server-binding cursor of Django's connection (same transaction): parameters travel in binary
-    and the statement is prepared once per connection, where Django's client-side cursor would
-    quote every array in Python and plan the statement on every call.
+    `xmax = 0` on a RETURNING row means the row was inserted rather than updated. Run on a psycopg
+    cursor of Django's connection (same transaction): COPY rows are encoded by psycopg's C code,
+    where a VALUES list or per-column arrays were quoted in Python, and the upsert statement's text
+    never changes, so it is prepared once per connection.
     """
-    # In statement order: bookkeeping values, one array per column, then the occurrences' values.
-    params: list[Any] = [now, now, source, *columns, now, source]
-    sql = _postgres_sql(source)
+    prepare, copy_sql, upsert_sql = _postgres_sql(source)
     connection.ensure_connection()
     started = time.monotonic()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
+        cursor.execute(prepare)
+        with cursor.copy(copy_sql) as copy:
+            copy.set_types(_COPY_TYPES)
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+        cursor.execute(upsert_sql, {"now": now, "source": source}, prepare=True)
         new, updated = cursor.fetchone()
     if connection.queries_logged:
-        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+        took = f"{time.monotonic() - started:.3f}"
+        connection.queries_log.extend({"sql": sql, "time": took} for sql in (prepare, copy_sql, upsert_sql))
     return new, updated
 
 

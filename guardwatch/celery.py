@@ -31,6 +31,11 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
             "findings.tasks.findings_sync_all_regions",
             settings.GUARDWATCH_FINDINGS_SYNC_MINUTES * 60,
         ),
+        # Console archive/feedback changes (they do not move updatedAt, so the pull sync misses them).
+        "findings-reconcile": (
+            "findings.tasks.findings_reconcile_all_regions",
+            settings.GUARDWATCH_FINDINGS_RECONCILE_MINUTES * 60,
+        ),
         "findings-retention": ("findings.tasks.findings_retention_purge", 24 * 3600),
         # Triage: retry failed GuardDuty write-backs; reopen accepted risks past their expiry.
         "findings-writeback-flush": ("findings.tasks.writeback_flush", 60),

@@ -137,14 +137,28 @@ def test_every_resource_type_in_the_catalogue_is_stored():
     assert Finding.objects.exclude(resource_type="").values("resource_type").distinct().count() >= 8
 
 
-def test_one_statement_per_batch_of_fifty(django_assert_num_queries):
+def test_a_fixed_number_of_statements_per_thousand_findings(django_assert_num_queries, monkeypatch):
+    monkeypatch.setattr(upsert, "BATCH_SIZE", 100)  # 1,000 in production; 120 findings make 2 batches
     findings = [parsed(r) for r in raw_findings(120)]
 
-    # 3 upsert statements (50, 50, 20) inside one savepoint (opened and released).
-    with django_assert_num_queries(5):
+    # Per batch: staging table check, COPY, upsert; all inside one savepoint (opened and released).
+    with django_assert_num_queries(2 + 2 * 3):
         findings_upsert(findings=findings, source="pull")
 
     assert Finding.objects.count() == 120
+    assert FindingOccurrence.objects.count() == 120
+
+
+def test_several_batches_in_one_transaction_never_see_each_others_rows(monkeypatch):
+    monkeypatch.setattr(upsert, "BATCH_SIZE", 7)
+    findings = [parsed(r) for r in raw_findings(30)]
+
+    first = findings_upsert(findings=findings[:20], source="pull")
+    second = findings_upsert(findings=findings[10:], source="push")
+
+    assert (first.new, first.unchanged) == (20, 0)
+    assert (second.new, second.unchanged) == (10, 10)
+    assert Finding.objects.count() == FindingOccurrence.objects.count() == 30
 
 
 def test_columns_the_upsert_does_not_write_can_be_left_to_the_database():
