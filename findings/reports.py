@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Case, Count, F, Q, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -269,18 +269,39 @@ def _seconds_between(later: str, earlier: str) -> str:
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
 
+def report_marks(*, status: str, now: datetime) -> dict:
+    """`update()` arguments that stamp `acknowledged_at` / `resolved_at` as findings move to `status`.
+
+    Called by triage.findings_status_set with the move's own UPDATE; the CASEs read each row's old
+    status, so a finding gets `acknowledged_at` the first time it leaves New and `resolved_at` the
+    first time it goes from an open status to a closed one, exactly the timeline events the report
+    (and migration 0005's backfill) define them by.
+    """
+    marks = {
+        "acknowledged_at": Case(
+            When(status="new", acknowledged_at__isnull=True, then=Value(now)), default=F("acknowledged_at")
+        )
+    }
+    if status in CLOSED_STATUSES:
+        marks["resolved_at"] = Case(
+            When(~Q(status__in=CLOSED_STATUSES) & Q(resolved_at__isnull=True), then=Value(now)),
+            default=F("resolved_at"),
+        )
+    return marks
+
+
 def _timing_sql(*, per_band: bool) -> str:
     """Counts, means (and on Postgres p90s) of time to acknowledge and resolve, SLA met/due.
 
     `per_band`: one row per band plus (Postgres) an overall row in the same pass (GROUPING SETS, band
     NULL); otherwise a single overall row without percentiles (the previous period's comparison).
+    One index-only range scan of the report's covering index: the stamps `acknowledged_at` and
+    `resolved_at` stand for the timeline's first acknowledging and first closing events.
     """
-    closed = ", ".join(f"'{s}'" for s in CLOSED_STATUSES)  # constants from TriageStatus, not input
     finding = Finding._meta.db_table
-    event = FindingEvent._meta.db_table
-    tta = _seconds_between("m.ack_at", "c.created_at")
-    ttr = _seconds_between("m.closed_at", "c.created_at")
-    overdue_at = _seconds_between("%s", "c.created_at")
+    tta = _seconds_between("acknowledged_at", "created_at")
+    ttr = _seconds_between("resolved_at", "created_at")
+    overdue_at = _seconds_between("%s", "created_at")
     postgres = connection.vendor == "postgresql"
     p90 = (
         "percentile_cont(0.9) WITHIN GROUP (ORDER BY tta), percentile_cont(0.9) WITHIN GROUP (ORDER BY ttr)"
@@ -293,23 +314,13 @@ def _timing_sql(*, per_band: bool) -> str:
         select, group = "band", "GROUP BY GROUPING SETS ((band), ())"
     else:
         select, group = "band", "GROUP BY band"
-    # S608: identifiers and status names are constants of this module; every value is a parameter.
+    # S608: identifiers are constants of this module; every value is a parameter.
     return f"""
-        WITH cohort AS (
-            SELECT id, severity_band, created_at FROM {finding} WHERE created_at >= %s AND created_at < %s
-        ), marks AS (
-            SELECT e.finding_id,
-                   MIN(CASE WHEN e.from_status = 'new' THEN e.created_at END) AS ack_at,
-                   MIN(CASE WHEN e.to_status IN ({closed}) AND e.from_status NOT IN ({closed})
-                            THEN e.created_at END) AS closed_at
-            FROM {event} e JOIN cohort c ON c.id = e.finding_id
-            WHERE e.kind = 'status'
-            GROUP BY e.finding_id
-        ), spans AS (
-            SELECT c.severity_band AS band, {tta} AS tta, {ttr} AS ttr, {overdue_at} AS age,
-                   CASE c.severity_band WHEN 'critical' THEN %s WHEN 'high' THEN %s WHEN 'medium' THEN %s
+        WITH spans AS (
+            SELECT severity_band AS band, {tta} AS tta, {ttr} AS ttr, {overdue_at} AS age,
+                   CASE severity_band WHEN 'critical' THEN %s WHEN 'high' THEN %s WHEN 'medium' THEN %s
                         ELSE %s END AS sla
-            FROM cohort c LEFT JOIN marks m ON m.finding_id = c.id
+            FROM {finding} WHERE created_at >= %s AND created_at < %s
         )
         SELECT {select}, COUNT(*), COUNT(tta), AVG(tta), COUNT(ttr), AVG(ttr),
                SUM(CASE WHEN ttr <= sla THEN 1 ELSE 0 END),
@@ -322,16 +333,11 @@ def _timing_sql(*, per_band: bool) -> str:
 def _p90_sqlite(period: ReportPeriod) -> dict[str, tuple[float | None, float | None]]:
     """SQLite has no percentile_cont: read the period's durations (two numbers a finding) and rank them."""
     finding = Finding._meta.db_table
-    event = FindingEvent._meta.db_table
-    closed = ", ".join(f"'{s}'" for s in CLOSED_STATUSES)
     sql = f"""
-        SELECT c.severity_band,
-               (julianday(MIN(CASE WHEN e.from_status = 'new' THEN e.created_at END)) - julianday(c.created_at)) * 86400.0,
-               (julianday(MIN(CASE WHEN e.to_status IN ({closed}) AND e.from_status NOT IN ({closed})
-                                   THEN e.created_at END)) - julianday(c.created_at)) * 86400.0
-        FROM {finding} c JOIN {event} e ON e.finding_id = c.id AND e.kind = 'status'
-        WHERE c.created_at >= %s AND c.created_at < %s
-        GROUP BY c.id, c.severity_band, c.created_at
+        SELECT severity_band, (julianday(acknowledged_at) - julianday(created_at)) * 86400.0,
+               (julianday(resolved_at) - julianday(created_at)) * 86400.0
+        FROM {finding}
+        WHERE created_at >= %s AND created_at < %s AND (acknowledged_at IS NOT NULL OR resolved_at IS NOT NULL)
     """  # noqa: S608 - constant identifiers
     spans: dict[str, tuple[list[float], list[float]]] = {}
     with connection.cursor() as cursor:
@@ -366,7 +372,7 @@ def _datetimes(*moments: datetime) -> list:
 
 def _timing_rows(period: ReportPeriod, *, now: datetime, per_band: bool) -> list[tuple]:
     hours = settings.GUARDWATCH_SLA_HOURS
-    params = [*_datetimes(period.start, period.end, now), *(hours[b] * 3600 for b in BANDS)]
+    params = [*_datetimes(now), *(hours[b] * 3600 for b in BANDS), *_datetimes(period.start, period.end)]
     with connection.cursor() as cursor:
         cursor.execute(_timing_sql(per_band=per_band), params)
         return cursor.fetchall()

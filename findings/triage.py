@@ -35,6 +35,7 @@ from .models import (
     TriageStatus,
     WriteBack,
 )
+from .reports import report_marks
 from .writeback import _describe, _detector, writebacks_enqueue
 
 S = TriageStatus
@@ -105,6 +106,7 @@ def findings_status_set(
                 status_reason=reason.strip(),
                 accepted_until=accepted_until if status == S.ACCEPTED_RISK else None,
                 status_changed_at=now,
+                **report_marks(status=status, now=now),  # reports: first acknowledged / resolved times
             )
         FindingEvent.objects.bulk_create(
             [

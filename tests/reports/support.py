@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.models import MemberAccount, MemberProtection, Membership, RegionState
 from findings.models import Finding, FindingEvent, SyncState
+from findings.reports import report_marks
 
 REGIONS = ["us-east-1", "eu-west-1"]
 SEVERITY = {"low": 2.0, "medium": 5.0, "high": 8.0, "critical": 9.5}
@@ -78,7 +79,8 @@ def moved(f: Finding, *, to: str, at: datetime, from_status: str | None = None) 
     """A status change on the finding's timeline (and the finding's status with it)."""
     event = FindingEvent.objects.create(finding=f, kind="status", created_at=at, from_status=from_status or f.status,
                                         to_status=to, actor_name="analyst")  # fmt: skip
-    Finding.objects.filter(pk=f.pk).update(status=to, status_changed_at=at)
+    # The finding as triage.findings_status_set leaves it, first acknowledged / resolved stamps included.
+    Finding.objects.filter(pk=f.pk).update(status=to, status_changed_at=at, **report_marks(status=to, now=at))
     f.status = to
     return event
 
