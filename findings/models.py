@@ -261,7 +261,7 @@ class IngestApiKey(models.Model):
 
 
 class FindingEvent(models.Model):
-    """One entry of a finding's timeline: a status change, assignment, comment, write-back or suppression.
+    """One entry of a finding's timeline: a status change, assignment, comment, write-back, suppression or ticket.
 
     GuardDuty occurrences are not copied here; the timeline merges them from `FindingOccurrence`.
     """
@@ -272,6 +272,7 @@ class FindingEvent(models.Model):
         COMMENT = "comment", "Comment"
         WRITEBACK = "writeback", "Write-back"
         SUPPRESSION = "suppression", "Suppression"
+        TICKET = "ticket", "Ticket"  # a Jira issue created for the finding (notifications.TicketLink)
 
     finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -90,6 +90,9 @@ def finding_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "finding": finding,
         "explained": listing.finding_explained(finding),
+        # Counted before the timeline is read: an issue committed in between shows in the timeline and
+        # makes the ticket panel reload the page once (harmless); none can be missed.
+        "tickets_known": finding.ticket_links.count(),
         "timeline": listing.finding_timeline(finding=finding),
         "writebacks": listing.finding_writebacks(finding=finding),
         "chart": listing.occurrences_chart(finding=finding),

@@ -330,8 +330,9 @@ def overdue_findings_publish(
 ) -> int:
     """Publish `finding_overdue` for open findings whose SLA ran out within `lookback` (beat, every 5 min).
 
-    Due = created_at + GUARDWATCH_SLA_HOURS[band]. An event key already delivered or held is not
-    published again, so overlapping runs are harmless.
+    Due = created_at + GUARDWATCH_SLA_HOURS[band] (as the finding page shows it). An event key already
+    delivered, or a finding already held for a digest, is not published again, so the overlapping
+    runs (every 5 minutes over a 30-minute lookback) notify once.
     """
     from findings.models import OPEN_STATUSES, Finding
 
@@ -354,6 +355,12 @@ def overdue_findings_publish(
     seen = set(
         Delivery.objects.filter(event_key__in=[e.key for e in events]).values_list("event_key", flat=True)
     )
+    # Held for a digest rule counts too (digest entries keep the subject, not the key): a finding is
+    # overdue once, so one held entry per finding is enough.
+    held = DigestEntry.objects.filter(
+        kind=EventKind.FINDING_OVERDUE, subject__in=[e.subject[:512] for e in events]
+    ).values_list("subject", flat=True)
+    seen.update(f"{EventKind.FINDING_OVERDUE}:{subject}" for subject in held)
     fresh = [e for e in events if e.key not in seen]
     events_publish(events=fresh, now=now)
     return len(fresh)

@@ -4,7 +4,9 @@ Standard library `urllib.request` (no new dependency). Every request:
 - goes only to a URL an Admin stored on a destination, with scheme http or https;
 - is refused if the host resolves to a link-local address (169.254.0.0/16, fe80::/10 — where cloud
   instance metadata services such as 169.254.169.254 live and hand out credentials), an unspecified
-  or multicast address, or a well-known metadata host name; loopback too when
+  or multicast address, a metadata address outside link-local space (fd00:ec2::254, 100.100.100.200),
+  an IPv4 address wrapped in IPv6 (mapped, 6to4, NAT64) that would be refused itself, or a well-known
+  metadata host name; loopback too when
   GUARDWATCH_NOTIFY_BLOCK_LOOPBACK is on. Private ranges stay allowed: self-hosted Jira and relays
   live there. The check runs when the URL is saved and again before every request;
 - does not follow redirects (a 3xx is a failure), so a receiver cannot bounce it elsewhere;
@@ -27,6 +29,11 @@ MAX_BODY_CHARS = 2000
 METADATA_HOSTS = frozenset(
     {"metadata", "metadata.google.internal", "metadata.azure.internal", "instance-data"}
 )
+# Metadata services outside link-local space: EC2's IPv6 endpoint (Nitro) and Alibaba Cloud's.
+METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
+)
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 
 
 class OutboundRefused(ValueError):
@@ -51,8 +58,16 @@ class HttpAnswer:
 
 def _address_refused(address: str) -> str | None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # An IPv4 address wrapped in IPv6 (mapped, 6to4, NAT64) reaches that IPv4 address: judge it.
+        if ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour:
+            ip = ip.sixtofour
+        elif ip in NAT64_PREFIX:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in METADATA_ADDRESSES:
+        return "a cloud instance metadata address"
     if ip.is_link_local:
         return "a link-local address (cloud metadata services live there)"
     if ip.is_unspecified or ip.is_multicast:
@@ -112,9 +127,19 @@ def _body_text(raw: bytes) -> str:
 
 def http_post(*, url: str, body: bytes, headers: dict[str, str], timeout: float | None = None) -> HttpAnswer:
     """POST `body` to `url`; an HTTP error status is an answer, a network failure raises OutboundFailed."""
+    return _request(method="POST", url=url, body=body, headers=headers, timeout=timeout)
+
+
+def http_get(*, url: str, headers: dict[str, str], timeout: float | None = None) -> HttpAnswer:
+    """GET `url` (Jira's issue search), under the same rules as `http_post`."""
+    return _request(method="GET", url=url, body=None, headers=headers, timeout=timeout)
+
+
+def _request(*, method: str, url: str, body: bytes | None, headers: dict[str, str],
+             timeout: float | None) -> HttpAnswer:  # fmt: skip
     url_check(url)
     timeout = timeout or settings.GUARDWATCH_NOTIFY_TIMEOUT_SECONDS
-    request = urllib.request.Request(url, data=body, method="POST",  # noqa: S310 (scheme checked above)
+    request = urllib.request.Request(url, data=body, method=method,  # noqa: S310 (scheme checked above)
                                      headers={"User-Agent": "GuardWatch-Notifications/1", **headers})  # fmt: skip
     try:
         with _opener.open(request, timeout=timeout) as response:

@@ -55,5 +55,17 @@ def delivery_get(*, pk: int) -> Delivery:
 
 
 def ticket_links_for_finding(*, finding) -> QuerySet[TicketLink]:
-    """Jira issues created for a finding, oldest first (for its timeline)."""
-    return TicketLink.objects.filter(finding=finding).order_by("created_at", "id")
+    """Jira issues created for a finding, oldest first."""
+    return (
+        TicketLink.objects.filter(finding=finding).select_related("destination").order_by("created_at", "id")
+    )
+
+
+def ticket_requests_for_finding(*, finding, limit: int = 5) -> QuerySet[Delivery]:
+    """The finding's newest "Create ticket" deliveries not yet sent: under way, failing or dead."""
+    return (
+        Delivery.objects.filter(finding=finding, kind="ticket")
+        .exclude(status=Delivery.Status.SENT)
+        .select_related("destination")
+        .order_by("-created_at", "-id")[:limit]
+    )

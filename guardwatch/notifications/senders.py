@@ -10,9 +10,11 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
@@ -21,7 +23,7 @@ from django.core.mail import EmailMessage
 from guardwatch import aws
 
 from .models import Delivery, Destination
-from .outbound import HttpAnswer, OutboundFailed, OutboundRefused, http_post
+from .outbound import HttpAnswer, OutboundFailed, OutboundRefused, http_get, http_post
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,9 @@ def message_subject(delivery: Delivery) -> str:
     events = _events(delivery)
     if delivery.payload.get("digest"):
         return f"GuardWatch digest: {len(events)} events"
-    return "GuardWatch: " + (event_headline(events[0]) if events else "notification")
+    headline = event_headline(events[0]) if events else "notification"
+    # One line whatever the finding's title holds: a CR/LF in an email subject would break the header.
+    return "GuardWatch: " + " ".join(headline.split())
 
 
 def message_text(delivery: Delivery) -> str:
@@ -137,6 +141,15 @@ def slack_body(delivery: Delivery) -> dict[str, Any]:
     return {"text": _slack_escape(message_subject(delivery)), "blocks": blocks}
 
 
+_TEAMS_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]()<>#~|"})
+
+
+def _teams_escape(text: str) -> str:
+    # Adaptive Card TextBlocks and facts render Markdown: backslash-escape it so a finding title
+    # cannot forge a link ([click](https://…)) or bury the text in formatting.
+    return str(text).translate(_TEAMS_MARKDOWN)
+
+
 def teams_body(delivery: Delivery) -> dict[str, Any]:
     """Teams (Workflows / incoming webhook): a message carrying one Adaptive Card."""
     body: list[dict[str, Any]] = [
@@ -145,16 +158,21 @@ def teams_body(delivery: Delivery) -> dict[str, Any]:
             "size": "Medium",
             "weight": "Bolder",
             "wrap": True,
-            "text": message_subject(delivery),
+            "text": _teams_escape(message_subject(delivery)),
         }
     ]
     actions = []
     for event in _events(delivery)[:20]:
         if delivery.payload.get("digest"):
             body.append(
-                {"type": "TextBlock", "weight": "Bolder", "wrap": True, "text": event_headline(event)}
+                {
+                    "type": "TextBlock",
+                    "weight": "Bolder",
+                    "wrap": True,
+                    "text": _teams_escape(event_headline(event)),
+                }
             )
-        body.append({"type": "FactSet", "facts": [{"title": label, "value": value}
+        body.append({"type": "FactSet", "facts": [{"title": label, "value": _teams_escape(value)}
                                                   for label, value in event_facts(event)]})  # fmt: skip
         if not actions:
             actions.append(
@@ -279,6 +297,11 @@ def priority_map(raw: str) -> dict[str, str]:
     return found
 
 
+def jira_delivery_label(delivery: Delivery) -> str:
+    """The label that marks the one issue a delivery creates, so a retry can find it instead of re-creating it."""
+    return f"guardwatch-delivery-{delivery.pk}"
+
+
 def jira_fields(destination: Destination, delivery: Delivery) -> dict[str, Any]:
     """The issue's fields: project, type, summary, description, labels, priority, plus static extras."""
     config = destination.config
@@ -289,9 +312,9 @@ def jira_fields(destination: Destination, delivery: Delivery) -> dict[str, Any]:
         **(config.get("extra_fields") or {}),
         "project": {"key": config.get("project_key", "")},
         "issuetype": {"name": config.get("issue_type") or "Task"},
-        "summary": summary.replace("\n", " ")[:250],
+        "summary": summary[:250],
         "description": _adf(message_text(delivery)),
-        "labels": sorted({"guardwatch", *(config.get("labels") or [])}),
+        "labels": sorted({"guardwatch", jira_delivery_label(delivery), *(config.get("labels") or [])}),
     }
     priority = priority_map(config.get("priority_map", "")).get(first.get("band") or "")
     if priority:
@@ -299,22 +322,80 @@ def jira_fields(destination: Destination, delivery: Delivery) -> dict[str, Any]:
     return fields
 
 
-def send_jira(destination: Destination, delivery: Delivery) -> SendOutcome:
+# Jira Cloud issue keys: a project key (a letter, then letters, digits, underscores) and a number.
+JIRA_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,63}-[0-9]{1,12}")
+
+
+def _jira_ticket(base: str, key: Any) -> tuple[str, str] | None:
+    key = str(key)
+    if not JIRA_KEY.fullmatch(key):
+        return None
+    return key, f"{base}/browse/{key}"
+
+
+def jira_issue_find(
+    destination: Destination, delivery: Delivery, headers: dict[str, str]
+) -> SendOutcome | None:
+    """The issue an earlier attempt of `delivery` created, looked up by its label (JQL search).
+
+    None: no such issue, so creating one is safe. An outcome: found (`ok`), or the search failed and
+    creating could duplicate the issue, so the attempt fails and is retried later. Jira's search index
+    can lag a fresh issue by a few seconds; the retry backoff is longer than that.
+    """
+    base = destination.config.get("base_url", "").rstrip("/")
+    query = urlencode(
+        {"jql": f'labels = "{jira_delivery_label(delivery)}"', "fields": "key", "maxResults": "1"}
+    )
+    try:
+        answer = http_get(url=f"{base}/rest/api/3/search/jql?{query}", headers=headers)
+    except (OutboundFailed, OutboundRefused) as error:
+        return SendOutcome(
+            ok=False, error=f"Could not check Jira for an issue made by an earlier attempt: {error}"
+        )
+    if not answer.ok:
+        return SendOutcome(ok=False, status_code=answer.status, body=answer.body,
+                           error=f"Jira issue search answered HTTP {answer.status}; not creating a possible duplicate.")  # fmt: skip
+    try:
+        issues = json.loads(answer.body).get("issues") or []
+    except (ValueError, AttributeError):
+        issues = None
+    if issues is None:
+        return SendOutcome(ok=False, status_code=answer.status, body=answer.body,
+                           error="Jira's issue search answered something other than JSON.")  # fmt: skip
+    if not issues:
+        return None
+    ticket = _jira_ticket(base, issues[0].get("key") if isinstance(issues[0], dict) else None)
+    if ticket is None:
+        return SendOutcome(ok=False, status_code=answer.status, body=answer.body,
+                           error="Jira's issue search answered without a valid issue key.")  # fmt: skip
+    return SendOutcome(ok=True, status_code=answer.status, body=f"Found {ticket[0]}, created by an earlier attempt.",
+                       ticket=ticket)  # fmt: skip
+
+
+def send_jira(destination: Destination, delivery: Delivery, *, retrying: bool = False) -> SendOutcome:
+    """Create one issue. On a retry, first look for the issue an earlier attempt may have created
+    (a timeout can hide a success), and return that one instead of creating a duplicate."""
     config, secrets = destination.config, destination.secrets()
     base = config.get("base_url", "").rstrip("/")
     token = base64.b64encode(f"{config.get('email', '')}:{secrets.get('api_token', '')}".encode()).decode()
-    outcome = _post(f"{base}/rest/api/3/issue", _json_bytes({"fields": jira_fields(destination, delivery)}),
-                    {"Authorization": f"Basic {token}", "Accept": "application/json"})  # fmt: skip
+    headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
+    if retrying:
+        found = jira_issue_find(destination, delivery, headers)
+        if found is not None:
+            return found
+    outcome = _post(
+        f"{base}/rest/api/3/issue", _json_bytes({"fields": jira_fields(destination, delivery)}), headers
+    )
     if not outcome.ok:
         return outcome
     try:
-        key = str(json.loads(outcome.body)["key"])
+        ticket = _jira_ticket(base, json.loads(outcome.body)["key"])
     except (ValueError, KeyError, TypeError):
+        ticket = None
+    if ticket is None:
         return SendOutcome(ok=False, status_code=outcome.status_code, body=outcome.body,
-                           error="Jira answered without an issue key.")  # fmt: skip
-    return SendOutcome(
-        ok=True, status_code=outcome.status_code, body=outcome.body, ticket=(key, f"{base}/browse/{key}")
-    )
+                           error="Jira answered without a valid issue key.")  # fmt: skip
+    return SendOutcome(ok=True, status_code=outcome.status_code, body=outcome.body, ticket=ticket)
 
 
 SENDERS = {
@@ -327,7 +408,9 @@ SENDERS = {
 }
 
 
-def send(delivery: Delivery) -> SendOutcome:
-    """Send one delivery to its destination."""
+def send(delivery: Delivery, *, retrying: bool = False) -> SendOutcome:
+    """Send one delivery to its destination; `retrying`: an earlier attempt may have reached it."""
     destination = delivery.destination
+    if destination.kind == Destination.Kind.JIRA:
+        return send_jira(destination, delivery, retrying=retrying)
     return SENDERS[destination.kind](destination, delivery)

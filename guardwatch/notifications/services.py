@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -178,25 +179,38 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Attemp
     now = now or timezone.now()
     due = Q(status=Delivery.Status.PENDING) | Q(status=Delivery.Status.FAILED, next_attempt_at__lte=now)
     stale = Q(status=Delivery.Status.SENDING, last_attempt_at__lt=now - STALE_CLAIM)
-    claimed = (
-        Delivery.objects.filter(pk=delivery_id)
-        .filter(due | stale)
-        .update(status=Delivery.Status.SENDING, last_attempt_at=now)
-    )
-    if not claimed:
-        return None
+    row = Delivery.objects.filter(pk=delivery_id)
+    reclaimed = False
+    if not row.filter(due).update(status=Delivery.Status.SENDING, last_attempt_at=now):
+        # A claim of a worker that died mid-attempt: that attempt may have reached the destination.
+        reclaimed = bool(row.filter(stale).update(status=Delivery.Status.SENDING, last_attempt_at=now))
+        if not reclaimed:
+            return None
     delivery = Delivery.objects.select_related("destination").get(pk=delivery_id)
-    return _attempt(delivery, retry=True, claimed_at=now)
+    return _attempt(delivery, retry=True, claimed_at=now, reclaimed=reclaimed)
 
 
-def _attempt(delivery: Delivery, *, retry: bool, claimed_at: datetime | None = None) -> AttemptResult:
+def _attempt(
+    delivery: Delivery, *, retry: bool, claimed_at: datetime | None = None, reclaimed: bool = False
+) -> AttemptResult:
     destination = delivery.destination
-    if not destination.enabled and not delivery.payload.get("test"):
+    link = (
+        TicketLink.objects.filter(delivery=delivery).first()
+        if destination.kind == Destination.Kind.JIRA
+        else None
+    )
+    if link is not None:
+        # The issue exists (its key is stored): never create it again, whatever the delivery's state says.
+        outcome = SendOutcome(ok=True, body=f"{link.key} was already created for this delivery.")
+    elif not destination.enabled and not delivery.payload.get("test"):
         outcome = SendOutcome(ok=False, error="The destination is disabled; resend after enabling it.")
         retry = False
     else:
         try:
-            outcome = senders.send(delivery)
+            # An earlier attempt (also one before a resend, which resets `attempts` but keeps its error)
+            # may have reached the destination.
+            retrying = reclaimed or delivery.attempts > 0 or bool(delivery.error)
+            outcome = senders.send(delivery, retrying=retrying)
         except SecretsUnreadable as error:
             outcome = SendOutcome(ok=False, error=str(error))
         except Exception as error:  # a bug in a sender must not kill the task without a trace
@@ -231,13 +245,25 @@ def _record(delivery: Delivery, outcome: SendOutcome, *, retry: bool, now: datet
 
 
 def _ticket_link_store(delivery: Delivery, ticket: tuple[str, str]) -> TicketLink:
+    """Keep the issue's key and URL, and put it in the finding's timeline."""
+    from findings.models import FindingEvent
+
     key, url = ticket
     events = delivery.payload.get("events") or [{}]
-    actor_id = delivery.payload.get("actor_id")
-    return TicketLink.objects.create(
+    actor = get_user_model().objects.filter(pk=delivery.payload.get("actor_id")).first()
+    link = TicketLink.objects.create(
         finding_id=delivery.finding_id, finding_arn=events[0].get("arn", "")[:512], destination=delivery.destination,
-        delivery=delivery, key=key[:64], url=url[:500], created_by_id=actor_id,
+        delivery=delivery, key=key[:64], url=url[:500], created_by=actor,
     )  # fmt: skip
+    if delivery.finding_id:
+        FindingEvent.objects.create(
+            finding_id=delivery.finding_id, kind=FindingEvent.Kind.TICKET, actor=actor,
+            actor_name=actor.get_username() if actor else "", created_at=link.created_at,
+            body=f"Jira issue {link.key} created in {delivery.destination.name}",
+            details={"key": link.key, "url": link.url, "destination": delivery.destination.name,
+                     "delivery": delivery.pk},
+        )  # fmt: skip
+    return link
 
 
 def deliveries_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
@@ -313,22 +339,40 @@ def _digest_make(*, rule: RoutingRule, now: datetime) -> Delivery | None:
 # --- Tickets ---------------------------------------------------------------------------------------
 
 
-def ticket_create_for_finding(
-    *, finding, destination: Destination, actor
-) -> tuple[Delivery, TicketLink | None]:
-    """ "Create ticket" on a finding: a Jira issue now; on failure the delivery retries in the background."""
+class TicketError(ValueError):
+    """A ticket cannot be requested; the message says why, for the person who asked."""
+
+
+OPEN_STATUSES = (Delivery.Status.PENDING, Delivery.Status.SENDING, Delivery.Status.FAILED)
+
+
+def ticket_request(*, finding, destination: Destination, actor) -> Delivery:
+    """ "Create ticket" on a finding page: queue a Jira issue for the delivery task to create.
+
+    One ticket per finding and Jira destination: a second request while one is under way returns
+    that one (a double click makes one issue), and a finding already ticketed there is refused.
+    """
     if destination.kind != Destination.Kind.JIRA:
-        raise ValueError("Tickets can only be created in a Jira destination.")
-    event = event_for_finding(kind="ticket", finding=finding)
-    actor_id = actor.pk if getattr(actor, "is_authenticated", False) else None
-    delivery = Delivery.objects.create(
-        destination=destination, kind="ticket", subject=finding.arn[:512], event_key=f"ticket:{finding.arn}"[:600],
-        finding=finding, status=Delivery.Status.SENDING, last_attempt_at=timezone.now(),
-        payload={"events": [event.snapshot], "digest": False, "test": False, "actor_id": actor_id},
-    )  # fmt: skip
-    audit_record(actor=actor, verb="notification_ticket.create", target=finding,
-                 details={"destination": destination.name, "delivery": delivery.pk})  # fmt: skip
-    result = _attempt(delivery, retry=True)
-    if result.retry_in is not None:
-        deliveries_enqueue(deliveries=[delivery], countdown=result.retry_in)
-    return delivery, TicketLink.objects.filter(delivery=delivery).first()
+        raise TicketError("Tickets can only be created in a Jira destination.")
+    if not destination.enabled:
+        raise TicketError(f"The Jira destination “{destination.name}” is disabled.")
+    with transaction.atomic():
+        # Serialises requests for this destination, so two clicks cannot both pass the checks below.
+        Destination.objects.select_for_update().filter(pk=destination.pk).first()
+        existing = TicketLink.objects.filter(finding=finding, destination=destination).first()
+        if existing:
+            raise TicketError(f"{existing.key} already tracks this finding in “{destination.name}”.")
+        under_way = Delivery.objects.filter(finding=finding, destination=destination, kind="ticket",
+                                            status__in=OPEN_STATUSES).first()  # fmt: skip
+        if under_way:
+            return under_way
+        event = event_for_finding(kind="ticket", finding=finding)
+        actor_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+        delivery = Delivery.objects.create(
+            destination=destination, kind="ticket", subject=finding.arn[:512], event_key=f"ticket:{finding.arn}"[:600],
+            finding=finding, payload={"events": [event.snapshot], "digest": False, "test": False, "actor_id": actor_id},
+        )  # fmt: skip
+        audit_record(actor=actor, verb="notification_ticket.create", target=finding,
+                     details={"destination": destination.name, "delivery": delivery.pk})  # fmt: skip
+        deliveries_enqueue(deliveries=[delivery])
+    return delivery

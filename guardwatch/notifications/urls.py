@@ -20,4 +20,5 @@ urlpatterns = [
     path("dead-letters/", views.dead_letters, name="dead_letters"),
     path("deliveries/<int:pk>/resend/", views.delivery_resend, name="delivery_resend"),
     path("tickets/<int:finding_pk>/", views.ticket_create, name="ticket_create"),
+    path("tickets/<int:finding_pk>/panel/", views.ticket_panel, name="ticket_panel"),
 ]

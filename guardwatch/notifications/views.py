@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from guardwatch.core.access import requires
+from guardwatch.core.redirects import next_url
 
 from . import selectors, services
 from .forms import DestinationForm, RoutingRuleForm
@@ -117,10 +119,8 @@ def delivery_resend(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         services.delivery_resend(delivery=delivery, actor=request.user)
         messages.success(request, f"Delivery {delivery.pk} to “{delivery.destination.name}” queued again.")
-    next_url = request.POST.get("next", "")
-    if next_url.startswith("/settings/notifications/") and "//" not in next_url:
-        return redirect(next_url)
-    return redirect("notifications:dead_letters")
+    fallback = reverse("notifications:dead_letters")
+    return redirect(next_url(request, request.POST.get("next", ""), fallback=fallback))
 
 
 @requires("manage_settings")
@@ -165,26 +165,68 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("notifications:rules")
 
 
+def _finding(pk: int):
+    from findings.listing import finding_get
+
+    return finding_get(pk=pk)
+
+
+def _count(raw: str) -> int | None:
+    """A small non-negative count in ASCII digits; None if missing or malformed."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else None
+
+
+@requires("triage_findings")
+@require_GET
+def ticket_panel(request: HttpRequest, finding_pk: int) -> HttpResponse:
+    """The finding page's "Tickets" panel (loaded by HTMX): its issues, requests under way, "Create ticket".
+
+    `known` is how many issues the finding page counted when it was rendered. Once more exist, that
+    page's timeline lacks one, so the panel reloads the page (`HX-Refresh`); while a request is under
+    way the panel polls itself to notice that moment. A count, not a time: an issue stamped before the
+    page was rendered may commit after it, and a clock comparison would miss it.
+    """
+    finding = _finding(finding_pk)
+    known = _count(request.GET.get("known", ""))
+    links = list(selectors.ticket_links_for_finding(finding=finding))
+    if known is not None and len(links) > known:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    ticketed = {link.destination_id for link in links}
+    # A request that failed where an issue now exists (a later request made it) is moot.
+    requests = [
+        d for d in selectors.ticket_requests_for_finding(finding=finding) if d.destination_id not in ticketed
+    ]
+    under_way = any(d.status in (Delivery.Status.PENDING, Delivery.Status.SENDING) for d in requests)
+    return render(request, "notifications/_ticket_panel.html", {
+        "finding": finding, "links": links, "requests": requests,
+        "destinations": [d for d in selectors.jira_destinations() if d.pk not in ticketed],
+        "poll": under_way and known is not None, "known": known,
+    })  # fmt: skip
+
+
 @requires("triage_findings")
 @require_POST
 def ticket_create(request: HttpRequest, finding_pk: int) -> HttpResponse:
-    """ "Create ticket" on a finding page: a Jira issue in the chosen (or only) Jira destination."""
-    from findings.models import Finding
-
-    finding = get_object_or_404(Finding, pk=finding_pk)
-    jira = selectors.jira_destinations()
-    chosen = request.POST.get("destination")
-    destination = jira.filter(pk=chosen).first() if chosen else (jira.first() if jira.count() == 1 else None)
+    """ "Create ticket" on a finding page: queue a Jira issue in the chosen (or only) Jira destination."""
+    finding = _finding(finding_pk)
+    jira = list(selectors.jira_destinations())
+    chosen = request.POST.get("destination", "")
+    if chosen:
+        destination = next((d for d in jira if str(d.pk) == chosen), None)
+    else:
+        destination = jira[0] if len(jira) == 1 else None
     if destination is None:
         messages.error(request, "Choose a Jira destination (an Admin adds one under Notifications).")
         return redirect("findings:detail", pk=finding.pk)
-    _delivery, link = services.ticket_create_for_finding(
-        finding=finding, destination=destination, actor=request.user
-    )
-    if link:
-        messages.success(request, f"Created {link.key}: {link.url}")
+    try:
+        services.ticket_request(finding=finding, destination=destination, actor=request.user)
+    except services.TicketError as error:
+        messages.error(request, str(error))
     else:
-        messages.error(
-            request, "Jira did not create the issue yet; it will be retried. See the delivery log."
+        messages.success(
+            request,
+            f"Ticket requested in “{destination.name}”; its key appears in the timeline once Jira answers.",
         )
     return redirect("findings:detail", pk=finding.pk)

@@ -10,7 +10,7 @@ import pytest
 from guardwatch.notifications import services
 from guardwatch.notifications.models import Destination
 
-from .receiver import Receiver
+from .receiver import FakeJira, Receiver
 
 SIGNING_SECRET = "s3cret-signing-key-for-tests"
 
@@ -43,6 +43,25 @@ def fast_notify(settings):
     settings.GUARDWATCH_NOTIFY_MAX_ATTEMPTS = 3
     settings.GUARDWATCH_PUBLIC_URL = "https://guardwatch.example.test"
     return settings
+
+
+@pytest.fixture
+def fake_jira_factory(receiver_factory, fast_notify):
+    """`fake_jira_factory(slow_creates=1)`: a FakeJira on a local receiver and a Jira destination for it."""
+
+    def make(**kwargs) -> tuple[FakeJira, Receiver, Destination]:
+        jira = FakeJira(**kwargs)
+        receiver = receiver_factory(respond=jira.respond)
+        return jira, receiver, jira_make(receiver.url.removesuffix("/hook"))
+
+    return make
+
+
+def jira_make(base_url: str, *, name: str = "Jira SEC") -> Destination:
+    return destination_make("jira", name=name, config={
+        "base_url": base_url, "email": "bot@example.com", "project_key": "SEC", "issue_type": "Task",
+        "labels": [], "priority_map": "", "extra_fields": {},
+    }, secrets={"api_token": "tok-123456789"})  # fmt: skip
 
 
 def destination_make(kind: str, *, name: str | None = None, config: dict | None = None,

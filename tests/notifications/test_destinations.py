@@ -122,7 +122,8 @@ def test_jira_issue_is_created_and_linked_to_the_finding(receiver_factory, findi
     fields = request.json()["fields"]
     assert fields["project"] == {"key": "SEC"} and fields["issuetype"] == {"name": "Bug"}
     assert fields["summary"] == f"[HIGH] {finding.title}"
-    assert fields["priority"] == {"name": "High"} and fields["labels"] == ["aws", "guardwatch"]
+    assert fields["priority"] == {"name": "High"}
+    assert fields["labels"] == ["aws", "guardwatch", f"guardwatch-delivery-{delivery.pk}"]
     assert fields["components"] == [{"name": "Sec"}]
     assert fields["description"]["type"] == "doc"
     link = TicketLink.objects.get()
@@ -155,3 +156,23 @@ def test_s3_export_to_a_missing_bucket_fails_with_the_reason(finding):
     delivery = deliver(destination, finding)
 
     assert delivery.status == "failed" and "NoSuchBucket" in delivery.error
+
+
+def test_teams_card_text_cannot_forge_links_from_a_finding_title(receiver, finding):
+    Finding.objects.filter(pk=finding.pk).update(title="[click here](https://evil.example) *now*")
+    finding.refresh_from_db()
+    deliver(destination_make("teams", secrets={"url": receiver.url}), finding)
+
+    card = receiver.requests[0].json()["attachments"][0]["content"]
+    heading = card["body"][0]["text"]
+    assert r"\[click here\]\(https://evil.example\) \*now\*" in heading
+
+
+def test_a_title_with_line_breaks_stays_on_one_subject_line(finding):
+    Finding.objects.filter(pk=finding.pk).update(title="Benign\r\nBcc: victim@example.com\nmore")
+    finding.refresh_from_db()
+    deliver(destination_make("email", config={"recipients": ["soc@example.com"]}), finding)
+
+    [message] = mail.outbox
+    assert message.subject == "GuardWatch: [HIGH] Benign Bcc: victim@example.com more"
+    assert "\n" not in message.message()["Subject"] and "\r" not in message.message()["Subject"]

@@ -3,9 +3,11 @@ the dead letters, while a healthy destination gets its message at once; an Admin
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from findings.models import Finding
@@ -93,8 +95,10 @@ def test_an_admin_resends_a_dead_letter_once_the_receiver_is_fixed(three_destina
     three_destinations["broken"].status = 200
 
     with django_capture_on_commit_callbacks() as callbacks:
-        response = client_for("admin").post(f"/settings/notifications/deliveries/{broken.pk}/resend/")
-    assert response.status_code == 302
+        response = client_for("admin").post(
+            f"/settings/notifications/deliveries/{broken.pk}/resend/", {"next": "https://evil.example/"}
+        )
+    assert response.status_code == 302 and response["Location"] == "/settings/notifications/dead-letters/"
     broken.refresh_from_db()
     assert (broken.status, broken.attempts) == ("pending", 0)
     assert len(callbacks) == 1  # queued for a worker
@@ -123,3 +127,39 @@ def test_a_lost_task_is_picked_up_by_the_retry_sweep(three_destinations):
     Delivery.objects.update(created_at=timezone.now() - timedelta(minutes=5))
     assert len(deliveries_due()) == 3
     assert Finding.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hanging_destination_delays_neither_the_sync_nor_a_healthy_destination(
+    receiver_factory, fast_notify, monkeypatch
+):
+    fast_notify.GUARDWATCH_NOTIFY_TIMEOUT_SECONDS = 30  # the slow receiver holds its request all test long
+    slow, healthy = receiver_factory(hang=True), receiver_factory()
+    rule_make(webhook_make(slow.url, name="slow"), name="to slow")
+    rule_make(webhook_make(healthy.url, name="healthy"), name="to healthy")
+    queued = []
+    monkeypatch.setattr(tasks.delivery_send, "apply_async", lambda args, countdown=None: queued.append(args))
+
+    findings_upsert(findings=[parsed_finding()], source="pull")  # the sync, committed
+
+    assert not slow.requests and not healthy.requests  # the sync itself calls no destination
+    rows = deliveries()
+    assert sorted(queued) == sorted([(rows["slow"].pk,), (rows["healthy"].pk,)])  # one task per destination
+
+    def worker_on_the_slow_task():
+        try:
+            delivery_attempt(delivery_id=rows["slow"].pk)
+        finally:
+            connections.close_all()
+
+    busy = threading.Thread(target=worker_on_the_slow_task)
+    busy.start()
+    slow.wait_for(1)  # that worker is now stuck waiting for the slow receiver
+
+    assert delivery_attempt(delivery_id=rows["healthy"].pk).status == "sent"  # another worker, meanwhile
+    assert len(healthy.requests) == 1 and busy.is_alive()
+    assert deliveries()["slow"].status == "sending"
+
+    slow.release.set()  # the slow receiver hangs up; its delivery fails and will be retried
+    busy.join(timeout=30)
+    assert deliveries()["slow"].status == "failed"

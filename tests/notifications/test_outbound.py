@@ -37,3 +37,23 @@ def test_loopback_can_be_refused_by_setting(settings):
 def test_credentials_in_the_url_are_refused():
     with pytest.raises(OutboundRefused, match="credentials"):
         url_check("https://user:pass@example.com/hook", resolve=False)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://[fd00:ec2::254]/latest/meta-data/", "metadata address"),
+        ("http://100.100.100.200/latest/meta-data/", "metadata address"),
+        ("http://[::ffff:169.254.169.254]/", "link-local"),
+        ("http://[2002:a9fe:a9fe::1]/", "link-local"),  # 6to4 wrapping of 169.254.169.254
+        ("http://[64:ff9b::a9fe:a9fe]/", "link-local"),  # NAT64 wrapping of 169.254.169.254
+    ],
+)
+def test_metadata_addresses_outside_link_local_and_wrapped_ipv4_are_refused(url, reason):
+    with pytest.raises(OutboundRefused, match=reason):
+        url_check(url, resolve=False)
+
+
+def test_a_private_address_stays_allowed_for_self_hosted_receivers():
+    url_check("http://10.1.2.3:8080/hook", resolve=False)
+    url_check("http://[2002:0a01:0203::1]/hook", resolve=False)  # 6to4 of 10.1.2.3

@@ -136,3 +136,31 @@ def test_only_admins_reach_notification_settings(client_for, persona):
 def test_admins_see_the_notifications_link(client_for):
     html = client_for("admin").get("/").content.decode()
     assert f'href="{BASE}"' in html
+
+
+def test_a_receivers_html_answer_and_a_hostile_title_are_shown_escaped_in_the_delivery_log(
+    client_for, receiver_factory, fast_notify
+):
+    from dataclasses import replace
+
+    from findings.upsert import findings_upsert
+    from guardwatch.notifications.models import Delivery
+    from guardwatch.notifications.services import delivery_attempt
+
+    from .conftest import parsed_finding, rule_make
+
+    receiver = receiver_factory(
+        status=500, answer=b'<script>alert("body")</script><img src=x onerror=alert(2)>'
+    )
+    destination = webhook_make(receiver.url)
+    rule_make(destination)
+    hostile = replace(parsed_finding(), title='Bucket <img src=x onerror=alert("title")> is public')
+    findings_upsert(findings=[hostile], source="pull")
+    delivery_attempt(delivery_id=Delivery.objects.get().pk)
+
+    admin = client_for("admin")
+    for page in (f"{BASE}destinations/{destination.pk}/deliveries/", f"{BASE}destinations/{destination.pk}/"):
+        html = admin.get(page).content.decode()
+        assert "&lt;script&gt;alert(&quot;body&quot;)&lt;/script&gt;" in html, page
+        assert "Bucket &lt;img src=x onerror=alert(&quot;title&quot;)&gt; is public" in html, page
+        assert "<script>alert" not in html and "<img src=x" not in html, page

@@ -9,11 +9,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from findings.listing import sla_due
 from findings.models import Finding, SyncState
 from findings.services import _RunProgress, _sync_failed
 from findings.upsert import findings_upsert
 from guardwatch.core.services import alert_raise
-from guardwatch.notifications.events import Event, event_for_finding, events_publish
+from guardwatch.notifications.events import Event, event_for_finding, events_publish, overdue_findings_publish
 from guardwatch.notifications.models import Delivery, DigestEntry
 from guardwatch.notifications.services import digests_send
 
@@ -172,3 +173,57 @@ def test_disabled_rules_and_other_event_kinds_route_nothing(hook):
     rule_make(hook, enabled=False)
     events_publish(events=[Event(kind="new_finding", subject="x", key="x", snapshot={"band": "high"})])
     assert not Delivery.objects.exists()
+
+
+def beat_ticks(start, *, minutes: int = 60, every: int = 5):
+    """What beat does: `overdue_findings_publish` every 5 minutes from `start` for `minutes`."""
+    return sum(
+        overdue_findings_publish(now=start + timedelta(minutes=m)) for m in range(0, minutes + 1, every)
+    )
+
+
+def test_an_overdue_finding_is_announced_once_not_on_every_beat_tick(hook, settings):
+    settings.GUARDWATCH_SLA_HOURS = {"critical": 4, "high": 24, "medium": 168, "low": 720}
+    rule_make(hook, kinds=("finding_overdue",), name="Overdue to the SOC")
+    finding = stored(finding_type=HIGH)
+    due = finding.created_at + timedelta(hours=24)
+    assert sla_due(finding) == due  # the moment the finding page starts saying "Overdue"
+
+    assert beat_ticks(due - timedelta(minutes=30), minutes=25) == 0  # not overdue yet
+
+    assert beat_ticks(due, minutes=60) == 1
+    [delivery] = Delivery.objects.all()
+    assert (delivery.kind, delivery.finding, delivery.subject) == ("finding_overdue", finding, finding.arn)
+    assert delivery.payload["events"][0]["due_at"] == due.isoformat()
+
+
+def test_an_overdue_finding_is_held_once_for_a_digest_rule(hook, settings):
+    settings.GUARDWATCH_SLA_HOURS = {"critical": 4, "high": 24, "medium": 168, "low": 720}
+    rule_make(hook, kinds=("finding_overdue",), throttle="digest", throttle_minutes=60)
+    finding = stored(finding_type=HIGH)
+
+    beat_ticks(finding.created_at + timedelta(hours=24), minutes=60)
+    assert DigestEntry.objects.filter(kind="finding_overdue", subject=finding.arn).count() == 1
+    assert not Delivery.objects.exists()
+
+
+def test_a_finding_closed_before_its_sla_ran_out_is_not_overdue(hook, settings):
+    settings.GUARDWATCH_SLA_HOURS = {"critical": 4, "high": 24, "medium": 168, "low": 720}
+    rule_make(hook, kinds=("finding_overdue",))
+    finding = stored(finding_type=HIGH)
+    Finding.objects.filter(pk=finding.pk).update(status="resolved")
+
+    assert beat_ticks(finding.created_at + timedelta(hours=24), minutes=30) == 0
+    assert not Delivery.objects.exists()
+
+
+def test_beat_checks_overdue_findings_more_often_than_the_lookback_so_none_is_missed():
+    from guardwatch.celery import app
+
+    app.finalize()  # installs the beat schedule
+    [entry] = [
+        e
+        for e in app.conf.beat_schedule.values()
+        if e["task"] == "notifications.tasks.overdue_findings_publish"
+    ]
+    assert entry["schedule"].run_every <= timedelta(minutes=30)  # overdue_findings_publish's lookback
