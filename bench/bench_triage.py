@@ -84,6 +84,18 @@ print({{"rows": lines - 1, "seconds": round(time.perf_counter() - started, 1), "
     return eval(out.stdout.strip().splitlines()[-1])  # noqa: S307 - our own subprocess's dict literal
 
 
+def _bulk_status(ids: list[int], status: str, actor) -> int:
+    """What a confirmed bulk status change costs: queue it, then run the task's body."""
+    from findings import triage
+
+    triage._bulk_enqueue = lambda bulk_id: None  # noqa: SLF001 - no broker in the benchmark
+    request = triage.BulkRequest("status", {"status": status, "reason": "bench"}, ids, "")
+    total, bulk = triage.findings_bulk_apply(request=request, actor=actor)
+    if bulk is not None:
+        bulk = triage.bulk_action_run(bulk_id=bulk.pk)
+    return total
+
+
 def main() -> None:
     setup_django(DB_NAME)
     from django.contrib.auth import get_user_model
@@ -91,8 +103,8 @@ def main() -> None:
     from django.test import Client
 
     from findings.models import Finding
-    from findings.triage import findings_status_set
 
+    load_start = os.getloadavg()[0]
     total = _ensure_seeded()
     open_count = Finding.objects.filter(status__in=["new", "acknowledged", "in_progress"]).count()
     analyst = get_user_model().objects.get(username="analyst")
@@ -128,50 +140,110 @@ def main() -> None:
     results.append(measure_get(client, "one finding's detail page", f"/findings/{detail_pk}/"))
     print(results[-1].row(), flush=True)
 
-    # Bulk status change of 10,000 findings (set-based UPDATE + timeline rows), twice: without and
-    # with GuardDuty write-backs queued (Resolved → one ArchiveFindings row each).
+    # Bulk status change of 10,000 findings, end to end as the UI does it: the view's service queues
+    # a BulkAction (above BULK_ASYNC_THRESHOLD), then the Celery task's body applies it in chunks
+    # (set-based UPDATE + timeline rows). Twice: to Acknowledged, and to Resolved (which also queues
+    # one ArchiveFindings write-back per finding). The enqueue itself is a no-op here.
     ids = list(Finding.objects.filter(status="new").order_by("id").values_list("id", flat=True)[:20000])
-    ack_seconds, ack_moved = timed(
-        lambda: findings_status_set(findings=Finding.objects.filter(pk__in=ids[:10000]), status="acknowledged", actor=analyst)
-    )
-    res_seconds, res_moved = timed(
-        lambda: findings_status_set(findings=Finding.objects.filter(pk__in=ids[10000:]), status="resolved", actor=analyst)
-    )
+    ack_seconds, ack_moved = timed(lambda: _bulk_status(ids[:10000], "acknowledged", analyst))
+    res_seconds, res_moved = timed(lambda: _bulk_status(ids[10000:], "resolved", analyst))
     account_query = "&".join(f"account={a}" for a in accounts)
     export = export_memory(account_query)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('findings_finding'))")
         table_size = cursor.fetchone()[0]
-    _write_doc(total, open_count, results, (ack_seconds, ack_moved), (res_seconds, res_moved), export, table_size)
+    loads = (load_start, os.getloadavg()[0])
+    _write_doc(
+        total,
+        open_count,
+        results,
+        (ack_seconds, ack_moved),
+        (res_seconds, res_moved),
+        export,
+        table_size,
+        loads,
+    )
 
 
-def _write_doc(total, open_count, results, ack, res, export, table_size) -> None:
-    p95s = [r.p95_ms for r in results]
+# ANCHORS.md's DefectDojo rows (p50, p95 ms at 1M findings) and the case here that answers each.
+ANCHOR_ROWS = (
+    ("open findings list, first page", "open findings, first page", 4303, 4508),
+    ("same, filtered by severity High", "open, severity High", 5623, 6053),
+    ("same, text filter on title", "open, text search 'bitcoin'", 2412, 2624),
+    ("same, page 200", "open, page 200 (keyset)", 7352, 7752),
+    ("one finding's detail page", "one finding's detail page", 2664, 2904),
+)
+ANCHOR_PAGE_BYTES = 3.4e6
+LIST_TARGET_MS = 150
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _write_doc(total, open_count, results, ack, res, export, table_size, loads) -> None:
+    by_name = {r.name: r for r in results}
+    lists = [r for r in results if r.name != "one finding's detail page"]
+    slow = [r for r in lists if r.p95_ms > LIST_TARGET_MS]
+    anchor_lines = [
+        "| DefectDojo row | its p50 / p95 ms | GuardWatch p50 / p95 ms | × faster (p95) | 50× goal |",
+        "|---|---|---|---|---|",
+    ]
+    for label, case, dd50, dd95 in ANCHOR_ROWS:
+        r = by_name[case]
+        anchor_lines.append(
+            f"| {label} | {dd50:,} / {dd95:,} | {r.p50_ms:,.1f} / {r.p95_ms:,.1f} | {dd95 / r.p95_ms:,.0f}× |"
+            f" {_verdict(r.p95_ms * 50 <= dd95)} |"
+        )
+    first = by_name["open findings, first page"]
+    anchor_lines.append(
+        f"| weight of one list page | 3.4 MB | {first.bytes / 1024:,.1f} KB | {ANCHOR_PAGE_BYTES / first.bytes:,.0f}× |"
+        f" {_verdict(first.bytes * 50 <= ANCHOR_PAGE_BYTES)} |"
+    )
     lines = [
         BEGIN,
         "## Triage: findings list at a million findings (`bench/bench_triage.py`)",
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {total:,} findings ({open_count:,} open),"
-        f" seeded by `bench/seed_findings.py`; table and indexes {table_size}. Method: ANCHORS.md"
-        " (test Client, 2 warm-ups, 20 timed requests, p50/p95 server time, queries of one more request).",
+        "Reproduce: `BENCH_KEEP_DB=1 .venv/bin/python bench/seed_findings.py` (once, ~15 min on this machine),"
+        " then `.venv/bin/python bench/bench_triage.py` (rewrites this section only).",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on a 2-core machine (PostgreSQL 15,"
+        f" default config: shared_buffers 128 MB) on {total:,} findings ({open_count:,} open), seeded by"
+        f" `bench/seed_findings.py`; table and indexes {table_size}. Method: ANCHORS.md (test Client,"
+        " 2 warm-ups, 20 timed requests, p50/p95 server time, queries of one more request). The machine was"
+        f" shared with other engineers' tests and benchmarks: 1-minute load average {loads[0]:.1f} at the start"
+        f" and {loads[1]:.1f} at the end (2 = both cores busy), so timings are pessimistic and noisy.",
         "",
         TABLE_HEADER,
         *[r.row() for r in results],
         "",
-        f"- Worst list p95: **{max(p95s):,.1f} ms** (target ≤ 150 ms); queries per list page: "
-        f"{sorted({r.queries for r in results[:-1]})} whatever the page size.",
-        f"- Bulk status change, {ack[1]:,} findings → Acknowledged: **{ack[0]:.2f} s**; "
-        f"{res[1]:,} → Resolved (plus {res[1]:,} ArchiveFindings write-backs queued): **{res[0]:.2f} s** (target ≤ 3 s).",
-        f"- CSV export of {export['rows']:,} findings ({export['mb']} MB) streamed in {export['seconds']} s; "
-        f"peak RSS of the whole exporting process **{export['peak_rss_mb']} MB** (target ≤ 200 MB).",
-        "- Severity counts are exact up to 10,000 per band and shown as “10,000+” above (one statement, four"
-        " LIMITed subqueries), so counting never scans the table.",
+        "Against ANCHORS.md (DefectDojo 3.2.0 at 1M findings):",
+        "",
+        *anchor_lines,
+        "",
+        f"- List p95 ≤ {LIST_TARGET_MS} ms: {_verdict(not slow)} — worst list p95 **{max(r.p95_ms for r in lists):,.1f} ms**"
+        + (f"; over target: {', '.join(f'{r.name} ({r.p95_ms:,.0f} ms)' for r in slow)}." if slow else "."),
+        f"- Queries per list page: {sorted({r.queries for r in lists})} depending on the filter (exact or"
+        " estimated counts, filter-first plan), never on the page size (asserted in"
+        " tests/findings/test_triage_list.py with `django_assert_max_num_queries`).",
+        f"- Bulk status change of {ack[1]:,} findings → Acknowledged, end to end (queue + task body):"
+        f" **{ack[0]:.2f} s**; {res[1]:,} → Resolved (plus {res[1]:,} ArchiveFindings write-backs queued):"
+        f" **{res[0]:.2f} s** — target ≤ 3 s {_verdict(max(ack[0], res[0]) <= 3)}.",
+        f"- CSV export of {export['rows']:,} findings ({export['mb']} MB) streamed in {export['seconds']} s;"
+        f" peak RSS of the whole exporting process (fresh process, Django loaded) **{export['peak_rss_mb']} MB**"
+        f" — target ≤ 200 MB {_verdict(export['peak_rss_mb'] <= 200)}.",
+        "- Severity counts: exact up to 10,000 per band (“10,000+” above); with free text one scan of at most"
+        " 1,000 matches (“1,000+”); when exact counting would exceed 50 ms (a statement timeout) the planner's"
+        " estimates are shown as “≈N”. Free text needs ≥ 3 characters (the trigram index's minimum).",
+        "- Type filters (type prefix, purpose, resource type, action) with the severity sort find their matches'"
+        " ids through the covering index `finding_tri_type_sev_idx` and sort them, instead of walking the"
+        " severity index past the (lower-severity) types that do not match.",
         END,
     ]
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
     block = "\n".join(lines) + "\n"
     if BEGIN in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END) + "\n?", block, text, flags=re.S)
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END) + "\n?", lambda _m: block, text, flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n" + block
     DOC.write_text(text)

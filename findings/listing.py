@@ -26,17 +26,22 @@ from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
-from django.db.models import F, Q, QuerySet, TextField
+from django.db import OperationalError, connection, transaction
+from django.db.models import F, Q, QuerySet, TextField, Value
 from django.db.models.expressions import RawSQL
 from django.http import Http404, QueryDict
 from django.utils import timezone
+from psycopg.errors import QueryCanceled
 
 from .models import OPEN_STATUSES, Finding, FindingEvent, SavedView, TriageStatus, WriteBack
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 COUNT_CAP = 10_000
+# Free text is matched by the trigram index, which needs 3 characters to narrow anything down.
+SEARCH_MIN_CHARS = 3
+# With free text every candidate row is rechecked on the heap, so counts stop at a smaller cap.
+SEARCH_COUNT_CAP = 1_000
 BANDS = ("critical", "high", "medium", "low")
 # GuardDuty's bands as severity ranges [low, high): lets the severity index answer band filters.
 BAND_RANGES = {"low": (0.0, 4.0), "medium": (4.0, 7.0), "high": (7.0, 9.0), "critical": (9.0, 100.0)}
@@ -131,6 +136,9 @@ class FindingFilters:
     def from_query(cls, query: QueryDict) -> FindingFilters:
         f = cls()
         f.q = query.get("q", "").strip()[:200]
+        if 0 < len(f.q) < SEARCH_MIN_CHARS:
+            f.errors.append(f"Search needs at least {SEARCH_MIN_CHARS} characters; “{f.q}” ignored.")
+            f.q = ""
         for band in _multi(query, "band"):
             if band in BAND_RANGES and band not in f.bands:
                 f.bands.append(band)
@@ -356,13 +364,44 @@ def _cursor_decode(sort: Sort, cursor: str) -> tuple[Any, int] | None:
         return None
 
 
-def _order(sort: Sort) -> list:
-    """ORDER BY exactly as the matching index is built (Postgres matches NULLS FIRST/LAST literally)."""
-    column = F(sort.column)
+def _order(sort: Sort, *, filter_first: bool = False) -> list:
+    """ORDER BY exactly as the matching index is built (Postgres matches NULLS FIRST/LAST literally).
+
+    `filter_first` orders by an expression no index serves, so Postgres finds the (few) matches
+    through the filter's own index and sorts them, instead of walking the sort index from the top.
+    """
+    column = F(sort.column) + Value(0.0) if filter_first and sort.kind == "float" else F(sort.column)
     nullable = Finding._meta.get_field(sort.column).null
     if sort.descending:
         return [column.desc(nulls_last=True) if nullable else column.desc(), F("id").desc()]
     return [column.asc(nulls_first=True) if nullable else column.asc(), F("id").asc()]
+
+
+# Filters whose matches cluster by severity (GuardDuty derives a finding's severity from its type):
+# walking the severity index from the top can pass half the table before the first match.
+SEVERITY_BOUND_FILTERS = ("type_prefix", "type_contains", "purpose", "resource_type", "action_type")
+# Below this many estimated matches, fetching them all and sorting beats walking the severity index.
+FILTER_FIRST_ROWS = 50_000
+
+
+def filter_first_plan(*, queryset: QuerySet, filters: FindingFilters, sort: Sort) -> bool:
+    """Whether to find the matches first and sort them (one EXPLAIN to ask the planner's estimate)."""
+    if sort.column != "severity" or connection.vendor != "postgresql":
+        return False
+    if not any(getattr(filters, name) for name in SEVERITY_BOUND_FILTERS):
+        return False
+    return estimated_rows(queryset) < FILTER_FIRST_ROWS
+
+
+def estimated_rows(queryset: QuerySet) -> int:
+    """The planner's estimate of how many rows `queryset` matches (Postgres only; costs planning)."""
+    sql, params = queryset.order_by().values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def _after(sort: Sort, value: Any, pk: int) -> Q:
@@ -402,12 +441,18 @@ def finding_page(
     """One keyset page of matching findings, assignee joined (one query whatever the size)."""
     sort = SORTS.get(sort_key) or SORTS[DEFAULT_SORT]
     size = size if size in PAGE_SIZES else DEFAULT_PAGE_SIZE
-    queryset = findings_filtered(filters=filters, user=user).select_related("assignee").defer("raw")
+    queryset = (
+        findings_filtered(filters=filters, user=user).select_related("assignee").defer("raw", "description")
+    )
     cursor = _cursor_decode(sort, after) if after else None
     if after and cursor is None:
         filters.errors.append("That page link is no longer valid; showing the first page.")
     if cursor is not None:
         queryset = queryset.filter(_after(sort, *cursor))
+    if filter_first_plan(queryset=queryset, filters=filters, sort=sort):
+        # Ids from an index-only scan first, then only the page's rows from the table.
+        ids = queryset.order_by(*_order(sort, filter_first=True)).values("id")[: size + 1]
+        queryset = Finding.objects.filter(pk__in=ids).select_related("assignee").defer("raw", "description")
     rows = list(queryset.order_by(*_order(sort))[: size + 1])
     has_next = len(rows) > size
     rows = rows[:size]
@@ -425,10 +470,15 @@ def finding_page(
 
 @dataclass
 class SeverityCounts:
-    """Matches per band, exact up to `COUNT_CAP` each; `capped` bands show as "10,000+"."""
+    """Matches per band, exact up to `COUNT_CAP` each; `capped` bands show as "10,000+".
+
+    `approximate` counts are the planner's estimates (shown as "≈"), used when counting exactly
+    would take longer than `COUNT_BUDGET_MS`.
+    """
 
     bands: dict[str, int]
     capped: set[str]
+    approximate: bool = False
 
     @property
     def total(self) -> int:
@@ -442,9 +492,43 @@ class SeverityCounts:
         return [{"band": b, "count": self.bands[b], "capped": b in self.capped} for b in BANDS]
 
 
+# Exact counts get this long; past it the list shows the planner's estimates instead.
+COUNT_BUDGET_MS = 50
+
+
 def severity_counts(*, filters: FindingFilters, user=None) -> SeverityCounts:
-    """Counts by band for the current filter, in one statement of four capped subqueries."""
+    """Counts by band for the current filter: exact (capped) within `COUNT_BUDGET_MS`, else estimated.
+
+    Exact counts are one statement of four capped subqueries; with free text, one scan of at most
+    `SEARCH_COUNT_CAP` + 1 matches instead (each band's scan would otherwise recheck every candidate
+    of the trigram index), and past that cap every band is a lower bound ("N+"). A filter the
+    indexes do not serve (a rare band of one account, say) can make even capped counting scan much
+    of the table, so Postgres gets a statement timeout and the page falls back to estimates.
+    """
     base = findings_filtered(filters=filters, user=user).order_by()
+    if connection.vendor != "postgresql":
+        return _severity_counts_exact(base, sampled=bool(filters.q))
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(COUNT_BUDGET_MS)])
+            counts = _severity_counts_exact(base, sampled=bool(filters.q))
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", ["0"])
+            return counts
+    except OperationalError as error:
+        if not isinstance(error.__cause__, QueryCanceled):
+            raise
+    bands = {
+        band: estimated_rows(base.filter(severity__gte=low, severity__lt=high))
+        for band, (low, high) in BAND_RANGES.items()
+    }
+    return SeverityCounts(bands={band: bands[band] for band in BANDS}, capped=set(), approximate=True)
+
+
+def _severity_counts_exact(base: QuerySet[Finding], *, sampled: bool) -> SeverityCounts:
+    if sampled:
+        return _severity_counts_sampled(base)
     parts: list[str] = []
     params: list[Any] = []
     for band in BANDS:
@@ -459,6 +543,15 @@ def severity_counts(*, filters: FindingFilters, user=None) -> SeverityCounts:
     bands = {band: min(int(value), COUNT_CAP) for band, value in zip(BANDS, values, strict=True)}
     capped = {band for band, value in zip(BANDS, values, strict=True) if value > COUNT_CAP}
     return SeverityCounts(bands=bands, capped=capped)
+
+
+def _severity_counts_sampled(base: QuerySet[Finding]) -> SeverityCounts:
+    severities = list(base.values_list("severity", flat=True)[: SEARCH_COUNT_CAP + 1])
+    capped = len(severities) > SEARCH_COUNT_CAP
+    bands = dict.fromkeys(BANDS, 0)
+    for severity in severities[:SEARCH_COUNT_CAP]:
+        bands[next((b for b, (low, high) in BAND_RANGES.items() if low <= severity < high), "low")] += 1
+    return SeverityCounts(bands=bands, capped=set(BANDS) if capped else set())
 
 
 # --- Saved views, people -------------------------------------------------------------------------
