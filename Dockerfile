@@ -28,5 +28,6 @@ RUN SECRET_KEY=build-only-build-only-build-only-build-only-build-only \
 
 USER guardwatch
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz').status == 200 else 1)"
-CMD ["gunicorn", "guardwatch.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--access-logfile", "-", "--forwarded-allow-ips", "*"]
+# Asks /healthz with a Host from ALLOWED_HOSTS (a bare 127.0.0.1 would be refused as a disallowed host).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD ["python", "-m", "guardwatch.core.healthcheck"]
+CMD ["gunicorn", "guardwatch.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--access-logfile", "-"]

@@ -19,7 +19,7 @@ from django.core.validators import EmailValidator
 MAX_BYTES = 1024 * 1024
 MAX_ROWS = 5000
 EMAIL_MAX = 64
-_ACCOUNT_ID = re.compile(r"\d{12}")
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")  # not \d: that also matches Arabic-Indic and other digits
 _email_validator = EmailValidator()
 
 

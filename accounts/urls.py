@@ -19,8 +19,8 @@ urlpatterns = [
     path("operations/<int:pk>/retry/", views.operation_retry, name="operation_retry"),
     path("organization/", views.organization, name="organization"),
     path("organization/auto-enable/", views.organization_auto_enable, name="organization_auto_enable"),
-    re_path(r"^(?P<account_id>\d{12})/$", views.account_detail, name="detail"),
-    re_path(r"^(?P<account_id>\d{12})/edit/$", views.account_edit, name="edit"),
-    re_path(r"^(?P<account_id>\d{12})/action/$", views.account_action, name="action"),
-    re_path(r"^(?P<account_id>\d{12})/recreate/$", views.account_recreate, name="recreate"),
+    re_path(r"^(?P<account_id>[0-9]{12})/$", views.account_detail, name="detail"),
+    re_path(r"^(?P<account_id>[0-9]{12})/edit/$", views.account_edit, name="edit"),
+    re_path(r"^(?P<account_id>[0-9]{12})/action/$", views.account_action, name="action"),
+    re_path(r"^(?P<account_id>[0-9]{12})/recreate/$", views.account_recreate, name="recreate"),
 ]

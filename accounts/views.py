@@ -10,11 +10,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from guardwatch.core.access import requires
+from guardwatch.core.redirects import next_url
 
 from . import selectors, services
 from .csvimport import parse_member_csv
@@ -54,11 +54,13 @@ def _selection_load(request: HttpRequest, token: str) -> list[MemberAccount]:
     return list(MemberAccount.objects.filter(pk__in=pks)) if pks else []
 
 
+def _is_pk(value: str) -> bool:
+    """A primary key as a form sends it: ASCII digits that fit a bigint ("²".isdigit() is true too)."""
+    return value.isascii() and value.isdigit() and len(value) <= 18
+
+
 def _back(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return target
-    return fallback
+    return next_url(request, request.POST.get("next", ""), fallback=fallback)
 
 
 # --- The accounts page ------------------------------------------------------------------------------------
@@ -223,7 +225,7 @@ def invite(request: HttpRequest) -> HttpResponse:
 @requires("manage_members")
 def bulk(request: HttpRequest) -> HttpResponse:
     """Selected accounts + an action: invite goes to the invite page, destructive ones ask first."""
-    pks = [int(pk) for pk in request.POST.getlist("account") if pk.isdigit()]
+    pks = [int(pk) for pk in request.POST.getlist("account") if _is_pk(pk)]
     form = BulkActionForm(request.POST)
     back = _back(request, reverse("accounts:list"))
     if not pks:

@@ -12,14 +12,16 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from guardwatch.core.access import can, requires
+from guardwatch.core.redirects import next_url
 
 from . import listing, triage
 from .listing import FindingFilters
@@ -254,7 +256,8 @@ def saved_view_save_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 @requires("view_findings")
 def saved_view_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    view = get_object_or_404(SavedView, pk=pk)
+    # Someone else's private view does not exist as far as this user can tell.
+    view = get_object_or_404(SavedView.objects.filter(Q(owner=request.user) | Q(shared=True)), pk=pk)
     try:
         triage.saved_view_delete(view=view, actor=request.user)
     except triage.TriageError as error:
@@ -311,6 +314,7 @@ def suppression_create_view(request: HttpRequest) -> HttpResponse:
     return redirect("findings:suppression")
 
 
+@require_http_methods(["GET", "POST"])
 @requires("view_findings")
 def suppression_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(SuppressionRule, pk=pk)
@@ -355,7 +359,8 @@ def writeback_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     writeback = get_object_or_404(WriteBack, pk=pk)
     writeback_retry(writeback=writeback, actor=request.user)
     messages.success(request, "Write-back queued for another attempt.")
-    return redirect(request.POST.get("next") or reverse("findings:suppression"))
+    fallback = reverse("findings:suppression")
+    return redirect(next_url(request, request.POST.get("next", ""), fallback=fallback))
 
 
 # --- Export --------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from guardwatch.core.access import requires
@@ -49,6 +49,7 @@ def sync_now(request: HttpRequest) -> HttpResponse:
     return redirect("findings:sync")
 
 
+@require_http_methods(["GET", "POST"])
 @requires("manage_settings")
 def ingest_keys(request: HttpRequest) -> HttpResponse:
     """EventBridge ingest keys: list, and create one (its secret is shown once, on this response)."""

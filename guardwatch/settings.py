@@ -99,12 +99,13 @@ TESTING = GUARDWATCH_ENV == "test"
 PRODUCTION = GUARDWATCH_ENV == "production"
 
 DEBUG = env_bool("DEBUG", DEMO)
-SECRET_KEY = env_str(
-    "SECRET_KEY",
-    None if PRODUCTION else "guardwatch-insecure-demo-and-test-key-never-use-in-production-0123456789",
-)
+# Public (it is in this file): anyone could forge sessions and password-reset tokens with it.
+DEMO_SECRET_KEY = "guardwatch-insecure-demo-and-test-key-never-use-in-production-0123456789"  # noqa: S105
+SECRET_KEY = env_str("SECRET_KEY", None if PRODUCTION else DEMO_SECRET_KEY)
 if PRODUCTION and len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters in production.")
+if PRODUCTION and SECRET_KEY == DEMO_SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY is the published demo key: generate a random one for production.")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is required in production (comma-separated host names).")
@@ -133,6 +134,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "guardwatch.core.middleware.RejectNulCharactersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -241,6 +243,8 @@ SECURE_CSP = {
     "form-action": [CSP.SELF],
 }
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# The container's health check calls http://127.0.0.1:8000/healthz directly, without the proxy's TLS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True

@@ -6,13 +6,14 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from .access import requires
 from .forms import AuditFilterForm
 from .models import Alert
+from .redirects import next_url
 from .selectors import alert_list, audit_list, audit_verbs
 from .services import alert_acknowledge
 
@@ -83,7 +84,4 @@ def alert_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Acknowledged: {alert.title}")
     else:
         messages.info(request, "That alert was already acknowledged.")
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        back = ""
-    return redirect(back or "core:alerts")
+    return redirect(next_url(request, request.POST.get("next", ""), fallback=reverse("core:alerts")))

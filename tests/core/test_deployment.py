@@ -41,3 +41,17 @@ def test_dockerfile_installs_only_the_locked_runtime_requirements():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install --require-hashes -r requirements/prod.txt" in dockerfile
     assert "FROM python:3.13" in dockerfile
+
+
+def test_gunicorn_trusts_forwarded_headers_only_from_configured_proxies():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "--forwarded-allow-ips" not in dockerfile  # gunicorn then reads FORWARDED_ALLOW_IPS
+    assert "FORWARDED_ALLOW_IPS=" in (ROOT / ".env.example").read_text()
+
+
+def test_only_the_web_and_worker_containers_run_a_health_check():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'CMD ["python", "-m", "guardwatch.core.healthcheck"]' in dockerfile
+    services = compose()["services"]
+    assert services["beat"]["healthcheck"] == {"disable": True}
+    assert "inspect ping" in services["worker"]["healthcheck"]["test"][1]

@@ -45,3 +45,13 @@ def test_only_the_owner_deletes_a_view(client_for):
     view = SavedView.objects.get()
     client_for("manager").post(f"/findings/views/{view.pk}/delete/")
     assert SavedView.objects.filter(pk=view.pk).exists()
+
+
+def test_someone_elses_private_view_is_not_found_not_merely_refused(client_for):
+    client_for("analyst").post("/findings/views/", {"name": "Private hunch", "query": "band=low"})
+    view = SavedView.objects.get()
+
+    response = client_for("manager").post(f"/findings/views/{view.pk}/delete/")
+
+    assert response.status_code == 404
+    assert SavedView.objects.filter(pk=view.pk).exists()

@@ -193,3 +193,22 @@ def test_managers_read_but_cannot_act(synced, client_for):
         assert client.post(url, data).status_code == 403, url
     assert Finding.objects.get(pk=finding.pk).status == "new"
     assert not WriteBack.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "landing"),
+    [
+        ("/findings/suppression/?tab=queue", "/findings/suppression/?tab=queue"),
+        ("https://evil.example/", "/findings/suppression/"),
+        ("//evil.example/", "/findings/suppression/"),
+    ],
+)
+def test_retrying_a_write_back_returns_to_this_site_only(synced, client_for, target, landing):
+    finding = Finding.objects.first()
+    client = client_for("analyst")
+    client.post(f"/findings/{finding.pk}/status/", {"status": "resolved", "comment": "Patched."})
+    writeback = WriteBack.objects.get(finding=finding)
+
+    response = client.post(f"/findings/writebacks/{writeback.pk}/retry/", {"next": target})
+
+    assert response.status_code == 302 and response["Location"] == landing
