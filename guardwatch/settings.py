@@ -99,6 +99,8 @@ TESTING = GUARDWATCH_ENV == "test"
 PRODUCTION = GUARDWATCH_ENV == "production"
 
 DEBUG = env_bool("DEBUG", DEMO)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG=true shows tracebacks and settings to visitors: never in production.")
 # Public (it is in this file): anyone could forge sessions and password-reset tokens with it.
 DEMO_SECRET_KEY = "guardwatch-insecure-demo-and-test-key-never-use-in-production-0123456789"  # noqa: S105
 SECRET_KEY = env_str("SECRET_KEY", None if PRODUCTION else DEMO_SECRET_KEY)
@@ -249,6 +251,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=300)
+# Sign-in throttling (guardwatch/core/login.py): this many wrong passwords for one user name (five
+# times as many from one address) lock further attempts for the given number of minutes.
+GUARDWATCH_LOGIN_MAX_FAILURES = env_int("GUARDWATCH_LOGIN_MAX_FAILURES", 10, minimum=1)
+GUARDWATCH_LOGIN_LOCKOUT_MINUTES = env_int("GUARDWATCH_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)

@@ -6,11 +6,18 @@ from django.urls import include, path
 
 from findings import ingest as findings_ingest
 from guardwatch.core import views as core_views
+from guardwatch.core.login import ThrottledAuthenticationForm
 
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True, authentication_form=ThrottledAuthenticationForm
+        ),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("guardwatch.core.urls")),
     path("accounts/", include("accounts.urls")),

@@ -1,0 +1,89 @@
+"""Sign-in throttling: repeated wrong passwords lock that user name, and the address they came from.
+
+Counts live in the cache (Redis in production, shared by every web process) for a fixed window that
+starts at the first failure: GUARDWATCH_LOGIN_MAX_FAILURES wrong passwords for one user name, or five
+times as many from one address (someone spraying many names), and further attempts are refused
+without checking the password until the window ends. A successful sign-in clears the user name's
+count. The refusal says how to get in anyway (wait, or an Admin resets the password), because the
+person locked out may be the one responding to an incident.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.cache import cache
+
+log = logging.getLogger(__name__)
+ADDRESS_FACTOR = 5  # an address may fail for this many user names' worth before it is refused
+
+
+@dataclass(frozen=True)
+class _Counter:
+    key: str
+    limit: int
+
+
+def _counters(username: str, address: str) -> list[_Counter]:
+    limit = settings.GUARDWATCH_LOGIN_MAX_FAILURES
+    name = hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
+    return [
+        _Counter(f"gw:login-fail:user:{name}", limit),
+        _Counter(f"gw:login-fail:addr:{address}", limit * ADDRESS_FACTOR),
+    ]
+
+
+def login_refused(*, username: str, address: str) -> bool:
+    """Whether this user name or address has used up its failures for the current window."""
+    counts = cache.get_many([c.key for c in _counters(username, address)])
+    return any(counts.get(c.key, 0) >= c.limit for c in _counters(username, address))
+
+
+def login_failed(*, username: str, address: str) -> None:
+    window = settings.GUARDWATCH_LOGIN_LOCKOUT_MINUTES * 60
+    for counter in _counters(username, address):
+        cache.add(counter.key, 0, timeout=window)  # the window starts at the first failure
+        try:
+            count = cache.incr(counter.key)
+        except ValueError:  # expired between add and incr: this failure opens a new window
+            cache.set(counter.key, 1, timeout=window)
+            count = 1
+        if count == counter.limit:
+            log.warning("Sign-in locked for %s minutes after %s failures (%s)",
+                        settings.GUARDWATCH_LOGIN_LOCKOUT_MINUTES, count, counter.key.split(":")[2])  # fmt: skip
+
+
+def login_succeeded(*, username: str, address: str) -> None:
+    cache.delete(_counters(username, address)[0].key)
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """Django's sign-in form, refusing further attempts once the user name or address is locked."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "Your username and password didn't match. Please try again.",
+    }
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        if login_refused(username=username, address=address):
+            raise forms.ValidationError(
+                "Too many failed sign-ins for this user or from this address. Wait "
+                f"{settings.GUARDWATCH_LOGIN_LOCKOUT_MINUTES} minutes and try again, or ask an Admin "
+                "to reset your password.",
+                code="throttled",
+            )
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            login_failed(username=username, address=address)
+            raise
+        login_succeeded(username=username, address=address)
+        return cleaned
