@@ -4,8 +4,8 @@ Counts live in the cache (Redis in production, shared by every web process) for 
 starts at the first failure: GUARDWATCH_LOGIN_MAX_FAILURES wrong passwords for one user name, or five
 times as many from one address (someone spraying many names), and further attempts are refused
 without checking the password until the window ends. A successful sign-in clears the user name's
-count. The refusal says how to get in anyway (wait, or an Admin resets the password), because the
-person locked out may be the one responding to an incident.
+count. The refusal says how to get in anyway (wait, or ask an Admin, who runs
+`manage.py unlock_sign_in NAME`), because the person locked out may be the one responding to an incident.
 """
 
 from __future__ import annotations
@@ -62,6 +62,12 @@ def login_succeeded(*, username: str, address: str) -> None:
     cache.delete(_counters(username, address)[0].key)
 
 
+def login_unlock(*, username: str = "", address: str = "") -> None:
+    """Lift the lock on a user name and/or an address now (`manage.py unlock_sign_in`)."""
+    user_key, address_key = (c.key for c in _counters(username, address))
+    cache.delete_many(([user_key] if username else []) + ([address_key] if address else []))
+
+
 class ThrottledAuthenticationForm(AuthenticationForm):
     """Django's sign-in form, refusing further attempts once the user name or address is locked."""
 
@@ -77,7 +83,7 @@ class ThrottledAuthenticationForm(AuthenticationForm):
             raise forms.ValidationError(
                 "Too many failed sign-ins for this user or from this address. Wait "
                 f"{settings.GUARDWATCH_LOGIN_LOCKOUT_MINUTES} minutes and try again, or ask an Admin "
-                "to reset your password.",
+                "to unlock your sign-in.",
                 code="throttled",
             )
         try:

@@ -1,7 +1,10 @@
 """Sign-in throttling: wrong passwords lock the user name (and a spraying address), with a clear reason."""
 
+from io import StringIO
+
 import pytest
 from django.core.cache import cache
+from django.core.management import call_command
 
 from guardwatch.core.login import _counters
 
@@ -35,6 +38,9 @@ def test_after_the_limit_even_the_right_password_is_refused_with_a_reason(client
     assert response.status_code == 200
     assert LOCKED in response.content.decode() and "ask an Admin" in response.content.decode()
     assert "_auth_user_id" not in client.session
+
+    call_command("unlock_sign_in", "throttled-analyst", stdout=StringIO())  # an Admin lets them in
+    assert sign_in(client, "throttled-analyst", PASSWORD).status_code == 302
 
 
 def test_a_success_before_the_limit_clears_the_count(client, analyst_user):
