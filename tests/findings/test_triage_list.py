@@ -23,6 +23,20 @@ def rows_of(response) -> list[int]:
     return [int(part.split('"', 1)[0]) for part in html.split('data-finding="')[1:]]
 
 
+def walk_pages(client, url: str, *, most: int = 10) -> list[int]:
+    """The finding ids of each page in turn, following the list's rel="next" link."""
+    seen: list[int] = []
+    for _ in range(most):
+        response = client.get(url)
+        seen.extend(rows_of(response))
+        html = response.content.decode()
+        if 'rel="next"' not in html:
+            break
+        href = html.split('rel="next"')[0].rsplit('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+        url = "/findings/" + href
+    return seen
+
+
 def test_analyst_filters_high_severity_ec2_findings_and_sees_only_those(client_for):
     store_findings(60)
     response = client_for("analyst").get("/findings/?band=high&resource_type=Instance&size=200")
@@ -65,15 +79,7 @@ def test_keyset_pages_walk_every_matching_finding_exactly_once_in_order(client_f
     store_findings(57)
     client = client_for("analyst")
     url = f"/findings/?sort={sort}&size=25"
-    seen: list[int] = []
-    for _ in range(10):
-        response = client.get(url)
-        seen.extend(rows_of(response))
-        html = response.content.decode()
-        if 'rel="next"' not in html:
-            break
-        href = html.split('rel="next"')[0].rsplit('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
-        url = "/findings/" + href
+    seen = walk_pages(client, url)
     assert len(seen) == len(set(seen)) == 57
     column = SORTS[sort].column
     values = [
@@ -183,15 +189,7 @@ def test_type_filtered_pages_walk_every_match_once_in_order(client_for, sort):
     )
     assert expected
     url = f"/findings/?type_prefix=Recon:&sort={sort}&size=25"
-    seen: list[int] = []
-    for _ in range(10):
-        response = client.get(url)
-        seen.extend(rows_of(response))
-        html = response.content.decode()
-        if 'rel="next"' not in html:
-            break
-        href = html.split('rel="next"')[0].rsplit('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
-        url = "/findings/" + href
+    seen = walk_pages(client, url)
     assert seen == expected
 
 
