@@ -27,8 +27,7 @@ from urllib.parse import quote, urlencode
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import OperationalError, connection, transaction
-from django.db.models import F, Q, QuerySet, TextField, Value
-from django.db.models.expressions import RawSQL
+from django.db.models import F, Q, QuerySet, Value
 from django.http import Http404, QueryDict
 from django.utils import timezone
 from psycopg.errors import QueryCanceled
@@ -51,9 +50,6 @@ STATUS_CHOICES = [
     ("closed", "Closed"),
     *TriageStatus.choices,
 ]
-
-# The free-text search expression; the trigram GIN index of migration 0002 is built on exactly this.
-SEARCH_SQL = "lower(title || ' ' || description || ' ' || resource_id)"
 
 
 @dataclass(frozen=True)
@@ -290,9 +286,8 @@ class FindingFilters:
     def apply(self, queryset: QuerySet, *, user=None, now: datetime | None = None) -> QuerySet:
         queryset = queryset.filter(self.q_object(user=user, now=now))
         if self.q:
-            # A constant expression, no user input: the search term is a bound parameter of `contains`.
-            search = RawSQL(SEARCH_SQL, (), output_field=TextField())  # noqa: S611
-            queryset = queryset.alias(search_text=search).filter(search_text__contains=self.q.lower())
+            # The lowercased text lives in `FindingSearch` (trigram-indexed on Postgres); see models.py.
+            queryset = queryset.filter(search__text__contains=self.q.lower())
         return queryset
 
     @property

@@ -81,7 +81,7 @@ TRIAGE_INDEXES = [
 class Finding(models.Model):
     """One GuardDuty finding, keyed by its ARN, at the newest version GuardWatch has seen."""
 
-    arn = models.CharField(max_length=512, unique=True)
+    arn = models.CharField(max_length=512)  # unique: see Meta.constraints
     finding_id = models.CharField(max_length=128)
     detector_id = models.CharField(max_length=128)
     account_id = models.CharField(max_length=12)
@@ -141,19 +141,36 @@ class Finding(models.Model):
     class Meta:
         ordering = ["-updated_at", "-id"]
         # What the triage and report pages filter and sort by; nothing else, to keep the upsert fast.
+        # Every index is paid for by each inserted finding and each status move (migration 0008 dropped
+        # the ones another index already serves: severity/updated_at, last_seen, type prefix, arn LIKE).
         indexes = [
-            models.Index(fields=["-severity", "-updated_at"], name="finding_severity_idx"),
             models.Index(fields=["-updated_at"], name="finding_updated_idx"),
-            models.Index(fields=["last_seen"], name="finding_last_seen_idx"),
             models.Index(fields=["account_id", "-updated_at"], name="finding_account_idx"),
             models.Index(fields=["region"], name="finding_region_idx"),
-            # text_pattern_ops lets `type LIKE 'Recon:%'` use the index on Postgres (ignored on SQLite).
-            models.Index(fields=["type"], name="finding_type_prefix_idx", opclasses=["text_pattern_ops"]),
             *TRIAGE_INDEXES,  # triage: keyset sorts and open-findings partial indexes
         ]
+        # A constraint rather than `unique=True`, which also builds a `varchar_pattern_ops` index
+        # nothing uses (no query matches ARNs by prefix). The upsert's ON CONFLICT (arn) needs it.
+        constraints = [models.UniqueConstraint(fields=["arn"], name="findings_finding_arn_key")]
 
     def __str__(self) -> str:
         return f"{self.type} in {self.account_id}/{self.region}"
+
+
+class FindingSearch(models.Model):
+    """What free-text search matches for one finding: its title, description and resource id, lowercased.
+
+    Kept apart from `Finding` so the trigram index lives on a narrow table: a status or assignee change
+    (a new version of the finding row) never re-inserts the text's trigrams, and the search recheck reads
+    a few hundred bytes a row instead of the finding. Written only by `upsert.findings_upsert`, in the
+    same statement as the finding, and only when the text changed.
+    """
+
+    finding = models.OneToOneField(Finding, on_delete=models.CASCADE, primary_key=True, related_name="search")
+    text = models.TextField()
+
+    def __str__(self) -> str:
+        return f"search text of finding {self.finding_id}"
 
 
 class FindingOccurrence(models.Model):

@@ -28,7 +28,7 @@ from django.utils import timezone
 from guardwatch.notifications.events import findings_changes_watch
 
 from .fields import json_text
-from .models import Finding, FindingOccurrence
+from .models import Finding, FindingOccurrence, FindingSearch
 
 # Findings per statement. Postgres: one COPY + one upsert per 1,000 (statement overhead is then noise).
 # SQLite (the demo): a VALUES list of 37 parameters per finding must stay under its 32,766 limit.
@@ -212,6 +212,24 @@ def _newer_sql(table: str, source: str) -> str:
     )
 
 
+# What free-text search matches (`FindingSearch.text`), from the finding row being written.
+SEARCH_TEXT_SQL = "lower(title || ' ' || description || ' ' || resource_id)"
+
+
+def _search_insert_sql(source: str) -> str:
+    """Write the search text of `source`'s (id, search_text) rows into `FindingSearch`.
+
+    Only a changed text is written: a newer version of a finding rarely changes its title, description
+    or resource id, and an unchanged row then gets no new version and no trigram index entries.
+    (`WHERE true`: SQLite needs a WHERE in an INSERT … SELECT … ON CONFLICT to parse it.)
+    """
+    search = connection.ops.quote_name(FindingSearch._meta.db_table)
+    return (
+        f"INSERT INTO {search} (finding_id, text) SELECT id, search_text FROM {source} WHERE true"  # noqa: S608
+        f" ON CONFLICT (finding_id) DO UPDATE SET text = EXCLUDED.text WHERE {search}.text <> EXCLUDED.text"
+    )
+
+
 # Postgres type each column travels as in the binary COPY, by Django field kind.
 _PG_COPY_TYPES = {
     "CharField": "text",
@@ -255,11 +273,12 @@ def _postgres_sql(source: str) -> tuple[str, str, str]:
         f" ORDER BY arn"  # every concurrent upsert locks rows in the same order: no deadlocks
         f" ON CONFLICT (arn) DO UPDATE SET {updates}"
         f" WHERE {_newer_sql(table, source)}"
-        f" RETURNING id, (xmax = 0) AS inserted, count, updated_at, last_seen"
+        f" RETURNING id, (xmax = 0) AS inserted, count, updated_at, last_seen, {SEARCH_TEXT_SQL} AS search_text"
         f"), appended AS ("
         f" INSERT INTO {occurrences} (finding_id, count, updated_at, last_seen, recorded_at, source)"
         f" SELECT id, count, updated_at, last_seen, %(now)s, %(source)s FROM upserted ON CONFLICT DO NOTHING"
-        f") SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted"
+        f"), searched AS ({_search_insert_sql('upserted')})"
+        f" SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted"
     )
     return prepare, copy, upsert
 
@@ -317,6 +336,12 @@ def _upsert_portable(columns: list[list], *, source: str, now: datetime) -> tupl
         )
         changed = cursor.fetchall()
         if changed:
+            ids = [pk for pk, _arn in changed]
+            cursor.execute(
+                f"WITH written AS (SELECT id, {SEARCH_TEXT_SQL} AS search_text FROM {table}"  # noqa: S608
+                f" WHERE id IN ({', '.join(['%s'] * len(ids))})) {_search_insert_sql('written')}",
+                ids,
+            )
             by_arn = {row[ARN_INDEX]: row for row in rows}
             cursor.executemany(
                 f"INSERT INTO {occurrence_table} (finding_id, count, updated_at, last_seen, recorded_at, source)"  # noqa: S608

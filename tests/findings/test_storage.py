@@ -1,0 +1,97 @@
+"""How findings are stored on Postgres: search text beside the finding, no index another one serves.
+
+These are the physical choices the million-finding benchmarks rest on (docs/benchmarks.md); each test
+fails if the choice is undone.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from django.db import connection
+
+from findings.models import Finding, FindingSearch
+from findings.triage import findings_assign, findings_status_set
+from findings.upsert import findings_upsert
+
+from .factories import parsed, raw_finding, raw_findings, repeated
+
+pytestmark = pytest.mark.django_db
+
+
+def _row_version(table: str, pk: int) -> str:
+    """The transaction that wrote the row's current version (changes whenever the row is rewritten)."""
+    key = "finding_id" if table == "findings_findingsearch" else "id"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT xmin::text FROM {table} WHERE {key} = %s", [pk])  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+def test_every_stored_finding_gets_its_lowercased_search_text():
+    raws = raw_findings(20)
+
+    findings_upsert(findings=[parsed(r) for r in raws], source="pull")
+
+    for finding in Finding.objects.all():
+        expected = f"{finding.title} {finding.description} {finding.resource_id}".lower()
+        assert FindingSearch.objects.get(finding=finding).text == expected
+
+
+def test_a_newer_version_with_a_new_title_is_found_by_its_new_words(client_for):
+    first = raw_finding()
+    findings_upsert(findings=[parsed(first)], source="pull")
+    later = copy.deepcopy(repeated(first))
+    later["Title"] = "Zanzibarquux beacon seen"
+
+    findings_upsert(findings=[parsed(later)], source="pull")
+
+    finding = Finding.objects.get(arn=first["Arn"])
+    assert "zanzibarquux" in FindingSearch.objects.get(finding=finding).text
+    html = client_for("analyst").get("/findings/?q=zanzibarquux").content.decode()
+    assert f'data-finding="{finding.pk}"' in html
+
+
+def test_a_newer_version_with_the_same_text_leaves_the_search_row_alone():
+    first = raw_finding()
+    findings_upsert(findings=[parsed(first)], source="pull")
+    finding = Finding.objects.get(arn=first["Arn"])
+    search_before = _row_version("findings_findingsearch", finding.pk)
+    finding_before = _row_version("findings_finding", finding.pk)
+
+    findings_upsert(findings=[parsed(repeated(first))], source="pull")
+
+    assert _row_version("findings_finding", finding.pk) != finding_before  # the finding did move on
+    assert _row_version("findings_findingsearch", finding.pk) == search_before
+
+
+def test_status_and_assignee_changes_never_touch_the_search_text(analyst):
+    raws = raw_findings(5)
+    findings_upsert(findings=[parsed(r) for r in raws], source="pull")
+    ids = list(Finding.objects.values_list("pk", flat=True))
+    before = {pk: _row_version("findings_findingsearch", pk) for pk in ids}
+
+    findings_status_set(findings=Finding.objects.filter(pk__in=ids), status="acknowledged", actor=analyst)
+    findings_assign(findings=Finding.objects.filter(pk__in=ids), assignee=analyst, actor=analyst)
+
+    assert Finding.objects.filter(pk__in=ids, status="acknowledged", assignee=analyst).count() == 5
+    assert {pk: _row_version("findings_findingsearch", pk) for pk in ids} == before
+
+
+def test_deleting_a_finding_deletes_its_search_text():
+    findings_upsert(findings=[parsed(raw_finding())], source="pull")
+
+    Finding.objects.all().delete()
+
+    assert not FindingSearch.objects.exists()
+
+
+def test_redundant_finding_indexes_stay_dropped():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'findings_finding'")
+        indexes = dict(cursor.fetchall())
+
+    assert not {"finding_severity_idx", "finding_last_seen_idx", "finding_type_prefix_idx"} & set(indexes)
+    assert not [name for name in indexes if name.endswith("_like")]
+    assert not [name for name, definition in indexes.items() if "gin" in definition.lower()]
+    assert "findings_finding_arn_key" in indexes  # the upsert's ON CONFLICT (arn)
