@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -80,6 +80,10 @@ class CoverageSummary:
     regions: list[RegionCoverage]
     accounts: int
     fully_monitored: int
+    # The moment the figures describe (an invitation is "pending too long" relative to it) and the
+    # gap counts read in the same pass as the per-region monitored counts (see gap_counts).
+    as_of: datetime | None = None
+    gap_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def pairs(self) -> int:
@@ -98,16 +102,26 @@ class CoverageSummary:
         return round(100 * self.fully_monitored / self.accounts, 1) if self.accounts else 0.0
 
 
-def _summary() -> CoverageSummary:
-    configured = regions()
-    accounts = MemberAccount.objects.count()
-    monitored = dict(
-        Membership.objects.filter(region__in=configured, relationship_status=MONITORED)
-        .values_list("region")
-        .annotate(n=Count("id"))
+def _membership_counts(configured: list[str], now: datetime) -> dict[str, dict[str, int]]:
+    """Per region: monitored, invited and each status gap's pairs, in one pass over the memberships."""
+    rows = (
+        Membership.objects.filter(region__in=configured)
+        .values("region")
+        .annotate(
+            monitored=Count("id", filter=Q(relationship_status=MONITORED)),
+            invited=Count("id", filter=~Q(relationship_status__in=NOT_INVITED)),
+            **{
+                key: Count("id", filter=_membership_gap_q(key, now))
+                for key in (*_STATUS_GAPS, "pending", "other")
+            },
+        )
         .order_by()
     )
-    fully = (
+    return {row.pop("region"): row for row in rows}
+
+
+def _fully_monitored(configured: list[str]) -> int:
+    return (
         Membership.objects.filter(region__in=configured, relationship_status=MONITORED)
         .values("account_id")
         .annotate(n=Count("id"))
@@ -115,23 +129,30 @@ def _summary() -> CoverageSummary:
         .order_by()
         .count()
     )
+
+
+def _plans_off_count(configured: list[str]) -> int:
+    return MemberProtection.objects.filter(
+        plans_off__gt=0, membership__region__in=configured, membership__relationship_status=MONITORED
+    ).count()
+
+
+def _summary(now: datetime | None = None) -> CoverageSummary:
+    now = now or timezone.now()
+    configured = regions()
+    accounts = MemberAccount.objects.count()
+    per_region = _membership_counts(configured, now)
     states = {s.region: s for s in RegionState.objects.filter(region__in=configured)}
     from findings.models import SyncState
 
     syncs = {s.region: s for s in SyncState.objects.filter(region__in=configured)}
-    checked = dict(
-        MemberProtection.objects.filter(membership__region__in=configured)
-        .values_list("membership__region")
-        .annotate(latest=Max("checked_at"))
-        .order_by()
-    )
     rows = []
     for region in configured:
         state, sync = states.get(region), syncs.get(region)
         rows.append(
             RegionCoverage(
                 region=region,
-                monitored=monitored.get(region, 0),
+                monitored=per_region.get(region, {}).get("monitored", 0),
                 accounts=accounts,
                 detector_id=state.detector_id if state else "",
                 detector_checked=bool(state and (state.last_synced_at or state.last_error_at)),
@@ -140,10 +161,18 @@ def _summary() -> CoverageSummary:
                 findings_synced_at=sync.last_success_at if sync else None,
                 findings_failed_at=sync.last_failure_at if sync else None,
                 findings_error=sync.last_error if sync else "",
-                protection_checked_at=checked.get(region),
+                protection_checked_at=state.protection_checked_at if state else None,
             )
         )
-    return CoverageSummary(regions=rows, accounts=accounts, fully_monitored=fully)
+    summary = CoverageSummary(
+        regions=rows, accounts=accounts, fully_monitored=_fully_monitored(configured), as_of=now
+    )
+    counts = {key: sum(c[key] for c in per_region.values()) for key in (*_STATUS_GAPS, "pending", "other")}
+    counts["never_invited"] = accounts * len(configured) - sum(c["invited"] for c in per_region.values())
+    counts["plans_off"] = _plans_off_count(configured)
+    counts["no_detector"] = sum(1 for r in rows if r.has_detector is False)
+    summary.gap_counts = counts
+    return summary
 
 
 def coverage_summary() -> CoverageSummary:
@@ -207,30 +236,47 @@ def _matrix_accounts(*, q: str = "", gaps_only: bool = False) -> QuerySet[Member
     return accounts
 
 
+_PLAN_FIELDS = tuple(PROTECTION_PLANS)
+_PLAN_LABELS = tuple(label for _names, label in PROTECTION_PLANS.values())
+
+
 def coverage_matrix(*, q: str = "", gaps_only: bool = False, page_number=None) -> Matrix:
-    """One page of accounts with a cell per configured region (two queries plus the count)."""
+    """One page of accounts with a cell per configured region (two queries plus the count).
+
+    The page's ~1,700 memberships are read as tuples (status, plans off and the plans' statuses),
+    not model instances: building instances was most of the matrix's time.
+    """
     configured = regions()
-    page = Paginator(_matrix_accounts(q=q, gaps_only=gaps_only), MATRIX_PER_PAGE).get_page(page_number)
+    accounts_qs = _matrix_accounts(q=q, gaps_only=gaps_only).only("id", "account_id", "display_name")
+    page = Paginator(accounts_qs, MATRIX_PER_PAGE).get_page(page_number)
     accounts = list(page.object_list)
-    found: dict[tuple[int, str], tuple[str, MemberProtection | None]] = {}
-    memberships = Membership.objects.filter(account__in=accounts, region__in=configured).select_related(
-        "protection"
-    )
-    for m in memberships.only("account_id", "region", "relationship_status", "protection"):
-        protection = getattr(m, "protection", None)
-        found[(m.account_id, m.region)] = (m.relationship_status, protection)
+    found: dict[tuple[int, str], tuple[str, tuple[str, ...]]] = {}
+    memberships = Membership.objects.filter(account__in=[a.pk for a in accounts], region__in=configured)
+    plan_columns = [f"protection__{name}" for name in _PLAN_FIELDS]
+    for account_id, region, status, plans_off, *plans in memberships.values_list(
+        "account_id", "region", "relationship_status", "protection__plans_off", *plan_columns
+    ).order_by():
+        off = (
+            tuple(label for label, plan in zip(_PLAN_LABELS, plans, strict=True) if plan == "DISABLED")
+            if plans_off
+            else ()
+        )
+        found[(account_id, region)] = (status, off)
     rows = []
+    cells: dict[tuple[str, str, tuple[str, ...]], MatrixCell] = {}
     html: dict[MatrixCell, SafeString] = {}  # a few dozen distinct cells make up a page of 1,700
     for account in accounts:
-        cells = []
+        row = []
         for region in configured:
-            status, protection = found.get((account.pk, region), ("", None))
-            off = tuple(protection.off_labels) if protection and protection.plans_off else ()
-            cells.append(MatrixCell(region, status, status_label(status), status_css(status), off))
-        for cell in cells:
-            if cell not in html:
+            status, off = found.get((account.pk, region), ("", ()))
+            cell = cells.get((region, status, off))
+            if cell is None:
+                cell = cells[(region, status, off)] = MatrixCell(
+                    region, status, status_label(status), status_css(status), off
+                )
                 html[cell] = cell.html
-        rows.append(MatrixRow(account, cells, SafeString("".join(html[c] for c in cells))))
+            row.append(cell)
+        rows.append(MatrixRow(account, row, SafeString("".join(html[c] for c in row))))
     return Matrix(page=page, rows=rows, regions=configured)
 
 
@@ -323,24 +369,16 @@ def _never_invited_accounts() -> QuerySet[MemberAccount]:
 
 
 def gap_counts(*, summary: CoverageSummary | None = None, now: datetime | None = None) -> dict[str, int]:
-    """How many (account, region) pairs each gap holds (regions for no_detector), in two queries."""
-    now = now or timezone.now()
-    summary = summary or coverage_summary()
-    configured = regions()
-    in_regions = Membership.objects.filter(region__in=configured)
-    counts = in_regions.aggregate(
-        invited=Count("id", filter=~Q(relationship_status__in=NOT_INVITED)),
-        **{
-            key: Count("id", filter=_membership_gap_q(key, now))
-            for key in (*_STATUS_GAPS, "pending", "other")
-        },
-    )
-    counts["never_invited"] = summary.accounts * len(configured) - counts.pop("invited")
-    counts["plans_off"] = MemberProtection.objects.filter(
-        plans_off__gt=0, membership__region__in=configured, membership__relationship_status=MONITORED
-    ).count()
-    counts["no_detector"] = len(regions_without_detector(summary=summary))
-    return counts
+    """How many (account, region) pairs each gap holds (regions for no_detector).
+
+    Read with the summary (the same pass as the per-region monitored counts), as of `summary.as_of`;
+    a `now` other than that moment (or no summary at all with a `now`) reads them afresh.
+    """
+    if summary is None:
+        summary = coverage_summary() if now is None else _summary(now)
+    elif now is not None and now != summary.as_of:
+        summary = _summary(now)
+    return dict(summary.gap_counts)
 
 
 def regions_without_detector(*, summary: CoverageSummary | None = None) -> list[RegionCoverage]:

@@ -77,8 +77,8 @@ def coverage_page(request: HttpRequest) -> HttpResponse:
         return render(
             request, "reports/coverage.html#matrix", {"matrix": matrix, "q": q, "gaps_only": gaps_only}
         )
-    now = timezone.now()
-    counts = coverage.gap_counts(summary=summary, now=now)
+    now = summary.as_of  # the gap lists and their counts describe the same moment
+    counts = coverage.gap_counts(summary=summary)
     chosen = request.GET.get("gap", "")
     gaps = [
         coverage.gap_list(
@@ -102,7 +102,7 @@ def coverage_page(request: HttpRequest) -> HttpResponse:
         "gap_counts": counts,
         "gap_total": sum(counts.values()),
         "chosen_gap": chosen,
-        "stale_before": now - timedelta(seconds=stale_after),
+        "stale_before": timezone.now() - timedelta(seconds=stale_after),
         "pending_days": settings.GUARDWATCH_INVITE_PENDING_DAYS,
         "plan_labels": coverage.PLAN_LABELS,
     }

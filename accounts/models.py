@@ -159,6 +159,9 @@ class RegionState(models.Model):
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # Coverage (reports): when the protection-plan sync last recorded plans in this region, so the
+    # coverage page's freshness column reads 17 rows instead of MAX over every MemberProtection.
+    protection_checked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.region

@@ -84,6 +84,8 @@ def member_protection_sync_region(*, region: str) -> ProtectionSyncResult:
             unique_fields=["membership"],
             update_fields=[*PROTECTION_PLANS, "plans_off", "checked_at"],
         )
+        if rows:  # the region's freshness on the coverage page: the newest checked_at of its plans
+            RegionState.objects.filter(pk=state.pk).update(protection_checked_at=now)
         transaction.on_commit(reports_cache_bump)
     outcome.described = len(rows)
     return outcome

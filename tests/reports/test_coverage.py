@@ -169,3 +169,29 @@ def test_person_without_a_role_cannot_open_coverage(client_for):
 def test_analyst_and_admin_can_open_coverage(client_for):
     assert client_for("analyst").get("/accounts/coverage/").status_code == 200
     assert client_for("admin").get("/accounts/coverage/").status_code == 200
+
+
+def test_gap_counts_match_every_gap_list_read_in_one_pass(client_for, world):
+    """Each gap's count (read with the per-region counts) equals the rows its full list holds."""
+    member("200000000004", "ops", us_east_1="Disabled", eu_west_1="RegionDisabled")
+    member("200000000005", "data", us_east_1="Removed", eu_west_1="EmailVerificationFailed")
+    member("200000000006", "new", us_east_1="Created")
+    protection(membership(world, "us-east-1"), s3_data_events=False)
+    detectors(missing=("ap-south-1",))  # not a configured region: never counted
+    html = client_for("manager").get("/accounts/coverage/").content.decode()
+    index = dict(re.findall(r'<a href="#gap-(\w+)">[^<]*</a> <strong>(\d+)</strong>', html))
+    assert index == {"resigned": "1", "removed": "1", "disabled": "1", "email_failed": "1", "pending": "1",
+                     "never_invited": "3", "other": "1", "plans_off": "1"}  # fmt: skip
+    assert re.search(r'data-testid="gap-total">10<', html)
+    monitored = re.findall(r'<tr data-region="[\w-]+">\s*<th scope="row"><code>([\w-]+)</code></th>\s*'
+                           r'<td class="num"><a [^>]*>(\d+)</a>', html)  # fmt: skip
+    assert monitored == [("us-east-1", "2"), ("eu-west-1", "1")]
+
+
+def test_matrix_marks_a_cell_whose_protection_plans_are_off(client_for, world):
+    protection(membership(world, "eu-west-1"), eks_audit_logs=False, rds_login_events=False)
+    protection(membership(world, "us-east-1"))
+    html = client_for("manager").get("/accounts/coverage/").content.decode()
+    row = re.search(r'<tr data-account="200000000001">.*?</tr>', html, re.S).group(0)
+    assert 'data-region="eu-west-1" title="eu-west-1: Monitored; plans off: EKS, RDS"' in row
+    assert 'data-region="us-east-1" title="us-east-1: Monitored">Monitored</td>' in row

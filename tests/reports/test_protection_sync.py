@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from accounts.models import MemberProtection
+import pytest
+from django.utils import timezone
+
+from accounts.models import MemberProtection, RegionState
 from accounts.protection import member_protection_sync_region, plan_statuses
 from accounts.services import members_sync_region
 from tests.findings.simulated import MEMBERS, estate
@@ -60,3 +63,25 @@ def test_a_members_sync_in_the_worker_goes_on_to_read_protection_plans(simulator
 
     wait_for(lambda: MemberProtection.objects.filter(membership__region=REGION).count() == len(MEMBERS),
              timeout=30, what="the worker to store each member's protection plans")  # fmt: skip
+
+
+def _plans_checked_cell(client) -> str:
+    """The "Protection plans checked" cell of the region's data-freshness row."""
+    freshness = client.get("/accounts/coverage/").content.decode().split('id="freshness"')[1]
+    row = re.search(rf'<tr data-region="{REGION}">.*?</tr>', freshness, re.S).group(0)
+    return row.rsplit("<td>", 1)[1]
+
+
+@pytest.mark.django_db
+def test_coverage_freshness_shows_when_the_regions_plans_were_last_checked(simulator, settings, client_for):
+    settings.GUARDWATCH_AWS_REGIONS = [REGION]
+    estate(simulator, [REGION], per_region=0)
+    members_sync_region(region=REGION)
+    manager = client_for("manager")
+    assert "never" in _plans_checked_cell(manager)
+
+    member_protection_sync_region(region=REGION)
+
+    checked = RegionState.objects.get(region=REGION).protection_checked_at
+    assert checked == MemberProtection.objects.filter(membership__region=REGION).latest("checked_at").checked_at
+    assert f"{timezone.localtime(checked):%Y-%m-%d %H:%M}" in _plans_checked_cell(manager)
