@@ -13,11 +13,13 @@ closing events for every non-new finding) with two INSERT … SELECT statements.
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from common import ROOT, TABLE_HEADER, CaseResult, measure_get, setup_django, timed
 
@@ -184,6 +186,12 @@ def findings_seed() -> tuple[int, int, float]:
     with connection.cursor() as cursor:
         for sql in EVENTS_SQL:
             cursor.execute(sql)
+        # The seed loads findings after migrate ran, so stamp acknowledged_at / resolved_at the way
+        # migration findings 0005 backfills them (its own SQL: same definitions as the triage service).
+        marks = importlib.import_module("findings.migrations.0005_finding_report_marks")
+        with connection.schema_editor() as editor:
+            marks.marks_backfill(None, editor)
+        cursor.execute("VACUUM ANALYZE findings_finding")
         cursor.execute("VACUUM ANALYZE findings_findingevent")
     return Finding.objects.count(), FindingEvent.objects.count(), time.perf_counter() - started
 
@@ -216,6 +224,14 @@ def findings_bench() -> list[str]:
     return lines
 
 
+def loadavg() -> str:
+    """The machine's load (2 shared cores): printed with every run so a loaded measurement shows it."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def write(key: str, title: str, lines: list[str]) -> None:
     """Replace this section's block in docs/benchmarks.md (each section has its own markers)."""
     begin, end = f"<!-- reports-bench:{key}:begin -->", f"<!-- reports-bench:{key}:end -->"
@@ -237,9 +253,11 @@ if __name__ == "__main__":
         sys.exit("usage: bench_reports.py coverage|findings  (one per process: Django is set up once)")
     os.environ["GUARDWATCH_AWS_REGIONS"] = ",".join(REGIONS_17)
     os.environ.setdefault("GUARDWATCH_REPORTS_CACHE_SECONDS", "0")
+    load_before = loadavg()
     if which == "coverage":
         title, lines = f"coverage page, {ACCOUNTS:,} accounts × {len(REGIONS_17)} regions", coverage_bench()
     else:
         title, lines = f"findings report and dashboard, {FINDINGS:,} findings", findings_bench()
+    lines.append(f"\n`/proc/loadavg` before the run: {load_before}; after: {loadavg()}.")
     print("\n".join(lines), flush=True)
     write(which, title, lines)
