@@ -147,8 +147,8 @@ def seed(count: int, *, seed: int = 42) -> float:
         for name, _definition in search_indexes:
             cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
         cursor.execute(
-            f"INSERT INTO {FindingSearch._meta.db_table} (finding_id, text)"  # noqa: S608 - constant identifiers
-            f" SELECT id, {SEARCH_TEXT_SQL} FROM {table}"
+            f"INSERT INTO {FindingSearch._meta.db_table} (finding_id, severity, text)"  # noqa: S608 - constant identifiers
+            f" SELECT id, severity, {SEARCH_TEXT_SQL} FROM {table}"
         )
         indexes += search_indexes
         print(f"search table filled at {time.perf_counter() - started:.0f} s; rebuilding indexes", flush=True)

@@ -287,8 +287,21 @@ class FindingFilters:
         queryset = queryset.filter(self.q_object(user=user, now=now))
         if self.q:
             # The lowercased text lives in `FindingSearch` (trigram-indexed on Postgres); see models.py.
-            queryset = queryset.filter(search__text__contains=self.q.lower())
+            queryset = queryset.filter(search__text__contains=self.q.lower(), **self._search_severity())
         return queryset
+
+    def _search_severity(self) -> dict:
+        """The severity bounds again, on `FindingSearch`'s copy, so a search walk starts at the right place."""
+        bounds: dict = {}
+        ranges = self.severity_ranges() if self.bands else []
+        if ranges:
+            bounds["search__severity__gte"] = ranges[0][0]
+            bounds["search__severity__lt"] = ranges[-1][1]
+        if self.sev_min is not None:
+            bounds["search__severity__gte"] = max(bounds.get("search__severity__gte", 0.0), self.sev_min)
+        if self.sev_max is not None:
+            bounds["search__severity__lte"] = self.sev_max
+        return bounds
 
     @property
     def active(self) -> bool:
@@ -359,17 +372,21 @@ def _cursor_decode(sort: Sort, cursor: str) -> tuple[Any, int] | None:
         return None
 
 
-def _order(sort: Sort, *, filter_first: bool = False) -> list:
+def _order(sort: Sort, *, filter_first: bool = False, search: bool = False) -> list:
     """ORDER BY exactly as the matching index is built (Postgres matches NULLS FIRST/LAST literally).
 
     `filter_first` orders by an expression no index serves, so Postgres finds the (few) matches
     through the filter's own index and sorts them, instead of walking the sort index from the top.
+    `search` (severity sorts with free text) orders by `FindingSearch`'s copy of (severity, id).
     """
     column = F(sort.column) + Value(0.0) if filter_first and sort.kind == "float" else F(sort.column)
+    pk = F("id")
+    if search:
+        column, pk = F("search__severity"), F("search__finding")
     nullable = Finding._meta.get_field(sort.column).null
     if sort.descending:
-        return [column.desc(nulls_last=True) if nullable else column.desc(), F("id").desc()]
-    return [column.asc(nulls_first=True) if nullable else column.asc(), F("id").asc()]
+        return [column.desc(nulls_last=True) if nullable else column.desc(), pk.desc()]
+    return [column.asc(nulls_first=True) if nullable else column.asc(), pk.asc()]
 
 
 # Filters whose matches cluster by severity (GuardDuty derives a finding's severity from its type):
@@ -399,19 +416,19 @@ def estimated_rows(queryset: QuerySet) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def _after(sort: Sort, value: Any, pk: int) -> Q:
-    """Rows strictly after (value, pk) in the sort's order.
+def _after(sort: Sort, value: Any, pk: int, *, search: bool = False) -> Q:
+    """Rows strictly after (value, pk) in the sort's order (on `FindingSearch`'s copy with `search`).
 
     The redundant `col <= value` (or `>=`) bound lets Postgres start the index scan at the cursor
     instead of filtering from the first row. `last_seen` is nullable in the schema but the parser
     always fills it; a null would sort last (descending) and be reached only through a null cursor.
     """
-    col = sort.column
+    col, key = ("search__severity", "search__finding") if search else (sort.column, "id")
     if value is None:
-        return Q(**{f"{col}__isnull": True}) & Q(**({"id__lt": pk} if sort.descending else {"id__gt": pk}))
+        return Q(**{f"{col}__isnull": True}) & Q(**{f"{key}__lt" if sort.descending else f"{key}__gt": pk})
     if sort.descending:
-        return Q(**{f"{col}__lte": value}) & (Q(**{f"{col}__lt": value}) | Q(id__lt=pk))
-    return Q(**{f"{col}__gte": value}) & (Q(**{f"{col}__gt": value}) | Q(id__gt=pk))
+        return Q(**{f"{col}__lte": value}) & (Q(**{f"{col}__lt": value}) | Q(**{f"{key}__lt": pk}))
+    return Q(**{f"{col}__gte": value}) & (Q(**{f"{col}__gt": value}) | Q(**{f"{key}__gt": pk}))
 
 
 @dataclass
@@ -442,13 +459,18 @@ def finding_page(
     cursor = _cursor_decode(sort, after) if after else None
     if after and cursor is None:
         filters.errors.append("That page link is no longer valid; showing the first page.")
+    # Free text sorted by severity walks FindingSearch's (severity, finding) index, checking each narrow
+    # row's text, and reads findings only for the matches (its severity is always the finding's).
+    search_walk = bool(filters.q) and sort.column == "severity"
     if cursor is not None:
-        queryset = queryset.filter(_after(sort, *cursor))
+        queryset = queryset.filter(_after(sort, *cursor, search=search_walk))
+    order = _order(sort, search=search_walk)
     if filter_first_plan(queryset=queryset, filters=filters, sort=sort):
         # Ids from an index-only scan first, then only the page's rows from the table.
         ids = queryset.order_by(*_order(sort, filter_first=True)).values("id")[: size + 1]
         queryset = Finding.objects.filter(pk__in=ids).select_related("assignee").defer("raw", "description")
-    rows = list(queryset.order_by(*_order(sort))[: size + 1])
+        order = _order(sort)
+    rows = list(queryset.order_by(*order)[: size + 1])
     has_next = len(rows) > size
     rows = rows[:size]
     return FindingPage(

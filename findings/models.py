@@ -162,12 +162,18 @@ class FindingSearch(models.Model):
 
     Kept apart from `Finding` so the trigram index lives on a narrow table: a status or assignee change
     (a new version of the finding row) never re-inserts the text's trigrams, and the search recheck reads
-    a few hundred bytes a row instead of the finding. Written only by `upsert.findings_upsert`, in the
-    same statement as the finding, and only when the text changed.
+    a few hundred bytes a row instead of the finding. The finding's severity is copied here so a search
+    sorted by severity (the list's default) walks this table's own index, checking each row's text,
+    and reads findings only for the matches. Written only by `upsert.findings_upsert`, in the same
+    statement as the finding, and only when the text or severity changed.
     """
 
     finding = models.OneToOneField(Finding, on_delete=models.CASCADE, primary_key=True, related_name="search")
+    severity = models.FloatField()  # always the finding's (GuardDuty's, so only the upsert changes it)
     text = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["-severity", "-finding"], name="findingsearch_sev_idx")]
 
     def __str__(self) -> str:
         return f"search text of finding {self.finding_id}"

@@ -217,16 +217,18 @@ SEARCH_TEXT_SQL = "lower(title || ' ' || description || ' ' || resource_id)"
 
 
 def _search_insert_sql(source: str) -> str:
-    """Write the search text of `source`'s (id, search_text) rows into `FindingSearch`.
+    """Write the severity and search text of `source`'s (id, severity, search_text) rows into `FindingSearch`.
 
-    Only a changed text is written: a newer version of a finding rarely changes its title, description
-    or resource id, and an unchanged row then gets no new version and no trigram index entries.
+    Only a change is written: a newer version of a finding rarely changes its title, description,
+    resource id or severity, and an unchanged row then gets no new version and no index entries.
     (`WHERE true`: SQLite needs a WHERE in an INSERT … SELECT … ON CONFLICT to parse it.)
     """
     search = connection.ops.quote_name(FindingSearch._meta.db_table)
     return (
-        f"INSERT INTO {search} (finding_id, text) SELECT id, search_text FROM {source} WHERE true"  # noqa: S608
-        f" ON CONFLICT (finding_id) DO UPDATE SET text = EXCLUDED.text WHERE {search}.text <> EXCLUDED.text"
+        f"INSERT INTO {search} (finding_id, severity, text)"  # noqa: S608
+        f" SELECT id, severity, search_text FROM {source} WHERE true"
+        f" ON CONFLICT (finding_id) DO UPDATE SET severity = EXCLUDED.severity, text = EXCLUDED.text"
+        f" WHERE {search}.text <> EXCLUDED.text OR {search}.severity <> EXCLUDED.severity"
     )
 
 
@@ -273,7 +275,8 @@ def _postgres_sql(source: str) -> tuple[str, str, str]:
         f" ORDER BY arn"  # every concurrent upsert locks rows in the same order: no deadlocks
         f" ON CONFLICT (arn) DO UPDATE SET {updates}"
         f" WHERE {_newer_sql(table, source)}"
-        f" RETURNING id, (xmax = 0) AS inserted, count, updated_at, last_seen, {SEARCH_TEXT_SQL} AS search_text"
+        f" RETURNING id, (xmax = 0) AS inserted, count, updated_at, last_seen, severity,"
+        f" {SEARCH_TEXT_SQL} AS search_text"
         f"), appended AS ("
         f" INSERT INTO {occurrences} (finding_id, count, updated_at, last_seen, recorded_at, source)"
         f" SELECT id, count, updated_at, last_seen, %(now)s, %(source)s FROM upserted ON CONFLICT DO NOTHING"
@@ -338,7 +341,7 @@ def _upsert_portable(columns: list[list], *, source: str, now: datetime) -> tupl
         if changed:
             ids = [pk for pk, _arn in changed]
             cursor.execute(
-                f"WITH written AS (SELECT id, {SEARCH_TEXT_SQL} AS search_text FROM {table}"  # noqa: S608
+                f"WITH written AS (SELECT id, severity, {SEARCH_TEXT_SQL} AS search_text FROM {table}"  # noqa: S608
                 f" WHERE id IN ({', '.join(['%s'] * len(ids))})) {_search_insert_sql('written')}",
                 ids,
             )

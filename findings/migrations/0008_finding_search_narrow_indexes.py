@@ -16,8 +16,8 @@ Dropped, each served by an index that stays:
   SQLite (the demo) keeps its inline UNIQUE (rebuilding its table would trip on the triage indexes it
   cannot express), which serves the upsert's ON CONFLICT (arn) the same way.
 
-Cost on a large table (Postgres): one sequential read of `findings_finding` to fill the side table,
-then one trigram index build over it (measured at 1,000,000 findings: see docs/benchmarks.md); index
+Cost on a large table (Postgres): one sequential read of `findings_finding` to fill the side table
+(the severity index is built as it fills), then one trigram index build over it (measured at 1,000,000 findings: see docs/benchmarks.md); index
 drops are instant. Runs in the migration's transaction, so the findings table is locked meanwhile.
 """
 
@@ -33,8 +33,8 @@ SEARCH_INDEX = (
 )
 # The same expression the finding row's index was built on (and `upsert` writes).
 BACKFILL = (
-    "INSERT INTO findings_findingsearch (finding_id, text)"
-    " SELECT id, lower(title || ' ' || description || ' ' || resource_id) FROM findings_finding"
+    "INSERT INTO findings_findingsearch (finding_id, severity, text)"
+    " SELECT id, severity, lower(title || ' ' || description || ' ' || resource_id) FROM findings_finding"
 )
 
 
@@ -90,8 +90,10 @@ class Migration(migrations.Migration):
                         to="findings.finding",
                     ),
                 ),
+                ("severity", models.FloatField()),
                 ("text", models.TextField()),
             ],
+            options={"indexes": [models.Index(fields=["-severity", "-finding"], name="findingsearch_sev_idx")]},
         ),
         migrations.RunPython(search_fill, search_unfill),
         migrations.RemoveIndex(model_name="finding", name="finding_severity_idx"),

@@ -35,7 +35,8 @@ def test_every_stored_finding_gets_its_lowercased_search_text():
 
     for finding in Finding.objects.all():
         expected = f"{finding.title} {finding.description} {finding.resource_id}".lower()
-        assert FindingSearch.objects.get(finding=finding).text == expected
+        search = FindingSearch.objects.get(finding=finding)
+        assert (search.text, search.severity) == (expected, finding.severity)
 
 
 def test_a_newer_version_with_a_new_title_is_found_by_its_new_words(client_for):
@@ -50,6 +51,19 @@ def test_a_newer_version_with_a_new_title_is_found_by_its_new_words(client_for):
     assert "zanzibarquux" in FindingSearch.objects.get(finding=finding).text
     html = client_for("analyst").get("/findings/?q=zanzibarquux").content.decode()
     assert f'data-finding="{finding.pk}"' in html
+
+
+def test_a_newer_version_with_a_new_severity_moves_the_search_copy_too():
+    first = raw_finding()
+    findings_upsert(findings=[parsed(first)], source="pull")
+    later = copy.deepcopy(repeated(first))
+    later["Severity"] = 9.5 if first["Severity"] < 9 else 2.0
+
+    findings_upsert(findings=[parsed(later)], source="pull")
+
+    finding = Finding.objects.get(arn=first["Arn"])
+    assert finding.severity == later["Severity"]
+    assert FindingSearch.objects.get(finding=finding).severity == finding.severity
 
 
 def test_a_newer_version_with_the_same_text_leaves_the_search_row_alone():

@@ -193,6 +193,32 @@ def test_type_filtered_pages_walk_every_match_once_in_order(client_for, sort):
     assert seen == expected
 
 
+@pytest.mark.parametrize("sort", ["-severity", "severity"])
+def test_searched_pages_sorted_by_severity_walk_every_match_once_in_order(client_for, sort):
+    store_findings(80, seed=5)
+    matches = [
+        f for f in Finding.objects.all() if "instance" in f"{f.title} {f.description} {f.resource_id}".lower()
+    ]
+    assert 25 < len(matches) < 80  # several pages, and not everything
+    expected = [
+        f.pk for f in sorted(matches, key=lambda f: (f.severity, f.pk), reverse=sort == "-severity")
+    ]
+    seen = walk_pages(client_for("analyst"), f"/findings/?q=Instance&sort={sort}&size=25")
+    assert seen == expected
+
+
+def test_search_with_a_severity_band_shows_only_that_band(client_for):
+    store_findings(80, seed=5)
+    expected = {
+        f.pk
+        for f in Finding.objects.filter(severity__gte=7, severity__lt=9)
+        if "instance" in f"{f.title} {f.description} {f.resource_id}".lower()
+    }
+    assert expected
+    seen = walk_pages(client_for("analyst"), "/findings/?q=instance&band=high&size=25")
+    assert set(seen) == expected and len(seen) == len(expected)
+
+
 def test_overdue_filter_shows_open_findings_past_their_sla(client_for, settings):
     settings.GUARDWATCH_SLA_HOURS = {"low": 1, "medium": 1, "high": 1, "critical": 1}
     old = store_findings(6)
