@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -108,6 +109,7 @@ def findings_report(request: HttpRequest) -> HttpResponse:
         return _export(report, export)
     context = {
         "report": report,
+        "cache_seconds": settings.GUARDWATCH_REPORTS_CACHE_SECONDS,
         "period": period,
         "period_choices": reports.PERIOD_CHOICES,
         "bands": BANDS,

@@ -195,6 +195,7 @@ class FindingsReport:
     top_accounts: list[dict]
     top_resources: list[dict]
     timing: list[TimingRow]
+    computed_at: datetime | None = None  # when these figures were read (the page says so: they are cached)
     comparisons: list[Comparison] = field(default_factory=list)
 
 
@@ -221,26 +222,38 @@ _CLOSING = Q(to_status__in=CLOSED_STATUSES) & ~Q(from_status__in=CLOSED_STATUSES
 _REOPENING = Q(to_status__in=OPEN_STATUSES) & Q(from_status__in=CLOSED_STATUSES)
 
 
-def _daily_transitions(period: ReportPeriod) -> dict[date, tuple[int, int]]:
-    """Closures and reopenings per day, from the triage timeline."""
+@dataclass
+class _Moves:
+    """Closures and reopenings from the timeline: per day of the period, before it, and after it."""
+
+    by_day: dict[date, tuple[int, int]]
+    closed_before: int  # in the previous period (closures only)
+    closed_after: int  # from the period's end on (walking today's backlog back)
+    reopened_after: int
+
+
+def _moves(period: ReportPeriod) -> _Moves:
+    """One pass over the timeline from the previous period's start, grouped by day (whole UTC days)."""
     rows = (
-        FindingEvent.objects.filter(_in(period), kind=FindingEvent.Kind.STATUS)
+        FindingEvent.objects.filter(created_at__gte=period.previous.start, kind=FindingEvent.Kind.STATUS)
         .filter(_CLOSING | _REOPENING)
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values("day")
         .annotate(closed=Count("id", filter=_CLOSING), reopened=Count("id", filter=_REOPENING))
         .order_by()
     )
-    return {row["day"]: (row["closed"], row["reopened"]) for row in rows}
-
-
-def _since(moment: datetime) -> tuple[int, int, int]:
-    """New, closed and reopened after `moment` (for walking today's backlog back to a past period)."""
-    new = Finding.objects.filter(created_at__gte=moment).count()
-    moves = FindingEvent.objects.filter(kind=FindingEvent.Kind.STATUS, created_at__gte=moment).aggregate(
-        closed=Count("id", filter=_CLOSING), reopened=Count("id", filter=_REOPENING)
-    )
-    return new, moves["closed"], moves["reopened"]
+    moves = _Moves({}, 0, 0, 0)
+    first, end = period.first_day, period.end.date()
+    for row in rows:
+        day, closed, reopened = row["day"], row["closed"], row["reopened"]
+        if day < first:
+            moves.closed_before += closed
+        elif day >= end:
+            moves.closed_after += closed
+            moves.reopened_after += reopened
+        else:
+            moves.by_day[day] = (closed, reopened)
+    return moves
 
 
 def open_count() -> int:
@@ -261,6 +274,72 @@ def _top(period: ReportPeriod, *fields: str) -> list[dict]:
         )
         .order_by("-n", *fields)[:TOP_N]
     )
+
+
+# GROUPING() over (day, band, type, account_id, resource_type, resource_id): which set a row belongs to.
+_SET_DAILY, _SET_TYPE, _SET_ACCOUNT, _SET_RESOURCE = 0b001111, 0b110111, 0b111011, 0b111100
+
+
+def _period_figures_sql() -> str:
+    """New findings per day × band and the three top lists in one pass over the period (Postgres).
+
+    One index-only range scan of the report's covering index, hashed into four grouping sets; the top
+    lists are ranked in SQL (same order as `_top`: count, then the key) so only TOP_N rows each return.
+    """
+    finding = Finding._meta.db_table
+    # S608: identifiers are constants of this module; every value is a parameter.
+    return f"""
+        WITH f AS (
+            SELECT (created_at AT TIME ZONE 'UTC')::date AS day, severity_band AS band, type, account_id,
+                   resource_type, resource_id, severity >= %s AS severe, status = ANY(%s) AS open
+            FROM {finding} WHERE created_at >= %s AND created_at < %s
+        ), sets AS (
+            SELECT GROUPING(day, band, type, account_id, resource_type, resource_id) AS kind,
+                   day, band, type, account_id, resource_type, resource_id,
+                   COUNT(*) AS n, COUNT(*) FILTER (WHERE severe) AS severe, COUNT(*) FILTER (WHERE open) AS open
+            FROM f GROUP BY GROUPING SETS ((day, band), (type), (account_id), (resource_type, resource_id))
+        ), ranked AS (
+            SELECT sets.*, row_number() OVER (
+                PARTITION BY kind ORDER BY n DESC, type, account_id, resource_type, resource_id) AS rank
+            FROM sets
+        )
+        SELECT kind, day, band, type, account_id, resource_type, resource_id, n, severe, open
+        FROM ranked WHERE kind = {_SET_DAILY} OR rank <= {TOP_N}
+        ORDER BY kind, rank
+    """  # noqa: S608
+
+
+@dataclass
+class _PeriodFigures:
+    new_by_day: dict[date, dict[str, int]]
+    top_types: list[dict]
+    top_accounts: list[dict]
+    top_resources: list[dict]
+
+
+def _period_figures(period: ReportPeriod) -> _PeriodFigures:
+    """Daily new per band and the top lists: one pass on Postgres, one query per figure elsewhere."""
+    if connection.vendor != "postgresql":  # the SQLite demo: no GROUPING SETS
+        return _PeriodFigures(
+            _daily_new(period), _top(period, "type"), _top(period, "account_id"),
+            _top(period, "resource_type", "resource_id"),
+        )  # fmt: skip
+    figures = _PeriodFigures({}, [], [], [])
+    params = [BAND_RANGES["high"][0], list(OPEN_STATUSES), *_datetimes(period.start, period.end)]
+    with connection.cursor() as cursor:
+        cursor.execute(_period_figures_sql(), params)
+        rows = cursor.fetchall()
+    for kind, day, band, type_, account_id, resource_type, resource_id, n, severe, open_ in rows:
+        counts = {"n": n, "severe": severe, "open": open_}
+        if kind == _SET_DAILY:
+            figures.new_by_day.setdefault(day, {})[band] = n
+        elif kind == _SET_TYPE:
+            figures.top_types.append({"type": type_, **counts})
+        elif kind == _SET_ACCOUNT:
+            figures.top_accounts.append({"account_id": account_id, **counts})
+        elif kind == _SET_RESOURCE:
+            figures.top_resources.append({"resource_type": resource_type, "resource_id": resource_id, **counts})
+    return figures
 
 
 def _seconds_between(later: str, earlier: str) -> str:
@@ -290,7 +369,7 @@ def report_marks(*, status: str, now: datetime) -> dict:
     return marks
 
 
-def _timing_sql(*, per_band: bool) -> str:
+def _timing_sql(*, per_band: bool, percentiles: bool = True) -> str:
     """Counts, means (and on Postgres p90s) of time to acknowledge and resolve, SLA met/due.
 
     `per_band`: one row per band plus (Postgres) an overall row in the same pass (GROUPING SETS, band
@@ -305,7 +384,7 @@ def _timing_sql(*, per_band: bool) -> str:
     postgres = connection.vendor == "postgresql"
     p90 = (
         "percentile_cont(0.9) WITHIN GROUP (ORDER BY tta), percentile_cont(0.9) WITHIN GROUP (ORDER BY ttr)"
-        if postgres and per_band
+        if postgres and per_band and percentiles
         else "NULL, NULL"
     )
     if not per_band:
@@ -370,11 +449,11 @@ def _datetimes(*moments: datetime) -> list:
     return [connection.ops.adapt_datetimefield_value(m) for m in moments]
 
 
-def _timing_rows(period: ReportPeriod, *, now: datetime, per_band: bool) -> list[tuple]:
+def _timing_rows(period: ReportPeriod, *, now: datetime, per_band: bool, percentiles: bool = True) -> list[tuple]:
     hours = settings.GUARDWATCH_SLA_HOURS
     params = [*_datetimes(now), *(hours[b] * 3600 for b in BANDS), *_datetimes(period.start, period.end)]
     with connection.cursor() as cursor:
-        cursor.execute(_timing_sql(per_band=per_band), params)
+        cursor.execute(_timing_sql(per_band=per_band, percentiles=percentiles), params)
         return cursor.fetchall()
 
 
@@ -383,11 +462,14 @@ def _timing_row(row: tuple) -> TimingRow:
     return TimingRow(band or "all", total, acks, _f(tta), _f(tta90), closes, _f(ttr), _f(ttr90), met or 0, due or 0)
 
 
-def _timing(period: ReportPeriod, *, now: datetime) -> list[TimingRow]:
-    """Per band and overall (the overall p90 over every finding, not an average of the bands')."""
+def _timing(period: ReportPeriod, *, now: datetime, percentiles: bool = True) -> list[TimingRow]:
+    """Per band and overall (the overall p90 over every finding, not an average of the bands').
+
+    Without `percentiles` (the previous period's comparison) the pass can hash instead of sort.
+    """
     rows = {band: TimingRow(band=band) for band in BANDS}
     overall = None
-    for raw in _timing_rows(period, now=now, per_band=True):
+    for raw in _timing_rows(period, now=now, per_band=True, percentiles=percentiles):
         row = _timing_row(raw)
         if row.band == "all":
             overall = row
@@ -403,17 +485,11 @@ def _timing(period: ReportPeriod, *, now: datetime) -> list[TimingRow]:
             overall.sla_due += row.sla_due
         overall.tta_mean = _weighted(rows.values(), "tta_mean", "acknowledged")
         overall.ttr_mean = _weighted(rows.values(), "ttr_mean", "resolved")
-        if connection.vendor != "postgresql":
+        if connection.vendor != "postgresql" and percentiles:
             p90s = _p90_sqlite(period)
             for band, row in [*rows.items(), ("all", overall)]:
                 row.tta_p90, row.ttr_p90 = p90s.get(band, (None, None))
     return [*(rows[b] for b in BANDS), overall]
-
-
-def _timing_overall(period: ReportPeriod, *, now: datetime) -> TimingRow:
-    """Counts, means and SLA of the whole period in one row, without percentiles (cheaper)."""
-    rows = _timing_rows(period, now=now, per_band=False)
-    return _timing_row(rows[0]) if rows else TimingRow(band="all")
 
 
 def _f(value) -> float | None:
@@ -435,27 +511,26 @@ def _account_names(account_ids: list[str]) -> dict[str, str]:
 
 
 def _compute(period: ReportPeriod, now: datetime) -> FindingsReport:
-    new_by_day = _daily_new(period)
-    moves = _daily_transitions(period)
+    figures = _period_figures(period)
+    moves = _moves(period)
     days = []
     for day in period.days:
-        by_band = {band: new_by_day.get(day, {}).get(band, 0) for band in BANDS}
-        closed, reopened = moves.get(day, (0, 0))
+        by_band = {band: figures.new_by_day.get(day, {}).get(band, 0) for band in BANDS}
+        closed, reopened = moves.by_day.get(day, (0, 0))
         days.append(DayRow(day, by_band, sum(by_band.values()), closed, reopened))
     open_now = open_count()
     backlog = open_now
     if period.end < now:
-        new_after, closed_after, reopened_after = _since(period.end)
-        backlog = open_now - new_after + closed_after - reopened_after
+        new_after = Finding.objects.filter(created_at__gte=period.end).count()
+        backlog = open_now - new_after + moves.closed_after - moves.reopened_after
     for row in reversed(days):
         row.open_at_end = max(0, backlog)
         backlog -= row.new - row.closed + row.reopened
     totals = {band: sum(d.by_band[band] for d in days) for band in BANDS}
-    accounts = _top(period, "account_id")
+    accounts = figures.top_accounts
     names = _account_names([a["account_id"] for a in accounts])
     for row in accounts:
         row["name"] = names.get(row["account_id"], "")
-    timing = _timing(period, now=now)
     report = FindingsReport(
         period=period,
         days=days,
@@ -463,24 +538,26 @@ def _compute(period: ReportPeriod, now: datetime) -> FindingsReport:
         new_total=sum(totals.values()),
         closed_total=sum(d.closed for d in days),
         open_now=open_now,
-        top_types=_top(period, "type"),
+        top_types=figures.top_types,
         top_accounts=accounts,
-        top_resources=_top(period, "resource_type", "resource_id"),
-        timing=timing,
+        top_resources=figures.top_resources,
+        timing=_timing(period, now=now),
+        computed_at=now,
     )
-    report.comparisons = _comparisons(report, period.previous, now=now)
+    report.comparisons = _comparisons(report, period.previous, closed_before=moves.closed_before, now=now)
     return report
 
 
-def _comparisons(report: FindingsReport, previous: ReportPeriod, *, now: datetime) -> list[Comparison]:
-    """This period against the one before it: new findings (per band), resolved, times, SLA compliance."""
-    before = dict(
-        Finding.objects.filter(_in(previous)).values_list("severity_band").annotate(n=Count("id")).order_by()
-    )
-    closed_before = FindingEvent.objects.filter(
-        _in(previous), _CLOSING, kind=FindingEvent.Kind.STATUS
-    ).count()
-    then = _timing_overall(previous, now=now)
+def _comparisons(
+    report: FindingsReport, previous: ReportPeriod, *, closed_before: int, now: datetime
+) -> list[Comparison]:
+    """This period against the one before it: new findings (per band), resolved, times, SLA compliance.
+
+    The previous period's new findings per band come from the same pass as its times (no percentiles).
+    """
+    timing = _timing(previous, now=now, percentiles=False)
+    before = {row.band: row.findings for row in timing[:-1]}
+    then = timing[-1]
     now_all = report.timing[-1]
     hours = 1 / 3600
     rows = [Comparison("New findings", report.new_total, sum(before.values()))]

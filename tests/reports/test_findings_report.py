@@ -171,3 +171,17 @@ def test_person_without_a_role_cannot_open_the_report(client_for):
 def test_percentile_fallback_matches_postgres_percentile_cont():
     assert percentile_cont([3600, 10800, 7200], 0.9) == pytest.approx(10080)
     assert percentile_cont([], 0.9) is None
+
+
+def test_page_says_when_its_figures_were_read_and_how_long_they_are_kept(client_for, week, settings):
+    settings.GUARDWATCH_REPORTS_CACHE_SECONDS = 60
+    reports_cache_bump()
+    client = client_for("manager")
+    first = re.search(r'data-testid="report-freshness">Figures as of <time datetime="([^"]+)"', _page(client))
+    assert "kept for up to 60 seconds" in _page(client)
+    again = re.search(r'data-testid="report-freshness">Figures as of <time datetime="([^"]+)"', _page(client))
+    assert first.group(1) == again.group(1)  # served from the cache: the same moment
+    assert abs(datetime.fromisoformat(first.group(1)) - timezone.now()) < timedelta(minutes=1)
+    reports_cache_bump()
+    later = re.search(r'data-testid="report-freshness">Figures as of <time datetime="([^"]+)"', _page(client))
+    assert later.group(1) >= first.group(1)
