@@ -195,3 +195,11 @@ def test_matrix_marks_a_cell_whose_protection_plans_are_off(client_for, world):
     row = re.search(r'<tr data-account="200000000001">.*?</tr>', html, re.S).group(0)
     assert 'data-region="eu-west-1" title="eu-west-1: Monitored; plans off: EKS, RDS"' in row
     assert 'data-region="us-east-1" title="us-east-1: Monitored">Monitored</td>' in row
+
+
+def test_only_accounts_with_a_gap_keeps_accounts_missing_a_region_or_not_monitored_there(client_for, world):
+    member("200000000004", "ops", us_east_1="Enabled", eu_west_1="Enabled")
+    member("200000000005", "data", eu_west_1="Enabled")  # no membership at all in us-east-1
+    html = client_for("manager").get("/accounts/coverage/?gaps_only=1").content.decode()
+    assert re.findall(r'<tr data-account="(\d{12})">', html) == ["200000000002", "200000000003", "200000000005"]
+    assert "Accounts 1–3 of 3" in html
