@@ -345,8 +345,8 @@ def _period_figures(period: ReportPeriod) -> _PeriodFigures:
 
 
 def _seconds_between(later: str, earlier: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+    if connection.vendor == "postgresql":  # date_part: double precision (EXTRACT's numeric is ~2x slower)
+        return f"date_part('epoch', {later} - {earlier})"
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
 
@@ -382,7 +382,6 @@ def _timing_sql(*, per_band: bool, percentiles: bool = True) -> str:
     finding = Finding._meta.db_table
     tta = _seconds_between("acknowledged_at", "created_at")
     ttr = _seconds_between("resolved_at", "created_at")
-    overdue_at = _seconds_between("%s", "created_at")
     postgres = connection.vendor == "postgresql"
     p90 = (
         "percentile_cont(0.9) WITHIN GROUP (ORDER BY tta), percentile_cont(0.9) WITHIN GROUP (ORDER BY ttr)"
@@ -398,14 +397,16 @@ def _timing_sql(*, per_band: bool, percentiles: bool = True) -> str:
     # S608: identifiers are constants of this module; every value is a parameter.
     return f"""
         WITH spans AS (
-            SELECT severity_band AS band, {tta} AS tta, {ttr} AS ttr, {overdue_at} AS age,
+            SELECT severity_band AS band, {tta} AS tta, {ttr} AS ttr,
                    CASE severity_band WHEN 'critical' THEN %s WHEN 'high' THEN %s WHEN 'medium' THEN %s
-                        ELSE %s END AS sla
+                        ELSE %s END AS sla,
+                   CASE severity_band WHEN 'critical' THEN created_at < %s WHEN 'high' THEN created_at < %s
+                        WHEN 'medium' THEN created_at < %s ELSE created_at < %s END AS overdue
             FROM {finding} WHERE created_at >= %s AND created_at < %s
         )
         SELECT {select}, COUNT(*), COUNT(tta), AVG(tta), COUNT(ttr), AVG(ttr),
                SUM(CASE WHEN ttr <= sla THEN 1 ELSE 0 END),
-               SUM(CASE WHEN ttr IS NOT NULL OR age > sla THEN 1 ELSE 0 END),
+               SUM(CASE WHEN ttr IS NOT NULL OR overdue THEN 1 ELSE 0 END),
                {p90}
         FROM spans {group}
     """  # noqa: S608
@@ -453,7 +454,9 @@ def _datetimes(*moments: datetime) -> list:
 
 def _timing_rows(period: ReportPeriod, *, now: datetime, per_band: bool, percentiles: bool = True) -> list[tuple]:
     hours = settings.GUARDWATCH_SLA_HOURS
-    params = [*_datetimes(now), *(hours[b] * 3600 for b in BANDS), *_datetimes(period.start, period.end)]
+    # Past its SLA when older than the band's hours at `now`: created before now minus those hours.
+    cutoffs = _datetimes(*(now - timedelta(hours=hours[b]) for b in BANDS))
+    params = [*(hours[b] * 3600 for b in BANDS), *cutoffs, *_datetimes(period.start, period.end)]
     with connection.cursor() as cursor:
         cursor.execute(_timing_sql(per_band=per_band, percentiles=percentiles), params)
         return cursor.fetchall()

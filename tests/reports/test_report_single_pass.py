@@ -142,3 +142,13 @@ def test_previous_period_times_without_percentiles_equal_the_full_pass(history):
             b.band, b.findings, b.acknowledged, b.resolved, b.sla_met, b.sla_due)  # fmt: skip
         assert a.tta_mean == pytest.approx(b.tta_mean) and a.ttr_mean == pytest.approx(b.ttr_mean)
         assert b.tta_p90 is None and b.ttr_p90 is None
+
+
+def test_an_open_finding_counts_against_the_sla_only_once_it_is_older_than_the_sla():
+    now = timezone.now().replace(microsecond=500000)
+    finding(created=now - timedelta(hours=24), band="high")  # exactly 24 h old: not yet due
+    finding(created=now - timedelta(hours=24, microseconds=1), band="high")  # a microsecond past
+    finding(created=now - timedelta(hours=23), band="high")
+    period = reports.ReportPeriod(key="custom", start=now - timedelta(days=2), end=now + timedelta(days=1))
+    high = next(row for row in reports._timing(period, now=now) if row.band == "high")
+    assert (high.findings, high.sla_met, high.sla_due) == (3, 0, 1)
