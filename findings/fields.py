@@ -32,8 +32,19 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+class JSONText(str):
+    """JSON text `json_text` already made (off the critical path, e.g. by the sync's parse-ahead thread).
+
+    `json_text` returns it unchanged, so it is stored as is instead of being encoded again.
+    """
+
+    __slots__ = ()
+
+
 def json_text(value: Any) -> str:
     """`value` as compact JSON text any database stores: NUL escapes and lone surrogates replaced."""
+    if isinstance(value, JSONText):
+        return value
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
     if "\\u0000" in text:
         text = _NUL_ESCAPE.sub(r"\1\\ufffd", text)

@@ -5,8 +5,9 @@ one statement; SQLite (the demo) gets the same statement as a VALUES list.
 
 Pull sync and EventBridge push both land here, so they can race freely: a version only replaces the
 stored one when its `updatedAt` is strictly newer, and each replaced or inserted version appends a
-`FindingOccurrence` in the same statement (Postgres) or transaction (SQLite). The SET list names
-only GuardDuty's columns, so local triage state is never overwritten by a sync.
+`FindingOccurrence` and writes its `FindingSearch` row (search text and severity, when changed) in
+the same statement (Postgres) or transaction (SQLite). The SET list names only GuardDuty's columns,
+so local triage state is never overwritten by a sync.
 
 Raw SQL on purpose: Django's `bulk_create(update_conflicts=True)` cannot express the WHERE clause
 nor tell inserted rows from updated ones.

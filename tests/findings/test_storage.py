@@ -11,7 +11,10 @@ import copy
 import pytest
 from django.db import connection
 
+from findings.fields import JSONText, json_text
+from findings.gateway import FindingPage
 from findings.models import Finding, FindingSearch
+from findings.services import parsed_batches
 from findings.triage import findings_assign, findings_status_set
 from findings.upsert import findings_upsert
 
@@ -109,3 +112,23 @@ def test_redundant_finding_indexes_stay_dropped():
     assert not [name for name in indexes if name.endswith("_like")]
     assert not [name for name, definition in indexes.items() if "gin" in definition.lower()]
     assert "findings_finding_arn_key" in indexes  # the upsert's ON CONFLICT (arn)
+
+
+def test_the_parse_ahead_thread_hands_over_raw_json_text_stored_exactly_as_received():
+    raws = raw_findings(30)
+    pages = [FindingPage(number=0, finding_ids=(), findings=tuple(raws), api_calls=1)]
+
+    batches = list(parsed_batches(iter(pages), size=500))
+    findings_upsert(findings=batches[0].parsed, source="pull")
+
+    assert all(type(f.raw) is JSONText for f in batches[0].parsed)  # encoded off the upsert's path
+    for raw in raws:
+        stored = Finding.objects.get(arn=raw["Arn"]).raw
+        assert json_text(stored) == json_text(raw)
+
+
+def test_json_text_keeps_text_it_already_made_and_encodes_plain_strings():
+    made = JSONText(json_text({"Id": "a"}))
+
+    assert json_text(made) is made
+    assert json_text('{"Id": "a"}') == '"{\\"Id\\": \\"a\\"}"'
