@@ -71,12 +71,12 @@ def coverage_page(request: HttpRequest) -> HttpResponse:
     export = request.GET.get("export", "")
     if export in EXPORTS:
         return _export(request, export, q, gaps_only)
-    summary = coverage.coverage_summary()
     matrix = coverage.coverage_matrix(q=q, gaps_only=gaps_only, page_number=request.GET.get("page"))
-    if request.htmx and request.GET.get("fragment") == "matrix":
+    if request.htmx and request.GET.get("fragment") == "matrix":  # the matrix alone needs no summary
         return render(
             request, "reports/coverage.html#matrix", {"matrix": matrix, "q": q, "gaps_only": gaps_only}
         )
+    summary = coverage.coverage_summary()
     now = summary.as_of  # the gap lists and their counts describe the same moment
     counts = coverage.gap_counts(summary=summary)
     chosen = request.GET.get("gap", "")
