@@ -371,29 +371,16 @@ def report_marks(*, status: str, now: datetime) -> dict:
     return marks
 
 
-def _timing_sql(*, per_band: bool, percentiles: bool = True) -> str:
-    """Counts, means (and on Postgres p90s) of time to acknowledge and resolve, SLA met/due.
+def _spans_sql() -> str:
+    """The period's findings as durations (seconds), their band's SLA, and whether it has run out.
 
-    `per_band`: one row per band plus (Postgres) an overall row in the same pass (GROUPING SETS, band
-    NULL); otherwise a single overall row without percentiles (the previous period's comparison).
-    One index-only range scan of the report's covering index: the stamps `acknowledged_at` and
-    `resolved_at` stand for the timeline's first acknowledging and first closing events.
+    Past its SLA when older than the band's hours at `now`: created before now minus those hours.
+    Reads only the report's covering index: `acknowledged_at` and `resolved_at` stand for the
+    timeline's first acknowledging and first closing events.
     """
     finding = Finding._meta.db_table
     tta = _seconds_between("acknowledged_at", "created_at")
     ttr = _seconds_between("resolved_at", "created_at")
-    postgres = connection.vendor == "postgresql"
-    p90 = (
-        "percentile_cont(0.9) WITHIN GROUP (ORDER BY tta), percentile_cont(0.9) WITHIN GROUP (ORDER BY ttr)"
-        if postgres and per_band and percentiles
-        else "NULL, NULL"
-    )
-    if not per_band:
-        select, group = "'all'", ""
-    elif postgres:
-        select, group = "band", "GROUP BY GROUPING SETS ((band), ())"
-    else:
-        select, group = "band", "GROUP BY band"
     # S608: identifiers are constants of this module; every value is a parameter.
     return f"""
         WITH spans AS (
@@ -404,12 +391,31 @@ def _timing_sql(*, per_band: bool, percentiles: bool = True) -> str:
                         WHEN 'medium' THEN created_at < %s ELSE created_at < %s END AS overdue
             FROM {finding} WHERE created_at >= %s AND created_at < %s
         )
-        SELECT {select}, COUNT(*), COUNT(tta), AVG(tta), COUNT(ttr), AVG(ttr),
-               SUM(CASE WHEN ttr <= sla THEN 1 ELSE 0 END),
-               SUM(CASE WHEN ttr IS NOT NULL OR overdue THEN 1 ELSE 0 END),
-               {p90}
-        FROM spans {group}
     """  # noqa: S608
+
+
+_FIGURES = [
+    "COUNT(*)", "COUNT(tta)", "AVG(tta)", "COUNT(ttr)", "AVG(ttr)", "SUM(CASE WHEN ttr <= sla THEN 1 ELSE 0 END)",
+    "SUM(CASE WHEN ttr IS NOT NULL OR overdue THEN 1 ELSE 0 END)",
+]  # fmt: skip
+_P90S = ["percentile_cont(0.9) WITHIN GROUP (ORDER BY tta)", "percentile_cont(0.9) WITHIN GROUP (ORDER BY ttr)"]
+
+
+def _timing_sql(*, per_band: bool, percentiles: bool = True) -> str:
+    """Counts, means, SLA met/due (and where cheap, p90s) per band and overall, or overall only.
+
+    `per_band`: one row per band plus (Postgres) an overall row in the same pass (GROUPING SETS, band
+    NULL; hashed when there are no percentiles); otherwise a single overall row without percentiles.
+    """
+    postgres = connection.vendor == "postgresql"
+    p90 = ", ".join(_P90S) if postgres and per_band and percentiles else "NULL, NULL"
+    if not per_band:
+        select, group = "'all'", ""
+    elif postgres:
+        select, group = "band", "GROUP BY GROUPING SETS ((band), ())"
+    else:
+        select, group = "band", "GROUP BY band"
+    return f"{_spans_sql()} SELECT {select}, {', '.join(_FIGURES)}, {p90} FROM spans {group}"  # noqa: S608 - constants only
 
 
 def _p90_sqlite(period: ReportPeriod) -> dict[str, tuple[float | None, float | None]]:
@@ -452,11 +458,15 @@ def _datetimes(*moments: datetime) -> list:
     return [connection.ops.adapt_datetimefield_value(m) for m in moments]
 
 
-def _timing_rows(period: ReportPeriod, *, now: datetime, per_band: bool, percentiles: bool = True) -> list[tuple]:
+def _timing_params(period: ReportPeriod, *, now: datetime) -> list:
+    """`_spans_sql`'s parameters: each band's SLA in seconds, its cutoff at `now`, the period."""
     hours = settings.GUARDWATCH_SLA_HOURS
-    # Past its SLA when older than the band's hours at `now`: created before now minus those hours.
     cutoffs = _datetimes(*(now - timedelta(hours=hours[b]) for b in BANDS))
-    params = [*(hours[b] * 3600 for b in BANDS), *cutoffs, *_datetimes(period.start, period.end)]
+    return [*(hours[b] * 3600 for b in BANDS), *cutoffs, *_datetimes(period.start, period.end)]
+
+
+def _timing_rows(period: ReportPeriod, *, now: datetime, per_band: bool, percentiles: bool = True) -> list[tuple]:
+    params = _timing_params(period, now=now)
     with connection.cursor() as cursor:
         cursor.execute(_timing_sql(per_band=per_band, percentiles=percentiles), params)
         return cursor.fetchall()
@@ -519,14 +529,16 @@ def _account_names(account_ids: list[str]) -> dict[str, str]:
 def _report_session() -> Iterator[None]:
     """Postgres: let the report's passes hash their groups in memory and skip JIT compilation.
 
-    With the default 4 MB work_mem the planner sorts the period three times instead of hashing its
-    grouping sets, and JIT compiles each pass (every one costs past jit_above_cost) for longer than
-    the pass runs. SET LOCAL: only this transaction, which only reads.
+    The planner guesses ~1M resource groups (there are ~14k): below 256 MB it sorts the period (to
+    disk at 90 days) instead of hashing the grouping sets, and the timing pass's sort by band spills
+    too; the real use is ~20 MB for the hashes and ~90 MB for 1M durations. JIT compiles each pass
+    (every one costs past jit_above_cost) for longer than it runs. SET LOCAL: only this transaction,
+    which only reads.
     """
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL work_mem = '64MB'")
+                cursor.execute("SET LOCAL work_mem = '256MB'")
                 cursor.execute("SET LOCAL jit = off")
         yield
 

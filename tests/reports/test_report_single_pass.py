@@ -152,3 +152,4 @@ def test_an_open_finding_counts_against_the_sla_only_once_it_is_older_than_the_s
     period = reports.ReportPeriod(key="custom", start=now - timedelta(days=2), end=now + timedelta(days=1))
     high = next(row for row in reports._timing(period, now=now) if row.band == "high")
     assert (high.findings, high.sla_met, high.sla_due) == (3, 0, 1)
+
