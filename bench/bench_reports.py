@@ -208,6 +208,12 @@ def findings_bench() -> list[str]:
         measure_get(
             client, "findings report, 90 days (no cache)", "/findings/report/?period=90", timed=timed_n
         ),
+        measure_get(
+            client,
+            "findings report, custom 2026-10-01 to 2026-11-14 (no cache)",
+            "/findings/report/?period=custom&start=2026-10-01&end=2026-11-14",
+            timed=timed_n,
+        ),
         measure_get(client, "dashboard home (no cache)", "/", timed=timed_n),
         _cached_case(client, "findings report, 30 days (cached figures)", "/findings/report/?period=30"),
         _cached_case(client, "dashboard home (cached figures)", "/"),
