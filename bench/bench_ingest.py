@@ -56,17 +56,25 @@ def truncate() -> None:
         cursor.execute("TRUNCATE findings_findingoccurrence, findings_finding RESTART IDENTITY CASCADE")
 
 
-def bulk_pipeline(count: int, seed: int) -> tuple[float, int]:
+def bulk_pipeline(count: int, seed: int, *, newer: bool = False) -> tuple[float, int]:
     """The product path (`services._sync_from`): pages of 50 parsed ahead in a background thread
-    (`parsed_batches`) while the previous 500 are upserted and committed."""
+    (`parsed_batches`) while the previous 500 are upserted and committed. `newer`: each finding one
+    occurrence later (count up, updatedAt a day on), as a sync sees findings GuardDuty saw again."""
     from django.db import transaction
 
     from findings.gateway import FindingPage
     from findings.services import SYNC_COMMIT_FINDINGS, parsed_batches
     from findings.upsert import findings_upsert
+    from guardwatch.simulator.catalogue import repeat_occurrence
 
     elapsed, stored = 0.0, 0
+    again = random.Random(seed + 1000)
     for chunk in generate(random.Random(seed), count, datetime(2026, 9, 1, tzinfo=UTC)):
+        if newer:
+            chunk = [
+                repeat_occurrence(raw, now=datetime.fromisoformat(raw["UpdatedAt"]) + timedelta(days=1), rng=again)
+                for raw in chunk
+            ]
         pages = [
             FindingPage(number=n, finding_ids=(), findings=tuple(chunk[start : start + PAGE]), api_calls=0)
             for n, start in enumerate(range(0, len(chunk), PAGE))
@@ -74,7 +82,8 @@ def bulk_pipeline(count: int, seed: int) -> tuple[float, int]:
         started = time.perf_counter()
         for batch in parsed_batches(iter(pages), size=SYNC_COMMIT_FINDINGS):
             with transaction.atomic():
-                stored += findings_upsert(findings=batch.parsed, source="pull").new
+                result = findings_upsert(findings=batch.parsed, source="pull")
+                stored += result.updated if newer else result.new
         elapsed += time.perf_counter() - started
     return elapsed, stored
 
@@ -171,6 +180,7 @@ def main() -> None:
             cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('findings_finding'))")
             table_size = cursor.fetchone()[0]
         again_s, _ = bulk_pipeline(args.findings, seed=1)  # same versions again: all unchanged
+        newer_s, newer_n = bulk_pipeline(args.findings, seed=1, newer=True)  # one version on: all updated
         truncate()
         naive_s, naive_n = naive_pipeline(args.naive, seed=2)
         naive_rate = naive_n / naive_s
@@ -186,6 +196,7 @@ def main() -> None:
         f"  GuardWatch bulk upsert:         {bulk_s:8.1f} s  {bulk_rate:10,.0f} findings/s  (table {table_size})"
     )
     print(f"  same findings again (unchanged): {again_s:7.1f} s  {args.findings / again_s:10,.0f} findings/s")
+    print(f"  each one version newer (updated): {newer_s:6.1f} s  {newer_n / newer_s:10,.0f} findings/s  ({newer_n:,} updated)")
     print(
         f"  naive per-row ORM save():       {naive_s:8.1f} s  {naive_rate:10,.0f} findings/s  ({naive_n:,} findings)"
     )
