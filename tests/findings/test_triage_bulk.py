@@ -111,29 +111,3 @@ def test_bulk_without_a_selection_explains_what_to_do(client_for):
         "/findings/bulk/", {"action": "comment", "comment": "x", "scope": "selected"}, follow=True
     )
     assert "Select findings first" in response.content.decode()
-
-
-def test_a_bulk_task_commits_its_chunks_without_waiting_for_the_disk(monkeypatch):
-    from django.db import connection
-
-    monkeypatch.setattr(triage, "BULK_CHUNK", 4)
-    findings = store_findings(8)
-    bulk = BulkAction.objects.create(
-        action="status", params={"status": "acknowledged"}, finding_ids=[f.pk for f in findings], total=8
-    )
-    seen = []
-    execute = triage._bulk_execute
-
-    def recording(**kwargs):
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW synchronous_commit")
-            seen.append(cursor.fetchone()[0])
-        return execute(**kwargs)
-
-    monkeypatch.setattr(triage, "_bulk_execute", recording)
-
-    triage.bulk_action_run(bulk_id=bulk.pk)
-
-    assert seen == ["off", "off"]  # two chunks of 4
-    assert Finding.objects.filter(status="acknowledged").count() == 8
-    assert BulkAction.objects.get().status == BulkAction.Status.DONE
