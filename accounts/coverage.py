@@ -177,7 +177,8 @@ def _summary(now: datetime | None = None) -> CoverageSummary:
 
 def coverage_summary() -> CoverageSummary:
     """% of accounts monitored per region and overall, detectors and freshness; cached briefly."""
-    return reports_cached("coverage-summary", {"regions": regions()}, _summary)
+    # v2: the summary now carries as_of and gap_counts; entries cached by the previous code lack them.
+    return reports_cached("coverage-summary-v2", {"regions": regions()}, _summary)
 
 
 # --- The matrix: one page of accounts × every region ---------------------------------------------

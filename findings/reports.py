@@ -624,7 +624,7 @@ def findings_report(*, period: ReportPeriod, now: datetime | None = None) -> Fin
     """The whole report for a period, cached briefly (a sync clears the cache)."""
     now = now or timezone.now()
     return reports_cached(
-        "findings-report",
+        "findings-report-v2",  # v2: reports carry computed_at (the page shows it); older entries do not
         {"start": period.start, "end": period.end, "key": period.key},
         lambda: _compute(period, now),
     )
