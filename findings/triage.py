@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 
+from guardwatch.core.db.bulk import rows_insert
 from guardwatch.core.services import audit_record
 
 from . import gateway
@@ -108,22 +109,18 @@ def findings_status_set(
                 status_changed_at=now,
                 **report_marks(status=status, now=now),  # reports: first acknowledged / resolved times
             )
-        FindingEvent.objects.bulk_create(
-            [
-                FindingEvent(
-                    finding_id=pk,
-                    kind=FindingEvent.Kind.STATUS,
-                    actor=user,
-                    actor_name=name,
-                    created_at=now,
-                    from_status=old,
-                    to_status=status,
-                    body=reason.strip(),
-                    details={"accepted_until": accepted_until.isoformat()} if accepted_until else {},
-                )
-                for pk, old, _region, _archived in rows
-            ],
-            batch_size=BULK_CHUNK,
+        rows_insert(
+            model=FindingEvent,
+            varying={"finding_id": ids, "from_status": [old for _pk, old, _region, _archived in rows]},
+            fixed={
+                "kind": FindingEvent.Kind.STATUS,
+                "actor_id": user.pk if user else None,
+                "actor_name": name,
+                "created_at": now,
+                "to_status": status,
+                "body": reason.strip(),
+                "details": {"accepted_until": accepted_until.isoformat()} if accepted_until else {},
+            },
         )
         archive, unarchive, not_useful = [], [], []
         for pk, old, region, archived in rows:
@@ -200,20 +197,18 @@ def findings_assign(*, findings: QuerySet[Finding], assignee, actor, now=None, a
         for start in range(0, len(ids), 10_000):
             Finding.objects.filter(pk__in=ids[start : start + 10_000]).update(assignee=assignee)
         label = assignee.get_username() if assignee else ""
-        FindingEvent.objects.bulk_create(
-            [
-                FindingEvent(
-                    finding_id=pk,
-                    kind=FindingEvent.Kind.ASSIGNMENT,
-                    actor=_user(actor),
-                    actor_name=name,
-                    created_at=now,
-                    body=f"Assigned to {label}" if label else "Unassigned",
-                    details={"assignee": label},
-                )
-                for pk in ids
-            ],
-            batch_size=BULK_CHUNK,
+        user = _user(actor)
+        rows_insert(
+            model=FindingEvent,
+            varying={"finding_id": ids},
+            fixed={
+                "kind": FindingEvent.Kind.ASSIGNMENT,
+                "actor_id": user.pk if user else None,
+                "actor_name": name,
+                "created_at": now,
+                "body": f"Assigned to {label}" if label else "Unassigned",
+                "details": {"assignee": label},
+            },
         )
         if audit:
             audit_record(

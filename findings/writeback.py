@@ -19,6 +19,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from guardwatch.core.db.bulk import rows_insert
+
 from . import gateway
 from .models import Finding, FindingEvent, SyncState, WriteBack
 
@@ -59,19 +61,18 @@ def writebacks_enqueue(
             operation=opposite,
             status__in=[WriteBack.Status.PENDING, WriteBack.Status.FAILED],
         ).update(status=WriteBack.Status.SUPERSEDED, error="Superseded by a later change.")
-    WriteBack.objects.bulk_create(
-        [
-            WriteBack(
-                finding_id=pk,
-                operation=operation,
-                region=region,
-                actor_name=actor_name,
-                created_at=now,
-                next_attempt_at=now,
-            )
-            for pk, region in findings
-        ],
-        batch_size=2000,
+    rows_insert(
+        model=WriteBack,
+        varying={"finding_id": ids, "region": [region for _pk, region in findings]},
+        fixed={
+            "operation": operation,
+            "actor_name": actor_name,
+            "created_at": now,
+            "next_attempt_at": now,
+            "status": WriteBack.Status.PENDING,
+            "attempts": 0,
+            "error": "",
+        },
     )
     transaction.on_commit(_schedule_flush)
     return len(findings)

@@ -108,7 +108,9 @@ def test_redundant_finding_indexes_stay_dropped():
         cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'findings_finding'")
         indexes = dict(cursor.fetchall())
 
-    assert not {"finding_severity_idx", "finding_last_seen_idx", "finding_type_prefix_idx"} & set(indexes)
+    dropped = {"finding_severity_idx", "finding_last_seen_idx", "finding_type_prefix_idx", "finding_updated_idx"}
+    assert not dropped & set(indexes)
+    assert len(indexes) == 15
     assert not [name for name in indexes if name.endswith("_like")]
     assert not [name for name, definition in indexes.items() if "gin" in definition.lower()]
     assert "findings_finding_arn_key" in indexes  # the upsert's ON CONFLICT (arn)
@@ -132,3 +134,35 @@ def test_json_text_keeps_text_it_already_made_and_encodes_plain_strings():
 
     assert json_text(made) is made
     assert json_text('{"Id": "a"}') == '"{\\"Id\\": \\"a\\"}"'
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "portable"])
+def test_a_bulk_status_change_records_each_findings_own_timeline_entry(analyst, monkeypatch, vendor):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from findings.models import FindingEvent, WriteBack
+
+    if vendor == "portable":  # the demo's path (bulk_create), run here on Postgres
+        monkeypatch.setattr(connection, "vendor", "sqlite")
+    findings_upsert(findings=[parsed(r) for r in raw_findings(6)], source="pull")
+    first, second, *_ = Finding.objects.order_by("id")
+    findings_status_set(findings=Finding.objects.filter(pk=first.pk), status="in_progress", actor=analyst)
+    until = timezone.now() + timedelta(days=30)
+
+    moved = findings_status_set(
+        findings=Finding.objects.all(), status="accepted_risk", actor=analyst, reason=" known ", accepted_until=until
+    )
+
+    assert moved == 6
+    events = FindingEvent.objects.filter(to_status="accepted_risk").order_by("finding_id")
+    assert [(e.finding_id, e.from_status) for e in events][:2] == [(first.pk, "in_progress"), (second.pk, "new")]
+    assert {(e.kind, e.actor_id, e.actor_name, e.body) for e in events} == {("status", analyst.pk, "analyst", "known")}
+    assert all(e.details == {"accepted_until": until.isoformat()} for e in events)
+    findings_status_set(findings=Finding.objects.all(), status="resolved", actor="system")
+    writebacks = WriteBack.objects.order_by("finding_id")
+    assert [(w.finding_id, w.region) for w in writebacks] == list(Finding.objects.order_by("id").values_list("id", "region"))
+    assert {(w.operation, w.status, w.attempts, w.error, w.actor_name) for w in writebacks} == {
+        ("archive", "pending", 0, "", "system")
+    }
