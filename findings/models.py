@@ -141,10 +141,10 @@ class Finding(models.Model):
     class Meta:
         ordering = ["-updated_at", "-id"]
         # What the triage and report pages filter and sort by; nothing else, to keep the upsert fast.
-        # Every index is paid for by each inserted finding and each status move (migration 0008 dropped
-        # the ones another index already serves: severity/updated_at, last_seen, type prefix, arn LIKE).
+        # Every index is paid for by each inserted finding and each status move (migrations 0008 and
+        # 0009 dropped the ones another index serves or no query needs: severity/updated_at, last_seen,
+        # type prefix, arn LIKE, updated_at).
         indexes = [
-            models.Index(fields=["-updated_at"], name="finding_updated_idx"),
             models.Index(fields=["account_id", "-updated_at"], name="finding_account_idx"),
             models.Index(fields=["region"], name="finding_region_idx"),
             *TRIAGE_INDEXES,  # triage: keyset sorts and open-findings partial indexes
