@@ -1,0 +1,35 @@
+"""Migration 0008 gives every finding already stored its search row (text and severity), then searches find it."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = [("findings", "0007_finding_tri_type_sev_idx")]
+AFTER = [("findings", "0009_drop_finding_updated_idx")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_findings_stored_before_the_search_table_get_their_search_rows():
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE)
+    old_apps = executor.loader.project_state(BEFORE).apps
+    Finding = old_apps.get_model("findings", "Finding")
+    moment = datetime(2026, 11, 1, tzinfo=UTC)
+    stored = Finding.objects.create(
+        arn="arn:aws:guardduty:us-east-1:123456789012:detector/d/finding/f1", finding_id="f1", detector_id="d",
+        account_id="123456789012", region="us-east-1", type="CryptoCurrency:EC2/BitcoinTool.B!DNS", severity=8.0,
+        severity_band="high", title="EC2 Instance Queries Bitcoin Domain", description="Bitcoin pool contacted.",
+        resource_id="i-0abc", created_at=moment, updated_at=moment, raw="{}", first_synced_at=moment,
+        last_synced_at=moment, source="pull",
+    )  # fmt: skip
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(AFTER)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT severity, text FROM findings_findingsearch WHERE finding_id = %s", [stored.pk])
+        assert cursor.fetchone() == (8.0, "ec2 instance queries bitcoin domain bitcoin pool contacted. i-0abc")
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname = 'finding_tri_search_trgm'")
+        assert cursor.fetchone() is None  # the finding row's own trigram index is gone
