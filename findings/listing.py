@@ -18,7 +18,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -214,8 +214,12 @@ class FindingFilters:
                 merged.append([low, high])
         return [(low, high) for low, high in merged]
 
-    def q_object(self, *, user=None, now: datetime | None = None) -> Q:
-        """The WHERE clause (without free-text search, which needs an annotation: see `apply`)."""
+    def q_object(self, *, user=None, now: datetime | None = None, band: str | None = None) -> Q:
+        """The WHERE clause (without free-text search, which needs an annotation: see `apply`).
+
+        `band` narrows "overdue" to that band's SLA cutoff alone (for counting one band: Postgres does
+        not drop the other bands' contradictory disjuncts and then plans the count badly).
+        """
         now = now or timezone.now()
         q = Q()
         if self.bands:
@@ -268,7 +272,7 @@ class FindingFilters:
         if self.sample is not None:
             q &= Q(sample=self.sample)
         if self.overdue:
-            q &= overdue_q(now=now)
+            q &= overdue_q(now=now, bands=[band] if band else BANDS)
         for name, column, op in (
             ("first_seen_from", "first_seen", "gte"),
             ("first_seen_to", "first_seen", "lt"),
@@ -283,8 +287,10 @@ class FindingFilters:
                 q &= Q(**{f"{column}__{op}": moment})
         return q
 
-    def apply(self, queryset: QuerySet, *, user=None, now: datetime | None = None) -> QuerySet:
-        queryset = queryset.filter(self.q_object(user=user, now=now))
+    def apply(
+        self, queryset: QuerySet, *, user=None, now: datetime | None = None, band: str | None = None
+    ) -> QuerySet:
+        queryset = queryset.filter(self.q_object(user=user, now=now, band=band))
         if self.q:
             # The lowercased text lives in `FindingSearch` (trigram-indexed on Postgres); see models.py.
             queryset = queryset.filter(search__text__contains=self.q.lower(), **self._search_severity())
@@ -312,11 +318,12 @@ class FindingFilters:
         )
 
 
-def overdue_q(*, now: datetime) -> Q:
-    """Open findings created longer ago than their band's SLA allows."""
+def overdue_q(*, now: datetime, bands: Iterable[str] = BANDS) -> Q:
+    """Open findings (of `bands`) created longer ago than their band's SLA allows."""
     hours = settings.GUARDWATCH_SLA_HOURS
     late = Q()
-    for band, (low, high) in BAND_RANGES.items():
+    for band in bands:
+        low, high = BAND_RANGES[band]
         late |= Q(severity__gte=low, severity__lt=high, created_at__lt=now - timedelta(hours=hours[band]))
     return Q(status__in=OPEN_STATUSES) & late
 
@@ -335,10 +342,17 @@ def filter_query(query: QueryDict, params: tuple[str, ...] = FILTER_PARAMS) -> s
 
 
 def findings_filtered(
-    *, filters: FindingFilters, user=None, now: datetime | None = None
+    *, filters: FindingFilters, user=None, now: datetime | None = None, band: str | None = None
 ) -> QuerySet[Finding]:
-    """Every finding matching the filter (unordered), for bulk actions, exports and rules."""
-    return filters.apply(Finding.objects.all(), user=user, now=now)
+    """Every finding matching the filter (unordered), for bulk actions, exports and rules.
+
+    With `band`, only that severity band's matches.
+    """
+    queryset = filters.apply(Finding.objects.all(), user=user, now=now, band=band)
+    if band is not None:
+        low, high = BAND_RANGES[band]
+        queryset = queryset.filter(severity__gte=low, severity__lt=high)
+    return queryset
 
 
 # --- Keyset pages --------------------------------------------------------------------------------
@@ -522,35 +536,35 @@ def severity_counts(*, filters: FindingFilters, user=None) -> SeverityCounts:
     indexes do not serve (a rare band of one account, say) can make even capped counting scan much
     of the table, so Postgres gets a statement timeout and the page falls back to estimates.
     """
-    base = findings_filtered(filters=filters, user=user).order_by()
+    now = timezone.now()
+    base = findings_filtered(filters=filters, user=user, now=now).order_by()
+    per_band = {band: findings_filtered(filters=filters, user=user, now=now, band=band).order_by() for band in BANDS}
     if connection.vendor != "postgresql":
-        return _severity_counts_exact(base, sampled=bool(filters.q))
+        return _severity_counts_exact(base, per_band, sampled=bool(filters.q))
     try:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(COUNT_BUDGET_MS)])
-            counts = _severity_counts_exact(base, sampled=bool(filters.q))
+            counts = _severity_counts_exact(base, per_band, sampled=bool(filters.q))
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('statement_timeout', %s, true)", ["0"])
             return counts
     except OperationalError as error:
         if not isinstance(error.__cause__, QueryCanceled):
             raise
-    bands = {
-        band: estimated_rows(base.filter(severity__gte=low, severity__lt=high))
-        for band, (low, high) in BAND_RANGES.items()
-    }
+    bands = {band: estimated_rows(queryset) for band, queryset in per_band.items()}
     return SeverityCounts(bands={band: bands[band] for band in BANDS}, capped=set(), approximate=True)
 
 
-def _severity_counts_exact(base: QuerySet[Finding], *, sampled: bool) -> SeverityCounts:
+def _severity_counts_exact(
+    base: QuerySet[Finding], per_band: dict[str, QuerySet[Finding]], *, sampled: bool
+) -> SeverityCounts:
     if sampled:
         return _severity_counts_sampled(base)
     parts: list[str] = []
     params: list[Any] = []
     for band in BANDS:
-        low, high = BAND_RANGES[band]
-        sub = base.filter(severity__gte=low, severity__lt=high).values("id")[: COUNT_CAP + 1]
+        sub = per_band[band].values("id")[: COUNT_CAP + 1]
         sql, sub_params = sub.query.sql_with_params()
         parts.append(f"(SELECT count(*) FROM ({sql}) AS band_{band})")  # noqa: S608 - Django-built SQL
         params.extend(sub_params)

@@ -125,8 +125,14 @@ class Finding(models.Model):
     status = models.CharField(
         max_length=16, choices=TriageStatus.choices, default=TriageStatus.NEW, db_default="new"
     )
+    # Indexed by finding_assignee_sev_idx (which also serves the user delete's SET NULL).
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_findings"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_findings",
+        db_index=False,
     )
     # Why it was closed; required for Accepted risk, which reopens at `accepted_until`.
     status_reason = models.TextField(blank=True, default="", db_default="")
@@ -144,9 +150,25 @@ class Finding(models.Model):
         # Every index is paid for by each inserted finding and each status move (migrations 0008 and
         # 0009 dropped the ones another index serves or no query needs: severity/updated_at, last_seen,
         # type prefix, arn LIKE, updated_at).
+        # The account, region and assignee filters come with the severity sort and counts by band:
+        # their indexes carry (severity, id) for the keyset walk and status for open/closed, so
+        # counting one account's bands reads the index alone instead of ~16,000 scattered rows
+        # (0010 replaced (account_id, updated_at), (region) and the assignee foreign key's index).
         indexes = [
-            models.Index(fields=["account_id", "-updated_at"], name="finding_account_idx"),
-            models.Index(fields=["region"], name="finding_region_idx"),
+            *(
+                models.Index(
+                    models.F(column),
+                    models.F("severity").desc(),
+                    models.F("id").desc(),
+                    include=["status"],
+                    name=name,
+                )
+                for column, name in (
+                    ("account_id", "finding_account_sev_idx"),
+                    ("region", "finding_region_sev_idx"),
+                    ("assignee_id", "finding_assignee_sev_idx"),
+                )
+            ),
             *TRIAGE_INDEXES,  # triage: keyset sorts and open-findings partial indexes
         ]
         # A constraint rather than `unique=True`, which also builds a `varchar_pattern_ops` index

@@ -166,7 +166,7 @@ def test_counts_too_slow_to_take_exactly_are_shown_as_estimates(client_for, monk
 
     from findings import listing
 
-    def cancelled(base, *, sampled):
+    def cancelled(base, per_band, *, sampled):
         raise OperationalError("canceling statement due to statement timeout") from QueryCanceled()
 
     store_findings(30)
@@ -232,6 +232,21 @@ def test_overdue_filter_shows_open_findings_past_their_sla(client_for, settings)
     assert fresh.pk not in shown and resolved.pk not in shown
     assert len(shown) == 5
     assert "Overdue" in response.content.decode()
+
+
+def test_overdue_counts_by_band_use_each_bands_own_sla(client_for, settings):
+    # Low findings get 100 h, the rest 1 h: two hours old, only the non-low ones are overdue.
+    settings.GUARDWATCH_SLA_HOURS = {"low": 100, "medium": 1, "high": 1, "critical": 1}
+    store_findings(60)
+    Finding.objects.update(created_at=timezone.now() - timedelta(hours=2))
+    Finding.objects.filter(pk__in=Finding.objects.filter(severity_band="high").values("pk")[:2]).update(
+        status="resolved"
+    )
+    html = client_for("analyst").get("/findings/?overdue=1").content.decode()
+    assert {"low", "high"} <= set(Finding.objects.values_list("severity_band", flat=True))
+    for band in ("critical", "high", "medium", "low"):
+        expected = 0 if band == "low" else Finding.objects.filter(severity_band=band, status="new").count()
+        assert f">{band.capitalize()} <strong>{expected}</strong>" in html
 
 
 def test_sla_setting_rejects_a_missing_band_loudly():
