@@ -73,6 +73,7 @@ def sign_in(base: str, username: str, password: str) -> urllib.request.OpenerDir
 def test_demo_migrates_sqlite_seeds_and_serves_a_dashboard_filled_by_the_worker(demo_env, tmp_path):
     migrate = manage(demo_env, "migrate", "--no-input", "-v", "0")
     assert migrate.returncode == 0, migrate.stderr
+    assert "WARNINGS" not in migrate.stderr + migrate.stdout  # what `make demo` prints first
     users = manage(demo_env, "demo_users")
     assert users.returncode == 0, users.stderr
     assert "analyst / analyst-demo-pass" in users.stdout
