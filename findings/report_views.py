@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -12,7 +14,7 @@ from guardwatch.core import charts
 from guardwatch.core.access import requires
 from guardwatch.core.csv_export import csv_response
 
-from . import reports
+from . import report_snapshots, reports
 from .reports import BAND_LABELS, BANDS, FindingsReport
 
 EXPORTS = ("daily", "types", "accounts", "resources", "timing", "comparison")
@@ -102,14 +104,19 @@ def _charts(report: FindingsReport) -> dict:
 @vary_on_headers("HX-Request")
 def findings_report(request: HttpRequest) -> HttpResponse:
     """What GuardDuty found in a period and how the team handled it."""
-    period = reports.report_period(params=request.GET)
-    report = reports.findings_report(period=period)
+    asked = reports.report_period(params=request.GET)
+    served = report_snapshots.findings_report(period=asked)
+    report = served.report
     export = request.GET.get("export", "")
     if export in EXPORTS:
         return _export(report, export)
+    # The snapshot's own period: the one asked for, or (just after midnight UTC) the day before's.
+    period = dataclasses.replace(report.period, errors=asked.errors)
     context = {
         "report": report,
-        "cache_seconds": settings.GUARDWATCH_REPORTS_CACHE_SECONDS,
+        "refreshing": served.refreshing,
+        "snapshots": settings.GUARDWATCH_REPORTS_CACHE_SECONDS > 0,
+        "max_age_minutes": settings.GUARDWATCH_REPORTS_MAX_AGE_SECONDS // 60,
         "period": period,
         "period_choices": reports.PERIOD_CHOICES,
         "bands": BANDS,

@@ -24,7 +24,7 @@ from django.db.models import Case, Count, F, Q, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from guardwatch.core.report_cache import reports_cache_bump, reports_cached
+from guardwatch.core.report_cache import reports_cache_bump
 
 from .listing import BAND_RANGES, CLOSED_STATUSES, overdue_q
 from .models import OPEN_STATUSES, Finding, FindingEvent, SyncState
@@ -620,14 +620,9 @@ def _comparisons(
     return rows
 
 
-def findings_report(*, period: ReportPeriod, now: datetime | None = None) -> FindingsReport:
-    """The whole report for a period, cached briefly (a sync clears the cache)."""
-    now = now or timezone.now()
-    return reports_cached(
-        "findings-report-v2",  # v2: reports carry computed_at (the page shows it); older entries do not
-        {"start": period.start, "end": period.end, "key": period.key},
-        lambda: _compute(period, now),
-    )
+def findings_report_compute(*, period: ReportPeriod, now: datetime | None = None) -> FindingsReport:
+    """The whole report for a period, computed now (report_snapshots serves it from a snapshot)."""
+    return _compute(period, now or timezone.now())
 
 
 # --- Dashboard figures ------------------------------------------------------------------------------
@@ -640,27 +635,26 @@ class FindingsDashboard:
     open_by_band: dict[str, int]
     overdue: int
     sync: list[SyncState]
+    computed_at: datetime | None = None  # when the counts were read (sync states are always current)
 
     @property
     def open_total(self) -> int:
         return sum(self.open_by_band.values())
 
 
-def findings_dashboard(*, now: datetime | None = None) -> FindingsDashboard:
-    """Open findings per band and overdue (one query), and each region's sync state, cached briefly."""
+def findings_dashboard_counts(*, now: datetime | None = None) -> tuple[dict[str, int], int]:
+    """Open findings per band and overdue at `now`: one query over the open findings."""
+    counts = Finding.objects.filter(status__in=OPEN_STATUSES).aggregate(
+        **{
+            band: Count("id", filter=Q(severity__gte=low, severity__lt=high))
+            for band, (low, high) in BAND_RANGES.items()
+        },
+        overdue=Count("id", filter=overdue_q(now=now or timezone.now())),
+    )
+    return {b: counts[b] for b in BANDS}, counts["overdue"]
 
-    def compute() -> FindingsDashboard:
-        moment = now or timezone.now()
-        counts = Finding.objects.filter(status__in=OPEN_STATUSES).aggregate(
-            **{
-                band: Count("id", filter=Q(severity__gte=low, severity__lt=high))
-                for band, (low, high) in BAND_RANGES.items()
-            },
-            overdue=Count("id", filter=overdue_q(now=moment)),
-        )
-        overdue = counts.pop("overdue")
-        states = {s.region: s for s in SyncState.objects.filter(region__in=settings.GUARDWATCH_AWS_REGIONS)}
-        sync = [states.get(region) or SyncState(region=region) for region in settings.GUARDWATCH_AWS_REGIONS]
-        return FindingsDashboard({b: counts[b] for b in BANDS}, overdue, sync)
 
-    return reports_cached("findings-dashboard", {}, compute)
+def sync_states() -> list[SyncState]:
+    """Each configured region's findings sync state (a blank one where no sync ran yet)."""
+    states = {s.region: s for s in SyncState.objects.filter(region__in=settings.GUARDWATCH_AWS_REGIONS)}
+    return [states.get(region) or SyncState(region=region) for region in settings.GUARDWATCH_AWS_REGIONS]

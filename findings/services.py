@@ -219,7 +219,8 @@ def _sync_claimed_region(claim: SyncClaim, *, trigger: str, requested_by: str) -
     progress.run.status = SyncRun.Status.SUCCEEDED
     progress.run.finished_at = finished
     progress.save("status", "finished_at")
-    reports_cache_bump()  # reports: cached dashboard/report figures are stale now
+    if progress.run.new or progress.run.updated:  # reports: findings figures are stale only if findings changed
+        reports_cache_bump(scope="findings")
     return progress.run
 
 

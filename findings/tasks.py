@@ -62,3 +62,11 @@ def findings_retention_purge() -> int:
 
 # Triage tasks (write-back flush, bulk actions, accepted-risk expiry) register with this module.
 from .triage_tasks import accepted_risk_reopen, bulk_action_run, writeback_flush  # noqa: E402, F401
+
+
+@shared_task(name="findings.tasks.findings_figures_refresh")
+def findings_figures_refresh() -> list[str]:
+    """Beat (every minute) and stale pages: recompute stale report snapshots; one run at a time across workers."""
+    from . import report_snapshots
+
+    return report_snapshots.findings_figures_refresh()

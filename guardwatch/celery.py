@@ -37,6 +37,8 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
             settings.GUARDWATCH_FINDINGS_RECONCILE_MINUTES * 60,
         ),
         "findings-retention": ("findings.tasks.findings_retention_purge", 24 * 3600),
+        # Reports: recompute stale findings report / dashboard snapshots (a no-op when none is stale).
+        "findings-figures-refresh": ("findings.tasks.findings_figures_refresh", 60),
         # Triage: retry failed GuardDuty write-backs; reopen accepted risks past their expiry.
         "findings-writeback-flush": ("findings.tasks.writeback_flush", 60),
         "findings-accepted-risk-reopen": ("findings.tasks.accepted_risk_reopen", 15 * 60),

@@ -195,7 +195,11 @@ if PRODUCTION and not REDIS_URL and not os.environ.get("CELERY_BROKER_URL"):
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Without Redis (the demo) the web server and the Celery worker still share one cache: report
+    # snapshots the worker refreshes, and its invalidations, must reach the web server's process.
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -350,9 +354,13 @@ def env_sla_hours(name: str, default: str) -> dict[str, int]:
 
 # Triage SLA: an open finding is overdue this many hours after GuardDuty created it.
 GUARDWATCH_SLA_HOURS = env_sla_hours("GUARDWATCH_SLA_HOURS", "critical=4,high=24,medium=168,low=720")
-# Reports: seconds the dashboard, coverage and findings-report figures are cached (a sync invalidates
-# them sooner); 0 turns the cache off, the default in test mode so tests never see each other's figures.
+# Reports: seconds the coverage figures are cached (a member sync invalidates them sooner), and the
+# shortest time between two background refreshes of the findings report and dashboard snapshots, which
+# are also refreshed once they are this old (the dashboard) or GUARDWATCH_REPORTS_MAX_AGE_SECONDS old
+# (the report) even when no finding changed. 0 turns caching and snapshots off, the default in test mode
+# so tests never see each other's figures.
 GUARDWATCH_REPORTS_CACHE_SECONDS = env_int("GUARDWATCH_REPORTS_CACHE_SECONDS", 0 if TESTING else 60)
+GUARDWATCH_REPORTS_MAX_AGE_SECONDS = env_int("GUARDWATCH_REPORTS_MAX_AGE_SECONDS", 15 * 60, minimum=60)
 
 # --- Notifications ----------------------------------------------------------------------------
 # Outbound mail (email destinations), in Django 6.1's MAILERS form (the EMAIL_* settings are deprecated;

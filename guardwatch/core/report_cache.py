@@ -1,38 +1,55 @@
-"""A short cache for report figures, keyed by the report's parameters and a version that syncs bump.
+"""Report figures in the cache: short-lived entries keyed by a version syncs bump, and kept snapshots.
 
 Every cached figure's key carries the current version number, so `reports_cache_bump()` (called when a
-findings or member sync finishes) makes every older entry unreachable at once; the entries expire on
-their own after `GUARDWATCH_REPORTS_CACHE_SECONDS`.
+member sync finishes) makes every older entry unreachable at once; the entries expire on their own after
+`GUARDWATCH_REPORTS_CACHE_SECONDS`.
+
+Snapshots (the findings report's standard periods, the dashboard's findings figures) are kept instead:
+each records when it was computed and the data `mark` it was computed from, and the page serves it at
+once while a background refresh, claimed with `refresh_claim` so only one runs across workers,
+replaces it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 
 VERSION_KEY = "guardwatch:reports:version"
+SNAPSHOT_SECONDS = 7 * 24 * 3600  # how long Redis keeps a snapshot nobody refreshes (beat refreshes sooner)
+CLAIM_SECONDS = 15 * 60  # a refresh that died without releasing its claim blocks others this long at most
 
 
-def reports_cache_version() -> int:
-    """The current version (1 until the first bump)."""
-    version = cache.get(VERSION_KEY)
+def reports_cache_version(*, scope: str = "") -> int:
+    """The current version of `scope` (1 until its first bump); "" is the one `reports_cached` uses."""
+    key = f"{VERSION_KEY}:{scope}" if scope else VERSION_KEY
+    version = cache.get(key)
     if version is None:
-        cache.add(VERSION_KEY, 1, timeout=None)
-        version = cache.get(VERSION_KEY, 1)
+        cache.add(key, 1, timeout=None)
+        version = cache.get(key, 1)
     return int(version)
 
 
-def reports_cache_bump(**_signal_kwargs: Any) -> None:
-    """Invalidate every cached report figure (a sync changed the data behind them)."""
+def reports_cache_bump(*, scope: str = "", **_signal_kwargs: Any) -> None:
+    """Invalidate the figures of `scope`: "" for every `reports_cached` entry, "findings" for findings snapshots."""
+    key = f"{VERSION_KEY}:{scope}" if scope else VERSION_KEY
     try:
-        cache.incr(VERSION_KEY)
+        cache.incr(key)
     except ValueError:  # not set yet (or evicted): any value other than the old one will do
-        cache.set(VERSION_KEY, reports_cache_version() + 1, timeout=None)
+        cache.set(key, reports_cache_version(scope=scope) + 1, timeout=None)
+
+
+def _digest(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def reports_cached(name: str, params: dict, compute: Callable[[], Any]) -> Any:
@@ -40,10 +57,60 @@ def reports_cached(name: str, params: dict, compute: Callable[[], Any]) -> Any:
     seconds = settings.GUARDWATCH_REPORTS_CACHE_SECONDS
     if seconds <= 0:
         return compute()
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
-    key = f"guardwatch:reports:{reports_cache_version()}:{name}:{digest}"
+    key = f"guardwatch:reports:{reports_cache_version()}:{name}:{_digest(params)}"
     value = cache.get(key)
     if value is None:
         value = compute()
         cache.set(key, value, timeout=seconds)
     return value
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Figures as computed at `computed_at` from the data at `mark` (whatever the caller compares)."""
+
+    value: Any
+    computed_at: datetime
+    mark: tuple
+
+
+def _snapshot_key(name: str, params: dict) -> str:
+    return f"guardwatch:reports:snapshot:{name}:{_digest(params)}"
+
+
+def snapshot_get(name: str, params: dict) -> Snapshot | None:
+    """The kept snapshot of `name` + `params`, however old, or None."""
+    snapshot = cache.get(_snapshot_key(name, params))
+    return snapshot if isinstance(snapshot, Snapshot) else None
+
+
+def snapshot_put(name: str, params: dict, snapshot: Snapshot) -> None:
+    """Keep `snapshot` (replacing the previous one) for SNAPSHOT_SECONDS."""
+    cache.set(_snapshot_key(name, params), snapshot, timeout=SNAPSHOT_SECONDS)
+
+
+@contextmanager
+def refresh_claim(name: str, *, cooldown: float) -> Iterator[bool]:
+    """True when the caller may refresh `name`: no refresh of it running, none started in `cooldown` s.
+
+    `cache.add` is atomic in Redis, so of several workers exactly one gets True. The claim is held
+    while the caller refreshes and then kept until `cooldown` seconds after it started, which spaces
+    refreshes out however often syncs change the data.
+    """
+    key = f"guardwatch:reports:refresh:{name}"
+    started = time.monotonic()
+    claimed = cache.add(key, 1, timeout=CLAIM_SECONDS)
+    try:
+        yield claimed
+    finally:
+        if claimed:
+            remaining = int(cooldown - (time.monotonic() - started))
+            if remaining >= 1:
+                cache.touch(key, timeout=remaining)
+            else:
+                cache.delete(key)
+
+
+def refresh_request(name: str, *, within: float) -> bool:
+    """True at most once per `within` seconds per `name`: whether the caller should enqueue a refresh."""
+    return cache.add(f"guardwatch:reports:queued:{name}", 1, timeout=max(1, int(within)))

@@ -22,7 +22,7 @@ from .services import alert_acknowledge
 def home(request: HttpRequest) -> HttpResponse:
     """The landing page for every role: the cards this role may follow, each linking to its page."""
     from accounts.coverage import coverage_dashboard
-    from findings.reports import findings_dashboard
+    from findings.report_snapshots import findings_dashboard
 
     user = request.user
     context = {

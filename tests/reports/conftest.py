@@ -1,5 +1,7 @@
 """Report tests run with two regions, so matrices and percentages are easy to read."""
 
+import uuid
+
 import pytest
 
 from tests.reports.support import REGIONS
@@ -10,3 +12,21 @@ def two_regions(settings):
     settings.GUARDWATCH_AWS_REGIONS = list(REGIONS)
     settings.GUARDWATCH_INVITE_PENDING_DAYS = 7
     settings.GUARDWATCH_SLA_HOURS = {"critical": 4, "high": 24, "medium": 168, "low": 720}
+
+
+@pytest.fixture(autouse=True)
+def own_cache_keys(settings):
+    """Each test's report versions, snapshots and refresh claims under its own key prefix in the shared Redis.
+
+    Benchmarks and other test runs use the same Redis database; clearing it would drop their keys
+    (and Celery's queue), so this test's keys are deleted by prefix afterwards instead.
+    """
+    from django.core.cache import cache
+
+    prefix = f"gw-test-{uuid.uuid4().hex}"
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": prefix}}
+    yield
+    if hasattr(cache, "_cache") and hasattr(cache._cache, "get_client"):  # noqa: SLF001 - Redis only
+        client = cache._cache.get_client(write=True)  # noqa: SLF001
+        for key in client.scan_iter(match=f"{prefix}:*"):
+            client.delete(key)

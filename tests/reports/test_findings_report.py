@@ -10,6 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
+from findings.report_snapshots import findings_figures_refresh
 from findings.reports import percentile_cont
 from guardwatch.core.report_cache import reports_cache_bump
 from tests.reports.support import finding, moved
@@ -153,14 +154,14 @@ def test_charts_are_labelled_svg_without_inline_styles(client_for, week):
     assert "style=" not in html
 
 
-def test_figures_are_cached_until_a_sync_bumps_the_version(client_for, week, settings):
+def test_figures_are_kept_until_a_sync_that_changed_findings_and_a_refresh(client_for, week, settings):
     settings.GUARDWATCH_REPORTS_CACHE_SECONDS = 60
-    reports_cache_bump()
     client = client_for("manager")
     assert re.search(r'data-testid="new-total">4<', _page(client))
     finding(created=at(1, 9), band="low")
     assert re.search(r'data-testid="new-total">4<', _page(client))
-    reports_cache_bump()
+    reports_cache_bump(scope="findings")
+    findings_figures_refresh()
     assert re.search(r'data-testid="new-total">5<', _page(client))
 
 
@@ -173,15 +174,15 @@ def test_percentile_fallback_matches_postgres_percentile_cont():
     assert percentile_cont([], 0.9) is None
 
 
-def test_page_says_when_its_figures_were_read_and_how_long_they_are_kept(client_for, week, settings):
+def test_page_says_when_its_figures_were_read_and_how_they_are_kept(client_for, week, settings):
     settings.GUARDWATCH_REPORTS_CACHE_SECONDS = 60
-    reports_cache_bump()
     client = client_for("manager")
     first = re.search(r'data-testid="report-freshness">Figures as of <time datetime="([^"]+)"', _page(client))
-    assert "kept for up to 60 seconds" in _page(client)
+    assert "recomputed in the background after findings change, and at least every 15 minutes" in _page(client)
     again = re.search(r'data-testid="report-freshness">Figures as of <time datetime="([^"]+)"', _page(client))
-    assert first.group(1) == again.group(1)  # served from the cache: the same moment
+    assert first.group(1) == again.group(1)  # served from the snapshot: the same moment
     assert abs(datetime.fromisoformat(first.group(1)) - timezone.now()) < timedelta(minutes=1)
-    reports_cache_bump()
+    reports_cache_bump(scope="findings")
+    findings_figures_refresh()
     later = re.search(r'data-testid="report-freshness">Figures as of <time datetime="([^"]+)"', _page(client))
-    assert later.group(1) >= first.group(1)
+    assert later.group(1) > first.group(1)

@@ -1,0 +1,179 @@
+"""The findings report and the dashboard's findings figures, served from kept snapshots.
+
+At 1,000,000 findings the report takes seconds to compute (docs/benchmarks.md), so a manager's page
+does not compute it: it serves the last snapshot of the standard periods (7, 30, 90 days) and of the
+dashboard counts, saying when its figures were read, and when that snapshot is stale it queues one
+refresh (`findings_figures_refresh`, a Celery task that beat also runs every minute). A snapshot is
+stale when
+- findings changed since: a newer occurrence (a sync or EventBridge stored a new or updated finding),
+  a newer timeline event (a triage move), or a bump of the "findings" report version (a sync that
+  stored new or updated findings);
+- its period has moved on (a new UTC day), or
+- it is older than its maximum age: `GUARDWATCH_REPORTS_MAX_AGE_SECONDS` for the report,
+  `GUARDWATCH_REPORTS_CACHE_SECONDS` for the dashboard, whose overdue count moves with the clock.
+Refreshes run one at a time across workers and start at most once per `GUARDWATCH_REPORTS_CACHE_SECONDS`.
+Only when no snapshot exists at all (first start, or the cache lost it) does the page compute inline.
+A custom period is computed when asked for and kept under the same checks; a stale one is recomputed
+on the request. `GUARDWATCH_REPORTS_CACHE_SECONDS=0` turns all of this off: every request computes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from guardwatch.core.report_cache import (
+    Snapshot,
+    refresh_claim,
+    refresh_request,
+    reports_cache_version,
+    snapshot_get,
+    snapshot_put,
+)
+
+from . import reports
+from .models import FindingEvent, FindingOccurrence
+from .reports import FindingsDashboard, FindingsReport, ReportPeriod
+
+logger = logging.getLogger(__name__)
+
+STANDARD_PERIODS = ("30", "7", "90")  # refreshed in this order: the default period first
+REPORT = "findings-report-v3"  # v3: snapshots with their data mark
+DASHBOARD = "findings-dashboard-v2"
+CLAIM = "findings-figures"
+
+
+def _enabled() -> bool:
+    return settings.GUARDWATCH_REPORTS_CACHE_SECONDS > 0
+
+
+def findings_data_mark() -> tuple[int, int, int]:
+    """What the findings figures depend on, cheaply: the findings version, newest occurrence and event ids.
+
+    Two primary-key lookups: every stored new or updated finding appends an occurrence, every triage
+    move appends a timeline event.
+    """
+    occurrence = FindingOccurrence.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    event = FindingEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    return (reports_cache_version(scope="findings"), occurrence, event)
+
+
+def _age(snapshot: Snapshot, now: datetime) -> float:
+    return (now - snapshot.computed_at).total_seconds()
+
+
+def _report_stale(snapshot: Snapshot, *, period: ReportPeriod, mark: tuple, now: datetime) -> bool:
+    shown: ReportPeriod = snapshot.value.period
+    return (
+        snapshot.mark != mark
+        or (shown.start, shown.end) != (period.start, period.end)
+        or _age(snapshot, now) >= settings.GUARDWATCH_REPORTS_MAX_AGE_SECONDS
+    )
+
+
+def _dashboard_stale(snapshot: Snapshot, *, mark: tuple, now: datetime) -> bool:
+    return snapshot.mark != mark or _age(snapshot, now) >= settings.GUARDWATCH_REPORTS_CACHE_SECONDS
+
+
+def _report_params(period: ReportPeriod) -> dict:
+    if period.key == "custom":
+        return {"custom": [period.start, period.end]}
+    return {"period": period.key}
+
+
+def _report_snapshot(period: ReportPeriod, *, now: datetime, mark: tuple) -> FindingsReport:
+    report = reports.findings_report_compute(period=period, now=now)
+    snapshot_put(REPORT, _report_params(period), Snapshot(report, now, mark))
+    return report
+
+
+@dataclasses.dataclass(frozen=True)
+class ServedReport:
+    """The report a page shows, and whether newer figures are being computed meanwhile."""
+
+    report: FindingsReport
+    refreshing: bool = False
+
+
+def findings_report(*, period: ReportPeriod, now: datetime | None = None) -> ServedReport:
+    """The report for `period`: its snapshot when there is one (a stale one queues a refresh)."""
+    now = now or timezone.now()
+    period = dataclasses.replace(period, errors=())
+    if not _enabled():
+        return ServedReport(reports.findings_report_compute(period=period, now=now))
+    mark = findings_data_mark()
+    snapshot = snapshot_get(REPORT, _report_params(period))
+    if snapshot is None:
+        return ServedReport(_report_snapshot(period, now=now, mark=mark))
+    if not _report_stale(snapshot, period=period, mark=mark, now=now):
+        return ServedReport(snapshot.value)
+    if period.key == "custom":  # nothing refreshes custom periods in the background
+        return ServedReport(_report_snapshot(period, now=now, mark=mark))
+    return ServedReport(snapshot.value, refreshing=findings_figures_refresh_request())
+
+
+def findings_dashboard(*, now: datetime | None = None) -> FindingsDashboard:
+    """The dashboard's findings cards: counts from their snapshot (a stale one queues a refresh), live sync states."""
+    now = now or timezone.now()
+    if not _enabled():
+        open_by_band, overdue = reports.findings_dashboard_counts(now=now)
+        return FindingsDashboard(open_by_band, overdue, reports.sync_states(), computed_at=now)
+    mark = findings_data_mark()
+    snapshot = snapshot_get(DASHBOARD, {})
+    if snapshot is None:
+        snapshot = Snapshot(reports.findings_dashboard_counts(now=now), now, mark)
+        snapshot_put(DASHBOARD, {}, snapshot)
+    elif _dashboard_stale(snapshot, mark=mark, now=now):
+        findings_figures_refresh_request()
+    open_by_band, overdue = snapshot.value
+    return FindingsDashboard(open_by_band, overdue, reports.sync_states(), computed_at=snapshot.computed_at)
+
+
+def findings_figures_refresh_request() -> bool:
+    """Queue a refresh of the stale snapshots (at most one request per GUARDWATCH_REPORTS_CACHE_SECONDS).
+
+    Returns True: a refresh is queued or already under way, either way newer figures are coming.
+    """
+    if refresh_request(CLAIM, within=settings.GUARDWATCH_REPORTS_CACHE_SECONDS):
+        from .tasks import findings_figures_refresh as task  # tasks import this module
+
+        transaction.on_commit(task.delay)
+    return True
+
+
+def findings_figures_refresh(*, now: datetime | None = None) -> list[str]:
+    """Recompute every stale snapshot (dashboard counts, then the standard periods); the names refreshed.
+
+    One refresh at a time across workers, at most one start per GUARDWATCH_REPORTS_CACHE_SECONDS; a
+    call that cannot claim the refresh returns [] (the one running, or the next beat tick, does it).
+    Each snapshot records the data mark read before its figures, so a change made while it computes
+    leaves it stale for the next refresh.
+    """
+    if not _enabled():
+        return []
+    refreshed: list[str] = []
+    with refresh_claim(CLAIM, cooldown=settings.GUARDWATCH_REPORTS_CACHE_SECONDS) as claimed:
+        if not claimed:
+            return refreshed
+        moment = now or timezone.now()
+        mark = findings_data_mark()
+        snapshot = snapshot_get(DASHBOARD, {})
+        if snapshot is None or _dashboard_stale(snapshot, mark=mark, now=moment):
+            snapshot_put(DASHBOARD, {}, Snapshot(reports.findings_dashboard_counts(now=moment), moment, mark))
+            refreshed.append("dashboard")
+        for key in STANDARD_PERIODS:
+            moment = now or timezone.now()
+            mark = findings_data_mark()
+            period = reports.report_period(params={"period": key}, now=moment)
+            snapshot = snapshot_get(REPORT, _report_params(period))
+            if snapshot is None or _report_stale(snapshot, period=period, mark=mark, now=moment):
+                _report_snapshot(period, now=moment, mark=mark)
+                refreshed.append(key)
+    if refreshed:
+        logger.info("Findings report snapshots refreshed: %s", ", ".join(refreshed))
+    return refreshed

@@ -1,0 +1,206 @@
+"""A manager gets the findings report from a kept snapshot; background refreshes keep it current."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from django.utils import timezone
+
+from findings import report_snapshots, reports, tasks
+from findings.report_snapshots import CLAIM, findings_figures_refresh
+from findings.reports import report_period
+from findings.services import findings_sync_region
+from guardwatch.core.report_cache import refresh_claim, reports_cache_bump, reports_cache_version
+from tests.findings.simulated import estate
+from tests.reports.support import finding, moved
+
+pytestmark = pytest.mark.django_db
+
+
+def at(days_ago: int, hour: int) -> datetime:
+    return datetime.combine(
+        timezone.now().astimezone(UTC).date() - timedelta(days=days_ago), time(hour), tzinfo=UTC
+    )
+
+
+@pytest.fixture(autouse=True)
+def snapshots_on(settings):
+    settings.GUARDWATCH_REPORTS_CACHE_SECONDS = 60
+    settings.GUARDWATCH_REPORTS_MAX_AGE_SECONDS = 900
+
+
+@pytest.fixture
+def computations(monkeypatch):
+    """Every computation of the report, by period key (the page must not compute when a snapshot serves)."""
+    seen: list[str] = []
+    compute = reports.findings_report_compute
+
+    def counting(*, period, now=None):
+        seen.append(period.key)
+        return compute(period=period, now=now)
+
+    monkeypatch.setattr(reports, "findings_report_compute", counting)
+    return seen
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Refresh tasks the pages queued (instead of sending them to the broker)."""
+    sent: list[str] = []
+    monkeypatch.setattr(tasks.findings_figures_refresh, "delay", lambda: sent.append("refresh"))
+    return sent
+
+
+@pytest.fixture
+def month():
+    f = finding(created=at(3, 9), band="high")
+    moved(f, to="acknowledged", at=at(3, 10))
+    finding(created=at(5, 9), band="low")
+
+
+def _new_total(client, query: str = "period=30") -> str:
+    html = client.get(f"/findings/report/?{query}").content.decode()
+    return re.search(r'data-testid="new-total">(\d+)<', html).group(1)
+
+
+def test_second_manager_gets_the_snapshot_without_a_computation(client_for, month, computations, queued):
+    assert _new_total(client_for("manager")) == "2"
+    assert computations == ["30"]  # no snapshot yet: computed on the request, once
+    assert _new_total(client_for("manager")) == "2"
+    assert computations == ["30"]
+    assert queued == []
+
+
+def test_stale_snapshot_is_served_while_one_refresh_is_queued(
+    client_for, month, computations, queued, django_capture_on_commit_callbacks
+):
+    client = client_for("manager")
+    _new_total(client)
+    finding(created=at(1, 9), band="critical")
+    reports_cache_bump(scope="findings")  # the sync that stored it
+    with django_capture_on_commit_callbacks(execute=True):
+        html = client.get("/findings/report/?period=30").content.decode()
+        assert _new_total(client) == "2"
+    assert re.search(r'data-testid="new-total">2<', html)
+    assert "newer figures are being computed in the background" in html
+    assert computations == ["30"]  # the page did not compute
+    assert queued == ["refresh"]  # two stale pages, one refresh queued
+    assert findings_figures_refresh() == ["dashboard", "30", "7", "90"]
+    assert _new_total(client) == "3"
+
+
+def test_triage_move_makes_the_snapshot_stale(client_for, month, queued, django_capture_on_commit_callbacks):
+    client = client_for("manager")
+    findings_figures_refresh()
+    f = finding(created=at(2, 9))
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get("/findings/report/?period=30")
+        assert queued == []  # a finding that no sync stored and no one moved is not seen yet …
+        moved(f, to="resolved", at=at(1, 9))  # … a triage move is
+        client.get("/findings/report/?period=30")
+    assert queued == ["refresh"]
+
+
+def test_refresh_recomputes_only_stale_snapshots(month, settings):
+    settings.GUARDWATCH_REPORTS_CACHE_SECONDS = 1  # refreshes may start every second; dashboard counts kept 1 s
+    now = timezone.now()
+    assert findings_figures_refresh(now=now) == ["dashboard", "30", "7", "90"]
+    assert findings_figures_refresh(now=now) == []  # nothing changed
+    assert findings_figures_refresh(now=now + timedelta(seconds=2)) == ["dashboard"]  # the clock moves overdue
+
+
+def test_a_running_refresh_keeps_a_second_one_from_starting(month, computations):
+    with refresh_claim(CLAIM, cooldown=60) as claimed:
+        assert claimed
+        assert findings_figures_refresh() == []
+    assert computations == []
+
+
+def test_refreshes_are_spaced_by_the_cooldown(month, computations):
+    assert findings_figures_refresh() == ["dashboard", "30", "7", "90"]
+    reports_cache_bump(scope="findings")
+    assert findings_figures_refresh() == []  # started less than 60 s after the last one
+    assert computations == ["30", "7", "90"]
+
+
+def test_snapshot_figures_equal_the_inline_computation(month):
+    now = timezone.now()
+    findings_figures_refresh(now=now)
+    for key in ("7", "30", "90"):
+        period = report_period(params={"period": key}, now=now)
+        served = report_snapshots.findings_report(period=period, now=now)
+        assert not served.refreshing
+        assert served.report == reports.findings_report_compute(period=period, now=now)
+
+
+def test_snapshot_older_than_its_maximum_age_is_refreshed(month, settings):
+    settings.GUARDWATCH_REPORTS_CACHE_SECONDS = 1
+    first = timezone.now()
+    findings_figures_refresh(now=first)
+    later = first + timedelta(seconds=settings.GUARDWATCH_REPORTS_MAX_AGE_SECONDS)
+    assert findings_figures_refresh(now=later) == ["dashboard", "30", "7", "90"]
+
+
+def test_after_midnight_the_page_shows_the_snapshot_period_until_refreshed(client_for, month, queued):
+    yesterday = timezone.now() - timedelta(days=1)
+    findings_figures_refresh(now=yesterday)
+    html = client_for("manager").get("/findings/report/?period=7").content.decode()
+    first = (yesterday.astimezone(UTC).date() - timedelta(days=6)).isoformat()
+    assert re.search(rf'data-testid="report-period">{first} to {yesterday.astimezone(UTC).date()}<', html)
+    assert "newer figures are being computed" in html
+
+
+def test_custom_period_is_recomputed_on_the_request_when_stale(client_for, month, computations, queued):
+    client = client_for("manager")
+    today = timezone.now().astimezone(UTC).date()
+    query = f"period=custom&start={today - timedelta(days=10)}&end={today}"
+    assert _new_total(client, query) == "2"
+    assert _new_total(client, query) == "2"
+    assert computations == ["custom"]
+    finding(created=at(1, 9))
+    reports_cache_bump(scope="findings")
+    assert _new_total(client, query) == "3"
+    assert computations == ["custom", "custom"]
+    assert queued == []
+
+
+def test_dashboard_serves_its_snapshot_and_queues_a_refresh_when_stale(
+    client_for, month, queued, django_capture_on_commit_callbacks
+):
+    client = client_for("manager")
+    assert re.search(r'data-testid="open-total">2<', client.get("/").content.decode())
+    finding(created=at(1, 9))
+    reports_cache_bump(scope="findings")
+    with django_capture_on_commit_callbacks(execute=True):
+        html = client.get("/").content.decode()
+    assert re.search(r'data-testid="open-total">2<', html)
+    assert 'data-testid="findings-as-of"' in html
+    assert queued == ["refresh"]
+    findings_figures_refresh()
+    assert re.search(r'data-testid="open-total">3<', client.get("/").content.decode())
+
+
+def test_sync_that_stored_nothing_new_leaves_the_figures_current(simulator):
+    estate(simulator, ["us-east-1"], per_region=5)
+    assert findings_sync_region(region="us-east-1").new == 5
+    version = reports_cache_version(scope="findings")
+    run = findings_sync_region(region="us-east-1")
+    assert (run.status, run.new, run.updated) == ("succeeded", 0, 0)
+    assert reports_cache_version(scope="findings") == version
+
+
+def test_sync_that_stored_new_findings_makes_the_figures_stale(simulator):
+    version = reports_cache_version(scope="findings")
+    estate(simulator, ["us-east-1"], per_region=5)
+    assert findings_sync_region(region="us-east-1").new == 5
+    assert reports_cache_version(scope="findings") == version + 1
+
+
+def test_no_snapshots_when_the_cache_is_off(client_for, month, computations, settings):
+    settings.GUARDWATCH_REPORTS_CACHE_SECONDS = 0
+    _new_total(client_for("manager"))
+    _new_total(client_for("manager"))
+    assert computations == ["30", "30"]
+    assert findings_figures_refresh() == []
