@@ -153,3 +153,18 @@ def test_an_open_finding_counts_against_the_sla_only_once_it_is_older_than_the_s
     high = next(row for row in reports._timing(period, now=now) if row.band == "high")
     assert (high.findings, high.sla_met, high.sla_due) == (3, 0, 1)
 
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_connections_give_the_same_report_as_one(history, monkeypatch):
+    """Outside a transaction the passes run in two halves on two connections; the figures do not change."""
+    period, now = _period(), timezone.now()
+    assert reports._parallel()
+    threads = []
+    on_own_connection = reports._passes_on_own_connection
+    monkeypatch.setattr(reports, "_passes_on_own_connection",
+                        lambda *args: threads.append(1) or on_own_connection(*args))  # fmt: skip
+    parallel = reports._compute(period, now)
+    assert threads == [1]
+    monkeypatch.setattr(reports, "_parallel", lambda: False)
+    assert parallel == reports._compute(period, now)
