@@ -1,8 +1,11 @@
 """Reports at scale: the coverage page at 5,000 accounts × 17 regions, the findings report at 1,000,000 findings.
 
 Method (ANCHORS.md, via common.py): logged-in test Client (a manager), 2 warm-ups, 20 timed requests per
-case, p50/p95 server time, SQL queries of one more request, page weight. The report cache is OFF for
-the headline cases (every request computes every figure); one case per page shows the cached figure.
+case, p50/p95 server time, SQL queries of one more request, page weight. Coverage: the report cache is
+OFF for the headline cases (every request computes every figure); one case shows the cached figure.
+Findings: the standard periods and the dashboard as managers get them (served from the snapshots a
+background refresh keeps), then every page cold (no snapshot: computed on the request), and the cold
+computation alone on two connections and on one.
 
 Coverage runs in a fresh database (gw_bench_reports_cov) seeded with bulk inserts; the findings report
 reuses bench/seed_findings.py (COPY) into gw_bench_reports and adds a triage timeline (acknowledged and
@@ -13,6 +16,7 @@ closing events for every non-new finding) with two INSERT … SELECT statements.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import random
@@ -196,37 +200,99 @@ def findings_seed() -> tuple[int, int, float]:
     return Finding.objects.count(), FindingEvent.objects.count(), time.perf_counter() - started
 
 
+CUSTOM = "period=custom&start=2026-10-01&end=2026-11-14"
+
+
+def _compute_parts(repeats: int) -> list[str]:
+    """Cold computation per period, median of `repeats`: two connections (what runs) and one."""
+    from unittest import mock
+
+    from findings import reports
+
+    rows = ["| period | two connections (p50) | one connection (p50) |", "|---|---|---|"]
+    for key, params in (("7 days", {"period": "7"}), ("30 days", {"period": "30"}), ("90 days", {"period": "90"}),
+                        ("custom 2026-10-01 to 2026-11-14", dict(p.split("=") for p in CUSTOM.split("&")))):  # fmt: skip
+        period = reports.report_period(params=params)
+        cells = []
+        for parallel in (True, False):
+            with mock.patch.object(reports, "_parallel", lambda parallel=parallel: parallel):
+                compute = functools.partial(reports.findings_report_compute, period=period)
+                samples = [timed(compute)[0] for _ in range(repeats)]
+            cells.append(f"{sorted(samples)[len(samples) // 2] * 1000:,.0f} ms")
+        rows.append(f"| {key} | {' | '.join(cells)} |")
+    return rows
+
+
+def _snapshot_cases(client, timed_n: int) -> tuple[list[CaseResult], list[str]]:
+    """Pages served from snapshots, after one background refresh (timed: the work beat does).
+
+    The bench's cache keys get their own prefix (no claim or snapshot of another run interferes), and
+    refreshes the pages request are counted instead of sent to the broker.
+    """
+    import uuid
+    from unittest import mock
+
+    from django.conf import settings
+    from django.test import override_settings
+
+    from findings import report_snapshots, tasks
+    from guardwatch.core.report_cache import reports_cache_bump
+
+    caches = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"bench-{uuid.uuid4().hex}"}}
+    queued: list[int] = []
+    with (
+        override_settings(GUARDWATCH_REPORTS_CACHE_SECONDS=60, CACHES=caches),
+        mock.patch.object(tasks.findings_figures_refresh, "delay", lambda: queued.append(1)),
+    ):
+        seconds, refreshed = timed(report_snapshots.findings_figures_refresh)
+        results = [
+            measure_get(client, f"findings report, {key} days (snapshot)", f"/findings/report/?period={key}",
+                        timed=timed_n)
+            for key in ("7", "30", "90")
+        ]  # fmt: skip
+        results.append(measure_get(client, "dashboard home (snapshot)", "/", timed=timed_n))
+        fresh_queued = len(queued)
+        reports_cache_bump(scope="findings")  # a sync stored findings: every snapshot is stale now
+        results.append(
+            measure_get(client, "findings report, 30 days (stale snapshot served, refresh queued)",
+                        "/findings/report/?period=30", timed=timed_n)
+        )  # fmt: skip
+        stale_queued = len(queued) - fresh_queued
+    notes = [
+        f"\nOne background refresh of every snapshot ({', '.join(refreshed)}): {seconds * 1000:,.0f} ms. "
+        f"Refreshes queued by the snapshot pages: {fresh_queued}; by {timed_n + 3} requests on stale "
+        f"snapshots: {stale_queued}."
+    ]
+    return results, notes
+
+
 def findings_bench() -> list[str]:
     setup_django("gw_bench_reports")
     findings, events, seconds = findings_seed()
     client = _manager_client()
     timed_n = int(os.environ.get("BENCH_TIMED", "20"))  # fewer than ANCHORS.md's 20 only when the doc says so
+    snapshot_results, notes = _snapshot_cases(client, timed_n)
     results = [
-        measure_get(
-            client, "findings report, 30 days (no cache)", "/findings/report/?period=30", timed=timed_n
+        *snapshot_results,
+        *(
+            measure_get(client, f"findings report, {key} days (cold: no snapshot)", f"/findings/report/?period={key}",
+                        timed=timed_n)
+            for key in ("7", "30", "90")
         ),
-        measure_get(
-            client, "findings report, 90 days (no cache)", "/findings/report/?period=90", timed=timed_n
-        ),
-        measure_get(
-            client,
-            "findings report, custom 2026-10-01 to 2026-11-14 (no cache)",
-            "/findings/report/?period=custom&start=2026-10-01&end=2026-11-14",
-            timed=timed_n,
-        ),
-        measure_get(client, "dashboard home (no cache)", "/", timed=timed_n),
-        _cached_case(client, "findings report, 30 days (cached figures)", "/findings/report/?period=30"),
-        _cached_case(client, "dashboard home (cached figures)", "/"),
-    ]
-    if timed_n != 20:
-        results.append(None)
+        measure_get(client, "findings report, custom 2026-10-01 to 2026-11-14 (cold)", f"/findings/report/?{CUSTOM}",
+                    timed=timed_n),
+        measure_get(client, "dashboard home (cold: no snapshot)", "/", timed=timed_n),
+    ]  # fmt: skip
     lines = [
         f"Seeded {findings:,} findings and {events:,} timeline events in {seconds:.0f} s.\n",
         TABLE_HEADER,
+        *(r.row() for r in results),
+        *notes,
+        "SQL queries: those of the request's own connection; a cold report runs 2 more on a second connection.",
     ]
-    lines += [r.row() for r in results if r is not None]
-    if results[-1] is None:
-        lines.append(f"\nNo-cache cases: {timed_n} timed requests each, not 20, to keep the run short.")
+    if timed_n != 20:
+        lines.append(f"\n{timed_n} timed requests per case, not 20, to keep the run short.")
+    lines += ["\nCold computation alone (`findings_report_compute`, median of 5):\n", *_compute_parts(5)]
     return lines
 
 
