@@ -26,13 +26,14 @@ from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import EmptyResultSet
 from django.db import OperationalError, connection, transaction
-from django.db.models import F, Q, QuerySet, Value
+from django.db.models import Count, F, Q, QuerySet, Value
 from django.http import Http404, QueryDict
 from django.utils import timezone
 from psycopg.errors import QueryCanceled
 
-from .models import OPEN_STATUSES, Finding, FindingEvent, SavedView, TriageStatus, WriteBack
+from .models import OPEN_STATUSES, Finding, FindingEvent, FindingSearch, SavedView, TriageStatus, WriteBack
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
@@ -41,6 +42,12 @@ COUNT_CAP = 10_000
 SEARCH_MIN_CHARS = 3
 # With free text every candidate row is rechecked on the heap, so counts stop at a smaller cap.
 SEARCH_COUNT_CAP = 1_000
+# A search the planner expects to match fewer rows than this is looked up in the trigram index first
+# and, if it matches at most SEARCH_IDS_MAX findings, the list and its counts read just those; a
+# broader one walks the severity order, where matches come soon.
+SEARCH_PROBE_BELOW_ROWS = 20_000
+SEARCH_IDS_MAX = 2_000
+SEARCH_PROBE_MS = 60
 BANDS = ("critical", "high", "medium", "low")
 # GuardDuty's bands as severity ranges [low, high): lets the severity index answer band filters.
 BAND_RANGES = {"low": (0.0, 4.0), "medium": (4.0, 7.0), "high": (7.0, 9.0), "critical": (9.0, 100.0)}
@@ -127,6 +134,9 @@ class FindingFilters:
     last_seen_from: date | None = None
     last_seen_to: date | None = None
     errors: list[str] = field(default_factory=list)
+    # Every finding the free text matches, when `narrow_search` found them few (see there).
+    search_ids: list[int] | None = field(default=None, repr=False, compare=False)
+    search_narrowed: bool = field(default=False, repr=False, compare=False)
 
     @classmethod
     def from_query(cls, query: QueryDict) -> FindingFilters:
@@ -291,7 +301,9 @@ class FindingFilters:
         self, queryset: QuerySet, *, user=None, now: datetime | None = None, band: str | None = None
     ) -> QuerySet:
         queryset = queryset.filter(self.q_object(user=user, now=now, band=band))
-        if self.q:
+        if self.q and self.search_ids is not None:
+            queryset = queryset.filter(pk__in=self.search_ids)
+        elif self.q:
             # The lowercased text lives in `FindingSearch` (trigram-indexed on Postgres); see models.py.
             queryset = queryset.filter(search__text__contains=self.q.lower(), **self._search_severity())
         return queryset
@@ -314,7 +326,7 @@ class FindingFilters:
         return any(
             getattr(self, name) not in (None, "", [], False)
             for name in self.__dataclass_fields__
-            if name != "errors"
+            if name not in ("errors", "search_ids", "search_narrowed")
         )
 
 
@@ -339,6 +351,52 @@ def filter_query(query: QueryDict, params: tuple[str, ...] = FILTER_PARAMS) -> s
     """The query string of just the given parameters (keeps repeats, drops blanks), stable order."""
     pairs = [(name, value) for name in params for value in query.getlist(name) if value.strip()]
     return urlencode(pairs)
+
+
+_TRIGRAM_WORD = re.compile(r"[^\W_]+")
+
+
+def narrow_search(filters: FindingFilters) -> None:
+    """Find a selective search's few matches in the trigram index first (Postgres; once per filter).
+
+    A page sorted by severity walks `FindingSearch` in severity order and checks each row's text,
+    which is quick when matches are common and reads most of the table when they are rare (a full
+    instance id, an access key, an IP: what analysts search for in an incident). So when the planner
+    expects fewer than SEARCH_PROBE_BELOW_ROWS matches, the trigram index is asked alone (bitmap
+    scan, at most SEARCH_IDS_MAX + 1 ids, within SEARCH_PROBE_MS); if that finds them all, the list,
+    its counts and the filter-first plan read only those findings. A search with no word of 3
+    characters gives the index nothing to narrow (pg_trgm splits words at '-', '.', …) and walks.
+    """
+    if filters.search_narrowed or not filters.q or connection.vendor != "postgresql":
+        return
+    filters.search_narrowed = True
+    if max((len(word) for word in _TRIGRAM_WORD.findall(filters.q)), default=0) < SEARCH_MIN_CHARS:
+        return
+    matches = FindingSearch.objects.filter(text__contains=filters.q.lower())
+    if estimated_rows(matches, key="finding_id") >= SEARCH_PROBE_BELOW_ROWS:
+        return
+    try:
+        # Local to this transaction, and put back by hand as well: inside an outer transaction
+        # (ATOMIC_REQUESTS, tests) a savepoint's release would leave them set until its end.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true),"
+                " set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)",
+                [str(SEARCH_PROBE_MS)],
+            )
+            timeout = cursor.fetchone()[0]
+            ids = list(matches.values_list("finding_id", flat=True)[: SEARCH_IDS_MAX + 1])
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true), set_config('enable_seqscan', 'on', true),"
+                " set_config('enable_indexscan', 'on', true)",
+                [timeout],
+            )
+    except OperationalError as error:
+        if not isinstance(error.__cause__, QueryCanceled):
+            raise
+        return
+    if len(ids) <= SEARCH_IDS_MAX:
+        filters.search_ids = ids
 
 
 def findings_filtered(
@@ -419,9 +477,12 @@ def filter_first_plan(*, queryset: QuerySet, filters: FindingFilters, sort: Sort
     return estimated_rows(queryset) < FILTER_FIRST_ROWS
 
 
-def estimated_rows(queryset: QuerySet) -> int:
+def estimated_rows(queryset: QuerySet, *, key: str = "id") -> int:
     """The planner's estimate of how many rows `queryset` matches (Postgres only; costs planning)."""
-    sql, params = queryset.order_by().values("id").query.sql_with_params()
+    try:
+        sql, params = queryset.order_by().values(key).query.sql_with_params()
+    except EmptyResultSet:  # e.g. `pk__in=[]`: a search that matched nothing
+        return 0
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]
@@ -467,6 +528,7 @@ def finding_page(
     """One keyset page of matching findings, assignee joined (one query whatever the size)."""
     sort = SORTS.get(sort_key) or SORTS[DEFAULT_SORT]
     size = size if size in PAGE_SIZES else DEFAULT_PAGE_SIZE
+    narrow_search(filters)
     queryset = (
         findings_filtered(filters=filters, user=user).select_related("assignee").defer("raw", "description")
     )
@@ -475,7 +537,7 @@ def finding_page(
         filters.errors.append("That page link is no longer valid; showing the first page.")
     # Free text sorted by severity walks FindingSearch's (severity, finding) index, checking each narrow
     # row's text, and reads findings only for the matches (its severity is always the finding's).
-    search_walk = bool(filters.q) and sort.column == "severity"
+    search_walk = bool(filters.q) and filters.search_ids is None and sort.column == "severity"
     if cursor is not None:
         queryset = queryset.filter(_after(sort, *cursor, search=search_walk))
     order = _order(sort, search=search_walk)
@@ -536,8 +598,14 @@ def severity_counts(*, filters: FindingFilters, user=None) -> SeverityCounts:
     indexes do not serve (a rare band of one account, say) can make even capped counting scan much
     of the table, so Postgres gets a statement timeout and the page falls back to estimates.
     """
+    narrow_search(filters)
+    if filters.search_ids == []:
+        return SeverityCounts(bands=dict.fromkeys(BANDS, 0), capped=set())
     now = timezone.now()
     base = findings_filtered(filters=filters, user=user, now=now).order_by()
+    if filters.search_ids is not None:  # at most SEARCH_IDS_MAX findings: one exact pass
+        found = dict(base.values_list("severity_band").annotate(n=Count("id")).values_list("severity_band", "n"))
+        return SeverityCounts(bands={band: found.get(band, 0) for band in BANDS}, capped=set())
     per_band = {band: findings_filtered(filters=filters, user=user, now=now, band=band).order_by() for band in BANDS}
     if connection.vendor != "postgresql":
         return _severity_counts_exact(base, per_band, sampled=bool(filters.q))

@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.http import QueryDict
 from django.utils import timezone
 
 from findings.listing import SORTS
@@ -35,6 +36,16 @@ def walk_pages(client, url: str, *, most: int = 10) -> list[int]:
         href = html.split('rel="next"')[0].rsplit('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
         url = "/findings/" + href
     return seen
+
+
+@pytest.fixture(params=["probe", "walk"])
+def search_route(request, monkeypatch):
+    """Free text both ways: the trigram index probed first (few matches), or the severity walk (many)."""
+    from findings import listing
+
+    if request.param == "walk":  # as if the planner expected too many matches to probe
+        monkeypatch.setattr(listing, "SEARCH_PROBE_BELOW_ROWS", 0)
+    return request.param
 
 
 def test_analyst_filters_high_severity_ec2_findings_and_sees_only_those(client_for):
@@ -89,7 +100,7 @@ def test_keyset_pages_walk_every_matching_finding_exactly_once_in_order(client_f
     assert values == sorted(values, reverse=SORTS[sort].descending)
 
 
-def test_free_text_search_looks_in_title_description_and_resource(client_for):
+def test_free_text_search_looks_in_title_description_and_resource(client_for, search_route):
     findings = store_findings(30)
     target = findings[3]
     client = client_for("analyst")
@@ -118,15 +129,17 @@ def test_bad_filter_values_are_reported_and_ignored(client_for):
 
 @pytest.mark.parametrize("size", [25, 200])
 def test_a_list_page_costs_the_same_number_of_queries_whatever_its_size(
-    client_for, django_assert_max_num_queries, size
+    client_for, django_assert_max_num_queries, size, search_route
 ):
     findings = store_findings(210, finding_type="Recon:EC2/PortProbeUnprotectedPort")
     client = client_for("analyst")
     client.post(f"/findings/{findings[0].pk}/assign/", {"assignee": "analyst"})
     client.get("/findings/")  # session and permission caches warm, as for any page after the first
-    # session, user, 2 permission reads, the page, the capped counts (savepoint, timeout on and
-    # off, the count, release), saved views, assignable people, their groups
-    with django_assert_max_num_queries(13):
+    # session, user, 2 permission reads, the search's estimate, the page, saved views, assignable
+    # people, their groups; then either the probe (savepoint, settings on, the probe, settings off,
+    # release) and one grouped count, or the capped counts (savepoint, timeout on and off, the count,
+    # release)
+    with django_assert_max_num_queries(15):
         response = client.get(f"/findings/?size={size}&status=open&q=port&sort=-last_seen")
     assert len(rows_of(response)) == size
 
@@ -155,6 +168,7 @@ def test_search_counts_stop_at_their_cap_and_say_so(client_for, monkeypatch):
     from findings import listing
 
     store_findings(30, finding_type="Recon:EC2/PortProbeUnprotectedPort")
+    monkeypatch.setattr(listing, "SEARCH_PROBE_BELOW_ROWS", 0)  # the walk: counts are sampled
     monkeypatch.setattr(listing, "SEARCH_COUNT_CAP", 5)
     response = client_for("analyst").get("/findings/?q=port")
     assert "5+ matching" in response.content.decode()
@@ -194,7 +208,7 @@ def test_type_filtered_pages_walk_every_match_once_in_order(client_for, sort):
 
 
 @pytest.mark.parametrize("sort", ["-severity", "severity"])
-def test_searched_pages_sorted_by_severity_walk_every_match_once_in_order(client_for, sort):
+def test_searched_pages_sorted_by_severity_walk_every_match_once_in_order(client_for, sort, search_route):
     store_findings(80, seed=5)
     matches = [
         f for f in Finding.objects.all() if "instance" in f"{f.title} {f.description} {f.resource_id}".lower()
@@ -207,7 +221,7 @@ def test_searched_pages_sorted_by_severity_walk_every_match_once_in_order(client
     assert seen == expected
 
 
-def test_search_with_a_severity_band_shows_only_that_band(client_for):
+def test_search_with_a_severity_band_shows_only_that_band(client_for, search_route):
     store_findings(80, seed=5)
     expected = {
         f.pk
@@ -217,6 +231,45 @@ def test_search_with_a_severity_band_shows_only_that_band(client_for):
     assert expected
     seen = walk_pages(client_for("analyst"), "/findings/?q=instance&band=high&size=25")
     assert set(seen) == expected and len(seen) == len(expected)
+
+
+def test_a_selective_search_reads_only_its_matches_and_counts_them_exactly(client_for):
+    from findings import listing
+
+    findings = store_findings(40, seed=5)
+    target = findings[7]
+    same_resource = Finding.objects.filter(resource_id=target.resource_id)
+    filters = listing.FindingFilters.from_query(QueryDict(f"q={target.resource_id}"))
+    listing.narrow_search(filters)
+    assert filters.search_ids is not None and target.pk in filters.search_ids
+
+    html = client_for("analyst").get(f"/findings/?q={target.resource_id}&size=200").content.decode()
+    assert f"{same_resource.count()} matching" in html and "+ matching" not in html
+
+
+def test_searches_the_trigram_index_cannot_narrow_or_that_match_too_many_walk(client_for, monkeypatch):
+    from findings import listing
+
+    store_findings(40, seed=5)
+    no_word = listing.FindingFilters.from_query(QueryDict("q=i-0"))  # no word of 3 characters
+    listing.narrow_search(no_word)
+    assert no_word.search_ids is None
+    monkeypatch.setattr(listing, "SEARCH_IDS_MAX", 3)
+    broad = listing.FindingFilters.from_query(QueryDict("q=instance"))
+    listing.narrow_search(broad)
+    assert broad.search_ids is None
+    expected = {
+        f.pk for f in Finding.objects.all() if "instance" in f"{f.title} {f.description} {f.resource_id}".lower()
+    }
+    assert len(expected) > 3
+    assert set(walk_pages(client_for("analyst"), "/findings/?q=instance&size=25")) == expected
+
+
+def test_a_search_that_matches_nothing_says_so_with_zero_counts(client_for):
+    store_findings(10)
+    html = client_for("analyst").get("/findings/?q=no-such-thing-anywhere").content.decode()
+    assert "No findings match this filter." in html
+    assert "0 matching" in html and ">Critical <strong>0</strong>" in html
 
 
 def test_overdue_filter_shows_open_findings_past_their_sla(client_for, settings):
