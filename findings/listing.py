@@ -880,6 +880,7 @@ def findings_export_rows(*, filters: FindingFilters, user=None, chunk_size: int 
         "resource_type", "resource_id", "action_type", "remote_ip", "remote_country_code", "count",
         "created_at", "first_seen", "last_seen", "archived", "status", "assignee__username",
     )  # fmt: skip
+    narrow_search(filters)  # an instance id's findings: read just those, not the whole severity order
     queryset = (
         findings_filtered(filters=filters, user=user).order_by("-severity", "-id").values_list(*columns)
     )

@@ -331,6 +331,21 @@ def test_csv_export_streams_the_current_filter(client_for):
     )
 
 
+def test_csv_export_of_a_search_has_exactly_its_matches(client_for, search_route):
+    findings = store_findings(40, seed=5)
+    target = findings[7]
+    response = client_for("analyst").get(f"/findings/export.csv?q={target.resource_id}")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    expected = {
+        f.pk for f in Finding.objects.all()
+        if target.resource_id.lower() in f"{f.title} {f.description} {f.resource_id}".lower()
+    }  # fmt: skip
+    assert target.pk in expected
+    assert [int(r["id"]) for r in rows] == sorted(
+        expected, key=lambda pk: (-Finding.objects.get(pk=pk).severity, -pk)
+    )
+
+
 def test_json_export_streams_the_current_filter(client_for):
     store_findings(20)
     response = client_for("analyst").get("/findings/export.json?resource_type=Instance")
