@@ -246,7 +246,9 @@ def simulator(simulator_server, settings):
     """The simulator with fresh state, and GuardWatch's AWS clients pointed at it for this test."""
     from guardwatch.aws import reset_clients
 
-    simulator_server.state.reset()
+    # The clock too: a frozen past time left by the previous test made assume-role hand out
+    # credentials that botocore found already expired.
+    simulator_server.state.reset(clock=True)
     settings.GUARDWATCH_AWS_ENDPOINT_URL = simulator_server.endpoint_url
     reset_clients()
     yield simulator_server.state

@@ -128,9 +128,15 @@ class SimulatorState:
         self.sessions: dict[str, dict[str, str]] = {}
         self.outbox: list[dict[str, Any]] = []
 
-    def reset(self, *, seed: int | None = None) -> None:
-        """Forget all accounts, detectors, members and findings; clear faults, counts and errors."""
+    def reset(self, *, seed: int | None = None, clock: bool = False) -> None:
+        """Forget all accounts, detectors, members and findings; clear faults, counts and errors.
+
+        The clock is kept (a scenario is built at the time set before it) unless `clock`: then it runs
+        at real time again, as credentials and invitations of the next user expect.
+        """
         with self.lock:
+            if clock:
+                self._frozen, self._offset = None, timedelta()
             if seed is not None:
                 self.seed = seed
             self._clear()

@@ -87,3 +87,15 @@ def test_a_bad_control_request_is_a_400_with_the_reason(control):
 
 def test_an_unknown_control_endpoint_is_a_404(control):
     assert control("GET", "/_sim/nothing-here")[0] == 404
+
+
+def test_reset_keeps_the_clock_unless_asked_to_let_it_run_at_real_time(simulator):
+    from datetime import UTC, datetime, timedelta
+
+    state = simulator.state
+    state.set_clock(datetime(2020, 1, 1, tzinfo=UTC))
+    state.reset()
+    assert state.now() == datetime(2020, 1, 1, tzinfo=UTC)  # scenarios are built at the time set before them
+    state.reset(clock=True)
+    assert not state.clock_frozen
+    assert abs(state.now() - datetime.now(UTC)) < timedelta(seconds=5)
