@@ -74,8 +74,15 @@ def writebacks_enqueue(
             "error": "",
         },
     )
-    transaction.on_commit(_schedule_flush)
+    _flush_on_commit()
     return len(findings)
+
+
+def _flush_on_commit() -> None:
+    """One flush per transaction, however many changes it queued (a status move queues up to three)."""
+    connection = transaction.get_connection()
+    if not any(func is _schedule_flush for _sids, func, _robust in connection.run_on_commit):
+        transaction.on_commit(_schedule_flush)
 
 
 def _schedule_flush() -> None:

@@ -212,3 +212,19 @@ def test_retrying_a_write_back_returns_to_this_site_only(synced, client_for, tar
     response = client.post(f"/findings/writebacks/{writeback.pk}/retry/", {"next": target})
 
     assert response.status_code == 302 and response["Location"] == landing
+
+
+def test_one_transaction_schedules_one_write_back_flush_however_many_it_queues(
+    synced, analyst, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    from findings import writeback
+    from findings.triage import findings_status_set
+
+    ids = list(Finding.objects.order_by("id").values_list("id", flat=True)[:4])
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        findings_status_set(findings=Finding.objects.filter(pk__in=ids[:2]), status="resolved", actor=analyst)
+        findings_status_set(findings=Finding.objects.filter(pk__in=ids[2:]), status="false_positive", actor=analyst)
+    assert WriteBack.objects.filter(finding_id__in=ids).count() == 4  # 2 archives, 2 NOT_USEFUL
+    assert [c for c in callbacks if c is writeback._schedule_flush] == [writeback._schedule_flush]
