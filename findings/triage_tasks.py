@@ -5,8 +5,9 @@ explicit (`findings.tasks.…`) so beat entries and queued messages stay stable.
 """
 
 from celery import shared_task
+from django.conf import settings
 
-from . import triage, writeback
+from . import demo_history, triage, writeback
 
 
 @shared_task(name="findings.tasks.writeback_flush")
@@ -29,3 +30,14 @@ def bulk_action_run(bulk_id: int) -> dict:
 def accepted_risk_reopen() -> int:
     """Beat: accepted risks past their expiry go back to New."""
     return triage.findings_accepted_risk_reopen()
+
+
+@shared_task(name="findings.tasks.demo_history_seed", bind=True, max_retries=120)
+def demo_history_seed(self) -> dict:
+    """Demo only: once every region's first findings sync is in, the demo analyst's past month of triage."""
+    if not settings.DEMO:
+        return {"skipped": "demo mode only"}
+    if not demo_history.demo_first_sync_done():
+        raise self.retry(countdown=5)
+    result = demo_history.demo_history_seed()
+    return {"acknowledged": result.acknowledged, "closed": result.closed, "skipped": result.skipped}

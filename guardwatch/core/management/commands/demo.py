@@ -20,8 +20,13 @@ from django.core.management.base import BaseCommand, CommandError
 from guardwatch.core.management.commands.demo_users import DEMO_USERS
 
 DEMO_ADMIN_ACCOUNT = "111111111111"
-# What beat would run first: member statuses (each region's sync then reads protection plans), findings.
-FIRST_SYNC_TASKS = ("accounts.tasks.members_sync_all_regions", "findings.tasks.findings_sync_all_regions")
+# What beat would run first: member statuses (each region's sync then reads protection plans), findings;
+# then, once those findings are in, the demo analyst's past month of triage (findings/demo_history.py).
+FIRST_SYNC_TASKS = (
+    "accounts.tasks.members_sync_all_regions",
+    "findings.tasks.findings_sync_all_regions",
+    "findings.tasks.demo_history_seed",
+)
 
 
 class Command(BaseCommand):

@@ -1,0 +1,105 @@
+"""The demo's month of triage: the demo analyst's past work, so the reports have something to report.
+
+A fresh demo has findings reaching back a month but nobody has triaged any, so the findings report
+shows no response times, no resolutions and 0 % SLA compliance. This walks the synced findings
+through the real triage services (assignment, Acknowledged, then Resolved or False positive) at
+past times drawn per severity band, so timelines, report marks and the write-backs to GuardDuty
+(archive, NOT_USEFUL feedback, sent by the worker to the simulator) are what an analyst's work
+would have left. Demo only: the task refuses anywhere else, and it runs once (a database that
+already has a status change in any timeline is left alone).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from guardwatch.core.services import audit_record
+
+from .models import Finding, FindingEvent, SyncRun
+from .triage import findings_assign, findings_status_set
+
+DEMO_ANALYST = "analyst"
+# Hours from GuardDuty's creation to the analyst's acknowledgement, then on to closing, per band:
+# most within the default SLA (critical 4 h, high 24 h, medium 7 d, low 30 d), some late.
+ACK_HOURS = {"critical": (0.2, 6), "high": (1, 36), "medium": (4, 200), "low": (12, 800)}
+CLOSE_HOURS = {"critical": (0.5, 8), "high": (2, 48), "medium": (12, 240), "low": (24, 600)}
+TRIAGED_SHARE = 0.7  # of the findings old enough; the rest stay New (the backlog)
+CLOSED_SHARE = 0.75  # of the acknowledged ones
+FALSE_POSITIVE_SHARE = 0.1  # of the closed ones
+CHUNK = 100
+
+
+@dataclass(frozen=True)
+class HistorySeeded:
+    acknowledged: int = 0
+    closed: int = 0
+    skipped: str = ""
+
+
+def _triage_one(*, pk: int, created_at: datetime, band: str, analyst, rng: random.Random, now: datetime) -> int:
+    """0: left New; 1: acknowledged; 2: acknowledged, then resolved or marked false positive."""
+    if rng.random() > TRIAGED_SHARE:
+        return 0
+    ack_at = created_at + timedelta(hours=rng.uniform(*ACK_HOURS[band]))
+    if ack_at >= now:
+        return 0
+    one = Finding.objects.filter(pk=pk)
+    findings_assign(findings=one, assignee=analyst, actor=analyst, now=ack_at, audit=False)
+    findings_status_set(findings=one, status="acknowledged", actor=analyst, now=ack_at, audit=False)
+    close_at = ack_at + timedelta(hours=rng.uniform(*CLOSE_HOURS[band]))
+    if close_at >= now or rng.random() > CLOSED_SHARE:
+        return 1
+    false_positive = rng.random() < FALSE_POSITIVE_SHARE
+    findings_status_set(
+        findings=one,
+        status="false_positive" if false_positive else "resolved",
+        actor=analyst,
+        reason="Expected behaviour of this workload." if false_positive else "",
+        now=close_at,
+        audit=False,
+    )
+    return 2
+
+
+def demo_first_sync_done() -> bool:
+    """Whether every configured region has finished a findings sync (the history needs their findings)."""
+    done = set(
+        SyncRun.objects.filter(status=SyncRun.Status.SUCCEEDED).values_list("region", flat=True).distinct()
+    )
+    return set(settings.GUARDWATCH_AWS_REGIONS) <= done
+
+
+def demo_history_seed(*, now: datetime | None = None, seed: int = 7) -> HistorySeeded:
+    """Triage the synced findings as the demo analyst would have over the past weeks (once)."""
+    now = now or timezone.now()
+    if FindingEvent.objects.filter(kind=FindingEvent.Kind.STATUS).exists():
+        return HistorySeeded(skipped="the timelines already hold status changes")
+    analyst = get_user_model().objects.filter(username=DEMO_ANALYST).first()
+    if analyst is None:
+        return HistorySeeded(skipped=f"no {DEMO_ANALYST} user (run manage.py demo_users)")
+    rng = random.Random(seed)
+    acknowledged = closed = 0
+    rows = list(
+        Finding.objects.filter(status="new").order_by("created_at", "id").values_list("pk", "created_at", "severity_band")
+    )
+    # A transaction per CHUNK findings: the demo's web server and worker share the SQLite file and
+    # wait for its write lock; each transaction also schedules one write-back flush.
+    for start in range(0, len(rows), CHUNK):
+        with transaction.atomic():
+            for pk, created_at, band in rows[start : start + CHUNK]:
+                moved = _triage_one(pk=pk, created_at=created_at, band=band, analyst=analyst, rng=rng, now=now)
+                acknowledged += moved >= 1
+                closed += moved == 2
+    audit_record(
+        actor="demo",
+        verb="demo.history",
+        details={"acknowledged": acknowledged, "closed": closed, "as": DEMO_ANALYST},
+    )
+    return HistorySeeded(acknowledged=acknowledged, closed=closed)
