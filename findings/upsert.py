@@ -257,13 +257,24 @@ def _postgres_sql(source: str) -> tuple[str, str, str]:
     skips that work in transactions that did not touch it). The upsert empties it itself with
     `DELETE … RETURNING`, so several batches in one transaction never see each other's rows.
     `SET LOCAL synchronous_commit = off` for pulls: see `findings_upsert`.
+
+    The staging table keeps `raw` as it came, uncompressed and in the row (rows up to ~8 kB, the
+    page). Left to the defaults, Postgres compressed each `raw` (~2.5 kB) there with pglz, and the
+    INSERT … SELECT carried that compressed value into `findings_finding` unchanged: the lz4 asked
+    for on `raw` (migration 0004) never applied to synced findings, and every batch paid pglz.
+    Now `raw` is compressed once, with the findings column's own method.
     """
     table, columns, updates = _insert_head()
     occurrences = connection.ops.quote_name(FindingOccurrence._meta.db_table)
     owned = ", ".join(_quoted(GUARDDUTY_COLUMNS))
+    raw = connection.ops.quote_name("raw")
     prepare = (
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {INCOMING_TABLE} ON COMMIT DELETE ROWS AS"  # noqa: S608
-        f" SELECT {owned} FROM {table} WITH NO DATA"
+        f"DO $$BEGIN IF to_regclass('pg_temp.{INCOMING_TABLE}') IS NULL THEN"  # noqa: S608 (model metadata)
+        f" CREATE TEMPORARY TABLE {INCOMING_TABLE} ON COMMIT DELETE ROWS AS"
+        f" SELECT {owned} FROM {table} WITH NO DATA;"
+        f" ALTER TABLE {INCOMING_TABLE} ALTER COLUMN {raw} SET STORAGE EXTERNAL,"
+        f" SET (toast_tuple_target = 8160);"
+        f" END IF; END$$"
     )
     if source == "pull":
         prepare += "; SET LOCAL synchronous_commit = off"

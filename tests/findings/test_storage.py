@@ -129,6 +129,43 @@ def test_the_parse_ahead_thread_hands_over_raw_json_text_stored_exactly_as_recei
         assert json_text(stored) == json_text(raw)
 
 
+def _compression_asked_for_raw() -> str:
+    """What `findings_finding.raw` is set to be compressed with (migration 0004: lz4 where the server has it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attcompression FROM pg_attribute"
+            " WHERE attrelid = 'findings_finding'::regclass AND attname = 'raw'"
+        )
+        method = cursor.fetchone()[0]
+        if method:
+            return {"l": "lz4", "p": "pglz"}[method]
+        cursor.execute("SHOW default_toast_compression")
+        return cursor.fetchone()[0]
+
+
+def test_synced_raw_is_compressed_with_the_method_its_column_asks_for():
+    """Before, the staging table compressed `raw` with pglz and that value was stored as is."""
+    raws = raw_findings(10)
+    for raw in raws:
+        raw["Padding"] = "noise seen by the detector " * 100  # ~2.7 kB more
+
+    findings_upsert(findings=[parsed(r) for r in raws], source="pull")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT pg_column_compression(raw) FROM findings_finding")
+        methods = {method for (method,) in cursor.fetchall()}
+    assert methods == {_compression_asked_for_raw()}
+
+
+def test_a_finding_larger_than_a_page_is_stored_whole():
+    raw = raw_finding()
+    raw["Padding"] = "".join(f"{n:x}" for n in range(20_000))  # ~75 kB, incompressible-ish
+
+    findings_upsert(findings=[parsed(raw)], source="pull")
+
+    assert json_text(Finding.objects.get(arn=raw["Arn"]).raw) == json_text(raw)
+
+
 def test_json_text_keeps_text_it_already_made_and_encodes_plain_strings():
     made = JSONText(json_text({"Id": "a"}))
 
