@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -189,11 +190,13 @@ def parse_eventbridge_event(event: Any) -> ParsedFinding:
     return parse_finding(detail)
 
 
-def parse_finding(raw: Any) -> ParsedFinding:
+def parse_finding(raw: Any, *, raw_as: Callable[[dict], Any] | None = None) -> ParsedFinding:
     """Normalize one finding in boto3 PascalCase or GuardDuty JSON camelCase.
 
     A whole EventBridge event is unwrapped through `parse_eventbridge_event`. Raises
-    `FindingParseError` for anything that is not a storable finding.
+    `FindingParseError` for anything that is not a storable finding. `raw_as` turns the received
+    dict into what `raw` holds (the sync passes its JSON encoder: building the finding a second
+    time to swap `raw`, with `dataclasses.replace`, cost more than parsing it).
     """
     if not isinstance(raw, dict):
         raise FindingParseError("finding must be a JSON object")
@@ -340,7 +343,7 @@ def parse_finding(raw: Any) -> ParsedFinding:
         archived=archived,
         feedback=feedback,
         sample=sample,
-        raw=raw,
+        raw=raw if raw_as is None else raw_as(raw),
     )
 
 

@@ -16,7 +16,7 @@ import uuid
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -283,6 +283,10 @@ class _SourceFailed:
     error: BaseException
 
 
+def _raw_json_text(raw: dict) -> JSONText:
+    return JSONText(json_text(raw))
+
+
 def parsed_batches(pages: Iterator, *, size: int) -> Iterator[ParsedBatch]:
     """Batches of at least `size` parsed findings (the last one smaller) from `pages` (objects with
     `findings` and `api_calls`, e.g. `gateway.FindingPage`).
@@ -310,10 +314,9 @@ def parsed_batches(pages: Iterator, *, size: int) -> Iterator[ParsedBatch]:
             for page in pages:
                 for raw in page.findings:
                     try:
-                        parsed = parse_finding(raw)
-                        # Its JSON text too: the largest piece of Python work per finding, done here
-                        # while the upsert waits on Postgres rather than after, on the upsert's path.
-                        batch.parsed.append(replace(parsed, raw=JSONText(json_text(parsed.raw))))
+                        # Its JSON text too, made here while the upsert waits on Postgres rather
+                        # than after, on the upsert's path.
+                        batch.parsed.append(parse_finding(raw, raw_as=_raw_json_text))
                     except FindingParseError as error:
                         batch.errors.append(
                             f"Finding {raw.get('Id', '?') if isinstance(raw, dict) else '?'}: {error}"

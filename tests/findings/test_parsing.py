@@ -356,6 +356,26 @@ def test_eventbridge_event_of_another_kind_is_rejected(change, reason):
     assert caught.value.reason.startswith(reason)
 
 
+def test_raw_as_decides_what_raw_holds_and_nothing_else():
+    finding = finding_of("Recon:EC2/PortProbeUnprotectedPort")
+
+    encoded = parse_finding(finding, raw_as=lambda raw: json.dumps(raw, sort_keys=True))
+
+    assert encoded.raw == json.dumps(finding, sort_keys=True)
+    assert encoded == parse_finding(finding)  # every other field as without it
+
+
+def test_raw_as_is_not_called_for_a_finding_that_is_refused():
+    finding = finding_of("Recon:EC2/PortProbeUnprotectedPort")
+    finding["Severity"] = "high"
+    seen = []
+
+    with pytest.raises(FindingParseError):
+        parse_finding(finding, raw_as=seen.append)
+
+    assert seen == []
+
+
 def test_error_message_does_not_echo_long_hostile_values():
     finding = finding_of("Recon:EC2/Portscan")
     finding["AccountId"] = "<script>" * 1000
