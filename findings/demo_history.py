@@ -27,9 +27,9 @@ from .triage import findings_assign, findings_status_set
 
 DEMO_ANALYST = "analyst"
 # Hours from GuardDuty's creation to the analyst's acknowledgement, then on to closing, per band:
-# most within the default SLA (critical 4 h, high 24 h, medium 7 d, low 30 d), some late.
-ACK_HOURS = {"critical": (0.2, 6), "high": (1, 36), "medium": (4, 200), "low": (12, 800)}
-CLOSE_HOURS = {"critical": (0.5, 8), "high": (2, 48), "medium": (12, 240), "low": (24, 600)}
+# closed mostly within the default SLA (critical 4 h, high 24 h, medium 7 d, low 30 d), some late.
+ACK_HOURS = {"critical": (0.1, 1.5), "high": (0.5, 8), "medium": (2, 48), "low": (6, 200)}
+CLOSE_HOURS = {"critical": (0.3, 3), "high": (1, 20), "medium": (6, 140), "low": (12, 600)}
 TRIAGED_SHARE = 0.7  # of the findings old enough; the rest stay New (the backlog)
 CLOSED_SHARE = 0.75  # of the acknowledged ones
 FALSE_POSITIVE_SHARE = 0.1  # of the closed ones
