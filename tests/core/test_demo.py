@@ -90,6 +90,7 @@ def test_demo_migrates_sqlite_seeds_and_serves_a_dashboard_filled_by_the_worker(
         assert demo.poll() is None, (tmp_path / "demo.out").read_text()
         banner = (tmp_path / "demo.out").read_text()
         assert base in banner and "Manager  manager / manager-demo-pass" in banner
+        assert "WARNING" not in banner  # e.g. kombu's "No hostname was supplied" for the broker URL
 
         # The first sync runs in the worker, through boto3, against the simulator's seeded organisation.
         wait_for(lambda: count(db, "select count(*) from accounts_membership where relationship_status='Enabled'"),
@@ -106,6 +107,18 @@ def test_demo_migrates_sqlite_seeds_and_serves_a_dashboard_filled_by_the_worker(
         manager = sign_in(base, "manager", "manager-demo-pass")
         coverage = manager.open(f"{base}/accounts/coverage/", timeout=30).read().decode()
         assert "Resigned" in coverage
+        # The demo analyst's past month of triage, seeded once the first findings sync is in, so the
+        # findings report has resolutions and response times to show.
+        wait_for(lambda: count(db, "select count(*) from findings_findingevent where kind = 'status'"), timeout=90,
+                 what="the demo's triage history")  # fmt: skip
+        closed = count(db, "select count(*) from findings_finding where status in ('resolved', 'false_positive')")
+        assert closed > 0
+        report = wait_for(
+            lambda: (page := manager.open(f"{base}/findings/report/?period=30", timeout=30).read().decode())
+            and re.search(r'data-testid="resolved-total">([1-9][\d,]*)<', page),
+            timeout=60, what="resolutions in the 30-day report",
+        )  # fmt: skip
+        assert report
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(timeout=60)
