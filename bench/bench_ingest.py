@@ -9,6 +9,11 @@ a background thread, stored every `SYNC_COMMIT_FINDINGS` (10 pages) by one `find
 transaction (COPY into a staging table + one INSERT … ON CONFLICT, asynchronous commit for pulls). Compared in the same run with (a) a naive per-row ORM
 `save()` (look up by ARN, save, append an occurrence) and (b) Django's
 `bulk_create(update_conflicts=True)` (which cannot express "only if newer" nor record occurrences).
+
+Then (`--writers`, default 2) the same number of new findings stored by concurrent writers, one
+process and one region each, as GuardWatch's Celery workers sync regions side by side; with a
+one-writer run of the same method beside it (findings built before the clock starts, one
+parse-ahead stream over all of a writer's pages, as in one sync).
 """
 
 from __future__ import annotations
@@ -29,12 +34,12 @@ PAGE = 50
 CHUNK = 2000
 
 
-def generate(rng: random.Random, count: int, start: datetime):
+def generate(rng: random.Random, count: int, start: datetime, *, regions: list[str] | None = None):
     """Yield lists of up to CHUNK findings across accounts and regions, updatedAt ascending."""
     from guardwatch.simulator.catalogue import build_finding, random_finding_type
 
     accounts = [f"{100000000000 + i * 7919:012d}" for i in range(40)]
-    regions = ["us-east-1", "us-west-2", "eu-west-1"]
+    regions = regions or ["us-east-1", "us-west-2", "eu-west-1"]
     detector = "d" * 32
     made = 0
     while made < count:
@@ -86,6 +91,75 @@ def bulk_pipeline(count: int, seed: int, *, newer: bool = False) -> tuple[float,
                 stored += result.updated if newer else result.new
         elapsed += time.perf_counter() - started
     return elapsed, stored
+
+
+def _store_pages(raws: list[dict]) -> int:
+    """The product path over pre-built findings, as one sync streams them: one `parsed_batches` for all."""
+    from django.db import transaction
+
+    from findings.gateway import FindingPage
+    from findings.services import SYNC_COMMIT_FINDINGS, parsed_batches
+    from findings.upsert import findings_upsert
+
+    pages = (
+        FindingPage(number=n, finding_ids=(), findings=tuple(raws[start : start + PAGE]), api_calls=0)
+        for n, start in enumerate(range(0, len(raws), PAGE))
+    )
+    stored = 0
+    for batch in parsed_batches(pages, size=SYNC_COMMIT_FINDINGS):
+        with transaction.atomic():
+            stored += findings_upsert(findings=batch.parsed, source="pull").new
+    return stored
+
+
+def _writer(region: str, count: int, seed: int, ready, go, results) -> None:
+    """One concurrent writer (its own process, as each region's Celery task is): build `count` findings
+    of `region` untimed, wait for the start signal, store them, report (start, end, stored)."""
+    setup_django("gw_bench_ingest")
+    rng = random.Random(seed)
+    raws = [
+        build
+        for chunk in generate(rng, count, datetime(2026, 9, 1, tzinfo=UTC), regions=[region])
+        for build in chunk
+    ]
+    ready.set()
+    go.wait()
+    started = time.monotonic()
+    stored = _store_pages(raws)
+    results.put((started, time.monotonic(), stored))
+
+
+def concurrent_pipeline(count: int, writers: int) -> tuple[float, int]:
+    """`writers` processes, each storing count / writers new findings of its own region at the same
+    time (GuardWatch syncs each region in its own Celery task). Wall time from the common start to
+    the last writer's end; findings built before the start."""
+    import multiprocessing
+
+    from django.db import connection
+
+    connection.close()  # each writer opens its own
+    spawn = multiprocessing.get_context("spawn")
+    go, results = spawn.Event(), spawn.Queue()
+    regions = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"]
+    procs, readies = [], []
+    for index in range(writers):
+        ready = spawn.Event()
+        proc = spawn.Process(target=_writer, args=(regions[index % len(regions)], count // writers, 100 + index,
+                                                   ready, go, results))  # fmt: skip
+        proc.start()
+        procs.append(proc)
+        readies.append(ready)
+    for ready in readies:
+        if not ready.wait(timeout=1800):
+            raise RuntimeError("a writer never got ready")
+    go.set()
+    outcomes = [results.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+        if proc.exitcode:
+            raise RuntimeError(f"a writer failed (exit code {proc.exitcode})")
+    started = min(start for start, _end, _n in outcomes)
+    return max(end for _start, end, _n in outcomes) - started, sum(n for _s, _e, n in outcomes)
 
 
 def naive_pipeline(count: int, seed: int) -> tuple[float, int]:
@@ -167,6 +241,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--findings", type=int, default=100_000)
     parser.add_argument("--naive", type=int, default=10_000, help="findings for the per-row baseline")
+    parser.add_argument("--writers", type=int, default=2,
+                        help="concurrent writers (processes, one region each) for the extra pass; 0: none")  # fmt: skip
     args = parser.parse_args()
 
     setup_django("gw_bench_ingest")
@@ -187,6 +263,11 @@ def main() -> None:
         truncate()
         bc_s, bc_n = bulk_create_pipeline(args.naive, seed=3)
         bc_rate = bc_n / bc_s
+        if args.writers:
+            truncate()
+            one_s, one_n = concurrent_pipeline(args.findings, 1)
+            truncate()
+            many_s, many_n = concurrent_pipeline(args.findings, args.writers)
 
     print(
         f"Parse + upsert, {bulk_n:,} findings (pages of {PAGE} parsed ahead, stored and committed every 500)"
@@ -203,6 +284,11 @@ def main() -> None:
     print(f"  bulk_create(update_conflicts):  {bc_s:8.1f} s  {bc_rate:10,.0f} findings/s  ({bc_n:,} findings, no"
           " newer-only guard, no occurrences)")  # fmt: skip
     print(f"  speed-up over naive: {bulk_rate / naive_rate:.1f}x")
+    if args.writers:
+        print("Findings built before the start, each writer one parse-ahead stream over all its pages (as one sync):")
+        print(f"  1 writer, {one_n:,} findings:    {one_s:8.1f} s  {one_n / one_s:10,.0f} findings/s")
+        print(f"  {args.writers} concurrent writers (processes, one region each), {many_n:,} findings in all:"
+              f" {many_s:.1f} s  {many_n / many_s:,.0f} findings/s together")  # fmt: skip
 
 
 if __name__ == "__main__":
