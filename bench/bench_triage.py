@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from common import ROOT, TABLE_HEADER, measure_get, setup_django, timed
 
 DB_NAME = "gw_bench_triage"
+BULK_ROUNDS = 3
 TARGET = int(os.environ.get("BENCH_FINDINGS", "1000000"))
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- triage-bench:begin -->", "<!-- triage-bench:end -->"
@@ -148,10 +150,14 @@ def main() -> None:
     # Bulk status change of 10,000 findings, end to end as the UI does it: the view's service queues
     # a BulkAction (above BULK_ASYNC_THRESHOLD), then the Celery task's body applies it in chunks
     # (set-based UPDATE + timeline rows). Twice: to Acknowledged, and to Resolved (which also queues
-    # one ArchiveFindings write-back per finding). The enqueue itself is a no-op here.
-    ids = list(Finding.objects.filter(status="new").order_by("id").values_list("id", flat=True)[:20000])
-    ack_seconds, ack_moved = timed(lambda: _bulk_status(ids[:10000], "acknowledged", analyst))
-    res_seconds, res_moved = timed(lambda: _bulk_status(ids[10000:], "resolved", analyst))
+    # one ArchiveFindings write-back per finding). The enqueue itself is a no-op here. BULK_ROUNDS
+    # rounds on fresh findings each: one run can land on a checkpoint or an autovacuum.
+    ids = list(Finding.objects.filter(status="new").order_by("id").values_list("id", flat=True)[: 20000 * BULK_ROUNDS])
+    ack, res = [], []
+    for start in range(0, len(ids), 20000):
+        ack.append(timed(lambda s=start: _bulk_status(ids[s : s + 10000], "acknowledged", analyst)))
+        res.append(timed(lambda s=start: _bulk_status(ids[s + 10000 : s + 20000], "resolved", analyst)))
+        print(f"bulk round: ack {ack[-1][0]:.2f} s, resolve {res[-1][0]:.2f} s", flush=True)
     account_query = "&".join(f"account={a}" for a in accounts)
     export = export_memory(account_query)
     with connection.cursor() as cursor:
@@ -162,8 +168,8 @@ def main() -> None:
         total,
         open_count,
         results,
-        (ack_seconds, ack_moved),
-        (res_seconds, res_moved),
+        ack,
+        res,
         export,
         table_size,
         loads,
@@ -180,6 +186,11 @@ ANCHOR_ROWS = (
 )
 ANCHOR_PAGE_BYTES = 3.4e6
 LIST_TARGET_MS = 150
+
+
+def _seconds(runs: list[tuple[float, int]]) -> str:
+    times = [t for t, _n in runs]
+    return f"{' / '.join(f'{t:.2f}' for t in times)} s (median **{statistics.median(times):.2f} s**)"
 
 
 def _verdict(ok: bool) -> str:
@@ -231,9 +242,10 @@ def _write_doc(total, open_count, results, ack, res, export, table_size, loads) 
         f"- Queries per list page: {sorted({r.queries for r in lists})} depending on the filter (exact or"
         " estimated counts, filter-first plan), never on the page size (asserted in"
         " tests/findings/test_triage_list.py with `django_assert_max_num_queries`).",
-        f"- Bulk status change of {ack[1]:,} findings → Acknowledged, end to end (queue + task body):"
-        f" **{ack[0]:.2f} s**; {res[1]:,} → Resolved (plus {res[1]:,} ArchiveFindings write-backs queued):"
-        f" **{res[0]:.2f} s** — target ≤ 3 s {_verdict(max(ack[0], res[0]) <= 3)}.",
+        f"- Bulk status change of {ack[0][1]:,} findings, {len(ack)} rounds on fresh findings each, end to end"
+        f" (queue + task body): → Acknowledged {_seconds(ack)}; → Resolved (plus {res[0][1]:,} ArchiveFindings"
+        f" write-backs queued) {_seconds(res)} — target ≤ 3 s {_verdict(max(t for t, _n in ack + res) <= 3)}"
+        f" (every run).",
         f"- CSV export of {export['rows']:,} findings ({export['mb']} MB) streamed in {export['seconds']} s;"
         f" peak RSS of the whole exporting process (fresh process, Django loaded) **{export['peak_rss_mb']} MB**"
         f" — target ≤ 200 MB {_verdict(export['peak_rss_mb'] <= 200)}.",
