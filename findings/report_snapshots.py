@@ -177,3 +177,19 @@ def findings_figures_refresh(*, now: datetime | None = None) -> list[str]:
     if refreshed:
         logger.info("Findings report snapshots refreshed: %s", ", ".join(refreshed))
     return refreshed
+
+
+def findings_figures_rebuild(*, now: datetime | None = None) -> list[str]:
+    """Recompute the dashboard and every standard period now, stale or not, outside the refresh spacing.
+
+    For a one-off rewrite of history (the demo's seeded month of triage): the regular refresh may have
+    just run on the figures from before it and would then wait out its spacing.
+    """
+    if not _enabled():
+        return []
+    moment = now or timezone.now()
+    mark = findings_data_mark()
+    snapshot_put(DASHBOARD, {}, Snapshot(reports.findings_dashboard_counts(now=moment), moment, mark))
+    for key in STANDARD_PERIODS:
+        _report_snapshot(reports.report_period(params={"period": key}, now=moment), now=moment, mark=mark)
+    return ["dashboard", *STANDARD_PERIODS]

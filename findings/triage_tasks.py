@@ -7,7 +7,7 @@ explicit (`findings.tasks.…`) so beat entries and queued messages stay stable.
 from celery import shared_task
 from django.conf import settings
 
-from . import demo_history, triage, writeback
+from . import demo_history, report_snapshots, triage, writeback
 
 
 @shared_task(name="findings.tasks.writeback_flush")
@@ -40,4 +40,6 @@ def demo_history_seed(self) -> dict:
     if not demo_history.demo_first_sync_done():
         raise self.retry(countdown=5)
     result = demo_history.demo_history_seed()
+    if result.acknowledged:  # a month of history rewritten: the report should show it now
+        report_snapshots.findings_figures_rebuild()
     return {"acknowledged": result.acknowledged, "closed": result.closed, "skipped": result.skipped}

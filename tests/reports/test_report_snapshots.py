@@ -204,3 +204,14 @@ def test_no_snapshots_when_the_cache_is_off(client_for, month, computations, set
     _new_total(client_for("manager"))
     assert computations == ["30", "30"]
     assert findings_figures_refresh() == []
+
+
+def test_a_rebuild_shows_rewritten_history_at_once_despite_the_refresh_spacing(client_for, month, queued):
+    client = client_for("manager")
+    assert findings_figures_refresh() == ["dashboard", "30", "7", "90"]  # spacing starts: 60 s
+    finding(created=at(1, 9), band="critical")
+    reports_cache_bump(scope="findings")
+    assert findings_figures_refresh() == []  # within the spacing: the regular refresh waits
+    assert _new_total(client) == "2"
+    assert report_snapshots.findings_figures_rebuild() == ["dashboard", "30", "7", "90"]
+    assert _new_total(client) == "3"
