@@ -553,7 +553,10 @@ def findings_ingest_events(*, events: list) -> UpsertResult:
             errors.append({"index": index, "reason": str(error)})
     if errors:
         raise IngestRejected(errors)
-    return findings_upsert(findings=parsed, source=WriteSource.PUSH)
+    result = findings_upsert(findings=parsed, source=WriteSource.PUSH)
+    if result.new or result.updated:  # reports: as a pull sync does, once the findings are committed
+        transaction.on_commit(lambda: reports_cache_bump(scope="findings"))
+    return result
 
 
 # --- Ingest API keys ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from guardwatch.core.db.bulk import rows_insert
+from guardwatch.core.report_cache import reports_cache_bump
 from guardwatch.core.services import audit_record
 
 from . import gateway
@@ -137,6 +138,9 @@ def findings_status_set(
         writebacks_enqueue(
             findings=not_useful, operation=WriteBack.Operation.NOT_USEFUL, actor_name=name, now=now
         )
+        # Reports: the findings figures are stale once this commits. The snapshots' data mark (newest
+        # event id) misses a move whose ids were taken before a refresh but committed after it.
+        transaction.on_commit(_findings_figures_changed)
         if audit:
             audit_record(
                 actor=actor,
@@ -145,6 +149,10 @@ def findings_status_set(
                 details={"status": status, "count": len(ids), "reason": reason.strip()[:200]},
             )
     return len(ids)
+
+
+def _findings_figures_changed() -> None:
+    reports_cache_bump(scope="findings")
 
 
 def _target(ids: list[int]):

@@ -215,3 +215,62 @@ def test_a_rebuild_shows_rewritten_history_at_once_despite_the_refresh_spacing(c
     assert _new_total(client) == "2"
     assert report_snapshots.findings_figures_rebuild() == ["dashboard", "30", "7", "90"]
     assert _new_total(client) == "3"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_move_committed_after_a_refresh_that_could_not_see_it_makes_the_snapshot_stale(settings, analyst):
+    """Ids are taken at insert, not at commit: the data mark alone would miss this move for 15 minutes."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from findings.models import Finding
+    from findings.triage import findings_status_set
+
+    settings.GUARDWATCH_REPORTS_CACHE_SECONDS = 1
+    slow, fast = finding(created=at(3, 9), band="high"), finding(created=at(3, 9), band="high")
+    inserted, release = threading.Event(), threading.Event()
+
+    def bulk_move():  # a bulk action: its timeline rows get their ids early, its transaction commits late
+        try:
+            with transaction.atomic():
+                findings_status_set(findings=Finding.objects.filter(pk=slow.pk), status="resolved", actor=analyst)
+                inserted.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=bulk_move)
+    worker.start()
+    assert inserted.wait(10)
+    findings_status_set(findings=Finding.objects.filter(pk=fast.pk), status="resolved", actor=analyst)
+    now = timezone.now()
+    assert "30" in findings_figures_refresh(now=now)  # computed without the slow move
+    release.set()
+    worker.join()
+
+    period = report_period(params={"period": "30"}, now=now)
+    served = report_snapshots.findings_report(period=period, now=now + timedelta(seconds=2))
+    assert served.refreshing  # stale: a refresh is queued rather than the old figures served as current
+    assert findings_figures_refresh(now=now + timedelta(seconds=2)) != []
+    assert report_snapshots.findings_report(period=period, now=now + timedelta(seconds=3)).report.closed_total == 2
+
+
+def test_an_eventbridge_push_that_stores_a_finding_makes_the_snapshots_stale(
+    month, django_capture_on_commit_callbacks
+):
+    import random
+
+    from findings.services import findings_ingest_events
+    from guardwatch.simulator.catalogue import build_finding
+
+    before = reports_cache_version(scope="findings")
+    raw = build_finding(random.Random(1), finding_type="Recon:EC2/PortProbeUnprotectedPort",
+                        account_id="222222222222", region="us-east-1", detector_id="d" * 32, now=timezone.now())  # fmt: skip
+    event = {"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "detail": raw}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert findings_ingest_events(events=[event]).new == 1
+    assert reports_cache_version(scope="findings") > before
+    with django_capture_on_commit_callbacks(execute=True):
+        assert findings_ingest_events(events=[event]).unchanged == 1  # the same version again changes nothing
+    assert reports_cache_version(scope="findings") == before + 1
