@@ -28,6 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from guardwatch.core.report_cache import (
+    SNAPSHOT_SECONDS,
     Snapshot,
     refresh_claim,
     refresh_request,
@@ -88,7 +89,10 @@ def _report_params(period: ReportPeriod) -> dict:
 
 def _report_snapshot(period: ReportPeriod, *, now: datetime, mark: tuple) -> FindingsReport:
     report = reports.findings_report_compute(period=period, now=now)
-    snapshot_put(REPORT, _report_params(period), Snapshot(report, now, mark))
+    # A custom period is kept only as long as it could be served: anyone who reads reports can ask
+    # for many, and this Redis is also the Celery broker.
+    seconds = settings.GUARDWATCH_REPORTS_MAX_AGE_SECONDS if period.key == "custom" else SNAPSHOT_SECONDS
+    snapshot_put(REPORT, _report_params(period), Snapshot(report, now, mark), seconds=seconds)
     return report
 
 
@@ -140,10 +144,17 @@ def findings_figures_refresh_request() -> bool:
     Returns True: a refresh is queued or already under way, either way newer figures are coming.
     """
     if refresh_request(CLAIM, within=settings.GUARDWATCH_REPORTS_CACHE_SECONDS):
-        from .tasks import findings_figures_refresh as task  # tasks import this module
-
-        transaction.on_commit(task.delay)
+        transaction.on_commit(_refresh_enqueue)
     return True
+
+
+def _refresh_enqueue() -> None:
+    from .tasks import findings_figures_refresh as task  # tasks import this module
+
+    try:
+        task.delay()
+    except Exception:  # noqa: BLE001 - the broker being down must not turn a served snapshot into a 500
+        logger.warning("Could not queue a findings figures refresh; beat will run one.", exc_info=True)
 
 
 def findings_figures_refresh(*, now: datetime | None = None) -> list[str]:

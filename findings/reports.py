@@ -13,6 +13,7 @@ Definitions (shown on the page too):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Case, Count, F, Q, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -31,6 +32,8 @@ from .listing import BAND_RANGES, CLOSED_STATUSES, overdue_q
 from .models import OPEN_STATUSES, Finding, FindingEvent, SyncState
 
 __all__ = ["reports_cache_bump"]  # re-exported: the sync hook imports it from here
+
+logger = logging.getLogger(__name__)
 
 BANDS = ("critical", "high", "medium", "low")
 BAND_LABELS = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low"}
@@ -596,7 +599,12 @@ def _compute(period: ReportPeriod, now: datetime) -> FindingsReport:
             other = pool.submit(_passes_on_own_connection, passes, period, now)
             with _report_session():
                 _passes_rest(passes, period, now)
-            other.result()
+            try:
+                other.result()
+            except OperationalError:  # no second connection (the server's limit, say): one is enough
+                logger.warning("A report pass failed on its own connection; running it on this one.", exc_info=True)
+                with _report_session():
+                    _passes_period(passes, period, now)
     else:
         with _report_session():
             _passes_period(passes, period, now)

@@ -84,9 +84,9 @@ def snapshot_get(name: str, params: dict) -> Snapshot | None:
     return snapshot if isinstance(snapshot, Snapshot) else None
 
 
-def snapshot_put(name: str, params: dict, snapshot: Snapshot) -> None:
-    """Keep `snapshot` (replacing the previous one) for SNAPSHOT_SECONDS."""
-    cache.set(_snapshot_key(name, params), snapshot, timeout=SNAPSHOT_SECONDS)
+def snapshot_put(name: str, params: dict, snapshot: Snapshot, *, seconds: int = SNAPSHOT_SECONDS) -> None:
+    """Keep `snapshot` (replacing the previous one) for `seconds` (SNAPSHOT_SECONDS unless said)."""
+    cache.set(_snapshot_key(name, params), snapshot, timeout=seconds)
 
 
 @contextmanager

@@ -168,3 +168,18 @@ def test_two_connections_give_the_same_report_as_one(history, monkeypatch):
     assert threads == [1]
     monkeypatch.setattr(reports, "_parallel", lambda: False)
     assert parallel == reports._compute(period, now)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_second_connection_the_report_runs_on_one(history, monkeypatch):
+    from django.db import OperationalError
+
+    period, now = _period(), timezone.now()
+
+    def refused(*args):
+        raise OperationalError("FATAL: sorry, too many clients already")
+
+    monkeypatch.setattr(reports, "_passes_on_own_connection", refused)
+    report = reports._compute(period, now)
+    monkeypatch.setattr(reports, "_parallel", lambda: False)
+    assert report == reports._compute(period, now)
