@@ -58,3 +58,12 @@ def test_the_task_does_nothing_outside_the_demo(settings):
     settings.DEMO = False
     assert task.apply().get() == {"skipped": "demo mode only"}
     assert not FindingEvent.objects.exists()
+
+
+def test_the_task_never_triages_against_a_real_guardduty(settings):
+    from findings.triage_tasks import demo_history_seed as task
+
+    settings.DEMO = True
+    settings.GUARDWATCH_AWS_ENDPOINT_URL = ""  # AWS itself
+    assert task.apply().get() == {"skipped": "only against the local GuardDuty simulator"}
+    assert not FindingEvent.objects.exists()
