@@ -6,15 +6,16 @@ dashboard counts, saying when its figures were read, and when that snapshot is s
 refresh (`findings_figures_refresh`, a Celery task that beat also runs every minute). A snapshot is
 stale when
 - findings changed since: a newer occurrence (a sync or EventBridge stored a new or updated finding),
-  a newer timeline event (a triage move), or a bump of the "findings" report version (a sync that
-  stored new or updated findings);
+  a newer timeline event (a triage move), or a bump of the "findings" report version (a sync or an
+  EventBridge push that stored new or updated findings, or a triage move, each once committed: ids are
+  taken at insert, so the newest ids alone miss a change that commits after a later one);
 - its period has moved on (a new UTC day), or
 - it is older than its maximum age: `GUARDWATCH_REPORTS_MAX_AGE_SECONDS` for the report,
   `GUARDWATCH_REPORTS_CACHE_SECONDS` for the dashboard, whose overdue count moves with the clock.
 Refreshes run one at a time across workers and start at most once per `GUARDWATCH_REPORTS_CACHE_SECONDS`.
 Only when no snapshot exists at all (first start, or the cache lost it) does the page compute inline.
-A custom period is computed when asked for and kept under the same checks; a stale one is recomputed
-on the request. `GUARDWATCH_REPORTS_CACHE_SECONDS=0` turns all of this off: every request computes.
+A custom period is computed when asked for and kept under the same checks (for at most
+`GUARDWATCH_REPORTS_MAX_AGE_SECONDS`); a stale one is recomputed on the request. `GUARDWATCH_REPORTS_CACHE_SECONDS=0` turns all of this off: every request computes.
 """
 
 from __future__ import annotations
