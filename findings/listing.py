@@ -610,12 +610,15 @@ def severity_counts(*, filters: FindingFilters, user=None) -> SeverityCounts:
     if connection.vendor != "postgresql":
         return _severity_counts_exact(base, per_band, sampled=bool(filters.q))
     try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(COUNT_BUDGET_MS)])
+        # Put back by hand, to what it was: see narrow_search.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)",
+                [str(COUNT_BUDGET_MS)],
+            )
+            timeout = cursor.fetchone()[0]
             counts = _severity_counts_exact(base, per_band, sampled=bool(filters.q))
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('statement_timeout', %s, true)", ["0"])
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [timeout])
             return counts
     except OperationalError as error:
         if not isinstance(error.__cause__, QueryCanceled):

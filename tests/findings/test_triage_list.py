@@ -370,3 +370,19 @@ def test_last_seen_range_filter(client_for):
     )
     assert shown.exists()
     assert all(f.last_seen.date().isoformat() == day for f in shown)
+
+
+def test_counting_puts_the_statement_timeout_back_as_it_was(client_for):
+    from django.db import connection
+
+    from findings import listing
+
+    store_findings(10)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = '7s'")
+    for query in ("status=open", f"q={Finding.objects.first().resource_id}", "q=instance"):
+        filters = listing.FindingFilters.from_query(QueryDict(query))
+        listing.severity_counts(filters=filters)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout'), current_setting('enable_seqscan')")
+            assert cursor.fetchone() == ("7s", "on"), query
