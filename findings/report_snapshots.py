@@ -168,24 +168,8 @@ def findings_figures_refresh(*, now: datetime | None = None) -> list[str]:
     """
     if not _enabled():
         return []
-    refreshed: list[str] = []
     with refresh_claim(CLAIM, cooldown=settings.GUARDWATCH_REPORTS_CACHE_SECONDS) as claimed:
-        if not claimed:
-            return refreshed
-        moment = now or timezone.now()
-        mark = findings_data_mark()
-        snapshot = snapshot_get(DASHBOARD, {})
-        if snapshot is None or _dashboard_stale(snapshot, mark=mark, now=moment):
-            snapshot_put(DASHBOARD, {}, Snapshot(reports.findings_dashboard_counts(now=moment), moment, mark))
-            refreshed.append("dashboard")
-        for key in STANDARD_PERIODS:
-            moment = now or timezone.now()
-            mark = findings_data_mark()
-            period = reports.report_period(params={"period": key}, now=moment)
-            snapshot = snapshot_get(REPORT, _report_params(period))
-            if snapshot is None or _report_stale(snapshot, period=period, mark=mark, now=moment):
-                _report_snapshot(period, now=moment, mark=mark)
-                refreshed.append(key)
+        refreshed = _recompute(now=now, stale_only=True) if claimed else []
     if refreshed:
         logger.info("Findings report snapshots refreshed: %s", ", ".join(refreshed))
     return refreshed
@@ -197,11 +181,24 @@ def findings_figures_rebuild(*, now: datetime | None = None) -> list[str]:
     For a one-off rewrite of history (the demo's seeded month of triage): the regular refresh may have
     just run on the figures from before it and would then wait out its spacing.
     """
-    if not _enabled():
-        return []
+    return _recompute(now=now, stale_only=False) if _enabled() else []
+
+
+def _recompute(*, now: datetime | None, stale_only: bool) -> list[str]:
+    """The dashboard counts, then each standard period, each with the data mark read just before it."""
+    recomputed: list[str] = []
     moment = now or timezone.now()
     mark = findings_data_mark()
-    snapshot_put(DASHBOARD, {}, Snapshot(reports.findings_dashboard_counts(now=moment), moment, mark))
+    snapshot = snapshot_get(DASHBOARD, {}) if stale_only else None
+    if snapshot is None or _dashboard_stale(snapshot, mark=mark, now=moment):
+        snapshot_put(DASHBOARD, {}, Snapshot(reports.findings_dashboard_counts(now=moment), moment, mark))
+        recomputed.append("dashboard")
     for key in STANDARD_PERIODS:
-        _report_snapshot(reports.report_period(params={"period": key}, now=moment), now=moment, mark=mark)
-    return ["dashboard", *STANDARD_PERIODS]
+        moment = now or timezone.now()
+        mark = findings_data_mark()
+        period = reports.report_period(params={"period": key}, now=moment)
+        snapshot = snapshot_get(REPORT, _report_params(period)) if stale_only else None
+        if snapshot is None or _report_stale(snapshot, period=period, mark=mark, now=moment):
+            _report_snapshot(period, now=moment, mark=mark)
+            recomputed.append(key)
+    return recomputed
