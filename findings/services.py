@@ -25,7 +25,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from guardwatch.core.report_cache import reports_cache_bump
+from guardwatch.core.report_cache import reports_cache_bump, reports_cache_bump_on_commit
 from guardwatch.core.services import audit_record
 from guardwatch.notifications.events import sync_failure_publish
 
@@ -555,7 +555,7 @@ def findings_ingest_events(*, events: list) -> UpsertResult:
         raise IngestRejected(errors)
     result = findings_upsert(findings=parsed, source=WriteSource.PUSH)
     if result.new or result.updated:  # reports: as a pull sync does, once the findings are committed
-        transaction.on_commit(lambda: reports_cache_bump(scope="findings"))
+        reports_cache_bump_on_commit(scope="findings")
     return result
 
 

@@ -22,7 +22,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from guardwatch.core.db.bulk import rows_insert
-from guardwatch.core.report_cache import reports_cache_bump
+from guardwatch.core.report_cache import reports_cache_bump_on_commit
 from guardwatch.core.services import audit_record
 
 from . import gateway
@@ -140,7 +140,7 @@ def findings_status_set(
         )
         # Reports: the findings figures are stale once this commits. The snapshots' data mark (newest
         # event id) misses a move whose ids were taken before a refresh but committed after it.
-        transaction.on_commit(_findings_figures_changed)
+        reports_cache_bump_on_commit(scope="findings")
         if audit:
             audit_record(
                 actor=actor,
@@ -149,10 +149,6 @@ def findings_status_set(
                 details={"status": status, "count": len(ids), "reason": reason.strip()[:200]},
             )
     return len(ids)
-
-
-def _findings_figures_changed() -> None:
-    reports_cache_bump(scope="findings")
 
 
 def _target(ids: list[int]):

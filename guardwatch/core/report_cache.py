@@ -19,19 +19,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 
 VERSION_KEY = "guardwatch:reports:version"
 SNAPSHOT_SECONDS = 7 * 24 * 3600  # how long Redis keeps a snapshot nobody refreshes (beat refreshes sooner)
 CLAIM_SECONDS = 15 * 60  # a refresh that died without releasing its claim blocks others this long at most
 
 
+def _version_key(scope: str) -> str:
+    return f"{VERSION_KEY}:{scope}" if scope else VERSION_KEY
+
+
 def reports_cache_version(*, scope: str = "") -> int:
     """The current version of `scope` (1 until its first bump); "" is the one `reports_cached` uses."""
-    key = f"{VERSION_KEY}:{scope}" if scope else VERSION_KEY
+    key = _version_key(scope)
     version = cache.get(key)
     if version is None:
         cache.add(key, 1, timeout=None)
@@ -41,11 +47,17 @@ def reports_cache_version(*, scope: str = "") -> int:
 
 def reports_cache_bump(*, scope: str = "", **_signal_kwargs: Any) -> None:
     """Invalidate the figures of `scope`: "" for every `reports_cached` entry, "findings" for findings snapshots."""
-    key = f"{VERSION_KEY}:{scope}" if scope else VERSION_KEY
+    key = _version_key(scope)
     try:
         cache.incr(key)
     except ValueError:  # not set yet (or evicted): any value other than the old one will do
         cache.set(key, reports_cache_version(scope=scope) + 1, timeout=None)
+
+
+def reports_cache_bump_on_commit(*, scope: str = "") -> None:
+    """`reports_cache_bump` once the current transaction commits (at once outside one): readers that
+    recompute on the bump then see the change."""
+    transaction.on_commit(partial(reports_cache_bump, scope=scope))
 
 
 def _digest(params: dict) -> str:
