@@ -19,6 +19,7 @@ import binascii
 import json
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -356,6 +357,24 @@ def filter_query(query: QueryDict, params: tuple[str, ...] = FILTER_PARAMS) -> s
 _TRIGRAM_WORD = re.compile(r"[^\W_]+")
 
 
+@contextmanager
+def _postgres_settings(**values: str) -> Iterator[None]:
+    """Postgres settings for the statements inside, in a transaction (or savepoint) of their own.
+
+    SET LOCAL alone is not enough: inside an outer transaction (ATOMIC_REQUESTS, tests) a released
+    savepoint leaves them set until the outer one ends, so they are put back to what they were. An
+    error inside (a statement timeout) rolls the savepoint and the settings back with it.
+    """
+    names = list(values)
+    reads = ", ".join("current_setting(%s)" for _ in names)
+    sets = ", ".join("set_config(%s, %s, true)" for _ in names)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT {reads}, {sets}", [*names, *(x for item in values.items() for x in item)])  # noqa: S608 - placeholders only
+        before = cursor.fetchone()[: len(names)]
+        yield
+        cursor.execute(f"SELECT {sets}", [x for item in zip(names, before, strict=True) for x in item])  # noqa: S608
+
+
 def narrow_search(filters: FindingFilters) -> None:
     """Find a selective search's few matches in the trigram index first (Postgres; once per filter).
 
@@ -376,21 +395,8 @@ def narrow_search(filters: FindingFilters) -> None:
     if estimated_rows(matches, key="finding_id") >= SEARCH_PROBE_BELOW_ROWS:
         return
     try:
-        # Local to this transaction, and put back by hand as well: inside an outer transaction
-        # (ATOMIC_REQUESTS, tests) a savepoint's release would leave them set until its end.
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true),"
-                " set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)",
-                [str(SEARCH_PROBE_MS)],
-            )
-            timeout = cursor.fetchone()[0]
+        with _postgres_settings(statement_timeout=str(SEARCH_PROBE_MS), enable_seqscan="off", enable_indexscan="off"):
             ids = list(matches.values_list("finding_id", flat=True)[: SEARCH_IDS_MAX + 1])
-            cursor.execute(
-                "SELECT set_config('statement_timeout', %s, true), set_config('enable_seqscan', 'on', true),"
-                " set_config('enable_indexscan', 'on', true)",
-                [timeout],
-            )
     except OperationalError as error:
         if not isinstance(error.__cause__, QueryCanceled):
             raise
@@ -610,16 +616,8 @@ def severity_counts(*, filters: FindingFilters, user=None) -> SeverityCounts:
     if connection.vendor != "postgresql":
         return _severity_counts_exact(base, per_band, sampled=bool(filters.q))
     try:
-        # Put back by hand, to what it was: see narrow_search.
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)",
-                [str(COUNT_BUDGET_MS)],
-            )
-            timeout = cursor.fetchone()[0]
-            counts = _severity_counts_exact(base, per_band, sampled=bool(filters.q))
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [timeout])
-            return counts
+        with _postgres_settings(statement_timeout=str(COUNT_BUDGET_MS)):
+            return _severity_counts_exact(base, per_band, sampled=bool(filters.q))
     except OperationalError as error:
         if not isinstance(error.__cause__, QueryCanceled):
             raise

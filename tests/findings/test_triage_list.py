@@ -386,3 +386,32 @@ def test_counting_puts_the_statement_timeout_back_as_it_was(client_for):
         with connection.cursor() as cursor:
             cursor.execute("SELECT current_setting('statement_timeout'), current_setting('enable_seqscan')")
             assert cursor.fetchone() == ("7s", "on"), query
+
+
+def test_a_search_probe_past_its_budget_falls_back_to_the_walk_and_leaves_the_settings_as_they_were(client_for):
+    from django.db import connection
+
+    from findings import listing
+
+    findings = store_findings(40, seed=5)
+    target = findings[7]
+
+    def slow_probe(execute, sql, params, many, context):  # the probe, made slower than SEARCH_PROBE_MS
+        if "findings_findingsearch" in sql and f"LIMIT {listing.SEARCH_IDS_MAX + 1}" in sql:
+            sql = sql.replace("WHERE", "WHERE pg_sleep(0.3) IS NOT NULL AND", 1)
+        return execute(sql, params, many, context)
+
+    def settings_now():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout'), current_setting('enable_seqscan')")
+            return cursor.fetchone()
+
+    before = settings_now()
+    filters = listing.FindingFilters.from_query(QueryDict(f"q={target.resource_id}"))
+    with connection.execute_wrapper(slow_probe):
+        listing.narrow_search(filters)
+    assert filters.search_narrowed and filters.search_ids is None  # the walk
+    assert settings_now() == before
+    with connection.execute_wrapper(slow_probe):
+        shown = rows_of(client_for("analyst").get(f"/findings/?q={target.resource_id}&size=200"))
+    assert target.pk in shown
