@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlparse
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -23,6 +24,7 @@ from django.utils import timezone
 from guardwatch.core.services import audit_record
 
 from .models import Finding, FindingEvent, SyncRun
+from .report_snapshots import findings_figures_rebuild
 from .triage import findings_assign, findings_status_set
 
 DEMO_ANALYST = "analyst"
@@ -36,11 +38,15 @@ FALSE_POSITIVE_SHARE = 0.1  # of the closed ones
 CHUNK = 100
 
 
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
 @dataclass(frozen=True)
 class HistorySeeded:
     acknowledged: int = 0
     closed: int = 0
     skipped: str = ""
+    waiting: bool = False  # the first findings sync is not in yet: try again later
 
 
 def _triage_one(*, pk: int, created_at: datetime, band: str, analyst, rng: random.Random, now: datetime) -> int:
@@ -77,7 +83,17 @@ def demo_first_sync_done() -> bool:
 
 
 def demo_history_seed(*, now: datetime | None = None, seed: int = 7) -> HistorySeeded:
-    """Triage the synced findings as the demo analyst would have over the past weeks (once)."""
+    """Triage the synced findings as the demo analyst would have over the past weeks (once).
+
+    Demo mode against the local simulator only: it archives findings and sends feedback, never to a
+    real GuardDuty. Rebuilds the report snapshots afterwards, so the report shows the month at once.
+    """
+    if not settings.DEMO:
+        return HistorySeeded(skipped="demo mode only")
+    if urlparse(settings.GUARDWATCH_AWS_ENDPOINT_URL or "").hostname not in LOCAL_HOSTS:
+        return HistorySeeded(skipped="only against the local GuardDuty simulator")
+    if not demo_first_sync_done():
+        return HistorySeeded(waiting=True)
     now = now or timezone.now()
     if FindingEvent.objects.filter(kind=FindingEvent.Kind.STATUS).exists():
         return HistorySeeded(skipped="the timelines already hold status changes")
@@ -102,4 +118,6 @@ def demo_history_seed(*, now: datetime | None = None, seed: int = 7) -> HistoryS
         verb="demo.history",
         details={"acknowledged": acknowledged, "closed": closed, "as": DEMO_ANALYST},
     )
+    if acknowledged:  # a month of history rewritten: the regular refresh could wait out its spacing
+        findings_figures_rebuild()
     return HistorySeeded(acknowledged=acknowledged, closed=closed)

@@ -17,9 +17,11 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def synced(simulator, settings, analyst):
+    settings.DEMO = True  # the simulator fixture points the AWS endpoint at the local simulator
     settings.GUARDWATCH_AWS_REGIONS = [REGION]
     estate(simulator, [REGION], per_region=80)
     assert not demo_first_sync_done()  # nothing to triage before the first sync
+    assert demo_history_seed(now=SIM_START).waiting
     findings_sync_region(region=REGION)
     assert demo_first_sync_done()
     return simulator
@@ -56,7 +58,7 @@ def test_the_task_does_nothing_outside_the_demo(settings):
     from findings.triage_tasks import demo_history_seed as task
 
     settings.DEMO = False
-    assert task.apply().get() == {"skipped": "demo mode only"}
+    assert task.apply().get() == {"acknowledged": 0, "closed": 0, "skipped": "demo mode only"}
     assert not FindingEvent.objects.exists()
 
 
@@ -65,5 +67,5 @@ def test_the_task_never_triages_against_a_real_guardduty(settings):
 
     settings.DEMO = True
     settings.GUARDWATCH_AWS_ENDPOINT_URL = ""  # AWS itself
-    assert task.apply().get() == {"skipped": "only against the local GuardDuty simulator"}
+    assert task.apply().get() == {"acknowledged": 0, "closed": 0, "skipped": "only against the local GuardDuty simulator"}
     assert not FindingEvent.objects.exists()
