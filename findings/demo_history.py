@@ -5,7 +5,7 @@ shows no response times, no resolutions and 0 % SLA compliance. This walks the s
 through the real triage services (assignment, Acknowledged, then Resolved or False positive) at
 past times drawn per severity band, so timelines, report marks and the write-backs to GuardDuty
 (archive, NOT_USEFUL feedback, sent by the worker to the simulator) are what an analyst's work
-would have left. Demo only: the task refuses anywhere else, and it runs once (a database that
+would have left. Demo only, against the local simulator (it refuses anywhere else), and once (a database that
 already has a status change in any timeline is left alone).
 """
 
