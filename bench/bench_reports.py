@@ -16,6 +16,7 @@ closing events for every non-new finding) with two INSERT … SELECT statements.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
@@ -266,32 +267,100 @@ def _snapshot_cases(client, timed_n: int) -> tuple[list[CaseResult], list[str]]:
     return results, notes
 
 
+CUSTOM_YEAR = "period=custom&start=2025-11-30&end=2026-11-29"  # the longest period a manager can ask for
+
+
+@contextlib.contextmanager
+def _own_snapshots():
+    """Snapshots on, under a key prefix of their own (no snapshot or claim of another run), and the
+    report computations pages queue collected instead of sent to the broker."""
+    import uuid
+    from unittest import mock
+
+    from django.conf import settings
+    from django.test import override_settings
+
+    from findings import tasks
+
+    caches = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"bench-{uuid.uuid4().hex}"}}
+    sent: list[dict] = []
+    with (
+        override_settings(GUARDWATCH_REPORTS_CACHE_SECONDS=60, CACHES=caches),
+        mock.patch.object(tasks.findings_report_snapshot, "delay", sent.append),
+    ):
+        yield sent
+
+
+def _waiting_cases(client, timed_n: int) -> list[CaseResult]:
+    """A period with no snapshot: what the request serves (the page a worker's figures replace)."""
+    with _own_snapshots():
+        return [
+            measure_get(client, f"findings report, {name} (no snapshot: waiting page, a worker computes)", url,
+                        timed=timed_n)
+            for name, url in (("90 days", "/findings/report/?period=90"),
+                              ("custom 366 days", f"/findings/report/?{CUSTOM_YEAR}"))
+        ]  # fmt: skip
+
+
+def _time_to_figures(client, rounds: int) -> list[str]:
+    """From the first request for a period nobody asked for to the page that shows its figures.
+
+    Each round under fresh keys: the request (queues the computation), what the worker runs
+    (`findings_report_snapshot`, two connections), the poll request that then serves the snapshot.
+    The broker and the poll interval (1 s) are left out: they add up to one poll interval.
+    """
+    from findings import report_snapshots
+
+    rows = ["| period | request (waiting page) | worker computes | poll serves the report | in all (p50) |",
+            "|---|---|---|---|---|"]  # fmt: skip
+    for name, query in (("7 days", "period=7"), ("30 days", "period=30"), ("90 days", "period=90"),
+                        ("custom 2026-10-01 to 2026-11-14", CUSTOM), ("custom 366 days", CUSTOM_YEAR)):  # fmt: skip
+        samples = []
+        for _ in range(rounds):
+            with _own_snapshots() as sent:
+                first, response = timed(lambda query=query: client.get(f"/findings/report/?{query}"))
+                assert b'data-testid="report-pending"' in response.content, name
+                work, _ = timed(lambda: report_snapshots.findings_report_snapshot(query=sent.pop()))
+                poll, response = timed(lambda query=query: client.get(f"/findings/report/?{query}",
+                                                                      headers={"HX-Request": "true"}))  # fmt: skip
+                assert b'data-testid="new-total"' in response.content, name
+                samples.append((first, work, poll))
+        middle = sorted(samples, key=sum)[len(samples) // 2]
+        cells = [f"{part * 1000:,.0f} ms" for part in middle]
+        rows.append(f"| {name} | {' | '.join(cells)} | {sum(middle) * 1000:,.0f} ms |")
+    return rows
+
+
 def findings_bench() -> list[str]:
     setup_django("gw_bench_reports")
     findings, events, seconds = findings_seed()
     client = _manager_client()
     timed_n = int(os.environ.get("BENCH_TIMED", "20"))  # fewer than ANCHORS.md's 20 only when the doc says so
     snapshot_results, notes = _snapshot_cases(client, timed_n)
-    results = [
-        *snapshot_results,
+    results = [*snapshot_results, *_waiting_cases(client, timed_n)]
+    # GUARDWATCH_REPORTS_CACHE_SECONDS=0 (the bench's default; snapshots off): every request computes.
+    results += [
         *(
-            measure_get(client, f"findings report, {key} days (cold: no snapshot)", f"/findings/report/?period={key}",
-                        timed=timed_n)
+            measure_get(client, f"findings report, {key} days (snapshots off: computed on the request)",
+                        f"/findings/report/?period={key}", timed=timed_n)
             for key in ("7", "30", "90")
         ),
-        measure_get(client, "findings report, custom 2026-10-01 to 2026-11-14 (cold)", f"/findings/report/?{CUSTOM}",
-                    timed=timed_n),
-        measure_get(client, "dashboard home (cold: no snapshot)", "/", timed=timed_n),
+        measure_get(client, "findings report, custom 2026-10-01 to 2026-11-14 (snapshots off)",
+                    f"/findings/report/?{CUSTOM}", timed=timed_n),
+        measure_get(client, "dashboard home (snapshots off: counted on the request)", "/", timed=timed_n),
     ]  # fmt: skip
     lines = [
         f"Seeded {findings:,} findings and {events:,} timeline events in {seconds:.0f} s.\n",
         TABLE_HEADER,
         *(r.row() for r in results),
         *notes,
-        "SQL queries: those of the request's own connection; a cold report runs 2 more on a second connection.",
+        "SQL queries: those of the request's own connection; a report computed on the request runs 2 more on a "
+        "second connection.",
     ]
     if timed_n != 20:
         lines.append(f"\n{timed_n} timed requests per case, not 20, to keep the run short.")
+    lines += ["\nTime to figures for a period nobody asked for (median of 3 rounds, by their sum):\n",
+              *_time_to_figures(client, 3)]  # fmt: skip
     lines += ["\nCold computation alone (`findings_report_compute`, median of 5):\n", *_compute_parts(5)]
     return lines
 

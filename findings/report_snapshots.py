@@ -13,9 +13,15 @@ stale when
 - it is older than its maximum age: `GUARDWATCH_REPORTS_MAX_AGE_SECONDS` for the report,
   `GUARDWATCH_REPORTS_CACHE_SECONDS` for the dashboard, whose overdue count moves with the clock.
 Refreshes run one at a time across workers and start at most once per `GUARDWATCH_REPORTS_CACHE_SECONDS`.
-Only when no snapshot exists at all (first start, or the cache lost it) does the page compute inline.
-A custom period is computed when asked for and kept under the same checks (for at most
-`GUARDWATCH_REPORTS_MAX_AGE_SECONDS`); a stale one is recomputed on the request. `GUARDWATCH_REPORTS_CACHE_SECONDS=0` turns all of this off: every request computes.
+A period with no snapshot at all (first start, the cache lost it, a custom period nobody asked for
+lately) is not computed on the request either: the request queues one computation of it
+(`findings_report_snapshot`, a Celery task) and the page polls until its snapshot is there. At a
+million findings a long period takes seconds of database time, a year several times that: holding a web
+worker for it would let a few managers' clicks tie up the web tier. A custom period's snapshot is kept
+under the same checks (for at most `GUARDWATCH_REPORTS_MAX_AGE_SECONDS`); a stale one is served while
+a worker recomputes it. The request computes inline only when the task cannot be queued (the broker is
+down) or no worker has picked it up in `WORKER_WAIT_SECONDS`, and for a CSV export (a download waits).
+`GUARDWATCH_REPORTS_CACHE_SECONDS=0` turns all of this off: every request computes.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from guardwatch.core.report_cache import (
     Snapshot,
     refresh_claim,
     refresh_request,
+    refresh_request_done,
+    refresh_requested_at,
     reports_cache_version,
     snapshot_get,
     snapshot_put,
@@ -48,6 +56,10 @@ STANDARD_PERIODS = ("30", "7", "90")  # refreshed in this order: the default per
 REPORT = "findings-report-v3"  # v3: snapshots with their data mark
 DASHBOARD = "findings-dashboard-v2"
 CLAIM = "findings-figures"
+# A queued report computation no worker has finished after this long is computed on the next request
+# (no worker runs, or the queue is stuck); its request is forgotten after QUEUED_SECONDS (a worker died).
+WORKER_WAIT_SECONDS = 120
+QUEUED_SECONDS = 10 * 60
 
 
 def _enabled() -> bool:
@@ -99,27 +111,88 @@ def _report_snapshot(period: ReportPeriod, *, now: datetime, mark: tuple) -> Fin
 
 @dataclasses.dataclass(frozen=True)
 class ServedReport:
-    """The report a page shows, and whether newer figures are being computed meanwhile."""
+    """The report a page shows, and whether newer figures are being computed meanwhile.
 
-    report: FindingsReport
+    `report` is None while a worker computes the first figures of the period (queued at `queued_at`).
+    """
+
+    report: FindingsReport | None
     refreshing: bool = False
+    queued_at: datetime | None = None
 
 
-def findings_report(*, period: ReportPeriod, now: datetime | None = None) -> ServedReport:
-    """The report for `period`: its snapshot when there is one (a stale one queues a refresh)."""
+def findings_report(*, period: ReportPeriod, now: datetime | None = None, wait: bool = False) -> ServedReport:
+    """The report for `period`: its snapshot when there is one (a stale one queues a refresh).
+
+    Without a snapshot a worker computes it (`report` None, the page polls), unless `wait`: then, as
+    when no worker can be asked, this call computes it.
+    """
     now = now or timezone.now()
     period = dataclasses.replace(period, errors=())
     if not _enabled():
         return ServedReport(reports.findings_report_compute(period=period, now=now))
     mark = findings_data_mark()
     snapshot = snapshot_get(REPORT, _report_params(period))
-    if snapshot is None:
-        return ServedReport(_report_snapshot(period, now=now, mark=mark))
-    if not _report_stale(snapshot, period=period, mark=mark, now=now):
+    if snapshot is not None and not _report_stale(snapshot, period=period, mark=mark, now=now):
         return ServedReport(snapshot.value)
-    if period.key == "custom":  # nothing refreshes custom periods in the background
+    if snapshot is not None and period.key != "custom":  # beat refreshes the standard periods
+        return ServedReport(snapshot.value, refreshing=findings_figures_refresh_request())
+    queued_at = None if wait else _compute_request(period, now=now)
+    if queued_at is not None and (now - queued_at).total_seconds() >= WORKER_WAIT_SECONDS:
+        logger.warning("No worker computed the %s report in %d s; computing it here.", period.label,
+                       WORKER_WAIT_SECONDS)  # fmt: skip
+        refresh_request_done(_compute_name(period))
+        queued_at = None
+    if queued_at is None:
         return ServedReport(_report_snapshot(period, now=now, mark=mark))
-    return ServedReport(snapshot.value, refreshing=findings_figures_refresh_request())
+    if snapshot is not None:  # a stale custom period: served while a worker recomputes it
+        return ServedReport(snapshot.value, refreshing=True)
+    return ServedReport(None, refreshing=True, queued_at=queued_at)
+
+
+def report_query(period: ReportPeriod) -> dict[str, str]:
+    """The query string (as a dict) that asks for `period`: what a task is sent to compute it."""
+    if period.key == "custom":
+        return {"period": "custom", "start": period.first_day.isoformat(), "end": period.last_day.isoformat()}
+    return {"period": period.key}
+
+
+def _compute_name(period: ReportPeriod) -> str:
+    return "report:" + ":".join(report_query(period).values())
+
+
+def _compute_request(period: ReportPeriod, *, now: datetime) -> datetime | None:
+    """When a worker was asked to compute `period` (by this call, if nobody had); None if none can be."""
+    name = _compute_name(period)
+    if not refresh_request(name, within=QUEUED_SECONDS, at=now):
+        return refresh_requested_at(name) or now
+    from .tasks import findings_report_snapshot as task  # tasks import this module
+
+    try:
+        task.delay(report_query(period))
+    except Exception:  # noqa: BLE001 - no broker: the request computes the report itself
+        logger.warning("Could not queue the computation of the %s report; computing it here.", period.label,
+                       exc_info=True)  # fmt: skip
+        refresh_request_done(name)
+        return None
+    return now
+
+
+def findings_report_snapshot(*, query: dict[str, str], now: datetime | None = None) -> str:
+    """Compute and keep the snapshot of the period `query` asks for, unless a current one is kept.
+
+    What a page queues when it has no figures to show; returns the period's label.
+    """
+    now = now or timezone.now()
+    period = reports.report_period(params=query, now=now)
+    try:
+        mark = findings_data_mark()
+        snapshot = snapshot_get(REPORT, _report_params(period))
+        if snapshot is None or _report_stale(snapshot, period=period, mark=mark, now=now):
+            _report_snapshot(period, now=now, mark=mark)
+    finally:
+        refresh_request_done(_compute_name(period))
+    return period.label
 
 
 def findings_dashboard(*, now: datetime | None = None) -> FindingsDashboard:

@@ -105,15 +105,17 @@ def _charts(report: FindingsReport) -> dict:
 def findings_report(request: HttpRequest) -> HttpResponse:
     """What GuardDuty found in a period and how the team handled it."""
     asked = reports.report_period(params=request.GET)
-    served = report_snapshots.findings_report(period=asked)
-    report = served.report
     export = request.GET.get("export", "")
+    served = report_snapshots.findings_report(period=asked, wait=export in EXPORTS)  # a download waits
+    report = served.report
     if export in EXPORTS:
         return _export(report, export)
     # The snapshot's own period: the one asked for, or (just after midnight UTC) the day before's.
-    period = dataclasses.replace(report.period, errors=asked.errors)
+    period = dataclasses.replace(report.period if report else asked, errors=asked.errors)
     context = {
         "report": report,
+        "pending": report is None,  # a worker computes the period's first figures: the body polls for them
+        "queued_at": served.queued_at,
         "refreshing": served.refreshing,
         "snapshots": settings.GUARDWATCH_REPORTS_CACHE_SECONDS > 0,
         "max_age_minutes": settings.GUARDWATCH_REPORTS_MAX_AGE_SECONDS // 60,
@@ -123,6 +125,7 @@ def findings_report(request: HttpRequest) -> HttpResponse:
         "band_labels": BAND_LABELS,
         "start_value": request.GET.get("start", f"{period.first_day:%Y-%m-%d}"),
         "end_value": request.GET.get("end", f"{period.last_day:%Y-%m-%d}"),
-        **_charts(report),
+        **(_charts(report) if report else {}),
     }
-    return render(request, "reports/findings.html", context)
+    template = "reports/findings.html#report-body" if request.htmx else "reports/findings.html"
+    return render(request, template, context)

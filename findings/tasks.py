@@ -70,3 +70,11 @@ def findings_figures_refresh() -> list[str]:
     from . import report_snapshots
 
     return report_snapshots.findings_figures_refresh()
+
+
+@shared_task(name="findings.tasks.findings_report_snapshot")
+def findings_report_snapshot(query: dict[str, str]) -> str:
+    """A report page had no figures for a period: compute and keep its snapshot (the page polls for it)."""
+    from . import report_snapshots
+
+    return report_snapshots.findings_report_snapshot(query=query)

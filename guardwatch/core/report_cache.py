@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -123,6 +123,25 @@ def refresh_claim(name: str, *, cooldown: float) -> Iterator[bool]:
                 cache.delete(key)
 
 
-def refresh_request(name: str, *, within: float) -> bool:
-    """True at most once per `within` seconds per `name`: whether the caller should enqueue a refresh."""
-    return cache.add(f"guardwatch:reports:queued:{name}", 1, timeout=max(1, int(within)))
+def _queued_key(name: str) -> str:
+    return f"guardwatch:reports:queued:{name}"
+
+
+def refresh_request(name: str, *, within: float, at: datetime | None = None) -> bool:
+    """True at most once per `within` seconds per `name`: whether the caller should enqueue a refresh.
+
+    The request remembers when it was made (`at`, now unless said): `refresh_requested_at`.
+    """
+    moment = (at.timestamp() if at else time.time())
+    return cache.add(_queued_key(name), moment, timeout=max(1, int(within)))
+
+
+def refresh_requested_at(name: str) -> datetime | None:
+    """When the pending request for `name` was made, or None when none is pending."""
+    moment = cache.get(_queued_key(name))
+    return datetime.fromtimestamp(moment, tz=UTC) if isinstance(moment, int | float) else None
+
+
+def refresh_request_done(name: str) -> None:
+    """Forget the pending request for `name`: the next caller enqueues again."""
+    cache.delete(_queued_key(name))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+import os
+from datetime import UTC, timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from tests.reports.support import REGIONS, detectors, finding, member, membership, moved, protection, synced
 
@@ -80,3 +82,22 @@ def test_manager_reads_dashboard_coverage_and_report_and_downloads_a_csv(estate,
         page.locator("section", has=page.locator("#new-title")).get_by_role("link", name="CSV").click()
     assert download_info.value.suggested_filename.startswith("findings-daily-")
     assert page.console_errors == []  # no CSP violation, no script error
+
+
+def test_a_period_nobody_asked_for_appears_once_a_worker_computed_it(
+    estate, page, sign_in, screenshot, settings, celery_worker_process
+):
+    """The web never computes a cold report on the request: a real worker does, the page polls for it."""
+    settings.GUARDWATCH_REPORTS_CACHE_SECONDS = 60  # snapshots on, as in production
+    sign_in("manager")
+    today = timezone.now().astimezone(UTC).date()
+    start = today - timedelta(days=100 + os.getpid() % 250)  # a period no earlier run left a snapshot of
+    page.goto(f"/findings/report/?period=custom&start={start}&end={today}")
+    assert page.get_by_test_id("report-pending").is_visible()  # what the request itself rendered
+    screenshot("findings-report-pending")
+    expect(page.get_by_test_id("new-total")).to_have_text("28", timeout=30_000)  # swapped in by the poll
+    assert page.get_by_test_id("report-pending").count() == 0
+    assert page.locator("#report-body[hx-trigger]").count() == 0  # polling stopped
+    assert page.locator("svg.chart-svg").count() == 2
+    screenshot("findings-report-computed-by-a-worker")
+    assert page.console_errors == []

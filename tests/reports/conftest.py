@@ -30,3 +30,23 @@ def own_cache_keys(settings):
         client = cache._cache.get_client(write=True)  # noqa: SLF001
         for key in client.scan_iter(match=f"{prefix}:*"):
             client.delete(key)
+
+
+class QueuedReports(list):
+    """The report computations pages queued (their query strings); `run()` does what a worker would."""
+
+    def run(self) -> None:
+        from findings import report_snapshots
+
+        while self:
+            report_snapshots.findings_report_snapshot(query=self.pop(0))
+
+
+@pytest.fixture(autouse=True)
+def report_worker(monkeypatch) -> QueuedReports:
+    """Report computations are kept here instead of sent to the broker (no worker consumes them here)."""
+    from findings import tasks
+
+    queued = QueuedReports()
+    monkeypatch.setattr(tasks.findings_report_snapshot, "delay", queued.append)
+    return queued

@@ -154,9 +154,13 @@ def test_charts_are_labelled_svg_without_inline_styles(client_for, week):
     assert "style=" not in html
 
 
-def test_figures_are_kept_until_a_sync_that_changed_findings_and_a_refresh(client_for, week, settings):
+def test_figures_are_kept_until_a_sync_that_changed_findings_and_a_refresh(
+    client_for, week, settings, report_worker
+):
     settings.GUARDWATCH_REPORTS_CACHE_SECONDS = 60
     client = client_for("manager")
+    assert 'data-testid="report-pending"' in _page(client)  # no figures kept yet: a worker computes them
+    report_worker.run()
     assert re.search(r'data-testid="new-total">4<', _page(client))
     finding(created=at(1, 9), band="low")
     assert re.search(r'data-testid="new-total">4<', _page(client))
@@ -174,9 +178,11 @@ def test_percentile_fallback_matches_postgres_percentile_cont():
     assert percentile_cont([], 0.9) is None
 
 
-def test_page_says_when_its_figures_were_read_and_how_they_are_kept(client_for, week, settings):
+def test_page_says_when_its_figures_were_read_and_how_they_are_kept(client_for, week, settings, report_worker):
     settings.GUARDWATCH_REPORTS_CACHE_SECONDS = 60
     client = client_for("manager")
+    _page(client)
+    report_worker.run()
     first = re.search(r'data-testid="report-freshness">Figures as of <time datetime="([^"]+)"', _page(client))
     assert "recomputed in the background after findings change, and at least every 15 minutes" in _page(client)
     again = re.search(r'data-testid="report-freshness">Figures as of <time datetime="([^"]+)"', _page(client))

@@ -65,19 +65,75 @@ def _new_total(client, query: str = "period=30") -> str:
     return re.search(r'data-testid="new-total">(\d+)<', html).group(1)
 
 
-def test_second_manager_gets_the_snapshot_without_a_computation(client_for, month, computations, queued):
-    assert _new_total(client_for("manager")) == "2"
-    assert computations == ["30"]  # no snapshot yet: computed on the request, once
-    assert _new_total(client_for("manager")) == "2"
+def test_a_period_without_figures_is_computed_once_by_a_worker_while_the_page_polls(
+    client_for, month, computations, queued, report_worker
+):
+    first, second = client_for("manager"), client_for("manager")
+    for client in (first, second, first):
+        html = client.get("/findings/report/?period=30").content.decode()
+        assert 'data-testid="report-pending"' in html and 'hx-trigger="every 1s"' in html
+    assert computations == []  # no request computed it …
+    assert report_worker == [{"period": "30"}]  # … one computation was queued for all three
+    report_worker.run()
+    assert computations == ["30"]
+    assert _new_total(first) == "2"
+    assert _new_total(second) == "2"
     assert computations == ["30"]
     assert queued == []
 
 
+def test_the_polling_fragment_is_replaced_by_the_report_once_computed(client_for, month, report_worker):
+    client = client_for("manager")
+    pending = client.get("/findings/report/?period=7", headers={"HX-Request": "true"}).content.decode()
+    assert pending.lstrip().startswith('<div id="report-body" hx-get="/findings/report/?period=7"')
+    assert "<html" not in pending
+    report_worker.run()
+    ready = client.get("/findings/report/?period=7", headers={"HX-Request": "true"}).content.decode()
+    assert ready.lstrip().startswith('<div id="report-body">')  # no trigger: the polling stops
+    assert re.search(r'data-testid="new-total">2<', ready)
+
+
+def test_without_a_broker_the_page_computes_the_report_itself(client_for, month, computations, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    def broker_down(query):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.findings_report_snapshot, "delay", broker_down)
+    assert _new_total(client_for("manager")) == "2"
+    assert computations == ["30"]
+    assert _new_total(client_for("manager")) == "2"  # kept: the next request is served from it
+    assert computations == ["30"]
+
+
+def test_a_request_computes_the_report_when_no_worker_took_it(month, computations, report_worker):
+    now = timezone.now()
+    period = report_period(params={"period": "90"}, now=now)
+    assert report_snapshots.findings_report(period=period, now=now).report is None
+    later = now + timedelta(seconds=report_snapshots.WORKER_WAIT_SECONDS - 1)
+    assert report_snapshots.findings_report(period=period, now=later).report is None
+    assert computations == []
+    late = now + timedelta(seconds=report_snapshots.WORKER_WAIT_SECONDS)
+    assert report_snapshots.findings_report(period=period, now=late).report.new_total == 2
+    assert computations == ["90"]
+    assert report_worker == [{"period": "90"}]
+    report_worker.run()  # the worker gets to it at last: a current snapshot is kept, nothing to compute
+    assert computations == ["90"]
+
+
+def test_a_csv_export_waits_for_its_figures(client_for, month, computations, report_worker):
+    response = client_for("manager").get("/findings/report/?period=30&export=timing")
+    assert response["Content-Type"].startswith("text/csv")
+    assert computations == ["30"]
+    assert report_worker == []
+
+
 def test_stale_snapshot_is_served_while_one_refresh_is_queued(
-    client_for, month, computations, queued, django_capture_on_commit_callbacks
+    client_for, month, computations, queued, django_capture_on_commit_callbacks, report_worker
 ):
     client = client_for("manager")
-    _new_total(client)
+    client.get("/findings/report/?period=30")
+    report_worker.run()
     finding(created=at(1, 9), band="critical")
     reports_cache_bump(scope="findings")  # the sync that stored it
     with django_capture_on_commit_callbacks(execute=True):
@@ -152,18 +208,26 @@ def test_after_midnight_the_page_shows_the_snapshot_period_until_refreshed(clien
     assert "newer figures are being computed" in html
 
 
-def test_custom_period_is_recomputed_on_the_request_when_stale(client_for, month, computations, queued):
+def test_stale_custom_period_is_served_while_a_worker_recomputes_it(
+    client_for, month, computations, queued, report_worker
+):
     client = client_for("manager")
     today = timezone.now().astimezone(UTC).date()
     query = f"period=custom&start={today - timedelta(days=10)}&end={today}"
-    assert _new_total(client, query) == "2"
+    client.get(f"/findings/report/?{query}")
+    assert report_worker == [{"period": "custom", "start": f"{today - timedelta(days=10)}", "end": f"{today}"}]
+    report_worker.run()
     assert _new_total(client, query) == "2"
     assert computations == ["custom"]
     finding(created=at(1, 9))
     reports_cache_bump(scope="findings")
+    html = client.get(f"/findings/report/?{query}").content.decode()
+    assert re.search(r'data-testid="new-total">2<', html)
+    assert "newer figures are being computed in the background" in html
+    report_worker.run()
     assert _new_total(client, query) == "3"
     assert computations == ["custom", "custom"]
-    assert queued == []
+    assert queued == []  # custom periods are not the standard refresh's
 
 
 def test_dashboard_serves_its_snapshot_and_queues_a_refresh_when_stale(
