@@ -181,17 +181,17 @@ def _compute_request(period: ReportPeriod, *, now: datetime) -> datetime | None:
 def findings_report_snapshot(*, query: dict[str, str], now: datetime | None = None) -> str:
     """Compute and keep the snapshot of the period `query` asks for, unless a current one is kept.
 
-    What a page queues when it has no figures to show; returns the period's label.
+    What a page queues when it has no figures to show; returns the period's label. A computation that
+    fails leaves the request pending: the polling pages do not queue it again every second, and
+    after WORKER_WAIT_SECONDS one of them computes it itself (and shows its error).
     """
     now = now or timezone.now()
     period = reports.report_period(params=query, now=now)
-    try:
-        mark = findings_data_mark()
-        snapshot = snapshot_get(REPORT, _report_params(period))
-        if snapshot is None or _report_stale(snapshot, period=period, mark=mark, now=now):
-            _report_snapshot(period, now=now, mark=mark)
-    finally:
-        refresh_request_done(_compute_name(period))
+    mark = findings_data_mark()
+    snapshot = snapshot_get(REPORT, _report_params(period))
+    if snapshot is None or _report_stale(snapshot, period=period, mark=mark, now=now):
+        _report_snapshot(period, now=now, mark=mark)
+    refresh_request_done(_compute_name(period))
     return period.label
 
 

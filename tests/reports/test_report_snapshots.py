@@ -338,3 +338,17 @@ def test_an_eventbridge_push_that_stores_a_finding_makes_the_snapshots_stale(
     with django_capture_on_commit_callbacks(execute=True):
         assert findings_ingest_events(events=[event]).unchanged == 1  # the same version again changes nothing
     assert reports_cache_version(scope="findings") == before + 1
+
+
+def test_a_failed_computation_is_not_queued_again_by_every_poll(client_for, month, report_worker, monkeypatch):
+    client = client_for("manager")
+    client.get("/findings/report/?period=30")
+
+    def fails(*, period, now=None):
+        raise RuntimeError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(reports, "findings_report_compute", fails)
+    with pytest.raises(RuntimeError):
+        report_worker.run()
+    assert 'data-testid="report-pending"' in client.get("/findings/report/?period=30").content.decode()
+    assert report_worker == []  # still pending: not queued again
