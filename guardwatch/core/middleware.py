@@ -2,6 +2,8 @@
 
 from collections.abc import Callable
 
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 
 
@@ -36,3 +38,23 @@ class RejectNulCharactersMiddleware:
 
 def _refused(reason: str) -> HttpResponse:
     return HttpResponseBadRequest(reason, content_type="text/plain; charset=utf-8")
+
+
+class LoginRequiredMiddleware(auth_middleware.LoginRequiredMiddleware):
+    """Django's sign-in requirement, except for an HTMX request whose session ended.
+
+    A progress or report poll that got the login page would swap the sign-in form into its fragment
+    (and keep polling it); instead the whole page goes to the sign-in page (`HX-Redirect`), and back
+    to that page, not to the fragment's URL, afterwards.
+    """
+
+    def handle_no_permission(self, request: HttpRequest, view_func) -> HttpResponse:
+        htmx = getattr(request, "htmx", None)
+        if not htmx:
+            return super().handle_no_permission(request, view_func)
+        login = redirect_to_login(
+            htmx.current_url_abs_path or request.get_full_path(),
+            self.get_login_url(view_func),
+            self.get_redirect_field_name(view_func),
+        )
+        return HttpResponse(status=204, headers={"HX-Redirect": login.url})

@@ -33,6 +33,17 @@ def test_anonymous_visitor_is_sent_to_sign_in(client, db, url_name):
     assert "next=" in response["Location"]
 
 
+def test_a_poll_after_the_session_ended_sends_the_page_to_sign_in(client, db):
+    response = client.get(
+        "/findings/report/?period=7",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/findings/report/?period=7"},
+    )
+    assert response.status_code == 204  # nothing swapped into the fragment …
+    assert response["HX-Redirect"] == "/login/?next=/findings/report/%3Fperiod%3D7"  # … the page goes to sign in
+    foreign = client.get("/findings/report/?period=30", headers={"HX-Request": "true", "HX-Current-URL": "https://evil.example/x"})
+    assert foreign["HX-Redirect"] == "/login/?next=/findings/report/%3Fperiod%3D30"  # never back to another site
+
+
 def test_forbidden_page_explains_itself(client_for):
     response = client_for("manager").get(reverse("core:audit"))
     assert response.status_code == 403
