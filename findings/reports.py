@@ -14,7 +14,6 @@ Definitions (shown on the page too):
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -403,102 +402,11 @@ _FIGURES = [
     "COUNT(*)", "COUNT(tta)", "AVG(tta)", "COUNT(ttr)", "AVG(ttr)", "SUM(CASE WHEN ttr <= sla THEN 1 ELSE 0 END)",
     "SUM(CASE WHEN ttr IS NOT NULL OR overdue THEN 1 ELSE 0 END)",
 ]  # fmt: skip
-_FIGURE_NAMES = ["findings", "acks", "tta_mean", "closes", "ttr_mean", "met", "due"]
 _P90S = ["percentile_cont(0.9) WITHIN GROUP (ORDER BY tta)", "percentile_cont(0.9) WITHIN GROUP (ORDER BY ttr)"]
 
 
-# The p90s without sorting every duration (Postgres): a sample of the period gives a cut that lies, in all
-# likelihood, below every band's p90 (and so below the overall one); one hashed pass counts and means as usual and
-# keeps only the durations at or above the cut (all of a band's where the sample held too few of them to tell), and
-# those alone are sorted. A cut that was too high is caught and the sorting pass runs instead, so the figures are
-# percentile_cont's whatever the sample held.
-P90 = 0.9
-_SAMPLE_SLICES = 32  # the sample: this many evenly spread stretches of the period...
-_SAMPLE_SHARE = 64  # ...each this fraction of its slice (about 1.5% of the period's findings)
-_CUT_FRACTION = 0.75  # the sample's quantile taken as a band's cut; the lowest band's is used
-_CUT_MIN_SAMPLE = 50  # a band with fewer sampled findings sets no cut: all its durations are kept
-
-
-def _tail_timing_sql() -> str:
-    """Per band and overall: `_FIGURES`, then per duration the tail's length and its values at the p90's ranks.
-
-    A group's tail is its durations at or above the cut (all of them for a band too rare in the sample), sorted:
-    the top of its sorted durations, so the ranks percentile_cont interpolates between are, counted from the
-    tail's start, the group's ranks less the durations below the tail. Rows: band (NULL overall), the figures,
-    then for tta and for ttr the tail's length and an array of at most two values (the lower rank's first).
-    """
-    finding = Finding._meta.db_table
-    tta = _seconds_between("acknowledged_at", "created_at")
-    ttr = _seconds_between("resolved_at", "created_at")
-    figures = ", ".join(f"{figure} AS {name}" for figure, name in zip(_FIGURES, _FIGURE_NAMES, strict=True))
-    kept = "(band = ANY((SELECT rare FROM cuts)::text[]))"
-
-    def tail(duration: str) -> str:  # the group's durations at or above its cut, sorted
-        kept_values = f"SELECT v FROM unnest(grouped.{duration}_kept) AS v"  # noqa: S608 - constants only
-        return f"ARRAY({kept_values} WHERE grouped.band = ANY(cuts.rare) OR v >= cuts.{duration} ORDER BY v) AS {duration}_tail"
-
-    def pick(duration: str, count: str) -> str:  # 1-based: the lower rank less the durations below the tail, the next
-        first = f"floor({P90}::float8 * ({count} - 1))::bigint - ({count} - cardinality({duration}_tail)) + 1"
-        return f"cardinality({duration}_tail), {duration}_tail[{first}:{first} + 1]"
-
-    # S608: identifiers are constants of this module; every value is a parameter.
-    return f"""
-        {_spans_sql()}, sample AS (
-            SELECT band, {tta} AS tta, {ttr} AS ttr
-            FROM unnest(%s::timestamptz[], %s::timestamptz[]) AS slice(lo, hi)
-            CROSS JOIN LATERAL (
-                SELECT severity_band AS band, created_at, acknowledged_at, resolved_at FROM {finding}
-                WHERE created_at >= slice.lo AND created_at < slice.hi
-            ) AS sampled
-        ), per_band AS (
-            SELECT band, COUNT(*) AS n, percentile_disc({_CUT_FRACTION}) WITHIN GROUP (ORDER BY tta) AS tta,
-                   percentile_disc({_CUT_FRACTION}) WITHIN GROUP (ORDER BY ttr) AS ttr
-            FROM sample GROUP BY band
-        ), cuts AS (
-            SELECT COALESCE(min(tta) FILTER (WHERE n >= {_CUT_MIN_SAMPLE}), '-Infinity') AS tta,
-                   COALESCE(min(ttr) FILTER (WHERE n >= {_CUT_MIN_SAMPLE}), '-Infinity') AS ttr,
-                   ARRAY(SELECT b FROM unnest(%s::text[]) AS b
-                         WHERE b NOT IN (SELECT band FROM per_band WHERE n >= {_CUT_MIN_SAMPLE})) AS rare
-            FROM per_band
-        ), grouped AS (
-            SELECT band, {figures},
-                   array_agg(tta) FILTER (WHERE tta >= (SELECT tta FROM cuts) OR tta IS NOT NULL AND {kept}) AS tta_kept,
-                   array_agg(ttr) FILTER (WHERE ttr >= (SELECT ttr FROM cuts) OR ttr IS NOT NULL AND {kept}) AS ttr_kept
-            FROM spans GROUP BY GROUPING SETS ((band), ())
-        ), tails AS MATERIALIZED (  -- sorted once, however often the picks below name them
-            SELECT grouped.band, {", ".join(_FIGURE_NAMES)}, {tail("tta")}, {tail("ttr")} FROM grouped CROSS JOIN cuts
-        )
-        SELECT {", ".join(["band", *_FIGURE_NAMES])}, {pick("tta", "acks")}, {pick("ttr", "closes")} FROM tails
-    """  # noqa: S608
-
-
-def _sample_params(period: ReportPeriod) -> list:
-    """`_tail_timing_sql`'s parameters after `_spans_sql`'s: the sample's stretches (starts, ends), the bands."""
-    step = (period.end - period.start) / _SAMPLE_SLICES
-    starts = [period.start + i * step for i in range(_SAMPLE_SLICES)]
-    return [_datetimes(*starts), _datetimes(*(start + step / _SAMPLE_SHARE for start in starts)), list(BANDS)]
-
-
-def _p90_from_tail(count: int, tail_length: int | None, values: list | None) -> tuple[bool, float | None]:
-    """percentile_cont(0.9) from the tail's values at its ranks; (False, None) when the cut was above them.
-
-    Postgres' arithmetic, step by step: the ranks are floor and ceil of 0.9 × (count − 1), and between two
-    different ones it interpolates lower + (upper − lower) × the position's fraction.
-    """
-    if not count:
-        return True, None
-    position = P90 * (count - 1)
-    first, second = math.floor(position), math.ceil(position)
-    if count - (tail_length or 0) > first:
-        return False, None
-    lower = values[0]
-    if second == first:
-        return True, lower
-    return True, lower + (values[1] - lower) * (position - first)
-
-
 def _timing_sql(*, per_band: bool, percentiles: bool = True) -> str:
-    """Counts, means, SLA met/due (and on Postgres p90s, sorting every duration) per band and overall, or overall only.
+    """Counts, means, SLA met/due (and where cheap, p90s) per band and overall, or overall only.
 
     `per_band`: one row per band plus (Postgres) an overall row in the same pass (GROUPING SETS, band
     NULL; hashed when there are no percentiles); otherwise a single overall row without percentiles.
@@ -568,22 +476,6 @@ def _timing_rows(period: ReportPeriod, *, now: datetime, per_band: bool, percent
         return cursor.fetchall()
 
 
-def _timing_rows_by_tails(period: ReportPeriod, *, now: datetime) -> list[tuple] | None:
-    """`_timing_rows` with p90s from the tails (`_tail_timing_sql`); None when a cut was above a p90's rank."""
-    params = [*_timing_params(period, now=now), *_sample_params(period)]
-    with connection.cursor() as cursor:
-        cursor.execute(_tail_timing_sql(), params)
-        raw = cursor.fetchall()
-    rows = []
-    for band, total, acks, tta, closes, ttr, met, due, tta_tail, tta_values, ttr_tail, ttr_values in raw:
-        (tta_ok, tta90), (ttr_ok, ttr90) = _p90_from_tail(acks, tta_tail, tta_values), _p90_from_tail(
-            closes, ttr_tail, ttr_values)  # fmt: skip
-        if not (tta_ok and ttr_ok):
-            return None
-        rows.append((band, total, acks, tta, closes, ttr, met, due, tta90, ttr90))
-    return rows
-
-
 def _timing_row(row: tuple) -> TimingRow:
     band, total, acks, tta, closes, ttr, met, due, tta90, ttr90 = row
     return TimingRow(band or "all", total, acks, _f(tta), _f(tta90), closes, _f(ttr), _f(ttr90), met or 0, due or 0)
@@ -592,18 +484,11 @@ def _timing_row(row: tuple) -> TimingRow:
 def _timing(period: ReportPeriod, *, now: datetime, percentiles: bool = True) -> list[TimingRow]:
     """Per band and overall (the overall p90 over every finding, not an average of the bands').
 
-    Postgres hashes the pass and sorts only the durations above a sampled cut (`_tail_timing_sql`); where the
-    cut turns out too high it runs the pass that sorts them all (`_timing_sql`). Without `percentiles` (the
-    previous period's comparison) there is nothing to sort.
+    Without `percentiles` (the previous period's comparison) the pass can hash instead of sort.
     """
     rows = {band: TimingRow(band=band) for band in BANDS}
     overall = None
-    raw_rows = None
-    if connection.vendor == "postgresql" and percentiles:
-        raw_rows = _timing_rows_by_tails(period, now=now)
-    if raw_rows is None:
-        raw_rows = _timing_rows(period, now=now, per_band=True, percentiles=percentiles)
-    for raw in raw_rows:
+    for raw in _timing_rows(period, now=now, per_band=True, percentiles=percentiles):
         row = _timing_row(raw)
         if row.band == "all":
             overall = row
@@ -649,9 +534,8 @@ def _report_session() -> Iterator[None]:
     """Postgres: let the report's passes hash their groups in memory and skip JIT compilation.
 
     The planner guesses ~1M resource groups (there are ~14k): below 256 MB it sorts the period (to
-    disk at 90 days) instead of hashing the grouping sets, and the timing pass's sort by band (only
-    where a sampled cut fails, see `_timing`) spills too; the real use is ~20 MB for the hashes and
-    ~90 MB for 1M durations sorted (a few MB for the tails above a cut). JIT compiles each pass
+    disk at 90 days) instead of hashing the grouping sets, and the timing pass's sort by band spills
+    too; the real use is ~20 MB for the hashes and ~90 MB for 1M durations. JIT compiles each pass
     (every one costs past jit_above_cost) for longer than it runs. SET LOCAL: only this transaction,
     which only reads.
     """
