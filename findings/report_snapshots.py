@@ -20,7 +20,8 @@ million findings a long period takes seconds of database time, a year several ti
 worker for it would let a few managers' clicks tie up the web tier. A custom period's snapshot is kept
 under the same checks (for at most `GUARDWATCH_REPORTS_MAX_AGE_SECONDS`); a stale one is served while
 a worker recomputes it. The request computes inline only when the task cannot be queued (the broker is
-down) or no worker has picked it up in `WORKER_WAIT_SECONDS`, and for a CSV export (a download waits).
+down) or no worker has finished it in `WORKER_WAIT_SECONDS`, and for a CSV export (a download waits).
+A computation that fails is shown on the page (which stops polling) until someone asks to try again.
 `GUARDWATCH_REPORTS_CACHE_SECONDS=0` turns all of this off: every request computes.
 """
 
@@ -37,9 +38,13 @@ from django.utils import timezone
 from guardwatch.core.report_cache import (
     SNAPSHOT_SECONDS,
     Snapshot,
+    failure_forget,
+    failure_get,
+    failure_put,
     refresh_claim,
     refresh_request,
     refresh_request_done,
+    refresh_request_renew,
     refresh_requested_at,
     reports_cache_version,
     snapshot_get,
@@ -60,6 +65,7 @@ CLAIM = "findings-figures"
 # (no worker runs, or the queue is stuck); its request is forgotten after QUEUED_SECONDS (a worker died).
 WORKER_WAIT_SECONDS = 120
 QUEUED_SECONDS = 10 * 60
+FAILED_SECONDS = 10 * 60  # a failed computation is shown, not retried, this long (or until "Try again")
 
 
 def _enabled() -> bool:
@@ -113,19 +119,24 @@ def _report_snapshot(period: ReportPeriod, *, now: datetime, mark: tuple) -> Fin
 class ServedReport:
     """The report a page shows, and whether newer figures are being computed meanwhile.
 
-    `report` is None while a worker computes the first figures of the period (queued at `queued_at`).
+    `report` is None while a worker computes the first figures of the period (queued at `queued_at`),
+    or when computing them failed (`failed` says why; nothing retries it until someone asks to).
     """
 
     report: FindingsReport | None
     refreshing: bool = False
     queued_at: datetime | None = None
+    failed: str = ""
 
 
-def findings_report(*, period: ReportPeriod, now: datetime | None = None, wait: bool = False) -> ServedReport:
+def findings_report(
+    *, period: ReportPeriod, now: datetime | None = None, wait: bool = False, retry: bool = False
+) -> ServedReport:
     """The report for `period`: its snapshot when there is one (a stale one queues a refresh).
 
     Without a snapshot a worker computes it (`report` None, the page polls), unless `wait`: then, as
-    when no worker can be asked, this call computes it.
+    when no worker can be asked, this call computes it. A computation that failed is reported, not
+    queued again, for FAILED_SECONDS, unless `retry`.
     """
     now = now or timezone.now()
     period = dataclasses.replace(period, errors=())
@@ -137,17 +148,46 @@ def findings_report(*, period: ReportPeriod, now: datetime | None = None, wait: 
         return ServedReport(snapshot.value)
     if snapshot is not None and period.key != "custom":  # beat refreshes the standard periods
         return ServedReport(snapshot.value, refreshing=findings_figures_refresh_request())
+    name = _compute_name(period)
+    if retry:
+        failure_forget(name)
+    if not wait and (failed := failure_get(name)):
+        return ServedReport(snapshot.value if snapshot else None, failed=failed)
     queued_at = None if wait else _compute_request(period, now=now)
-    if queued_at is not None and (now - queued_at).total_seconds() >= WORKER_WAIT_SECONDS:
-        logger.warning("No worker computed the %s report in %d s; computing it here.", period.label,
-                       WORKER_WAIT_SECONDS)  # fmt: skip
-        refresh_request_done(_compute_name(period))
-        queued_at = None
-    if queued_at is None:
+    if queued_at is None:  # a download, or no broker: this request computes it
         return ServedReport(_report_snapshot(period, now=now, mark=mark))
+    if (now - queued_at).total_seconds() >= WORKER_WAIT_SECONDS:
+        return _compute_here(period, now=now, mark=mark)
     if snapshot is not None:  # a stale custom period: served while a worker recomputes it
         return ServedReport(snapshot.value, refreshing=True)
     return ServedReport(None, refreshing=True, queued_at=queued_at)
+
+
+def _compute_here(period: ReportPeriod, *, now: datetime, mark: tuple) -> ServedReport:
+    """No worker finished the queued computation in WORKER_WAIT_SECONDS: this request does it.
+
+    The pending request restarts now, so the other pages polling for it keep waiting instead of each
+    computing it too; a failure is kept and shown like a worker's.
+    """
+    name = _compute_name(period)
+    logger.warning("No worker computed the %s report in %d s; computing it here.", period.label,
+                   WORKER_WAIT_SECONDS)  # fmt: skip
+    refresh_request_renew(name, within=QUEUED_SECONDS, at=now)
+    try:
+        report = _report_snapshot(period, now=now, mark=mark)
+    except Exception as error:  # noqa: BLE001 - the polling page shows it instead of polling on
+        logger.exception("Computing the %s report failed.", period.label)
+        return ServedReport(None, failed=_failed(name, error))
+    refresh_request_done(name)
+    return ServedReport(report)
+
+
+def _failed(name: str, error: Exception) -> str:
+    """Keep (FAILED_SECONDS) and return what the page says of a failed computation; the request is over."""
+    message = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"[:300]
+    failure_put(name, message, seconds=FAILED_SECONDS)
+    refresh_request_done(name)
+    return message
 
 
 def report_query(period: ReportPeriod) -> dict[str, str]:
@@ -181,17 +221,21 @@ def _compute_request(period: ReportPeriod, *, now: datetime) -> datetime | None:
 def findings_report_snapshot(*, query: dict[str, str], now: datetime | None = None) -> str:
     """Compute and keep the snapshot of the period `query` asks for, unless a current one is kept.
 
-    What a page queues when it has no figures to show; returns the period's label. A computation that
-    fails leaves the request pending: the polling pages do not queue it again every second, and
-    after WORKER_WAIT_SECONDS one of them computes it itself (and shows its error).
+    What a page queues when it has no figures to show; returns the period's label. A failure is kept
+    for the polling pages to show (they stop polling) and raised for the worker's log.
     """
     now = now or timezone.now()
     period = reports.report_period(params=query, now=now)
+    name = _compute_name(period)
     mark = findings_data_mark()
     snapshot = snapshot_get(REPORT, _report_params(period))
-    if snapshot is None or _report_stale(snapshot, period=period, mark=mark, now=now):
-        _report_snapshot(period, now=now, mark=mark)
-    refresh_request_done(_compute_name(period))
+    try:
+        if snapshot is None or _report_stale(snapshot, period=period, mark=mark, now=now):
+            _report_snapshot(period, now=now, mark=mark)
+    except Exception as error:
+        _failed(name, error)
+        raise
+    refresh_request_done(name)
     return period.label
 
 

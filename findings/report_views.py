@@ -106,7 +106,9 @@ def findings_report(request: HttpRequest) -> HttpResponse:
     """What GuardDuty found in a period and how the team handled it."""
     asked = reports.report_period(params=request.GET)
     export = request.GET.get("export", "")
-    served = report_snapshots.findings_report(period=asked, wait=export in EXPORTS)  # a download waits
+    served = report_snapshots.findings_report(
+        period=asked, wait=export in EXPORTS, retry=request.GET.get("retry") == "1"
+    )  # a download waits
     report = served.report
     if export in EXPORTS:
         return _export(report, export)
@@ -114,8 +116,9 @@ def findings_report(request: HttpRequest) -> HttpResponse:
     period = dataclasses.replace(report.period if report else asked, errors=asked.errors)
     context = {
         "report": report,
-        "pending": report is None,  # a worker computes the period's first figures: the body polls for them
+        "pending": report is None and not served.failed,  # a worker computes them: the body polls for them
         "queued_at": served.queued_at,
+        "failed": served.failed,
         "refreshing": served.refreshing,
         "snapshots": settings.GUARDWATCH_REPORTS_CACHE_SECONDS > 0,
         "max_age_minutes": settings.GUARDWATCH_REPORTS_MAX_AGE_SECONDS // 60,

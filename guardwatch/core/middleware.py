@@ -1,6 +1,7 @@
 """Request checks every page relies on, done once instead of in each view."""
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.views import redirect_to_login
@@ -50,11 +51,21 @@ class LoginRequiredMiddleware(auth_middleware.LoginRequiredMiddleware):
 
     def handle_no_permission(self, request: HttpRequest, view_func) -> HttpResponse:
         htmx = getattr(request, "htmx", None)
-        if not htmx:
+        if not htmx or htmx.history_restore_request:  # a history restore swaps the answer into <body>
             return super().handle_no_permission(request, view_func)
         login = redirect_to_login(
-            htmx.current_url_abs_path or request.get_full_path(),
-            self.get_login_url(view_func),
-            self.get_redirect_field_name(view_func),
+            _page_path(request), self.get_login_url(view_func), self.get_redirect_field_name(view_func)
         )
         return HttpResponse(status=204, headers={"HX-Redirect": login.url})
+
+
+def _page_path(request: HttpRequest) -> str:
+    """The path of the page an HTMX request came from (HX-Current-URL), on this host only; else "/".
+
+    Never the request's own path: that is a fragment's. The scheme is not compared (behind a TLS proxy
+    the browser's https is http here); LoginView checks `next` again before following it.
+    """
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    if current.netloc != request.get_host() or not current.path.startswith("/") or current.path.startswith("//"):
+        return "/"
+    return f"{current.path}?{current.query}" if current.query else current.path

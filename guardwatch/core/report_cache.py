@@ -132,7 +132,7 @@ def refresh_request(name: str, *, within: float, at: datetime | None = None) -> 
 
     The request remembers when it was made (`at`, now unless said): `refresh_requested_at`.
     """
-    moment = (at.timestamp() if at else time.time())
+    moment = at.timestamp() if at else time.time()
     return cache.add(_queued_key(name), moment, timeout=max(1, int(within)))
 
 
@@ -142,6 +142,29 @@ def refresh_requested_at(name: str) -> datetime | None:
     return datetime.fromtimestamp(moment, tz=UTC) if isinstance(moment, int | float) else None
 
 
+def refresh_request_renew(name: str, *, within: float, at: datetime) -> None:
+    """Restart the pending request for `name` at `at` (whoever asks next sees it made then)."""
+    cache.set(_queued_key(name), at.timestamp(), timeout=max(1, int(within)))
+
+
 def refresh_request_done(name: str) -> None:
     """Forget the pending request for `name`: the next caller enqueues again."""
     cache.delete(_queued_key(name))
+
+
+def _failed_key(name: str) -> str:
+    return f"guardwatch:reports:failed:{name}"
+
+
+def failure_put(name: str, message: str, *, seconds: int) -> None:
+    """Remember for `seconds` that computing `name` failed, and why (what the page then shows)."""
+    cache.set(_failed_key(name), message, timeout=seconds)
+
+
+def failure_get(name: str) -> str:
+    """Why computing `name` failed lately, or ""."""
+    return cache.get(_failed_key(name)) or ""
+
+
+def failure_forget(name: str) -> None:
+    cache.delete(_failed_key(name))

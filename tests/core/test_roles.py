@@ -41,7 +41,10 @@ def test_a_poll_after_the_session_ended_sends_the_page_to_sign_in(client, db):
     assert response.status_code == 204  # nothing swapped into the fragment …
     assert response["HX-Redirect"] == "/login/?next=/findings/report/%3Fperiod%3D7"  # … the page goes to sign in
     foreign = client.get("/findings/report/?period=30", headers={"HX-Request": "true", "HX-Current-URL": "https://evil.example/x"})
-    assert foreign["HX-Redirect"] == "/login/?next=/findings/report/%3Fperiod%3D30"  # never back to another site
+    assert foreign["HX-Redirect"] == "/login/?next=/"  # never back to another site, nor to a fragment
+    # htmx restoring a page from history (Back) swaps the answer into the body: it gets the login page.
+    restore = client.get("/findings/", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert restore.status_code == 302 and restore["Location"] == "/login/?next=/findings/"
 
 
 def test_forbidden_page_explains_itself(client_for):

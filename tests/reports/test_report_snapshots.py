@@ -85,12 +85,15 @@ def test_a_period_without_figures_is_computed_once_by_a_worker_while_the_page_po
 def test_the_polling_fragment_is_replaced_by_the_report_once_computed(client_for, month, report_worker):
     client = client_for("manager")
     pending = client.get("/findings/report/?period=7", headers={"HX-Request": "true"}).content.decode()
-    assert pending.lstrip().startswith('<div id="report-body" hx-get="/findings/report/?period=7"')
+    assert '<div id="report-body" hx-get="/findings/report/?period=7" hx-trigger="every 1s"' in pending
     assert "<html" not in pending
     report_worker.run()
     ready = client.get("/findings/report/?period=7", headers={"HX-Request": "true"}).content.decode()
-    assert ready.lstrip().startswith('<div id="report-body">')  # no trigger: the polling stops
+    assert '<div id="report-body">' in ready  # no trigger: the polling stops
     assert re.search(r'data-testid="new-total">2<', ready)
+    # The heading's period comes along (out of band): after midnight UTC it is the figures' own.
+    first = (timezone.now().astimezone(UTC).date() - timedelta(days=6)).isoformat()
+    assert re.search(rf'id="report-period" data-testid="report-period" hx-swap-oob="true">{first} to ', ready)
 
 
 def test_without_a_broker_the_page_computes_the_report_itself(client_for, month, computations, monkeypatch):
@@ -340,15 +343,65 @@ def test_an_eventbridge_push_that_stores_a_finding_makes_the_snapshots_stale(
     assert reports_cache_version(scope="findings") == before + 1
 
 
-def test_a_failed_computation_is_not_queued_again_by_every_poll(client_for, month, report_worker, monkeypatch):
+def test_a_failed_computation_is_shown_and_not_queued_again_until_asked(
+    client_for, month, report_worker, monkeypatch
+):
     client = client_for("manager")
     client.get("/findings/report/?period=30")
+    compute = reports.findings_report_compute
 
     def fails(*, period, now=None):
-        raise RuntimeError("canceling statement due to statement timeout")
+        raise RuntimeError("canceling statement due to statement timeout\nCONTEXT: parallel worker")
 
     monkeypatch.setattr(reports, "findings_report_compute", fails)
     with pytest.raises(RuntimeError):
         report_worker.run()
-    assert 'data-testid="report-pending"' in client.get("/findings/report/?period=30").content.decode()
-    assert report_worker == []  # still pending: not queued again
+    poll = client.get("/findings/report/?period=30", headers={"HX-Request": "true"}).content.decode()
+    assert "RuntimeError: canceling statement due to statement timeout<" in poll
+    assert "hx-trigger" not in poll  # the polling stops on the error
+    assert 'href="/findings/report/?period=30&amp;retry=1">Try again<' in poll
+    assert report_worker == []  # not queued again by the poll
+    monkeypatch.setattr(reports, "findings_report_compute", compute)
+    retried = client.get("/findings/report/?period=30&retry=1").content.decode()
+    assert 'data-testid="report-pending"' in retried
+    assert 'hx-get="/findings/report/?period=30"' in retried  # the polls do not ask to retry again
+    assert report_worker == [{"period": "30"}]
+    report_worker.run()
+    assert _new_total(client) == "2"
+
+
+def test_the_request_that_computes_for_an_absent_worker_keeps_the_other_pages_waiting(
+    month, report_worker, monkeypatch
+):
+    now = timezone.now()
+    period = report_period(params={"period": "90"}, now=now)
+    assert report_snapshots.findings_report(period=period, now=now).report is None
+    late = now + timedelta(seconds=report_snapshots.WORKER_WAIT_SECONDS)
+    compute = reports.findings_report_compute
+    others: list = []
+
+    def computing(*, period, now=None):  # another page polls while this request computes
+        others.append(report_snapshots.findings_report(period=period, now=late + timedelta(seconds=1)))
+        return compute(period=period, now=now)
+
+    monkeypatch.setattr(reports, "findings_report_compute", computing)
+    assert report_snapshots.findings_report(period=period, now=late).report.new_total == 2
+    assert [(o.report, o.queued_at) for o in others] == [(None, late)]  # it waits, it does not compute too
+    assert report_worker == [{"period": "90"}]
+
+
+def test_a_failure_in_the_request_that_computes_for_an_absent_worker_is_shown(month, report_worker, monkeypatch):
+    now = timezone.now()
+    period = report_period(params={"period": "7"}, now=now)
+    report_snapshots.findings_report(period=period, now=now)
+
+    def fails(*, period, now=None):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(reports, "findings_report_compute", fails)
+    late = now + timedelta(seconds=report_snapshots.WORKER_WAIT_SECONDS)
+    served = report_snapshots.findings_report(period=period, now=late)
+    assert (served.report, served.failed) == (None, "RuntimeError: out of memory")
+    again = report_snapshots.findings_report(period=period, now=late + timedelta(seconds=5))
+    assert again.failed == "RuntimeError: out of memory"
+    assert report_worker == [{"period": "7"}]  # nothing more queued
