@@ -286,7 +286,7 @@ def _own_snapshots():
     sent: list[dict] = []
     with (
         override_settings(GUARDWATCH_REPORTS_CACHE_SECONDS=60, CACHES=caches),
-        mock.patch.object(tasks.findings_report_snapshot, "delay", sent.append),
+        mock.patch.object(tasks.findings_report_snapshot, "delay", lambda query, owner="": sent.append(query)),
     ):
         yield sent
 

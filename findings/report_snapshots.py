@@ -47,6 +47,8 @@ from guardwatch.core.report_cache import (
     refresh_request_renew,
     refresh_requested_at,
     reports_cache_version,
+    slot_release,
+    slot_take,
     snapshot_get,
     snapshot_put,
 )
@@ -127,16 +129,18 @@ class ServedReport:
     refreshing: bool = False
     queued_at: datetime | None = None
     failed: str = ""
+    after: str = ""  # the custom period of the same person computed first (theirs are queued one at a time)
 
 
 def findings_report(
-    *, period: ReportPeriod, now: datetime | None = None, wait: bool = False, retry: bool = False
+    *, period: ReportPeriod, now: datetime | None = None, wait: bool = False, retry: bool = False, owner: str = ""
 ) -> ServedReport:
     """The report for `period`: its snapshot when there is one (a stale one queues a refresh).
 
     Without a snapshot a worker computes it (`report` None, the page polls), unless `wait`: then, as
     when no worker can be asked, this call computes it. A computation that failed is reported, not
-    queued again, for FAILED_SECONDS, unless `retry`.
+    queued again, for FAILED_SECONDS, unless `retry`. The custom periods of one `owner` (who asks) are
+    queued one at a time: any reader can ask for many, and they share the workers with the syncs.
     """
     now = now or timezone.now()
     period = dataclasses.replace(period, errors=())
@@ -153,17 +157,22 @@ def findings_report(
         failure_forget(name)
     if not wait and (failed := failure_get(name)):
         return ServedReport(snapshot.value if snapshot else None, failed=failed)
-    queued_at = None if wait else _compute_request(period, now=now)
+    if not wait and owner and period.key == "custom":
+        holder = slot_take(owner, name, seconds=QUEUED_SECONDS)
+        if holder != name:  # this person's other custom period first; the page polls until its turn
+            return ServedReport(snapshot.value if snapshot else None, refreshing=snapshot is None,
+                                after=_label(holder))  # fmt: skip
+    queued_at = None if wait else _compute_request(period, now=now, owner=owner)
     if queued_at is None:  # a download, or no broker: this request computes it
         return ServedReport(_report_snapshot(period, now=now, mark=mark))
     if (now - queued_at).total_seconds() >= WORKER_WAIT_SECONDS:
-        return _compute_here(period, now=now, mark=mark)
+        return _compute_here(period, now=now, mark=mark, owner=owner)
     if snapshot is not None:  # a stale custom period: served while a worker recomputes it
         return ServedReport(snapshot.value, refreshing=True)
     return ServedReport(None, refreshing=True, queued_at=queued_at)
 
 
-def _compute_here(period: ReportPeriod, *, now: datetime, mark: tuple) -> ServedReport:
+def _compute_here(period: ReportPeriod, *, now: datetime, mark: tuple, owner: str) -> ServedReport:
     """No worker finished the queued computation in WORKER_WAIT_SECONDS: this request does it.
 
     The pending request restarts now, so the other pages polling for it keep waiting instead of each
@@ -178,6 +187,8 @@ def _compute_here(period: ReportPeriod, *, now: datetime, mark: tuple) -> Served
     except Exception as error:  # noqa: BLE001 - the polling page shows it instead of polling on
         logger.exception("Computing the %s report failed.", period.label)
         return ServedReport(None, failed=_failed(name, error))
+    finally:
+        slot_release(owner, name)
     refresh_request_done(name)
     return ServedReport(report)
 
@@ -201,7 +212,13 @@ def _compute_name(period: ReportPeriod) -> str:
     return "report:" + ":".join(report_query(period).values())
 
 
-def _compute_request(period: ReportPeriod, *, now: datetime) -> datetime | None:
+def _label(name: str) -> str:
+    """"report:custom:2026-01-01:2026-03-31" → "2026-01-01 to 2026-03-31" (a standard one: its days)."""
+    parts = name.split(":")
+    return f"{parts[2]} to {parts[3]}" if len(parts) == 4 else f"the last {parts[-1]} days"
+
+
+def _compute_request(period: ReportPeriod, *, now: datetime, owner: str = "") -> datetime | None:
     """When a worker was asked to compute `period` (by this call, if nobody had); None if none can be."""
     name = _compute_name(period)
     if not refresh_request(name, within=QUEUED_SECONDS, at=now):
@@ -209,20 +226,22 @@ def _compute_request(period: ReportPeriod, *, now: datetime) -> datetime | None:
     from .tasks import findings_report_snapshot as task  # tasks import this module
 
     try:
-        task.delay(report_query(period))
+        task.delay(report_query(period), owner)
     except Exception:  # noqa: BLE001 - no broker: the request computes the report itself
         logger.warning("Could not queue the computation of the %s report; computing it here.", period.label,
                        exc_info=True)  # fmt: skip
         refresh_request_done(name)
+        slot_release(owner, name)
         return None
     return now
 
 
-def findings_report_snapshot(*, query: dict[str, str], now: datetime | None = None) -> str:
+def findings_report_snapshot(*, query: dict[str, str], owner: str = "", now: datetime | None = None) -> str:
     """Compute and keep the snapshot of the period `query` asks for, unless a current one is kept.
 
     What a page queues when it has no figures to show; returns the period's label. A failure is kept
-    for the polling pages to show (they stop polling) and raised for the worker's log.
+    for the polling pages to show (they stop polling) and raised for the worker's log. Either way the
+    `owner` who asked may have their next custom period computed.
     """
     now = now or timezone.now()
     period = reports.report_period(params=query, now=now)
@@ -235,7 +254,10 @@ def findings_report_snapshot(*, query: dict[str, str], now: datetime | None = No
     except Exception as error:
         _failed(name, error)
         raise
-    refresh_request_done(name)
+    else:
+        refresh_request_done(name)
+    finally:
+        slot_release(owner, name)
     return period.label
 
 

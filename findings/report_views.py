@@ -107,7 +107,7 @@ def findings_report(request: HttpRequest) -> HttpResponse:
     asked = reports.report_period(params=request.GET)
     export = request.GET.get("export", "")
     served = report_snapshots.findings_report(
-        period=asked, wait=export in EXPORTS, retry=request.GET.get("retry") == "1"
+        period=asked, wait=export in EXPORTS, retry=request.GET.get("retry") == "1", owner=str(request.user.pk)
     )  # a download waits
     report = served.report
     if export in EXPORTS:
@@ -118,6 +118,7 @@ def findings_report(request: HttpRequest) -> HttpResponse:
         "report": report,
         "pending": report is None and not served.failed,  # a worker computes them: the body polls for them
         "queued_at": served.queued_at,
+        "after": served.after,
         "failed": served.failed,
         "refreshing": served.refreshing,
         "snapshots": settings.GUARDWATCH_REPORTS_CACHE_SECONDS > 0,

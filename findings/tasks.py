@@ -73,8 +73,8 @@ def findings_figures_refresh() -> list[str]:
 
 
 @shared_task(name="findings.tasks.findings_report_snapshot")
-def findings_report_snapshot(query: dict[str, str]) -> str:
+def findings_report_snapshot(query: dict[str, str], owner: str = "") -> str:
     """A report page had no figures for a period: compute and keep its snapshot (the page polls for it)."""
     from . import report_snapshots
 
-    return report_snapshots.findings_report_snapshot(query=query)
+    return report_snapshots.findings_report_snapshot(query=query, owner=owner)

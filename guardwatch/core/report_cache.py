@@ -152,6 +152,25 @@ def refresh_request_done(name: str) -> None:
     cache.delete(_queued_key(name))
 
 
+def _slot_key(owner: str) -> str:
+    return f"guardwatch:reports:slot:{owner}"
+
+
+def slot_take(owner: str, name: str, *, seconds: int) -> str:
+    """`owner`'s one slot for `name`: returns `name` when it holds the slot (now or already), else the holder."""
+    key = _slot_key(owner)
+    if cache.add(key, name, timeout=seconds):
+        return name
+    return cache.get(key) or name  # expired in between: free, take it as held (two may then run, no harm)
+
+
+def slot_release(owner: str, name: str) -> None:
+    """Free `owner`'s slot if `name` holds it."""
+    key = _slot_key(owner)
+    if owner and cache.get(key) == name:
+        cache.delete(key)
+
+
 def _failed_key(name: str) -> str:
     return f"guardwatch:reports:failed:{name}"
 

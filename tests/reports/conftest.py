@@ -35,11 +35,19 @@ def own_cache_keys(settings):
 class QueuedReports(list):
     """The report computations pages queued (their query strings); `run()` does what a worker would."""
 
+    def __init__(self):
+        super().__init__()
+        self.owners: list[str] = []
+
+    def delay(self, query: dict, owner: str = "") -> None:
+        self.append(query)
+        self.owners.append(owner)
+
     def run(self) -> None:
         from findings import report_snapshots
 
         while self:
-            report_snapshots.findings_report_snapshot(query=self.pop(0))
+            report_snapshots.findings_report_snapshot(query=self.pop(0), owner=self.owners.pop(0))
 
 
 @pytest.fixture(autouse=True)
@@ -48,5 +56,5 @@ def report_worker(monkeypatch) -> QueuedReports:
     from findings import tasks
 
     queued = QueuedReports()
-    monkeypatch.setattr(tasks.findings_report_snapshot, "delay", queued.append)
+    monkeypatch.setattr(tasks.findings_report_snapshot, "delay", queued.delay)
     return queued

@@ -99,7 +99,7 @@ def test_the_polling_fragment_is_replaced_by_the_report_once_computed(client_for
 def test_without_a_broker_the_page_computes_the_report_itself(client_for, month, computations, monkeypatch):
     from kombu.exceptions import OperationalError
 
-    def broker_down(query):
+    def broker_down(query, owner=""):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr(tasks.findings_report_snapshot, "delay", broker_down)
@@ -405,3 +405,37 @@ def test_a_failure_in_the_request_that_computes_for_an_absent_worker_is_shown(mo
     again = report_snapshots.findings_report(period=period, now=late + timedelta(seconds=5))
     assert again.failed == "RuntimeError: out of memory"
     assert report_worker == [{"period": "7"}]  # nothing more queued
+
+
+def test_one_person_s_custom_periods_are_computed_one_at_a_time(client_for, month, report_worker):
+    today = timezone.now().astimezone(UTC).date()
+    first = f"period=custom&start={today - timedelta(days=20)}&end={today}"
+    second = f"period=custom&start={today - timedelta(days=40)}&end={today}"
+    manager, other = client_for("manager"), client_for("admin")
+    manager.get(f"/findings/report/?{first}")
+    waiting = manager.get(f"/findings/report/?{second}", headers={"HX-Request": "true"}).content.decode()
+    assert f"Your report for {today - timedelta(days=20)} to {today} is being computed first" in waiting
+    assert 'hx-trigger="every 1s"' in waiting  # it polls until its turn
+    assert [q["start"] for q in report_worker] == [f"{today - timedelta(days=20)}"]  # the second is not queued …
+    other.get(f"/findings/report/?{second}")  # … someone else's is
+    assert [q["start"] for q in report_worker] == [f"{today - timedelta(days=20)}", f"{today - timedelta(days=40)}"]
+    report_worker.run()
+    assert _new_total(manager, first) == "2" and _new_total(manager, second) == "2"
+    third = f"period=custom&start={today - timedelta(days=60)}&end={today}"
+    manager.get(f"/findings/report/?{third}")  # the first is done: the next one goes at once
+    assert [q["start"] for q in report_worker] == [f"{today - timedelta(days=60)}"]
+
+
+def test_a_failed_computation_frees_its_owner_s_turn(client_for, month, report_worker, monkeypatch):
+    today = timezone.now().astimezone(UTC).date()
+    manager = client_for("manager")
+    manager.get(f"/findings/report/?period=custom&start={today - timedelta(days=20)}&end={today}")
+
+    def fails(*, period, now=None):
+        raise RuntimeError("statement timeout")
+
+    monkeypatch.setattr(reports, "findings_report_compute", fails)
+    with pytest.raises(RuntimeError):
+        report_worker.run()
+    manager.get(f"/findings/report/?period=custom&start={today - timedelta(days=40)}&end={today}")
+    assert [q["start"] for q in report_worker] == [f"{today - timedelta(days=40)}"]
