@@ -131,6 +131,11 @@ class ServedReport:
     failed: str = ""
     after: str = ""  # the custom period of the same person computed first (theirs are queued one at a time)
 
+    @property
+    def pending(self) -> bool:
+        """No figures to show yet: a worker computes them (the page polls)."""
+        return self.report is None and not self.failed
+
 
 def findings_report(
     *, period: ReportPeriod, now: datetime | None = None, wait: bool = False, retry: bool = False, owner: str = ""
@@ -158,10 +163,9 @@ def findings_report(
     if not wait and (failed := failure_get(name)):
         return ServedReport(snapshot.value if snapshot else None, failed=failed)
     if not wait and owner and period.key == "custom":
-        holder = slot_take(owner, name, seconds=QUEUED_SECONDS)
-        if holder != name:  # this person's other custom period first; the page polls until its turn
-            return ServedReport(snapshot.value if snapshot else None, refreshing=snapshot is None,
-                                after=_label(holder))  # fmt: skip
+        holder = slot_take(owner, period.label, seconds=QUEUED_SECONDS)
+        if holder != period.label:  # this person's other custom period first; the page polls until its turn
+            return ServedReport(snapshot.value if snapshot else None, refreshing=snapshot is None, after=holder)
     queued_at = None if wait else _compute_request(period, now=now, owner=owner)
     if queued_at is None:  # a download, or no broker: this request computes it
         return ServedReport(_report_snapshot(period, now=now, mark=mark))
@@ -188,7 +192,7 @@ def _compute_here(period: ReportPeriod, *, now: datetime, mark: tuple, owner: st
         logger.exception("Computing the %s report failed.", period.label)
         return ServedReport(None, failed=_failed(name, error))
     finally:
-        slot_release(owner, name)
+        slot_release(owner, period.label)
     refresh_request_done(name)
     return ServedReport(report)
 
@@ -212,12 +216,6 @@ def _compute_name(period: ReportPeriod) -> str:
     return "report:" + ":".join(report_query(period).values())
 
 
-def _label(name: str) -> str:
-    """"report:custom:2026-01-01:2026-03-31" → "2026-01-01 to 2026-03-31" (a standard one: its days)."""
-    parts = name.split(":")
-    return f"{parts[2]} to {parts[3]}" if len(parts) == 4 else f"the last {parts[-1]} days"
-
-
 def _compute_request(period: ReportPeriod, *, now: datetime, owner: str = "") -> datetime | None:
     """When a worker was asked to compute `period` (by this call, if nobody had); None if none can be."""
     name = _compute_name(period)
@@ -231,7 +229,7 @@ def _compute_request(period: ReportPeriod, *, now: datetime, owner: str = "") ->
         logger.warning("Could not queue the computation of the %s report; computing it here.", period.label,
                        exc_info=True)  # fmt: skip
         refresh_request_done(name)
-        slot_release(owner, name)
+        slot_release(owner, period.label)
         return None
     return now
 
@@ -257,7 +255,7 @@ def findings_report_snapshot(*, query: dict[str, str], owner: str = "", now: dat
     else:
         refresh_request_done(name)
     finally:
-        slot_release(owner, name)
+        slot_release(owner, period.label)
     return period.label
 
 

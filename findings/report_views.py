@@ -116,11 +116,7 @@ def findings_report(request: HttpRequest) -> HttpResponse:
     period = dataclasses.replace(report.period if report else asked, errors=asked.errors)
     context = {
         "report": report,
-        "pending": report is None and not served.failed,  # a worker computes them: the body polls for them
-        "queued_at": served.queued_at,
-        "after": served.after,
-        "failed": served.failed,
-        "refreshing": served.refreshing,
+        "served": served,  # pending (the body polls), queued_at, after, failed, refreshing
         "snapshots": settings.GUARDWATCH_REPORTS_CACHE_SECONDS > 0,
         "max_age_minutes": settings.GUARDWATCH_REPORTS_MAX_AGE_SECONDS // 60,
         "period": period,

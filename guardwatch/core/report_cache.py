@@ -157,7 +157,7 @@ def _slot_key(owner: str) -> str:
 
 
 def slot_take(owner: str, name: str, *, seconds: int) -> str:
-    """`owner`'s one slot for `name`: returns `name` when it holds the slot (now or already), else the holder."""
+    """`owner`'s one slot, for `name`: returns `name` when it holds it (now or already), else the holder's name."""
     key = _slot_key(owner)
     if cache.add(key, name, timeout=seconds):
         return name
