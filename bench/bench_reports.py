@@ -224,27 +224,40 @@ def _compute_parts(repeats: int) -> list[str]:
     return rows
 
 
-def _snapshot_cases(client, timed_n: int) -> tuple[list[CaseResult], list[str]]:
-    """Pages served from snapshots, after one background refresh (timed: the work beat does).
-
-    The bench's cache keys get their own prefix (no claim or snapshot of another run interferes), and
-    refreshes the pages request are counted instead of sent to the broker.
-    """
+@contextlib.contextmanager
+def _own_snapshots():
+    """Snapshots on, under a key prefix of their own (no snapshot or claim of another run), and the
+    report computations pages queue collected instead of sent to the broker."""
     import uuid
     from unittest import mock
 
     from django.conf import settings
     from django.test import override_settings
 
+    from findings import tasks
+
+    caches = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"bench-{uuid.uuid4().hex}"}}
+    sent: list[dict] = []
+    with (
+        override_settings(GUARDWATCH_REPORTS_CACHE_SECONDS=60, CACHES=caches),
+        mock.patch.object(tasks.findings_report_snapshot, "delay", lambda query, owner="": sent.append(query)),
+    ):
+        yield sent
+
+
+def _snapshot_cases(client, timed_n: int) -> tuple[list[CaseResult], list[str]]:
+    """Pages served from snapshots, after one background refresh (timed: the work beat does).
+
+    The bench's cache keys get their own prefix (no claim or snapshot of another run interferes), and
+    refreshes the pages request are counted instead of sent to the broker.
+    """
+    from unittest import mock
+
     from findings import report_snapshots, tasks
     from guardwatch.core.report_cache import reports_cache_bump
 
-    caches = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"bench-{uuid.uuid4().hex}"}}
     queued: list[int] = []
-    with (
-        override_settings(GUARDWATCH_REPORTS_CACHE_SECONDS=60, CACHES=caches),
-        mock.patch.object(tasks.findings_figures_refresh, "delay", lambda: queued.append(1)),
-    ):
+    with _own_snapshots(), mock.patch.object(tasks.findings_figures_refresh, "delay", lambda: queued.append(1)):
         seconds, refreshed = timed(report_snapshots.findings_figures_refresh)
         results = [
             measure_get(client, f"findings report, {key} days (snapshot)", f"/findings/report/?period={key}",
@@ -268,27 +281,6 @@ def _snapshot_cases(client, timed_n: int) -> tuple[list[CaseResult], list[str]]:
 
 
 CUSTOM_YEAR = "period=custom&start=2025-11-30&end=2026-11-29"  # the longest period a manager can ask for
-
-
-@contextlib.contextmanager
-def _own_snapshots():
-    """Snapshots on, under a key prefix of their own (no snapshot or claim of another run), and the
-    report computations pages queue collected instead of sent to the broker."""
-    import uuid
-    from unittest import mock
-
-    from django.conf import settings
-    from django.test import override_settings
-
-    from findings import tasks
-
-    caches = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"bench-{uuid.uuid4().hex}"}}
-    sent: list[dict] = []
-    with (
-        override_settings(GUARDWATCH_REPORTS_CACHE_SECONDS=60, CACHES=caches),
-        mock.patch.object(tasks.findings_report_snapshot, "delay", lambda query, owner="": sent.append(query)),
-    ):
-        yield sent
 
 
 def _waiting_cases(client, timed_n: int) -> list[CaseResult]:
