@@ -36,7 +36,7 @@ CHUNK = 2000
 
 def generate(rng: random.Random, count: int, start: datetime, *, regions: list[str] | None = None):
     """Yield lists of up to CHUNK findings across accounts and regions, updatedAt ascending."""
-    from guardwatch.simulator.catalogue import build_finding, random_finding_type
+    from gdsim.catalogue import build_finding, random_finding_type
 
     accounts = [f"{100000000000 + i * 7919:012d}" for i in range(40)]
     regions = regions or ["us-east-1", "us-west-2", "eu-west-1"]
@@ -70,7 +70,7 @@ def bulk_pipeline(count: int, seed: int, *, newer: bool = False) -> tuple[float,
     from findings.gateway import FindingPage
     from findings.services import SYNC_COMMIT_FINDINGS, parsed_batches
     from findings.upsert import findings_upsert
-    from guardwatch.simulator.catalogue import repeat_occurrence
+    from gdsim.catalogue import repeat_occurrence
 
     elapsed, stored = 0.0, 0
     again = random.Random(seed + 1000)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import boto3  # noqa: E402
 import botocore.config  # noqa: E402
 
-from guardwatch.simulator import SimulatorServer, SimulatorState, credentials_for  # noqa: E402
+from gdsim import SimulatorServer, SimulatorState, credentials_for  # noqa: E402
 
 ADMIN = "111111111111"
 REGION = "us-east-1"

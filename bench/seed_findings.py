@@ -31,7 +31,7 @@ ANALYSTS = ["analyst", "ana", "bram", "chen", "dita"]
 
 def _templates(rng: random.Random) -> list:
     from findings.parsing import parse_finding
-    from guardwatch.simulator.catalogue import FINDING_TYPES, build_finding
+    from gdsim.catalogue import FINDING_TYPES, build_finding
 
     types = sorted(FINDING_TYPES)
     out = []

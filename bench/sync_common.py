@@ -12,8 +12,8 @@ def start_simulator():
     """The GuardDuty simulator on a local port, GuardWatch's AWS clients pointed at it (also for children)."""
     from django.conf import settings
 
+    from gdsim import SimulatorServer, credentials_for
     from guardwatch.aws import reset_clients
-    from guardwatch.simulator import SimulatorServer, credentials_for
 
     server = SimulatorServer(port=0)
     server.start()

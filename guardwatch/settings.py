@@ -123,7 +123,6 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "guardwatch.core",
-    "guardwatch.simulator",
     "accounts",
     "findings",
     "guardwatch.notifications",

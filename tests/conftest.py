@@ -230,7 +230,7 @@ ADMIN_ACCOUNT = "111111111111"  # the access key in tests/testenv.py encodes thi
 @pytest.fixture(scope="session")
 def simulator_server():
     """One simulator HTTP server for the session (a real socket, so worker processes reach it too)."""
-    from guardwatch.simulator import SimulatorServer
+    from gdsim import SimulatorServer
 
     server = SimulatorServer(port=0)
     server.state.strict_responses = True

@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from findings.parsing import ParsedFinding, parse_finding
-from guardwatch.simulator.catalogue import FINDING_TYPES, build_finding, repeat_occurrence
+from gdsim.catalogue import FINDING_TYPES, build_finding, repeat_occurrence
 
 MEMBER = "222222222222"
 DETECTOR = "12abc34d567e8fa901bc2d34e56789f0"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from guardwatch.simulator.catalogue import to_eventbridge_event
+from gdsim.catalogue import to_eventbridge_event
 
 ADMIN = "111111111111"
 MEMBERS = ("222222222222", "333333333333")

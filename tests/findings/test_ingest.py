@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from findings.models import Finding, FindingOccurrence, IngestApiKey
 from findings.services import ingest_key_create, ingest_key_revoke
-from guardwatch.simulator.catalogue import to_eventbridge_event
+from gdsim.catalogue import to_eventbridge_event
 
 from .factories import raw_finding, raw_findings, repeated
 

@@ -23,7 +23,7 @@ from findings.parsing import (
     parse_finding,
     severity_band,
 )
-from guardwatch.simulator.catalogue import (
+from gdsim.catalogue import (
     FINDING_TYPES,
     HOSTILE_STRINGS,
     RESOURCE_TYPES,

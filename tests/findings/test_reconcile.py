@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from findings.models import Finding, SyncState
 from findings.services import findings_reconcile_region, findings_sync_region
-from guardwatch.simulator import credentials_for
+from gdsim import credentials_for
 
 from .simulated import ADMIN, MEMBERS, estate
 

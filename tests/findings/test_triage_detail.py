@@ -25,7 +25,7 @@ HOSTILE_TYPES = (
 
 @pytest.fixture
 def hostile_findings():
-    from guardwatch.simulator.catalogue import FINDING_TYPES
+    from gdsim.catalogue import FINDING_TYPES
 
     rng = random.Random(3)
     types = [t for t in HOSTILE_TYPES if t in FINDING_TYPES]

@@ -7,7 +7,7 @@ import pytest
 from findings import upsert
 from findings.models import Finding, FindingOccurrence
 from findings.upsert import findings_upsert
-from guardwatch.simulator.catalogue import FINDING_TYPES
+from gdsim.catalogue import FINDING_TYPES
 
 from .factories import parsed, raw_finding, raw_findings, repeated
 

@@ -29,7 +29,7 @@ def store_findings(
     hours_ago: int = 0,
 ) -> list[Finding]:
     """`count` findings of the catalogue's types (or one type), spread over the last days."""
-    from guardwatch.simulator.catalogue import FINDING_TYPES
+    from gdsim.catalogue import FINDING_TYPES
 
     rng = random.Random(seed)
     types = sorted(FINDING_TYPES)

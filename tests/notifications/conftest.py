@@ -88,7 +88,7 @@ def parsed_finding(*, finding_type: str = "Backdoor:EC2/C&CActivity.B!DNS", acco
                    region: str = "us-east-1", seed: int = 1, now: datetime | None = None):  # fmt: skip
     """A ParsedFinding built by the simulator's catalogue, as a sync would store it."""
     from findings.parsing import parse_finding
-    from guardwatch.simulator.catalogue import build_finding
+    from gdsim.catalogue import build_finding
 
     raw = build_finding(random.Random(seed), finding_type=finding_type, account_id=account, region=region,
                         detector_id="d" * 32, now=now or datetime(2026, 11, 28, 9, 0, tzinfo=UTC))  # fmt: skip

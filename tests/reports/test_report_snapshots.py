@@ -329,7 +329,7 @@ def test_an_eventbridge_push_that_stores_a_finding_makes_the_snapshots_stale(
     import random
 
     from findings.services import findings_ingest_events
-    from guardwatch.simulator.catalogue import build_finding
+    from gdsim.catalogue import build_finding
 
     before = reports_cache_version(scope="findings")
     raw = build_finding(random.Random(1), finding_type="Recon:EC2/PortProbeUnprotectedPort",

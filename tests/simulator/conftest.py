@@ -14,7 +14,7 @@ import boto3
 import botocore.config
 import pytest
 
-from guardwatch.simulator import SimulatorServer, SimulatorState, credentials_for, validate_output
+from gdsim import SimulatorServer, SimulatorState, credentials_for, validate_output
 
 from .world import ADMIN, MEMBER, REGION, START, http_call
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from guardwatch.simulator.catalogue import (
+from gdsim.catalogue import (
     ACTION_TYPES,
     ATTACK_SEQUENCE,
     FINDING_TYPES,

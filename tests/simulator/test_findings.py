@@ -70,7 +70,7 @@ def test_sample_findings_are_marked_and_updated_on_the_next_call(gd_client, admi
 
 
 def test_sample_findings_of_every_type_when_none_are_named(gd_client, admin_detector):
-    from guardwatch.simulator.catalogue import FINDING_TYPES
+    from gdsim.catalogue import FINDING_TYPES
 
     client = gd_client(ADMIN)
     client.create_sample_findings(DetectorId=admin_detector)

@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from guardwatch.simulator import credentials_for
+from gdsim import credentials_for
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,3 +89,36 @@ def test_gdsim_serves_the_demo_scenario_to_unmodified_boto3_and_keeps_it_across_
     archived = admin_client(endpoint).get_findings(DetectorId=detector, FindingIds=findings[:1])["Findings"][0]
     assert archived["Service"]["Archived"] is True
     assert after["errors"] == 0  # strict mode: every response matched botocore's output shapes
+
+
+def test_python_m_gdsim_answers_boto3_with_no_environment_variables(tmp_path):
+    """The simulator is its own program: no DJANGO_SETTINGS_MODULE, no SECRET_KEY, no GUARDWATCH_ENV."""
+    port = free_port()
+    log = (tmp_path / "gdsim.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "gdsim", "--port", str(port), "--scenario", "demo"],
+                               cwd=ROOT, env={}, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        wait_for(lambda: health(endpoint) or process.poll() is not None, timeout=60, what="gdsim to answer")
+        assert process.poll() is None, (tmp_path / "gdsim.log").read_text()
+        assert admin_client(endpoint).list_detectors()["DetectorIds"]
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_manage_py_gdsim_is_a_wrapper_that_needs_no_product_settings(tmp_path):
+    """`manage.py gdsim` hands over to `python -m gdsim` before Django loads production settings."""
+    port = free_port()
+    log = (tmp_path / "gdsim.log").open("w")
+    env = {"PATH": os.environ.get("PATH", ""), "GUARDWATCH_ENV": "production"}  # no SECRET_KEY
+    process = subprocess.Popen([sys.executable, "manage.py", "gdsim", "--port", str(port)],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        wait_for(lambda: health(endpoint) or process.poll() is not None, timeout=60, what="gdsim to answer")
+        assert process.poll() is None, (tmp_path / "gdsim.log").read_text()
+        assert health(endpoint)["status"] == "ok"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

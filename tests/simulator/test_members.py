@@ -1,7 +1,7 @@
 """The administrator's member list: every relationship status and the per-account failures."""
 
 
-from guardwatch.simulator.relationships import (
+from gdsim.relationships import (
     ALREADY_INVITED,
     ALREADY_MEMBER,
     NOT_A_MEMBER,

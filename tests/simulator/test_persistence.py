@@ -2,7 +2,7 @@
 
 import boto3
 
-from guardwatch.simulator import SimulatorServer, SimulatorState, credentials_for
+from gdsim import SimulatorServer, SimulatorState, credentials_for
 
 from .world import ADMIN, MEMBER, REGION, START, list_all_finding_ids
 

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from guardwatch.simulator import RESIGN_ALERT_TYPE, SimulatorState
-from guardwatch.simulator.scenarios import ADMIN_ACCOUNT, REGIONS
+from gdsim import RESIGN_ALERT_TYPE, SimulatorState
+from gdsim.scenarios import ADMIN_ACCOUNT, REGIONS
 
 from .world import START
 

@@ -1,6 +1,6 @@
 """The Done-when story: the seed's invitation flow, end to end, through two boto3 clients."""
 
-from guardwatch.simulator import RESIGN_ALERT_TYPE
+from gdsim import RESIGN_ALERT_TYPE
 
 from .world import ADMIN, MEMBER, REGION
 

@@ -3,7 +3,7 @@
 import pytest
 from botocore.exceptions import ClientError
 
-from guardwatch.simulator import OutputValidationError, validate_output
+from gdsim import OutputValidationError, validate_output
 
 from .world import ADMIN, http_call
 
@@ -86,7 +86,7 @@ def test_validator_reports_enum_values_outside_the_model():
 
 def test_strict_mode_turns_an_invalid_response_into_a_recorded_500(simulator, gd_client, admin_detector,
                                                                     monkeypatch):
-    from guardwatch.simulator.operations import HANDLERS
+    from gdsim.operations import HANDLERS
 
     monkeypatch.setitem(HANDLERS, "ListDetectors", lambda context, params: {"DetectorIds": "not-a-list"})
     client = gd_client(ADMIN)

@@ -41,7 +41,7 @@ class Command(BaseCommand):
     def handle(self, *args, port: int, sim_port: int, scenario: str, seed: int, **options):
         if not settings.DEMO:
             raise CommandError("`manage.py demo` only runs with GUARDWATCH_ENV=demo.")
-        from guardwatch.simulator import credentials_for
+        from gdsim import credentials_for
 
         var = Path(settings.VAR_DIR)
         for folder in ("celery/queue", "celery/processed", "celery/results", "celery/control", "logs"):
@@ -65,8 +65,9 @@ class Command(BaseCommand):
 
         def spawn(name: str, argv: list[str]) -> None:
             log = (var / "logs" / f"{name}.log").open("a")
-            # argv is always [this interpreter, manage.py, <fixed subcommand>, ...]: no user input.
-            proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+            # argv is always this interpreter with fixed arguments (-m gdsim, -m celery, manage.py): no user input.
+            proc = subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR, stdout=log,  # noqa: S603
+                                    stderr=subprocess.STDOUT)  # fmt: skip
             processes.append((name, proc))
 
         def stop_all(*_args) -> None:
@@ -83,7 +84,7 @@ class Command(BaseCommand):
         try:
             spawn(
                 "simulator",
-                [python, manage, "gdsim", "--port", str(sim_port), "--scenario", scenario, "--seed", str(seed),
+                [python, "-m", "gdsim", "--port", str(sim_port), "--scenario", scenario, "--seed", str(seed),
                  "--persist", str(var / "simulator.sqlite3"), "--live"],
             )  # fmt: skip
             self._wait_for(f"{endpoint}/_sim/health", "the GuardDuty simulator", processes, var)

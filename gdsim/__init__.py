@@ -2,7 +2,7 @@
 
 Unmodified boto3 clients pointed at `SimulatorServer(...).endpoint_url` work as against AWS:
 GuardDuty (rest-json), plus enough STS and Organizations for cross-account roles and the demo.
-Nothing here imports Django; `manage.py gdsim` is a thin wrapper over `serve`.
+Nothing here imports Django or the product: run it as `python -m gdsim` (`manage.py gdsim` execs that).
 """
 
 from .auth import credentials_for

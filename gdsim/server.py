@@ -7,7 +7,7 @@ One endpoint serves everything, told apart the way AWS endpoints would be:
 - anything else: GuardDuty (rest-json), routed by botocore's requestUri templates.
 
 `SimulatorServer` runs the app on a threaded wsgiref server with HTTP/1.1 keep-alive, in a
-background thread (tests, bench) or in the foreground (`serve`, behind `manage.py gdsim`).
+background thread (tests, bench) or in the foreground (`serve`, behind `python -m gdsim`).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from .protocol import (
 )
 from .state import SimulatorState
 
-logger = logging.getLogger("guardwatch.simulator")
+logger = logging.getLogger("gdsim")
 Response = tuple[int, list[tuple[str, str]], bytes]
 _STATUS_TEXT = {200: "OK", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
                 429: "Too Many Requests", 500: "Internal Server Error", 501: "Not Implemented",
@@ -324,7 +324,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def serve(*, port: int = 4566, host: str = "127.0.0.1", scenario: str | None = None, seed: int = 0,
           persist: str | Path | None = None, live: bool = False, tick_seconds: float = 10.0,
           strict: bool = False, log: Callable[[str], None] = print) -> None:
-    """Run the simulator in the foreground until interrupted (what `manage.py gdsim` calls).
+    """Run the simulator in the foreground until interrupted (what `python -m gdsim` calls).
 
     A persisted state that already holds data is kept as it is; the scenario only seeds an empty one.
     With `live`, a background thread runs one live tick every `tick_seconds`.

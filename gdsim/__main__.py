@@ -1,0 +1,36 @@
+"""`python -m gdsim`: run the local GuardDuty simulator in the foreground, with no Django and no settings."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .server import serve
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line `python -m gdsim` and `manage.py gdsim` share."""
+    p = argparse.ArgumentParser(
+        prog="gdsim", description="Run the local GuardDuty simulator (GuardDuty, STS and Organizations on one endpoint)."
+    )
+    p.add_argument("--host", default="127.0.0.1", help="Address to listen on (0.0.0.0 in containers).")
+    p.add_argument("--port", type=int, default=4566)
+    p.add_argument("--scenario", default=None, help="Seed a scenario (e.g. demo) into an empty state.")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--persist", default=None, help="SQLite file keeping the state across restarts.")
+    p.add_argument("--live", action="store_true", help="Keep producing findings and repeat occurrences.")
+    p.add_argument("--tick-seconds", type=float, default=10.0)
+    p.add_argument("--strict", action="store_true", help="Fail loudly on responses that break the model.")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    options = parser().parse_args(argv)
+    serve(port=options.port, host=options.host, scenario=options.scenario, seed=options.seed,
+          persist=options.persist, live=options.live, tick_seconds=options.tick_seconds,
+          strict=options.strict, log=lambda line: print(line, flush=True))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
