@@ -3,8 +3,8 @@
 from django import forms
 from django.conf import settings
 
-from .csvimport import MAX_BYTES, MAX_ROWS, account_id_problem, email_problem
-from .models import MemberOperation
+from accounts.csvimport import MAX_BYTES, MAX_ROWS, account_id_problem, email_problem
+from accounts.models import MemberOperation
 
 Action = MemberOperation.Action
 

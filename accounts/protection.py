@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from guardwatch.core.report_cache import reports_cache_bump
-
-from . import gateway
-from .gateway import GatewayError
-from .models import PROTECTION_PLANS, MemberProtection, Membership, RegionState
+from accounts import gateway
+from accounts.gateway import GatewayError
+from accounts.models import PROTECTION_PLANS, MemberProtection, Membership, RegionState
+from reports.cache import reports_cache_bump
 
 # GetMemberDetectors describes members the administrator holds: monitored or paused.
 ASSOCIATED = ("Enabled", "Disabled")

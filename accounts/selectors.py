@@ -9,9 +9,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 
-from guardwatch.core.models import AuditEntry
-
-from .models import (
+from accounts.models import (
     STATUS_LABELS,
     MemberAccount,
     MemberOperation,
@@ -22,6 +20,7 @@ from .models import (
     status_css,
     status_label,
 )
+from guardwatch.core.models import AuditEntry
 
 PER_PAGE = 100
 NOT_A_MEMBER = "none"  # the status filter's value for "no membership in the region"

@@ -20,14 +20,10 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from guardwatch.core.models import Alert
-from guardwatch.core.report_cache import reports_cache_bump
-from guardwatch.core.services import alert_raise, audit_record
-
-from . import gateway
-from .csvimport import account_id_problem, email_problem
-from .gateway import GatewayError
-from .models import (
+from accounts import gateway
+from accounts.csvimport import account_id_problem, email_problem
+from accounts.gateway import GatewayError
+from accounts.models import (
     ALERT_STATUSES,
     MemberAccount,
     MemberOperation,
@@ -37,6 +33,9 @@ from .models import (
     RegionState,
     status_label,
 )
+from guardwatch.core.models import Alert
+from guardwatch.core.services import alert_raise, audit_record
+from reports.cache import reports_cache_bump
 
 logger = logging.getLogger(__name__)
 Action = MemberOperation.Action
@@ -191,7 +190,7 @@ def member_operation_start(
     create_detectors: bool = False,
 ) -> MemberOperation:
     """Record an operation with one pending result per (account, region) and queue it after commit."""
-    from .tasks import member_operation_run
+    from accounts.tasks import member_operation_run
 
     action = Action(action)
     unknown = [region for region in regions if region not in configured_regions()]
@@ -244,7 +243,7 @@ def member_recreate(*, account: MemberAccount, email: str, regions: Sequence[str
 
 def member_operation_retry(*, operation: MemberOperation, actor) -> int:
     """Put the failed results of a finished operation back to pending and run it again."""
-    from .tasks import member_operation_run
+    from accounts.tasks import member_operation_run
 
     with transaction.atomic():
         claimed = MemberOperation.objects.filter(
@@ -713,7 +712,7 @@ class SyncResult:
 
 def members_sync_request(*, actor, regions: Sequence[str] | None = None) -> list[str]:
     """"Refresh now": mark the regions as refreshing and queue one sync task each, after commit."""
-    from .tasks import members_sync_region
+    from accounts.tasks import members_sync_region
 
     chosen = [region for region in configured_regions() if regions is None or region in regions]
     now = timezone.now()

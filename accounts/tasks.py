@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from . import services
+from accounts import services
 
 
 @shared_task(name="accounts.tasks.members_sync_all_regions")
@@ -41,7 +41,7 @@ def member_operation_run(operation_id: int) -> dict:
 @shared_task(name="accounts.tasks.member_protection_sync_region")
 def member_protection_sync_region(region: str) -> dict:
     """Read the region's associated members' protection plans (GetMemberDetectors); idempotent."""
-    from .protection import member_protection_sync_region as sync
+    from accounts.protection import member_protection_sync_region as sync
 
     result = sync(region=region)
     return {"region": result.region, "described": result.described, "error": result.error}

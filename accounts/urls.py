@@ -2,13 +2,12 @@
 
 from django.urls import path, re_path
 
-from . import coverage_views, views
+from accounts import views
 
 app_name = "accounts"
 
 urlpatterns = [
     path("", views.account_list, name="list"),
-    path("coverage/", coverage_views.coverage_page, name="coverage"),
     path("add/", views.account_add, name="add"),
     path("upload/", views.account_upload, name="upload"),
     path("upload/confirm/", views.account_upload_confirm, name="upload_confirm"),

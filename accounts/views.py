@@ -13,12 +13,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from guardwatch.core.access import requires
-from guardwatch.core.redirects import next_url
-
-from . import selectors, services
-from .csvimport import parse_member_csv
-from .forms import (
+from accounts import selectors, services
+from accounts.csvimport import parse_member_csv
+from accounts.forms import (
     DESTRUCTIVE,
     AccountActionForm,
     AccountAddForm,
@@ -29,8 +26,10 @@ from .forms import (
     InviteForm,
     RecreateForm,
 )
-from .gateway import GatewayError
-from .models import MemberAccount, MemberOperation
+from accounts.gateway import GatewayError
+from accounts.models import MemberAccount, MemberOperation
+from guardwatch.core.access import requires
+from guardwatch.core.redirects import next_url
 
 SELECTION_KEY = "accounts.selection"
 PREVIEW_KEY = "accounts.csv_preview"

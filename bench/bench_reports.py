@@ -208,7 +208,7 @@ def _compute_parts(repeats: int) -> list[str]:
     """Cold computation per period, median of `repeats`: two connections (what runs) and one."""
     from unittest import mock
 
-    from findings import reports
+    from reports import findings_report as reports
 
     rows = ["| period | two connections (p50) | one connection (p50) |", "|---|---|---|"]
     for key, params in (("7 days", {"period": "7"}), ("30 days", {"period": "30"}), ("90 days", {"period": "90"}),
@@ -253,8 +253,9 @@ def _snapshot_cases(client, timed_n: int) -> tuple[list[CaseResult], list[str]]:
     """
     from unittest import mock
 
-    from findings import report_snapshots, tasks
-    from guardwatch.core.report_cache import reports_cache_bump
+    from findings import tasks
+    from reports import snapshots as report_snapshots
+    from reports.cache import reports_cache_bump
 
     queued: list[int] = []
     with _own_snapshots(), mock.patch.object(tasks.findings_figures_refresh, "delay", lambda: queued.append(1)):
@@ -301,7 +302,7 @@ def _time_to_figures(client, rounds: int) -> list[str]:
     (`findings_report_snapshot`, two connections), the poll request that then serves the snapshot.
     The broker and the poll interval (1 s) are left out: they add up to one poll interval.
     """
-    from findings import report_snapshots
+    from reports import snapshots as report_snapshots
 
     rows = ["| period | request (waiting page) | worker computes | poll serves the report | in all (p50) |",
             "|---|---|---|---|---|"]  # fmt: skip

@@ -51,7 +51,7 @@ def _deep_cursor(query: str, sort_key: str, page: int, size: int = 50) -> str:
     """The `after=` cursor of page `page` (what clicking Next page-1 times yields)."""
     from django.http import QueryDict
 
-    from findings import listing
+    from triage import listing
 
     filters = listing.FindingFilters.from_query(QueryDict(query))
     sort = listing.SORTS[sort_key]
@@ -88,7 +88,7 @@ print({{"rows": lines - 1, "seconds": round(time.perf_counter() - started, 1), "
 
 def _bulk_status(ids: list[int], status: str, actor) -> int:
     """What a confirmed bulk status change costs: queue it, then run the task's body."""
-    from findings import triage
+    from triage import services as triage
 
     triage._bulk_enqueue = lambda bulk_id: None  # noqa: SLF001 - no broker in the benchmark
     request = triage.BulkRequest("status", {"status": status, "reason": "bench"}, ids, "")
@@ -241,7 +241,7 @@ def _write_doc(total, open_count, results, ack, res, export, table_size, loads) 
         + (f"; over target: {', '.join(f'{r.name} ({r.p95_ms:,.0f} ms)' for r in slow)}." if slow else "."),
         f"- Queries per list page: {sorted({r.queries for r in lists})} depending on the filter (exact or"
         " estimated counts, filter-first plan), never on the page size (asserted in"
-        " tests/findings/test_triage_list.py with `django_assert_max_num_queries`).",
+        " tests/triage/test_list.py with `django_assert_max_num_queries`).",
         f"- Bulk status change of {ack[0][1]:,} findings, {len(ack)} rounds on fresh findings each, end to end"
         f" (queue + task body): → Acknowledged {_seconds(ack)}; → Resolved (plus {res[0][1]:,} ArchiveFindings"
         f" write-backs queued) {_seconds(res)} — target ≤ 3 s {_verdict(max(t for t, _n in ack + res) <= 3)}"

@@ -16,7 +16,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .services import IngestRejected, findings_ingest_events, ingest_key_authenticate
+from findings.services import IngestRejected, findings_ingest_events, ingest_key_authenticate
 
 KEY_HEADER = "X-GuardWatch-Key"
 MAX_BODY_BYTES = 1024 * 1024

@@ -9,7 +9,7 @@ bulk upsert inserts only GuardDuty's columns.
 from django.conf import settings
 from django.db import models
 
-from .fields import JSONTextField
+from findings.fields import JSONTextField
 
 
 class SeverityBand(models.TextChoices):
@@ -309,7 +309,7 @@ class IngestApiKey(models.Model):
         return self.revoked_at is None
 
 
-# --- Triage (local to GuardWatch): timeline, write-backs, saved views, suppression, bulk actions ---
+# --- A finding's timeline (local to GuardWatch): what triage did to it; reports and notifications read it too ---
 
 
 class FindingEvent(models.Model):
@@ -345,113 +345,3 @@ class FindingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on finding {self.finding_id}"
-
-
-class WriteBack(models.Model):
-    """One change GuardWatch owes GuardDuty for one finding; a queue row, flushed in batches of 50 per region.
-
-    Never dropped: a failed row keeps its error and is retried with backoff until it is sent, or
-    superseded by a later opposite change to the same finding (archive then unarchive).
-    """
-
-    class Operation(models.TextChoices):
-        ARCHIVE = "archive", "ArchiveFindings"
-        UNARCHIVE = "unarchive", "UnarchiveFindings"
-        USEFUL = "useful", "Feedback USEFUL"
-        NOT_USEFUL = "not_useful", "Feedback NOT_USEFUL"
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        SUPERSEDED = "superseded", "Superseded"
-
-    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="writebacks")
-    operation = models.CharField(max_length=16, choices=Operation.choices)
-    region = models.CharField(max_length=32)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True, default="")
-    actor_name = models.CharField(max_length=150, blank=True, default="")
-    created_at = models.DateTimeField()
-    next_attempt_at = models.DateTimeField()
-    sent_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["id"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="writeback_due_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.get_operation_display()} {self.finding_id} ({self.status})"
-
-
-class SavedView(models.Model):
-    """A named list filter (the query string of the findings list), personal or shared with the team."""
-
-    name = models.CharField(max_length=100)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
-    shared = models.BooleanField(default=False)
-    query = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name", "id"]
-        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="savedview_owner_name_unique")]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class SuppressionRule(models.Model):
-    """A GuardDuty filter with Action ARCHIVE, made from a list filter, pushed to every configured region."""
-
-    name = models.CharField(max_length=64, unique=True)
-    reason = models.TextField()
-    query = models.TextField(blank=True, default="")
-    # GuardDuty FindingCriteria (camelCase criterion paths), as pushed.
-    criteria = models.JSONField()
-    regions = models.JSONField(default=list, blank=True)
-    last_error = models.TextField(blank=True, default="")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class BulkAction(models.Model):
-    """A bulk change to many findings (selected ids or a whole filter), run by a Celery task when large."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    action = models.CharField(max_length=16)
-    params = models.JSONField(default=dict, blank=True)
-    query = models.TextField(blank=True, default="")
-    finding_ids = models.JSONField(default=list, blank=True)
-    total = models.PositiveIntegerField(default=0)
-    done = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    error = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"bulk {self.action} ({self.done}/{self.total})"
-
-    @property
-    def percent(self) -> int:
-        return 100 if not self.total else min(100, self.done * 100 // self.total)

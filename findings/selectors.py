@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .models import IngestApiKey, SyncRun, SyncState
+from findings.models import IngestApiKey, SyncRun, SyncState
 
 
 @dataclass(frozen=True)

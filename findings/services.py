@@ -25,15 +25,14 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from guardwatch.core.report_cache import reports_cache_bump, reports_cache_bump_on_commit
+from findings import gateway
+from findings.fields import JSONText, json_text
+from findings.models import Finding, IngestApiKey, SyncRun, SyncState, WriteSource
+from findings.parsing import FindingParseError, parse_eventbridge_event, parse_finding
+from findings.upsert import UpsertResult, findings_upsert
 from guardwatch.core.services import audit_record
-from guardwatch.notifications.events import sync_failure_publish
-
-from . import gateway
-from .fields import JSONText, json_text
-from .models import Finding, IngestApiKey, SyncRun, SyncState, WriteSource
-from .parsing import FindingParseError, parse_eventbridge_event, parse_finding
-from .upsert import UpsertResult, findings_upsert
+from notifications.events import sync_failure_publish
+from reports.cache import reports_cache_bump, reports_cache_bump_on_commit
 
 __all__ = [
     "IngestRejected",
@@ -506,7 +505,7 @@ def _reconcile_store(findings: tuple[dict, ...], result: ReconcileResult) -> Non
 
 def findings_sync_request(*, regions: list[str] | None = None, actor) -> list[str]:
     """"Sync now": queue a pull sync of each region (all configured regions by default), after commit."""
-    from .tasks import findings_sync_region as sync_task
+    from findings.tasks import findings_sync_region as sync_task
 
     chosen = [r for r in (regions or settings.GUARDWATCH_AWS_REGIONS) if r in settings.GUARDWATCH_AWS_REGIONS]
     username = actor.get_username() if getattr(actor, "is_authenticated", False) else ""

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from . import services
+from findings import services
 
 
 @shared_task(name="findings.tasks.findings_sync_all_regions")
@@ -61,13 +61,13 @@ def findings_retention_purge() -> int:
 
 
 # Triage tasks (write-back flush, bulk actions, accepted-risk expiry) register with this module.
-from .triage_tasks import accepted_risk_reopen, bulk_action_run, writeback_flush  # noqa: E402, F401
+from triage.tasks import accepted_risk_reopen, bulk_action_run, writeback_flush  # noqa: E402, F401
 
 
 @shared_task(name="findings.tasks.findings_figures_refresh")
 def findings_figures_refresh() -> list[str]:
     """Beat (every minute) and stale pages: recompute stale report snapshots; one run at a time across workers."""
-    from . import report_snapshots
+    from reports import snapshots as report_snapshots
 
     return report_snapshots.findings_figures_refresh()
 
@@ -75,6 +75,6 @@ def findings_figures_refresh() -> list[str]:
 @shared_task(name="findings.tasks.findings_report_snapshot")
 def findings_report_snapshot(query: dict[str, str], owner: str = "") -> str:
     """A report page had no figures for a period: compute and keep its snapshot (the page polls for it)."""
-    from . import report_snapshots
+    from reports import snapshots as report_snapshots
 
     return report_snapshots.findings_report_snapshot(query=query, owner=owner)

@@ -26,10 +26,9 @@ import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
-from guardwatch.notifications.events import findings_changes_watch
-
-from .fields import json_text
-from .models import Finding, FindingOccurrence, FindingSearch
+from findings.fields import json_text
+from findings.models import Finding, FindingOccurrence, FindingSearch
+from notifications.events import findings_changes_watch
 
 # Findings per statement. Postgres: one COPY + one upsert per 1,000 (statement overhead is then noise).
 # SQLite (the demo): a VALUES list of 37 parameters per finding must stay under its 32,766 limit.

@@ -7,12 +7,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from findings.forms import IngestKeyForm, SyncNowForm
+from findings.models import IngestApiKey
+from findings.selectors import ingest_key_list, sync_runs_recent, sync_status_list
+from findings.services import findings_sync_request, ingest_key_create, ingest_key_revoke
 from guardwatch.core.access import requires
-
-from .forms import IngestKeyForm, SyncNowForm
-from .models import IngestApiKey
-from .selectors import ingest_key_list, sync_runs_recent, sync_status_list
-from .services import findings_sync_request, ingest_key_create, ingest_key_revoke
 
 
 def _sync_context() -> dict:

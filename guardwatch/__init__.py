@@ -1,5 +1,5 @@
 """GuardWatch: a self-hosted console for GuardDuty administrator accounts."""
 
-from .celery import app as celery_app
+from guardwatch.celery import app as celery_app
 
 __all__ = ("celery_app",)

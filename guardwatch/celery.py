@@ -9,7 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guardwatch.settings")
 
 app = Celery("guardwatch")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["guardwatch.core", "accounts", "findings", "guardwatch.notifications"])
+app.autodiscover_tasks(["guardwatch.core", "accounts", "findings", "triage", "reports", "notifications"])
 
 # Periodic work lives in code (no django-celery-beat: it caps Django below 6.1). Exactly one beat
 # process runs this schedule; each task is idempotent and claims its own work, so a late or doubled

@@ -125,7 +125,9 @@ INSTALLED_APPS = [
     "guardwatch.core",
     "accounts",
     "findings",
-    "guardwatch.notifications",
+    "triage",
+    "reports",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -211,7 +213,7 @@ if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
+LOGIN_REDIRECT_URL = "reports:dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"

@@ -1,4 +1,4 @@
-"""Root URL configuration."""
+"""Root URL configuration: the project's own pages, then each app's URLs (every path as it has always been)."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -9,7 +9,6 @@ from guardwatch.core import views as core_views
 from guardwatch.core.login import ThrottledAuthenticationForm
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path(
         "login/",
@@ -20,9 +19,11 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("guardwatch.core.urls")),
+    path("", include("reports.urls")),  # /, /findings/report/, /accounts/coverage/
     path("accounts/", include("accounts.urls")),
-    path("findings/", include("findings.urls")),
-    path("settings/notifications/", include("guardwatch.notifications.urls")),
+    path("findings/", include("findings.urls")),  # sync and ingest keys
+    path("findings/", include("triage.urls")),  # the list, a finding's page, bulk, suppression
+    path("settings/notifications/", include("notifications.urls")),
     path("ingest/eventbridge/", findings_ingest.eventbridge, name="ingest_eventbridge"),
     path("django-admin/", admin.site.urls),
 ]

@@ -17,6 +17,6 @@ class CoreConfig(AppConfig):
 
 def _install_roles(sender: AppConfig, using: str = "default", **_kwargs) -> None:
     """Keep the Admin/Analyst/Manager groups exactly as `roles.ROLE_PERMISSIONS` defines them."""
-    from .roles import roles_install
+    from guardwatch.core.roles import roles_install
 
     roles_install(using=using)

@@ -3,17 +3,17 @@
 from django.http import HttpRequest
 from django.urls import reverse
 
-from .roles import role_of
+from guardwatch.core.roles import role_of
 
 # (label, url name, permission needed to see the link)
 NAVIGATION = (
-    ("Dashboard", "home", None),
+    ("Dashboard", "reports:dashboard", None),
     ("Accounts", "accounts:list", "core.view_members"),
     ("Alerts", "core:alerts", "core.view_members"),
-    ("Findings", "findings:list", "core.view_findings"),
+    ("Findings", "triage:list", "core.view_findings"),
     ("Sync", "findings:sync", "core.view_sync"),
-    ("Coverage", "accounts:coverage", "core.view_reports"),
-    ("Report", "findings:report", "core.view_reports"),
+    ("Coverage", "reports:coverage", "core.view_reports"),
+    ("Report", "reports:findings", "core.view_reports"),
     ("Notifications", "notifications:destinations", "core.manage_settings"),
     ("Audit", "core:audit", "core.view_audit"),
 )

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from .selectors import AuditFilters
+from guardwatch.core.selectors import AuditFilters
 
 
 class AuditFilterForm(forms.Form):

@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .models import AuditEntry
+from guardwatch.core.models import AuditEntry
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def audit_for_target(*, target_type: str, target_id: str, limit: int = 50) -> li
 
 def alert_list(*, state: str = "open") -> QuerySet:
     """Alerts newest first: `open` (unacknowledged), `acknowledged`, or `all`."""
-    from .models import Alert
+    from guardwatch.core.models import Alert
 
     qs = Alert.objects.select_related("acknowledged_by")
     if state == "open":
@@ -64,6 +64,6 @@ def alert_list(*, state: str = "open") -> QuerySet:
 
 def alert_open_count() -> int:
     """How many alerts wait for someone."""
-    from .models import Alert
+    from guardwatch.core.models import Alert
 
     return Alert.objects.filter(acknowledged_at__isnull=True).count()

@@ -10,9 +10,9 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import Alert, AuditEntry
-from .roles import Role
-from .signals import alert_raised
+from guardwatch.core.models import Alert, AuditEntry
+from guardwatch.core.roles import Role
+from guardwatch.core.signals import alert_raised
 
 SYSTEM_ACTOR = "system"
 logger = logging.getLogger(__name__)

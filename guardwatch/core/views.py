@@ -1,4 +1,4 @@
-"""Core pages: dashboard home, audit log, health check."""
+"""Core pages: audit log, alerts, health check."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -10,29 +10,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from .access import requires
-from .forms import AuditFilterForm
-from .models import Alert
-from .redirects import next_url
-from .selectors import alert_list, audit_list, audit_verbs
-from .services import alert_acknowledge
-
-
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    """The landing page for every role: the cards this role may follow, each linking to its page."""
-    from accounts.coverage import coverage_dashboard
-    from findings.report_snapshots import findings_dashboard
-
-    user = request.user
-    context = {
-        "coverage": coverage_dashboard() if user.has_perm("core.view_reports") else None,
-        "findings": findings_dashboard() if user.has_perm("core.view_findings") else None,
-        "can_alerts": user.has_perm("core.view_members"),
-        "can_sync": user.has_perm("core.view_sync"),
-        "can_reports": user.has_perm("core.view_reports"),
-    }
-    return render(request, "core/home.html", context)
+from guardwatch.core.access import requires
+from guardwatch.core.forms import AuditFilterForm
+from guardwatch.core.models import Alert
+from guardwatch.core.redirects import next_url
+from guardwatch.core.selectors import alert_list, audit_list, audit_verbs
+from guardwatch.core.services import alert_acknowledge
 
 
 @require_GET

@@ -7,10 +7,10 @@ from guardwatch.core.roles import ROLE_PERMISSIONS, Role
 
 # page → the personas that may open it
 PAGES = {
-    "home": {"admin", "analyst", "manager", "outsider"},
+    "reports:dashboard": {"admin", "analyst", "manager", "outsider"},
     "accounts:list": {"admin", "analyst", "manager"},
-    "findings:list": {"admin", "analyst", "manager"},
-    "accounts:coverage": {"admin", "analyst", "manager"},
+    "triage:list": {"admin", "analyst", "manager"},
+    "reports:coverage": {"admin", "analyst", "manager"},
     "core:audit": {"admin"},
 }
 PERSONAS = ("admin", "analyst", "manager", "outsider")
@@ -71,8 +71,8 @@ def test_only_admins_manage_members_and_only_managers_cannot_triage(admin, analy
 
 
 def test_navigation_shows_only_reachable_sections(client_for):
-    manager_page = client_for("manager").get(reverse("home")).content.decode()
-    admin_page = client_for("admin").get(reverse("home")).content.decode()
+    manager_page = client_for("manager").get(reverse("reports:dashboard")).content.decode()
+    admin_page = client_for("admin").get(reverse("reports:dashboard")).content.decode()
     assert 'href="/core/audit/"' not in manager_page and ">Audit<" not in manager_page
     assert ">Audit<" in admin_page
     assert '<span class="role-badge">Manager</span>' in manager_page

@@ -7,17 +7,17 @@ import pytest
 from django.template.loader import render_to_string
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from guardwatch.core import charts
 from guardwatch.core.csv_export import csv_cell
 from guardwatch.core.models import Alert
 from guardwatch.core.services import alert_raise
+from reports import charts
 
 pytestmark = pytest.mark.django_db
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 # Views that deliberately carry no `@requires`: every signed-in person's dashboard, the sign-in pages,
 # the load balancer's probe, EventBridge's API-key endpoint, and Django's own admin (staff only).
-WITHOUT_ROLE_CHECK = {"home", "login", "logout", "healthz", "ingest_eventbridge"}
+WITHOUT_ROLE_CHECK = {"reports:dashboard", "login", "logout", "healthz", "ingest_eventbridge"}
 
 
 def _patterns(resolver: URLResolver, prefix: str = ""):
@@ -83,7 +83,7 @@ def test_a_link_with_a_nul_character_is_refused_with_a_reason(client_for, url):
 
 
 def test_a_form_posted_with_a_nul_character_is_refused_with_a_reason(client_for):
-    response = client_for("analyst").post(reverse("findings:view_save"), {"name": "mine\x00", "query": ""})
+    response = client_for("analyst").post(reverse("triage:view_save"), {"name": "mine\x00", "query": ""})
 
     assert response.status_code == 400
     assert "NUL character" in response.content.decode()

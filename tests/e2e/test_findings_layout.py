@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from findings.models import Finding
-from tests.findings.triage_support import store_findings
+from tests.triage.support import store_findings
 
 pytestmark = pytest.mark.browser
 

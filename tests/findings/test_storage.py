@@ -15,8 +15,8 @@ from findings.fields import JSONText, json_text
 from findings.gateway import FindingPage
 from findings.models import Finding, FindingSearch
 from findings.services import parsed_batches
-from findings.triage import findings_assign, findings_status_set
 from findings.upsert import findings_upsert
+from triage.services import findings_assign, findings_status_set
 
 from .factories import parsed, raw_finding, raw_findings, repeated
 
@@ -179,7 +179,8 @@ def test_a_bulk_status_change_records_each_findings_own_timeline_entry(analyst, 
 
     from django.utils import timezone
 
-    from findings.models import FindingEvent, WriteBack
+    from findings.models import FindingEvent
+    from triage.models import WriteBack
 
     if vendor == "portable":  # the demo's path (bulk_create), run here on Postgres
         monkeypatch.setattr(connection, "vendor", "sqlite")

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from guardwatch.notifications import services
-from guardwatch.notifications.models import Destination
+from notifications import services
+from notifications.models import Destination
 
 from .receiver import FakeJira, Receiver
 

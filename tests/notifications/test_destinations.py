@@ -14,9 +14,9 @@ from moto import mock_aws
 
 from findings.models import Finding
 from findings.upsert import findings_upsert
-from guardwatch.notifications.events import event_for_finding, events_publish
-from guardwatch.notifications.models import Delivery, TicketLink
-from guardwatch.notifications.services import delivery_attempt
+from notifications.events import event_for_finding, events_publish
+from notifications.models import Delivery, TicketLink
+from notifications.services import delivery_attempt
 
 from .conftest import SIGNING_SECRET, destination_make, parsed_finding, rule_make, webhook_make
 

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from findings.models import Finding
 from findings.services import findings_sync_region
-from guardwatch.notifications.models import Delivery
+from notifications.models import Delivery
 
 from .conftest import SIGNING_SECRET
 

@@ -13,9 +13,9 @@ from django.utils import timezone
 from findings.models import Finding
 from findings.upsert import findings_upsert
 from guardwatch.core.models import AuditEntry
-from guardwatch.notifications import tasks
-from guardwatch.notifications.models import Delivery
-from guardwatch.notifications.services import delivery_attempt
+from notifications import tasks
+from notifications.models import Delivery
+from notifications.services import delivery_attempt
 
 from .conftest import parsed_finding, rule_make, webhook_make
 
@@ -122,7 +122,7 @@ def test_the_task_schedules_its_own_retry_with_the_backoff(three_destinations, m
 
 
 def test_a_lost_task_is_picked_up_by_the_retry_sweep(three_destinations):
-    from guardwatch.notifications.services import deliveries_due
+    from notifications.services import deliveries_due
 
     Delivery.objects.update(created_at=timezone.now() - timedelta(minutes=5))
     assert len(deliveries_due()) == 3

@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from guardwatch.notifications.crypto import SecretsUnreadable, secrets_decrypt, secrets_encrypt
-from guardwatch.notifications.outbound import OutboundRefused, url_check
+from notifications.crypto import SecretsUnreadable, secrets_decrypt, secrets_encrypt
+from notifications.outbound import OutboundRefused, url_check
 
 
 def test_secrets_round_trip_and_survive_a_key_rotation_with_a_fallback(settings):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from guardwatch.core.models import AuditEntry
-from guardwatch.notifications.models import Destination, RoutingRule
+from notifications.models import Destination, RoutingRule
 
 from .conftest import SIGNING_SECRET, webhook_make
 
@@ -144,8 +144,8 @@ def test_a_receivers_html_answer_and_a_hostile_title_are_shown_escaped_in_the_de
     from dataclasses import replace
 
     from findings.upsert import findings_upsert
-    from guardwatch.notifications.models import Delivery
-    from guardwatch.notifications.services import delivery_attempt
+    from notifications.models import Delivery
+    from notifications.services import delivery_attempt
 
     from .conftest import parsed_finding, rule_make
 

@@ -9,14 +9,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from findings.listing import sla_due
 from findings.models import Finding, SyncState
 from findings.services import _RunProgress, _sync_failed
 from findings.upsert import findings_upsert
 from guardwatch.core.services import alert_raise
-from guardwatch.notifications.events import Event, event_for_finding, events_publish, overdue_findings_publish
-from guardwatch.notifications.models import Delivery, DigestEntry
-from guardwatch.notifications.services import digests_send
+from notifications.events import Event, event_for_finding, events_publish, overdue_findings_publish
+from notifications.models import Delivery, DigestEntry
+from notifications.services import digests_send
+from triage.listing import sla_due
 
 from .conftest import parsed_finding, rule_make, webhook_make
 

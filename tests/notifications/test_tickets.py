@@ -11,9 +11,9 @@ from django.utils import timezone
 from findings.models import Finding, FindingEvent
 from findings.upsert import findings_upsert
 from guardwatch.core.models import AuditEntry
-from guardwatch.notifications import tasks
-from guardwatch.notifications.models import Delivery, TicketLink
-from guardwatch.notifications.services import TicketError, delivery_attempt, delivery_resend, ticket_request
+from notifications import tasks
+from notifications.models import Delivery, TicketLink
+from notifications.services import TicketError, delivery_attempt, delivery_resend, ticket_request
 
 from .conftest import destination_make, parsed_finding, rule_make
 

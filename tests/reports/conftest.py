@@ -44,7 +44,7 @@ class QueuedReports(list):
         self.owners.append(owner)
 
     def run(self) -> None:
-        from findings import report_snapshots
+        from reports import snapshots as report_snapshots
 
         while self:
             report_snapshots.findings_report_snapshot(query=self.pop(0), owner=self.owners.pop(0))

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
-from findings.report_snapshots import findings_figures_refresh
-from findings.reports import percentile_cont
-from guardwatch.core.report_cache import reports_cache_bump
+from reports.cache import reports_cache_bump
+from reports.findings_report import percentile_cont
+from reports.snapshots import findings_figures_refresh
 from tests.reports.support import finding, moved
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from findings.models import Finding
-from findings.triage import findings_status_set
 from tests.reports.support import finding
+from triage.services import findings_status_set
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 11, 1, 9, tzinfo=UTC)

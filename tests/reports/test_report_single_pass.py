@@ -16,10 +16,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from findings import reports
-from findings.listing import CLOSED_STATUSES
 from findings.models import OPEN_STATUSES, Finding, FindingEvent
+from reports import findings_report as reports
 from tests.reports.support import finding, moved
+from triage.listing import CLOSED_STATUSES
 
 pytestmark = pytest.mark.django_db
 BANDS = ("low", "medium", "high", "critical")

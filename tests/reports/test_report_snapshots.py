@@ -8,11 +8,13 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
-from findings import report_snapshots, reports, tasks
-from findings.report_snapshots import CLAIM, findings_figures_refresh
-from findings.reports import report_period
+from findings import tasks
 from findings.services import findings_sync_region
-from guardwatch.core.report_cache import refresh_claim, reports_cache_bump, reports_cache_version
+from reports import findings_report as reports
+from reports import snapshots as report_snapshots
+from reports.cache import refresh_claim, reports_cache_bump, reports_cache_version
+from reports.findings_report import report_period
+from reports.snapshots import CLAIM, findings_figures_refresh
 from tests.findings.simulated import estate
 from tests.reports.support import finding, moved
 
@@ -292,7 +294,7 @@ def test_a_move_committed_after_a_refresh_that_could_not_see_it_makes_the_snapsh
     from django.db import connection, transaction
 
     from findings.models import Finding
-    from findings.triage import findings_status_set
+    from triage.services import findings_status_set
 
     settings.GUARDWATCH_REPORTS_CACHE_SECONDS = 1
     slow, fast = finding(created=at(3, 9), band="high"), finding(created=at(3, 9), band="high")

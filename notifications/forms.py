@@ -1,0 +1,283 @@
+"""Destination forms (one field set per kind; secrets write-only) and the routing rule form."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from django import forms
+from django.core.validators import validate_email
+
+from notifications.models import BANDS, Destination, EventKind, RoutingRule
+from notifications.outbound import OutboundRefused, url_check
+from notifications.senders import priority_map
+
+
+def _url_field(label: str, help_text: str = "") -> forms.CharField:
+    return forms.CharField(label=label, max_length=1000, help_text=help_text,
+                           widget=forms.TextInput(attrs={"class": "full", "autocomplete": "off"}))  # fmt: skip
+
+
+def _secret_field(label: str, help_text: str = "") -> forms.CharField:
+    return forms.CharField(label=label, max_length=1000, help_text=help_text,
+                           widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))  # fmt: skip
+
+
+# Per kind: (field name, field factory, secret?)
+KIND_FIELDS: dict[str, list[tuple[str, Any, bool]]] = {
+    Destination.Kind.WEBHOOK: [
+        ("url", lambda: _url_field("Receiver URL", "http(s) URL that accepts a JSON POST."), True),
+        (
+            "signing_secret",
+            lambda: _secret_field(
+                "Signing secret",
+                "X-GuardWatch-Signature is sha256=HMAC-SHA256(secret, raw body); at least 16 characters.",
+            ),
+            True,
+        ),
+    ],
+    Destination.Kind.SLACK: [
+        ("url", lambda: _url_field("Slack incoming webhook URL", "https://hooks.slack.com/services/…"), True),
+    ],
+    Destination.Kind.TEAMS: [
+        (
+            "url",
+            lambda: _url_field(
+                "Teams webhook URL", "A Workflows (or incoming webhook) URL; receives an Adaptive Card."
+            ),
+            True,
+        ),
+    ],
+    Destination.Kind.EMAIL: [
+        (
+            "recipients",
+            lambda: forms.CharField(
+                label="Recipients", max_length=1000, help_text="Comma-separated addresses."
+            ),
+            False,
+        ),  # fmt: skip
+    ],
+    Destination.Kind.JIRA: [
+        ("base_url", lambda: _url_field("Jira site", "https://your-team.atlassian.net"), False),
+        ("email", lambda: forms.EmailField(label="Jira account email"), False),
+        (
+            "api_token",
+            lambda: _secret_field("API token", "From id.atlassian.com → Security → API tokens."),
+            True,
+        ),
+        (
+            "project_key",
+            lambda: forms.RegexField(
+                label="Project key", regex=r"^[A-Z][A-Z0-9_]{0,19}$", help_text="e.g. SEC"
+            ),
+            False,
+        ),  # fmt: skip
+        ("issue_type", lambda: forms.CharField(label="Issue type", max_length=60, initial="Task"), False),
+        (
+            "labels",
+            lambda: forms.CharField(
+                label="Labels",
+                max_length=255,
+                required=False,
+                help_text="Comma-separated; 'guardwatch' is always added.",
+            ),
+            False,
+        ),  # fmt: skip
+        (
+            "priority_map",
+            lambda: forms.CharField(
+                label="Priority per severity band",
+                max_length=255,
+                required=False,
+                initial="critical=Highest,high=High,medium=Medium,low=Low",
+                help_text="band=Jira priority name, comma-separated; blank sends no priority.",
+            ),
+            False,
+        ),  # fmt: skip
+        (
+            "extra_fields",
+            lambda: forms.CharField(
+                label="Extra fields (JSON)",
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 3}),
+                help_text='Static fields merged into every issue, e.g. {"components": [{"name": "Security"}]}.',
+            ),
+            False,
+        ),  # fmt: skip
+    ],
+    Destination.Kind.S3: [
+        (
+            "bucket",
+            lambda: forms.RegexField(label="Bucket", regex=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"),
+            False,
+        ),
+        (
+            "prefix",
+            lambda: forms.CharField(
+                label="Key prefix", max_length=200, required=False, help_text="e.g. guardwatch/findings/"
+            ),
+            False,
+        ),  # fmt: skip
+        ("region", lambda: forms.CharField(label="Bucket region", max_length=32, initial="us-east-1"), False),
+    ],
+}
+URL_FIELDS = {"url", "base_url"}
+
+
+class DestinationForm(forms.Form):
+    """Name, enabled, and the fields of one destination kind. Secrets are never rendered back."""
+
+    name = forms.CharField(max_length=100)
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, kind: str, instance: Destination | None = None, **kwargs):
+        if instance is not None and "initial" not in kwargs:
+            initial = {"name": instance.name, "enabled": instance.enabled, **instance.config}
+            if isinstance(initial.get("recipients"), list):
+                initial["recipients"] = ", ".join(initial["recipients"])
+            if isinstance(initial.get("labels"), list):
+                initial["labels"] = ", ".join(initial["labels"])
+            if isinstance(initial.get("extra_fields"), dict):
+                initial["extra_fields"] = (
+                    json.dumps(initial["extra_fields"]) if initial["extra_fields"] else ""
+                )
+            kwargs["initial"] = initial
+        super().__init__(*args, **kwargs)
+        self.kind, self.instance = kind, instance
+        self.secret_names: list[str] = []
+        for name, make, secret in KIND_FIELDS[kind]:
+            field = make()
+            if secret:
+                self.secret_names.append(name)
+                hint = (instance.secret_hints.get(name) if instance else "") or ""
+                if instance is not None:
+                    field.required = False
+                    field.help_text = (
+                        f"Stored{f' (ends {hint})' if hint else ''}. Leave blank to keep it. "
+                        + (field.help_text or "")
+                    )
+            self.fields[name] = field
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        others = Destination.objects.filter(name__iexact=name)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise forms.ValidationError("Another destination has this name.")
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name in URL_FIELDS & set(self.fields):
+            value = (data.get(name) or "").strip()
+            if value:
+                try:
+                    url_check(value, resolve=False)
+                except OutboundRefused as error:
+                    self.add_error(name, str(error))
+                data[name] = value
+        if (
+            self.kind == Destination.Kind.WEBHOOK
+            and data.get("signing_secret")
+            and len(data["signing_secret"]) < 16
+        ):
+            self.add_error("signing_secret", "Use at least 16 characters.")
+        if "recipients" in self.fields and data.get("recipients"):
+            addresses = [a.strip() for a in re.split(r"[,;\s]+", data["recipients"]) if a.strip()]
+            for address in addresses:
+                try:
+                    validate_email(address)
+                except forms.ValidationError:
+                    self.add_error("recipients", f"{address} is not an email address.")
+            data["recipients"] = addresses
+        if "labels" in self.fields:
+            data["labels"] = [label.strip().replace(" ", "-") for label in (data.get("labels") or "").split(",")
+                              if label.strip()]  # fmt: skip
+        if data.get("priority_map") and not priority_map(data["priority_map"]):
+            self.add_error("priority_map", "Write band=Priority pairs, e.g. high=High.")
+        if "extra_fields" in self.fields:
+            raw = (data.get("extra_fields") or "").strip()
+            try:
+                extra = json.loads(raw) if raw else {}
+            except ValueError as error:
+                self.add_error("extra_fields", f"Not valid JSON: {error}")
+                extra = {}
+            if not isinstance(extra, dict):
+                self.add_error("extra_fields", "Give a JSON object.")
+                extra = {}
+            data["extra_fields"] = extra
+        return data
+
+    def config_and_secrets(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The non-secret settings and the secrets typed in this time (blank = keep)."""
+        config, secrets = {}, {}
+        for name, _make, secret in KIND_FIELDS[self.kind]:
+            value = self.cleaned_data.get(name)
+            if secret:
+                secrets[name] = (value or "").strip()
+            else:
+                config[name] = value.strip() if isinstance(value, str) else value
+        return config, secrets
+
+
+def _split(raw: str) -> list[str]:
+    return [part.strip() for part in re.split(r"[,\s]+", raw or "") if part.strip()]
+
+
+class RoutingRuleForm(forms.Form):
+    """Which events go to one destination, filtered, throttled or digested."""
+
+    name = forms.CharField(max_length=100)
+    enabled = forms.BooleanField(required=False, initial=True)
+    destination = forms.ModelChoiceField(queryset=Destination.objects.order_by("name"))
+    event_kinds = forms.MultipleChoiceField(choices=EventKind.choices, widget=forms.CheckboxSelectMultiple,
+                                            label="Events")  # fmt: skip
+    min_band = forms.ChoiceField(choices=[("", "Any severity"), *[(b, f"{b.title()} and above") for b in BANDS]],
+                                 required=False, label="Minimum severity")  # fmt: skip
+    type_prefix = forms.CharField(max_length=255, required=False, label="Finding type starts with",
+                                  help_text="Comma-separated, e.g. Recon:, UnauthorizedAccess:IAMUser/")  # fmt: skip
+    accounts = forms.CharField(
+        max_length=2000, required=False, help_text="Account ids, comma-separated; blank = all."
+    )
+    regions = forms.CharField(
+        max_length=500, required=False, help_text="Regions, comma-separated; blank = all."
+    )
+    min_count = forms.IntegerField(min_value=0, initial=0, label="Repeat occurrences from count",
+                                   help_text="Repeat-occurrence events only once the finding's count reaches this.")  # fmt: skip
+    throttle = forms.ChoiceField(choices=RoutingRule.Throttle.choices, initial=RoutingRule.Throttle.NONE)
+    throttle_minutes = forms.IntegerField(
+        min_value=1, max_value=7 * 24 * 60, initial=60, label="Window (minutes)"
+    )
+
+    def __init__(self, *args, instance: RoutingRule | None = None, **kwargs):
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "name": instance.name, "enabled": instance.enabled, "destination": instance.destination_id,
+                "event_kinds": instance.event_kinds, "min_band": instance.min_band,
+                "type_prefix": instance.type_prefix, "accounts": ", ".join(instance.accounts),
+                "regions": ", ".join(instance.regions), "min_count": instance.min_count,
+                "throttle": instance.throttle, "throttle_minutes": instance.throttle_minutes,
+            }  # fmt: skip
+        super().__init__(*args, **kwargs)
+
+    def clean_accounts(self) -> list[str]:
+        accounts = _split(self.cleaned_data.get("accounts", ""))
+        bad = [a for a in accounts if not re.fullmatch(r"\d{12}", a)]
+        if bad:
+            raise forms.ValidationError(f"Not 12-digit account ids: {', '.join(bad)}")
+        return accounts
+
+    def clean_regions(self) -> list[str]:
+        regions = _split(self.cleaned_data.get("regions", ""))
+        bad = [r for r in regions if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", r)]
+        if bad:
+            raise forms.ValidationError(f"Not region names: {', '.join(bad)}")
+        return regions
+
+    def clean_type_prefix(self) -> str:
+        return ",".join(_split(self.cleaned_data.get("type_prefix", "")))
+
+    def values(self) -> dict[str, Any]:
+        return dict(self.cleaned_data)

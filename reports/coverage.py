@@ -1,0 +1,556 @@
+"""Coverage reads: is every account watched in every region, and where are the gaps.
+
+A constant number of queries at any size: the per-region percentages and the gap counts are
+GROUP BY / conditional counts over `Membership`; the matrix shows one page of accounts (100) with
+their memberships fetched in one query; each gap list is a LIMITed, paginated query with its count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from accounts.models import (
+    PROTECTION_PLANS,
+    MemberAccount,
+    MemberProtection,
+    Membership,
+    RegionState,
+    status_css,
+    status_label,
+)
+from guardwatch.core.models import Alert
+from reports.cache import reports_cache_bump, reports_cached
+
+__all__ = ["reports_cache_bump"]
+
+MATRIX_PER_PAGE = 100
+GAP_PER_PAGE = 50
+GAP_PREVIEW = 10
+MONITORED = "Enabled"
+PENDING = ("Invited", "EmailVerificationInProgress")
+NOT_INVITED = ("", "Created")
+
+
+def regions() -> list[str]:
+    return list(settings.GUARDWATCH_AWS_REGIONS)
+
+
+# --- Summary: % monitored per region and overall -------------------------------------------------
+
+
+@dataclass
+class RegionCoverage:
+    """One configured region: monitored accounts, the administrator detector, data freshness."""
+
+    region: str
+    monitored: int
+    accounts: int
+    detector_id: str = ""
+    detector_checked: bool = False
+    members_synced_at: datetime | None = None
+    members_error: str = ""
+    findings_synced_at: datetime | None = None
+    findings_failed_at: datetime | None = None
+    findings_error: str = ""
+    protection_checked_at: datetime | None = None
+
+    @property
+    def percent(self) -> float:
+        return round(100 * self.monitored / self.accounts, 1) if self.accounts else 0.0
+
+    @property
+    def has_detector(self) -> bool | None:
+        """True / False once a member sync looked; None if it never did."""
+        return bool(self.detector_id) if self.detector_checked else None
+
+
+@dataclass
+class CoverageSummary:
+    """Per region and overall; `percent` counts account × region pairs, `fully_monitored` whole accounts."""
+
+    regions: list[RegionCoverage]
+    accounts: int
+    fully_monitored: int
+    # The moment the figures describe (an invitation is "pending too long" relative to it) and the
+    # gap counts read in the same pass as the per-region monitored counts (see gap_counts).
+    as_of: datetime | None = None
+    gap_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pairs(self) -> int:
+        return self.accounts * len(self.regions)
+
+    @property
+    def monitored_pairs(self) -> int:
+        return sum(r.monitored for r in self.regions)
+
+    @property
+    def percent(self) -> float:
+        return round(100 * self.monitored_pairs / self.pairs, 1) if self.pairs else 0.0
+
+    @property
+    def accounts_percent(self) -> float:
+        return round(100 * self.fully_monitored / self.accounts, 1) if self.accounts else 0.0
+
+
+def _membership_counts(configured: list[str], now: datetime) -> dict[str, dict[str, int]]:
+    """Per region: monitored, invited and each status gap's pairs, in one pass over the memberships."""
+    rows = (
+        Membership.objects.filter(region__in=configured)
+        .values("region")
+        .annotate(
+            monitored=Count("id", filter=Q(relationship_status=MONITORED)),
+            invited=Count("id", filter=~Q(relationship_status__in=NOT_INVITED)),
+            **{
+                key: Count("id", filter=_membership_gap_q(key, now))
+                for key in (*_STATUS_GAPS, "pending", "other")
+            },
+        )
+        .order_by()
+    )
+    return {row.pop("region"): row for row in rows}
+
+
+def _fully_monitored(configured: list[str]) -> int:
+    return (
+        Membership.objects.filter(region__in=configured, relationship_status=MONITORED)
+        .values("account_id")
+        .annotate(n=Count("id"))
+        .filter(n=len(configured))
+        .order_by()
+        .count()
+    )
+
+
+def _plans_off_count(configured: list[str]) -> int:
+    return MemberProtection.objects.filter(
+        plans_off__gt=0, membership__region__in=configured, membership__relationship_status=MONITORED
+    ).count()
+
+
+def _summary(now: datetime | None = None) -> CoverageSummary:
+    now = now or timezone.now()
+    configured = regions()
+    accounts = MemberAccount.objects.count()
+    per_region = _membership_counts(configured, now)
+    states = {s.region: s for s in RegionState.objects.filter(region__in=configured)}
+    from findings.models import SyncState
+
+    syncs = {s.region: s for s in SyncState.objects.filter(region__in=configured)}
+    rows = []
+    for region in configured:
+        state, sync = states.get(region), syncs.get(region)
+        rows.append(
+            RegionCoverage(
+                region=region,
+                monitored=per_region.get(region, {}).get("monitored", 0),
+                accounts=accounts,
+                detector_id=state.detector_id if state else "",
+                detector_checked=bool(state and (state.last_synced_at or state.last_error_at)),
+                members_synced_at=state.last_synced_at if state else None,
+                members_error=state.last_error if state else "",
+                findings_synced_at=sync.last_success_at if sync else None,
+                findings_failed_at=sync.last_failure_at if sync else None,
+                findings_error=sync.last_error if sync else "",
+                protection_checked_at=state.protection_checked_at if state else None,
+            )
+        )
+    summary = CoverageSummary(
+        regions=rows, accounts=accounts, fully_monitored=_fully_monitored(configured), as_of=now
+    )
+    counts = {key: sum(c[key] for c in per_region.values()) for key in (*_STATUS_GAPS, "pending", "other")}
+    counts["never_invited"] = accounts * len(configured) - sum(c["invited"] for c in per_region.values())
+    counts["plans_off"] = _plans_off_count(configured)
+    counts["no_detector"] = sum(1 for r in rows if r.has_detector is False)
+    summary.gap_counts = counts
+    return summary
+
+
+def coverage_summary() -> CoverageSummary:
+    """% of accounts monitored per region and overall, detectors and freshness; cached briefly."""
+    # v2: the summary now carries as_of and gap_counts; entries cached by the previous code lack them.
+    return reports_cached("coverage-summary-v2", {"regions": regions()}, _summary)
+
+
+# --- The matrix: one page of accounts × every region ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    region: str
+    status: str
+    label: str
+    css: str
+    plans_off: tuple[str, ...] = ()
+
+    @property
+    def html(self) -> SafeString:
+        """The cell's `<td>`, built here: 1,700 cells a page through the template engine cost ~10× more."""
+        if self.plans_off:
+            off = ", ".join(self.plans_off)
+            return format_html(
+                '<td class="cell {}" data-region="{}" title="{}: {}; plans off: {}">{} '
+                '<span aria-label="protection plans off: {}">◐</span></td>',
+                self.css, self.region, self.region, self.label, off, self.label, off,
+            )  # fmt: skip
+        return format_html(
+            '<td class="cell {}" data-region="{}" title="{}: {}">{}</td>',
+            self.css, self.region, self.region, self.label, self.label,
+        )  # fmt: skip
+
+
+@dataclass
+class MatrixRow:
+    account: MemberAccount
+    cells: list[MatrixCell]
+    cells_html: SafeString = field(default_factory=SafeString)
+
+
+@dataclass
+class Matrix:
+    page: Page
+    rows: list[MatrixRow]
+    regions: list[str]
+
+
+def _matrix_accounts(*, q: str = "", gaps_only: bool = False) -> QuerySet[MemberAccount]:
+    accounts = MemberAccount.objects.order_by("account_id")
+    if q:
+        accounts = accounts.filter(
+            Q(account_id__startswith=q) | Q(display_name__icontains=q) | Q(email__icontains=q)
+        )
+    if gaps_only:
+        accounts = _accounts_without(Q(relationship_status=MONITORED), accounts)
+    return accounts
+
+
+def _accounts_without(status: Q, accounts: QuerySet[MemberAccount]) -> QuerySet[MemberAccount]:
+    """The accounts lacking, in at least one configured region, a membership whose status matches.
+
+    NOT IN the accounts that have one in every region: Postgres hashes that GROUP BY over memberships
+    once, and walks the accounts in order only until a page is full (no join and sort of every pair).
+    """
+    configured = regions()
+    if not configured:
+        return accounts.none()
+    everywhere = (
+        Membership.objects.filter(status, region__in=configured)
+        .values("account_id")
+        .annotate(n=Count("id"))
+        .filter(n=len(configured))
+        .values("account_id")
+        .order_by()
+    )
+    return accounts.exclude(pk__in=everywhere)
+
+
+_PLAN_FIELDS = tuple(PROTECTION_PLANS)
+_PLAN_LABELS = tuple(label for _names, label in PROTECTION_PLANS.values())
+
+
+def coverage_matrix(*, q: str = "", gaps_only: bool = False, page_number=None) -> Matrix:
+    """One page of accounts with a cell per configured region (two queries plus the count).
+
+    The page's ~1,700 memberships are read as tuples (status, plans off and the plans' statuses),
+    not model instances: building instances was most of the matrix's time.
+    """
+    configured = regions()
+    accounts_qs = _matrix_accounts(q=q, gaps_only=gaps_only).only("id", "account_id", "display_name")
+    page = Paginator(accounts_qs, MATRIX_PER_PAGE).get_page(page_number)
+    accounts = list(page.object_list)
+    found: dict[tuple[int, str], tuple[str, tuple[str, ...]]] = {}
+    memberships = Membership.objects.filter(account__in=[a.pk for a in accounts], region__in=configured)
+    plan_columns = [f"protection__{name}" for name in _PLAN_FIELDS]
+    for account_id, region, status, plans_off, *plans in memberships.values_list(
+        "account_id", "region", "relationship_status", "protection__plans_off", *plan_columns
+    ).order_by():
+        off = (
+            tuple(label for label, plan in zip(_PLAN_LABELS, plans, strict=True) if plan == "DISABLED")
+            if plans_off
+            else ()
+        )
+        found[(account_id, region)] = (status, off)
+    rows = []
+    cells: dict[tuple[str, str, tuple[str, ...]], MatrixCell] = {}
+    html: dict[MatrixCell, SafeString] = {}  # a few dozen distinct cells make up a page of 1,700
+    for account in accounts:
+        row = []
+        for region in configured:
+            status, off = found.get((account.pk, region), ("", ()))
+            cell = cells.get((region, status, off))
+            if cell is None:
+                cell = cells[(region, status, off)] = MatrixCell(
+                    region, status, status_label(status), status_css(status), off
+                )
+                html[cell] = cell.html
+            row.append(cell)
+        rows.append(MatrixRow(account, row, SafeString("".join(html[c] for c in row))))
+    return Matrix(page=page, rows=rows, regions=configured)
+
+
+def coverage_matrix_rows(*, q: str = "", gaps_only: bool = False):
+    """Every account's row for the CSV (streamed: one pass over memberships ordered by account)."""
+    configured = regions()
+    statuses: dict[int, dict[str, str]] = {}
+    memberships = (
+        Membership.objects.filter(
+            region__in=configured, account__in=_matrix_accounts(q=q, gaps_only=gaps_only)
+        )
+        .values_list("account_id", "region", "relationship_status")
+        .order_by()
+    )
+    for account_id, region, status in memberships.iterator(chunk_size=5000):
+        statuses.setdefault(account_id, {})[region] = status
+    for account in _matrix_accounts(q=q, gaps_only=gaps_only).iterator(chunk_size=2000):
+        mine = statuses.get(account.pk, {})
+        yield [account.account_id, account.display_name, *(status_label(mine.get(r, "")) for r in configured)]
+
+
+# --- Gaps ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GapKind:
+    key: str
+    title: str
+    explanation: str
+
+
+GAP_KINDS = (
+    GapKind("resigned", "Resigned", "The member left the administrator itself: nobody watches it now."),
+    GapKind("removed", "Removed", "The administrator disassociated the member."),
+    GapKind("disabled", "Disabled", "The administrator stopped monitoring the member."),
+    GapKind(
+        "email_failed", "Email verification failed", "The invitation's email is not the account's root email."
+    ),
+    GapKind(
+        "pending", "Invited, pending too long", "Invited more than {days} days ago and still not accepted."
+    ),
+    GapKind(
+        "never_invited",
+        "Never invited",
+        "Known to GuardWatch but never invited (or only created) in these regions.",
+    ),
+    GapKind(
+        "other", "Other statuses", "Region disabled, account suspended, or a status GuardWatch does not know."
+    ),
+    GapKind(
+        "no_detector",
+        "Regions without an administrator detector",
+        "GuardDuty is not enabled for the administrator there.",
+    ),
+    GapKind(
+        "plans_off", "Protection plans off", "Monitored members with one or more protection plans disabled."
+    ),
+)
+GAP_KEYS = {kind.key for kind in GAP_KINDS}
+_STATUS_GAPS = {
+    "resigned": Q(relationship_status="Resigned"),
+    "removed": Q(relationship_status="Removed"),
+    "disabled": Q(relationship_status="Disabled"),
+    "email_failed": Q(relationship_status="EmailVerificationFailed"),
+}
+_KNOWN = (MONITORED, *PENDING, *NOT_INVITED, "Resigned", "Removed", "Disabled", "EmailVerificationFailed")
+
+
+def _pending_q(now: datetime) -> Q:
+    cutoff = now - timedelta(days=settings.GUARDWATCH_INVITE_PENDING_DAYS)
+    return Q(relationship_status__in=PENDING) & (Q(invited_at__lt=cutoff) | Q(invited_at__isnull=True))
+
+
+def _membership_gap_q(key: str, now: datetime) -> Q:
+    if key in _STATUS_GAPS:
+        return _STATUS_GAPS[key]
+    if key == "pending":
+        return _pending_q(now)
+    return ~Q(relationship_status__in=_KNOWN)  # "other"
+
+
+def _never_invited_accounts() -> QuerySet[MemberAccount]:
+    invited = ~Q(relationship_status__in=NOT_INVITED)
+    return _accounts_without(invited, MemberAccount.objects.order_by("account_id"))
+
+
+def gap_counts(*, summary: CoverageSummary | None = None, now: datetime | None = None) -> dict[str, int]:
+    """How many (account, region) pairs each gap holds (regions for no_detector).
+
+    Read with the summary (the same pass as the per-region monitored counts), as of `summary.as_of`;
+    a `now` other than that moment (or no summary at all with a `now`) reads them afresh.
+    """
+    if summary is None:
+        summary = coverage_summary() if now is None else _summary(now)
+    elif now is not None and now != summary.as_of:
+        summary = _summary(now)
+    return dict(summary.gap_counts)
+
+
+def regions_without_detector(*, summary: CoverageSummary | None = None) -> list[RegionCoverage]:
+    """Configured regions where the last member sync found no administrator detector."""
+    return [r for r in (summary or coverage_summary()).regions if r.has_detector is False]
+
+
+@dataclass
+class GapRow:
+    """One gap: an account in a region (or a whole region for no_detector) and why."""
+
+    account_id: str = ""
+    name: str = ""
+    region: str = ""
+    status: str = ""
+    since: datetime | None = None
+    detail: str = ""
+
+    @property
+    def status_label(self) -> str:
+        return status_label(self.status)
+
+    @property
+    def status_css(self) -> str:
+        return status_css(self.status)
+
+
+@dataclass
+class GapList:
+    kind: GapKind
+    count: int
+    rows: list[GapRow]
+    page: Page | None = None
+    full: bool = False  # the paginated list (chosen with ?gap=) rather than a preview
+
+
+def _membership_rows(memberships) -> list[GapRow]:
+    return [
+        GapRow(
+            m.account.account_id,
+            m.account.display_name,
+            m.region,
+            m.relationship_status,
+            m.invited_at if m.relationship_status in PENDING else m.updated_at,
+        )
+        for m in memberships
+    ]
+
+
+def gap_list(
+    *, key: str, count: int, full: bool, page_number=None, now: datetime | None = None, summary=None
+) -> GapList:
+    """The rows of one gap: a preview of GAP_PREVIEW, or a page of GAP_PER_PAGE when `full`."""
+    now = now or timezone.now()
+    kind = next(k for k in GAP_KINDS if k.key == key)
+    kind = GapKind(
+        kind.key, kind.title, kind.explanation.format(days=settings.GUARDWATCH_INVITE_PENDING_DAYS)
+    )
+    size = GAP_PER_PAGE if full else GAP_PREVIEW
+    configured = regions()
+    page = None
+    if key == "no_detector":
+        rows = [
+            GapRow(region=r.region, detail=r.members_error or "No detector", since=r.members_synced_at)
+            for r in regions_without_detector(summary=summary)
+        ]
+        return GapList(kind, count, rows)
+    if key == "never_invited":
+        accounts = _never_invited_accounts()
+        page = Paginator(accounts, size).get_page(page_number) if full else None
+        chosen = list(page.object_list if page else accounts[:size])
+        invited = set(
+            Membership.objects.filter(account__in=chosen, region__in=configured)
+            .exclude(relationship_status__in=NOT_INVITED)
+            .values_list("account_id", "region")
+        )
+        rows = [
+            GapRow(a.account_id, a.display_name, ", ".join(r for r in configured if (a.pk, r) not in invited),
+                   detail="not invited in these regions")
+            for a in chosen
+        ]  # fmt: skip
+        return GapList(kind, count, rows, page, full)
+    if key == "plans_off":
+        protections = (
+            MemberProtection.objects.filter(
+                plans_off__gt=0, membership__region__in=configured, membership__relationship_status=MONITORED
+            )
+            .select_related("membership__account")
+            .order_by("membership__account__account_id", "membership__region")
+        )
+        page = Paginator(protections, size).get_page(page_number) if full else None
+        chosen = list(page.object_list if page else protections[:size])
+        rows = [
+            GapRow(p.membership.account.account_id, p.membership.account.display_name, p.membership.region,
+                   MONITORED, p.checked_at, "off: " + ", ".join(p.off_labels))
+            for p in chosen
+        ]  # fmt: skip
+        return GapList(kind, count, rows, page, full)
+    memberships = (
+        Membership.objects.filter(_membership_gap_q(key, now), region__in=configured)
+        .select_related("account")
+        .order_by("account__account_id", "region")
+    )
+    page = Paginator(memberships, size).get_page(page_number) if full else None
+    chosen = page.object_list if page else memberships[:size]
+    return GapList(kind, count, _membership_rows(chosen), page, full)
+
+
+def gap_export_rows(*, key: str, now: datetime | None = None):
+    """Every row of one gap, for its CSV."""
+    count = gap_counts(now=now).get(key, 0)
+    number = 1
+    while True:
+        gaps = gap_list(key=key, count=count, full=True, page_number=number, now=now)
+        for row in gaps.rows:
+            yield [
+                row.account_id,
+                row.name,
+                row.region,
+                row.status_label if row.account_id else "",
+                row.since,
+                row.detail,
+            ]
+        if gaps.page is None or not gaps.page.has_next():
+            return
+        number += 1
+
+
+# --- Dashboard ------------------------------------------------------------------------------------
+
+
+@dataclass
+class CoverageDashboard:
+    percent: float
+    accounts: int
+    fully_monitored: int
+    gaps: int
+    open_alerts: int
+    regions: list[RegionCoverage] = field(default_factory=list)
+
+
+def coverage_dashboard() -> CoverageDashboard:
+    """The dashboard's coverage and alert cards."""
+    summary = coverage_summary()
+
+    def compute() -> dict:
+        counts = gap_counts(summary=summary)
+        return {
+            "gaps": sum(v for k, v in counts.items() if k not in ("no_detector", "plans_off")),
+            "alerts": Alert.objects.filter(acknowledged_at__isnull=True).count(),
+        }
+
+    figures = reports_cached("coverage-dashboard", {"regions": regions()}, compute)
+    return CoverageDashboard(
+        percent=summary.percent,
+        accounts=summary.accounts,
+        fully_monitored=summary.fully_monitored,
+        gaps=figures["gaps"],
+        open_alerts=figures["alerts"],
+        regions=summary.regions,
+    )
+
+
+PLAN_LABELS = [label for _names, label in PROTECTION_PLANS.values()]

@@ -1,0 +1,108 @@
+"""The coverage page: accounts × regions, % monitored, gaps with reasons, data freshness; CSV per table."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from guardwatch.core.access import requires
+from guardwatch.core.csv_export import csv_response
+from reports import coverage
+
+EXPORTS = ("regions", "matrix", "freshness", *sorted(coverage.GAP_KEYS))
+
+
+def _export(request: HttpRequest, table: str, q: str, gaps_only: bool) -> HttpResponse:
+    stamp = timezone.now().strftime("%Y%m%d")
+    if table == "regions":
+        summary = coverage.coverage_summary()
+        rows = [
+            [r.region, r.monitored, r.accounts, r.percent, _yes_no(r.has_detector)] for r in summary.regions
+        ]
+        rows.append(["all regions", summary.monitored_pairs, summary.pairs, summary.percent, ""])
+        return csv_response(
+            filename=f"coverage-regions-{stamp}.csv",
+            header=["region", "monitored accounts", "accounts", "% monitored", "administrator detector"],
+            rows=rows,
+        )
+    if table == "matrix":
+        return csv_response(
+            filename=f"coverage-matrix-{stamp}.csv",
+            header=["account id", "name", *coverage.regions()],
+            rows=coverage.coverage_matrix_rows(q=q, gaps_only=gaps_only),
+        )
+    if table == "freshness":
+        rows = [
+            [r.region, r.members_synced_at, r.findings_synced_at, r.findings_failed_at, r.findings_error,
+             r.protection_checked_at]
+            for r in coverage.coverage_summary().regions
+        ]  # fmt: skip
+        return csv_response(
+            filename=f"coverage-freshness-{stamp}.csv",
+            header=["region", "member sync", "last successful findings sync", "last failed findings sync",
+                    "last findings error", "protection plans checked"],
+            rows=rows,
+        )  # fmt: skip
+    return csv_response(
+        filename=f"coverage-gaps-{table}-{stamp}.csv",
+        header=["account id", "name", "region(s)", "status", "since", "detail"],
+        rows=coverage.gap_export_rows(key=table),
+    )
+
+
+def _yes_no(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "not checked"}[value]
+
+
+@require_GET
+@requires("view_reports")
+@vary_on_headers("HX-Request")
+def coverage_page(request: HttpRequest) -> HttpResponse:
+    """Whether every account and region is watched: matrix, % monitored, gap lists, freshness."""
+    q = request.GET.get("q", "").strip()[:100]
+    gaps_only = request.GET.get("gaps_only") == "1"
+    export = request.GET.get("export", "")
+    if export in EXPORTS:
+        return _export(request, export, q, gaps_only)
+    matrix = coverage.coverage_matrix(q=q, gaps_only=gaps_only, page_number=request.GET.get("page"))
+    if request.htmx and request.GET.get("fragment") == "matrix":  # the matrix alone needs no summary
+        return render(
+            request, "reports/coverage.html#matrix", {"matrix": matrix, "q": q, "gaps_only": gaps_only}
+        )
+    summary = coverage.coverage_summary()
+    now = summary.as_of  # the gap lists and their counts describe the same moment
+    counts = coverage.gap_counts(summary=summary)
+    chosen = request.GET.get("gap", "")
+    gaps = [
+        coverage.gap_list(
+            key=kind.key,
+            count=counts[kind.key],
+            full=kind.key == chosen,
+            page_number=request.GET.get("gpage") if kind.key == chosen else None,
+            now=now,
+            summary=summary,
+        )
+        for kind in coverage.GAP_KINDS
+        if counts[kind.key] or kind.key == chosen
+    ]
+    stale_after = settings.GUARDWATCH_FINDINGS_SYNC_MINUTES * 60 * 3
+    context = {
+        "summary": summary,
+        "matrix": matrix,
+        "q": q,
+        "gaps_only": gaps_only,
+        "gaps": gaps,
+        "gap_counts": counts,
+        "gap_total": sum(counts.values()),
+        "chosen_gap": chosen,
+        "stale_before": timezone.now() - timedelta(seconds=stale_after),
+        "pending_days": settings.GUARDWATCH_INVITE_PENDING_DAYS,
+        "plan_labels": coverage.PLAN_LABELS,
+    }
+    return render(request, "reports/coverage.html", context)

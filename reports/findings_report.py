@@ -1,0 +1,718 @@
+"""Findings report and dashboard reads: every figure is one SQL aggregate, never a loop over findings.
+
+Definitions (shown on the page too):
+- *new* findings are those GuardDuty created (`created_at`) in the period;
+- a finding is *acknowledged* when its status first leaves New, and *resolved* when it first moves to
+  a closed status (resolved, false positive, accepted risk, suppressed); both come from the triage
+  timeline (`FindingEvent`), measured from `created_at`, for the findings created in the period;
+- *SLA compliance* is, of the period's findings whose SLA has run out or that were resolved, the share
+  resolved within their band's `GUARDWATCH_SLA_HOURS`;
+- the *open backlog* at the end of a day is today's open count walked back through the days' new,
+  closed and reopened counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from findings.models import OPEN_STATUSES, Finding, FindingEvent, SyncState
+from reports.cache import reports_cache_bump
+from triage.listing import BAND_RANGES, CLOSED_STATUSES, overdue_q
+
+__all__ = ["reports_cache_bump"]  # re-exported: the sync hook imports it from here
+
+logger = logging.getLogger(__name__)
+
+BANDS = ("critical", "high", "medium", "low")
+BAND_LABELS = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low"}
+PERIOD_CHOICES = (("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("custom", "Custom"))
+MAX_CUSTOM_DAYS = 366
+TOP_N = 10
+
+
+# --- The period ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportPeriod:
+    """Whole UTC days [start, end): the chosen period, and the same length just before it."""
+
+    key: str
+    start: datetime
+    end: datetime
+    errors: tuple[str, ...] = ()
+
+    @property
+    def days(self) -> list[date]:
+        first = self.start.date()
+        return [first + timedelta(days=i) for i in range((self.end - self.start).days)]
+
+    @property
+    def previous(self) -> ReportPeriod:
+        length = self.end - self.start
+        return ReportPeriod(key="previous", start=self.start - length, end=self.start)
+
+    @property
+    def first_day(self) -> date:
+        return self.start.date()
+
+    @property
+    def last_day(self) -> date:
+        return (self.end - timedelta(days=1)).date()
+
+    @property
+    def label(self) -> str:
+        return f"{self.first_day:%Y-%m-%d} to {self.last_day:%Y-%m-%d}"
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def report_period(*, params, now: datetime | None = None) -> ReportPeriod:
+    """The period a query string asks for (`period=7|30|90|custom`, `start`/`end` as YYYY-MM-DD).
+
+    The last N days end with today; a custom period includes both of its days. Bad values fall
+    back to the last 30 days with an error the page shows.
+    """
+    now = now or timezone.now()
+    today = now.astimezone(UTC).date()
+    key = params.get("period", "30")
+    errors: list[str] = []
+    if key == "custom":
+        try:
+            first = date.fromisoformat(params.get("start", ""))
+            last = date.fromisoformat(params.get("end", ""))
+        except ValueError:
+            errors.append(
+                "A custom period needs a start and an end date (YYYY-MM-DD); showing the last 30 days."
+            )
+        else:
+            if last < first:
+                errors.append("The end date is before the start date; showing the last 30 days.")
+            elif (last - first).days + 1 > MAX_CUSTOM_DAYS:
+                errors.append(
+                    f"A custom period can span at most {MAX_CUSTOM_DAYS} days; showing the last 30 days."
+                )
+            else:
+                return ReportPeriod(
+                    key="custom", start=_midnight(first), end=_midnight(last + timedelta(days=1))
+                )
+        key = "30"
+    if key not in {"7", "30", "90"}:
+        errors.append(f"Unknown period “{key}”; showing the last 30 days.")
+        key = "30"
+    days = int(key)
+    end = _midnight(today + timedelta(days=1))
+    return ReportPeriod(key=key, start=end - timedelta(days=days), end=end, errors=tuple(errors))
+
+
+# --- The report ----------------------------------------------------------------------------------
+
+
+@dataclass
+class DayRow:
+    """One day of the period."""
+
+    day: date
+    by_band: dict[str, int]
+    new: int
+    closed: int
+    reopened: int
+    open_at_end: int = 0
+
+
+@dataclass
+class TimingRow:
+    """Time to acknowledge / resolve and SLA compliance for one severity band (or all: band "all")."""
+
+    band: str
+    findings: int = 0
+    acknowledged: int = 0
+    tta_mean: float | None = None  # seconds
+    tta_p90: float | None = None
+    resolved: int = 0
+    ttr_mean: float | None = None
+    ttr_p90: float | None = None
+    sla_met: int = 0
+    sla_due: int = 0
+
+    @property
+    def label(self) -> str:
+        return BAND_LABELS.get(self.band, "All severities")
+
+    @property
+    def sla_percent(self) -> float | None:
+        return round(100 * self.sla_met / self.sla_due, 1) if self.sla_due else None
+
+
+@dataclass
+class Comparison:
+    """One figure this period and the previous one."""
+
+    label: str
+    current: float | None
+    previous: float | None
+    unit: str = ""
+    lower_is_better: bool = True
+
+    @property
+    def change(self) -> float | None:
+        if self.current is None or self.previous is None:
+            return None
+        return round(self.current - self.previous, 1)
+
+    @property
+    def change_percent(self) -> float | None:
+        if self.change is None or not self.previous:
+            return None
+        return round(100 * self.change / self.previous, 1)
+
+    @property
+    def better(self) -> bool | None:
+        if not self.change:
+            return None
+        return (self.change < 0) == self.lower_is_better
+
+
+@dataclass
+class FindingsReport:
+    """Everything the findings report page shows, for one period."""
+
+    period: ReportPeriod
+    days: list[DayRow]
+    totals_by_band: dict[str, int]
+    new_total: int
+    closed_total: int
+    open_now: int
+    top_types: list[dict]
+    top_accounts: list[dict]
+    top_resources: list[dict]
+    timing: list[TimingRow]
+    computed_at: datetime | None = None  # when these figures were read (the page says so: they are cached)
+    comparisons: list[Comparison] = field(default_factory=list)
+
+
+def _in(period: ReportPeriod, column: str = "created_at") -> Q:
+    return Q(**{f"{column}__gte": period.start, f"{column}__lt": period.end})
+
+
+def _daily_new(period: ReportPeriod) -> dict[date, dict[str, int]]:
+    """New findings per day and band: one GROUP BY on the created_at index range."""
+    rows = (
+        Finding.objects.filter(_in(period))
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day", "severity_band")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    table: dict[date, dict[str, int]] = {}
+    for row in rows:
+        table.setdefault(row["day"], {})[row["severity_band"]] = row["n"]
+    return table
+
+
+_CLOSING = Q(to_status__in=CLOSED_STATUSES) & ~Q(from_status__in=CLOSED_STATUSES)
+_REOPENING = Q(to_status__in=OPEN_STATUSES) & Q(from_status__in=CLOSED_STATUSES)
+
+
+@dataclass
+class _Moves:
+    """Closures and reopenings from the timeline: per day of the period, before it, and after it."""
+
+    by_day: dict[date, tuple[int, int]]
+    closed_before: int  # in the previous period (closures only)
+    closed_after: int  # from the period's end on (walking today's backlog back)
+    reopened_after: int
+
+
+def _moves(period: ReportPeriod) -> _Moves:
+    """One pass over the timeline from the previous period's start, grouped by day (whole UTC days)."""
+    rows = (
+        FindingEvent.objects.filter(created_at__gte=period.previous.start, kind=FindingEvent.Kind.STATUS)
+        .filter(_CLOSING | _REOPENING)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day")
+        .annotate(closed=Count("id", filter=_CLOSING), reopened=Count("id", filter=_REOPENING))
+        .order_by()
+    )
+    moves = _Moves({}, 0, 0, 0)
+    first, end = period.first_day, period.end.date()
+    for row in rows:
+        day, closed, reopened = row["day"], row["closed"], row["reopened"]
+        if day < first:
+            moves.closed_before += closed
+        elif day >= end:
+            moves.closed_after += closed
+            moves.reopened_after += reopened
+        else:
+            moves.by_day[day] = (closed, reopened)
+    return moves
+
+
+def open_count() -> int:
+    """Open findings now (served by the open-findings partial index)."""
+    return Finding.objects.filter(status__in=OPEN_STATUSES).count()
+
+
+def _top(period: ReportPeriod, *fields: str) -> list[dict]:
+    """The TOP_N most frequent values of `fields` among the period's new findings, with high+critical."""
+    severe = Q(severity__gte=BAND_RANGES["high"][0])
+    return list(
+        Finding.objects.filter(_in(period))
+        .values(*fields)
+        .annotate(
+            n=Count("id"),
+            severe=Count("id", filter=severe),
+            open=Count("id", filter=Q(status__in=OPEN_STATUSES)),
+        )
+        .order_by("-n", *fields)[:TOP_N]
+    )
+
+
+# GROUPING() over (day, band, type, account_id, resource_type, resource_id): which set a row belongs to.
+_SET_DAILY, _SET_TYPE, _SET_ACCOUNT, _SET_RESOURCE = 0b001111, 0b110111, 0b111011, 0b111100
+
+
+def _period_figures_sql() -> str:
+    """New findings per day × band and the three top lists in one pass over the period (Postgres).
+
+    One index-only range scan of the report's covering index, hashed into four grouping sets; the top
+    lists are ranked in SQL (same order as `_top`: count, then the key) so only TOP_N rows each return.
+    """
+    finding = Finding._meta.db_table
+    # S608: identifiers are constants of this module; every value is a parameter.
+    return f"""
+        WITH f AS (
+            SELECT (created_at AT TIME ZONE 'UTC')::date AS day, severity_band AS band, type, account_id,
+                   resource_type, resource_id, severity >= %s AS severe, status = ANY(%s) AS open
+            FROM {finding} WHERE created_at >= %s AND created_at < %s
+        ), sets AS (
+            SELECT GROUPING(day, band, type, account_id, resource_type, resource_id) AS kind,
+                   day, band, type, account_id, resource_type, resource_id,
+                   COUNT(*) AS n, COUNT(*) FILTER (WHERE severe) AS severe, COUNT(*) FILTER (WHERE open) AS open
+            FROM f GROUP BY GROUPING SETS ((day, band), (type), (account_id), (resource_type, resource_id))
+        ), ranked AS (
+            SELECT sets.*, row_number() OVER (
+                PARTITION BY kind ORDER BY n DESC, type, account_id, resource_type, resource_id) AS rank
+            FROM sets
+        )
+        SELECT kind, day, band, type, account_id, resource_type, resource_id, n, severe, open
+        FROM ranked WHERE kind = {_SET_DAILY} OR rank <= {TOP_N}
+        ORDER BY kind, rank
+    """  # noqa: S608
+
+
+@dataclass
+class _PeriodFigures:
+    new_by_day: dict[date, dict[str, int]]
+    top_types: list[dict]
+    top_accounts: list[dict]
+    top_resources: list[dict]
+
+
+def _period_figures(period: ReportPeriod) -> _PeriodFigures:
+    """Daily new per band and the top lists: one pass on Postgres, one query per figure elsewhere."""
+    if connection.vendor != "postgresql":  # the SQLite demo: no GROUPING SETS
+        return _PeriodFigures(
+            _daily_new(period), _top(period, "type"), _top(period, "account_id"),
+            _top(period, "resource_type", "resource_id"),
+        )  # fmt: skip
+    figures = _PeriodFigures({}, [], [], [])
+    params = [BAND_RANGES["high"][0], list(OPEN_STATUSES), *_datetimes(period.start, period.end)]
+    with connection.cursor() as cursor:
+        cursor.execute(_period_figures_sql(), params)
+        rows = cursor.fetchall()
+    for kind, day, band, type_, account_id, resource_type, resource_id, n, severe, open_ in rows:
+        counts = {"n": n, "severe": severe, "open": open_}
+        if kind == _SET_DAILY:
+            figures.new_by_day.setdefault(day, {})[band] = n
+        elif kind == _SET_TYPE:
+            figures.top_types.append({"type": type_, **counts})
+        elif kind == _SET_ACCOUNT:
+            figures.top_accounts.append({"account_id": account_id, **counts})
+        elif kind == _SET_RESOURCE:
+            figures.top_resources.append({"resource_type": resource_type, "resource_id": resource_id, **counts})
+    return figures
+
+
+def _seconds_between(later: str, earlier: str) -> str:
+    if connection.vendor == "postgresql":  # date_part: double precision (EXTRACT's numeric is ~2x slower)
+        return f"date_part('epoch', {later} - {earlier})"
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+def report_marks(*, status: str, now: datetime) -> dict:
+    """`update()` arguments that stamp `acknowledged_at` / `resolved_at` as findings move to `status`.
+
+    Called by triage.findings_status_set with the move's own UPDATE; the CASEs read each row's old
+    status, so a finding gets `acknowledged_at` the first time it leaves New and `resolved_at` the
+    first time it goes from an open status to a closed one, exactly the timeline events the report
+    (and migration 0005's backfill) define them by.
+    """
+    marks = {
+        "acknowledged_at": Case(
+            When(status="new", acknowledged_at__isnull=True, then=Value(now)), default=F("acknowledged_at")
+        )
+    }
+    if status in CLOSED_STATUSES:
+        marks["resolved_at"] = Case(
+            When(~Q(status__in=CLOSED_STATUSES) & Q(resolved_at__isnull=True), then=Value(now)),
+            default=F("resolved_at"),
+        )
+    return marks
+
+
+def _spans_sql() -> str:
+    """The period's findings as durations (seconds), their band's SLA, and whether it has run out.
+
+    Past its SLA when older than the band's hours at `now`: created before now minus those hours.
+    Reads only the report's covering index: `acknowledged_at` and `resolved_at` stand for the
+    timeline's first acknowledging and first closing events.
+    """
+    finding = Finding._meta.db_table
+    tta = _seconds_between("acknowledged_at", "created_at")
+    ttr = _seconds_between("resolved_at", "created_at")
+    # S608: identifiers are constants of this module; every value is a parameter.
+    return f"""
+        WITH spans AS (
+            SELECT severity_band AS band, {tta} AS tta, {ttr} AS ttr,
+                   CASE severity_band WHEN 'critical' THEN %s WHEN 'high' THEN %s WHEN 'medium' THEN %s
+                        ELSE %s END AS sla,
+                   CASE severity_band WHEN 'critical' THEN created_at < %s WHEN 'high' THEN created_at < %s
+                        WHEN 'medium' THEN created_at < %s ELSE created_at < %s END AS overdue
+            FROM {finding} WHERE created_at >= %s AND created_at < %s
+        )
+    """  # noqa: S608
+
+
+_FIGURES = [
+    "COUNT(*)", "COUNT(tta)", "AVG(tta)", "COUNT(ttr)", "AVG(ttr)", "SUM(CASE WHEN ttr <= sla THEN 1 ELSE 0 END)",
+    "SUM(CASE WHEN ttr IS NOT NULL OR overdue THEN 1 ELSE 0 END)",
+]  # fmt: skip
+_P90S = ["percentile_cont(0.9) WITHIN GROUP (ORDER BY tta)", "percentile_cont(0.9) WITHIN GROUP (ORDER BY ttr)"]
+
+
+def _timing_sql(*, per_band: bool, percentiles: bool = True) -> str:
+    """Counts, means, SLA met/due (and where cheap, p90s) per band and overall, or overall only.
+
+    `per_band`: one row per band plus (Postgres) an overall row in the same pass (GROUPING SETS, band
+    NULL; hashed when there are no percentiles); otherwise a single overall row without percentiles.
+    """
+    postgres = connection.vendor == "postgresql"
+    p90 = ", ".join(_P90S) if postgres and per_band and percentiles else "NULL, NULL"
+    if not per_band:
+        select, group = "'all'", ""
+    elif postgres:
+        select, group = "band", "GROUP BY GROUPING SETS ((band), ())"
+    else:
+        select, group = "band", "GROUP BY band"
+    return f"{_spans_sql()} SELECT {select}, {', '.join(_FIGURES)}, {p90} FROM spans {group}"  # noqa: S608 - constants only
+
+
+def _p90_sqlite(period: ReportPeriod) -> dict[str, tuple[float | None, float | None]]:
+    """SQLite has no percentile_cont: read the period's durations (two numbers a finding) and rank them."""
+    finding = Finding._meta.db_table
+    sql = f"""
+        SELECT severity_band, (julianday(acknowledged_at) - julianday(created_at)) * 86400.0,
+               (julianday(resolved_at) - julianday(created_at)) * 86400.0
+        FROM {finding}
+        WHERE created_at >= %s AND created_at < %s AND (acknowledged_at IS NOT NULL OR resolved_at IS NOT NULL)
+    """  # noqa: S608 - constant identifiers
+    spans: dict[str, tuple[list[float], list[float]]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _datetimes(period.start, period.end))
+        for band, tta, ttr in cursor.fetchall():
+            acks, closes = spans.setdefault(band, ([], []))
+            if tta is not None:
+                acks.append(tta)
+            if ttr is not None:
+                closes.append(ttr)
+    spans["all"] = ([v for a, _ in spans.values() for v in a], [v for _, c in spans.values() for v in c])
+    return {
+        band: (percentile_cont(acks, 0.9), percentile_cont(closes, 0.9))
+        for band, (acks, closes) in spans.items()
+    }
+
+
+def percentile_cont(values: list[float], fraction: float) -> float | None:
+    """Postgres' percentile_cont: linear interpolation between the two nearest ranks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    lower = int(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+
+
+def _datetimes(*moments: datetime) -> list:
+    return [connection.ops.adapt_datetimefield_value(m) for m in moments]
+
+
+def _timing_params(period: ReportPeriod, *, now: datetime) -> list:
+    """`_spans_sql`'s parameters: each band's SLA in seconds, its cutoff at `now`, the period."""
+    hours = settings.GUARDWATCH_SLA_HOURS
+    cutoffs = _datetimes(*(now - timedelta(hours=hours[b]) for b in BANDS))
+    return [*(hours[b] * 3600 for b in BANDS), *cutoffs, *_datetimes(period.start, period.end)]
+
+
+def _timing_rows(period: ReportPeriod, *, now: datetime, per_band: bool, percentiles: bool = True) -> list[tuple]:
+    params = _timing_params(period, now=now)
+    with connection.cursor() as cursor:
+        cursor.execute(_timing_sql(per_band=per_band, percentiles=percentiles), params)
+        return cursor.fetchall()
+
+
+def _timing_row(row: tuple) -> TimingRow:
+    band, total, acks, tta, closes, ttr, met, due, tta90, ttr90 = row
+    return TimingRow(band or "all", total, acks, _f(tta), _f(tta90), closes, _f(ttr), _f(ttr90), met or 0, due or 0)
+
+
+def _timing(period: ReportPeriod, *, now: datetime, percentiles: bool = True) -> list[TimingRow]:
+    """Per band and overall (the overall p90 over every finding, not an average of the bands').
+
+    Without `percentiles` (the previous period's comparison) the pass can hash instead of sort.
+    """
+    rows = {band: TimingRow(band=band) for band in BANDS}
+    overall = None
+    for raw in _timing_rows(period, now=now, per_band=True, percentiles=percentiles):
+        row = _timing_row(raw)
+        if row.band == "all":
+            overall = row
+        else:
+            rows[row.band] = row
+    if overall is None:  # SQLite (no GROUPING SETS): add the bands up, rank the durations in Python
+        overall = TimingRow(band="all")
+        for row in rows.values():
+            overall.findings += row.findings
+            overall.acknowledged += row.acknowledged
+            overall.resolved += row.resolved
+            overall.sla_met += row.sla_met
+            overall.sla_due += row.sla_due
+        overall.tta_mean = _weighted(rows.values(), "tta_mean", "acknowledged")
+        overall.ttr_mean = _weighted(rows.values(), "ttr_mean", "resolved")
+        if connection.vendor != "postgresql" and percentiles:
+            p90s = _p90_sqlite(period)
+            for band, row in [*rows.items(), ("all", overall)]:
+                row.tta_p90, row.ttr_p90 = p90s.get(band, (None, None))
+    return [*(rows[b] for b in BANDS), overall]
+
+
+def _f(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _weighted(rows, attr: str, weight: str) -> float | None:
+    pairs = [(getattr(r, attr), getattr(r, weight)) for r in rows if getattr(r, attr) is not None]
+    total = sum(w for _, w in pairs)
+    return sum(v * w for v, w in pairs) / total if total else None
+
+
+def _account_names(account_ids: list[str]) -> dict[str, str]:
+    from accounts.models import MemberAccount
+
+    return dict(
+        MemberAccount.objects.filter(account_id__in=account_ids).values_list("account_id", "display_name")
+    )
+
+
+@contextmanager
+def _report_session() -> Iterator[None]:
+    """Postgres: let the report's passes hash their groups in memory and skip JIT compilation.
+
+    The planner guesses ~1M resource groups (there are ~14k): below 256 MB it sorts the period (to
+    disk at 90 days) instead of hashing the grouping sets, and the timing pass's sort by band spills
+    too; the real use is ~20 MB for the hashes and ~90 MB for 1M durations. JIT compiles each pass
+    (every one costs past jit_above_cost) for longer than it runs. SET LOCAL: only this transaction,
+    which only reads.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '256MB'")
+                cursor.execute("SET LOCAL jit = off")
+        yield
+
+
+@dataclass
+class _Passes:
+    """The report's independent passes over the data, each filled by one query."""
+
+    figures: _PeriodFigures | None = None
+    previous_timing: list[TimingRow] | None = None
+    moves: _Moves | None = None
+    open_now: int = 0
+    new_after: int = 0
+    timing: list[TimingRow] | None = None
+
+
+def _passes_period(passes: _Passes, period: ReportPeriod, now: datetime) -> None:
+    """The period's rows hashed into daily counts and top lists, and the previous period's times."""
+    passes.figures = _period_figures(period)
+    passes.previous_timing = _timing(period.previous, now=now, percentiles=False)
+
+
+def _passes_rest(passes: _Passes, period: ReportPeriod, now: datetime) -> None:
+    """The period's response times (p90s), the timeline's moves and the open backlog now."""
+    passes.timing = _timing(period, now=now)
+    passes.moves = _moves(period)
+    passes.open_now = open_count()
+    if period.end < now:
+        passes.new_after = Finding.objects.filter(created_at__gte=period.end).count()
+
+
+def _passes_on_own_connection(passes: _Passes, period: ReportPeriod, now: datetime) -> None:
+    try:
+        with _report_session():
+            _passes_period(passes, period, now)
+    finally:
+        connection.close()  # this thread's connection: nothing else will ever use it
+
+
+def _parallel() -> bool:
+    """Postgres outside a transaction: the two halves of the passes can run on two connections.
+
+    Each pass runs on one core (grouping sets and percentiles do not use parallel workers), so on
+    two connections the report takes about as long as its longer half. Inside a transaction (the
+    tests' own) another connection would not see its rows: one connection then.
+    """
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def _compute(period: ReportPeriod, now: datetime) -> FindingsReport:
+    passes = _Passes()
+    if _parallel():
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-pass") as pool:
+            other = pool.submit(_passes_on_own_connection, passes, period, now)
+            with _report_session():
+                _passes_rest(passes, period, now)
+            try:
+                other.result()
+            except OperationalError:  # no second connection (the server's limit, say): one is enough
+                logger.warning("A report pass failed on its own connection; running it on this one.", exc_info=True)
+                with _report_session():
+                    _passes_period(passes, period, now)
+    else:
+        with _report_session():
+            _passes_period(passes, period, now)
+            _passes_rest(passes, period, now)
+    return _report(period, now, passes)
+
+
+def _report(period: ReportPeriod, now: datetime, passes: _Passes) -> FindingsReport:
+    figures, moves = passes.figures, passes.moves
+    days = []
+    for day in period.days:
+        by_band = {band: figures.new_by_day.get(day, {}).get(band, 0) for band in BANDS}
+        closed, reopened = moves.by_day.get(day, (0, 0))
+        days.append(DayRow(day, by_band, sum(by_band.values()), closed, reopened))
+    backlog = passes.open_now
+    if period.end < now:
+        backlog = passes.open_now - passes.new_after + moves.closed_after - moves.reopened_after
+    for row in reversed(days):
+        row.open_at_end = max(0, backlog)
+        backlog -= row.new - row.closed + row.reopened
+    totals = {band: sum(d.by_band[band] for d in days) for band in BANDS}
+    accounts = figures.top_accounts
+    names = _account_names([a["account_id"] for a in accounts])
+    for row in accounts:
+        row["name"] = names.get(row["account_id"], "")
+    report = FindingsReport(
+        period=period,
+        days=days,
+        totals_by_band=totals,
+        new_total=sum(totals.values()),
+        closed_total=sum(d.closed for d in days),
+        open_now=passes.open_now,
+        top_types=figures.top_types,
+        top_accounts=accounts,
+        top_resources=figures.top_resources,
+        timing=passes.timing,
+        computed_at=now,
+    )
+    report.comparisons = _comparisons(report, passes.previous_timing, closed_before=moves.closed_before)
+    return report
+
+
+def _comparisons(report: FindingsReport, timing: list[TimingRow], *, closed_before: int) -> list[Comparison]:
+    """This period against the one before it: new findings (per band), resolved, times, SLA compliance.
+
+    The previous period's new findings per band come from the same pass as its times (`timing`, no
+    percentiles).
+    """
+    before = {row.band: row.findings for row in timing[:-1]}
+    then = timing[-1]
+    now_all = report.timing[-1]
+    hours = 1 / 3600
+    rows = [Comparison("New findings", report.new_total, sum(before.values()))]
+    rows += [
+        Comparison(f"New {BAND_LABELS[band]}", report.totals_by_band[band], before.get(band, 0))
+        for band in BANDS
+    ]
+    rows.append(Comparison("Resolved", report.closed_total, closed_before, lower_is_better=False))
+    for label, attr in (("Mean time to acknowledge", "tta_mean"), ("Mean time to resolve", "ttr_mean")):
+        current, past = getattr(now_all, attr), getattr(then, attr)
+        rows.append(
+            Comparison(
+                label,
+                None if current is None else round(current * hours, 1),
+                None if past is None else round(past * hours, 1),
+                unit=" h",
+            )
+        )
+    rows.append(
+        Comparison("SLA compliance", now_all.sla_percent, then.sla_percent, unit=" %", lower_is_better=False)
+    )
+    return rows
+
+
+def findings_report_compute(*, period: ReportPeriod, now: datetime | None = None) -> FindingsReport:
+    """The whole report for a period, computed now (report_snapshots serves it from a snapshot)."""
+    return _compute(period, now or timezone.now())
+
+
+# --- Dashboard figures ------------------------------------------------------------------------------
+
+
+@dataclass
+class FindingsDashboard:
+    """The findings cards of the dashboard home."""
+
+    open_by_band: dict[str, int]
+    overdue: int
+    sync: list[SyncState]
+    computed_at: datetime | None = None  # when the counts were read (sync states are always current)
+
+    @property
+    def open_total(self) -> int:
+        return sum(self.open_by_band.values())
+
+
+def findings_dashboard_counts(*, now: datetime | None = None) -> tuple[dict[str, int], int]:
+    """Open findings per band and overdue at `now`: one query over the open findings."""
+    counts = Finding.objects.filter(status__in=OPEN_STATUSES).aggregate(
+        **{
+            band: Count("id", filter=Q(severity__gte=low, severity__lt=high))
+            for band, (low, high) in BAND_RANGES.items()
+        },
+        overdue=Count("id", filter=overdue_q(now=now or timezone.now())),
+    )
+    return {b: counts[b] for b in BANDS}, counts["overdue"]
+
+
+def sync_states() -> list[SyncState]:
+    """Each configured region's findings sync state (a blank one where no sync ran yet)."""
+    states = {s.region: s for s in SyncState.objects.filter(region__in=settings.GUARDWATCH_AWS_REGIONS)}
+    return [states.get(region) or SyncState(region=region) for region in settings.GUARDWATCH_AWS_REGIONS]

@@ -1,0 +1,41 @@
+"""Triage Celery tasks: thin, idempotent interfaces to the triage and write-back services.
+
+Imported at the end of `findings/tasks.py` so Celery's autodiscovery registers them; names are
+explicit (`findings.tasks.…`) so beat entries and queued messages stay stable.
+"""
+
+from celery import shared_task
+
+from triage import demo_history, writeback
+from triage import services as triage
+
+
+@shared_task(name="findings.tasks.writeback_flush")
+def writeback_flush() -> dict:
+    """Send due write-backs to GuardDuty; beat runs it every minute so failed rows are retried."""
+    result = writeback.writebacks_flush()
+    if result.more:
+        writeback_flush.delay()
+    return {"sent": result.sent, "failed": result.failed, "calls": result.calls, "more": result.more}
+
+
+@shared_task(name="findings.tasks.bulk_action_run")
+def bulk_action_run(bulk_id: int) -> dict:
+    """Apply a queued bulk action; a redelivered message finds it claimed and does nothing."""
+    bulk = triage.bulk_action_run(bulk_id=bulk_id)
+    return {"bulk": bulk_id, "ran": bulk is not None}
+
+
+@shared_task(name="findings.tasks.accepted_risk_reopen")
+def accepted_risk_reopen() -> int:
+    """Beat: accepted risks past their expiry go back to New."""
+    return triage.findings_accepted_risk_reopen()
+
+
+@shared_task(name="findings.tasks.demo_history_seed", bind=True, max_retries=120)
+def demo_history_seed(self) -> dict:
+    """Demo only: once every region's first findings sync is in, the demo analyst's past month of triage."""
+    result = demo_history.demo_history_seed()
+    if result.waiting:
+        raise self.retry(countdown=5)
+    return {"acknowledged": result.acknowledged, "closed": result.closed, "skipped": result.skipped}

@@ -1,0 +1,412 @@
+"""Triage pages: the findings list (HTMX), detail, workflow actions, bulk, rules, views, export.
+
+Reading needs `view_findings` (Managers too); every POST needs `triage_findings` (Analysts, Admins).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from findings.models import TriageStatus
+from guardwatch.core.access import can, requires
+from guardwatch.core.redirects import next_url
+from triage import listing
+from triage import services as triage
+from triage.listing import FindingFilters
+from triage.models import BulkAction, SavedView, SuppressionRule, WriteBack
+from triage.writeback import writeback_queue, writeback_retry
+
+
+def _list_url(query: str = "") -> str:
+    return reverse("triage:list") + (f"?{query}" if query else "")
+
+
+def _page_size(request: HttpRequest) -> int:
+    try:
+        return int(request.GET.get("size", listing.DEFAULT_PAGE_SIZE))
+    except ValueError:
+        return listing.DEFAULT_PAGE_SIZE
+
+
+@require_GET
+@requires("view_findings")
+@vary_on_headers("HX-Request")
+def finding_list(request: HttpRequest) -> HttpResponse:
+    """The workspace: filters, counts by severity, one keyset page; HTMX swaps just the results."""
+    filters = FindingFilters.from_query(request.GET)
+    sort_key = request.GET.get("sort", listing.DEFAULT_SORT)
+    page = listing.finding_page(
+        filters=filters,
+        sort_key=sort_key,
+        after=request.GET.get("after", ""),
+        size=_page_size(request),
+        user=request.user,
+    )
+    counts = listing.severity_counts(filters=filters, user=request.user)
+    now = timezone.now()
+    rows = [{"finding": f, "due": listing.sla_due(f)} for f in page.findings]
+    context = {
+        "filters": filters,
+        "page": page,
+        "rows": rows,
+        "now": now,
+        "counts": counts,
+        "filter_query": listing.filter_query(request.GET),
+        "view_query": listing.filter_query(request.GET, listing.VIEW_PARAMS),
+        "sorts": listing.SORTS.values(),
+        "sort_key": page.sort.key,
+        "page_sizes": listing.PAGE_SIZES,
+        "can_triage": can(request.user, "triage_findings"),
+        "statuses": listing.STATUS_CHOICES,
+        "triage_statuses": TriageStatus.choices,
+        "bulk_actions": triage.BULK_ACTIONS,
+        "bands": listing.BANDS,
+    }
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "triage/list.html#results", {**context, "fragment": True})
+    context.update(
+        saved_views=listing.saved_views_for(user=request.user),
+        builtin_views=listing.BUILTIN_VIEWS,
+        assignees=listing.assignable_users() if context["can_triage"] else [],
+    )
+    return render(request, "triage/list.html", context)
+
+
+@require_GET
+@requires("view_findings")
+def finding_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Everything about one finding, its timeline and the actions an analyst can take."""
+    finding = listing.finding_get(pk=pk)
+    context = {
+        "finding": finding,
+        "explained": listing.finding_explained(finding),
+        # Counted before the timeline is read: an issue committed in between shows in the timeline and
+        # makes the ticket panel reload the page once (harmless); none can be missed.
+        "tickets_known": finding.ticket_links.count(),
+        "timeline": listing.finding_timeline(finding=finding),
+        "writebacks": listing.finding_writebacks(finding=finding),
+        "chart": listing.occurrences_chart(finding=finding),
+        "console_url": listing.console_url(finding),
+        "due": listing.sla_due(finding),
+        "now": timezone.now(),
+        "can_triage": can(request.user, "triage_findings"),
+        "triage_statuses": TriageStatus.choices,
+        "assignees": listing.assignable_users() if can(request.user, "triage_findings") else [],
+    }
+    return render(request, "triage/detail.html", context)
+
+
+def _back_to_detail(pk: int) -> HttpResponse:
+    return redirect("triage:detail", pk=pk)
+
+
+@require_POST
+@requires("triage_findings")
+def finding_status_view(request: HttpRequest, pk: int) -> HttpResponse:
+    finding = listing.finding_get(pk=pk)
+    try:
+        until = triage._date_end(request.POST.get("accepted_until", "").strip())  # noqa: SLF001
+        triage.finding_status_change(
+            finding=finding,
+            status=request.POST.get("status", ""),
+            actor=request.user,
+            reason=request.POST.get("reason", ""),
+            accepted_until=until,
+            comment=request.POST.get("comment", ""),
+        )
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Status set to {finding.get_status_display()}.")
+    return _back_to_detail(pk)
+
+
+@require_POST
+@requires("triage_findings")
+def finding_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
+    finding = listing.finding_get(pk=pk)
+    username = request.POST.get("assignee", "").strip()
+    assignee = get_object_or_404(get_user_model(), username=username) if username else None
+    try:
+        triage.finding_assign(finding=finding, assignee=assignee, actor=request.user)
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Assigned to {username}." if username else "Unassigned.")
+    return _back_to_detail(pk)
+
+
+@require_POST
+@requires("triage_findings")
+def finding_comment_view(request: HttpRequest, pk: int) -> HttpResponse:
+    finding = listing.finding_get(pk=pk)
+    try:
+        triage.finding_comment_add(finding=finding, body=request.POST.get("body", ""), actor=request.user)
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Comment added.")
+    return _back_to_detail(pk)
+
+
+@require_POST
+@requires("triage_findings")
+def finding_feedback_view(request: HttpRequest, pk: int) -> HttpResponse:
+    finding = listing.finding_get(pk=pk)
+    useful = request.POST.get("feedback") == "useful"
+    triage.finding_feedback_set(finding=finding, useful=useful, actor=request.user)
+    messages.success(
+        request, f"GuardDuty will be told the finding was {'useful' if useful else 'not useful'}."
+    )
+    return _back_to_detail(pk)
+
+
+# --- Bulk ---------------------------------------------------------------------------------------------
+
+
+@require_POST
+@requires("triage_findings")
+def bulk_view(request: HttpRequest) -> HttpResponse:
+    """Step 1 shows the confirmation with the count; step 2 (`confirmed`) applies or queues it."""
+    query = request.POST.get("query", "")
+    try:
+        bulk = triage.bulk_request_clean(
+            action=request.POST.get("action", ""),
+            params=request.POST,
+            ids=request.POST.getlist("ids"),
+            query=query,
+            select_all=request.POST.get("scope") == "all",
+        )
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+        return redirect(_list_url(query))
+    if request.POST.get("confirmed") != "yes":
+        count = triage.bulk_findings(request=bulk, actor=request.user).count()
+        return render(
+            request,
+            "triage/bulk_confirm.html",
+            {
+                "bulk": bulk,
+                "count": count,
+                "label": triage.BULK_ACTIONS[bulk.action],
+                "query": query,
+                "post": request.POST,
+                "ids": bulk.ids or [],
+                "status_label": dict(TriageStatus.choices).get(bulk.params.get("status", ""), ""),
+            },
+        )
+    total, queued = triage.findings_bulk_apply(request=bulk, actor=request.user)
+    if queued is not None:
+        return redirect("triage:bulk_progress", pk=queued.pk)
+    messages.success(
+        request, f"{triage.BULK_ACTIONS[bulk.action]}: applied to {total} finding{'s' if total != 1 else ''}."
+    )
+    return redirect(_list_url(query))
+
+
+@require_GET
+@requires("view_findings")
+@vary_on_headers("HX-Request")
+def bulk_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """A queued bulk action's progress; the fragment polls itself until the task finishes."""
+    bulk = get_object_or_404(BulkAction, pk=pk)
+    context = {
+        "bulk": bulk,
+        "label": triage.BULK_ACTIONS.get(bulk.action, bulk.action),
+        "list_url": _list_url(bulk.query),
+    }
+    template = "triage/bulk_progress.html#progress" if request.htmx else "triage/bulk_progress.html"
+    return render(request, template, context)
+
+
+# --- Saved views -----------------------------------------------------------------------------------------
+
+
+@require_POST
+@requires("view_findings")
+def saved_view_save_view(request: HttpRequest) -> HttpResponse:
+    """Anyone who reads findings may keep personal views; sharing is for those who triage."""
+    query = request.POST.get("query", "")
+    try:
+        view = triage.saved_view_save(
+            owner=request.user,
+            name=request.POST.get("name", ""),
+            query=query,
+            shared=request.POST.get("shared") == "on" and can(request.user, "triage_findings"),
+        )
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+        return redirect(_list_url(query))
+    messages.success(request, f"View “{view.name}” saved.")
+    return redirect(_list_url(view.query))
+
+
+@require_POST
+@requires("view_findings")
+def saved_view_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    # Someone else's private view does not exist as far as this user can tell.
+    view = get_object_or_404(SavedView.objects.filter(Q(owner=request.user) | Q(shared=True)), pk=pk)
+    try:
+        triage.saved_view_delete(view=view, actor=request.user)
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"View “{view.name}” deleted.")
+    return redirect("triage:list")
+
+
+# --- Suppression rules and the write-back queue --------------------------------------------------------------
+
+
+@require_GET
+@requires("view_findings")
+def suppression_list(request: HttpRequest) -> HttpResponse:
+    """Suppression rules, a form to create one from a filter, and the write-back queue."""
+    query = request.GET.get("query", "")
+    preview = None
+    error = None
+    if query:
+        try:
+            preview = triage.suppression_criteria(filters=FindingFilters.from_query(QueryDict(query)))
+        except triage.TriageError as exc:
+            error = str(exc)
+    return render(
+        request,
+        "triage/suppression.html",
+        {
+            "rules": SuppressionRule.objects.all(),
+            "query": query,
+            "preview": json.dumps(preview, indent=2) if preview else "",
+            "preview_error": error,
+            "can_triage": can(request.user, "triage_findings"),
+            "queue": writeback_queue(),
+        },
+    )
+
+
+@require_POST
+@requires("triage_findings")
+def suppression_create_view(request: HttpRequest) -> HttpResponse:
+    query = request.POST.get("query", "")
+    try:
+        rule = triage.suppression_rule_create(
+            name=request.POST.get("name", ""),
+            reason=request.POST.get("reason", ""),
+            query=query,
+            actor=request.user,
+        )
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+        return redirect(reverse("triage:suppression") + "?" + urlencode({"query": query}))
+    messages.success(request, f"Suppression rule “{rule.name}” pushed to {', '.join(rule.regions)}.")
+    return redirect("triage:suppression")
+
+
+@require_http_methods(["GET", "POST"])
+@requires("view_findings")
+def suppression_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = get_object_or_404(SuppressionRule, pk=pk)
+    if request.method == "POST":
+        if not can(request.user, "triage_findings"):
+            raise PermissionDenied("Your role does not allow this (triage_findings).")
+        try:
+            triage.suppression_rule_update(
+                rule=rule,
+                reason=request.POST.get("reason", ""),
+                query=request.POST.get("query", ""),
+                actor=request.user,
+            )
+        except triage.TriageError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"Suppression rule “{rule.name}” updated.")
+            return redirect("triage:suppression")
+    return render(
+        request,
+        "triage/suppression_edit.html",
+        {"rule": rule, "can_triage": can(request.user, "triage_findings")},
+    )
+
+
+@require_POST
+@requires("triage_findings")
+def suppression_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = get_object_or_404(SuppressionRule, pk=pk)
+    try:
+        triage.suppression_rule_delete(rule=rule, actor=request.user)
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Suppression rule “{rule.name}” deleted from GuardDuty.")
+    return redirect("triage:suppression")
+
+
+@require_POST
+@requires("triage_findings")
+def writeback_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
+    writeback = get_object_or_404(WriteBack, pk=pk)
+    writeback_retry(writeback=writeback, actor=request.user)
+    messages.success(request, "Write-back queued for another attempt.")
+    fallback = reverse("triage:suppression")
+    return redirect(next_url(request, request.POST.get("next", ""), fallback=fallback))
+
+
+# --- Export --------------------------------------------------------------------------------------------------
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _safe_cell(value) -> str:
+    """Neutralise spreadsheet formulas (attacker text such as =HYPERLINK(...)) in CSV cells."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@require_GET
+@requires("view_findings")
+def export_view(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
+    """The current filter as CSV or JSON, streamed row by row from a server-side cursor."""
+    filters = FindingFilters.from_query(request.GET)
+    rows = listing.findings_export_rows(filters=filters, user=request.user)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    if fmt == "csv":
+        writer = csv.writer(_Echo())
+
+        def csv_lines():
+            header = None
+            for row in rows:
+                if header is None:
+                    header = list(row)
+                    yield writer.writerow(header)
+                yield writer.writerow([_safe_cell(row[k]) for k in header])
+
+        response = StreamingHttpResponse(csv_lines(), content_type="text/csv; charset=utf-8")
+    else:
+
+        def json_chunks():
+            yield "["
+            first = True
+            for row in rows:
+                yield ("" if first else ",\n") + json.dumps(row, ensure_ascii=False)
+                first = False
+            yield "]\n"
+
+        response = StreamingHttpResponse(json_chunks(), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="guardwatch-findings-{stamp}.{fmt}"'
+    return response
