@@ -51,16 +51,17 @@ def _deep_cursor(query: str, sort_key: str, page: int, size: int = 50) -> str:
     """The `after=` cursor of page `page` (what clicking Next page-1 times yields)."""
     from django.http import QueryDict
 
-    from triage import listing
+    from triage import filters as list_filters
+    from triage import selectors
 
-    filters = listing.FindingFilters.from_query(QueryDict(query))
-    sort = listing.SORTS[sort_key]
+    filters = list_filters.FindingFilters.from_query(QueryDict(query))
+    sort = list_filters.SORTS[sort_key]
     row = (
-        listing.findings_filtered(filters=filters)
-        .order_by(*listing._order(sort))  # noqa: SLF001
+        list_filters.findings_filtered(filters=filters)
+        .order_by(*selectors._order(sort))  # noqa: SLF001
         .only("id", sort.column)[(page - 1) * size - 1]
     )
-    return listing._cursor_encode(sort, row)  # noqa: SLF001
+    return selectors._cursor_encode(sort, row)  # noqa: SLF001
 
 
 def export_memory(query: str) -> dict:
@@ -253,7 +254,7 @@ def _write_doc(total, open_count, results, ack, res, export, table_size, loads) 
         " 1,000 matches (“1,000+”); when exact counting would exceed 50 ms (a statement timeout) the planner's"
         " estimates are shown as “≈N”. Free text needs ≥ 3 characters (the trigram index's minimum).",
         "- Free text the planner expects to match fewer than 20,000 findings (an instance id, an IP, an access key)"
-        " is first looked up in the trigram index alone (`listing.narrow_search`: a bitmap scan of at most 2,001"
+        " is first looked up in the trigram index alone (`list_filters.narrow_search`: a bitmap scan of at most 2,001"
         " ids within 60 ms); when that finds them all, the page and its exact counts read only those findings."
         " Broader text (and text with no word of 3 characters, such as 'i-0') walks the severity order.",
         "- Type filters (type prefix, purpose, resource type, action) with the severity sort find their matches'"

@@ -1,4 +1,4 @@
-"""Findings reads: sync status per region, recent runs, ingest keys."""
+"""Findings reads: one finding, sync status per region, recent runs, ingest keys."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.http import Http404
 from django.utils import timezone
 
-from findings.models import IngestApiKey, SyncRun, SyncState
+from findings.models import Finding, IngestApiKey, SyncRun, SyncState
 
 
 @dataclass(frozen=True)
@@ -76,3 +77,11 @@ def sync_any_running() -> bool:
 def ingest_key_list() -> QuerySet[IngestApiKey]:
     """Every ingest key, newest first, with who created it."""
     return IngestApiKey.objects.select_related("created_by").order_by("revoked_at", "-created_at", "-id")
+
+
+def finding_get(*, pk: int) -> Finding:
+    """One finding with its assignee, or 404."""
+    try:
+        return Finding.objects.select_related("assignee").get(pk=pk)
+    except Finding.DoesNotExist:
+        raise Http404("No such finding.") from None

@@ -165,7 +165,7 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _finding(pk: int):
-    from triage.listing import finding_get
+    from findings.selectors import finding_get
 
     return finding_get(pk=pk)
 

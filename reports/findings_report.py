@@ -27,8 +27,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from findings.models import OPEN_STATUSES, Finding, FindingEvent, SyncState
+from findings.sla import BAND_RANGES, CLOSED_STATUSES, overdue_q
 from reports.cache import reports_cache_bump
-from triage.listing import BAND_RANGES, CLOSED_STATUSES, overdue_q
 
 __all__ = ["reports_cache_bump"]  # re-exported: the sync hook imports it from here
 

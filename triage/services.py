@@ -23,11 +23,12 @@ from django.utils import timezone
 
 from findings import gateway
 from findings.models import OPEN_STATUSES, Finding, FindingEvent, TriageStatus
+from findings.sla import BAND_RANGES
 from guardwatch.core.db.bulk import rows_insert
 from guardwatch.core.services import audit_record
 from reports.cache import reports_cache_bump_on_commit
 from reports.findings_report import report_marks
-from triage.listing import BAND_RANGES, VIEW_PARAMS, FindingFilters, filter_query, findings_filtered
+from triage.filters import VIEW_PARAMS, FindingFilters, filter_query, findings_filtered
 from triage.models import BulkAction, SavedView, SuppressionRule, WriteBack
 from triage.writeback import _describe, _detector, writebacks_enqueue
 

@@ -20,12 +20,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from findings import selectors as findings_selectors
+from findings import sla
 from findings.models import TriageStatus
 from guardwatch.core.access import can, requires
 from guardwatch.core.redirects import next_url
-from triage import listing
+from triage import detail, selectors
+from triage import filters as list_filters
 from triage import services as triage
-from triage.listing import FindingFilters
+from triage.filters import FindingFilters
 from triage.models import BulkAction, SavedView, SuppressionRule, WriteBack
 from triage.writeback import writeback_queue, writeback_retry
 
@@ -36,9 +39,9 @@ def _list_url(query: str = "") -> str:
 
 def _page_size(request: HttpRequest) -> int:
     try:
-        return int(request.GET.get("size", listing.DEFAULT_PAGE_SIZE))
+        return int(request.GET.get("size", list_filters.DEFAULT_PAGE_SIZE))
     except ValueError:
-        return listing.DEFAULT_PAGE_SIZE
+        return list_filters.DEFAULT_PAGE_SIZE
 
 
 @require_GET
@@ -47,40 +50,40 @@ def _page_size(request: HttpRequest) -> int:
 def finding_list(request: HttpRequest) -> HttpResponse:
     """The workspace: filters, counts by severity, one keyset page; HTMX swaps just the results."""
     filters = FindingFilters.from_query(request.GET)
-    sort_key = request.GET.get("sort", listing.DEFAULT_SORT)
-    page = listing.finding_page(
+    sort_key = request.GET.get("sort", list_filters.DEFAULT_SORT)
+    page = selectors.finding_page(
         filters=filters,
         sort_key=sort_key,
         after=request.GET.get("after", ""),
         size=_page_size(request),
         user=request.user,
     )
-    counts = listing.severity_counts(filters=filters, user=request.user)
+    counts = selectors.severity_counts(filters=filters, user=request.user)
     now = timezone.now()
-    rows = [{"finding": f, "due": listing.sla_due(f)} for f in page.findings]
+    rows = [{"finding": f, "due": sla.sla_due(f)} for f in page.findings]
     context = {
         "filters": filters,
         "page": page,
         "rows": rows,
         "now": now,
         "counts": counts,
-        "filter_query": listing.filter_query(request.GET),
-        "view_query": listing.filter_query(request.GET, listing.VIEW_PARAMS),
-        "sorts": listing.SORTS.values(),
+        "filter_query": list_filters.filter_query(request.GET),
+        "view_query": list_filters.filter_query(request.GET, list_filters.VIEW_PARAMS),
+        "sorts": list_filters.SORTS.values(),
         "sort_key": page.sort.key,
-        "page_sizes": listing.PAGE_SIZES,
+        "page_sizes": list_filters.PAGE_SIZES,
         "can_triage": can(request.user, "triage_findings"),
-        "statuses": listing.STATUS_CHOICES,
+        "statuses": list_filters.STATUS_CHOICES,
         "triage_statuses": TriageStatus.choices,
         "bulk_actions": triage.BULK_ACTIONS,
-        "bands": listing.BANDS,
+        "bands": sla.BANDS,
     }
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "triage/list.html#results", {**context, "fragment": True})
     context.update(
-        saved_views=listing.saved_views_for(user=request.user),
-        builtin_views=listing.BUILTIN_VIEWS,
-        assignees=listing.assignable_users() if context["can_triage"] else [],
+        saved_views=selectors.saved_views_for(user=request.user),
+        builtin_views=list_filters.BUILTIN_VIEWS,
+        assignees=selectors.assignable_users() if context["can_triage"] else [],
     )
     return render(request, "triage/list.html", context)
 
@@ -89,22 +92,22 @@ def finding_list(request: HttpRequest) -> HttpResponse:
 @requires("view_findings")
 def finding_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Everything about one finding, its timeline and the actions an analyst can take."""
-    finding = listing.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk)
     context = {
         "finding": finding,
-        "explained": listing.finding_explained(finding),
+        "explained": detail.finding_explained(finding),
         # Counted before the timeline is read: an issue committed in between shows in the timeline and
         # makes the ticket panel reload the page once (harmless); none can be missed.
         "tickets_known": finding.ticket_links.count(),
-        "timeline": listing.finding_timeline(finding=finding),
-        "writebacks": listing.finding_writebacks(finding=finding),
-        "chart": listing.occurrences_chart(finding=finding),
-        "console_url": listing.console_url(finding),
-        "due": listing.sla_due(finding),
+        "timeline": selectors.finding_timeline(finding=finding),
+        "writebacks": selectors.finding_writebacks(finding=finding),
+        "chart": selectors.occurrences_chart(finding=finding),
+        "console_url": detail.console_url(finding),
+        "due": sla.sla_due(finding),
         "now": timezone.now(),
         "can_triage": can(request.user, "triage_findings"),
         "triage_statuses": TriageStatus.choices,
-        "assignees": listing.assignable_users() if can(request.user, "triage_findings") else [],
+        "assignees": selectors.assignable_users() if can(request.user, "triage_findings") else [],
     }
     return render(request, "triage/detail.html", context)
 
@@ -116,7 +119,7 @@ def _back_to_detail(pk: int) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def finding_status_view(request: HttpRequest, pk: int) -> HttpResponse:
-    finding = listing.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk)
     try:
         until = triage._date_end(request.POST.get("accepted_until", "").strip())  # noqa: SLF001
         triage.finding_status_change(
@@ -137,7 +140,7 @@ def finding_status_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def finding_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
-    finding = listing.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk)
     username = request.POST.get("assignee", "").strip()
     assignee = get_object_or_404(get_user_model(), username=username) if username else None
     try:
@@ -152,7 +155,7 @@ def finding_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def finding_comment_view(request: HttpRequest, pk: int) -> HttpResponse:
-    finding = listing.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk)
     try:
         triage.finding_comment_add(finding=finding, body=request.POST.get("body", ""), actor=request.user)
     except triage.TriageError as error:
@@ -165,7 +168,7 @@ def finding_comment_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def finding_feedback_view(request: HttpRequest, pk: int) -> HttpResponse:
-    finding = listing.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk)
     useful = request.POST.get("feedback") == "useful"
     triage.finding_feedback_set(finding=finding, useful=useful, actor=request.user)
     messages.success(
@@ -383,7 +386,7 @@ def _safe_cell(value) -> str:
 def export_view(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
     """The current filter as CSV or JSON, streamed row by row from a server-side cursor."""
     filters = FindingFilters.from_query(request.GET)
-    rows = listing.findings_export_rows(filters=filters, user=request.user)
+    rows = selectors.findings_export_rows(filters=filters, user=request.user)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "csv":
         writer = csv.writer(_Echo())

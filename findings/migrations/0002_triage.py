@@ -7,7 +7,7 @@ from django.db import migrations, models
 from guardwatch.core.db.operations import PostgresOnlyAddIndex
 
 # Free-text search over title, description and resource id: a trigram GIN index on the same
-# expression `triage.listing.SEARCH_SQL` filters with (Postgres only; SQLite falls back to LIKE).
+# expression the list filter (triage.filters) filters with (Postgres only; SQLite falls back to LIKE).
 SEARCH_INDEX_SQL = (
     "CREATE INDEX IF NOT EXISTS finding_tri_search_trgm ON findings_finding USING gin "
     "((lower(title || ' ' || description || ' ' || resource_id)) gin_trgm_ops)"

@@ -11,12 +11,12 @@ from django.test.utils import CaptureQueriesContext
 
 from findings.models import Finding, SyncState
 from findings.services import _RunProgress, _sync_failed
+from findings.sla import sla_due
 from findings.upsert import findings_upsert
 from guardwatch.core.services import alert_raise
 from notifications.events import Event, event_for_finding, events_publish, overdue_findings_publish
 from notifications.models import Delivery, DigestEntry
 from notifications.services import digests_send
-from triage.listing import sla_due
 
 from .conftest import parsed_finding, rule_make, webhook_make
 

@@ -17,9 +17,9 @@ from django.db import connection
 from django.utils import timezone
 
 from findings.models import OPEN_STATUSES, Finding, FindingEvent
+from findings.sla import CLOSED_STATUSES
 from reports import findings_report as reports
 from tests.reports.support import finding, moved
-from triage.listing import CLOSED_STATUSES
 
 pytestmark = pytest.mark.django_db
 BANDS = ("low", "medium", "high", "critical")

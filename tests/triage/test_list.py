@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from findings.models import Finding
 from tests.triage.support import store_findings
-from triage.listing import SORTS
+from triage.filters import SORTS
 
 pytestmark = pytest.mark.django_db
 
@@ -40,10 +40,10 @@ def walk_pages(client, url: str, *, most: int = 10) -> list[int]:
 @pytest.fixture(params=["probe", "walk"])
 def search_route(request, monkeypatch):
     """Free text both ways: the trigram index probed first (few matches), or the severity walk (many)."""
-    from triage import listing
+    from triage import filters as list_filters
 
     if request.param == "walk":  # as if the planner expected too many matches to probe
-        monkeypatch.setattr(listing, "SEARCH_PROBE_BELOW_ROWS", 0)
+        monkeypatch.setattr(list_filters, "SEARCH_PROBE_BELOW_ROWS", 0)
     return request.param
 
 
@@ -164,11 +164,12 @@ def test_search_shorter_than_three_characters_is_reported_and_ignored(client_for
 
 
 def test_search_counts_stop_at_their_cap_and_say_so(client_for, monkeypatch):
-    from triage import listing
+    from triage import filters as list_filters
+    from triage import selectors
 
     store_findings(30, finding_type="Recon:EC2/PortProbeUnprotectedPort")
-    monkeypatch.setattr(listing, "SEARCH_PROBE_BELOW_ROWS", 0)  # the walk: counts are sampled
-    monkeypatch.setattr(listing, "SEARCH_COUNT_CAP", 5)
+    monkeypatch.setattr(list_filters, "SEARCH_PROBE_BELOW_ROWS", 0)  # the walk: counts are sampled
+    monkeypatch.setattr(selectors, "SEARCH_COUNT_CAP", 5)
     response = client_for("analyst").get("/findings/?q=port")
     assert "5+ matching" in response.content.decode()
 
@@ -177,13 +178,13 @@ def test_counts_too_slow_to_take_exactly_are_shown_as_estimates(client_for, monk
     from django.db import OperationalError
     from psycopg.errors import QueryCanceled
 
-    from triage import listing
+    from triage import selectors
 
     def cancelled(base, per_band, *, sampled):
         raise OperationalError("canceling statement due to statement timeout") from QueryCanceled()
 
     store_findings(30)
-    monkeypatch.setattr(listing, "_severity_counts_exact", cancelled)
+    monkeypatch.setattr(selectors, "_severity_counts_exact", cancelled)
     response = client_for("analyst").get("/findings/?status=open")
     html = response.content.decode()
     assert response.status_code == 200
@@ -233,13 +234,13 @@ def test_search_with_a_severity_band_shows_only_that_band(client_for, search_rou
 
 
 def test_a_selective_search_reads_only_its_matches_and_counts_them_exactly(client_for):
-    from triage import listing
+    from triage import filters as list_filters
 
     findings = store_findings(40, seed=5)
     target = findings[7]
     same_resource = Finding.objects.filter(resource_id=target.resource_id)
-    filters = listing.FindingFilters.from_query(QueryDict(f"q={target.resource_id}"))
-    listing.narrow_search(filters)
+    filters = list_filters.FindingFilters.from_query(QueryDict(f"q={target.resource_id}"))
+    list_filters.narrow_search(filters)
     assert filters.search_ids is not None and target.pk in filters.search_ids
 
     html = client_for("analyst").get(f"/findings/?q={target.resource_id}&size=200").content.decode()
@@ -247,15 +248,15 @@ def test_a_selective_search_reads_only_its_matches_and_counts_them_exactly(clien
 
 
 def test_searches_the_trigram_index_cannot_narrow_or_that_match_too_many_walk(client_for, monkeypatch):
-    from triage import listing
+    from triage import filters as list_filters
 
     store_findings(40, seed=5)
-    no_word = listing.FindingFilters.from_query(QueryDict("q=i-0"))  # no word of 3 characters
-    listing.narrow_search(no_word)
+    no_word = list_filters.FindingFilters.from_query(QueryDict("q=i-0"))  # no word of 3 characters
+    list_filters.narrow_search(no_word)
     assert no_word.search_ids is None
-    monkeypatch.setattr(listing, "SEARCH_IDS_MAX", 3)
-    broad = listing.FindingFilters.from_query(QueryDict("q=instance"))
-    listing.narrow_search(broad)
+    monkeypatch.setattr(list_filters, "SEARCH_IDS_MAX", 3)
+    broad = list_filters.FindingFilters.from_query(QueryDict("q=instance"))
+    list_filters.narrow_search(broad)
     assert broad.search_ids is None
     expected = {
         f.pk for f in Finding.objects.all() if "instance" in f"{f.title} {f.description} {f.resource_id}".lower()
@@ -374,14 +375,15 @@ def test_last_seen_range_filter(client_for):
 def test_counting_puts_the_statement_timeout_back_as_it_was(client_for):
     from django.db import connection
 
-    from triage import listing
+    from triage import filters as list_filters
+    from triage import selectors
 
     store_findings(10)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL statement_timeout = '7s'")
     for query in ("status=open", f"q={Finding.objects.first().resource_id}", "q=instance"):
-        filters = listing.FindingFilters.from_query(QueryDict(query))
-        listing.severity_counts(filters=filters)
+        filters = list_filters.FindingFilters.from_query(QueryDict(query))
+        selectors.severity_counts(filters=filters)
         with connection.cursor() as cursor:
             cursor.execute("SELECT current_setting('statement_timeout'), current_setting('enable_seqscan')")
             assert cursor.fetchone() == ("7s", "on"), query
@@ -390,13 +392,13 @@ def test_counting_puts_the_statement_timeout_back_as_it_was(client_for):
 def test_a_search_probe_past_its_budget_falls_back_to_the_walk_and_leaves_the_settings_as_they_were(client_for):
     from django.db import connection
 
-    from triage import listing
+    from triage import filters as list_filters
 
     findings = store_findings(40, seed=5)
     target = findings[7]
 
     def slow_probe(execute, sql, params, many, context):  # the probe, made slower than SEARCH_PROBE_MS
-        if "findings_findingsearch" in sql and f"LIMIT {listing.SEARCH_IDS_MAX + 1}" in sql:
+        if "findings_findingsearch" in sql and f"LIMIT {list_filters.SEARCH_IDS_MAX + 1}" in sql:
             sql = sql.replace("WHERE", "WHERE pg_sleep(0.3) IS NOT NULL AND", 1)
         return execute(sql, params, many, context)
 
@@ -406,9 +408,9 @@ def test_a_search_probe_past_its_budget_falls_back_to_the_walk_and_leaves_the_se
             return cursor.fetchone()
 
     before = settings_now()
-    filters = listing.FindingFilters.from_query(QueryDict(f"q={target.resource_id}"))
+    filters = list_filters.FindingFilters.from_query(QueryDict(f"q={target.resource_id}"))
     with connection.execute_wrapper(slow_probe):
-        listing.narrow_search(filters)
+        list_filters.narrow_search(filters)
     assert filters.search_narrowed and filters.search_ids is None  # the walk
     assert settings_now() == before
     with connection.execute_wrapper(slow_probe):

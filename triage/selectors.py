@@ -1,0 +1,389 @@
+"""Triage reads: keyset pages, severity counts, saved views, people, a finding's timeline and chart, exports.
+
+Performance at a million rows rests on:
+- keyset pagination on (sort key, id) with a matching composite index (see `TRIAGE_INDEXES`), so
+  page 200 costs what page 1 costs;
+- counts by severity capped at `COUNT_CAP` per band (one statement, four `LIMIT`ed subqueries):
+  exact up to 10,000, shown as "10,000+" above, so counting never scans the whole table.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import OperationalError, connection
+from django.db.models import Count, F, Q, QuerySet, Value
+from django.utils import timezone
+from psycopg.errors import QueryCanceled
+
+from findings.models import Finding, FindingEvent
+from findings.sla import BAND_RANGES, BANDS
+from triage.filters import (
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_SORT,
+    PAGE_SIZES,
+    SORTS,
+    FindingFilters,
+    Sort,
+    _postgres_settings,
+    estimated_rows,
+    findings_filtered,
+    narrow_search,
+)
+from triage.models import SavedView, WriteBack
+
+COUNT_CAP = 10_000
+# With free text every candidate row is rechecked on the heap, so counts stop at a smaller cap.
+SEARCH_COUNT_CAP = 1_000
+
+
+# --- Keyset pages --------------------------------------------------------------------------------
+
+
+def _cursor_encode(sort: Sort, finding: Finding) -> str:
+    value = getattr(finding, sort.column)
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps([value, finding.pk], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor_decode(sort: Sort, cursor: str) -> tuple[Any, int] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, pk = json.loads(raw)
+        pk = int(pk)
+        if value is None:
+            return None, pk
+        if sort.kind == "float":
+            value = float(value)
+        elif sort.kind == "int":
+            value = int(value)
+        else:
+            value = datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                return None
+        return value, pk
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        return None
+
+
+def _order(sort: Sort, *, filter_first: bool = False, search: bool = False) -> list:
+    """ORDER BY exactly as the matching index is built (Postgres matches NULLS FIRST/LAST literally).
+
+    `filter_first` orders by an expression no index serves, so Postgres finds the (few) matches
+    through the filter's own index and sorts them, instead of walking the sort index from the top.
+    `search` (severity sorts with free text) orders by `FindingSearch`'s copy of (severity, id).
+    """
+    column = F(sort.column) + Value(0.0) if filter_first and sort.kind == "float" else F(sort.column)
+    pk = F("id")
+    if search:
+        column, pk = F("search__severity"), F("search__finding")
+    nullable = Finding._meta.get_field(sort.column).null
+    if sort.descending:
+        return [column.desc(nulls_last=True) if nullable else column.desc(), pk.desc()]
+    return [column.asc(nulls_first=True) if nullable else column.asc(), pk.asc()]
+
+
+# Filters whose matches cluster by severity (GuardDuty derives a finding's severity from its type):
+# walking the severity index from the top can pass half the table before the first match.
+SEVERITY_BOUND_FILTERS = ("type_prefix", "type_contains", "purpose", "resource_type", "action_type")
+# Below this many estimated matches, fetching them all and sorting beats walking the severity index.
+FILTER_FIRST_ROWS = 50_000
+
+
+def filter_first_plan(*, queryset: QuerySet, filters: FindingFilters, sort: Sort) -> bool:
+    """Whether to find the matches first and sort them (one EXPLAIN to ask the planner's estimate)."""
+    if sort.column != "severity" or connection.vendor != "postgresql":
+        return False
+    if not any(getattr(filters, name) for name in SEVERITY_BOUND_FILTERS):
+        return False
+    return estimated_rows(queryset) < FILTER_FIRST_ROWS
+
+
+def _after(sort: Sort, value: Any, pk: int, *, search: bool = False) -> Q:
+    """Rows strictly after (value, pk) in the sort's order (on `FindingSearch`'s copy with `search`).
+
+    The redundant `col <= value` (or `>=`) bound lets Postgres start the index scan at the cursor
+    instead of filtering from the first row. `last_seen` is nullable in the schema but the parser
+    always fills it; a null would sort last (descending) and be reached only through a null cursor.
+    """
+    col, key = ("search__severity", "search__finding") if search else (sort.column, "id")
+    if value is None:
+        return Q(**{f"{col}__isnull": True}) & Q(**{f"{key}__lt" if sort.descending else f"{key}__gt": pk})
+    if sort.descending:
+        return Q(**{f"{col}__lte": value}) & (Q(**{f"{col}__lt": value}) | Q(**{f"{key}__lt": pk}))
+    return Q(**{f"{col}__gte": value}) & (Q(**{f"{col}__gt": value}) | Q(**{f"{key}__gt": pk}))
+
+
+@dataclass
+class FindingPage:
+    """One page of the list and the cursor to the next one."""
+
+    findings: list[Finding]
+    sort: Sort
+    size: int
+    next_cursor: str | None
+    is_first: bool
+
+
+def finding_page(
+    *,
+    filters: FindingFilters,
+    sort_key: str = DEFAULT_SORT,
+    after: str = "",
+    size: int = DEFAULT_PAGE_SIZE,
+    user=None,
+) -> FindingPage:
+    """One keyset page of matching findings, assignee joined (one query whatever the size)."""
+    sort = SORTS.get(sort_key) or SORTS[DEFAULT_SORT]
+    size = size if size in PAGE_SIZES else DEFAULT_PAGE_SIZE
+    narrow_search(filters)
+    queryset = (
+        findings_filtered(filters=filters, user=user).select_related("assignee").defer("raw", "description")
+    )
+    cursor = _cursor_decode(sort, after) if after else None
+    if after and cursor is None:
+        filters.errors.append("That page link is no longer valid; showing the first page.")
+    # Free text sorted by severity walks FindingSearch's (severity, finding) index, checking each narrow
+    # row's text, and reads findings only for the matches (its severity is always the finding's).
+    search_walk = bool(filters.q) and filters.search_ids is None and sort.column == "severity"
+    if cursor is not None:
+        queryset = queryset.filter(_after(sort, *cursor, search=search_walk))
+    order = _order(sort, search=search_walk)
+    if filter_first_plan(queryset=queryset, filters=filters, sort=sort):
+        # Ids from an index-only scan first, then only the page's rows from the table.
+        ids = queryset.order_by(*_order(sort, filter_first=True)).values("id")[: size + 1]
+        queryset = Finding.objects.filter(pk__in=ids).select_related("assignee").defer("raw", "description")
+        order = _order(sort)
+    rows = list(queryset.order_by(*order)[: size + 1])
+    has_next = len(rows) > size
+    rows = rows[:size]
+    return FindingPage(
+        findings=rows,
+        sort=sort,
+        size=size,
+        next_cursor=_cursor_encode(sort, rows[-1]) if has_next and rows else None,
+        is_first=cursor is None,
+    )
+
+
+# --- Severity counts -----------------------------------------------------------------------------
+
+
+@dataclass
+class SeverityCounts:
+    """Matches per band, exact up to `COUNT_CAP` each; `capped` bands show as "10,000+".
+
+    `approximate` counts are the planner's estimates (shown as "≈"), used when counting exactly
+    would take longer than `COUNT_BUDGET_MS`.
+    """
+
+    bands: dict[str, int]
+    capped: set[str]
+    approximate: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.bands.values())
+
+    @property
+    def total_capped(self) -> bool:
+        return bool(self.capped)
+
+    def rows(self) -> list[dict]:
+        return [{"band": b, "count": self.bands[b], "capped": b in self.capped} for b in BANDS]
+
+
+# Exact counts get this long; past it the list shows the planner's estimates instead.
+COUNT_BUDGET_MS = 50
+
+
+def severity_counts(*, filters: FindingFilters, user=None) -> SeverityCounts:
+    """Counts by band for the current filter: exact (capped) within `COUNT_BUDGET_MS`, else estimated.
+
+    Exact counts are one statement of four capped subqueries; with free text, one scan of at most
+    `SEARCH_COUNT_CAP` + 1 matches instead (each band's scan would otherwise recheck every candidate
+    of the trigram index), and past that cap every band is a lower bound ("N+"). A filter the
+    indexes do not serve (a rare band of one account, say) can make even capped counting scan much
+    of the table, so Postgres gets a statement timeout and the page falls back to estimates.
+    """
+    narrow_search(filters)
+    if filters.search_ids == []:
+        return SeverityCounts(bands=dict.fromkeys(BANDS, 0), capped=set())
+    now = timezone.now()
+    base = findings_filtered(filters=filters, user=user, now=now).order_by()
+    if filters.search_ids is not None:  # at most SEARCH_IDS_MAX findings: one exact pass
+        found = dict(
+            base.values_list("severity_band").annotate(n=Count("id")).values_list("severity_band", "n")
+        )
+        return SeverityCounts(bands={band: found.get(band, 0) for band in BANDS}, capped=set())
+    per_band = {
+        band: findings_filtered(filters=filters, user=user, now=now, band=band).order_by() for band in BANDS
+    }
+    if connection.vendor != "postgresql":
+        return _severity_counts_exact(base, per_band, sampled=bool(filters.q))
+    try:
+        with _postgres_settings(statement_timeout=str(COUNT_BUDGET_MS)):
+            return _severity_counts_exact(base, per_band, sampled=bool(filters.q))
+    except OperationalError as error:
+        if not isinstance(error.__cause__, QueryCanceled):
+            raise
+    bands = {band: estimated_rows(queryset) for band, queryset in per_band.items()}
+    return SeverityCounts(bands={band: bands[band] for band in BANDS}, capped=set(), approximate=True)
+
+
+def _severity_counts_exact(
+    base: QuerySet[Finding], per_band: dict[str, QuerySet[Finding]], *, sampled: bool
+) -> SeverityCounts:
+    if sampled:
+        return _severity_counts_sampled(base)
+    parts: list[str] = []
+    params: list[Any] = []
+    for band in BANDS:
+        sub = per_band[band].values("id")[: COUNT_CAP + 1]
+        sql, sub_params = sub.query.sql_with_params()
+        parts.append(f"(SELECT count(*) FROM ({sql}) AS band_{band})")  # noqa: S608 - Django-built SQL
+        params.extend(sub_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)  # noqa: S608
+        values = cursor.fetchone()
+    bands = {band: min(int(value), COUNT_CAP) for band, value in zip(BANDS, values, strict=True)}
+    capped = {band for band, value in zip(BANDS, values, strict=True) if value > COUNT_CAP}
+    return SeverityCounts(bands=bands, capped=capped)
+
+
+def _severity_counts_sampled(base: QuerySet[Finding]) -> SeverityCounts:
+    severities = list(base.values_list("severity", flat=True)[: SEARCH_COUNT_CAP + 1])
+    capped = len(severities) > SEARCH_COUNT_CAP
+    bands = dict.fromkeys(BANDS, 0)
+    for severity in severities[:SEARCH_COUNT_CAP]:
+        bands[next((b for b, (low, high) in BAND_RANGES.items() if low <= severity < high), "low")] += 1
+    return SeverityCounts(bands=bands, capped=set(BANDS) if capped else set())
+
+
+# --- Saved views, people -------------------------------------------------------------------------
+
+
+def saved_views_for(*, user) -> list[SavedView]:
+    """The user's own views and everyone's shared ones."""
+    return list(SavedView.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner"))
+
+
+def assignable_users() -> list:
+    """People who may be assigned findings: Analysts and Admins."""
+    User = get_user_model()
+    return list(
+        User.objects.filter(is_active=True, groups__name__in=["Analyst", "Admin"])
+        .distinct()
+        .order_by("username")
+    )
+
+
+# --- Detail --------------------------------------------------------------------------------------
+
+
+@dataclass
+class TimelineEntry:
+    when: datetime
+    kind: str
+    actor: str
+    text: str
+    from_status: str = ""
+    to_status: str = ""
+    details: dict = field(default_factory=dict)
+
+
+def finding_timeline(*, finding: Finding, limit: int = 300) -> list[TimelineEntry]:
+    """Status changes, assignments, comments, write-backs and GuardDuty occurrences, oldest first."""
+    entries = [
+        TimelineEntry(
+            e.created_at, e.kind, e.actor_name or "system", e.body, e.from_status, e.to_status, e.details
+        )
+        for e in FindingEvent.objects.filter(finding=finding).order_by("-created_at", "-id")[:limit]
+    ]
+    for occurrence in finding.occurrences.order_by("-updated_at")[:limit]:
+        entries.append(
+            TimelineEntry(
+                occurrence.updated_at, "occurrence", "GuardDuty", f"Seen again: count {occurrence.count}"
+            )
+        )
+    entries.sort(key=lambda e: e.when)
+    return entries[-limit:]
+
+
+def finding_writebacks(*, finding: Finding) -> list[WriteBack]:
+    return list(finding.writebacks.order_by("-id")[:20])
+
+
+@dataclass
+class Chart:
+    """A server-side SVG bar chart of occurrences per day (no inline style, presentation attributes only)."""
+
+    width: int
+    height: int
+    bars: list[dict]
+    max_value: int
+    first_day: date | None
+    last_day: date | None
+
+
+def occurrences_chart(*, finding: Finding, days: int = 30, width: int = 600, height: int = 120) -> Chart:
+    """New occurrences per day over the last `days` days of the finding's activity."""
+    points = list(finding.occurrences.order_by("updated_at").values_list("updated_at", "count")[:2000])
+    if not points:
+        return Chart(width, height, [], 0, None, None)
+    end = points[-1][0].date()
+    start = end - timedelta(days=days - 1)
+    per_day: dict[date, int] = {}
+    previous = 0
+    for moment, count in points:
+        increase = max(count - previous, 0) if previous else count
+        previous = count
+        if moment.date() >= start:
+            per_day[moment.date()] = per_day.get(moment.date(), 0) + increase
+    top = max(per_day.values(), default=0) or 1
+    slot = width / days
+    bars = []
+    for index in range(days):
+        day = start + timedelta(days=index)
+        value = per_day.get(day, 0)
+        bar_height = round((height - 14) * value / top) if value else 0
+        bars.append(
+            {
+                "x": round(index * slot + 1, 1),
+                "y": height - 14 - bar_height,
+                "width": round(max(slot - 2, 1), 1),
+                "height": bar_height,
+                "day": day,
+                "value": value,
+            }
+        )
+    return Chart(width, height, bars, top, start, end)
+
+
+def findings_export_rows(*, filters: FindingFilters, user=None, chunk_size: int = 2000) -> Iterator[dict]:
+    """Matching findings as plain dicts, streamed from a server-side cursor (never all in memory)."""
+    columns = (
+        "id", "arn", "finding_id", "account_id", "region", "type", "severity", "severity_band", "title",
+        "resource_type", "resource_id", "action_type", "remote_ip", "remote_country_code", "count",
+        "created_at", "first_seen", "last_seen", "archived", "status", "assignee__username",
+    )  # fmt: skip
+    narrow_search(filters)  # an instance id's findings: read just those, not the whole severity order
+    queryset = (
+        findings_filtered(filters=filters, user=user).order_by("-severity", "-id").values_list(*columns)
+    )
+    for row in queryset.iterator(chunk_size=chunk_size):
+        item = dict(zip(columns, row, strict=True))
+        item["assignee"] = item.pop("assignee__username") or ""
+        for key in ("created_at", "first_seen", "last_seen"):
+            if item[key] is not None:
+                item[key] = item[key].isoformat()
+        yield item
