@@ -41,11 +41,11 @@ browser-deps:  ## Debian's chromium for the browser tests (Playwright cannot dow
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-lint: install  ## ruff
+lint: install  ## ruff, and import-linter's contracts (the apps' layers; no import of the simulator; no cycles)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
-test: install browser-deps  ## ruff, then the whole suite against real Postgres and Redis
-	$(VENV)/bin/ruff check .
+test: lint browser-deps  ## lint, then the whole suite against real Postgres and Redis
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: install  ## the suite without browser tests, for quick runs

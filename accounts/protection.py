@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts import gateway
 from accounts.gateway import GatewayError
 from accounts.models import PROTECTION_PLANS, MemberProtection, Membership, RegionState
-from reports.cache import reports_cache_bump
+from guardwatch.core.data_version import data_version_bump
 
 # GetMemberDetectors describes members the administrator holds: monitored or paused.
 ASSOCIATED = ("Enabled", "Disabled")
@@ -85,6 +85,6 @@ def member_protection_sync_region(*, region: str) -> ProtectionSyncResult:
         )
         if rows:  # the region's freshness on the coverage page: the newest checked_at of its plans
             RegionState.objects.filter(pk=state.pk).update(protection_checked_at=now)
-        transaction.on_commit(reports_cache_bump)
+        transaction.on_commit(data_version_bump)
     outcome.described = len(rows)
     return outcome

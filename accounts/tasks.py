@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from accounts import services
+from accounts import member_sync, operations
 
 
 @shared_task(name="accounts.tasks.members_sync_all_regions")
@@ -19,7 +19,7 @@ def members_sync_all_regions() -> list[str]:
 def members_sync_region(region: str, actor_id: int | None = None) -> dict:
     """Sync one region's member statuses; running it twice only re-reads the same statuses."""
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    result = services.members_sync_region(region=region, actor=actor)
+    result = member_sync.members_sync_region(region=region, actor=actor)
     if not result.error:
         # Protection plans need the detector id and memberships this sync just stored.
         member_protection_sync_region.delay(region)
@@ -29,7 +29,7 @@ def members_sync_region(region: str, actor_id: int | None = None) -> dict:
 @shared_task(name="accounts.tasks.member_operation_run")
 def member_operation_run(operation_id: int) -> dict:
     """Do an operation's pending work; a duplicate delivery finds nothing to claim and returns."""
-    operation = services.member_operation_run(operation_id=operation_id)
+    operation = operations.member_operation_run(operation_id=operation_id)
     if operation is None:
         return {"operation": operation_id, "status": "not claimed"}
     return {"operation": operation_id, "status": operation.status, "done": operation.done, "failed": operation.failed}

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from accounts import selectors, services
+from accounts import aws_organizations, member_sync, operations, selectors, services
 from accounts.csvimport import parse_member_csv
 from accounts.forms import (
     DESTRUCTIVE,
@@ -202,7 +202,7 @@ def invite(request: HttpRequest) -> HttpResponse:
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid() and accounts:
         try:
-            operation = services.member_operation_start(action=Action.INVITE, accounts=accounts, actor=request.user,
+            operation = operations.member_operation_start(action=Action.INVITE, accounts=accounts, actor=request.user,
                                                         **form.cleaned_data)  # fmt: skip
         except ValidationError as error:
             form.add_error(None, error)
@@ -244,7 +244,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
         context = {"accounts": accounts, "action": Action(action), "region": form.cleaned_data["region"],
                    "regions": form.regions(), "next": back}  # fmt: skip
         return render(request, "accounts/bulk_confirm.html", context)
-    operation = services.member_operation_start(
+    operation = operations.member_operation_start(
         action=action, accounts=accounts, regions=form.regions(), actor=request.user
     )
     return redirect("accounts:operation", pk=operation.pk)
@@ -259,7 +259,7 @@ def account_action(request: HttpRequest, account_id: str) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Unknown action or region.")
         return redirect("accounts:detail", account_id=account.account_id)
-    operation = services.member_operation_start(
+    operation = operations.member_operation_start(
         action=form.cleaned_data["action"], accounts=[account], regions=form.regions(), actor=request.user
     )
     return redirect("accounts:operation", pk=operation.pk)
@@ -274,7 +274,7 @@ def account_recreate(request: HttpRequest, account_id: str) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Not re-created: " + "; ".join(e for errors in form.errors.values() for e in errors))
         return redirect("accounts:detail", account_id=account.account_id)
-    operation = services.member_recreate(
+    operation = operations.member_recreate(
         account=account, email=form.cleaned_data["email"], regions=form.cleaned_data["regions"], actor=request.user
     )
     return redirect("accounts:operation", pk=operation.pk)
@@ -299,7 +299,7 @@ def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @requires("manage_members")
 def operation_retry(request: HttpRequest, pk: int) -> HttpResponse:
     operation = selectors.operation_get(pk=pk)
-    count = services.member_operation_retry(operation=operation, actor=request.user)
+    count = operations.member_operation_retry(operation=operation, actor=request.user)
     if count:
         messages.success(request, f"Retrying {count} failed account/region pair(s).")
     else:
@@ -311,7 +311,7 @@ def operation_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @requires("manage_members")
 def refresh(request: HttpRequest) -> HttpResponse:
     """"Refresh now": sync every region's member statuses from GuardDuty in the background."""
-    regions = services.members_sync_request(actor=request.user)
+    regions = member_sync.members_sync_request(actor=request.user)
     messages.success(request, f"Refreshing member status in {', '.join(regions)}.")
     return redirect(_back(request, reverse("accounts:list")))
 
@@ -326,17 +326,17 @@ def organization(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if not request.user.has_perm("core.manage_members"):
             raise PermissionDenied("Your role does not allow this (manage_members).")
-        view = services.organization_view_load()
+        view = aws_organizations.organization_view_load()
         chosen = set(request.POST.getlist("account"))
         accounts = [a for a in view.candidates if a.account_id in chosen]
         if not accounts:
             messages.error(request, "Select at least one organization account.")
             return redirect("accounts:organization")
-        operation = services.organization_members_add(
+        operation = aws_organizations.organization_members_add(
             accounts=accounts, regions=list(settings.GUARDWATCH_AWS_REGIONS), actor=request.user
         )
         return redirect("accounts:operation", pk=operation.pk)
-    view = services.organization_view_load()
+    view = aws_organizations.organization_view_load()
     return render(request, "accounts/organization.html", {"view": view, "auto_form": AutoEnableForm()})
 
 
@@ -346,7 +346,7 @@ def organization_auto_enable(request: HttpRequest) -> HttpResponse:
     form = AutoEnableForm(request.POST)
     if form.is_valid():
         try:
-            services.organization_auto_enable_set(actor=request.user, **form.cleaned_data)
+            aws_organizations.organization_auto_enable_set(actor=request.user, **form.cleaned_data)
         except (GatewayError, ValidationError) as error:
             messages.error(request, getattr(error, "message", str(error)))
         else:

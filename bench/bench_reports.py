@@ -234,7 +234,7 @@ def _own_snapshots():
     from django.conf import settings
     from django.test import override_settings
 
-    from findings import tasks
+    from reports import tasks
 
     caches = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"bench-{uuid.uuid4().hex}"}}
     sent: list[dict] = []
@@ -253,9 +253,9 @@ def _snapshot_cases(client, timed_n: int) -> tuple[list[CaseResult], list[str]]:
     """
     from unittest import mock
 
-    from findings import tasks
+    from guardwatch.core.data_version import data_version_bump
     from reports import snapshots as report_snapshots
-    from reports.cache import reports_cache_bump
+    from reports import tasks
 
     queued: list[int] = []
     with _own_snapshots(), mock.patch.object(tasks.findings_figures_refresh, "delay", lambda: queued.append(1)):
@@ -267,7 +267,7 @@ def _snapshot_cases(client, timed_n: int) -> tuple[list[CaseResult], list[str]]:
         ]  # fmt: skip
         results.append(measure_get(client, "dashboard home (snapshot)", "/", timed=timed_n))
         fresh_queued = len(queued)
-        reports_cache_bump(scope="findings")  # a sync stored findings: every snapshot is stale now
+        data_version_bump(scope="findings")  # a sync stored findings: every snapshot is stale now
         results.append(
             measure_get(client, "findings report, 30 days (stale snapshot served, refresh queued)",
                         "/findings/report/?period=30", timed=timed_n)

@@ -139,7 +139,7 @@ class Finding(models.Model):
     accepted_until = models.DateTimeField(null=True, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     # Reports: when the finding first left New and first closed, copied from the timeline as
-    # triage.findings_status_set moves it (reports.report_marks), so response times need no timeline pass.
+    # triage.findings_status_set moves it (findings.sla.report_marks), so response times need no timeline pass.
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     # --- end triage ---

@@ -29,10 +29,11 @@ from findings import gateway
 from findings.fields import JSONText, json_text
 from findings.models import Finding, IngestApiKey, SyncRun, SyncState, WriteSource
 from findings.parsing import FindingParseError, parse_eventbridge_event, parse_finding
+from findings.signals import findings_sync_failed
 from findings.upsert import UpsertResult, findings_upsert
+from guardwatch.core.data_version import data_version_bump, data_version_bump_on_commit
+from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import audit_record
-from notifications.events import sync_failure_publish
-from reports.cache import reports_cache_bump, reports_cache_bump_on_commit
 
 __all__ = [
     "IngestRejected",
@@ -219,7 +220,7 @@ def _sync_claimed_region(claim: SyncClaim, *, trigger: str, requested_by: str) -
     progress.run.finished_at = finished
     progress.save("status", "finished_at")
     if progress.run.new or progress.run.updated:  # reports: findings figures are stale only if findings changed
-        reports_cache_bump(scope="findings")
+        data_version_bump(scope="findings")
     return progress.run
 
 
@@ -374,7 +375,7 @@ def _sync_failed(state: SyncState, progress: _RunProgress, message: str) -> None
     state.last_failure_at = now
     state.last_error = message[:2000]
     state.save(update_fields=["last_failure_at", "last_error"])
-    sync_failure_publish(region=state.region, run_id=progress.run.pk, error=message)  # notifications
+    findings_sync_failed.send(sender=SyncRun, region=state.region, run_id=progress.run.pk, error=message)
 
 
 def _describe(error: Exception) -> str:
@@ -447,7 +448,7 @@ def findings_reconcile_region(*, region: str, now: datetime | None = None) -> Re
         result.error = _describe(error)
         logger.warning("Findings reconciliation of %s failed: %s", region, result.error)
     if result.archived or result.unarchived or result.feedback:
-        reports_cache_bump()
+        data_version_bump()
     return result
 
 
@@ -505,16 +506,12 @@ def _reconcile_store(findings: tuple[dict, ...], result: ReconcileResult) -> Non
 
 def findings_sync_request(*, regions: list[str] | None = None, actor) -> list[str]:
     """"Sync now": queue a pull sync of each region (all configured regions by default), after commit."""
-    from findings.tasks import findings_sync_region as sync_task
-
     chosen = [r for r in (regions or settings.GUARDWATCH_AWS_REGIONS) if r in settings.GUARDWATCH_AWS_REGIONS]
     username = actor.get_username() if getattr(actor, "is_authenticated", False) else ""
     audit_record(actor=actor, verb="findings.sync_request", target=("sync", ",".join(chosen), "Findings sync"),
                  details={"regions": chosen})  # fmt: skip
     for region in chosen:
-        transaction.on_commit(
-            lambda region=region: sync_task.delay(region, trigger="manual", requested_by=username)
-        )
+        task_send_on_commit("findings.tasks.findings_sync_region", region, trigger="manual", requested_by=username)
     return chosen
 
 
@@ -554,7 +551,7 @@ def findings_ingest_events(*, events: list) -> UpsertResult:
         raise IngestRejected(errors)
     result = findings_upsert(findings=parsed, source=WriteSource.PUSH)
     if result.new or result.updated:  # reports: as a pull sync does, once the findings are committed
-        reports_cache_bump_on_commit(scope="findings")
+        data_version_bump_on_commit(scope="findings")
     return result
 
 

@@ -1,4 +1,5 @@
-"""Severity bands as severity ranges, closed statuses, and the SLA each band gives an open finding.
+"""Severity bands as severity ranges, closed statuses, the SLA each band gives an open finding, and the
+marks (first acknowledged, first resolved) a status move stamps for response times.
 
 The store's own vocabulary: triage filters by it, reports count by it, notifications warn by it.
 """
@@ -9,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 
 from findings.models import OPEN_STATUSES, Finding, TriageStatus
 
@@ -34,3 +35,24 @@ def sla_due(finding: Finding) -> datetime | None:
     if finding.status not in OPEN_STATUSES:
         return None
     return finding.created_at + timedelta(hours=settings.GUARDWATCH_SLA_HOURS[finding.severity_band])
+
+
+def report_marks(*, status: str, now: datetime) -> dict:
+    """`update()` arguments that stamp `acknowledged_at` / `resolved_at` as findings move to `status`.
+
+    Called by triage's findings_status_set with the move's own UPDATE; the CASEs read each row's old
+    status, so a finding gets `acknowledged_at` the first time it leaves New and `resolved_at` the
+    first time it goes from an open status to a closed one, exactly the timeline events the report
+    (and migration 0005's backfill) define them by.
+    """
+    marks = {
+        "acknowledged_at": Case(
+            When(status="new", acknowledged_at__isnull=True, then=Value(now)), default=F("acknowledged_at")
+        )
+    }
+    if status in CLOSED_STATUSES:
+        marks["resolved_at"] = Case(
+            When(~Q(status__in=CLOSED_STATUSES) & Q(resolved_at__isnull=True), then=Value(now)),
+            default=F("resolved_at"),
+        )
+    return marks

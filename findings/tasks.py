@@ -58,23 +58,3 @@ def findings_reconcile_region(region: str) -> dict:
 def findings_retention_purge() -> int:
     """Daily: delete findings past GUARDWATCH_FINDINGS_RETENTION_DAYS (a no-op when it is 0)."""
     return services.findings_retention_purge()
-
-
-# Triage tasks (write-back flush, bulk actions, accepted-risk expiry) register with this module.
-from triage.tasks import accepted_risk_reopen, bulk_action_run, writeback_flush  # noqa: E402, F401
-
-
-@shared_task(name="findings.tasks.findings_figures_refresh")
-def findings_figures_refresh() -> list[str]:
-    """Beat (every minute) and stale pages: recompute stale report snapshots; one run at a time across workers."""
-    from reports import snapshots as report_snapshots
-
-    return report_snapshots.findings_figures_refresh()
-
-
-@shared_task(name="findings.tasks.findings_report_snapshot")
-def findings_report_snapshot(query: dict[str, str], owner: str = "") -> str:
-    """A report page had no figures for a period: compute and keep its snapshot (the page polls for it)."""
-    from reports import snapshots as report_snapshots
-
-    return report_snapshots.findings_report_snapshot(query=query, owner=owner)

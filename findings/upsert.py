@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from findings.fields import json_text
 from findings.models import Finding, FindingOccurrence, FindingSearch
-from notifications.events import findings_changes_watch
+from findings.signals import findings_upsert_starting
 
 # Findings per statement. Postgres: one COPY + one upsert per 1,000 (statement overhead is then noise).
 # SQLite (the demo): a VALUES list of 37 parameters per finding must stay under its 32,766 limit.
@@ -156,11 +156,13 @@ def findings_upsert(*, findings: Sequence, source: str, now: datetime | None = N
     total = UpsertResult()
     size = BATCH_SIZE if connection.vendor == "postgresql" else PORTABLE_BATCH_SIZE
     with transaction.atomic():
-        changes = findings_changes_watch(findings=findings, now=now)  # notifications: new/raised/repeat
+        watchers = [watcher for _receiver, watcher in
+                    findings_upsert_starting.send(sender=Finding, findings=findings, now=now) if watcher]  # fmt: skip
         for start in range(0, len(findings), size):
             batch = findings[start : start + size]
             total = total + _upsert_batch(batch, source=source, now=now)
-        changes.publish()
+        for watcher in watchers:  # notifications: new, raised and repeated findings
+            watcher.publish()
     return total
 
 

@@ -1,4 +1,4 @@
-"""App config: listens for coverage alerts raised by the accounts app."""
+"""App config: listens for coverage alerts, stored findings and failed syncs (see receivers)."""
 
 from django.apps import AppConfig
 
@@ -11,7 +11,10 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
+        from findings.signals import findings_sync_failed, findings_upsert_starting
         from guardwatch.core.signals import alert_raised
-        from notifications.receivers import coverage_alert_received
+        from notifications import receivers
 
-        alert_raised.connect(coverage_alert_received, dispatch_uid="notifications-coverage-alert")
+        alert_raised.connect(receivers.coverage_alert_received, dispatch_uid="notifications-coverage-alert")
+        findings_upsert_starting.connect(receivers.findings_upsert_watch, dispatch_uid="notifications-upsert")
+        findings_sync_failed.connect(receivers.findings_sync_failed_received, dispatch_uid="notifications-sync")

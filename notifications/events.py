@@ -25,6 +25,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from guardwatch.core.queue import task_send
 from notifications.models import BANDS, Delivery, DigestEntry, EventKind, RoutingRule
 
 logger = logging.getLogger(__name__)
@@ -183,10 +184,8 @@ def _recently_sent(matched: list[tuple[RoutingRule, Event]], now: datetime) -> s
 
 def deliveries_enqueue(*, deliveries: Iterable[Delivery], countdown: float | None = None) -> None:
     """Hand each delivery to its own Celery task once the current transaction commits."""
-    from notifications.tasks import delivery_send
-
     ids = [d.pk for d in deliveries]
-    transaction.on_commit(lambda: [delivery_send.apply_async((pk,), countdown=countdown) for pk in ids])
+    transaction.on_commit(lambda: [task_send("notifications.tasks.delivery_send", pk, countdown=countdown) for pk in ids])
 
 
 # --- Findings upsert hook -------------------------------------------------------------------------

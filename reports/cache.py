@@ -1,8 +1,8 @@
 """Report figures in the cache: short-lived entries keyed by a version syncs bump, and kept snapshots.
 
-Every cached figure's key carries the current version number, so `reports_cache_bump()` (called when a
-member sync finishes) makes every older entry unreachable at once; the entries expire on their own after
-`GUARDWATCH_REPORTS_CACHE_SECONDS`.
+Every cached figure's key carries the current data version (`guardwatch.core.data_version`), so a bump
+(when a member sync finishes) makes every older entry unreachable at once; the entries expire on their
+own after `GUARDWATCH_REPORTS_CACHE_SECONDS`.
 
 Snapshots (the findings report's standard periods, the dashboard's findings figures) are kept instead:
 each records when it was computed and the data `mark` it was computed from, and the page serves it at
@@ -19,45 +19,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 
-VERSION_KEY = "guardwatch:reports:version"
+from guardwatch.core.data_version import data_version
+
 SNAPSHOT_SECONDS = 7 * 24 * 3600  # how long Redis keeps a snapshot nobody refreshes (beat refreshes sooner)
 CLAIM_SECONDS = 15 * 60  # a refresh that died without releasing its claim blocks others this long at most
-
-
-def _version_key(scope: str) -> str:
-    return f"{VERSION_KEY}:{scope}" if scope else VERSION_KEY
-
-
-def reports_cache_version(*, scope: str = "") -> int:
-    """The current version of `scope` (1 until its first bump); "" is the one `reports_cached` uses."""
-    key = _version_key(scope)
-    version = cache.get(key)
-    if version is None:
-        cache.add(key, 1, timeout=None)
-        version = cache.get(key, 1)
-    return int(version)
-
-
-def reports_cache_bump(*, scope: str = "", **_signal_kwargs: Any) -> None:
-    """Invalidate the figures of `scope`: "" for every `reports_cached` entry, "findings" for findings snapshots."""
-    key = _version_key(scope)
-    try:
-        cache.incr(key)
-    except ValueError:  # not set yet (or evicted): any value other than the old one will do
-        cache.set(key, reports_cache_version(scope=scope) + 1, timeout=None)
-
-
-def reports_cache_bump_on_commit(*, scope: str = "") -> None:
-    """`reports_cache_bump` once the current transaction commits (at once outside one): readers that
-    recompute on the bump then see the change."""
-    transaction.on_commit(partial(reports_cache_bump, scope=scope))
 
 
 def _digest(params: dict) -> str:
@@ -69,7 +39,7 @@ def reports_cached(name: str, params: dict, compute: Callable[[], Any]) -> Any:
     seconds = settings.GUARDWATCH_REPORTS_CACHE_SECONDS
     if seconds <= 0:
         return compute()
-    key = f"guardwatch:reports:{reports_cache_version()}:{name}:{_digest(params)}"
+    key = f"guardwatch:reports:{data_version()}:{name}:{_digest(params)}"
     value = cache.get(key)
     if value is None:
         value = compute()

@@ -27,9 +27,7 @@ from accounts.models import (
     status_label,
 )
 from guardwatch.core.models import Alert
-from reports.cache import reports_cache_bump, reports_cached
-
-__all__ = ["reports_cache_bump"]
+from reports.cache import reports_cached
 
 MATRIX_PER_PAGE = 100
 GAP_PER_PAGE = 50

@@ -22,15 +22,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from findings.models import OPEN_STATUSES, Finding, FindingEvent, SyncState
 from findings.sla import BAND_RANGES, CLOSED_STATUSES, overdue_q
-from reports.cache import reports_cache_bump
-
-__all__ = ["reports_cache_bump"]  # re-exported: the sync hook imports it from here
 
 logger = logging.getLogger(__name__)
 
@@ -351,27 +348,6 @@ def _seconds_between(later: str, earlier: str) -> str:
     if connection.vendor == "postgresql":  # date_part: double precision (EXTRACT's numeric is ~2x slower)
         return f"date_part('epoch', {later} - {earlier})"
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
-
-
-def report_marks(*, status: str, now: datetime) -> dict:
-    """`update()` arguments that stamp `acknowledged_at` / `resolved_at` as findings move to `status`.
-
-    Called by triage.findings_status_set with the move's own UPDATE; the CASEs read each row's old
-    status, so a finding gets `acknowledged_at` the first time it leaves New and `resolved_at` the
-    first time it goes from an open status to a closed one, exactly the timeline events the report
-    (and migration 0005's backfill) define them by.
-    """
-    marks = {
-        "acknowledged_at": Case(
-            When(status="new", acknowledged_at__isnull=True, then=Value(now)), default=F("acknowledged_at")
-        )
-    }
-    if status in CLOSED_STATUSES:
-        marks["resolved_at"] = Case(
-            When(~Q(status__in=CLOSED_STATUSES) & Q(resolved_at__isnull=True), then=Value(now)),
-            default=F("resolved_at"),
-        )
-    return marks
 
 
 def _spans_sql() -> str:

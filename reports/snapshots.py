@@ -36,6 +36,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from findings.models import FindingEvent, FindingOccurrence
+from guardwatch.core.data_version import data_version
+from guardwatch.core.queue import task_send
 from reports import findings_report as reports
 from reports.cache import (
     SNAPSHOT_SECONDS,
@@ -48,7 +50,6 @@ from reports.cache import (
     refresh_request_done,
     refresh_request_renew,
     refresh_requested_at,
-    reports_cache_version,
     slot_release,
     slot_take,
     snapshot_get,
@@ -81,7 +82,7 @@ def findings_data_mark() -> tuple[int, int, int]:
     """
     occurrence = FindingOccurrence.objects.order_by("-id").values_list("id", flat=True).first() or 0
     event = FindingEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    return (reports_cache_version(scope="findings"), occurrence, event)
+    return (data_version(scope="findings"), occurrence, event)
 
 
 def _age(snapshot: Snapshot, now: datetime) -> float:
@@ -220,10 +221,8 @@ def _compute_request(period: ReportPeriod, *, now: datetime, owner: str = "") ->
     name = _compute_name(period)
     if not refresh_request(name, within=QUEUED_SECONDS, at=now):
         return refresh_requested_at(name) or now
-    from findings.tasks import findings_report_snapshot as task  # tasks import this module
-
     try:
-        task.delay(report_query(period), owner)
+        task_send("findings.tasks.findings_report_snapshot", report_query(period), owner)
     except Exception:  # noqa: BLE001 - no broker: the request computes the report itself
         logger.warning("Could not queue the computation of the %s report; computing it here.", period.label,
                        exc_info=True)  # fmt: skip
@@ -286,10 +285,8 @@ def findings_figures_refresh_request() -> bool:
 
 
 def _refresh_enqueue() -> None:
-    from findings.tasks import findings_figures_refresh as task  # tasks import this module
-
     try:
-        task.delay()
+        task_send("findings.tasks.findings_figures_refresh")
     except Exception:  # noqa: BLE001 - the broker being down must not turn a served snapshot into a 500
         logger.warning("Could not queue a findings figures refresh; beat will run one.", exc_info=True)
 

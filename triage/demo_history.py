@@ -22,8 +22,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from findings.models import Finding, FindingEvent, SyncRun
+from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import audit_record
-from reports.snapshots import findings_figures_rebuild
 from triage.services import findings_assign, findings_status_set
 
 DEMO_ANALYST = "analyst"
@@ -85,7 +85,7 @@ def demo_history_seed(*, now: datetime | None = None, seed: int = 7) -> HistoryS
     """Triage the synced findings as the demo analyst would have over the past weeks (once).
 
     Demo mode against the local simulator only: it archives findings and sends feedback, never to a
-    real GuardDuty. Rebuilds the report snapshots afterwards, so the report shows the month at once.
+    real GuardDuty. Queues a rebuild of the report snapshots afterwards, so the report shows the month at once.
     """
     if not settings.DEMO:
         return HistorySeeded(skipped="demo mode only")
@@ -118,5 +118,5 @@ def demo_history_seed(*, now: datetime | None = None, seed: int = 7) -> HistoryS
         details={"acknowledged": acknowledged, "closed": closed, "as": DEMO_ANALYST},
     )
     if acknowledged:  # a month of history rewritten: the regular refresh could wait out its spacing
-        findings_figures_rebuild()
+        task_send_on_commit("reports.tasks.findings_figures_rebuild")
     return HistorySeeded(acknowledged=acknowledged, closed=closed)

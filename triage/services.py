@@ -23,11 +23,11 @@ from django.utils import timezone
 
 from findings import gateway
 from findings.models import OPEN_STATUSES, Finding, FindingEvent, TriageStatus
-from findings.sla import BAND_RANGES
+from findings.sla import BAND_RANGES, report_marks
+from guardwatch.core.data_version import data_version_bump_on_commit
 from guardwatch.core.db.bulk import rows_insert
+from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import audit_record
-from reports.cache import reports_cache_bump_on_commit
-from reports.findings_report import report_marks
 from triage.filters import VIEW_PARAMS, FindingFilters, filter_query, findings_filtered
 from triage.models import BulkAction, SavedView, SuppressionRule, WriteBack
 from triage.writeback import _describe, _detector, writebacks_enqueue
@@ -132,7 +132,7 @@ def findings_status_set(
         )
         # Reports: the findings figures are stale once this commits. The snapshots' data mark (newest
         # event id) misses a move whose ids were taken before a refresh but committed after it.
-        reports_cache_bump_on_commit(scope="findings")
+        data_version_bump_on_commit(scope="findings")
         if audit:
             audit_record(
                 actor=actor,
@@ -393,7 +393,7 @@ def findings_bulk_apply(*, request: BulkRequest, actor) -> tuple[int, BulkAction
                 target=bulk,
                 details={"action": request.action, "count": total},
             )
-            transaction.on_commit(lambda: _bulk_enqueue(bulk.pk))
+            task_send_on_commit("findings.tasks.bulk_action_run", bulk.pk)
         return total, bulk
     changed = _bulk_execute(request=request, findings=findings, actor=actor)
     audit_record(
@@ -403,12 +403,6 @@ def findings_bulk_apply(*, request: BulkRequest, actor) -> tuple[int, BulkAction
         details={"count": total, "changed": changed, **{k: str(v)[:200] for k, v in request.params.items()}},
     )
     return total, None
-
-
-def _bulk_enqueue(bulk_id: int) -> None:
-    from triage.tasks import bulk_action_run
-
-    bulk_action_run.delay(bulk_id)
 
 
 def _bulk_execute(*, request: BulkRequest, findings: QuerySet[Finding], actor) -> int:

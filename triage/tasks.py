@@ -1,7 +1,7 @@
 """Triage Celery tasks: thin, idempotent interfaces to the triage and write-back services.
 
-Imported at the end of `findings/tasks.py` so Celery's autodiscovery registers them; names are
-explicit (`findings.tasks.…`) so beat entries and queued messages stay stable.
+They keep the names they had when they lived in `findings.tasks` (`findings.tasks.…`), so messages
+queued by a previous version and beat entries still find them.
 """
 
 from celery import shared_task

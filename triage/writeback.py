@@ -22,6 +22,7 @@ from django.utils import timezone
 from findings import gateway
 from findings.models import Finding, FindingEvent, SyncState
 from guardwatch.core.db.bulk import rows_insert
+from guardwatch.core.queue import task_send
 from triage.models import WriteBack
 
 logger = logging.getLogger(__name__)
@@ -86,10 +87,8 @@ def _flush_on_commit() -> None:
 
 
 def _schedule_flush() -> None:
-    from triage.tasks import writeback_flush
-
     try:
-        writeback_flush.delay()
+        task_send("findings.tasks.writeback_flush")
     except Exception:  # noqa: BLE001 - the broker being down must not fail the analyst's action
         logger.warning("Could not enqueue the write-back flush; beat will pick the rows up.", exc_info=True)
 

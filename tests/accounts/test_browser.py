@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from accounts import services
+from accounts import member_sync, operations
 from accounts.models import MemberAccount
 
 from .helpers import ADMIN
@@ -92,10 +92,10 @@ def test_admin_uploads_csv_invites_into_two_regions_and_sees_members_monitored(
 
 def test_admin_sees_an_alert_when_a_member_resigns(page, sign_in, estate, celery_worker_process, screenshot):
     account = MemberAccount.objects.create(account_id="123456789012", email=GOOD["123456789012"], display_name="Payments")
-    operation = services.member_operation_start(action="invite", accounts=[account], regions=["eu-west-1"], actor=None)
-    services.member_operation_run(operation_id=operation.pk)
+    operation = operations.member_operation_start(action="invite", accounts=[account], regions=["eu-west-1"], actor=None)
+    operations.member_operation_run(operation_id=operation.pk)
     estate.accept_invitation(account.account_id, "eu-west-1", ADMIN)
-    services.members_sync_region(region="eu-west-1")
+    member_sync.members_sync_region(region="eu-west-1")
     sign_in("admin")
 
     estate.resign(account.account_id, "eu-west-1")  # the member leaves in its own console

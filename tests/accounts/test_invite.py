@@ -2,7 +2,7 @@
 
 import pytest
 
-from accounts import services
+from accounts import operations
 from accounts.models import MemberOperation, MemberOperationResult, Membership, MembershipStatusChange
 from guardwatch.core.models import AuditEntry
 
@@ -20,8 +20,8 @@ def regions(settings):
 
 
 def invite(accounts, regions, actor, **options):
-    operation = services.member_operation_start(action="invite", accounts=accounts, regions=regions, actor=actor, **options)
-    return services.member_operation_run(operation_id=operation.pk)
+    operation = operations.member_operation_start(action="invite", accounts=accounts, regions=regions, actor=actor, **options)
+    return operations.member_operation_run(operation_id=operation.pk)
 
 
 def test_inviting_1000_accounts_into_4_regions_makes_only_the_minimum_member_calls(simulator, regions, admin):
@@ -121,8 +121,8 @@ def test_throttling_after_retries_fails_that_region_only_and_retry_finishes_it(s
     assert "throttling" in Membership.objects.get(account=accounts[0], region="us-west-2").last_error
 
     simulator.faults.clear()
-    assert services.member_operation_retry(operation=operation, actor=admin) == 3
-    operation = services.member_operation_run(operation_id=operation.pk)
+    assert operations.member_operation_retry(operation=operation, actor=admin) == 3
+    operation = operations.member_operation_run(operation_id=operation.pk)
 
     assert operation.status == MemberOperation.Status.SUCCEEDED
     assert operation.done == 6 and operation.failed == 0
@@ -135,7 +135,7 @@ def test_a_redelivered_task_does_nothing_twice(simulator, regions, admin):
     operation = invite(accounts, regions[:1], admin)
     simulator.call_counts.reset()
 
-    again = services.member_operation_run(operation_id=operation.pk)
+    again = operations.member_operation_run(operation_id=operation.pk)
 
     assert again is None
     assert simulator.call_counts.total == 0

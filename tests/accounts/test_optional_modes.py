@@ -2,7 +2,7 @@
 
 import pytest
 
-from accounts import services
+from accounts import aws_organizations, operations
 from accounts.models import MemberAccount, MemberOperation, Membership
 from guardwatch.core.models import AuditEntry
 
@@ -19,8 +19,8 @@ def regions(settings):
 
 
 def run(action, accounts, regions, actor):
-    operation = services.member_operation_start(action=action, accounts=accounts, regions=regions, actor=actor)
-    return services.member_operation_run(operation_id=operation.pk)
+    operation = operations.member_operation_start(action=action, accounts=accounts, regions=regions, actor=actor)
+    return operations.member_operation_run(operation_id=operation.pk)
 
 
 def test_invite_accepts_on_the_members_behalf_when_auto_accept_is_on(simulator, regions, admin, settings):
@@ -58,8 +58,8 @@ def test_recreate_fixes_an_email_verification_failure(simulator, regions, admin)
     run("invite", [account], ["us-east-1"], admin)
     assert Membership.objects.get(account=account).relationship_status == "EmailVerificationFailed"
 
-    operation = services.member_recreate(account=account, email="real-root@example.com", regions=["us-east-1"], actor=admin)
-    operation = services.member_operation_run(operation_id=operation.pk)
+    operation = operations.member_recreate(account=account, email="real-root@example.com", regions=["us-east-1"], actor=admin)
+    operation = operations.member_operation_run(operation_id=operation.pk)
 
     assert operation.status == MemberOperation.Status.SUCCEEDED
     assert simulator.member_status(ADMIN, account.account_id, "us-east-1") == "Invited"
@@ -94,7 +94,7 @@ def organization(simulator, regions):
 
 
 def test_organization_accounts_not_yet_members_are_listed_with_each_regions_configuration(organization):
-    view = services.organization_view_load()
+    view = aws_organizations.organization_view_load()
 
     assert view.error == ""
     assert sorted(a.account_id for a in view.candidates) == ["222222222222", "333333333333", MANAGEMENT]
@@ -103,11 +103,11 @@ def test_organization_accounts_not_yet_members_are_listed_with_each_regions_conf
 
 
 def test_organization_accounts_become_members_without_invitation(organization, admin, regions):
-    view = services.organization_view_load()
+    view = aws_organizations.organization_view_load()
     chosen = [a for a in view.candidates if a.account_id == "222222222222"]
 
-    operation = services.organization_members_add(accounts=chosen, regions=regions, actor=admin)
-    operation = services.member_operation_run(operation_id=operation.pk)
+    operation = aws_organizations.organization_members_add(accounts=chosen, regions=regions, actor=admin)
+    operation = operations.member_operation_run(operation_id=operation.pk)
 
     assert operation.status == MemberOperation.Status.SUCCEEDED
     assert organization.member_status(ADMIN, "222222222222", "eu-west-1") == "Enabled"
@@ -118,7 +118,7 @@ def test_organization_accounts_become_members_without_invitation(organization, a
 
 
 def test_admin_changes_auto_enable_and_the_limit_is_shown(organization, admin, client_for, monkeypatch):
-    services.organization_auto_enable_set(region="eu-west-1", value="ALL", actor=admin)
+    aws_organizations.organization_auto_enable_set(region="eu-west-1", value="ALL", actor=admin)
     monkeypatch.setattr(organization, "member_account_limit", 1)
 
     html = client_for("admin").get("/accounts/organization/").content.decode()

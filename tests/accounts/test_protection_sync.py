@@ -7,9 +7,9 @@ import re
 import pytest
 from django.utils import timezone
 
+from accounts.member_sync import members_sync_region
 from accounts.models import MemberProtection, RegionState
 from accounts.protection import member_protection_sync_region, plan_statuses
-from accounts.services import members_sync_region
 from tests.findings.simulated import MEMBERS, estate
 
 REGION = "us-east-1"

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from accounts import services, tasks
+from accounts import member_sync, operations, tasks
 from accounts.models import MemberAccount, Membership, MembershipStatusChange, RegionState
 from guardwatch.core.models import Alert, AuditEntry
 from guardwatch.core.signals import alert_raised
@@ -36,7 +36,7 @@ def test_sync_reads_every_member_status_into_memberships(simulator, regions):
     invited(simulator, accounts, "us-east-1")
     simulator.accept_invitation(accounts[0].account_id, "us-east-1", ADMIN)
 
-    result = services.members_sync_region(region="us-east-1")
+    result = member_sync.members_sync_region(region="us-east-1")
 
     assert result.error == "" and result.members == 3
     statuses = dict(Membership.objects.filter(region="us-east-1").values_list("account__account_id", "relationship_status"))
@@ -50,10 +50,10 @@ def test_sync_records_each_status_change_in_history_and_audit(simulator, regions
     accounts = accounts_make(1, simulator=simulator)
     detectors(simulator, regions)
     invited(simulator, accounts, "us-east-1")
-    services.members_sync_region(region="us-east-1")
+    member_sync.members_sync_region(region="us-east-1")
     simulator.accept_invitation(accounts[0].account_id, "us-east-1", ADMIN)
 
-    result = services.members_sync_region(region="us-east-1")
+    result = member_sync.members_sync_region(region="us-east-1")
 
     assert result.changed == 1
     changes = list(MembershipStatusChange.objects.filter(membership__account=accounts[0]).order_by("at", "id"))
@@ -66,9 +66,9 @@ def test_a_second_sync_with_nothing_new_changes_nothing(simulator, regions):
     accounts = accounts_make(2, simulator=simulator)
     detectors(simulator, regions)
     invited(simulator, accounts, "us-east-1")
-    services.members_sync_region(region="us-east-1")
+    member_sync.members_sync_region(region="us-east-1")
 
-    result = services.members_sync_region(region="us-east-1")
+    result = member_sync.members_sync_region(region="us-east-1")
 
     assert result.changed == 0
     assert MembershipStatusChange.objects.count() == 2
@@ -79,7 +79,7 @@ def test_members_unknown_to_guardwatch_are_added_so_nothing_is_hidden(simulator,
     simulator.register_account("123456789012", "stray@example.com")
     invited(simulator, [MemberAccount(account_id="123456789012", email="stray@example.com")], "eu-west-1")
 
-    result = services.members_sync_region(region="eu-west-1")
+    result = member_sync.members_sync_region(region="eu-west-1")
 
     assert result.discovered == 1
     account = MemberAccount.objects.get(account_id="123456789012")
@@ -93,10 +93,10 @@ def test_a_member_deleted_outside_guardwatch_becomes_not_a_member(simulator, reg
     accounts = accounts_make(1, simulator=simulator)
     detectors(simulator, regions)
     invited(simulator, accounts, "us-east-1")
-    services.members_sync_region(region="us-east-1")
+    member_sync.members_sync_region(region="us-east-1")
     guardduty("us-east-1").delete_members(DetectorId=simulator.detector_id(ADMIN, "us-east-1"), AccountIds=[accounts[0].account_id])
 
-    services.members_sync_region(region="us-east-1")
+    member_sync.members_sync_region(region="us-east-1")
 
     assert Membership.objects.get(account=accounts[0], region="us-east-1").relationship_status == ""
 
@@ -106,7 +106,7 @@ def test_a_member_that_resigns_raises_one_alert_handed_to_the_notification_hook(
     detectors(simulator, regions)
     invited(simulator, accounts, "eu-west-1")
     simulator.accept_invitation(accounts[0].account_id, "eu-west-1", ADMIN)
-    services.members_sync_region(region="eu-west-1")
+    member_sync.members_sync_region(region="eu-west-1")
     simulator.resign(accounts[0].account_id, "eu-west-1")
     received = []
 
@@ -116,8 +116,8 @@ def test_a_member_that_resigns_raises_one_alert_handed_to_the_notification_hook(
     alert_raised.connect(receiver)
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            services.members_sync_region(region="eu-west-1")
-            services.members_sync_region(region="eu-west-1")
+            member_sync.members_sync_region(region="eu-west-1")
+            member_sync.members_sync_region(region="eu-west-1")
     finally:
         alert_raised.disconnect(receiver)
 
@@ -133,11 +133,11 @@ def test_removed_and_disabled_members_raise_alerts(simulator, regions, status, a
     detectors(simulator, regions)
     invited(simulator, accounts, "us-east-1")
     simulator.accept_invitation(accounts[0].account_id, "us-east-1", ADMIN)
-    services.members_sync_region(region="us-east-1")
+    member_sync.members_sync_region(region="us-east-1")
     action = {"Removed": "disassociate", "Disabled": "stop"}[status]
-    operation = services.member_operation_start(action=action, accounts=accounts, regions=["us-east-1"], actor=admin)
+    operation = operations.member_operation_start(action=action, accounts=accounts, regions=["us-east-1"], actor=admin)
 
-    services.member_operation_run(operation_id=operation.pk)
+    operations.member_operation_run(operation_id=operation.pk)
 
     assert Membership.objects.get(account=accounts[0], region="us-east-1").relationship_status == status
     assert Alert.objects.get().kind == f"member.{status}"
@@ -152,7 +152,7 @@ def test_an_invitation_pending_too_long_raises_an_alert(simulator, regions, sett
     simulator.set_clock(datetime.now(UTC))
     invited(simulator, accounts[1:], "us-east-1")
 
-    services.members_sync_region(region="us-east-1")
+    member_sync.members_sync_region(region="us-east-1")
 
     alert = Alert.objects.get()
     assert alert.kind == "member.invited_too_long"
@@ -160,7 +160,7 @@ def test_an_invitation_pending_too_long_raises_an_alert(simulator, regions, sett
 
 
 def test_a_region_without_detector_is_reported_on_the_region(simulator, regions):
-    result = services.members_sync_region(region="eu-west-1")
+    result = member_sync.members_sync_region(region="eu-west-1")
 
     state = RegionState.objects.get(region="eu-west-1")
     assert "no detector" in result.error
@@ -175,11 +175,11 @@ def test_a_failing_region_keeps_its_error_and_the_next_success_clears_it(simulat
     detectors(simulator, regions)
     simulator.faults.add("server_error", operation="ListMembers", region="us-east-1")
 
-    services.members_sync_region(region="us-east-1")
+    member_sync.members_sync_region(region="us-east-1")
     assert "usually temporary" in RegionState.objects.get(region="us-east-1").last_error
 
     simulator.faults.clear()
-    services.members_sync_region(region="us-east-1")
+    member_sync.members_sync_region(region="us-east-1")
     assert RegionState.objects.get(region="us-east-1").last_error == ""
 
 
@@ -205,7 +205,7 @@ def test_refresh_now_marks_regions_refreshing_and_queues_after_commit(regions, a
     monkeypatch.setattr(tasks.members_sync_region, "delay", lambda region, actor_id=None: queued.append((region, actor_id)))
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.members_sync_request(actor=admin)
+        member_sync.members_sync_request(actor=admin)
 
     assert queued == [(region, admin.pk) for region in regions]
     assert all(state.refreshing for state in RegionState.objects.all())

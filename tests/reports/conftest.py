@@ -53,7 +53,7 @@ class QueuedReports(list):
 @pytest.fixture(autouse=True)
 def report_worker(monkeypatch) -> QueuedReports:
     """Report computations are kept here instead of sent to the broker (no worker consumes them here)."""
-    from findings import tasks
+    from reports import tasks
 
     queued = QueuedReports()
     monkeypatch.setattr(tasks.findings_report_snapshot, "delay", queued.delay)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import MemberAccount, MemberProtection, Membership, RegionState
 from findings.models import Finding, FindingEvent, SyncState
-from reports.findings_report import report_marks
+from findings.sla import report_marks
 
 REGIONS = ["us-east-1", "eu-west-1"]
 SEVERITY = {"low": 2.0, "medium": 5.0, "high": 8.0, "critical": 9.5}

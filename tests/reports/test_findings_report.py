@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
-from reports.cache import reports_cache_bump
+from guardwatch.core.data_version import data_version_bump
 from reports.findings_report import percentile_cont
 from reports.snapshots import findings_figures_refresh
 from tests.reports.support import finding, moved
@@ -164,7 +164,7 @@ def test_figures_are_kept_until_a_sync_that_changed_findings_and_a_refresh(
     assert re.search(r'data-testid="new-total">4<', _page(client))
     finding(created=at(1, 9), band="low")
     assert re.search(r'data-testid="new-total">4<', _page(client))
-    reports_cache_bump(scope="findings")
+    data_version_bump(scope="findings")
     findings_figures_refresh()
     assert re.search(r'data-testid="new-total">5<', _page(client))
 
@@ -188,7 +188,7 @@ def test_page_says_when_its_figures_were_read_and_how_they_are_kept(client_for, 
     again = re.search(r'data-testid="report-freshness">Figures as of <time datetime="([^"]+)"', _page(client))
     assert first.group(1) == again.group(1)  # served from the snapshot: the same moment
     assert abs(datetime.fromisoformat(first.group(1)) - timezone.now()) < timedelta(minutes=1)
-    reports_cache_bump(scope="findings")
+    data_version_bump(scope="findings")
     findings_figures_refresh()
     later = re.search(r'data-testid="report-freshness">Figures as of <time datetime="([^"]+)"', _page(client))
     assert later.group(1) > first.group(1)

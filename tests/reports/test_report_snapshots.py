@@ -8,11 +8,12 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
-from findings import tasks
 from findings.services import findings_sync_region
+from guardwatch.core.data_version import data_version, data_version_bump
 from reports import findings_report as reports
 from reports import snapshots as report_snapshots
-from reports.cache import refresh_claim, reports_cache_bump, reports_cache_version
+from reports import tasks
+from reports.cache import refresh_claim
 from reports.findings_report import report_period
 from reports.snapshots import CLAIM, findings_figures_refresh
 from tests.findings.simulated import estate
@@ -140,7 +141,7 @@ def test_stale_snapshot_is_served_while_one_refresh_is_queued(
     client.get("/findings/report/?period=30")
     report_worker.run()
     finding(created=at(1, 9), band="critical")
-    reports_cache_bump(scope="findings")  # the sync that stored it
+    data_version_bump(scope="findings")  # the sync that stored it
     with django_capture_on_commit_callbacks(execute=True):
         html = client.get("/findings/report/?period=30").content.decode()
         assert _new_total(client) == "2"
@@ -181,7 +182,7 @@ def test_a_running_refresh_keeps_a_second_one_from_starting(month, computations)
 
 def test_refreshes_are_spaced_by_the_cooldown(month, computations):
     assert findings_figures_refresh() == ["dashboard", "30", "7", "90"]
-    reports_cache_bump(scope="findings")
+    data_version_bump(scope="findings")
     assert findings_figures_refresh() == []  # started less than 60 s after the last one
     assert computations == ["30", "7", "90"]
 
@@ -225,7 +226,7 @@ def test_stale_custom_period_is_served_while_a_worker_recomputes_it(
     assert _new_total(client, query) == "2"
     assert computations == ["custom"]
     finding(created=at(1, 9))
-    reports_cache_bump(scope="findings")
+    data_version_bump(scope="findings")
     html = client.get(f"/findings/report/?{query}").content.decode()
     assert re.search(r'data-testid="new-total">2<', html)
     assert "newer figures are being computed in the background" in html
@@ -241,7 +242,7 @@ def test_dashboard_serves_its_snapshot_and_queues_a_refresh_when_stale(
     client = client_for("manager")
     assert re.search(r'data-testid="open-total">2<', client.get("/").content.decode())
     finding(created=at(1, 9))
-    reports_cache_bump(scope="findings")
+    data_version_bump(scope="findings")
     with django_capture_on_commit_callbacks(execute=True):
         html = client.get("/").content.decode()
     assert re.search(r'data-testid="open-total">2<', html)
@@ -254,17 +255,17 @@ def test_dashboard_serves_its_snapshot_and_queues_a_refresh_when_stale(
 def test_sync_that_stored_nothing_new_leaves_the_figures_current(simulator):
     estate(simulator, ["us-east-1"], per_region=5)
     assert findings_sync_region(region="us-east-1").new == 5
-    version = reports_cache_version(scope="findings")
+    version = data_version(scope="findings")
     run = findings_sync_region(region="us-east-1")
     assert (run.status, run.new, run.updated) == ("succeeded", 0, 0)
-    assert reports_cache_version(scope="findings") == version
+    assert data_version(scope="findings") == version
 
 
 def test_sync_that_stored_new_findings_makes_the_figures_stale(simulator):
-    version = reports_cache_version(scope="findings")
+    version = data_version(scope="findings")
     estate(simulator, ["us-east-1"], per_region=5)
     assert findings_sync_region(region="us-east-1").new == 5
-    assert reports_cache_version(scope="findings") == version + 1
+    assert data_version(scope="findings") == version + 1
 
 
 def test_no_snapshots_when_the_cache_is_off(client_for, month, computations, settings):
@@ -279,7 +280,7 @@ def test_a_rebuild_shows_rewritten_history_at_once_despite_the_refresh_spacing(c
     client = client_for("manager")
     assert findings_figures_refresh() == ["dashboard", "30", "7", "90"]  # spacing starts: 60 s
     finding(created=at(1, 9), band="critical")
-    reports_cache_bump(scope="findings")
+    data_version_bump(scope="findings")
     assert findings_figures_refresh() == []  # within the spacing: the regular refresh waits
     assert _new_total(client) == "2"
     assert report_snapshots.findings_figures_rebuild() == ["dashboard", "30", "7", "90"]
@@ -333,16 +334,16 @@ def test_an_eventbridge_push_that_stores_a_finding_makes_the_snapshots_stale(
     from findings.services import findings_ingest_events
     from gdsim.catalogue import build_finding
 
-    before = reports_cache_version(scope="findings")
+    before = data_version(scope="findings")
     raw = build_finding(random.Random(1), finding_type="Recon:EC2/PortProbeUnprotectedPort",
                         account_id="222222222222", region="us-east-1", detector_id="d" * 32, now=timezone.now())  # fmt: skip
     event = {"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "detail": raw}
     with django_capture_on_commit_callbacks(execute=True):
         assert findings_ingest_events(events=[event]).new == 1
-    assert reports_cache_version(scope="findings") > before
+    assert data_version(scope="findings") > before
     with django_capture_on_commit_callbacks(execute=True):
         assert findings_ingest_events(events=[event]).unchanged == 1  # the same version again changes nothing
-    assert reports_cache_version(scope="findings") == before + 1
+    assert data_version(scope="findings") == before + 1
 
 
 def test_a_failed_computation_is_shown_and_not_queued_again_until_asked(

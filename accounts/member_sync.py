@@ -1,0 +1,172 @@
+"""Member status sync: read every member's relationship status per region (ListMembers) and apply the changes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts import gateway
+from accounts.gateway import GatewayError
+from accounts.models import (
+    MemberAccount,
+    MemberOperation,
+    MemberOperationResult,
+    Membership,
+    MembershipStatusChange,
+    RegionState,
+)
+from accounts.services import (
+    NoDetector,
+    configured_regions,
+    rows_update,
+    status_changes_apply,
+)
+from guardwatch.core.data_version import data_version_bump
+from guardwatch.core.models import Alert
+from guardwatch.core.queue import task_send_on_commit
+from guardwatch.core.services import alert_raise, audit_record
+
+logger = logging.getLogger(__name__)
+Action = MemberOperation.Action
+Outcome = MemberOperationResult.Outcome
+
+# --- Status sync ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncResult:
+    """What one region's sync saw and changed."""
+
+    region: str
+    members: int = 0
+    changed: int = 0
+    discovered: int = 0
+    error: str = ""
+
+
+def members_sync_request(*, actor, regions: Sequence[str] | None = None) -> list[str]:
+    """"Refresh now": mark the regions as refreshing and queue one sync task each, after commit."""
+    chosen = [region for region in configured_regions() if regions is None or region in regions]
+    now = timezone.now()
+    actor_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    with transaction.atomic():
+        for region in chosen:
+            RegionState.objects.update_or_create(region=region, defaults={"sync_requested_at": now})
+        audit_record(actor=actor, verb="members.sync_request", target=("region", ",".join(chosen), "Member sync"),
+                     details={"regions": chosen})  # fmt: skip
+        for region in chosen:
+            task_send_on_commit("accounts.tasks.members_sync_region", region, actor_id)
+    return chosen
+
+
+def members_sync_region(*, region: str, actor=None) -> SyncResult:
+    """Read every member of the region (ListMembers) into Membership: history, audit and alerts on change."""
+    outcome = SyncResult(region=region)
+    state, _ = RegionState.objects.get_or_create(region=region)
+    try:
+        listed = _list_members(region, state)
+    except GatewayError as error:
+        outcome.error = error.message
+        RegionState.objects.filter(pk=state.pk).update(last_error=error.message, last_error_at=timezone.now())
+        return outcome
+    outcome.members = len(listed)
+    with transaction.atomic():
+        RegionState.objects.select_for_update().get(pk=state.pk)  # one region's sync applies at a time
+        _apply_listing(region, listed, outcome, actor or "system")
+        invited_too_long_check(region=region)
+        RegionState.objects.filter(pk=state.pk).update(last_synced_at=timezone.now(), last_error="", last_error_at=None)
+        transaction.on_commit(data_version_bump)  # reports: coverage figures are stale now
+    return outcome
+
+
+def _list_members(region: str, state: RegionState) -> list[gateway.MemberInfo]:
+    detector_id = state.detector_id
+    if detector_id:
+        try:
+            return gateway.members_list(region=region, detector_id=detector_id)
+        except GatewayError as error:
+            if "detector" not in error.message.lower():
+                raise
+    detector_id = gateway.detector_id_find(region=region)
+    if detector_id is None:
+        RegionState.objects.filter(pk=state.pk).update(detector_id="")
+        raise NoDetector(
+            region, "ListDetectors", f"GuardDuty is not enabled for the administrator in {region} (no detector)."
+        )
+    RegionState.objects.filter(pk=state.pk).update(detector_id=detector_id)
+    return gateway.members_list(region=region, detector_id=detector_id)
+
+
+def _apply_listing(region: str, listed: list[gateway.MemberInfo], outcome: SyncResult, actor) -> None:
+    now = timezone.now()
+    by_id = {member.account_id: member for member in listed}
+    accounts = {a.account_id: a for a in MemberAccount.objects.filter(account_id__in=list(by_id))}
+    unknown = [member for account_id, member in by_id.items() if account_id not in accounts]
+    if unknown:
+        MemberAccount.objects.bulk_create(
+            [MemberAccount(account_id=m.account_id, email=m.email[:64]) for m in unknown], ignore_conflicts=True
+        )
+        for account in MemberAccount.objects.filter(account_id__in=[m.account_id for m in unknown]):
+            accounts[account.account_id] = account
+            audit_record(actor=actor, verb="member.discover", target=account,
+                         details={"region": region, "status": by_id[account.account_id].relationship_status})  # fmt: skip
+        outcome.discovered = len(unknown)
+    known = Membership.objects.filter(region=region).filter(
+        Q(account__account_id__in=list(by_id)) | ~Q(relationship_status="")
+    )
+    existing = {m.account.account_id: m for m in known.select_related("account")}
+    new_rows = [
+        Membership(account=accounts[account_id], region=region)
+        for account_id in by_id
+        if account_id not in existing
+    ]
+    if new_rows:
+        Membership.objects.bulk_create(new_rows, ignore_conflicts=True)
+        for m in Membership.objects.filter(region=region, account__account_id__in=[r.account.account_id for r in new_rows]
+                                           ).select_related("account"):  # fmt: skip
+            existing[m.account.account_id] = m
+    changes = []
+    for account_id, membership in existing.items():
+        member = by_id.get(account_id)
+        changes.append((membership, member.relationship_status if member else ""))
+        if member:
+            membership.detector_id = member.detector_id
+            membership.invited_at = member.invited_at
+            membership.updated_at = member.updated_at
+        membership.last_synced_at = now
+    outcome.changed = status_changes_apply(changes, source=MembershipStatusChange.Source.SYNC, actor=actor, audit=True)
+    rows_update(
+        Membership, list(existing.values()),
+        ["relationship_status", "detector_id", "invited_at", "updated_at", "last_synced_at"],
+    )  # fmt: skip
+
+
+def invited_too_long_check(*, region: str | None = None, now: datetime | None = None) -> int:
+    """Alert on members still Invited after GUARDWATCH_INVITE_PENDING_DAYS; returns how many alerts."""
+    now = now or timezone.now()
+    days = settings.GUARDWATCH_INVITE_PENDING_DAYS
+    stale = Membership.objects.filter(relationship_status="Invited", invited_at__lt=now - timedelta(days=days))
+    if region:
+        stale = stale.filter(region=region)
+    count = 0
+    for membership in stale.select_related("account"):
+        account = membership.account
+        alert_raise(
+            kind="member.invited_too_long",
+            title=f"Member {account.account_id} has not accepted the invitation in {membership.region} "
+            f"for more than {days} days",
+            message=f"Invited {membership.invited_at:%Y-%m-%d}. Resend the invitation or ask the account owner "
+            "to accept it.",
+            target=("accounts.memberaccount", account.account_id, f"{account.account_id} in {membership.region}"),
+            dedupe_key=f"membership:{account.account_id}:{membership.region}:invited:{membership.invited_at:%Y%m%d%H%M%S}",
+            severity=Alert.Severity.LOW,
+        )
+        count += 1
+    return count

@@ -1,0 +1,15 @@
+"""Signals the findings store sends. Apps above it (notifications) connect to them in their
+`AppConfig.ready()`, so the store never imports the apps built on it.
+"""
+
+from django.dispatch import Signal
+
+# Sent inside the upsert's transaction, before a batch of findings (pull sync or push) is written, with
+# `findings` (the ParsedFindings about to be stored) and `now` (the write's timestamp). A receiver may
+# return an object with a `publish()` method, which the upsert calls once every finding is written
+# (still inside the transaction): notifications compare before and after to tell new, raised and
+# repeated findings apart. A receiver that raises fails the batch, so receivers guard themselves.
+findings_upsert_starting = Signal()
+
+# Sent when a pull sync of a region fails, after the failure is recorded: `region`, `run_id`, `error`.
+findings_sync_failed = Signal()
