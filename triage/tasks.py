@@ -6,6 +6,7 @@ queued by a previous version and beat entries still find them.
 
 from celery import shared_task
 
+from triage import bulk as bulk_actions
 from triage import demo_history, writeback
 from triage import services as triage
 
@@ -22,7 +23,7 @@ def writeback_flush() -> dict:
 @shared_task(name="findings.tasks.bulk_action_run")
 def bulk_action_run(bulk_id: int) -> dict:
     """Apply a queued bulk action; a redelivered message finds it claimed and does nothing."""
-    bulk = triage.bulk_action_run(bulk_id=bulk_id)
+    bulk = bulk_actions.bulk_action_run(bulk_id=bulk_id)
     return {"bulk": bulk_id, "ran": bulk is not None}
 
 

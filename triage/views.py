@@ -25,7 +25,8 @@ from findings import sla
 from findings.models import TriageStatus
 from guardwatch.core.access import can, requires
 from guardwatch.core.redirects import next_url
-from triage import detail, selectors
+from triage import bulk as bulk_actions
+from triage import detail, selectors, suppression
 from triage import filters as list_filters
 from triage import services as triage
 from triage.filters import FindingFilters
@@ -75,7 +76,7 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         "can_triage": can(request.user, "triage_findings"),
         "statuses": list_filters.STATUS_CHOICES,
         "triage_statuses": TriageStatus.choices,
-        "bulk_actions": triage.BULK_ACTIONS,
+        "bulk_actions": bulk_actions.BULK_ACTIONS,
         "bands": sla.BANDS,
     }
     if request.htmx and not request.htmx.history_restore_request:
@@ -121,7 +122,7 @@ def _back_to_detail(pk: int) -> HttpResponse:
 def finding_status_view(request: HttpRequest, pk: int) -> HttpResponse:
     finding = findings_selectors.finding_get(pk=pk)
     try:
-        until = triage._date_end(request.POST.get("accepted_until", "").strip())  # noqa: SLF001
+        until = triage.accepted_until_parse(request.POST.get("accepted_until", "").strip())
         triage.finding_status_change(
             finding=finding,
             status=request.POST.get("status", ""),
@@ -186,7 +187,7 @@ def bulk_view(request: HttpRequest) -> HttpResponse:
     """Step 1 shows the confirmation with the count; step 2 (`confirmed`) applies or queues it."""
     query = request.POST.get("query", "")
     try:
-        bulk = triage.bulk_request_clean(
+        bulk = bulk_actions.bulk_request_clean(
             action=request.POST.get("action", ""),
             params=request.POST,
             ids=request.POST.getlist("ids"),
@@ -197,25 +198,25 @@ def bulk_view(request: HttpRequest) -> HttpResponse:
         messages.error(request, str(error))
         return redirect(_list_url(query))
     if request.POST.get("confirmed") != "yes":
-        count = triage.bulk_findings(request=bulk, actor=request.user).count()
+        count = bulk_actions.bulk_findings(request=bulk, actor=request.user).count()
         return render(
             request,
             "triage/bulk_confirm.html",
             {
                 "bulk": bulk,
                 "count": count,
-                "label": triage.BULK_ACTIONS[bulk.action],
+                "label": bulk_actions.BULK_ACTIONS[bulk.action],
                 "query": query,
                 "post": request.POST,
                 "ids": bulk.ids or [],
                 "status_label": dict(TriageStatus.choices).get(bulk.params.get("status", ""), ""),
             },
         )
-    total, queued = triage.findings_bulk_apply(request=bulk, actor=request.user)
+    total, queued = bulk_actions.findings_bulk_apply(request=bulk, actor=request.user)
     if queued is not None:
         return redirect("triage:bulk_progress", pk=queued.pk)
     messages.success(
-        request, f"{triage.BULK_ACTIONS[bulk.action]}: applied to {total} finding{'s' if total != 1 else ''}."
+        request, f"{bulk_actions.BULK_ACTIONS[bulk.action]}: applied to {total} finding{'s' if total != 1 else ''}."
     )
     return redirect(_list_url(query))
 
@@ -228,7 +229,7 @@ def bulk_progress(request: HttpRequest, pk: int) -> HttpResponse:
     bulk = get_object_or_404(BulkAction, pk=pk)
     context = {
         "bulk": bulk,
-        "label": triage.BULK_ACTIONS.get(bulk.action, bulk.action),
+        "label": bulk_actions.BULK_ACTIONS.get(bulk.action, bulk.action),
         "list_url": _list_url(bulk.query),
     }
     template = "triage/bulk_progress.html#progress" if request.htmx else "triage/bulk_progress.html"
@@ -283,7 +284,7 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
     error = None
     if query:
         try:
-            preview = triage.suppression_criteria(filters=FindingFilters.from_query(QueryDict(query)))
+            preview = suppression.suppression_criteria(filters=FindingFilters.from_query(QueryDict(query)))
         except triage.TriageError as exc:
             error = str(exc)
     return render(
@@ -305,7 +306,7 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
 def suppression_create_view(request: HttpRequest) -> HttpResponse:
     query = request.POST.get("query", "")
     try:
-        rule = triage.suppression_rule_create(
+        rule = suppression.suppression_rule_create(
             name=request.POST.get("name", ""),
             reason=request.POST.get("reason", ""),
             query=query,
@@ -326,7 +327,7 @@ def suppression_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
         if not can(request.user, "triage_findings"):
             raise PermissionDenied("Your role does not allow this (triage_findings).")
         try:
-            triage.suppression_rule_update(
+            suppression.suppression_rule_update(
                 rule=rule,
                 reason=request.POST.get("reason", ""),
                 query=request.POST.get("query", ""),
@@ -349,7 +350,7 @@ def suppression_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
 def suppression_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(SuppressionRule, pk=pk)
     try:
-        triage.suppression_rule_delete(rule=rule, actor=request.user)
+        suppression.suppression_rule_delete(rule=rule, actor=request.user)
     except triage.TriageError as error:
         messages.error(request, str(error))
     else:

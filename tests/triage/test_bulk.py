@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from findings.models import Finding, FindingEvent
+from guardwatch.core.queue import task_get
 from tests.triage.support import store_findings
-from triage import services as triage
+from triage import bulk as bulk_actions
 from triage.models import BulkAction, WriteBack
 
 pytestmark = pytest.mark.django_db
@@ -71,12 +72,12 @@ def test_all_matching_re_evaluates_the_filter_on_the_server(client_for):
 def test_a_large_bulk_action_runs_in_a_task_with_progress(
     client_for, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(triage, "BULK_ASYNC_THRESHOLD", 5)
-    monkeypatch.setattr(triage, "BULK_CHUNK", 4)
+    monkeypatch.setattr(bulk_actions, "BULK_ASYNC_THRESHOLD", 5)
+    monkeypatch.setattr(bulk_actions, "BULK_CHUNK", 4)
     store_findings(12)
     client = client_for("analyst")
     queued = []
-    monkeypatch.setattr(triage, "_bulk_enqueue", queued.append)
+    monkeypatch.setattr(task_get("findings.tasks.bulk_action_run"), "delay", queued.append)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             "/findings/bulk/",
@@ -87,8 +88,8 @@ def test_a_large_bulk_action_runs_in_a_task_with_progress(
     assert queued == [bulk.pk]
     page = client.get(response["Location"]).content.decode()
     assert "Queued: 0 of 12" in page and 'hx-trigger="every 1s"' in page
-    triage.bulk_action_run(bulk_id=bulk.pk)
-    assert triage.bulk_action_run(bulk_id=bulk.pk) is None  # a redelivered task does nothing
+    bulk_actions.bulk_action_run(bulk_id=bulk.pk)
+    assert bulk_actions.bulk_action_run(bulk_id=bulk.pk) is None  # a redelivered task does nothing
     fragment = client.get(response["Location"], headers={"HX-Request": "true"}).content.decode()
     assert "Done: 12 of 12" in fragment and "every 1s" not in fragment
     assert Finding.objects.filter(status="resolved").count() == 12

@@ -8,7 +8,8 @@ from findings.models import Finding
 from findings.services import findings_sync_region
 from tests.findings.simulated import ADMIN, estate
 from triage.models import SuppressionRule
-from triage.services import TriageError, suppression_rule_create
+from triage.services import TriageError
+from triage.suppression import suppression_rule_create
 
 pytestmark = pytest.mark.django_db
 REGIONS = ["us-east-1", "eu-west-1"]

@@ -1,0 +1,188 @@
+"""Bulk actions: one change to many findings (a selection or a whole filter), in a Celery task when large.
+
+A bulk action applies the same services as a single move (`triage.services`), set-based, so
+timelines, audit and write-backs are exactly those of moving each finding by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import QueryDict
+from django.utils import timezone
+
+from findings.models import Finding
+from guardwatch.core.queue import task_send_on_commit
+from guardwatch.core.services import audit_record
+from triage.filters import FindingFilters, filter_query, findings_filtered
+from triage.models import BulkAction
+from triage.services import (
+    TriageError,
+    _user,
+    accepted_until_parse,
+    findings_archive_set,
+    findings_assign,
+    findings_comment_add,
+    findings_status_set,
+    status_validate,
+)
+
+BULK_ASYNC_THRESHOLD = 500  # above this many findings a bulk action runs in a Celery task
+BULK_CHUNK = 2000  # findings per transaction when a task applies a large bulk action
+
+
+# --- Bulk actions ----------------------------------------------------------------------------------------
+
+BULK_ACTIONS = {
+    "assign": "Assign",
+    "status": "Change status",
+    "comment": "Comment",
+    "archive": "Archive in GuardDuty",
+    "unarchive": "Unarchive in GuardDuty",
+}
+
+
+@dataclass
+class BulkRequest:
+    """A validated bulk action: what to do, and to which findings (ids, or a filter's query string)."""
+
+    action: str
+    params: dict
+    ids: list[int] | None
+    query: str
+
+
+def bulk_request_clean(
+    *, action: str, params: dict, ids: list[str], query: str, select_all: bool
+) -> BulkRequest:
+    """Check a bulk form; raises TriageError with what is wrong."""
+    if action not in BULK_ACTIONS:
+        raise TriageError("Choose a bulk action.")
+    clean: dict = {}
+    if action == "assign":
+        username = (params.get("assignee") or "").strip()
+        if username and not get_user_model().objects.filter(username=username).exists():
+            raise TriageError(f"No user named “{username}”.")
+        clean["assignee"] = username
+    elif action == "status":
+        status = params.get("status") or ""
+        until = accepted_until_parse(params.get("accepted_until") or "")
+        status_validate(status=status, reason=params.get("reason") or "", accepted_until=until)
+        clean.update(
+            status=status,
+            reason=(params.get("reason") or "").strip(),
+            accepted_until=until.isoformat() if until else "",
+        )
+    elif action == "comment":
+        if not (params.get("comment") or "").strip():
+            raise TriageError("A comment cannot be empty.")
+        clean["comment"] = params["comment"].strip()
+    if select_all:
+        return BulkRequest(action, clean, None, filter_query(QueryDict(query)))
+    try:
+        selected = sorted({int(i) for i in ids})
+    except ValueError:
+        raise TriageError("The selection is not valid.") from None
+    if not selected:
+        raise TriageError("Select findings first, or choose “all matching this filter”.")
+    return BulkRequest(action, clean, selected, "")
+
+
+def bulk_findings(*, request: BulkRequest, actor) -> QuerySet[Finding]:
+    """The findings a bulk request covers, the filter re-evaluated server side."""
+    if request.ids is not None:
+        return Finding.objects.filter(pk__in=request.ids)
+    return findings_filtered(filters=FindingFilters.from_query(QueryDict(request.query)), user=actor)
+
+
+def findings_bulk_apply(*, request: BulkRequest, actor) -> tuple[int, BulkAction | None]:
+    """Run a bulk action now (small) or queue it for a Celery task (above BULK_ASYNC_THRESHOLD).
+
+    Returns (findings covered, the queued BulkAction or None when it already ran).
+    """
+    findings = bulk_findings(request=request, actor=actor)
+    total = findings.count()
+    if total > BULK_ASYNC_THRESHOLD:
+        with transaction.atomic():
+            bulk = BulkAction.objects.create(
+                actor=_user(actor),
+                action=request.action,
+                params=request.params,
+                query=request.query,
+                finding_ids=request.ids or [],
+                total=total,
+            )
+            audit_record(
+                actor=actor,
+                verb="findings.bulk_queued",
+                target=bulk,
+                details={"action": request.action, "count": total},
+            )
+            task_send_on_commit("findings.tasks.bulk_action_run", bulk.pk)
+        return total, bulk
+    changed = _bulk_execute(request=request, findings=findings, actor=actor)
+    audit_record(
+        actor=actor,
+        verb=f"findings.bulk_{request.action}",
+        target=("findings.finding", "", f"{total} findings"),
+        details={"count": total, "changed": changed, **{k: str(v)[:200] for k, v in request.params.items()}},
+    )
+    return total, None
+
+
+def _bulk_execute(*, request: BulkRequest, findings: QuerySet[Finding], actor) -> int:
+    p = request.params
+    if request.action == "assign":
+        assignee = (
+            get_user_model().objects.filter(username=p["assignee"]).first() if p.get("assignee") else None
+        )
+        return findings_assign(findings=findings, assignee=assignee, actor=actor, audit=False)
+    if request.action == "status":
+        until = datetime.fromisoformat(p["accepted_until"]) if p.get("accepted_until") else None
+        return findings_status_set(
+            findings=findings,
+            status=p["status"],
+            actor=actor,
+            reason=p.get("reason", ""),
+            accepted_until=until,
+            audit=False,
+        )
+    if request.action == "comment":
+        return findings_comment_add(findings=findings, body=p["comment"], actor=actor, audit=False)
+    return findings_archive_set(
+        findings=findings, archived=request.action == "archive", actor=actor, audit=False
+    )
+
+
+def bulk_action_run(*, bulk_id: int) -> BulkAction | None:
+    """The Celery task's body: claim the queued action, apply it in chunks, record progress."""
+    claimed = BulkAction.objects.filter(pk=bulk_id, status=BulkAction.Status.QUEUED).update(
+        status=BulkAction.Status.RUNNING
+    )
+    if not claimed:
+        return None  # already run (or running) elsewhere: a redelivered task is a no-op
+    bulk = BulkAction.objects.select_related("actor").get(pk=bulk_id)
+    actor = bulk.actor or "system"
+    request = BulkRequest(bulk.action, bulk.params, bulk.finding_ids or None, bulk.query)
+    try:
+        ids = list(
+            bulk_findings(request=request, actor=bulk.actor).order_by("id").values_list("id", flat=True)
+        )
+        BulkAction.objects.filter(pk=bulk_id).update(total=len(ids))
+        for start in range(0, len(ids), BULK_CHUNK):
+            chunk = Finding.objects.filter(pk__in=ids[start : start + BULK_CHUNK])
+            _bulk_execute(request=request, findings=chunk, actor=actor)
+            BulkAction.objects.filter(pk=bulk_id).update(done=min(start + BULK_CHUNK, len(ids)))
+    except Exception as error:
+        BulkAction.objects.filter(pk=bulk_id).update(
+            status=BulkAction.Status.FAILED, error=str(error)[:1000], finished_at=timezone.now()
+        )
+        raise
+    BulkAction.objects.filter(pk=bulk_id).update(status=BulkAction.Status.DONE, finished_at=timezone.now())
+    audit_record(actor=actor, verb=f"findings.bulk_{bulk.action}", target=bulk, details={"count": len(ids)})
+    bulk.refresh_from_db()
+    return bulk
