@@ -209,11 +209,12 @@ def _compute_parts(repeats: int) -> list[str]:
     from unittest import mock
 
     from reports import findings_report as reports
+    from reports import periods
 
     rows = ["| period | two connections (p50) | one connection (p50) |", "|---|---|---|"]
     for key, params in (("7 days", {"period": "7"}), ("30 days", {"period": "30"}), ("90 days", {"period": "90"}),
                         ("custom 2026-10-01 to 2026-11-14", dict(p.split("=") for p in CUSTOM.split("&")))):  # fmt: skip
-        period = reports.report_period(params=params)
+        period = periods.report_period(params=params)
         cells = []
         for parallel in (True, False):
             with mock.patch.object(reports, "_parallel", lambda parallel=parallel: parallel):

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
@@ -27,93 +27,11 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from findings.models import OPEN_STATUSES, Finding, FindingEvent, SyncState
-from findings.sla import BAND_RANGES, CLOSED_STATUSES, overdue_q
+from findings.sla import BAND_RANGES, BANDS, CLOSED_STATUSES, overdue_q
+from reports.periods import BAND_LABELS, TOP_N, ReportPeriod
+from reports.timing import TimingRow, response_times, sql_datetimes
 
 logger = logging.getLogger(__name__)
-
-BANDS = ("critical", "high", "medium", "low")
-BAND_LABELS = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low"}
-PERIOD_CHOICES = (("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("custom", "Custom"))
-MAX_CUSTOM_DAYS = 366
-TOP_N = 10
-
-
-# --- The period ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReportPeriod:
-    """Whole UTC days [start, end): the chosen period, and the same length just before it."""
-
-    key: str
-    start: datetime
-    end: datetime
-    errors: tuple[str, ...] = ()
-
-    @property
-    def days(self) -> list[date]:
-        first = self.start.date()
-        return [first + timedelta(days=i) for i in range((self.end - self.start).days)]
-
-    @property
-    def previous(self) -> ReportPeriod:
-        length = self.end - self.start
-        return ReportPeriod(key="previous", start=self.start - length, end=self.start)
-
-    @property
-    def first_day(self) -> date:
-        return self.start.date()
-
-    @property
-    def last_day(self) -> date:
-        return (self.end - timedelta(days=1)).date()
-
-    @property
-    def label(self) -> str:
-        return f"{self.first_day:%Y-%m-%d} to {self.last_day:%Y-%m-%d}"
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-def report_period(*, params, now: datetime | None = None) -> ReportPeriod:
-    """The period a query string asks for (`period=7|30|90|custom`, `start`/`end` as YYYY-MM-DD).
-
-    The last N days end with today; a custom period includes both of its days. Bad values fall
-    back to the last 30 days with an error the page shows.
-    """
-    now = now or timezone.now()
-    today = now.astimezone(UTC).date()
-    key = params.get("period", "30")
-    errors: list[str] = []
-    if key == "custom":
-        try:
-            first = date.fromisoformat(params.get("start", ""))
-            last = date.fromisoformat(params.get("end", ""))
-        except ValueError:
-            errors.append(
-                "A custom period needs a start and an end date (YYYY-MM-DD); showing the last 30 days."
-            )
-        else:
-            if last < first:
-                errors.append("The end date is before the start date; showing the last 30 days.")
-            elif (last - first).days + 1 > MAX_CUSTOM_DAYS:
-                errors.append(
-                    f"A custom period can span at most {MAX_CUSTOM_DAYS} days; showing the last 30 days."
-                )
-            else:
-                return ReportPeriod(
-                    key="custom", start=_midnight(first), end=_midnight(last + timedelta(days=1))
-                )
-        key = "30"
-    if key not in {"7", "30", "90"}:
-        errors.append(f"Unknown period “{key}”; showing the last 30 days.")
-        key = "30"
-    days = int(key)
-    end = _midnight(today + timedelta(days=1))
-    return ReportPeriod(key=key, start=end - timedelta(days=days), end=end, errors=tuple(errors))
-
 
 # --- The report ----------------------------------------------------------------------------------
 
@@ -128,30 +46,6 @@ class DayRow:
     closed: int
     reopened: int
     open_at_end: int = 0
-
-
-@dataclass
-class TimingRow:
-    """Time to acknowledge / resolve and SLA compliance for one severity band (or all: band "all")."""
-
-    band: str
-    findings: int = 0
-    acknowledged: int = 0
-    tta_mean: float | None = None  # seconds
-    tta_p90: float | None = None
-    resolved: int = 0
-    ttr_mean: float | None = None
-    ttr_p90: float | None = None
-    sla_met: int = 0
-    sla_due: int = 0
-
-    @property
-    def label(self) -> str:
-        return BAND_LABELS.get(self.band, "All severities")
-
-    @property
-    def sla_percent(self) -> float | None:
-        return round(100 * self.sla_met / self.sla_due, 1) if self.sla_due else None
 
 
 @dataclass
@@ -327,7 +221,7 @@ def _period_figures(period: ReportPeriod) -> _PeriodFigures:
             _top(period, "resource_type", "resource_id"),
         )  # fmt: skip
     figures = _PeriodFigures({}, [], [], [])
-    params = [BAND_RANGES["high"][0], list(OPEN_STATUSES), *_datetimes(period.start, period.end)]
+    params = [BAND_RANGES["high"][0], list(OPEN_STATUSES), *sql_datetimes(period.start, period.end)]
     with connection.cursor() as cursor:
         cursor.execute(_period_figures_sql(), params)
         rows = cursor.fetchall()
@@ -342,158 +236,6 @@ def _period_figures(period: ReportPeriod) -> _PeriodFigures:
         elif kind == _SET_RESOURCE:
             figures.top_resources.append({"resource_type": resource_type, "resource_id": resource_id, **counts})
     return figures
-
-
-def _seconds_between(later: str, earlier: str) -> str:
-    if connection.vendor == "postgresql":  # date_part: double precision (EXTRACT's numeric is ~2x slower)
-        return f"date_part('epoch', {later} - {earlier})"
-    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
-
-
-def _spans_sql() -> str:
-    """The period's findings as durations (seconds), their band's SLA, and whether it has run out.
-
-    Past its SLA when older than the band's hours at `now`: created before now minus those hours.
-    Reads only the report's covering index: `acknowledged_at` and `resolved_at` stand for the
-    timeline's first acknowledging and first closing events.
-    """
-    finding = Finding._meta.db_table
-    tta = _seconds_between("acknowledged_at", "created_at")
-    ttr = _seconds_between("resolved_at", "created_at")
-    # S608: identifiers are constants of this module; every value is a parameter.
-    return f"""
-        WITH spans AS (
-            SELECT severity_band AS band, {tta} AS tta, {ttr} AS ttr,
-                   CASE severity_band WHEN 'critical' THEN %s WHEN 'high' THEN %s WHEN 'medium' THEN %s
-                        ELSE %s END AS sla,
-                   CASE severity_band WHEN 'critical' THEN created_at < %s WHEN 'high' THEN created_at < %s
-                        WHEN 'medium' THEN created_at < %s ELSE created_at < %s END AS overdue
-            FROM {finding} WHERE created_at >= %s AND created_at < %s
-        )
-    """  # noqa: S608
-
-
-_FIGURES = [
-    "COUNT(*)", "COUNT(tta)", "AVG(tta)", "COUNT(ttr)", "AVG(ttr)", "SUM(CASE WHEN ttr <= sla THEN 1 ELSE 0 END)",
-    "SUM(CASE WHEN ttr IS NOT NULL OR overdue THEN 1 ELSE 0 END)",
-]  # fmt: skip
-_P90S = ["percentile_cont(0.9) WITHIN GROUP (ORDER BY tta)", "percentile_cont(0.9) WITHIN GROUP (ORDER BY ttr)"]
-
-
-def _timing_sql(*, per_band: bool, percentiles: bool = True) -> str:
-    """Counts, means, SLA met/due (and where cheap, p90s) per band and overall, or overall only.
-
-    `per_band`: one row per band plus (Postgres) an overall row in the same pass (GROUPING SETS, band
-    NULL; hashed when there are no percentiles); otherwise a single overall row without percentiles.
-    """
-    postgres = connection.vendor == "postgresql"
-    p90 = ", ".join(_P90S) if postgres and per_band and percentiles else "NULL, NULL"
-    if not per_band:
-        select, group = "'all'", ""
-    elif postgres:
-        select, group = "band", "GROUP BY GROUPING SETS ((band), ())"
-    else:
-        select, group = "band", "GROUP BY band"
-    return f"{_spans_sql()} SELECT {select}, {', '.join(_FIGURES)}, {p90} FROM spans {group}"  # noqa: S608 - constants only
-
-
-def _p90_sqlite(period: ReportPeriod) -> dict[str, tuple[float | None, float | None]]:
-    """SQLite has no percentile_cont: read the period's durations (two numbers a finding) and rank them."""
-    finding = Finding._meta.db_table
-    sql = f"""
-        SELECT severity_band, (julianday(acknowledged_at) - julianday(created_at)) * 86400.0,
-               (julianday(resolved_at) - julianday(created_at)) * 86400.0
-        FROM {finding}
-        WHERE created_at >= %s AND created_at < %s AND (acknowledged_at IS NOT NULL OR resolved_at IS NOT NULL)
-    """  # noqa: S608 - constant identifiers
-    spans: dict[str, tuple[list[float], list[float]]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _datetimes(period.start, period.end))
-        for band, tta, ttr in cursor.fetchall():
-            acks, closes = spans.setdefault(band, ([], []))
-            if tta is not None:
-                acks.append(tta)
-            if ttr is not None:
-                closes.append(ttr)
-    spans["all"] = ([v for a, _ in spans.values() for v in a], [v for _, c in spans.values() for v in c])
-    return {
-        band: (percentile_cont(acks, 0.9), percentile_cont(closes, 0.9))
-        for band, (acks, closes) in spans.items()
-    }
-
-
-def percentile_cont(values: list[float], fraction: float) -> float | None:
-    """Postgres' percentile_cont: linear interpolation between the two nearest ranks."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = fraction * (len(ordered) - 1)
-    lower = int(position)
-    upper = min(lower + 1, len(ordered) - 1)
-    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
-
-
-def _datetimes(*moments: datetime) -> list:
-    return [connection.ops.adapt_datetimefield_value(m) for m in moments]
-
-
-def _timing_params(period: ReportPeriod, *, now: datetime) -> list:
-    """`_spans_sql`'s parameters: each band's SLA in seconds, its cutoff at `now`, the period."""
-    hours = settings.GUARDWATCH_SLA_HOURS
-    cutoffs = _datetimes(*(now - timedelta(hours=hours[b]) for b in BANDS))
-    return [*(hours[b] * 3600 for b in BANDS), *cutoffs, *_datetimes(period.start, period.end)]
-
-
-def _timing_rows(period: ReportPeriod, *, now: datetime, per_band: bool, percentiles: bool = True) -> list[tuple]:
-    params = _timing_params(period, now=now)
-    with connection.cursor() as cursor:
-        cursor.execute(_timing_sql(per_band=per_band, percentiles=percentiles), params)
-        return cursor.fetchall()
-
-
-def _timing_row(row: tuple) -> TimingRow:
-    band, total, acks, tta, closes, ttr, met, due, tta90, ttr90 = row
-    return TimingRow(band or "all", total, acks, _f(tta), _f(tta90), closes, _f(ttr), _f(ttr90), met or 0, due or 0)
-
-
-def _timing(period: ReportPeriod, *, now: datetime, percentiles: bool = True) -> list[TimingRow]:
-    """Per band and overall (the overall p90 over every finding, not an average of the bands').
-
-    Without `percentiles` (the previous period's comparison) the pass can hash instead of sort.
-    """
-    rows = {band: TimingRow(band=band) for band in BANDS}
-    overall = None
-    for raw in _timing_rows(period, now=now, per_band=True, percentiles=percentiles):
-        row = _timing_row(raw)
-        if row.band == "all":
-            overall = row
-        else:
-            rows[row.band] = row
-    if overall is None:  # SQLite (no GROUPING SETS): add the bands up, rank the durations in Python
-        overall = TimingRow(band="all")
-        for row in rows.values():
-            overall.findings += row.findings
-            overall.acknowledged += row.acknowledged
-            overall.resolved += row.resolved
-            overall.sla_met += row.sla_met
-            overall.sla_due += row.sla_due
-        overall.tta_mean = _weighted(rows.values(), "tta_mean", "acknowledged")
-        overall.ttr_mean = _weighted(rows.values(), "ttr_mean", "resolved")
-        if connection.vendor != "postgresql" and percentiles:
-            p90s = _p90_sqlite(period)
-            for band, row in [*rows.items(), ("all", overall)]:
-                row.tta_p90, row.ttr_p90 = p90s.get(band, (None, None))
-    return [*(rows[b] for b in BANDS), overall]
-
-
-def _f(value) -> float | None:
-    return None if value is None else float(value)
-
-
-def _weighted(rows, attr: str, weight: str) -> float | None:
-    pairs = [(getattr(r, attr), getattr(r, weight)) for r in rows if getattr(r, attr) is not None]
-    total = sum(w for _, w in pairs)
-    return sum(v * w for v, w in pairs) / total if total else None
 
 
 def _account_names(account_ids: list[str]) -> dict[str, str]:
@@ -537,12 +279,12 @@ class _Passes:
 def _passes_period(passes: _Passes, period: ReportPeriod, now: datetime) -> None:
     """The period's rows hashed into daily counts and top lists, and the previous period's times."""
     passes.figures = _period_figures(period)
-    passes.previous_timing = _timing(period.previous, now=now, percentiles=False)
+    passes.previous_timing = response_times(period.previous, now=now, percentiles=False)
 
 
 def _passes_rest(passes: _Passes, period: ReportPeriod, now: datetime) -> None:
     """The period's response times (p90s), the timeline's moves and the open backlog now."""
-    passes.timing = _timing(period, now=now)
+    passes.timing = response_times(period, now=now)
     passes.moves = _moves(period)
     passes.open_now = open_count()
     if period.end < now:

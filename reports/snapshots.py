@@ -39,6 +39,7 @@ from findings.models import FindingEvent, FindingOccurrence
 from guardwatch.core.data_version import data_version
 from guardwatch.core.queue import task_send
 from reports import findings_report as reports
+from reports import periods
 from reports.cache import (
     SNAPSHOT_SECONDS,
     Snapshot,
@@ -55,7 +56,8 @@ from reports.cache import (
     snapshot_get,
     snapshot_put,
 )
-from reports.findings_report import FindingsDashboard, FindingsReport, ReportPeriod
+from reports.findings_report import FindingsDashboard, FindingsReport
+from reports.periods import ReportPeriod
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +242,7 @@ def findings_report_snapshot(*, query: dict[str, str], owner: str = "", now: dat
     `owner` who asked may have their next custom period computed.
     """
     now = now or timezone.now()
-    period = reports.report_period(params=query, now=now)
+    period = periods.report_period(params=query, now=now)
     name = _compute_name(period)
     mark = findings_data_mark()
     snapshot = snapshot_get(REPORT, _report_params(period))
@@ -329,7 +331,7 @@ def _recompute(*, now: datetime | None, stale_only: bool) -> list[str]:
     for key in STANDARD_PERIODS:
         moment = now or timezone.now()
         mark = findings_data_mark()
-        period = reports.report_period(params={"period": key}, now=moment)
+        period = periods.report_period(params={"period": key}, now=moment)
         snapshot = snapshot_get(REPORT, _report_params(period)) if stale_only else None
         if snapshot is None or _report_stale(snapshot, period=period, mark=mark, now=moment):
             _report_snapshot(period, now=moment, mark=mark)

@@ -11,13 +11,14 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from findings.sla import BANDS
 from guardwatch.core.access import requires
 from guardwatch.core.csv_export import csv_response
-from reports import charts
-from reports import findings_report as reports
+from reports import charts, periods
 from reports import snapshots as report_snapshots
 from reports.coverage import coverage_dashboard
-from reports.findings_report import BAND_LABELS, BANDS, FindingsReport
+from reports.findings_report import FindingsReport
+from reports.periods import BAND_LABELS
 from reports.snapshots import findings_dashboard
 
 EXPORTS = ("daily", "types", "accounts", "resources", "timing", "comparison")
@@ -107,7 +108,7 @@ def _charts(report: FindingsReport) -> dict:
 @vary_on_headers("HX-Request")
 def findings_report(request: HttpRequest) -> HttpResponse:
     """What GuardDuty found in a period and how the team handled it."""
-    asked = reports.report_period(params=request.GET)
+    asked = periods.report_period(params=request.GET)
     export = request.GET.get("export", "")
     served = report_snapshots.findings_report(
         period=asked, wait=export in EXPORTS, retry=request.GET.get("retry") == "1", owner=str(request.user.pk)
@@ -123,7 +124,7 @@ def findings_report(request: HttpRequest) -> HttpResponse:
         "snapshots": settings.GUARDWATCH_REPORTS_CACHE_SECONDS > 0,
         "max_age_minutes": settings.GUARDWATCH_REPORTS_MAX_AGE_SECONDS // 60,
         "period": period,
-        "period_choices": reports.PERIOD_CHOICES,
+        "period_choices": periods.PERIOD_CHOICES,
         "bands": BANDS,
         "band_labels": BAND_LABELS,
         "start_value": request.GET.get("start", f"{period.first_day:%Y-%m-%d}"),

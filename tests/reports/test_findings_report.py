@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 
 from guardwatch.core.data_version import data_version_bump
-from reports.findings_report import percentile_cont
 from reports.snapshots import findings_figures_refresh
+from reports.timing import percentile_cont
 from tests.reports.support import finding, moved
 
 pytestmark = pytest.mark.django_db

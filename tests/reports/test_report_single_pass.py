@@ -19,6 +19,7 @@ from django.utils import timezone
 from findings.models import OPEN_STATUSES, Finding, FindingEvent
 from findings.sla import CLOSED_STATUSES
 from reports import findings_report as reports
+from reports import periods, timing
 from tests.reports.support import finding, moved
 
 pytestmark = pytest.mark.django_db
@@ -49,17 +50,17 @@ def history():
                 moved(f, to=to, at=moment)
 
 
-def _period() -> reports.ReportPeriod:
+def _period() -> periods.ReportPeriod:
     """A custom period of 8 days ending 5 days ago: moves before, inside and after it."""
     first, last = _midnight(12).date(), _midnight(5).date()
-    return reports.report_period(params={"period": "custom", "start": f"{first}", "end": f"{last}"})
+    return periods.report_period(params={"period": "custom", "start": f"{first}", "end": f"{last}"})
 
 
 def _expected_top(rows: list[Finding], key) -> list[tuple]:
     counts = Counter(key(f) for f in rows)
     severe = Counter(key(f) for f in rows if f.severity >= 7.0)
     still_open = Counter(key(f) for f in rows if f.status in OPEN_STATUSES)
-    ranked = sorted(counts, key=lambda k: (-counts[k], k))[: reports.TOP_N]
+    ranked = sorted(counts, key=lambda k: (-counts[k], k))[: periods.TOP_N]
     return [(k, counts[k], severe[k], still_open[k]) for k in ranked]
 
 
@@ -84,7 +85,7 @@ def test_daily_counts_top_lists_and_moves_match_a_count_finding_by_finding(histo
     top_resources = [((r["resource_type"], r["resource_id"]), r["n"], r["severe"], r["open"])
                      for r in report.top_resources]  # fmt: skip
     assert top_resources == _expected_top(inside, lambda f: (f.resource_type, f.resource_id))
-    assert len(report.top_resources) == reports.TOP_N  # 18 resources: the list is cut, ties included
+    assert len(report.top_resources) == periods.TOP_N  # 18 resources: the list is cut, ties included
 
     moves = list(FindingEvent.objects.filter(kind="status"))
 
@@ -135,8 +136,8 @@ def test_one_pass_and_one_query_per_figure_agree(history, monkeypatch):
 def test_previous_period_times_without_percentiles_equal_the_full_pass(history):
     period = _period()
     now = timezone.now()
-    full = reports._timing(period, now=now)
-    light = reports._timing(period, now=now, percentiles=False)
+    full = timing.response_times(period, now=now)
+    light = timing.response_times(period, now=now, percentiles=False)
     for a, b in zip(full, light, strict=True):
         assert (a.band, a.findings, a.acknowledged, a.resolved, a.sla_met, a.sla_due) == (
             b.band, b.findings, b.acknowledged, b.resolved, b.sla_met, b.sla_due)  # fmt: skip
@@ -149,8 +150,8 @@ def test_an_open_finding_counts_against_the_sla_only_once_it_is_older_than_the_s
     finding(created=now - timedelta(hours=24), band="high")  # exactly 24 h old: not yet due
     finding(created=now - timedelta(hours=24, microseconds=1), band="high")  # a microsecond past
     finding(created=now - timedelta(hours=23), band="high")
-    period = reports.ReportPeriod(key="custom", start=now - timedelta(days=2), end=now + timedelta(days=1))
-    high = next(row for row in reports._timing(period, now=now) if row.band == "high")
+    period = periods.ReportPeriod(key="custom", start=now - timedelta(days=2), end=now + timedelta(days=1))
+    high = next(row for row in timing.response_times(period, now=now) if row.band == "high")
     assert (high.findings, high.sla_met, high.sla_due) == (3, 0, 1)
 
 

@@ -14,7 +14,7 @@ from reports import findings_report as reports
 from reports import snapshots as report_snapshots
 from reports import tasks
 from reports.cache import refresh_claim
-from reports.findings_report import report_period
+from reports.periods import report_period
 from reports.snapshots import CLAIM, findings_figures_refresh
 from tests.findings.simulated import estate
 from tests.reports.support import finding, moved
