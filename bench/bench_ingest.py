@@ -68,7 +68,7 @@ def bulk_pipeline(count: int, seed: int, *, newer: bool = False) -> tuple[float,
     from django.db import transaction
 
     from findings.gateway import FindingPage
-    from findings.services import SYNC_COMMIT_FINDINGS, parsed_batches
+    from findings.sync import SYNC_COMMIT_FINDINGS, parsed_batches
     from findings.upsert import findings_upsert
     from gdsim.catalogue import repeat_occurrence
 
@@ -98,7 +98,7 @@ def _store_pages(raws: list[dict]) -> int:
     from django.db import transaction
 
     from findings.gateway import FindingPage
-    from findings.services import SYNC_COMMIT_FINDINGS, parsed_batches
+    from findings.sync import SYNC_COMMIT_FINDINGS, parsed_batches
     from findings.upsert import findings_upsert
 
     pages = (

@@ -37,7 +37,8 @@ def main() -> None:
     try:
         with fresh_database():
             from findings.models import Finding
-            from findings.services import findings_reconcile_region, findings_sync_region
+            from findings.services import findings_reconcile_region
+            from findings.sync import findings_sync_region
 
             state = server.state
             state.reset()

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from findings import services
+from findings import services, sync
 
 
 @shared_task(name="findings.tasks.findings_sync_all_regions")
@@ -17,7 +17,7 @@ def findings_sync_all_regions() -> list[str]:
 @shared_task(name="findings.tasks.findings_sync_region")
 def findings_sync_region(region: str, trigger: str = "beat", requested_by: str = "") -> dict:
     """Pull-sync one region; a run already holding the region makes this a no-op."""
-    run = services.findings_sync_region(region=region, trigger=trigger, requested_by=requested_by)
+    run = sync.findings_sync_region(region=region, trigger=trigger, requested_by=requested_by)
     if run is None:
         return {"region": region, "status": "already running"}
     return {

@@ -10,7 +10,8 @@ from django.views.decorators.vary import vary_on_headers
 from findings.forms import IngestKeyForm, SyncNowForm
 from findings.models import IngestApiKey
 from findings.selectors import ingest_key_list, sync_runs_recent, sync_status_list
-from findings.services import findings_sync_request, ingest_key_create, ingest_key_revoke
+from findings.services import ingest_key_create, ingest_key_revoke
+from findings.sync import findings_sync_request
 from guardwatch.core.access import requires
 
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from findings.models import Finding
-from findings.services import findings_sync_region
+from findings.sync import findings_sync_region
 from tests.findings.simulated import ADMIN, estate
 
 pytestmark = pytest.mark.browser

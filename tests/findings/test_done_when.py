@@ -16,7 +16,8 @@ from django.db import connection
 from django.test import Client
 
 from findings.models import Finding, FindingOccurrence, SyncRun, SyncState
-from findings.services import ingest_key_create, sync_claim
+from findings.services import ingest_key_create
+from findings.sync import sync_claim
 from findings.tasks import findings_sync_region as sync_task
 
 from .simulated import estate, events_for, simulated_findings

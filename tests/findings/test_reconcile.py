@@ -13,7 +13,8 @@ import pytest
 from django.utils import timezone
 
 from findings.models import Finding, SyncState
-from findings.services import findings_reconcile_region, findings_sync_region
+from findings.services import findings_reconcile_region
+from findings.sync import findings_sync_region
 from gdsim import credentials_for
 
 from .simulated import ADMIN, MEMBERS, estate

@@ -14,7 +14,7 @@ from django.db import connection
 from findings.fields import JSONText, json_text
 from findings.gateway import FindingPage
 from findings.models import Finding, FindingSearch
-from findings.services import parsed_batches
+from findings.sync import parsed_batches
 from findings.upsert import findings_upsert
 from triage.services import findings_assign, findings_status_set
 

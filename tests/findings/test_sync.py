@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from findings.models import Finding, FindingOccurrence, SyncRun, SyncState
-from findings.services import findings_sync_region, sync_claim
+from findings.sync import findings_sync_region, sync_claim
 
 from .simulated import ADMIN, MEMBERS, estate, simulated_findings
 
@@ -219,7 +219,7 @@ def test_the_sqlite_lease_claim_excludes_a_second_claimer_until_it_expires(setti
 
     from django.utils import timezone
 
-    from findings.services import _lease_claim
+    from findings.sync import _lease_claim
 
     SyncState.objects.create(region=REGION)
     with _lease_claim(REGION) as first:

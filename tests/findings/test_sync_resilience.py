@@ -11,7 +11,7 @@ import time
 import pytest
 
 from findings.models import Finding, FindingOccurrence, SyncRun
-from findings.services import findings_sync_region
+from findings.sync import findings_sync_region
 from findings.tasks import findings_sync_all_regions
 from findings.tasks import findings_sync_region as sync_task
 

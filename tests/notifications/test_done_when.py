@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 
 from findings.models import Finding
-from findings.services import findings_sync_region
+from findings.sync import findings_sync_region
 from notifications.models import Delivery
 
 from .conftest import SIGNING_SECRET

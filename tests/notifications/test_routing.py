@@ -10,8 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from findings.models import Finding, SyncState
-from findings.services import _RunProgress, _sync_failed
 from findings.sla import sla_due
+from findings.sync import _RunProgress, _sync_failed
 from findings.upsert import findings_upsert
 from guardwatch.core.services import alert_raise
 from notifications.events import Event, event_for_finding, events_publish, overdue_findings_publish

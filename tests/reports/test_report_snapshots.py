@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
-from findings.services import findings_sync_region
+from findings.sync import findings_sync_region
 from guardwatch.core.data_version import data_version, data_version_bump
 from reports import findings_report as reports
 from reports import snapshots as report_snapshots

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from findings.models import Finding, FindingEvent
-from findings.services import findings_sync_region
+from findings.sync import findings_sync_region
 from guardwatch.core.models import AuditEntry
 from tests.findings.simulated import SIM_START, estate
 from triage.demo_history import demo_first_sync_done, demo_history_seed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from findings.models import Finding
-from findings.services import findings_sync_region
+from findings.sync import findings_sync_region
 from tests.findings.simulated import ADMIN, estate
 from triage.models import SuppressionRule
 from triage.services import TriageError

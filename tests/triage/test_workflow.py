@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from findings.models import Finding, FindingEvent
-from findings.services import findings_sync_region
+from findings.sync import findings_sync_region
 from guardwatch.core.models import AuditEntry
 from tests.findings.simulated import ADMIN, estate
 from triage.models import WriteBack

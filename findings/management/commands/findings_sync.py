@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from findings.services import findings_sync_region
+from findings.sync import findings_sync_region
 
 
 class Command(BaseCommand):
