@@ -14,6 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from guardwatch.core.access import requires
 from guardwatch.core.csv_export import csv_response
 from reports import coverage
+from reports import matrix as coverage_matrix
 
 EXPORTS = ("regions", "matrix", "freshness", *sorted(coverage.GAP_KEYS))
 
@@ -35,7 +36,7 @@ def _export(request: HttpRequest, table: str, q: str, gaps_only: bool) -> HttpRe
         return csv_response(
             filename=f"coverage-matrix-{stamp}.csv",
             header=["account id", "name", *coverage.regions()],
-            rows=coverage.coverage_matrix_rows(q=q, gaps_only=gaps_only),
+            rows=coverage_matrix.coverage_matrix_rows(q=q, gaps_only=gaps_only),
         )
     if table == "freshness":
         rows = [
@@ -70,7 +71,7 @@ def coverage_page(request: HttpRequest) -> HttpResponse:
     export = request.GET.get("export", "")
     if export in EXPORTS:
         return _export(request, export, q, gaps_only)
-    matrix = coverage.coverage_matrix(q=q, gaps_only=gaps_only, page_number=request.GET.get("page"))
+    matrix = coverage_matrix.coverage_matrix(q=q, gaps_only=gaps_only, page_number=request.GET.get("page"))
     if request.htmx and request.GET.get("fragment") == "matrix":  # the matrix alone needs no summary
         return render(
             request, "reports/coverage.html#matrix", {"matrix": matrix, "q": q, "gaps_only": gaps_only}
