@@ -19,9 +19,28 @@ import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
+
+from findings.readers import (
+    _EMPTY,
+    ARN_MAX_LENGTH,
+    DESCRIPTION_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    RESOURCE_ID_MAX_LENGTH,
+    SHORT_TEXT_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    TYPE_MAX_LENGTH,
+    FindingParseError,
+    _first,
+    _identifier,
+    _object,
+    _preview,
+    _text,
+    _timestamp,
+)
+from findings.resources import _resource_identity
 
 __all__ = [
     "ARN_MAX_LENGTH",
@@ -37,17 +56,6 @@ __all__ = [
     "parse_finding",
     "severity_band",
 ]
-
-# Column bounds. Longer values are cut (titles, names) or rejected (identifiers, where a cut
-# value would silently merge two findings).
-TITLE_MAX_LENGTH = 1_000
-DESCRIPTION_MAX_LENGTH = 4_000
-TYPE_MAX_LENGTH = 100  # botocore's FindingType shape: 1..100
-ARN_MAX_LENGTH = 300  # finding ARNs are ~130 characters; DetectorId alone may be up to 300
-ID_MAX_LENGTH = 300  # Id and DetectorId
-RESOURCE_ID_MAX_LENGTH = 255  # bucket names 63, instance ids 19, container ids 64, function names 64
-NAME_MAX_LENGTH = 255  # resource names, country names, ASN organisations, type name parts
-SHORT_TEXT_MAX_LENGTH = 64  # region, partition, resource type, action type, country code, ASN
 
 COUNT_MAX = 2**31 - 1  # Service.Count is a 32-bit integer in the model and in our column
 SEVERITY_MIN = 0.0
@@ -67,14 +75,6 @@ _FINDING_ARN = re.compile(
     r"arn:(aws[a-z-]*):guardduty:([a-z0-9-]+):([0-9]{12}):detector/([A-Za-z0-9]+)/finding/([A-Za-z0-9]+)",
     re.ASCII,
 )
-
-
-class FindingParseError(ValueError):
-    """The input is not a GuardDuty finding GuardWatch can store; `reason` says which field and why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +171,6 @@ for _spelling in (_PASCAL, _CAMEL):
         _spelling.kubernetes_api_call_action, _spelling.rds_login_attempt_action)
     _spelling.required = tuple(getattr(_spelling, attribute) for attribute in _REQUIRED)
 del _spelling
-_EMPTY: dict = {}  # shared stand-in for an absent object; never mutated
 
 
 def parse_eventbridge_event(event: Any) -> ParsedFinding:
@@ -347,202 +346,6 @@ def parse_finding(raw: Any, *, raw_as: Callable[[dict], Any] | None = None) -> P
     )
 
 
-# --- field readers -------------------------------------------------------------------------------------
-
-def _preview(value: Any) -> str:
-    """A short, escaped rendering of a bad value for an error message (it may be hostile)."""
-    if value is not None and type(value) not in (str, bool, float) and not (
-            type(value) is int and -(10**18) < value < 10**18):
-        return f"a {type(value).__name__}"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _clean(text: str, limit: int) -> str:
-    if len(text) > limit:
-        text = text[:limit]
-    if not text.isascii():
-        # Lone surrogates (valid in JSON, invalid in UTF-8) would make the database driver fail.
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    return text
-
-
-def _text(value: Any, limit: int, *path: str) -> str | None:
-    """An optional string member, bounded; numbers are accepted and spelled as text.
-
-    `path` names the member for the error message; it is joined only when there is an error.
-    """
-    if value is None:
-        return None
-    if type(value) is str:
-        return _clean(value, limit)
-    if (type(value) is int and -(10**18) < value < 10**18) or type(value) is float:
-        return _clean(str(value), limit)
-    raise FindingParseError(f"{'.'.join(path)} must be a string, got {type(value).__name__}")
-
-
-def _identifier(value: Any, path: str) -> str:
-    """An identifier: never cut, since a cut identifier could merge two findings."""
-    if type(value) is not str or not value:
-        raise FindingParseError(f"{path} must be a non-empty string")
-    if len(value) > ID_MAX_LENGTH or not value.isascii() or not value.isprintable():
-        raise FindingParseError(f"{path} is not a valid identifier: {_preview(value)}")
-    return value
-
-
-def _timestamp(value: Any, path: str) -> datetime:
-    """An aware UTC datetime from an ISO-8601 string (naive times are taken as UTC)."""
-    if type(value) is str:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise FindingParseError(f"{path} is not an ISO-8601 timestamp: {_preview(value)}") from None
-    elif isinstance(value, datetime):
-        moment = value
-    else:
-        raise FindingParseError(f"{path} must be an ISO-8601 timestamp string, got {type(value).__name__}")
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    if moment.tzinfo is UTC:
-        return moment
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise FindingParseError(f"{path} is out of range: {_preview(value)}") from None
-
-
-def _object(container: dict, key: str, *parents: str) -> dict:
-    """An optional object member; `parents` name where it sits, for the error message."""
-    value = container.get(key)
-    if value is None:
-        return _EMPTY
-    if type(value) is not dict:
-        raise FindingParseError(f"{'.'.join((*parents, key))} must be an object")
-    return value
-
-
-def _first(container: dict, key: str, *parents: str) -> dict:
-    """The first object of a list member (GuardDuty puts the affected one first)."""
-    value = container.get(key)
-    if value is None:
-        return _EMPTY
-    if type(value) is not list:
-        raise FindingParseError(f"{'.'.join((*parents, key))} must be a list")
-    if not value:
-        return _EMPTY
-    if type(value[0]) is not dict:
-        raise FindingParseError(f"{'.'.join((*parents, key))}[0] must be an object")
-    return value[0]
-
-
-def _name_tag(details: dict, k: SimpleNamespace) -> Any:
-    tags = details.get(k.tags)
-    if tags is None:
-        return None
-    if type(tags) is not list:
-        raise FindingParseError(f"{k.resource}.{k.instance_details}.{k.tags} must be a list")
-    for tag in tags:
-        if type(tag) is dict and tag.get(k.key) == "Name":
-            return tag.get(k.value)
-    return None
-
-
-def _resource_identity(resource: dict, resource_type: str | None, k: SimpleNamespace) -> tuple[str | None, str | None]:
-    """(resource_id, resource_name) of the affected resource, read from its details block."""
-    extractor = _RESOURCE_EXTRACTORS.get(resource_type or "")
-    candidates = (extractor,) if extractor else _FALLBACK_EXTRACTORS
-    for candidate in candidates:
-        found = candidate(resource, k)
-        if found is not None:
-            resource_id, resource_name = found
-            return (_text(resource_id, RESOURCE_ID_MAX_LENGTH, k.resource, "<resource id>"),
-                    _text(resource_name, NAME_MAX_LENGTH, k.resource, "<resource name>"))
-    return None, None
-
-
-def _instance(resource: dict, k: SimpleNamespace) -> tuple[Any, Any] | None:
-    details = _object(resource, k.instance_details, k.resource)
-    if not details:
-        return None
-    return details.get(k.instance_id), _name_tag(details, k)
-
-
-def _access_key(resource: dict, k: SimpleNamespace) -> tuple[Any, Any] | None:
-    details = _object(resource, k.access_key_details, k.resource)
-    if not details:
-        return None
-    return details.get(k.access_key_id), details.get(k.user_name)
-
-
-def _s3_bucket(resource: dict, k: SimpleNamespace) -> tuple[Any, Any] | None:
-    bucket = _first(resource, k.s3_bucket_details, k.resource)
-    if not bucket:
-        return None
-    s3_object = _first(bucket, k.s3_object_details, k.resource, k.s3_bucket_details)
-    return bucket.get(k.name), s3_object.get(k.key)
-
-
-def _kubernetes(resource: dict, k: SimpleNamespace) -> tuple[Any, Any] | None:
-    cluster = _object(resource, k.eks_cluster_details, k.resource)
-    if not cluster:
-        return None
-    kubernetes = _object(resource, k.kubernetes_details, k.resource)
-    workload = _object(kubernetes, k.kubernetes_workload_details, k.resource, k.kubernetes_details)
-    return cluster.get(k.name), workload.get(k.name)
-
-
-def _ecs(resource: dict, k: SimpleNamespace) -> tuple[Any, Any] | None:
-    cluster = _object(resource, k.ecs_cluster_details, k.resource)
-    if not cluster:
-        return None
-    container = _object(resource, k.container_details, k.resource)
-    return cluster.get(k.name), container.get(k.name)
-
-
-def _container(resource: dict, k: SimpleNamespace) -> tuple[Any, Any] | None:
-    container = _object(resource, k.container_details, k.resource)
-    if not container:
-        return None
-    return container.get(k.id), container.get(k.name)
-
-
-def _rds(resource: dict, k: SimpleNamespace) -> tuple[Any, Any] | None:
-    details = _object(resource, k.rds_db_instance_details, k.resource)
-    if not details:
-        return None
-    return details.get(k.db_instance_identifier), details.get(k.db_cluster_identifier)
-
-
-def _lambda(resource: dict, k: SimpleNamespace) -> tuple[Any, Any] | None:
-    details = _object(resource, k.lambda_details, k.resource)
-    if not details:
-        return None
-    return details.get(k.function_name), None
-
-
-# resource_id / resource_name per Resource.ResourceType:
-#   Instance: instance id / Name tag              AccessKey: access key id / user name
-#   S3Bucket, S3Object: bucket name / object key  EKSCluster, KubernetesCluster: cluster / workload
-#   ECSCluster: cluster name / container name     Container: container id / container name
-#   RDSDBInstance: DB instance id / DB cluster id Lambda: function name / None
-_RESOURCE_EXTRACTORS = {
-    "Instance": _instance,
-    "AccessKey": _access_key,
-    "S3Bucket": _s3_bucket,
-    "S3Object": _s3_bucket,
-    "EKSCluster": _kubernetes,
-    "KubernetesCluster": _kubernetes,
-    "ECSCluster": _ecs,
-    "Container": _container,
-    "RDSDBInstance": _rds,
-    "Lambda": _lambda,
-}
-# For resource types GuardDuty adds later: the most specific details block present wins.
-_FALLBACK_EXTRACTORS = (_s3_bucket, _kubernetes, _ecs, _rds, _lambda, _container, _instance, _access_key)
-
-
 def _remote_ip_details(action: dict, k: SimpleNamespace) -> dict:
     """The remote actor of the action, whichever kind of action it is."""
     for member in k.actions_with_remote_ip:
@@ -593,4 +396,3 @@ def _is_sample(info: Any, k: SimpleNamespace) -> bool:
             return False
         return type(decoded) is dict and decoded.get("sample") is True
     return False
-
