@@ -14,10 +14,14 @@ WORKDIR /app
 COPY requirements/prod.txt requirements/prod.txt
 RUN pip install --require-hashes -r requirements/prod.txt
 
+# The product's apps; not gdsim/ (the GuardDuty simulator is for the demo and tests only).
 COPY manage.py pyproject.toml ./
 COPY guardwatch guardwatch
 COPY accounts accounts
 COPY findings findings
+COPY triage triage
+COPY reports reports
+COPY notifications notifications
 COPY templates templates
 COPY static static
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,16 +14,13 @@ from accounts.gateway import GatewayError
 from accounts.models import (
     MemberAccount,
     MemberOperation,
-    MemberOperationResult,
     Membership,
 )
 from accounts.operations import member_operation_start
 from accounts.services import _user, administrator_account_id, administrator_detector, configured_regions
 from guardwatch.core.services import audit_record
 
-logger = logging.getLogger(__name__)
 Action = MemberOperation.Action
-Outcome = MemberOperationResult.Outcome
 
 # --- AWS Organizations ---------------------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,8 +15,6 @@ from accounts import gateway
 from accounts.gateway import GatewayError
 from accounts.models import (
     MemberAccount,
-    MemberOperation,
-    MemberOperationResult,
     Membership,
     MembershipStatusChange,
     RegionState,
@@ -32,10 +29,6 @@ from guardwatch.core.data_version import data_version_bump
 from guardwatch.core.models import Alert
 from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import alert_raise, audit_record
-
-logger = logging.getLogger(__name__)
-Action = MemberOperation.Action
-Outcome = MemberOperationResult.Outcome
 
 # --- Status sync ------------------------------------------------------------------------------------
 

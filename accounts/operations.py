@@ -7,7 +7,6 @@ does what is still pending. AWS is reached only through `accounts.gateway`.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,7 +42,6 @@ from accounts.services import (
 from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import audit_record
 
-logger = logging.getLogger(__name__)
 Action = MemberOperation.Action
 Outcome = MemberOperationResult.Outcome
 

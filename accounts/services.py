@@ -8,7 +8,6 @@ re-delivered task only does what is still pending.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,8 +22,6 @@ from accounts.gateway import GatewayError
 from accounts.models import (
     ALERT_STATUSES,
     MemberAccount,
-    MemberOperation,
-    MemberOperationResult,
     Membership,
     MembershipStatusChange,
     RegionState,
@@ -32,10 +29,6 @@ from accounts.models import (
 )
 from guardwatch.core.models import Alert
 from guardwatch.core.services import alert_raise, audit_record
-
-logger = logging.getLogger(__name__)
-Action = MemberOperation.Action
-Outcome = MemberOperationResult.Outcome
 
 # A RUNNING operation whose worker has not reported for this long is presumed dead and may be re-claimed.
 STALE_AFTER = timedelta(minutes=10)

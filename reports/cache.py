@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import pickle
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +28,8 @@ from django.core.cache import cache
 
 from guardwatch.core.data_version import data_version
 
+logger = logging.getLogger(__name__)
+
 SNAPSHOT_SECONDS = 7 * 24 * 3600  # how long Redis keeps a snapshot nobody refreshes (beat refreshes sooner)
 CLAIM_SECONDS = 15 * 60  # a refresh that died without releasing its claim blocks others this long at most
 
@@ -34,13 +38,29 @@ def _digest(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
+def _read(key: str) -> Any:
+    """The cached value at `key`, or None when it cannot be unpickled.
+
+    Figures are kept pickled, with the module path of their classes. A value written by another
+    version of GuardWatch, whose classes have since moved or changed (an upgrade, or web and workers
+    of two versions side by side), cannot be read back: it is dropped and computed again, never a 500.
+    """
+    try:
+        return cache.get(key)
+    except (ImportError, AttributeError, TypeError, ValueError, EOFError, pickle.UnpicklingError):
+        logger.warning("Dropping cached report figures %s written by another version of GuardWatch", key,
+                       exc_info=True)  # fmt: skip
+        cache.delete(key)
+        return None
+
+
 def reports_cached(name: str, params: dict, compute: Callable[[], Any]) -> Any:
     """`compute()`'s result, cached briefly under `name` + `params`; no cache when the TTL is 0."""
     seconds = settings.GUARDWATCH_REPORTS_CACHE_SECONDS
     if seconds <= 0:
         return compute()
     key = f"guardwatch:reports:{data_version()}:{name}:{_digest(params)}"
-    value = cache.get(key)
+    value = _read(key)
     if value is None:
         value = compute()
         cache.set(key, value, timeout=seconds)
@@ -62,7 +82,7 @@ def _snapshot_key(name: str, params: dict) -> str:
 
 def snapshot_get(name: str, params: dict) -> Snapshot | None:
     """The kept snapshot of `name` + `params`, however old, or None."""
-    snapshot = cache.get(_snapshot_key(name, params))
+    snapshot = _read(_snapshot_key(name, params))
     return snapshot if isinstance(snapshot, Snapshot) else None
 
 

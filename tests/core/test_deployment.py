@@ -55,3 +55,14 @@ def test_only_the_web_and_worker_containers_run_a_health_check():
     services = compose()["services"]
     assert services["beat"]["healthcheck"] == {"disable": True}
     assert "inspect ping" in services["worker"]["healthcheck"]["test"][1]
+
+
+def test_the_image_holds_every_app_the_settings_install_and_not_the_simulator():
+    """A new app that the Dockerfile does not copy would import-fail only in production."""
+    from django.conf import settings
+
+    copied = set(re.findall(r"^COPY (\w+) \1$", (ROOT / "Dockerfile").read_text(), re.M))
+    ours = {app.split(".")[0] for app in settings.INSTALLED_APPS if (ROOT / app.split(".")[0]).is_dir()}
+    assert ours == {"guardwatch", "accounts", "findings", "triage", "reports", "notifications"}
+    assert ours <= copied
+    assert "gdsim" not in copied

@@ -69,3 +69,20 @@ def test_a_service_importing_its_task_module_is_refused(product_copy):
     result = lint_imports(product_copy)
     assert result.returncode != 0
     assert "accounts.services is not allowed to import accounts.tasks" in result.stdout
+
+
+def test_only_tasks_modules_import_tasks_modules():
+    """Tasks call services, never the reverse: whatever a module is called (services, operations, sync,
+    bulk, …), only another tasks module may import a tasks module; everything else queues by name."""
+    import grimp
+
+    graph = grimp.build_graph(*(p for p in PACKAGES if p != "gdsim"))
+    tasks_modules = {m for m in graph.modules if m.endswith(".tasks")}
+    importers = {
+        importer
+        for module in tasks_modules
+        for importer in graph.find_modules_that_directly_import(module)
+        if importer not in tasks_modules
+    }
+    assert len(tasks_modules) >= 6
+    assert importers == set()
