@@ -16,10 +16,9 @@ from guardwatch.core.access import requires
 from guardwatch.core.csv_export import csv_response
 from reports import charts, periods
 from reports import snapshots as report_snapshots
-from reports.coverage import coverage_dashboard
 from reports.findings_report import FindingsReport
 from reports.periods import BAND_LABELS
-from reports.snapshots import findings_dashboard
+from reports.selectors import dashboard_cards
 
 EXPORTS = ("daily", "types", "accounts", "resources", "timing", "comparison")
 
@@ -138,12 +137,6 @@ def findings_report(request: HttpRequest) -> HttpResponse:
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The landing page for every role: the cards this role may follow, each linking to its page."""
-    user = request.user
-    context = {
-        "coverage": coverage_dashboard() if user.has_perm("core.view_reports") else None,
-        "findings": findings_dashboard() if user.has_perm("core.view_findings") else None,
-        "can_alerts": user.has_perm("core.view_members"),
-        "can_sync": user.has_perm("core.view_sync"),
-        "can_reports": user.has_perm("core.view_reports"),
-    }
+    cards = dashboard_cards(user=request.user)
+    context = {field.name: getattr(cards, field.name) for field in dataclasses.fields(cards)}  # shallow: cards keep their objects
     return render(request, "reports/dashboard.html", context)
