@@ -221,3 +221,50 @@ def test_a_database_made_by_the_previous_main_migrates_forward_with_every_row_ke
             assert changed == [], f"{table}: rows changed {changed}"
     finally:
         migrate(latest_leaves())  # later tests need the whole schema
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_moved_models_content_types_and_audit_labels_follow_them_to_triage():
+    """Permissions and admin log entries keep pointing at the moved models (content types relabelled, same
+    ids), and an audit filter on `triage.savedview` finds entries written before the move."""
+    try:
+        executor = MigrationExecutor(connection)
+        previous = previous_main_targets(executor)
+        migrate(previous)
+        state_apps = executor.loader.project_state([node for node in previous if node[1]]).apps
+        ContentType = state_apps.get_model("contenttypes", "ContentType")
+        ids = {ct.model: ct.pk for ct in ContentType.objects.filter(app_label="findings",
+                                                                    model__in=["savedview", "bulkaction"])}  # fmt: skip
+        assert set(ids) == {"savedview", "bulkaction"}  # as the previous main had them
+        state_apps.get_model("core", "AuditEntry").objects.create(
+            actor_name="analyst",
+            verb="view.save",
+            target_type="findings.savedview",
+            target_id="1",
+            target_label="x",
+        )
+        state_apps.get_model("core", "Alert").objects.create(
+            kind="k",
+            severity="low",
+            title="t",
+            target_type="findings.bulkaction",
+            target_id="1",
+            target_label="x",
+            dedupe_key="k:1",
+        )
+
+        migrate(latest_leaves())
+
+        after = executor.loader.project_state(latest_leaves()).apps.get_model("contenttypes", "ContentType")
+        moved = {
+            ct.model: ct.pk
+            for ct in after.objects.filter(app_label="triage", model__in=["savedview", "bulkaction"])
+        }
+        assert moved == ids
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT target_type FROM core_auditentry WHERE verb = 'view.save'")
+            assert cursor.fetchall() == [("triage.savedview",)]
+            cursor.execute("SELECT target_type FROM core_alert WHERE title = 't'")
+            assert cursor.fetchall() == [("triage.bulkaction",)]
+    finally:
+        migrate(latest_leaves())
