@@ -21,3 +21,58 @@ os.environ["AWS_SECRET_ACCESS_KEY"] = "guardwatch-test-secret"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+# Every process the tests start inherits this mark (a demo, a Celery worker and its beat, a simulator,
+# a browser); at the end of the session none may be left running (see pytest_sessionfinish below).
+RUN_MARK = "GUARDWATCH_TEST_RUN"
+os.environ[RUN_MARK] = uuid.uuid4().hex
+LEFTOVER_GRACE_SECONDS = float(os.environ.get("GUARDWATCH_TEST_LEFTOVER_GRACE", "15"))
+
+
+def marked_processes(mark: str = RUN_MARK) -> dict[int, str]:
+    """Live processes (not zombies, not this one) started under this session's mark: pid -> command line."""
+    needle = f"{mark}={os.environ[mark]}".encode() + b"\0"
+    found = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as environ:
+                if needle not in environ.read() + b"\0":
+                    continue
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                if stat.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
+                    continue  # exited, waiting to be reaped by its parent
+            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
+                found[int(entry.name)] = cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No process started by the tests outlives them: left ones are listed, killed, and fail the run."""
+    import contextlib
+    import signal
+    import time
+
+    if not os.path.isdir("/proc"):
+        return
+    deadline = time.monotonic() + LEFTOVER_GRACE_SECONDS
+    left = marked_processes()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = marked_processes()
+    if not left:
+        return
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    lines = "\n".join(f"  {pid}: {command[:200]}" for pid, command in sorted(left.items()))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = f"{len(left)} process(es) started by the tests were still running after them (now killed):\n{lines}"
+    if reporter is not None:
+        reporter.write_line(message, red=True)
+    else:
+        print(message)
+    session.exitstatus = 1

@@ -5,6 +5,7 @@ runs them, and the worker's gateways call GuardDuty through boto3 — against th
 instead of AWS. Only the broker differs when Redis is absent (kombu's filesystem transport).
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -66,19 +67,26 @@ class Command(BaseCommand):
         def spawn(name: str, argv: list[str]) -> None:
             log = (var / "logs" / f"{name}.log").open("a")
             # argv is always this interpreter with fixed arguments (-m gdsim, -m celery, manage.py): no user input.
+            # Each in a process group of its own, stopped as a group: the worker's embedded beat is a
+            # child of the worker, which a signal to the worker alone left running.
             proc = subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR, stdout=log,  # noqa: S603
-                                    stderr=subprocess.STDOUT)  # fmt: skip
+                                    stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
             processes.append((name, proc))
 
         def stop_all(*_args) -> None:
             for _name, proc in reversed(processes):
-                if proc.poll() is None:
-                    proc.terminate()
+                _signal_group(proc, signal.SIGTERM)
             for _name, proc in processes:
                 try:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    _signal_group(proc, signal.SIGKILL)
+                    proc.wait(timeout=10)
+            deadline = time.monotonic() + 10  # the groups' other members (beat) follow their leader out
+            while any(_group_alive(proc) for _name, proc in processes) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            for _name, proc in processes:
+                _signal_group(proc, signal.SIGKILL)
 
         signal.signal(signal.SIGTERM, lambda *_a: (stop_all(), sys.exit(0)))
         try:
@@ -146,3 +154,18 @@ class Command(BaseCommand):
             "",
         ]
         self.stdout.write("\n".join(lines))
+
+
+def _signal_group(proc: subprocess.Popen, signum: int) -> None:
+    """Send `signum` to the process group `proc` leads (it and everything it started); gone is fine."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)
+
+
+def _group_alive(proc: subprocess.Popen) -> bool:
+    """Whether any process of the group `proc` leads is still running."""
+    try:
+        os.killpg(proc.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
