@@ -107,6 +107,9 @@ def _equals(value: Any, wanted: str) -> bool:
     return str(value) == wanted
 
 
+MAX_CONDITION_VALUES = 50
+
+
 class Criteria:
     """A compiled FindingCriteria: `matches(finding)` plus the updatedAt window it implies."""
 
@@ -123,6 +126,13 @@ class Criteria:
         if not condition:
             raise invalid_parameter(f"findingCriteria.criterion.{path}", "A condition needs at least one operator.")
         for operator, operand in condition.items():
+            # botocore's guardduty model, Condition.Eq / Neq / Equals / NotEquals: "Max values: 50" (a
+            # maximum botocore itself does not check; GuardDuty refuses more).
+            if operator in (*_EQUALITY, *_INEQUALITY) and len(operand) > MAX_CONDITION_VALUES:
+                raise invalid_parameter(
+                    f"findingCriteria.criterion.{path}.{operator}",
+                    f"A condition takes at most {MAX_CONDITION_VALUES} values; {len(operand)} were given.",
+                )
             if operator in _EQUALITY:
                 self.tests.append(_any_equal(path, list(operand)))
             elif operator in _INEQUALITY:

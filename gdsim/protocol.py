@@ -39,6 +39,8 @@ EXTRA_LIMITS: dict[str, tuple[int | None, int | None]] = {
 EXTRA_PATTERNS: dict[str, str] = {
     "AccountId": r"\d{12}",
     "Email": r"[^@\s]+@[^@\s]+",
+    # CreateFilterRequest.Name: "Valid characters include period (.), underscore (_), dash (-), and
+    # alphanumeric characters. A whitespace is considered to be an invalid character."
     "FilterName": r"[A-Za-z0-9_.\-]+",
 }
 _INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import string
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
@@ -24,7 +25,34 @@ from triage.services import S, TriageError, _user, findings_status_set
 from triage.writeback import _describe, _detector
 
 FILTER_LIMIT = 100  # GuardDuty saved filters per account and region
-_FILTER_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+# CreateFilter's Name: "Valid characters include period (.), underscore (_), dash (-), and alphanumeric
+# characters" (3..64; botocore's guardduty model).
+_FILTER_NAME = re.compile(r"[A-Za-z0-9_.-]{3,64}")
+# CreateFilter's Description: "Valid characters include alphanumeric characters, and special characters such
+# as hyphen, period, colon, underscore, parentheses ({ }, [ ], and ( )), forward slash, horizontal tab,
+# vertical tab, newline, form feed, return, and whitespace" (0..512). Anything else, a comma say, and GuardDuty
+# answers "the JSON could not be processed" (terraform-provider-aws #28367). GuardWatch keeps the analyst's
+# reason as written and sends GuardDuty a reduced copy.
+_DESCRIPTION_CHARACTERS = frozenset(string.ascii_letters + string.digits + " .:_{}[]()/\t\v\n\f\r-")
+DESCRIPTION_MAX = 512
+# Condition Eq / Neq / Equals / NotEquals: "Max values: 50" (model text; botocore does not check it).
+CONDITION_MAX_VALUES = 50
+
+
+def filter_description(reason: str) -> str:
+    """The reason as GuardDuty's filter description accepts it: other characters become spaces, then cut."""
+    kept = "".join(ch if ch in _DESCRIPTION_CHARACTERS else " " for ch in reason.strip())
+    return re.sub(" {2,}", " ", kept).strip()[:DESCRIPTION_MAX]
+
+
+def _whole_severity(value: float, which: str) -> int:
+    """GuardDuty's severity conditions take whole numbers (GreaterThanOrEqual, LessThanOrEqual: longs)."""
+    if not float(value).is_integer():
+        raise TriageError(
+            f"GuardDuty suppression rules take whole severities: the {which} severity {value:g} cannot be sent. "
+            f"Use {int(value)} or {int(value) + 1}."
+        )
+    return int(value)
 
 
 # --- Suppression rules ------------------------------------------------------------------------------------
@@ -78,20 +106,27 @@ def suppression_criteria(*, filters: FindingFilters) -> dict:
             + ", ".join(refused)
             + ". Remove them from the filter."
         )
+    if len(filters.accounts) > CONDITION_MAX_VALUES:
+        raise TriageError(
+            f"A GuardDuty suppression rule can name at most {CONDITION_MAX_VALUES} accounts; this filter names "
+            f"{len(filters.accounts)}. Split it into rules of {CONDITION_MAX_VALUES} accounts or fewer."
+        )
     criterion: dict[str, dict] = {}
-    severity: dict[str, float] = {}
+    # The long-typed conditions: Gte/Lt/Lte are integers and deprecated (botocore's guardduty model).
+    severity: dict[str, int] = {}
     if ranges:
         low, high = ranges[0]
         if low > 0:
-            severity["Gte"] = low
+            severity["GreaterThanOrEqual"] = _whole_severity(low, "lowest")
         if high < BAND_RANGES["critical"][1]:
-            severity["Lt"] = high
+            severity["LessThan"] = _whole_severity(high, "highest")
     if filters.sev_min is not None:
-        severity["Gte"] = max(severity.get("Gte", 0), filters.sev_min)
+        severity["GreaterThanOrEqual"] = max(severity.get("GreaterThanOrEqual", 0),
+                                             _whole_severity(filters.sev_min, "lowest"))  # fmt: skip
     if filters.sev_max is not None:
-        severity["Lte"] = filters.sev_max
+        severity["LessThanOrEqual"] = _whole_severity(filters.sev_max, "highest")
     if severity:
-        criterion["severity"] = {k: int(v) if float(v).is_integer() else v for k, v in severity.items()}
+        criterion["severity"] = severity
     if filters.type_prefix:
         criterion["type"] = {"Matches": [_glob_safe(filters.type_prefix, "type prefix") + "*"]}
     elif filters.type_contains:
@@ -128,7 +163,7 @@ def _guardduty_failed(error: Exception, region: str) -> TriageError:
 def suppression_rule_create(*, name: str, reason: str, query: str, actor) -> SuppressionRule:
     """Push the rule to GuardDuty in every region (all or nothing), then mark stored matches Suppressed."""
     name = name.strip()
-    if not _FILTER_NAME.match(name):
+    if not _FILTER_NAME.fullmatch(name):
         raise TriageError(
             "The rule name must be 3–64 letters, digits, dots, dashes or underscores (GuardDuty's rule)."
         )
@@ -160,7 +195,7 @@ def suppression_rule_create(*, name: str, reason: str, query: str, actor) -> Sup
                 region=region,
                 detector_id=detectors[region],
                 name=name,
-                description=reason.strip()[:512],
+                description=filter_description(reason),
                 criteria=criteria,
             )
         except (ClientError, BotoCoreError) as error:
@@ -215,7 +250,7 @@ def suppression_rule_update(*, rule: SuppressionRule, reason: str, query: str, a
         try:
             gateway.filter_update(
                 region=region, detector_id=_detector(region, detectors), name=rule.name,
-                description=reason.strip()[:512], criteria=criteria,
+                description=filter_description(reason), criteria=criteria,
             )  # fmt: skip
         except (ClientError, BotoCoreError, gateway.DetectorNotFound) as error:
             raise _guardduty_failed(error, region) from error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..criteria import Criteria
@@ -11,6 +12,21 @@ from ..records import SavedFilter, iso, parse_iso
 from .registry import Context, handles
 
 FILTER_LIMIT = 100
+# CreateFilter / UpdateFilter, botocore's guardduty model: Name (checked as protocol.EXTRA_PATTERNS) "Valid characters include period (.),
+# underscore (_), dash (-), and alphanumeric characters. A whitespace is considered to be an invalid
+# character." (length 3..64); Description "Valid characters include alphanumeric characters, and special
+# characters such as hyphen, period, colon, underscore, parentheses ({ }, [ ], and ( )), forward slash,
+# horizontal tab, vertical tab, newline, form feed, return, and whitespace." (length 0..512).
+# GuardDuty answers any other character, a comma say, with BadRequestException "The request is rejected
+# because the JSON could not be processed." (seen in production: terraform-provider-aws issue #28367).
+_DESCRIPTION = re.compile(r"[A-Za-z0-9 .:_{}\[\]()/\t\v\n\f\r-]{0,512}")
+
+
+def _check_text(params: dict[str, Any]) -> None:
+    """Refuse a Description GuardDuty refuses (the Name's characters are checked with every request's
+    parameters: protocol.EXTRA_PATTERNS["FilterName"])."""
+    if not _DESCRIPTION.fullmatch(params.get("Description", "")):
+        raise BadRequest("The request is rejected because the JSON could not be processed.")
 
 
 def _saved(context: Context, name: str) -> SavedFilter:
@@ -24,6 +40,7 @@ def _saved(context: Context, name: str) -> SavedFilter:
 def create_filter(context: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Save a filter; at most 100 per account and region."""
     context.detector(params["DetectorId"])
+    _check_text(params)
     filters = context.scope.filters
     name = params["Name"]
     if name in filters:
@@ -65,6 +82,7 @@ def update_filter(context: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Change a filter's description, action, rank or criteria."""
     context.detector(params["DetectorId"])
     saved = _saved(context, params["FilterName"])
+    _check_text(params)
     if "FindingCriteria" in params:
         Criteria(params["FindingCriteria"])
         saved.criteria = params["FindingCriteria"]

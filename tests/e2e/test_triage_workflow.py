@@ -140,7 +140,7 @@ def test_analyst_triages_high_severity_ec2_findings_end_to_end(
     saved = simulator.scope(ADMIN, REGION).filters["ec2-high-sandbox"]
     assert saved.action == "ARCHIVE"
     assert saved.criteria == {
-        "Criterion": {"severity": {"Gte": 7, "Lt": 9}, "resource.resourceType": {"Eq": ["Instance"]}}
+        "Criterion": {"severity": {"GreaterThanOrEqual": 7, "LessThan": 9}, "resource.resourceType": {"Eq": ["Instance"]}}
     }
     screenshot("suppression")
     assert page.console_errors == []

@@ -66,3 +66,53 @@ def test_administrators_archive_rule_applies_to_member_findings(state, gd_client
     [probe] = state.generate_findings(MEMBER, REGION, 1, finding_types=["Recon:EC2/PortProbeUnprotectedPort"])
     finding = gd_client(ADMIN).get_findings(DetectorId=admin_detector, FindingIds=[probe])["Findings"][0]
     assert finding["Service"]["Archived"] is True
+
+
+# --- What GuardDuty refuses in a filter (CreateFilter / UpdateFilter) ---------------------------------------
+# Source: botocore's guardduty model, CreateFilterRequest.Name ("Valid characters include period (.),
+# underscore (_), dash (-), and alphanumeric characters. A whitespace is considered to be an invalid
+# character.") and .Description ("... alphanumeric characters, and special characters such as hyphen,
+# period, colon, underscore, parentheses ({ }, [ ], and ( )), forward slash, horizontal tab, vertical tab,
+# newline, form feed, return, and whitespace."); a comma is answered "the JSON could not be processed"
+# (terraform-provider-aws #28367). Condition Eq/Neq/Equals/NotEquals: "Max values: 50" (model text).
+
+
+def test_a_description_with_a_comma_is_refused_as_guardduty_does(gd_client, admin_detector):
+    client = gd_client(ADMIN)
+    with pytest.raises(client.exceptions.BadRequestException, match="JSON could not be processed"):
+        client.create_filter(DetectorId=admin_detector, Name="scanner", Description="Our scanner, in QA",
+                             FindingCriteria=PORT_PROBES)
+    assert client.list_filters(DetectorId=admin_detector)["FilterNames"] == []
+
+
+def test_a_description_of_the_documented_characters_is_accepted(gd_client, admin_detector):
+    client = gd_client(ADMIN)
+    text = "Scanner (QA) [ticket SEC-12] {team: soc_1} / weekly.\tnote\nend"
+    client.create_filter(DetectorId=admin_detector, Name="scanner.qa_1", Description=text, FindingCriteria=PORT_PROBES)
+    assert client.get_filter(DetectorId=admin_detector, FilterName="scanner.qa_1")["Description"] == text
+
+
+@pytest.mark.parametrize("name", ["has space", "comma,name", "café-rule", "semi;colon"])
+def test_a_name_outside_letters_digits_dot_dash_underscore_is_refused(gd_client, admin_detector, name):
+    client = gd_client(ADMIN)
+    with pytest.raises(client.exceptions.BadRequestException, match="parameter name has an invalid value"):
+        client.create_filter(DetectorId=admin_detector, Name=name, FindingCriteria=PORT_PROBES)
+
+
+def test_updating_a_filter_with_a_comma_in_its_description_is_refused(gd_client, admin_detector):
+    client = gd_client(ADMIN)
+    client.create_filter(DetectorId=admin_detector, Name="scanner", Description="ok", FindingCriteria=PORT_PROBES)
+    with pytest.raises(client.exceptions.BadRequestException, match="JSON could not be processed"):
+        client.update_filter(DetectorId=admin_detector, FilterName="scanner", Description="a, b")
+    assert client.get_filter(DetectorId=admin_detector, FilterName="scanner")["Description"] == "ok"
+
+
+@pytest.mark.parametrize("operator", ["Eq", "Neq", "Equals", "NotEquals"])
+def test_a_condition_takes_at_most_fifty_values(gd_client, admin_detector, operator):
+    client = gd_client(ADMIN)
+    accounts = [f"{n:012d}" for n in range(1, 52)]
+    with pytest.raises(client.exceptions.BadRequestException, match="at most 50 values"):
+        client.create_filter(DetectorId=admin_detector, Name="many",
+                             FindingCriteria={"Criterion": {"accountId": {operator: accounts}}})
+    client.create_filter(DetectorId=admin_detector, Name="fifty",
+                         FindingCriteria={"Criterion": {"accountId": {operator: accounts[:50]}}})

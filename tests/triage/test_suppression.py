@@ -42,7 +42,7 @@ def test_a_rule_from_the_filter_becomes_an_archive_filter_in_every_region(synced
     for region in REGIONS:
         saved = filter_in(synced, region, "quiet-port-probes")
         assert saved.action == "ARCHIVE"
-        assert saved.criteria == {"Criterion": {"severity": {"Lt": 7}, "type": {"Matches": ["Recon:EC2/*"]}}}
+        assert saved.criteria == {"Criterion": {"severity": {"LessThan": 7}, "type": {"Matches": ["Recon:EC2/*"]}}}
     assert "quiet-port-probes" in client.get("/findings/suppression/").content.decode()
 
 
@@ -104,3 +104,48 @@ def test_new_findings_matching_the_rule_arrive_archived_in_guardduty(synced, ana
     stored = [synced.region_findings("us-east-1").get(i) for i in ids]
     low = [s for s in stored if s.data["Severity"] < 4]
     assert low and all(s.archived for s in low)
+
+
+# --- Only what GuardDuty accepts reaches CreateFilter (botocore's model text; see triage/suppression.py) -------
+
+
+def test_a_reason_with_commas_and_symbols_is_kept_here_and_sent_reduced(synced, analyst):
+    reason = "Our scanner, in QA — ticket #12; see https://wiki/scan?id=7"
+    rule = suppression_rule_create(name="qa-scanner", reason=reason, query="band=low", actor=analyst)
+    assert rule.reason == reason  # the analyst's words, whole
+    for region in REGIONS:
+        sent = filter_in(synced, region, "qa-scanner").description
+        assert sent == "Our scanner in QA ticket 12 see https://wiki/scan id 7"
+    assert SuppressionRule.objects.get().reason == reason
+
+
+def test_editing_a_rule_with_a_comma_in_its_reason_updates_guardduty(synced, analyst):
+    from triage.suppression import suppression_rule_update
+
+    rule = suppression_rule_create(name="qa-scanner", reason="first", query="band=low", actor=analyst)
+    suppression_rule_update(rule=rule, reason="second, with a comma", query="band=low", actor=analyst)
+    assert filter_in(synced, "us-east-1", "qa-scanner").description == "second with a comma"
+    assert SuppressionRule.objects.get().reason == "second, with a comma"
+
+
+def test_severity_bounds_are_sent_as_whole_numbers_in_the_long_conditions(synced, analyst):
+    suppression_rule_create(name="mid", reason="x", query="sev_min=5&sev_max=8", actor=analyst)
+    assert filter_in(synced, "us-east-1", "mid").criteria == {
+        "Criterion": {"severity": {"GreaterThanOrEqual": 5, "LessThanOrEqual": 8}}
+    }
+
+
+def test_a_decimal_severity_is_refused_before_anything_reaches_guardduty(synced, analyst):
+    with pytest.raises(TriageError, match=r"whole severities: the lowest severity 6.5 cannot be sent. Use 6 or 7"):
+        suppression_rule_create(name="decimal", reason="x", query="sev_min=6.5", actor=analyst)
+    assert filter_in(synced, "us-east-1", "decimal") is None
+    assert not SuppressionRule.objects.exists()
+
+
+def test_more_than_fifty_accounts_are_refused_with_what_to_do(synced, analyst):
+    accounts = "&".join(f"account={n:012d}" for n in range(1, 52))
+    with pytest.raises(TriageError, match="at most 50 accounts; this filter names 51. Split it"):
+        suppression_rule_create(name="many", reason="x", query=accounts, actor=analyst)
+    assert not SuppressionRule.objects.exists()
+    rule = suppression_rule_create(name="fifty", reason="x", query=accounts.rsplit("&", 1)[0], actor=analyst)
+    assert len(rule.criteria["Criterion"]["accountId"]["Eq"]) == 50
