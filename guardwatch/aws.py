@@ -68,11 +68,28 @@ def reset_clients() -> None:
     _local.sessions = {}
 
 
+def home_region() -> str:
+    """The first configured region: where GuardWatch's own STS calls go, and whose partition ARNs use."""
+    return settings.GUARDWATCH_AWS_REGIONS[0]
+
+
+def partition_for(region: str) -> str:
+    """`aws`, `aws-cn` or `aws-us-gov`: the partition of `region`, from botocore's endpoint data."""
+    return boto3.Session().get_partition_for_region(region)
+
+
+def sts_client(base: boto3.Session):
+    """STS in the home region. With no region boto3 may use the global endpoint, whose session tokens
+    are not valid in opt-in regions ("AWS STS Regionalized endpoints", IAM User Guide): regional always."""
+    region = home_region()
+    return base.client("sts", region_name=region, endpoint_url=endpoint_for("sts"), config=client_config())
+
+
 def _assumed_session(base: boto3.Session, role_arn: str, session_name: str) -> boto3.Session:
     """A session whose credentials come from assume-role and refresh themselves before expiry."""
 
     def refresh() -> dict:
-        sts = base.client("sts", endpoint_url=endpoint_for("sts"), config=client_config())
+        sts = sts_client(base)
         creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name, DurationSeconds=3600)[
             "Credentials"
         ]
@@ -105,12 +122,13 @@ def admin_session() -> boto3.Session:
     return session
 
 
-def member_role_arn(account_id: str, role_name: str | None = None, partition: str = "aws") -> str:
-    """The role GuardWatch assumes in a member account (for auto-accept)."""
+def member_role_arn(account_id: str, role_name: str | None = None) -> str:
+    """The role GuardWatch assumes in a member account (for auto-accept), in the home region's partition
+    (`arn:aws-cn:…` in China, `arn:aws-us-gov:…` in GovCloud)."""
     name = role_name or settings.GUARDWATCH_MEMBER_ROLE_NAME
     if not name:
         raise ValueError("No member role name is configured (GUARDWATCH_MEMBER_ROLE_NAME).")
-    return f"arn:{partition}:iam::{account_id}:role/{name}"
+    return f"arn:{partition_for(home_region())}:iam::{account_id}:role/{name}"
 
 
 def member_session(account_id: str, role_name: str | None = None) -> boto3.Session:
