@@ -261,6 +261,10 @@ class MemberOperationResult(models.Model):
 # member's protection plans. Kept apart from Membership so the member sync never has to know about it.
 
 # Plan field → (GuardDuty feature names, first found wins; label shown to people).
+# Every member feature GuardDuty reports (botocore's guardduty model, enum OrgFeature of
+# MemberFeaturesConfigurationResult.Name) is one of these plans: field -> (feature names, label).
+# Runtime Monitoring is on when either RUNTIME_MONITORING or the legacy EKS_RUNTIME_MONITORING is
+# (GuardDuty User Guide, "Runtime Monitoring": EKS Runtime Monitoring is now part of it).
 PROTECTION_PLANS = {
     "s3_data_events": (("S3_DATA_EVENTS",), "S3"),
     "eks_audit_logs": (("EKS_AUDIT_LOGS",), "EKS"),
@@ -268,6 +272,7 @@ PROTECTION_PLANS = {
     "ebs_malware_protection": (("EBS_MALWARE_PROTECTION",), "Malware"),
     "rds_login_events": (("RDS_LOGIN_EVENTS",), "RDS"),
     "lambda_network_logs": (("LAMBDA_NETWORK_LOGS",), "Lambda"),
+    "ai_protection": (("AI_PROTECTION",), "AI"),
 }
 
 
@@ -285,6 +290,7 @@ class MemberProtection(models.Model):
     ebs_malware_protection = models.CharField(max_length=16, blank=True)
     rds_login_events = models.CharField(max_length=16, blank=True)
     lambda_network_logs = models.CharField(max_length=16, blank=True)
+    ai_protection = models.CharField(max_length=16, blank=True, default="")
     plans_off = models.PositiveSmallIntegerField(default=0)
     checked_at = models.DateTimeField()
 

@@ -32,10 +32,13 @@ class ProtectionSyncResult:
 
 
 def plan_statuses(features: dict[str, str]) -> dict[str, str]:
-    """GuardDuty feature names → this model's plan fields (first known name wins; "" when absent)."""
+    """GuardDuty feature names → this model's plan fields: ENABLED when any of a plan's features is
+    (Runtime: RUNTIME_MONITORING or the legacy EKS_RUNTIME_MONITORING), else the first one reported;
+    "" when GuardDuty did not mention the plan."""
     found = {}
     for field_name, (names, _label) in PROTECTION_PLANS.items():
-        found[field_name] = next((features[n].upper() for n in names if features.get(n)), "")
+        statuses = [features[n].upper() for n in names if features.get(n)]
+        found[field_name] = "ENABLED" if "ENABLED" in statuses else next(iter(statuses), "")
     return found
 
 

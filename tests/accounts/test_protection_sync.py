@@ -85,3 +85,37 @@ def test_coverage_freshness_shows_when_the_regions_plans_were_last_checked(simul
     checked = RegionState.objects.get(region=REGION).protection_checked_at
     assert checked == MemberProtection.objects.filter(membership__region=REGION).latest("checked_at").checked_at
     assert f"{timezone.localtime(checked):%Y-%m-%d %H:%M}" in _plans_checked_cell(manager)
+
+
+def test_every_member_feature_guardduty_reports_is_a_protection_plan():
+    """botocore's model, MemberFeaturesConfigurationResult.Name (enum OrgFeature): each name is shown."""
+    import botocore.session
+
+    from accounts.models import PROTECTION_PLANS
+
+    model = botocore.session.get_session().get_service_model("guardduty")
+    reported = set(model.shape_for("MemberFeaturesConfigurationResult").members["Name"].enum)
+    shown = {name for names, _label in PROTECTION_PLANS.values() for name in names}
+    assert reported == shown
+
+
+@pytest.mark.parametrize(
+    ("features", "runtime"),
+    [
+        ({"RUNTIME_MONITORING": "DISABLED", "EKS_RUNTIME_MONITORING": "ENABLED"}, "ENABLED"),  # legacy on
+        ({"RUNTIME_MONITORING": "ENABLED", "EKS_RUNTIME_MONITORING": "DISABLED"}, "ENABLED"),
+        ({"RUNTIME_MONITORING": "DISABLED", "EKS_RUNTIME_MONITORING": "DISABLED"}, "DISABLED"),
+        ({"EKS_RUNTIME_MONITORING": "DISABLED"}, "DISABLED"),
+        ({}, ""),
+    ],
+)
+def test_runtime_monitoring_is_on_when_either_runtime_feature_is(features, runtime):
+    from accounts.protection import plan_statuses
+
+    assert plan_statuses(features)["runtime_monitoring"] == runtime
+
+
+def test_ai_protection_is_read_as_a_plan():
+    from accounts.protection import plan_statuses
+
+    assert plan_statuses({"AI_PROTECTION": "disabled"})["ai_protection"] == "DISABLED"
