@@ -62,6 +62,8 @@ def flatten(node: Any, prefix: str = "", limit: int = 80) -> list[tuple[str, str
     return out
 
 
+# The threat purposes GuardDuty names finding types with, spelled as it spells them (GuardDuty User Guide,
+# "GuardDuty finding format", Threat purposes): PenTest, not Pentest; Object for Malware Protection for S3.
 PURPOSES = {
     "Backdoor": "a resource was compromised and can contact its attacker's command and control",
     "Behavior": "activity unlike the resource's established baseline",
@@ -72,7 +74,7 @@ PURPOSES = {
     "Exfiltration": "data being moved out of the environment",
     "Impact": "an attempt to manipulate, interrupt or destroy data or systems",
     "InitialAccess": "an attempt to gain a foothold",
-    "Pentest": "tools commonly used for penetration testing",
+    "PenTest": "tools commonly used for penetration testing",
     "Persistence": "an attempt to keep access",
     "Policy": "behaviour against security best practice",
     "PrivilegeEscalation": "an attempt to gain higher permissions",
@@ -82,6 +84,8 @@ PURPOSES = {
     "UnauthorizedAccess": "suspicious or unauthorised access",
     "CredentialAccess": "an attempt to steal credentials",
     "AttackSequence": "several signals GuardDuty correlated into one attack",
+    "DefenseImpairment": "an attempt to weaken or switch off the account's defences",
+    "Object": "a malicious object (file) found by Malware Protection",
 }
 MECHANISMS = {
     "A": "the first variant of the detection",

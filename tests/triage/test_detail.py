@@ -90,6 +90,19 @@ def test_the_detail_page_explains_the_type_and_shows_the_actor(client_for):
     assert "<svg" in html and "style=" not in html
 
 
+@pytest.mark.parametrize(
+    ("finding_type", "explained"),
+    [
+        ("PenTest:IAMUser/KaliLinux", "penetration testing"),  # GuardDuty spells it PenTest
+        ("Object:S3/MaliciousFile", "malicious object"),  # Malware Protection for S3
+    ],
+)
+def test_threat_purposes_are_explained_as_guardduty_spells_them(client_for, finding_type, explained):
+    finding = store([raw_finding(random.Random(5), finding_type=finding_type)])[0]
+    assert finding.threat_purpose == finding_type.split(":")[0]
+    assert explained in client_for("manager").get(f"/findings/{finding.pk}/").content.decode()
+
+
 def test_the_console_link_points_at_the_finding_in_its_region(client_for):
     finding = store([raw_finding(random.Random(6), region="eu-west-1")])[0]
     html = client_for("analyst").get(f"/findings/{finding.pk}/").content.decode()
