@@ -223,9 +223,13 @@ def parse_finding(raw: Any, *, raw_as: Callable[[dict], Any] | None = None) -> P
         raise FindingParseError(f"{k.arn} is not a GuardDuty finding ARN: {_preview(arn)}")
 
     finding_id = _identifier(raw[k.id], k.id)
-    region = _text(raw[k.region], SHORT_TEXT_MAX_LENGTH, k.region)
-    if not region:
+    if not _text(raw[k.region], SHORT_TEXT_MAX_LENGTH, k.region):
         raise FindingParseError(f"{k.region} must be a non-empty string")
+    # The finding's home: the region of its ARN, where its detector lives and where archive, feedback and
+    # the console link must go. `Region` may differ (botocore's guardduty model, Finding.Region: "For
+    # findings generated from Global Service Events, the Region value in the finding might differ from the
+    # Region where GuardDuty identifies the potential threat").
+    region = arn_match.group(2)
     partition = _text(raw.get(k.partition), SHORT_TEXT_MAX_LENGTH, k.partition) or arn_match.group(1)
     if type(raw[k.schema_version]) is not str:
         raise FindingParseError(f"{k.schema_version} must be a string")

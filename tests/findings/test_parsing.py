@@ -516,3 +516,22 @@ def test_parse_raises_nothing_but_finding_parse_error_on_mutated_findings(data, 
 def test_parse_raises_nothing_but_finding_parse_error_on_arbitrary_json(raw):
     with contextlib.suppress(FindingParseError):
         parse_finding(raw)
+
+
+# --- home region ----------------------------------------------------------------------------------------
+# botocore's guardduty model, Finding.Region: "For findings generated from Global Service Events, the Region
+# value in the finding might differ from the Region where GuardDuty identifies the potential threat."
+
+
+def test_a_global_service_finding_lives_in_the_region_of_its_arn_not_of_its_region_field():
+    raw = finding_of("UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS")
+    assert raw["Arn"].split(":")[3] == REGION
+    raw["Region"] = "us-east-1" if REGION != "us-east-1" else "eu-west-1"  # where the IAM event was logged
+    assert parse_finding(raw).region == REGION
+    assert parse_eventbridge_event(to_eventbridge_event(raw)).region == REGION  # the camelCase spelling too
+
+
+def test_a_finding_without_a_region_field_is_still_refused():
+    raw = finding_of("Recon:EC2/PortProbeUnprotectedPort")
+    raw["Region"] = ""
+    assert "Region must be a non-empty string" in rejection(raw)
