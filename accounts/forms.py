@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 
 from accounts.csvimport import MAX_BYTES, MAX_ROWS, account_id_problem, email_problem
-from accounts.models import MemberOperation
+from accounts.models import DETECTOR_FEATURES, MemberOperation
 
 Action = MemberOperation.Action
 
@@ -80,6 +80,19 @@ class CsvUploadForm(forms.Form):
         return upload
 
 
+# How the invite form names each plan of DETECTOR_FEATURES (GuardDuty console's words).
+_PLAN_NAMES = {
+    "S3_DATA_EVENTS": "S3 Protection",
+    "EKS_AUDIT_LOGS": "EKS Protection (audit logs)",
+    "EBS_MALWARE_PROTECTION": "Malware Protection for EC2",
+    "RDS_LOGIN_EVENTS": "RDS Protection",
+    "LAMBDA_NETWORK_LOGS": "Lambda Protection",
+    "RUNTIME_MONITORING": "Runtime Monitoring",
+    "AI_PROTECTION": "AI Protection",
+}
+DETECTOR_FEATURE_CHOICES = [(name, _PLAN_NAMES.get(name, name)) for name in DETECTOR_FEATURES]
+
+
 class RegionsField(forms.MultipleChoiceField):
     widget = forms.CheckboxSelectMultiple
 
@@ -99,6 +112,12 @@ class InviteForm(forms.Form):
     create_detectors = forms.BooleanField(
         label="Create the administrator's detector where a region has none (enables GuardDuty there, which is billed)",
         required=False,
+    )
+    detector_features = forms.MultipleChoiceField(
+        label="Protection plans to enable in detectors GuardWatch creates (each is billed; the others are turned off)",
+        choices=DETECTOR_FEATURE_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
     )
 
     def __init__(self, *args, **kwargs):

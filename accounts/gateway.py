@@ -15,6 +15,7 @@ from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from accounts.models import DETECTOR_FEATURES
 from guardwatch import aws
 
 BATCH = 50  # CreateMembers, InviteMembers, GetMembers, … take 1..50 accounts per call
@@ -202,11 +203,14 @@ def detector_id_find(*, region: str, member_account_id: str | None = None) -> st
                 return None
 
 
-def detector_create(*, region: str, member_account_id: str | None = None) -> str:
-    """Enable GuardDuty (CreateDetector) for the administrator, or for a member by assume-role."""
+def detector_create(*, region: str, features: Iterable[str] = (), member_account_id: str | None = None) -> str:
+    """Enable GuardDuty (CreateDetector) for the administrator, or for a member by assume-role, with every
+    protection plan of DETECTOR_FEATURES explicitly ENABLED (those in `features`) or DISABLED."""
     client = _client(region, member_account_id)
+    chosen = set(features)
+    plans = [{"Name": name, "Status": "ENABLED" if name in chosen else "DISABLED"} for name in DETECTOR_FEATURES]
     with _calling(region, "CreateDetector"):
-        return client.create_detector(Enable=True)["DetectorId"]
+        return client.create_detector(Enable=True, Features=plans)["DetectorId"]
 
 
 def caller_account_id(*, region: str) -> str:

@@ -206,6 +206,9 @@ class MemberOperation(models.Model):
     message = models.TextField(blank=True)
     disable_email_notification = models.BooleanField(default=False)
     create_detectors = models.BooleanField(default=False)
+    # Protection plans (DETECTOR_FEATURES names) to enable in any detector this operation creates; every
+    # other plan is sent DISABLED.
+    detector_features = models.JSONField(default=list, blank=True)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
@@ -274,6 +277,14 @@ PROTECTION_PLANS = {
     "lambda_network_logs": (("LAMBDA_NETWORK_LOGS",), "Lambda"),
     "ai_protection": (("AI_PROTECTION",), "AI"),
 }
+
+
+# The protection plans a detector GuardWatch creates is given, each ENABLED or DISABLED explicitly:
+# "CreateDetector without Features enables every optional protection plan except RUNTIME_MONITORING"
+# (GUARDDUTY.md), so paid plans would be switched on silently. One name per plan, from botocore's
+# DetectorFeature enum; not sent: EKS_RUNTIME_MONITORING (legacy, superseded by RUNTIME_MONITORING) and
+# AI_ANALYST (not a protection plan; GuardDuty's default applies).
+DETECTOR_FEATURES = tuple(names[0] for names, _label in PROTECTION_PLANS.values())
 
 
 class MemberProtection(models.Model):

@@ -58,6 +58,7 @@ def member_operation_start(
     message: str = "",
     disable_email_notification: bool = False,
     create_detectors: bool = False,
+    detector_features: Sequence[str] = (),
 ) -> MemberOperation:
     """Record an operation with one pending result per (account, region) and queue it after commit."""
     action = Action(action)
@@ -74,6 +75,7 @@ def member_operation_start(
             message=message,
             disable_email_notification=disable_email_notification,
             create_detectors=create_detectors,
+            detector_features=sorted(detector_features),
             total=len(accounts) * len(regions),
             created_by=_user(actor),
         )
@@ -92,6 +94,8 @@ def member_operation_start(
             details["disable_email_notification"] = True
         if create_detectors:
             details["create_detectors"] = True
+        if detector_features:
+            details["detector_features"] = sorted(detector_features)
         audit_record(actor=actor, verb=f"member.{action.value}", target=operation, details=details)
         task_send_on_commit("accounts.tasks.member_operation_run", operation.pk)
     return operation
@@ -146,7 +150,8 @@ def member_operation_run(*, operation_id: int) -> MemberOperation | None:
         if not pending:
             continue
         try:
-            detector_id = administrator_detector(region, create=operation.create_detectors, actor=operation.created_by)
+            detector_id = administrator_detector(region, create=operation.create_detectors, actor=operation.created_by,
+                                                 features=operation.detector_features)  # fmt: skip
         except GatewayError as error:
             _record(operation, region, pending, {}, default=(False, error.message))
             continue
@@ -226,7 +231,7 @@ def _handle_invite(operation: MemberOperation, region: str, detector_id: str, ch
                 )
             else:
                 outcomes[account_id] = AccountOutcome(ok=True, text="Invited", status="Invited", invited_at=now)
-    calls += _auto_accept(region, chunk, outcomes)
+    calls += _auto_accept(region, chunk, outcomes, operation.detector_features)
     return outcomes, calls
 
 
@@ -235,7 +240,7 @@ def _status_after_failed_invite(reason: str) -> str | None:
     return "EmailVerificationFailed" if "email" in reason.lower() and "match" in reason.lower() else None
 
 
-def _auto_accept(region: str, chunk: Chunk, outcomes: dict[str, AccountOutcome]) -> int:
+def _auto_accept(region: str, chunk: Chunk, outcomes: dict[str, AccountOutcome], features: Sequence[str]) -> int:
     """Accept invitations just sent to accounts marked auto-accept, when a member role is configured."""
     if not settings.GUARDWATCH_MEMBER_ROLE_NAME:
         return 0
@@ -243,7 +248,7 @@ def _auto_accept(region: str, chunk: Chunk, outcomes: dict[str, AccountOutcome])
     for result in chunk:
         account_id = result.account.account_id
         if result.account.auto_accept and outcomes.get(account_id) and outcomes[account_id].status == "Invited":
-            accepted = _accept_on_behalf(account_id, region)
+            accepted = _accept_on_behalf(account_id, region, features)
             calls += accepted.calls
             outcomes[account_id] = accepted.outcome
     return calls
@@ -255,15 +260,16 @@ class _Accepted:
     calls: int
 
 
-def _accept_on_behalf(account_id: str, region: str) -> _Accepted:
-    """As the member (assume-role): create its detector if missing, find the invitation, accept it."""
+def _accept_on_behalf(account_id: str, region: str, features: Sequence[str]) -> _Accepted:
+    """As the member (assume-role): create its detector if missing (with `features` enabled, every other plan
+    disabled), find the invitation, accept it."""
     calls = 0
     try:
         administrator_id = administrator_account_id(region)
         member_detector = gateway.detector_id_find(region=region, member_account_id=account_id)
         calls += 1
         if member_detector is None:
-            member_detector = gateway.detector_create(region=region, member_account_id=account_id)
+            member_detector = gateway.detector_create(region=region, features=features, member_account_id=account_id)
             calls += 1
         invitations = gateway.member_invitations_list(account_id=account_id, region=region)
         calls += 1
@@ -297,7 +303,7 @@ def _handle_accept(operation: MemberOperation, region: str, detector_id: str, ch
         return {r.account.account_id: AccountOutcome(ok=False, text=text) for r in chunk}, 0
     outcomes, calls = {}, 0
     for result in chunk:
-        accepted = _accept_on_behalf(result.account.account_id, region)
+        accepted = _accept_on_behalf(result.account.account_id, region, operation.detector_features)
         outcomes[result.account.account_id] = accepted.outcome
         calls += accepted.calls
     return outcomes, calls

@@ -70,7 +70,7 @@ class NoDetector(GatewayError):
     """The administrator has no detector in a region and creating one was not confirmed."""
 
 
-def administrator_detector(region: str, *, create: bool, actor=None) -> str:
+def administrator_detector(region: str, *, create: bool, actor=None, features: Sequence[str] = ()) -> str:
     """The administrator's detector id in `region` (cached), created if allowed and missing."""
     state, _ = RegionState.objects.get_or_create(region=region)
     if state.detector_id:
@@ -84,9 +84,9 @@ def administrator_detector(region: str, *, create: bool, actor=None) -> str:
                 f"GuardDuty is not enabled for the administrator in {region} (no detector). Retry with "
                 "“Create the administrator's detector where missing” confirmed, or remove the region.",
             )
-        detector_id = gateway.detector_create(region=region)
+        detector_id = gateway.detector_create(region=region, features=features)
         audit_record(actor=actor, verb="detector.create", target=("region", region, f"Detector in {region}"),
-                     details={"detector_id": detector_id})  # fmt: skip
+                     details={"detector_id": detector_id, "features_enabled": sorted(features)})  # fmt: skip
     RegionState.objects.filter(pk=state.pk).update(detector_id=detector_id)
     return detector_id
 

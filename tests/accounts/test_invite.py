@@ -151,3 +151,44 @@ def test_invite_is_audited_and_each_status_change_goes_to_history(simulator, reg
     assert (change.from_status, change.to_status, change.source) == ("", "Invited", "action")
     entry = AuditEntry.objects.get(verb="member.invite", target_id=str(operation.pk))
     assert entry.actor_name == "admin" and entry.details["accounts"] == [accounts[0].account_id]
+
+
+# CreateDetector without Features turns every optional paid plan on (GUARDDUTY.md, "CreateDetector without
+# Features"): GuardWatch names every plan, ENABLED only where the admin chose it.
+
+
+def plans(simulator, account: str, region: str) -> dict[str, str]:
+    from accounts.models import DETECTOR_FEATURES
+
+    features = simulator.scope(account, region).detector.features
+    return {name: features.get(name, "DISABLED") for name in DETECTOR_FEATURES}
+
+
+def test_a_detector_guardwatch_creates_has_only_the_plans_the_admin_chose(simulator, regions, admin):
+    accounts = accounts_make(1, simulator=simulator)
+    invite(accounts, ["us-west-2"], admin, create_detectors=True,
+           detector_features=["S3_DATA_EVENTS", "RUNTIME_MONITORING"])  # fmt: skip
+    chosen = plans(simulator, ADMIN, "us-west-2")
+    assert {name for name, status in chosen.items() if status == "ENABLED"} == {"S3_DATA_EVENTS", "RUNTIME_MONITORING"}
+    assert AuditEntry.objects.get(verb="detector.create").details["features_enabled"] == [
+        "RUNTIME_MONITORING", "S3_DATA_EVENTS"
+    ]
+
+
+def test_with_no_plan_chosen_every_paid_plan_is_sent_disabled(simulator, regions, admin):
+    accounts = accounts_make(1, simulator=simulator)
+    invite(accounts, ["eu-west-1"], admin, create_detectors=True)
+    assert set(plans(simulator, ADMIN, "eu-west-1").values()) == {"DISABLED"}
+
+
+def test_the_invite_form_offers_the_plans_and_keeps_the_choice(simulator, regions, admin, client_for):
+    accounts_make(1, simulator=simulator)  # never invited: the form's "accounts not yet members"
+    client = client_for("admin")
+    page = client.get("/accounts/invite/?scope=new").content.decode()
+    assert "Protection plans to enable in detectors GuardWatch creates" in page and "AI Protection" in page
+    response = client.post(
+        "/accounts/invite/",
+        {"scope": "new", "regions": ["us-east-1"], "create_detectors": "on", "detector_features": ["AI_PROTECTION"]},
+    )
+    assert response.status_code == 302
+    assert MemberOperation.objects.get().detector_features == ["AI_PROTECTION"]

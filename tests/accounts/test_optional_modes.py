@@ -3,7 +3,7 @@
 import pytest
 
 from accounts import aws_organizations, operations
-from accounts.models import MemberAccount, MemberOperation, Membership
+from accounts.models import DETECTOR_FEATURES, MemberAccount, MemberOperation, Membership
 from guardwatch.core.models import AuditEntry
 
 from .helpers import ADMIN, accounts_make, detectors
@@ -35,6 +35,8 @@ def test_invite_accepts_on_the_members_behalf_when_auto_accept_is_on(simulator, 
     assert operation.status == MemberOperation.Status.SUCCEEDED
     assert simulator.member_status(ADMIN, accounts[0].account_id, "us-east-1") == "Enabled"
     assert simulator.detector_id(accounts[0].account_id, "us-east-1") is not None  # created for it
+    member_plans = simulator.scope(accounts[0].account_id, "us-east-1").detector.features
+    assert {member_plans.get(name) for name in DETECTOR_FEATURES} == {"DISABLED"}  # no paid plan switched on
     assert simulator.member_status(ADMIN, accounts[1].account_id, "us-east-1") == "Invited"
     assert Membership.objects.get(account=accounts[0]).relationship_status == "Enabled"
 
