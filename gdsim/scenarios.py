@@ -47,13 +47,20 @@ def member_accounts() -> list[dict[str, str]]:
 
 
 def run_scenario(state: SimulatorState, name: str, *, seed: int) -> dict[str, Any]:
-    """Reset the state and build the named scenario; returns a summary."""
+    """Reset the state and build the named scenario; returns a summary.
+
+    The scenario draws from the state's own stream (`state.rng`, seeded with `seed` by the reset),
+    so whatever comes after it (live ticks, findings added through the control API or the Python
+    API, operations) continues that stream. A second `random.Random(seed)` here would replay the
+    draws the state's stream makes later: a live tick or an added finding then receives an Id the
+    scenario already gave to another finding.
+    """
     builders = {"demo": build_demo, "empty": build_empty}
     if name not in builders:
         raise ValueError(f"unknown scenario {name!r}; known: {sorted(builders)}")
     with state.lock:
         state.reset(seed=seed)
-        return builders[name](state, random.Random(seed))
+        return builders[name](state, state.rng)
 
 
 def build_empty(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
