@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import catalogue
 from .auth import account_in_access_key
@@ -29,6 +29,9 @@ from .records import (
     Detector,
     iso,
 )
+
+if TYPE_CHECKING:
+    from .live import LiveTicker
 
 RETENTION = timedelta(days=90)
 # GuardDuty's limit of members per administrator (organization delegated administrator).
@@ -107,6 +110,7 @@ class SimulatorState:
         self.faults = FaultInjector(seed)
         self.errors: list[str] = []
         self.member_account_limit = MEMBER_ACCOUNT_LIMIT
+        self.live: LiveTicker | None = None  # live mode's ticker, when one runs (its health is reported)
         self._frozen: datetime | None = now.astimezone(UTC) if now else None
         self._offset = timedelta()
         self._tracking = False
