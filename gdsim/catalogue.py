@@ -1230,14 +1230,18 @@ class _FindingBuilder:
             details["Context"] = context
         return details
 
-    def ebs_scan(self, finding_id_source: str) -> tuple[dict, dict]:
-        """(Resource.EbsVolumeDetails, Service.EbsVolumeScanDetails) of a GuardDuty-initiated scan."""
+    def ebs_scan(self, finding_id_source: str, created: datetime) -> tuple[dict, dict]:
+        """(Resource.EbsVolumeDetails, Service.EbsVolumeScanDetails) of a GuardDuty-initiated scan.
+
+        EbsVolumeScanDetails "Contains details from the malware scan that created a finding"
+        (https://docs.aws.amazon.com/guardduty/latest/APIReference/API_EbsVolumeScanDetails.html):
+        the scan has completed by the time the finding is created, so it ends no later than `created`.
+        """
         volume_id = "vol-" + _stable_hex(finding_id_source, "volume", length=17)
         volume_arn = self.arn("ec2", f"volume/{volume_id}")
         suspicious = bool(self.spec.params.get("suspicious"))
         threat = "Hacktool.Linux.Nmap" if suspicious else _EICAR_NAME
         path = self.attacker_text("/home/ec2-user/downloads/eicar.com")
-        started = _millis(self.event_time + timedelta(minutes=2))
         volumes = {
             "ScannedVolumeDetails": [{
                 "VolumeArn": volume_arn,
@@ -1249,10 +1253,13 @@ class _FindingBuilder:
             }],
             "SkippedVolumeDetails": [],
         }
+        scan_id = f"{self.rng.getrandbits(128):032x}"
+        duration = timedelta(minutes=self.rng.randint(3, 20))
+        completed = min(_millis(self.event_time + timedelta(minutes=2)) + duration, created)
         scan = {
-            "ScanId": f"{self.rng.getrandbits(128):032x}",
-            "ScanStartedAt": started,
-            "ScanCompletedAt": started + timedelta(minutes=self.rng.randint(3, 20)),
+            "ScanId": scan_id,
+            "ScanStartedAt": completed - duration,
+            "ScanCompletedAt": completed,
             "TriggerFindingId": f"{self.rng.getrandbits(128):032x}",
             "Sources": ["Bitdefender", "Amazon"],
             "ScanDetections": {
@@ -1489,7 +1496,7 @@ def build_finding(
         if spec.params["scan"] == "s3":
             service["MalwareScanDetails"] = builder.s3_scan()
         else:
-            resource["EbsVolumeDetails"], service["EbsVolumeScanDetails"] = builder.ebs_scan(finding_id)
+            resource["EbsVolumeDetails"], service["EbsVolumeScanDetails"] = builder.ebs_scan(finding_id, created)
     if spec.action_type == ATTACK_SEQUENCE:
         service["Detection"] = {"Sequence": builder.sequence(resource, now)}
 

@@ -3,7 +3,8 @@
 Every endpoint maps onto a `SimulatorState` method. Bodies and answers are JSON objects;
 a bad request answers 400 `{"error": "..."}`. Endpoints:
 
-    GET    /_sim/health                 {"status": "ok", "now", "accounts", "findings", "errors"}
+    GET    /_sim/health                 {"status": "ok"|"degraded"|"error", "now", "accounts", "findings", "errors",
+                                         "live"?: {"status", "running", "ticks", "failures", "last_error", ...}}
     POST   /_sim/reset                  {"seed"?}
     POST   /_sim/scenario               {"name": "demo", "seed"?}                 -> scenario summary
     GET    /_sim/clock                  -> {"now"}
@@ -89,9 +90,19 @@ def _json_default(value: Any) -> Any:
 
 @route("GET", "/_sim/health")
 def health(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
-    """Liveness and a few totals."""
-    return {"status": "ok", "now": iso(state.now()), "accounts": len(state.accounts),
-            "findings": state.finding_count(), "errors": len(state.errors)}
+    """Liveness and a few totals; in live mode, the ticker's state under "live".
+
+    "status" is the ticker's: "degraded" while live ticks fail, "error" once its thread has ended,
+    with the last error under "live"; "ok" otherwise. The answer is 200 either way: the server
+    itself is up and serving.
+    """
+    answer = {"status": "ok", "now": iso(state.now()), "accounts": len(state.accounts),
+              "findings": state.finding_count(), "errors": len(state.errors)}
+    if state.live is not None:
+        live = state.live.status()
+        answer["status"] = live["status"]
+        answer["live"] = live
+    return answer
 
 
 @route("POST", "/_sim/reset")

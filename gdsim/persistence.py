@@ -61,6 +61,9 @@ class Persistence:
             "outbox": state.outbox,
             "clock": {"frozen": state._frozen.isoformat() if state._frozen else None,
                       "offset": state._offset.total_seconds()},
+            # Where the world's random stream stands, so a restarted simulator continues it instead
+            # of replaying the draws that built what is saved.
+            "rng": state.rng.getstate(),
         }, sort_keys=True)
 
     def save(self, state: SimulatorState) -> None:
@@ -109,6 +112,11 @@ class Persistence:
         frozen = meta["clock"]["frozen"]
         state._frozen = datetime.fromisoformat(frozen) if frozen else None
         state._offset = timedelta(seconds=meta["clock"]["offset"])
+        if meta.get("rng"):  # files saved before the stream was kept start it over (new ids still never clash)
+            version, internal, gauss = meta["rng"]
+            state.rng.setstate((version, tuple(internal), gauss))
+        else:
+            state.rng.seed(state.seed)
         for region, data in self._connection.execute("SELECT region, data FROM findings"):
             state.region_findings(region).put(json.loads(data, object_hook=_decode))
         state.track_changes()

@@ -305,4 +305,4 @@ def raise_resign_alert(state: SimulatorState, administrator_id: str, member_id: 
     data["Service"]["AdditionalInfo"] = {"Type": "default", "Value": json.dumps(
         {"memberAccountId": member_id, "administratorAccountId": administrator_id,
          "relationshipStatus": "Resigned"}, separators=(",", ":"))}
-    return state.add_finding(data)
+    return state.add_new_finding(data)

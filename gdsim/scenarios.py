@@ -9,7 +9,7 @@ most accounts. The same seed and the same starting clock give the same world.
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import relationships
@@ -47,13 +47,20 @@ def member_accounts() -> list[dict[str, str]]:
 
 
 def run_scenario(state: SimulatorState, name: str, *, seed: int) -> dict[str, Any]:
-    """Reset the state and build the named scenario; returns a summary."""
+    """Reset the state and build the named scenario; returns a summary.
+
+    The scenario draws from the state's own stream (`state.rng`, seeded with `seed` by the reset),
+    so whatever comes after it (live ticks, findings added through the control API or the Python
+    API, operations) continues that stream. A second `random.Random(seed)` here would replay the
+    draws the state's stream makes later: a live tick or an added finding then receives an Id the
+    scenario already gave to another finding.
+    """
     builders = {"demo": build_demo, "empty": build_empty}
     if name not in builders:
         raise ValueError(f"unknown scenario {name!r}; known: {sorted(builders)}")
     with state.lock:
         state.reset(seed=seed)
-        return builders[name](state, random.Random(seed))
+        return builders[name](state, state.rng)
 
 
 def build_empty(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
@@ -65,8 +72,14 @@ def build_empty(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
 
 
 def build_demo(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
-    """The demo world (see the module docstring)."""
+    """The demo world (see the module docstring).
+
+    Everything in it happened before the simulator's now (`anchor`): the clock stands still at or
+    before the anchor while the world is built, and is given back as it was (a running clock resumes
+    at real time), so no timestamp is after now.
+    """
     anchor, frozen = state.now(), state.clock_frozen
+    running_offset = anchor - datetime.now(UTC)  # a running clock resumes where it would be by then
     members = member_accounts()
     state.set_clock(anchor - timedelta(days=95))
     state.register_account(MANAGEMENT_ACCOUNT, "aws+management@example.com", name="management")
@@ -81,8 +94,8 @@ def build_demo(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
     _build_relationships(state, rng, members)
     _save_filters(state)
 
-    # Findings span the last 90 days, so build them at the real "now".
-    state.set_clock(anchor, frozen=frozen)
+    # Findings span the last 90 days, so build them at the anchor (the clock held there).
+    state.set_clock(anchor)
     finding_total = _build_findings(state, rng, members)
     resign_time = anchor - timedelta(days=12)
     state.set_clock(resign_time)
@@ -90,8 +103,12 @@ def build_demo(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
         if status == "Resigned":
             for region in REGIONS:
                 state.resign(members[index]["account_id"], region)
-    state.set_clock(anchor, frozen=frozen)
+    state.set_clock(anchor)
     _archive_some(state, rng)
+    if frozen:
+        state.set_clock(anchor)
+    else:
+        state.set_clock(datetime.now(UTC) + running_offset, frozen=False)
     statuses: dict[str, int] = {}
     for region in REGIONS:
         for member in state.scope(ADMIN_ACCOUNT, region).members.values():
@@ -102,6 +119,17 @@ def build_demo(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
 
 
 def _build_relationships(state: SimulatorState, rng: random.Random, members: list[dict[str, str]]) -> None:
+    """The administrator adds and invites the members one after another (minutes apart), and each
+    invited member accepts within three days of its own invitation.
+
+    Acceptances are played afterwards in time order: they do not hold up the next invitation, and
+    they end days, not months, after the first one. Before, each acceptance delay moved the clock
+    for every later member, so the last ones were invited months after now ("Invited 2027-01-20").
+    A member's `InvitedAt` is "The timestamp when the invitation was sent" and its `UpdatedAt` "The
+    last-updated timestamp of the member" (botocore guardduty service-2.json, shape `Member`):
+    neither can be after now.
+    """
+    acceptances: list[tuple[datetime, str, str, str]] = []
     for index, account in enumerate(members):
         plan = _STATUS_PLAN.get(index, "Enabled")
         if plan == "NeverInvited":
@@ -117,10 +145,13 @@ def _build_relationships(state: SimulatorState, rng: random.Random, members: lis
                                          message="Please join the security team's GuardDuty.")
             if plan in ("Invited", "EmailVerificationFailed"):
                 continue
-            state.advance_clock(rng.uniform(3600, 3 * 86400))
-            state.accept_invitation(account_id, region, ADMIN_ACCOUNT)
-            if plan == "Disabled":
-                relationships.set_monitoring(state, ADMIN_ACCOUNT, region, [account_id], enabled=False)
+            accepted_at = state.now() + timedelta(seconds=rng.uniform(3600, 3 * 86400))
+            acceptances.append((accepted_at, account_id, region, plan))
+    for accepted_at, account_id, region, plan in sorted(acceptances):
+        state.set_clock(accepted_at)
+        state.accept_invitation(account_id, region, ADMIN_ACCOUNT)
+        if plan == "Disabled":
+            relationships.set_monitoring(state, ADMIN_ACCOUNT, region, [account_id], enabled=False)
 
 
 def _save_filters(state: SimulatorState) -> None:

@@ -37,6 +37,7 @@ from .errors import (
     UnknownOperation,
 )
 from .findings import page_number_of
+from .live import LiveTicker
 from .operations import HANDLERS, Context
 from .protocol import (
     OutputValidationError,
@@ -327,7 +328,7 @@ def serve(*, port: int = 4566, host: str = "127.0.0.1", scenario: str | None = N
     """Run the simulator in the foreground until interrupted (what `python -m gdsim` calls).
 
     A persisted state that already holds data is kept as it is; the scenario only seeds an empty one.
-    With `live`, a background thread runs one live tick every `tick_seconds`.
+    With `live`, a background thread runs one live tick every `tick_seconds` (see live.py).
     """
     state = SimulatorState(seed=seed, persist_path=persist, strict_responses=strict)
     if scenario and not state.scopes:
@@ -335,14 +336,10 @@ def serve(*, port: int = 4566, host: str = "127.0.0.1", scenario: str | None = N
         state.save()
         log(f"Seeded scenario {scenario!r} (seed {seed}): {json.dumps(summary)}")
     server = SimulatorServer(state, host=host, port=port)
-    stop = threading.Event()
+    ticker = None
     if live:
-        def ticker() -> None:
-            while not stop.wait(tick_seconds):
-                summary = state.tick()
-                state.save()
-                log(f"live tick: {len(summary['new'])} new, {len(summary['repeated'])} repeated")
-        threading.Thread(target=ticker, name="gdsim-live", daemon=True).start()
+        # A failing tick is logged and recorded (GET /_sim/health, /_sim/errors); the ticks go on.
+        ticker = state.live = LiveTicker(state, tick_seconds=tick_seconds, log=log).start()
     log(f"GuardDuty simulator listening on {server.endpoint_url} (control API: {server.endpoint_url}/_sim/health)")
     if threading.current_thread() is threading.main_thread():
         # `docker stop` sends SIGTERM: stop as on Ctrl-C, so the state is saved.
@@ -352,6 +349,7 @@ def serve(*, port: int = 4566, host: str = "127.0.0.1", scenario: str | None = N
     except KeyboardInterrupt:
         pass
     finally:
-        stop.set()
+        if ticker is not None:
+            ticker.stop()
         server.close()
         state.close()

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import catalogue
 from .auth import account_in_access_key
@@ -29,6 +29,9 @@ from .records import (
     Detector,
     iso,
 )
+
+if TYPE_CHECKING:
+    from .live import LiveTicker
 
 RETENTION = timedelta(days=90)
 # GuardDuty's limit of members per administrator (organization delegated administrator).
@@ -107,6 +110,7 @@ class SimulatorState:
         self.faults = FaultInjector(seed)
         self.errors: list[str] = []
         self.member_account_limit = MEMBER_ACCOUNT_LIMIT
+        self.live: LiveTicker | None = None  # live mode's ticker, when one runs (its health is reported)
         self._frozen: datetime | None = now.astimezone(UTC) if now else None
         self._offset = timedelta()
         self._tracking = False
@@ -119,6 +123,8 @@ class SimulatorState:
             self.persistence.load(self)
 
     def _clear(self) -> None:
+        # The one random stream of this world: scenarios, the live tick, the control API and the
+        # operations all draw from it, so none replays what another already drew (see add_new_finding).
         self.rng = random.Random(self.seed)
         self.accounts: dict[str, Account] = {}
         self.scopes: dict[tuple[str, str], AccountRegion] = {}
@@ -349,6 +355,28 @@ class SimulatorState:
     # ------------------------------------------------------------------------------------
     # Findings
 
+    def add_new_finding(self, data: dict[str, Any], rng: random.Random | None = None) -> StoredFinding:
+        """Store a finding just built, under an Id no finding of its region has yet.
+
+        GuardDuty's finding `Id` is "The ID of the finding." and the `Arn` built from it identifies
+        one finding (botocore guardduty service-2.json, shape `Finding`; API reference
+        https://docs.aws.amazon.com/guardduty/latest/APIReference/API_Finding.html): a new finding
+        never takes the Id of another one. add_finding would overwrite (same account) or refuse
+        (another account) such a finding, so a drawn Id that is already taken (a caller's own rng,
+        or a stream replayed from an older state file) is drawn again from `rng`.
+        """
+        rng = rng or self.rng
+        with self.lock:
+            store = self.region_findings(data["Region"])
+            taken = data["Id"]
+            if store.get(taken) is not None:
+                fresh = taken
+                while store.get(fresh) is not None:
+                    fresh = f"{rng.getrandbits(128):032x}"
+                data["Id"] = fresh
+                data["Arn"] = data["Arn"].removesuffix(taken) + fresh
+            return self.add_finding(data)
+
     def add_finding(self, data: dict[str, Any]) -> StoredFinding:
         """Store a finding; a new one is archived at once if an ARCHIVE filter matches it."""
         with self.lock:
@@ -401,7 +429,7 @@ class SimulatorState:
                     moment = min(now, created + timedelta(seconds=rng.uniform(0, 3 * 86400)))
                 data = catalogue.build_finding(rng, finding_type=finding_type, account_id=account_id, region=region,
                                                detector_id=detector_id, now=moment, sample=sample, created_at=created)
-                ids.append(self.add_finding(data).id)
+                ids.append(self.add_new_finding(data, rng).id)
             return ids
 
     def repeat_finding(self, region: str, finding_id: str, *, rng: random.Random | None = None) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def create_sample_findings(context: Context, params: dict[str, Any]) -> dict[str
         if finding_type in existing:
             state.repeat_finding(context.region, existing[finding_type].id)
         else:
-            state.add_finding(catalogue.build_finding(
+            state.add_new_finding(catalogue.build_finding(
                 state.rng, finding_type=finding_type, account_id=context.account_id, region=context.region,
                 detector_id=detector.detector_id, now=state.now(), sample=True))
     return {}

@@ -49,15 +49,28 @@ def remove_invitations(context: Context, params: dict[str, Any]) -> dict[str, An
 
 @handles("GetAdministratorAccount", "GetMasterAccount")
 def get_administrator(context: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """The administrator relationship, or an empty Administrator when there is none."""
+    """The administrator relationship; GetAdministratorAccount says nothing when there is none.
+
+    API reference (https://docs.aws.amazon.com/guardduty/latest/APIReference/API_GetAdministratorAccount.html,
+    same text in botocore's guardduty service-2.json): "When the GuardDuty administrator account runs
+    this API, it will return success (HTTP 200) but no content." and "When an individual account (not
+    associated with an organization) runs this API, it will return success (HTTP 200) but no
+    content." So an account without an administrator gets `{}`: no `Administrator` key, although
+    the model marks it required (protocol.DOCUMENTED_ABSENT). The deprecated GetMasterAccount's
+    page documents no such case; it keeps answering an empty `Master`.
+    """
     context.detector(params["DetectorId"])
     link = context.scope.administrator
+    if context.operation == "GetAdministratorAccount":
+        if link is None:
+            return {}
+        return {"Administrator": {"AccountId": link.account_id, "InvitationId": link.invitation_id,
+                                  "RelationshipStatus": link.relationship_status, "InvitedAt": link.invited_at}}
     view: dict[str, Any] = {}
     if link is not None:
         view = {"AccountId": link.account_id, "InvitationId": link.invitation_id,
                 "RelationshipStatus": link.relationship_status, "InvitedAt": link.invited_at}
-    key = "Master" if context.operation == "GetMasterAccount" else "Administrator"
-    return {key: view}
+    return {"Master": view}
 
 
 @handles("DisassociateFromAdministratorAccount", "DisassociateFromMasterAccount")

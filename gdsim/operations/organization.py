@@ -90,10 +90,21 @@ def describe_configuration(context: Context, params: dict[str, Any]) -> dict[str
     }
 
 
+# API_UpdateOrganizationConfiguration (and the operation's text in botocore's guardduty service-2.json):
+# "You must provide a value for either autoEnableOrganizationMembers or autoEnable, but not both."
+# botocore marks AutoEnable deprecated ("This field is deprecated, use AutoEnableOrganizationMembers
+# instead"). AWS publishes no wording for the refusal; this one follows its "The request is rejected
+# because ..." messages.
+BOTH_AUTO_ENABLE = ("The request is rejected because autoEnable and autoEnableOrganizationMembers cannot be "
+                    "provided together. Provide only autoEnableOrganizationMembers; autoEnable is deprecated.")
+
+
 @handles("UpdateOrganizationConfiguration")
 def update_configuration(context: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Set auto-enable for members (NEW, ALL, NONE) and for protection plans."""
     context.detector(params["DetectorId"])
+    if "AutoEnable" in params and "AutoEnableOrganizationMembers" in params:
+        raise BadRequest(BOTH_AUTO_ENABLE)  # the whole request is refused: nothing below changes
     _require_delegated_admin(context)
     configuration = context.scope.organization
     if "AutoEnableOrganizationMembers" in params:
