@@ -1528,7 +1528,7 @@ def build_finding(
         "Description": spec.description.format_map(words),
         "Id": finding_id,
         "Partition": partition,
-        "Region": region,
+        "Region": _reported_region(service, region),
         "Resource": resource,
         "SchemaVersion": "2.0",
         "Service": service,
@@ -1537,6 +1537,20 @@ def build_finding(
         "Type": spec.name,
         "UpdatedAt": _iso(now),
     }
+
+
+# CloudTrail logs the calls of global services (IAM, STS's global endpoint, CloudFront) in us-east-1
+# (CloudTrail User Guide, "Global service events"), and a finding about one may report that region while
+# it lives, with its detector, in another (botocore's guardduty model, Finding.Region: "For findings
+# generated from Global Service Events, the Region value in the finding might differ from the Region where
+# GuardDuty identifies the potential threat"). The finding's ARN keeps its home region.
+GLOBAL_SERVICES = frozenset({"iam.amazonaws.com", "cloudfront.amazonaws.com"})
+GLOBAL_EVENTS_REGION = "us-east-1"
+
+
+def _reported_region(service: dict, region: str) -> str:
+    api_call = service.get("Action", {}).get("AwsApiCallAction") or {}
+    return GLOBAL_EVENTS_REGION if api_call.get("ServiceName") in GLOBAL_SERVICES else region
 
 
 def repeat_occurrence(finding: dict, *, now: datetime, rng: random.Random) -> dict:
@@ -1650,7 +1664,8 @@ def to_eventbridge_event(finding: dict, *, event_id: str | None = None) -> dict:
         "source": "aws.guardduty",
         "account": finding["AccountId"],
         "time": time,
-        "region": finding["Region"],
+        # Published from the detector's region (the ARN's), whatever `Region` says.
+        "region": finding["Arn"].split(":")[3] if "Arn" in finding else finding["Region"],
         "resources": [],
         "detail": to_camel_case(finding),
     }

@@ -24,6 +24,14 @@ DEFAULT_SORT = ("updatedAt", "DESC")
 _CACHE_SIZE = 32
 
 
+def home_region(data: dict[str, Any]) -> str:
+    """The region a finding lives in: its ARN's, where its detector is. Its `Region` field may name another
+    one (botocore's guardduty model, Finding.Region: "For findings generated from Global Service Events, the
+    Region value in the finding might differ from the Region where GuardDuty identifies the potential
+    threat")."""
+    return data["Arn"].split(":")[3]
+
+
 class StoredFinding:
     """One finding (boto3 spelling in `data`), the attributes queries read most, and its wire JSON.
 
@@ -42,7 +50,7 @@ class StoredFinding:
         self.data = data
         self.id = data["Id"]
         self.account_id = data["AccountId"]
-        self.region = data["Region"]
+        self.region = home_region(data)
         self.type = data["Type"]
         self.severity = data["Severity"]
         self.updated_ms = epoch_ms(data["UpdatedAt"])

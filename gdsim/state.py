@@ -20,7 +20,7 @@ from . import catalogue
 from .auth import account_in_access_key
 from .criteria import Criteria
 from .faults import FaultInjector
-from .findings import RegionFindings, StoredFinding
+from .findings import RegionFindings, StoredFinding, home_region
 from .records import (
     OPTIONAL_FEATURES,
     RUNTIME_ADDITIONAL,
@@ -367,7 +367,7 @@ class SimulatorState:
         """
         rng = rng or self.rng
         with self.lock:
-            store = self.region_findings(data["Region"])
+            store = self.region_findings(home_region(data))
             taken = data["Id"]
             if store.get(taken) is not None:
                 fresh = taken
@@ -380,7 +380,7 @@ class SimulatorState:
     def add_finding(self, data: dict[str, Any]) -> StoredFinding:
         """Store a finding; a new one is archived at once if an ARCHIVE filter matches it."""
         with self.lock:
-            store = self.region_findings(data["Region"])
+            store = self.region_findings(home_region(data))
             is_new = store.get(data["Id"]) is None
             stored = store.put(data)
             if is_new and not stored.archived and self._suppressed(stored):

@@ -135,3 +135,27 @@ def test_statistics_by_account_split_administrator_and_member(state, gd_client, 
     groups = gd_client(ADMIN).get_findings_statistics(DetectorId=admin_detector, GroupBy="ACCOUNT")
     totals = {g["AccountId"]: g["TotalFindings"] for g in groups["FindingStatistics"]["GroupedByAccount"]}
     assert totals == {ADMIN: 2, MEMBER: 3}
+
+
+def test_a_global_service_finding_reports_us_east_1_but_lives_in_its_detectors_region():
+    """botocore's model, Finding.Region: for Global Service Events "the Region value in the finding might
+    differ from the Region where GuardDuty identifies the potential threat"; CloudTrail logs IAM's calls in
+    us-east-1 (CloudTrail User Guide, "Global service events"). The ARN keeps the home region."""
+    import random
+    from datetime import UTC, datetime
+
+    from gdsim import SimulatorState
+    from gdsim.catalogue import build_finding, to_eventbridge_event
+
+    state = SimulatorState(seed=3)
+    state.register_account("111122223333", "root@example.com")
+    detector = state.ensure_detector("111122223333", "eu-west-1")
+    data = build_finding(random.Random(1), finding_type="Persistence:IAMUser/AnomalousBehavior",
+                         account_id="111122223333", region="eu-west-1", detector_id=detector,
+                         now=datetime.now(UTC))  # fmt: skip
+    assert data["Service"]["Action"]["AwsApiCallAction"]["ServiceName"] == "iam.amazonaws.com"
+    assert (data["Region"], data["Arn"].split(":")[3]) == ("us-east-1", "eu-west-1")
+    state.add_finding(data)
+    assert state.region_findings("eu-west-1").get(data["Id"]) is not None
+    assert state.region_findings("us-east-1").get(data["Id"]) is None
+    assert to_eventbridge_event(data)["region"] == "eu-west-1"

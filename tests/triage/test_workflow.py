@@ -228,3 +228,17 @@ def test_one_transaction_schedules_one_write_back_flush_however_many_it_queues(
         findings_status_set(findings=Finding.objects.filter(pk__in=ids[2:]), status="false_positive", actor=analyst)
     assert WriteBack.objects.filter(finding_id__in=ids).count() == 4  # 2 archives, 2 NOT_USEFUL
     assert [c for c in callbacks if c is writeback._schedule_flush] == [writeback._schedule_flush]
+
+
+def test_a_global_service_finding_is_archived_in_the_region_it_lives_in(simulator, analyst):
+    """Its `Region` says us-east-1 (where IAM's calls are logged); its ARN, detector and GuardDuty's copy
+    are in eu-west-1, where the write-back must go (botocore's model, Finding.Region)."""
+    estate(simulator, ["eu-west-1"], per_region=0)
+    simulator.generate_findings(ADMIN, "eu-west-1", 1, finding_types=["Persistence:IAMUser/AnomalousBehavior"])
+    findings_sync_region(region="eu-west-1")
+    finding = Finding.objects.get()
+    assert finding.region == "eu-west-1"
+    assert in_simulator(simulator, finding)["Region"] == "us-east-1"
+    finding_status_change(finding=finding, status="resolved", actor=analyst, reason="Rotated the key.")
+    assert flush_now().sent == 1
+    assert in_simulator(simulator, finding)["Service"]["Archived"] is True
