@@ -54,7 +54,8 @@ class LiveTicker:
             self.ticks += 1
             self.consecutive_failures = 0
             self.last_tick_at = iso(self.state.now())
-        self.log(f"live tick: {len(summary['new'])} new, {len(summary['repeated'])} repeated")
+        self.log(f"live tick: {len(summary['new'])} new, {len(summary['repeated'])} repeated, "
+                 f"{len(summary.get('accepted', ()))} invitations accepted")
         return True
 
     def _failed(self, error: str, trace: str) -> None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import relationships
-from .records import SavedFilter, iso
+from .records import SavedFilter, iso, parse_iso
 
 if TYPE_CHECKING:
     from .state import SimulatorState
@@ -218,4 +218,26 @@ def live_tick(state: SimulatorState, *, rng: random.Random | None = None) -> dic
                 finding_id = rng.choice(recent)
                 state.repeat_finding(region, finding_id, rng=rng)
                 repeated.append(finding_id)
-    return {"new": new, "repeated": repeated}
+        accepted = _members_accept(state, rng)
+    return {"new": new, "repeated": repeated, "accepted": accepted}
+
+
+# In live mode a member invited recently accepts on its own after a while, as the people who own member
+# accounts do (the seed's member side: CreateDetector, then AcceptAdministratorInvitation). Invitations
+# older than a day are left pending, so the demo keeps its long-pending "Invited" members.
+ACCEPT_AFTER = timedelta(seconds=60)
+ACCEPT_WITHIN = timedelta(days=1)
+ACCEPT_CHANCE = 0.3
+
+
+def _members_accept(state: SimulatorState, rng: random.Random) -> list[tuple[str, str]]:
+    now = state.now()
+    accepted = []
+    for scope in sorted(state.scopes.values(), key=lambda s: (s.account_id, s.region)):
+        for administrator_id, invitation in sorted(scope.invitations.items()):
+            age = now - parse_iso(invitation.invited_at)
+            if ACCEPT_AFTER <= age <= ACCEPT_WITHIN and rng.random() < ACCEPT_CHANCE:
+                state.accept_invitation(scope.account_id, scope.region, administrator_id)
+                accepted.append((scope.account_id, scope.region))
+                break  # one administrator per account and region
+    return accepted

@@ -307,7 +307,10 @@ for _region in GUARDWATCH_AWS_REGIONS:
 GUARDWATCH_ADMIN_ROLE_ARN = os.environ.get("GUARDWATCH_ADMIN_ROLE_ARN", "")
 if GUARDWATCH_ADMIN_ROLE_ARN and not GUARDWATCH_ADMIN_ROLE_ARN.startswith("arn:aws"):
     raise ImproperlyConfigured("GUARDWATCH_ADMIN_ROLE_ARN must be an IAM role ARN (arn:aws…:iam::…:role/…).")
-GUARDWATCH_MEMBER_ROLE_NAME = os.environ.get("GUARDWATCH_MEMBER_ROLE_NAME", "")
+# The role GuardWatch assumes in member accounts to accept invitations on their behalf. The demo names one
+# (its simulator lets the administrator assume it in every member account), so "Accept on member's behalf"
+# takes an added member to Monitored in one click; elsewhere it is off until set.
+GUARDWATCH_MEMBER_ROLE_NAME = os.environ.get("GUARDWATCH_MEMBER_ROLE_NAME", "GuardWatchMember" if DEMO else "")
 # The demo's embedded default is the local simulator that `manage.py demo` starts.
 # botocore retry mode: adaptive (default) also rate-limits the client after throttling; standard only
 # backs off. Tests that inject random (not rate-driven) throttling run subprocesses with standard.

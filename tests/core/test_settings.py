@@ -78,3 +78,19 @@ def test_production_settings_pass_the_deploy_check():
     }
     result = check_with(env, "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stderr + result.stdout
+
+
+def member_role_in(env: dict[str, str]) -> str:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GUARDWATCH_", "DATABASE_", "SECRET_", "REDIS_"))}
+    code = "import django; django.setup(); from django.conf import settings; print(settings.GUARDWATCH_MEMBER_ROLE_NAME)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            env=base | {"DJANGO_SETTINGS_MODULE": "guardwatch.settings"} | env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_demo_names_a_member_role_so_accepting_on_a_members_behalf_works(tmp_path):
+    assert member_role_in({"GUARDWATCH_ENV": "demo", "GUARDWATCH_VAR_DIR": str(tmp_path)}) == "GuardWatchMember"
+    assert member_role_in({"GUARDWATCH_ENV": "test"}) == ""  # elsewhere off until set
+    assert member_role_in({"GUARDWATCH_ENV": "demo", "GUARDWATCH_VAR_DIR": str(tmp_path),
+                           "GUARDWATCH_MEMBER_ROLE_NAME": "OrgAccess"}) == "OrgAccess"  # fmt: skip

@@ -134,3 +134,29 @@ def test_python_m_gdsim_live_keeps_ticking_and_says_so_in_health(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_in_live_mode_a_member_invited_recently_accepts_on_its_own_and_old_invitations_stay_pending():
+    """The seed's member side (CreateDetector, then AcceptAdministratorInvitation), done by the simulated
+    member after a while, as the people who own member accounts do; invitations older than a day stay."""
+    from datetime import timedelta
+
+    from gdsim.relationships import create_members, invite_members
+
+    state = SimulatorState(seed=4, now=START)
+    for account in ("111111111111", "222222222222", "333333333333"):
+        state.register_account(account, f"root+{account}@example.com")
+    state.ensure_detector("111111111111", "us-east-1")
+    state.set_clock(START - timedelta(days=3))
+    create_members(state, "111111111111", "us-east-1", [{"AccountId": "333333333333", "Email": "root+333333333333@example.com"}])
+    invite_members(state, "111111111111", "us-east-1", ["333333333333"])  # three days ago: left pending
+    state.set_clock(START)
+    create_members(state, "111111111111", "us-east-1", [{"AccountId": "222222222222", "Email": "root+222222222222@example.com"}])
+    invite_members(state, "111111111111", "us-east-1", ["222222222222"])
+    assert state.tick()["accepted"] == []  # not within the first minute
+    state.set_clock(START + timedelta(minutes=5))
+    for _ in range(40):
+        state.tick()
+    assert state.member_status("111111111111", "222222222222", "us-east-1") == "Enabled"
+    assert state.scope("222222222222", "us-east-1").detector is not None  # it created its detector first
+    assert state.member_status("111111111111", "333333333333", "us-east-1") == "Invited"
