@@ -30,6 +30,9 @@ from guardwatch.core.models import Alert
 from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import alert_raise, audit_record
 
+MONITORED = "Enabled"
+
+
 # --- Status sync ------------------------------------------------------------------------------------
 
 
@@ -133,11 +136,14 @@ def _apply_listing(region: str, listed: list[gateway.MemberInfo], outcome: SyncR
             membership.detector_id = member.detector_id
             membership.invited_at = member.invited_at
             membership.updated_at = member.updated_at
+            if member.relationship_status == MONITORED:  # monitored now: an earlier step's failure is over
+                membership.last_error, membership.last_error_at = "", None
         membership.last_synced_at = now
     outcome.changed = status_changes_apply(changes, source=MembershipStatusChange.Source.SYNC, actor=actor, audit=True)
     rows_update(
         Membership, list(existing.values()),
-        ["relationship_status", "detector_id", "invited_at", "updated_at", "last_synced_at"],
+        ["relationship_status", "detector_id", "invited_at", "updated_at", "last_synced_at", "last_error",
+         "last_error_at"],
     )  # fmt: skip
 
 

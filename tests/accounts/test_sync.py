@@ -210,3 +210,22 @@ def test_refresh_now_marks_regions_refreshing_and_queues_after_commit(regions, a
     assert queued == [(region, admin.pk) for region in regions]
     assert all(state.refreshing for state in RegionState.objects.all())
     assert AuditEntry.objects.filter(verb="members.sync_request", actor_name="admin").exists()
+
+
+def test_a_member_monitored_after_a_failed_step_no_longer_shows_that_failure(simulator, regions, client_for):
+    accounts = accounts_make(2, simulator=simulator)
+    detectors(simulator, regions)
+    invited(simulator, accounts, "us-east-1")
+    member_sync.members_sync_region(region="us-east-1")
+    Membership.objects.filter(region="us-east-1").update(last_error="AcceptAdministratorInvitation: AccessDenied",
+                                                         last_error_at=datetime(2026, 12, 1, tzinfo=UTC))  # fmt: skip
+    simulator.accept_invitation(accounts[0].account_id, "us-east-1", ADMIN)  # the member accepted by itself
+
+    member_sync.members_sync_region(region="us-east-1")
+
+    monitored = Membership.objects.get(account=accounts[0], region="us-east-1")
+    assert (monitored.relationship_status, monitored.last_error, monitored.last_error_at) == ("Enabled", "", None)
+    still_invited = Membership.objects.get(account=accounts[1], region="us-east-1")
+    assert still_invited.last_error.startswith("AcceptAdministratorInvitation")  # not monitored: the error stands
+    page = client_for("admin").get(f"/accounts/{accounts[0].account_id}/").content.decode()
+    assert "AccessDenied" not in page
