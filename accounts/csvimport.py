@@ -53,6 +53,17 @@ class CsvPreview:
         return [line for line in self.lines if not line.valid]
 
 
+_CONSOLE_ACCOUNT_ID = re.compile(r"([0-9]{4})[- ]([0-9]{4})[- ]([0-9]{4})")
+
+
+def account_id_normalize(value: str) -> str:
+    """An account id as the AWS console shows it, `4444-5555-6666` (or with spaces), as its 12 digits;
+    anything else unchanged, for `account_id_problem` to judge."""
+    value = value.strip()
+    found = _CONSOLE_ACCOUNT_ID.fullmatch(value)
+    return "".join(found.groups()) if found else value
+
+
 def account_id_problem(value: str) -> str:
     """Why `value` is not an AWS account id, or ""."""
     if not value:
@@ -112,7 +123,7 @@ def parse_member_csv(
                 return CsvPreview(
                     problem=f"The file has more than {max_rows:,} accounts; split it into files of at most {max_rows:,}."
                 )
-            account_id = cells[0]
+            account_id = account_id_normalize(cells[0])
             email = cells[1] if len(cells) > 1 else ""
             error = account_id_problem(account_id)
             if not error and len([c for c in cells[2:] if c]):

@@ -3,7 +3,7 @@
 from django import forms
 from django.conf import settings
 
-from accounts.csvimport import MAX_BYTES, MAX_ROWS, account_id_problem, email_problem
+from accounts.csvimport import MAX_BYTES, MAX_ROWS, account_id_normalize, account_id_problem, email_problem
 from accounts.models import DETECTOR_FEATURES, MemberOperation
 
 Action = MemberOperation.Action
@@ -35,7 +35,7 @@ class AccountAddForm(forms.Form):
     notes = forms.CharField(label="Notes", required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def clean_account_id(self) -> str:
-        value = self.cleaned_data["account_id"]
+        value = account_id_normalize(self.cleaned_data["account_id"])  # 4444-5555-6666, as the console shows it
         if problem := account_id_problem(value):
             raise forms.ValidationError(problem)
         return value

@@ -133,3 +133,10 @@ def test_duplicates_keep_the_first_and_flag_the_rest(rows, dupes):
     assert [(line.account_id, line.email) for line in preview.valid_lines] == rows
     assert len(preview.invalid_lines) == min(dupes, len(rows))
     assert all("Duplicate in the file" in line.error for line in preview.invalid_lines)
+
+
+def test_account_ids_in_the_consoles_dashed_form_are_read_as_their_digits():
+    preview = parse_member_csv(b"4444-5555-6666,a@example.com\n1111 2222 3333,b@example.com\n")
+    assert [(line.account_id, line.error) for line in preview.lines] == [
+        ("444455556666", ""), ("111122223333", "")
+    ]

@@ -217,6 +217,20 @@ def test_admin_adds_an_account_and_goes_on_to_invite_it(client_for):
     assert AuditEntry.objects.filter(verb="member.create", actor_name="admin", target_id=str(account.pk)).exists()
 
 
+@pytest.mark.parametrize("typed", ["4444-5555-6666", "4444 5555 6666", " 444455556666 "])
+def test_an_account_id_typed_as_the_console_shows_it_is_accepted(client_for, typed):
+    response = client_for("admin").post("/accounts/add/", {"account_id": typed, "email": "root@example.com"})
+    assert response.status_code == 302
+    assert MemberAccount.objects.get().account_id == "444455556666"
+
+
+@pytest.mark.parametrize("typed", ["4444-5555-666", "4444-55556666-", "٤٤٤٤-٥٥٥٥-٦٦٦٦"])  # short, misplaced, not ASCII
+def test_an_account_id_with_dashes_in_the_wrong_places_is_still_refused(client_for, typed):
+    response = client_for("admin").post("/accounts/add/", {"account_id": typed, "email": "root@example.com"})
+    assert "must be exactly 12 digits" in response.content.decode()
+    assert not MemberAccount.objects.exists()
+
+
 # --- CSV upload ------------------------------------------------------------------------------------------
 
 
