@@ -49,16 +49,21 @@ def sync_now(request: HttpRequest) -> HttpResponse:
     return redirect("findings:sync")
 
 
+NEW_KEY_SESSION = "guardwatch:new-ingest-key"
+
+
 @require_http_methods(["GET", "POST"])
 @requires("manage_settings")
 def ingest_keys(request: HttpRequest) -> HttpResponse:
-    """EventBridge ingest keys: list, and create one (its secret is shown once, on this response)."""
+    """EventBridge ingest keys: list, and create one. Post, redirect, get: the new key's secret rides in the
+    session to the page that follows and is shown there once (a reload creates nothing and shows nothing)."""
     form = IngestKeyForm(request.POST or None)
-    secret = None
     if request.method == "POST" and form.is_valid():
         key, secret = ingest_key_create(name=form.cleaned_data["name"], actor=request.user)
+        request.session[NEW_KEY_SESSION] = secret
         messages.success(request, f"Key “{key.name}” created. Copy it now: it is not shown again.")
-        form = IngestKeyForm()
+        return redirect("findings:ingest_keys")
+    secret = request.session.pop(NEW_KEY_SESSION, None)
     response = render(request, "findings/ingest_keys.html", {"form": form, "keys": ingest_key_list(), "secret": secret})
     if secret:
         response["Cache-Control"] = "no-store"

@@ -15,6 +15,7 @@ NAVIGATION = (
     ("Coverage", "reports:coverage", "core.view_reports"),
     ("Report", "reports:findings", "core.view_reports"),
     ("Notifications", "notifications:destinations", "core.manage_settings"),
+    ("Ingest keys", "findings:ingest_keys", "core.manage_settings"),
     ("Audit", "core:audit", "core.view_audit"),
 )
 

@@ -1,5 +1,6 @@
 """The sync status page, "Sync now", and the ingest API key page."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -125,15 +126,25 @@ def test_admin_creates_a_key_and_sees_the_secret_once(client_for):
     client = client_for("admin")
 
     response = client.post("/findings/ingest-keys/", {"name": "EventBridge prod"})
+    assert (response.status_code, response["Location"]) == (302, "/findings/ingest-keys/")  # post, redirect, get
+    shown = client.get(response["Location"])
 
-    html = response.content.decode()
+    html = shown.content.decode()
     key = IngestApiKey.objects.get()
-    assert f"gw_{key.prefix}_" in html and 'data-testid="new-key"' in html
-    assert response["Cache-Control"] == "no-store"
+    secret = re.search(r'data-testid="new-key">([^<]*)<', html).group(1)
+    assert secret.startswith(f"gw_{key.prefix}_") and secret == secret.strip()  # nothing to trim when copied
+    assert 'data-copy="new-key"' in html
+    assert shown["Cache-Control"] == "no-store"
     assert AuditEntry.objects.filter(verb="ingest_key.create", actor_name="admin").exists()
-    again = client.get("/findings/ingest-keys/").content.decode()
+    again = client.get("/findings/ingest-keys/").content.decode()  # a reload: nothing created, nothing shown
     assert 'data-testid="new-key"' not in again
     assert f"gw_{key.prefix}_…" in again
+    assert IngestApiKey.objects.count() == 1
+
+
+def test_the_ingest_keys_page_is_in_the_admins_navigation(client_for):
+    assert 'href="/findings/ingest-keys/"' in client_for("admin").get("/").content.decode()
+    assert 'href="/findings/ingest-keys/"' not in client_for("analyst").get("/").content.decode()
 
 
 def test_admin_revokes_a_key(client_for, admin):
