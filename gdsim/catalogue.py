@@ -8,6 +8,10 @@ severities, titles and resource blocks the GuardDuty user guide documents.
 Pure Python on purpose: no Django, no botocore at import time, so the simulator server, bench
 scripts and tests can all use it.
 
+Why one long module: most of its length is the catalogue itself, one `_t(...)` entry per finding type
+GuardDuty documents, with the builders that turn an entry into a finding; split, a type's table row
+and the builder its resource block needs would live apart.
+
 Spelling choices, checked against botocore's model:
 - `build_finding` returns what boto3's `GetFindings` returns: PascalCase member names, top-level
   times as ISO-8601 strings (the model types them as strings), and members the model types as

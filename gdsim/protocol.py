@@ -8,6 +8,9 @@ Three jobs, each a walk over the model's shapes:
   enforces without the model saying so (`EXTRA_LIMITS`, `EXTRA_PATTERNS`);
 - responses: member-named dicts are checked against the output shape (`validate_output`) and
   written back with wire names (`encode_output`).
+
+Kept in one module (~520 lines) on purpose: the three walks share the compiled shape plans and their
+recursion, and each is only readable next to the others.
 """
 
 from __future__ import annotations
