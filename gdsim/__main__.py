@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from collections.abc import Sequence
 
@@ -14,7 +15,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gdsim", description="Run the local GuardDuty simulator (GuardDuty, STS and Organizations on one endpoint)."
     )
-    p.add_argument("--host", default="127.0.0.1", help="Address to listen on (0.0.0.0 in containers).")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="Address to listen on: loopback unless --allow-remote (the simulator has no real auth).")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="Allow a non-loopback --host (0.0.0.0 in a container on a private network).")
     p.add_argument("--port", type=int, default=4566)
     p.add_argument("--scenario", default=None, help="Seed a scenario (e.g. demo) into an empty state.")
     p.add_argument("--seed", type=int, default=0)
@@ -25,8 +29,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     options = parser().parse_args(argv)
+    if not _loopback(options.host) and not options.allow_remote:
+        # Anyone who reaches it can read every simulated finding and sign as any account: not on a network
+        # by accident.
+        parser().error(f"--host {options.host} is not a loopback address; add --allow-remote to listen there.")
     serve(port=options.port, host=options.host, scenario=options.scenario, seed=options.seed,
           persist=options.persist, live=options.live, tick_seconds=options.tick_seconds,
           strict=options.strict, log=lambda line: print(line, flush=True))  # fmt: skip

@@ -318,6 +318,12 @@ GUARDWATCH_AWS_RETRY_MODE = env_str("GUARDWATCH_AWS_RETRY_MODE", "adaptive")
 if GUARDWATCH_AWS_RETRY_MODE not in {"adaptive", "standard", "legacy"}:
     raise ImproperlyConfigured("GUARDWATCH_AWS_RETRY_MODE must be adaptive, standard or legacy.")
 GUARDWATCH_AWS_ENDPOINT_URL = os.environ.get("GUARDWATCH_AWS_ENDPOINT_URL", "http://127.0.0.1:4566" if DEMO else "")
+if PRODUCTION and GUARDWATCH_AWS_ENDPOINT_URL:
+    # It sends GuardDuty, STS and Organizations calls (signed with the administrator's credentials) to
+    # that address instead of AWS: for the local simulator only.
+    raise ImproperlyConfigured(
+        "GUARDWATCH_AWS_ENDPOINT_URL is for the local GuardDuty simulator (demo and tests); unset it in production."
+    )
 GUARDWATCH_PUBLIC_URL = os.environ.get("GUARDWATCH_PUBLIC_URL", "http://127.0.0.1:8000" if not PRODUCTION else "")
 GUARDWATCH_MEMBER_SYNC_MINUTES = env_int("GUARDWATCH_MEMBER_SYNC_MINUTES", 15, minimum=1)
 # Raise a coverage alert for a member still "Invited" after this many days.

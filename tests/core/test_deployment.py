@@ -66,3 +66,10 @@ def test_the_image_holds_every_app_the_settings_install_and_not_the_simulator():
     assert ours == {"guardwatch", "accounts", "findings", "triage", "reports", "notifications"}
     assert ours <= copied
     assert "gdsim" not in copied
+
+
+def test_compose_publishes_the_web_port_on_loopback_only():
+    """Plain HTTP behind a TLS-terminating proxy: the port must not be reachable from other hosts."""
+    for service in compose()["services"].values():
+        for published in service.get("ports", []):
+            assert str(published).startswith("127.0.0.1:"), published

@@ -94,3 +94,16 @@ def test_the_demo_names_a_member_role_so_accepting_on_a_members_behalf_works(tmp
     assert member_role_in({"GUARDWATCH_ENV": "test"}) == ""  # elsewhere off until set
     assert member_role_in({"GUARDWATCH_ENV": "demo", "GUARDWATCH_VAR_DIR": str(tmp_path),
                            "GUARDWATCH_MEMBER_ROLE_NAME": "OrgAccess"}) == "OrgAccess"  # fmt: skip
+
+
+def test_production_refuses_an_aws_endpoint_override():
+    """The override sends calls signed with the administrator's credentials elsewhere: simulator only."""
+    env = {
+        "GUARDWATCH_ENV": "production", "SECRET_KEY": "k3y-" + "Zq8!vR2#mW7@pL4$" * 4,
+        "ALLOWED_HOSTS": "gw.example.com", "REDIS_URL": "redis://127.0.0.1:6379/1",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/guardwatch_test",
+        "GUARDWATCH_AWS_ENDPOINT_URL": "http://collector.example.net:4566",
+    }  # fmt: skip
+    result = check_with(env)
+    assert result.returncode != 0
+    assert "GUARDWATCH_AWS_ENDPOINT_URL is for the local GuardDuty simulator" in result.stderr

@@ -122,3 +122,10 @@ def test_manage_py_gdsim_is_a_wrapper_that_needs_no_product_settings(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_a_non_loopback_address_is_refused_unless_asked_for_explicitly():
+    refused = subprocess.run([sys.executable, "-m", "gdsim", "--host", "0.0.0.0", "--port", str(free_port())],  # noqa: S104
+                             cwd=ROOT, capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert refused.returncode == 2
+    assert "--host 0.0.0.0 is not a loopback address; add --allow-remote" in refused.stderr
