@@ -63,3 +63,40 @@ def test_an_address_spraying_many_user_names_is_refused_too(client, analyst_user
 
     assert LOCKED in blocked.content.decode()
     assert allowed.status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_wrong_passwords_never_run_more_password_checks_than_the_limit(analyst_user, monkeypatch):
+    """Thirty attempts at once for one user name (limit 3): at most 3 passwords are checked."""
+    import threading
+
+    from django.contrib.auth.hashers import check_password as real_check
+    from django.db import connection
+    from django.test import RequestFactory
+
+    from guardwatch.core.login import ThrottledAuthenticationForm
+
+    checks, lock, start = [], threading.Lock(), threading.Barrier(30)
+
+    def counting_check(password, encoded, *args, **kwargs):
+        with lock:
+            checks.append(password)
+        return real_check(password, encoded, *args, **kwargs)
+
+    monkeypatch.setattr("django.contrib.auth.base_user.check_password", counting_check)
+
+    def attempt(n: int) -> None:
+        request = RequestFactory().post("/login/", REMOTE_ADDR=f"10.9.0.{n}")  # 30 addresses: the name's limit
+        form = ThrottledAuthenticationForm(request, data={"username": "throttled-analyst", "password": f"wrong{n}"})
+        start.wait()
+        form.is_valid()
+        connection.close()
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert 1 <= len(checks) <= 3
+    for n in range(30):
+        cache.delete_many([c.key for c in _counters("throttled-analyst", f"10.9.0.{n}")])
