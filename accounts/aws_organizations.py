@@ -17,8 +17,8 @@ from accounts.models import (
     Membership,
 )
 from accounts.operations import member_operation_start
-from accounts.services import _user, administrator_account_id, administrator_detector, configured_regions
-from guardwatch.core.services import audit_record
+from accounts.services import administrator_account_id, administrator_detector, configured_regions
+from guardwatch.core.services import actor_user, audit_record
 
 Action = MemberOperation.Action
 
@@ -70,7 +70,7 @@ def organization_members_add(
             if account is None:
                 account = MemberAccount.objects.create(
                     account_id=org_account.account_id, email=org_account.email[:64], display_name=org_account.name[:128],
-                    source=MemberAccount.Source.ORGANIZATIONS, created_by=_user(actor),
+                    source=MemberAccount.Source.ORGANIZATIONS, created_by=actor_user(actor),
                 )  # fmt: skip
                 audit_record(actor=actor, verb="member.create", target=account, details={"source": "organizations"})
             rows.append(account)

@@ -32,7 +32,6 @@ from accounts.models import (
 from accounts.services import (
     STALE_AFTER,
     _memberships_for,
-    _user,
     administrator_account_id,
     administrator_detector,
     configured_regions,
@@ -40,7 +39,7 @@ from accounts.services import (
     status_changes_apply,
 )
 from guardwatch.core.queue import task_send_on_commit
-from guardwatch.core.services import audit_record
+from guardwatch.core.services import actor_user, audit_record
 
 Action = MemberOperation.Action
 Outcome = MemberOperationResult.Outcome
@@ -77,7 +76,7 @@ def member_operation_start(
             create_detectors=create_detectors,
             detector_features=sorted(detector_features),
             total=len(accounts) * len(regions),
-            created_by=_user(actor),
+            created_by=actor_user(actor),
         )
         MemberOperationResult.objects.bulk_create(
             [

@@ -28,7 +28,7 @@ from accounts.models import (
     status_label,
 )
 from guardwatch.core.models import Alert
-from guardwatch.core.services import alert_raise, audit_record
+from guardwatch.core.services import actor_name, actor_user, alert_raise, audit_record
 
 # A RUNNING operation whose worker has not reported for this long is presumed dead and may be re-claimed.
 STALE_AFTER = timedelta(minutes=10)
@@ -47,16 +47,6 @@ ALERT_EXPLANATION = {
         "Re-create the member with the corrected email."
     ),
 }
-
-
-def _actor_name(actor) -> str:
-    if getattr(actor, "is_authenticated", False):
-        return actor.get_username()
-    return actor if isinstance(actor, str) and actor else "system"
-
-
-def _user(actor):
-    return actor if getattr(actor, "is_authenticated", False) else None
 
 
 def configured_regions() -> list[str]:
@@ -133,7 +123,7 @@ def member_account_create(
             notes=notes,
             tags=list(tags),
             source=source,
-            created_by=_user(actor),
+            created_by=actor_user(actor),
         )
         audit_record(actor=actor, verb="member.create", target=account, details={"email": email, "source": source})
     return account
@@ -182,7 +172,7 @@ def member_accounts_import(*, lines: Iterable[tuple[str, str]], actor) -> Import
         existing = set(MemberAccount.objects.filter(account_id__in=list(wanted)).values_list("account_id", flat=True))
         for account_id in sorted(existing):
             result.skipped.append((account_id, f"Account {account_id} is already a member account in GuardWatch."))
-        user = _user(actor)
+        user = actor_user(actor)
         new = [
             MemberAccount(account_id=account_id, email=email, created_by=user)
             for account_id, email in wanted.items()
@@ -261,7 +251,7 @@ def status_changes_apply(changes: Sequence[tuple[Membership, str]], *, source: s
         history.append(
             MembershipStatusChange(
                 membership=membership, from_status=before, to_status=status, source=source,
-                actor_name=_actor_name(actor),
+                actor_name=actor_name(actor),
             )  # fmt: skip
         )
         if audit:

@@ -17,12 +17,11 @@ from django.utils import timezone
 
 from findings.models import Finding
 from guardwatch.core.queue import task_send_on_commit
-from guardwatch.core.services import audit_record
+from guardwatch.core.services import actor_user, audit_record
 from triage.filters import FindingFilters, filter_query, findings_filtered
 from triage.models import BulkAction
 from triage.services import (
     TriageError,
-    _user,
     accepted_until_parse,
     findings_archive_set,
     findings_assign,
@@ -109,7 +108,7 @@ def findings_bulk_apply(*, request: BulkRequest, actor) -> tuple[int, BulkAction
     if total > BULK_ASYNC_THRESHOLD:
         with transaction.atomic():
             bulk = BulkAction.objects.create(
-                actor=_user(actor),
+                actor=actor_user(actor),
                 action=request.action,
                 params=request.params,
                 query=request.query,

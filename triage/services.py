@@ -19,7 +19,7 @@ from findings.models import OPEN_STATUSES, Finding, FindingEvent, TriageStatus
 from findings.sla import report_marks
 from guardwatch.core.data_version import data_version_bump_on_commit
 from guardwatch.core.db.bulk import rows_insert
-from guardwatch.core.services import audit_record
+from guardwatch.core.services import actor_name, actor_user, audit_record
 from triage.filters import VIEW_PARAMS, filter_query
 from triage.models import SavedView, WriteBack
 from triage.writeback import writebacks_enqueue
@@ -30,16 +30,6 @@ ARCHIVING = {S.RESOLVED, S.SUPPRESSED}
 
 class TriageError(ValueError):
     """A request the analyst must correct; the message is shown to them as is."""
-
-
-def _actor_name(actor) -> str:
-    if getattr(actor, "is_authenticated", False):
-        return actor.get_username()
-    return actor if isinstance(actor, str) and actor else "system"
-
-
-def _user(actor):
-    return actor if getattr(actor, "is_authenticated", False) else None
 
 
 # --- Status -----------------------------------------------------------------------------------------
@@ -73,8 +63,8 @@ def findings_status_set(
     """Move every finding of `findings` not already in `status` to it; returns how many moved."""
     now = now or timezone.now()
     status_validate(status=status, reason=reason, accepted_until=accepted_until, now=now)
-    name = _actor_name(actor)
-    user = _user(actor)
+    name = actor_name(actor)
+    user = actor_user(actor)
     with transaction.atomic():
         rows = list(
             findings.exclude(status=status).order_by().values_list("id", "status", "region", "archived")
@@ -187,7 +177,7 @@ def findings_assign(*, findings: QuerySet[Finding], assignee, actor, now=None, a
     now = now or timezone.now()
     if assignee is not None and not assignee.has_perm("core.triage_findings"):
         raise TriageError(f"{assignee.get_username()} cannot triage findings, so cannot be assigned.")
-    name = _actor_name(actor)
+    name = actor_name(actor)
     with transaction.atomic():
         pending = findings.exclude(assignee=assignee) if assignee else findings.exclude(assignee__isnull=True)
         ids = list(pending.order_by().values_list("id", flat=True))
@@ -196,7 +186,7 @@ def findings_assign(*, findings: QuerySet[Finding], assignee, actor, now=None, a
         for start in range(0, len(ids), 10_000):
             Finding.objects.filter(pk__in=ids[start : start + 10_000]).update(assignee=assignee)
         label = assignee.get_username() if assignee else ""
-        user = _user(actor)
+        user = actor_user(actor)
         rows_insert(
             model=FindingEvent,
             varying={"finding_id": ids},
@@ -242,8 +232,8 @@ def findings_comment_add(
                 FindingEvent(
                     finding_id=pk,
                     kind=FindingEvent.Kind.COMMENT,
-                    actor=_user(actor),
-                    actor_name=_actor_name(actor),
+                    actor=actor_user(actor),
+                    actor_name=actor_name(actor),
                     created_at=now,
                     body=body,
                 )
@@ -270,7 +260,7 @@ def findings_archive_set(
     with transaction.atomic():
         rows = list(findings.order_by().values_list("id", "region"))
         operation = WriteBack.Operation.ARCHIVE if archived else WriteBack.Operation.UNARCHIVE
-        writebacks_enqueue(findings=rows, operation=operation, actor_name=_actor_name(actor), now=now)
+        writebacks_enqueue(findings=rows, operation=operation, actor_name=actor_name(actor), now=now)
         if audit and rows:
             audit_record(
                 actor=actor,
@@ -288,7 +278,7 @@ def finding_feedback_set(*, finding: Finding, useful: bool, actor) -> None:
         writebacks_enqueue(
             findings=[(finding.pk, finding.region)],
             operation=operation,
-            actor_name=_actor_name(actor),
+            actor_name=actor_name(actor),
             now=timezone.now(),
         )
         audit_record(actor=actor, verb="findings.feedback", target=finding, details={"feedback": operation})

@@ -18,10 +18,10 @@ from django.http import QueryDict
 from findings import gateway
 from findings.models import OPEN_STATUSES
 from findings.sla import BAND_RANGES
-from guardwatch.core.services import audit_record
+from guardwatch.core.services import actor_user, audit_record
 from triage.filters import FindingFilters, filter_query, findings_filtered
 from triage.models import SuppressionRule
-from triage.services import S, TriageError, _user, findings_status_set
+from triage.services import S, TriageError, findings_status_set
 from triage.writeback import _describe, _detector
 
 FILTER_LIMIT = 100  # GuardDuty saved filters per account and region
@@ -211,7 +211,7 @@ def suppression_rule_create(*, name: str, reason: str, query: str, actor) -> Sup
             query=query,
             criteria=criteria,
             regions=created,
-            created_by=_user(actor),
+            created_by=actor_user(actor),
         )
         matched = _suppress_stored(rule=rule, filters=filters, actor=actor)
         audit_record(

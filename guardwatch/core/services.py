@@ -18,6 +18,18 @@ SYSTEM_ACTOR = "system"
 logger = logging.getLogger(__name__)
 
 
+def actor_name(actor) -> str:
+    """Who acted, as a name: a user's username, or a string naming system work (beat, ingest), or "system"."""
+    if getattr(actor, "is_authenticated", False):
+        return actor.get_username()
+    return actor if isinstance(actor, str) and actor else SYSTEM_ACTOR
+
+
+def actor_user(actor):
+    """The user who acted, or None for system work."""
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
 def audit_record(
     *,
     actor,
@@ -29,8 +41,8 @@ def audit_record(
 
     `target` is a model instance or a `(type, id, label)` triple for things that are not rows.
     """
-    user = actor if getattr(actor, "is_authenticated", False) else None
-    actor_name = user.get_username() if user else (actor if isinstance(actor, str) and actor else SYSTEM_ACTOR)
+    user = actor_user(actor)
+    name = actor_name(actor)
     target_type = target_id = target_label = ""
     if isinstance(target, models.Model):
         target_type = target._meta.label_lower
@@ -40,7 +52,7 @@ def audit_record(
         target_type, target_id, target_label = (str(part) for part in target)
     return AuditEntry.objects.create(
         actor=user,
-        actor_name=actor_name[:150],
+        actor_name=name[:150],
         verb=verb,
         target_type=target_type[:64],
         target_id=target_id[:128],
