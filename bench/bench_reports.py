@@ -255,12 +255,12 @@ def _snapshot_cases(client, timed_n: int) -> tuple[list[CaseResult], list[str]]:
     from unittest import mock
 
     from guardwatch.core.data_version import data_version_bump
-    from reports import snapshots as report_snapshots
+    from reports import services as report_services
     from reports import tasks
 
     queued: list[int] = []
     with _own_snapshots(), mock.patch.object(tasks.findings_figures_refresh, "delay", lambda: queued.append(1)):
-        seconds, refreshed = timed(report_snapshots.findings_figures_refresh)
+        seconds, refreshed = timed(report_services.findings_figures_refresh)
         results = [
             measure_get(client, f"findings report, {key} days (snapshot)", f"/findings/report/?period={key}",
                         timed=timed_n)
@@ -303,7 +303,7 @@ def _time_to_figures(client, rounds: int) -> list[str]:
     (`findings_report_snapshot`, two connections), the poll request that then serves the snapshot.
     The broker and the poll interval (1 s) are left out: they add up to one poll interval.
     """
-    from reports import snapshots as report_snapshots
+    from reports import services as report_services
 
     rows = ["| period | request (waiting page) | worker computes | poll serves the report | in all (p50) |",
             "|---|---|---|---|---|"]  # fmt: skip
@@ -314,7 +314,7 @@ def _time_to_figures(client, rounds: int) -> list[str]:
             with _own_snapshots() as sent:
                 first, response = timed(lambda query=query: client.get(f"/findings/report/?{query}"))
                 assert b'data-testid="report-pending"' in response.content, name
-                work, _ = timed(lambda: report_snapshots.findings_report_snapshot(query=sent.pop()))
+                work, _ = timed(lambda: report_services.findings_report_snapshot(query=sent.pop()))
                 poll, response = timed(lambda query=query: client.get(f"/findings/report/?{query}",
                                                                       headers={"HX-Request": "true"}))  # fmt: skip
                 assert b'data-testid="new-total"' in response.content, name

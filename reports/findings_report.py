@@ -397,7 +397,7 @@ def _comparisons(report: FindingsReport, timing: list[TimingRow], *, closed_befo
 
 
 def findings_report_compute(*, period: ReportPeriod, now: datetime | None = None) -> FindingsReport:
-    """The whole report for a period, computed now (report_snapshots serves it from a snapshot)."""
+    """The whole report for a period, computed now (report_services serves it from a snapshot)."""
     return _compute(period, now or timezone.now())
 
 

@@ -1,7 +1,7 @@
 """Report reads the pages start from: what the dashboard shows a person.
 
 The figures are computed by `coverage`, `matrix`, `findings_report` and `timing`, and served from the
-snapshots `snapshots` keeps (the app's only writes, to the cache, done by its tasks); a page reads
+snapshots `reports.services` keeps (the app's only writes, to the cache, done by its tasks); a page reads
 them through here or through those modules' public functions, never by computing on its own.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from reports.coverage import CoverageDashboard, coverage_dashboard
 from reports.findings_report import FindingsDashboard
-from reports.snapshots import findings_dashboard
+from reports.services import findings_dashboard
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Report Celery tasks: thin interfaces to `reports.snapshots` (beat runs the refresh every minute).
+"""Report Celery tasks: thin interfaces to `reports.services` (beat runs the refresh every minute).
 
 The first two keep the names they had when they lived in `findings.tasks`, so messages queued by a
 previous version and beat entries still find them.
@@ -6,22 +6,22 @@ previous version and beat entries still find them.
 
 from celery import shared_task
 
-from reports import snapshots
+from reports import services
 
 
 @shared_task(name="findings.tasks.findings_figures_refresh")
 def findings_figures_refresh() -> list[str]:
     """Beat (every minute) and stale pages: recompute stale report snapshots; one run at a time across workers."""
-    return snapshots.findings_figures_refresh()
+    return services.findings_figures_refresh()
 
 
 @shared_task(name="findings.tasks.findings_report_snapshot")
 def findings_report_snapshot(query: dict[str, str], owner: str = "") -> str:
     """A report page had no figures for a period: compute and keep its snapshot (the page polls for it)."""
-    return snapshots.findings_report_snapshot(query=query, owner=owner)
+    return services.findings_report_snapshot(query=query, owner=owner)
 
 
 @shared_task(name="reports.tasks.findings_figures_rebuild")
 def findings_figures_rebuild() -> list[str]:
     """Recompute every findings snapshot now, stale or not (after the demo's history rewrote a month)."""
-    return snapshots.findings_figures_rebuild()
+    return services.findings_figures_rebuild()

@@ -15,7 +15,7 @@ from findings.sla import BANDS
 from guardwatch.core.access import requires
 from guardwatch.core.csv_export import csv_response
 from reports import charts, periods
-from reports import snapshots as report_snapshots
+from reports import services as report_services
 from reports.findings_report import FindingsReport
 from reports.periods import BAND_LABELS
 from reports.selectors import dashboard_cards
@@ -109,7 +109,7 @@ def findings_report(request: HttpRequest) -> HttpResponse:
     """What GuardDuty found in a period and how the team handled it."""
     asked = periods.report_period(params=request.GET)
     export = request.GET.get("export", "")
-    served = report_snapshots.findings_report(
+    served = report_services.findings_report(
         period=asked, wait=export in EXPORTS, retry=request.GET.get("retry") == "1", owner=str(request.user.pk)
     )  # a download waits
     report = served.report

@@ -44,10 +44,10 @@ class QueuedReports(list):
         self.owners.append(owner)
 
     def run(self) -> None:
-        from reports import snapshots as report_snapshots
+        from reports import services as report_services
 
         while self:
-            report_snapshots.findings_report_snapshot(query=self.pop(0), owner=self.owners.pop(0))
+            report_services.findings_report_snapshot(query=self.pop(0), owner=self.owners.pop(0))
 
 
 @pytest.fixture(autouse=True)

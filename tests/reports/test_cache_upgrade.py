@@ -17,7 +17,7 @@ from django.core.cache import cache
 from guardwatch.core.data_version import data_version
 from reports.cache import _digest, _snapshot_key, reports_cached, snapshot_get
 from reports.coverage import regions
-from reports.snapshots import DASHBOARD
+from reports.services import DASHBOARD
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from guardwatch.core.data_version import data_version_bump
-from reports.snapshots import findings_figures_refresh
+from reports.services import findings_figures_refresh
 from reports.timing import percentile_cont
 from tests.reports.support import finding, moved
 

@@ -11,11 +11,11 @@ from django.utils import timezone
 from findings.sync import findings_sync_region
 from guardwatch.core.data_version import data_version, data_version_bump
 from reports import findings_report as reports
-from reports import snapshots as report_snapshots
+from reports import services as report_services
 from reports import tasks
 from reports.cache import refresh_claim
 from reports.periods import report_period
-from reports.snapshots import CLAIM, findings_figures_refresh
+from reports.services import CLAIM, findings_figures_refresh
 from tests.findings.simulated import estate
 from tests.reports.support import finding, moved
 
@@ -115,12 +115,12 @@ def test_without_a_broker_the_page_computes_the_report_itself(client_for, month,
 def test_a_request_computes_the_report_when_no_worker_took_it(month, computations, report_worker):
     now = timezone.now()
     period = report_period(params={"period": "90"}, now=now)
-    assert report_snapshots.findings_report(period=period, now=now).report is None
-    later = now + timedelta(seconds=report_snapshots.WORKER_WAIT_SECONDS - 1)
-    assert report_snapshots.findings_report(period=period, now=later).report is None
+    assert report_services.findings_report(period=period, now=now).report is None
+    later = now + timedelta(seconds=report_services.WORKER_WAIT_SECONDS - 1)
+    assert report_services.findings_report(period=period, now=later).report is None
     assert computations == []
-    late = now + timedelta(seconds=report_snapshots.WORKER_WAIT_SECONDS)
-    assert report_snapshots.findings_report(period=period, now=late).report.new_total == 2
+    late = now + timedelta(seconds=report_services.WORKER_WAIT_SECONDS)
+    assert report_services.findings_report(period=period, now=late).report.new_total == 2
     assert computations == ["90"]
     assert report_worker == [{"period": "90"}]
     report_worker.run()  # the worker gets to it at last: a current snapshot is kept, nothing to compute
@@ -192,7 +192,7 @@ def test_snapshot_figures_equal_the_inline_computation(month):
     findings_figures_refresh(now=now)
     for key in ("7", "30", "90"):
         period = report_period(params={"period": key}, now=now)
-        served = report_snapshots.findings_report(period=period, now=now)
+        served = report_services.findings_report(period=period, now=now)
         assert not served.refreshing
         assert served.report == reports.findings_report_compute(period=period, now=now)
 
@@ -283,7 +283,7 @@ def test_a_rebuild_shows_rewritten_history_at_once_despite_the_refresh_spacing(c
     data_version_bump(scope="findings")
     assert findings_figures_refresh() == []  # within the spacing: the regular refresh waits
     assert _new_total(client) == "2"
-    assert report_snapshots.findings_figures_rebuild() == ["dashboard", "30", "7", "90"]
+    assert report_services.findings_figures_rebuild() == ["dashboard", "30", "7", "90"]
     assert _new_total(client) == "3"
 
 
@@ -320,10 +320,10 @@ def test_a_move_committed_after_a_refresh_that_could_not_see_it_makes_the_snapsh
     worker.join()
 
     period = report_period(params={"period": "30"}, now=now)
-    served = report_snapshots.findings_report(period=period, now=now + timedelta(seconds=2))
+    served = report_services.findings_report(period=period, now=now + timedelta(seconds=2))
     assert served.refreshing  # stale: a refresh is queued rather than the old figures served as current
     assert findings_figures_refresh(now=now + timedelta(seconds=2)) != []
-    assert report_snapshots.findings_report(period=period, now=now + timedelta(seconds=3)).report.closed_total == 2
+    assert report_services.findings_report(period=period, now=now + timedelta(seconds=3)).report.closed_total == 2
 
 
 def test_an_eventbridge_push_that_stores_a_finding_makes_the_snapshots_stale(
@@ -378,17 +378,17 @@ def test_the_request_that_computes_for_an_absent_worker_keeps_the_other_pages_wa
 ):
     now = timezone.now()
     period = report_period(params={"period": "90"}, now=now)
-    assert report_snapshots.findings_report(period=period, now=now).report is None
-    late = now + timedelta(seconds=report_snapshots.WORKER_WAIT_SECONDS)
+    assert report_services.findings_report(period=period, now=now).report is None
+    late = now + timedelta(seconds=report_services.WORKER_WAIT_SECONDS)
     compute = reports.findings_report_compute
     others: list = []
 
     def computing(*, period, now=None):  # another page polls while this request computes
-        others.append(report_snapshots.findings_report(period=period, now=late + timedelta(seconds=1)))
+        others.append(report_services.findings_report(period=period, now=late + timedelta(seconds=1)))
         return compute(period=period, now=now)
 
     monkeypatch.setattr(reports, "findings_report_compute", computing)
-    assert report_snapshots.findings_report(period=period, now=late).report.new_total == 2
+    assert report_services.findings_report(period=period, now=late).report.new_total == 2
     assert [(o.report, o.queued_at) for o in others] == [(None, late)]  # it waits, it does not compute too
     assert report_worker == [{"period": "90"}]
 
@@ -396,16 +396,16 @@ def test_the_request_that_computes_for_an_absent_worker_keeps_the_other_pages_wa
 def test_a_failure_in_the_request_that_computes_for_an_absent_worker_is_shown(month, report_worker, monkeypatch):
     now = timezone.now()
     period = report_period(params={"period": "7"}, now=now)
-    report_snapshots.findings_report(period=period, now=now)
+    report_services.findings_report(period=period, now=now)
 
     def fails(*, period, now=None):
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(reports, "findings_report_compute", fails)
-    late = now + timedelta(seconds=report_snapshots.WORKER_WAIT_SECONDS)
-    served = report_snapshots.findings_report(period=period, now=late)
+    late = now + timedelta(seconds=report_services.WORKER_WAIT_SECONDS)
+    served = report_services.findings_report(period=period, now=late)
     assert (served.report, served.failed) == (None, "RuntimeError: out of memory")
-    again = report_snapshots.findings_report(period=period, now=late + timedelta(seconds=5))
+    again = report_services.findings_report(period=period, now=late + timedelta(seconds=5))
     assert again.failed == "RuntimeError: out of memory"
     assert report_worker == [{"period": "7"}]  # nothing more queued
 

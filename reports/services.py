@@ -1,4 +1,5 @@
-"""The findings report and the dashboard's findings figures, served from kept snapshots.
+"""Report services: the findings report and the dashboard's findings figures, served from kept snapshots
+that this module computes and writes (to the cache) and queues computations of.
 
 At 1,000,000 findings the report takes seconds to compute (docs/benchmarks.md), so a manager's page
 does not compute it: it serves the last snapshot of the standard periods (7, 30, 90 days) and of the
