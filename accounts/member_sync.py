@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts import gateway
 from accounts.gateway import GatewayError
 from accounts.models import (
+    MONITORED,
     MemberAccount,
     Membership,
     MembershipStatusChange,
@@ -29,9 +30,6 @@ from guardwatch.core.data_version import data_version_bump
 from guardwatch.core.models import Alert
 from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import alert_raise, audit_record
-
-MONITORED = "Enabled"
-
 
 # --- Status sync ------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ STATUS_LABELS = {
     "": "Not a member",
 }
 # Statuses that mean the account is not (or no longer) monitored and someone should look.
+MONITORED = "Enabled"  # the relationship status of a member the administrator watches
 ALERT_STATUSES = ("Resigned", "Removed", "Disabled", "EmailVerificationFailed")
 
 

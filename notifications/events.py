@@ -25,7 +25,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from guardwatch.core.queue import task_send
+from guardwatch.core.queue import task_send_on_commit
 from notifications.models import BANDS, Delivery, DigestEntry, EventKind, RoutingRule
 
 logger = logging.getLogger(__name__)
@@ -184,8 +184,8 @@ def _recently_sent(matched: list[tuple[RoutingRule, Event]], now: datetime) -> s
 
 def deliveries_enqueue(*, deliveries: Iterable[Delivery], countdown: float | None = None) -> None:
     """Hand each delivery to its own Celery task once the current transaction commits."""
-    ids = [d.pk for d in deliveries]
-    transaction.on_commit(lambda: [task_send("notifications.tasks.delivery_send", pk, countdown=countdown) for pk in ids])
+    for delivery in deliveries:
+        task_send_on_commit("notifications.tasks.delivery_send", delivery.pk, countdown=countdown)
 
 
 # --- Findings upsert hook -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import (
+    MONITORED,
     PROTECTION_PLANS,
     MemberAccount,
     MemberProtection,
@@ -29,7 +30,6 @@ from reports.cache import reports_cached
 
 GAP_PER_PAGE = 50
 GAP_PREVIEW = 10
-MONITORED = "Enabled"
 PENDING = ("Invited", "EmailVerificationInProgress")
 NOT_INVITED = ("", "Created")
 

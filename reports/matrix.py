@@ -14,13 +14,14 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts.models import (
+    MONITORED,
     PROTECTION_PLANS,
     MemberAccount,
     Membership,
     status_css,
     status_label,
 )
-from reports.coverage import MONITORED, accounts_without, regions
+from reports.coverage import accounts_without, regions
 
 MATRIX_PER_PAGE = 100
 

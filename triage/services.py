@@ -32,6 +32,9 @@ class TriageError(ValueError):
     """A request the analyst must correct; the message is shown to them as is."""
 
 
+EVENT_BATCH = 2000  # timeline rows inserted per statement
+
+
 # --- Status -----------------------------------------------------------------------------------------
 
 
@@ -225,6 +228,7 @@ def findings_comment_add(
     if len(body) > 10_000:
         raise TriageError("A comment is limited to 10,000 characters.")
     now = now or timezone.now()
+    user, name = actor_user(actor), actor_name(actor)
     with transaction.atomic():
         ids = list(findings.order_by().values_list("id", flat=True))
         FindingEvent.objects.bulk_create(
@@ -232,14 +236,14 @@ def findings_comment_add(
                 FindingEvent(
                     finding_id=pk,
                     kind=FindingEvent.Kind.COMMENT,
-                    actor=actor_user(actor),
-                    actor_name=actor_name(actor),
+                    actor=user,
+                    actor_name=name,
                     created_at=now,
                     body=body,
                 )
                 for pk in ids
             ],
-            batch_size=2000,
+            batch_size=EVENT_BATCH,
         )
         if audit and ids:
             audit_record(
