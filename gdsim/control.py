@@ -27,7 +27,7 @@ a bad request answers 400 `{"error": "..."}`. Endpoints:
     DELETE /_sim/calls
     GET    /_sim/errors                 -> {"errors": [...]};   DELETE clears them
     GET    /_sim/outbox                 -> {"emails": [...]}   (invitation emails "sent")
-    POST   /_sim/tick                   -> {"new": [...], "repeated": [...]}
+    POST   /_sim/tick                   -> {"new": [...], "repeated": [...], "accepted": [...]}
     POST   /_sim/save
 """
 

@@ -55,7 +55,7 @@ class LiveTicker:
             self.consecutive_failures = 0
             self.last_tick_at = iso(self.state.now())
         self.log(f"live tick: {len(summary['new'])} new, {len(summary['repeated'])} repeated, "
-                 f"{len(summary.get('accepted', ()))} invitations accepted")
+                 f"{len(summary['accepted'])} invitations accepted")
         return True
 
     def _failed(self, error: str, trace: str) -> None:

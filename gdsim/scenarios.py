@@ -205,7 +205,7 @@ def live_tick(state: SimulatorState, *, rng: random.Random | None = None) -> dic
         sources = sorted((scope.account_id, scope.region) for scope in state.scopes.values()
                          if scope.detector is not None and scope.detector.status == "ENABLED")
         if not sources:
-            return {"new": [], "repeated": []}
+            return {"new": [], "repeated": [], "accepted": []}
         for _ in range(rng.randint(1, 3)):
             account_id, region = rng.choice(sources)
             new.extend(state.generate_findings(account_id, region, 1, rng=rng))
