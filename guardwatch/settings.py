@@ -371,6 +371,9 @@ GUARDWATCH_SLA_HOURS = env_sla_hours("GUARDWATCH_SLA_HOURS", "critical=4,high=24
 # so tests never see each other's figures.
 GUARDWATCH_REPORTS_CACHE_SECONDS = env_int("GUARDWATCH_REPORTS_CACHE_SECONDS", 0 if TESTING else 60)
 GUARDWATCH_REPORTS_MAX_AGE_SECONDS = env_int("GUARDWATCH_REPORTS_MAX_AGE_SECONDS", 15 * 60, minimum=60)
+# Downloads that hold a web thread while they stream (findings CSV/JSON, report CSVs): one per person at
+# a time and at most this many at once, so exports cannot take every gunicorn thread (docs/deployment.md).
+GUARDWATCH_EXPORTS_MAX = env_int("GUARDWATCH_EXPORTS_MAX", 3, minimum=1)
 
 # --- Notifications ----------------------------------------------------------------------------
 # Outbound mail (email destinations), in Django 6.1's MAILERS form (the EMAIL_* settings are deprecated;

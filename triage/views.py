@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -25,6 +27,7 @@ from findings import sla
 from findings.models import TriageStatus
 from guardwatch.core.access import can, requires
 from guardwatch.core.redirects import next_url
+from guardwatch.core.slots import Slot, SlotsBusy, slot_acquire
 from triage import bulk as bulk_actions
 from triage import detail, selectors, suppression
 from triage import filters as list_filters
@@ -384,15 +387,23 @@ def _safe_cell(value) -> str:
 
 @require_GET
 @requires("view_findings")
-def export_view(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
-    """The current filter as CSV or JSON, streamed row by row from a server-side cursor."""
+def export_view(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The current filter as CSV or JSON, streamed in keyset pages while it holds an export slot.
+
+    One export per person at a time and GUARDWATCH_EXPORTS_MAX in all (`guardwatch.core.slots`); a
+    refused export goes back to the list with the reason (429 for an API client).
+    """
+    try:
+        slot = slot_acquire("findings-export", str(request.user.pk), total=settings.GUARDWATCH_EXPORTS_MAX)
+    except SlotsBusy as busy:
+        return _export_refused(request, busy)
     filters = FindingFilters.from_query(request.GET)
     rows = selectors.findings_export_rows(filters=filters, user=request.user)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "csv":
         writer = csv.writer(_Echo())
 
-        def csv_lines():
+        def chunks():
             header = None
             for row in rows:
                 if header is None:
@@ -400,10 +411,10 @@ def export_view(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
                     yield writer.writerow(header)
                 yield writer.writerow([_safe_cell(row[k]) for k in header])
 
-        response = StreamingHttpResponse(csv_lines(), content_type="text/csv; charset=utf-8")
+        content_type = "text/csv; charset=utf-8"
     else:
 
-        def json_chunks():
+        def chunks():
             yield "["
             first = True
             for row in rows:
@@ -411,6 +422,40 @@ def export_view(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
                 first = False
             yield "]\n"
 
-        response = StreamingHttpResponse(json_chunks(), content_type="application/json")
+        content_type = "application/json"
+    response = StreamingHttpResponse(_Holding(slot, chunks()), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="guardwatch-findings-{stamp}.{fmt}"'
+    return response
+
+
+class _Holding:
+    """Streams `chunks` while holding `slot`: renews its lease as it goes and releases it at the end,
+    and also when the server closes the response early (a client gone before or during the body:
+    a generator's `finally` would not run if it never started)."""
+
+    def __init__(self, slot: Slot, chunks: Iterator[str], *, renew_every: int = 1000):
+        self.slot, self.chunks, self.renew_every = slot, chunks, renew_every
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            for count, chunk in enumerate(self.chunks, start=1):
+                if count % self.renew_every == 0:
+                    self.slot.renew()
+                yield chunk
+        finally:
+            self.slot.release()
+
+    def close(self) -> None:
+        self.slot.release()
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
+
+
+def _export_refused(request: HttpRequest, busy: SlotsBusy) -> HttpResponse:
+    if request.htmx or "text/html" in request.headers.get("Accept", ""):
+        messages.error(request, busy.message)
+        return redirect(f"{reverse('triage:list')}?{request.GET.urlencode()}")
+    response = HttpResponse(busy.message + "\n", status=429, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(busy.retry_after)
     return response
