@@ -333,6 +333,8 @@ GUARDWATCH_FINDINGS_SYNC_MINUTES = env_int("GUARDWATCH_FINDINGS_SYNC_MINUTES", 5
 GUARDWATCH_FINDINGS_SYNC_OVERLAP_SECONDS = env_int("GUARDWATCH_FINDINGS_SYNC_OVERLAP_SECONDS", 300)
 # How long a sync claim lasts without renewal where advisory locks are unavailable (SQLite demo).
 GUARDWATCH_FINDINGS_SYNC_LEASE_SECONDS = env_int("GUARDWATCH_FINDINGS_SYNC_LEASE_SECONDS", 300, minimum=10)
+# Watchdogs (beat): a sync or bulk action whose worker died is queued again within this many seconds.
+GUARDWATCH_WATCHDOG_SECONDS = env_int("GUARDWATCH_WATCHDOG_SECONDS", 30, minimum=5)
 # Archive/feedback reconciliation (console changes that do not move updatedAt): how often, in minutes,
 # and at most how many GetFindings calls per region and run its sweep of open findings may spend.
 GUARDWATCH_FINDINGS_RECONCILE_MINUTES = env_int("GUARDWATCH_FINDINGS_RECONCILE_MINUTES", 60, minimum=1)
