@@ -339,6 +339,10 @@ GUARDWATCH_FINDINGS_RECONCILE_MINUTES = env_int("GUARDWATCH_FINDINGS_RECONCILE_M
 GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS = env_int("GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS", 200, minimum=1)
 # Delete findings last seen longer ago than this many days; 0 keeps them forever.
 GUARDWATCH_FINDINGS_RETENTION_DAYS = env_int("GUARDWATCH_FINDINGS_RETENTION_DAYS", 0)
+# Suppression rules (docs/security.md): a rule that would hide more than this many open findings now
+# waits for an Admin's approval before it reaches GuardDuty; with ..._APPROVAL_ALWAYS every rule does.
+GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD = env_int("GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD", 100)
+GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS = env_bool("GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS", False)
 
 
 def env_sla_hours(name: str, default: str) -> dict[str, int]:
