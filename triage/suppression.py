@@ -227,15 +227,17 @@ def _may_approve(actor) -> bool:
     return can(actor, "approve_suppression")
 
 
-def _checked(*, query: str) -> tuple[str, FindingFilters, dict, list[str], dict]:
-    """The rule's query, filters, criteria and regions, refused if GuardDuty cannot express it or it
-    would match every finding; with its counts in the store now."""
+def _checked(
+    *, query: str, regions: list[str] | None = None
+) -> tuple[str, FindingFilters, dict, list[str], dict]:
+    """The rule's query, filters, criteria and regions (the query's, or those it already lives in),
+    refused if GuardDuty cannot express it or it would match every finding; with its counts now."""
     query = filter_query(QueryDict(query))
     filters = FindingFilters.from_query(QueryDict(query))
     if filters.errors:
         raise TriageError(" ".join(filters.errors))
     criteria = suppression_criteria(filters=filters)
-    regions = _rule_regions(filters)
+    regions = list(regions) if regions else _rule_regions(filters)
     if criteria_match_everything(criteria):
         raise TriageError(
             "This rule would match every finding GuardDuty can produce (its criteria exclude nothing: GuardDuty "
@@ -424,8 +426,8 @@ def _suppress_stored(*, rule: SuppressionRule, filters: FindingFilters, actor) -
     )
 
 
-def suppression_rule_update(*, rule: SuppressionRule, reason: str, query: str, actor) -> SuppressionRule:
-    """New reason and criteria: UpdateFilter in each region the rule lives in.
+def suppression_rule_update_plan(*, rule: SuppressionRule, reason: str, query: str, actor) -> SuppressionPlan:
+    """Check a change to an active rule and count what it would hide now, touching nothing.
 
     Held to the same checks as a new rule; a change that would need approval is refused to those who
     cannot approve (widening an approved rule must not skip the approval).
@@ -436,7 +438,7 @@ def suppression_rule_update(*, rule: SuppressionRule, reason: str, query: str, a
         )
     if not reason.strip():
         raise TriageError("A suppression rule needs a reason.")
-    query, filters, criteria, _regions, counts = _checked(query=query)
+    query, filters, criteria, regions, counts = _checked(query=query, regions=rule.regions)
     if _needs_approval(hiding=counts["hiding"]) and not _may_approve(actor):
         raise TriageError(
             f"This change would hide {counts['hiding']:,} findings now, more than "
@@ -445,6 +447,23 @@ def suppression_rule_update(*, rule: SuppressionRule, reason: str, query: str, a
             if not settings.GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS
             else "Every suppression rule needs an Admin's approval here: create a new rule, or ask an Admin to make this change."
         )
+    return SuppressionPlan(
+        name=rule.name,
+        reason=reason.strip(),
+        query=query,
+        filters=filters,
+        criteria=criteria,
+        regions=regions,
+        needs_approval=False,
+        **counts,
+    )
+
+
+def suppression_rule_update(*, rule: SuppressionRule, reason: str, query: str, actor) -> SuppressionRule:
+    """New reason and criteria (checked as `suppression_rule_update_plan` does): UpdateFilter in each
+    region the rule lives in, then mark the stored findings it now matches Suppressed."""
+    plan = suppression_rule_update_plan(rule=rule, reason=reason, query=query, actor=actor)
+    reason, query, filters, criteria = plan.reason, plan.query, plan.filters, plan.criteria
     detectors: dict[str, str] = {}
     for region in rule.regions:
         try:

@@ -369,13 +369,16 @@ def suppression_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         if not can(request.user, "triage_findings"):
             raise PermissionDenied("Your role does not allow this (triage_findings).")
+        fields = {"reason": request.POST.get("reason", ""), "query": request.POST.get("query", "")}
         try:
-            suppression.suppression_rule_update(
-                rule=rule,
-                reason=request.POST.get("reason", ""),
-                query=request.POST.get("query", ""),
-                actor=request.user,
-            )
+            if request.POST.get("confirmed") != "yes":  # step 1: what the changed rule would hide now
+                plan = suppression.suppression_rule_update_plan(rule=rule, **fields, actor=request.user)
+                return render(
+                    request,
+                    "triage/suppression_confirm.html",
+                    {"plan": plan, "rule": rule, "criteria": json.dumps(plan.criteria, indent=2)},
+                )
+            suppression.suppression_rule_update(rule=rule, **fields, actor=request.user)
         except triage.TriageError as error:
             messages.error(request, str(error))
         else:

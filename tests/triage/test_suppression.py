@@ -86,9 +86,11 @@ def test_past_a_hundred_filters_in_a_region_the_rule_is_refused_clearly(synced, 
 def test_editing_a_rule_updates_the_filter_and_deleting_removes_it(synced, client_for, analyst):
     rule = suppression_rule_create(name="edit-me", reason="First", query="band=low", actor=analyst)
     client = client_for("analyst")
-    client.post(
-        f"/findings/suppression/{rule.pk}/", {"reason": "Second", "query": "band=low&account=222222222222"}
-    )
+    change = {"reason": "Second", "query": "band=low&account=222222222222"}
+    review = client.post(f"/findings/suppression/{rule.pk}/", change)
+    assert 'data-testid="suppression-count"' in review.content.decode()
+    assert filter_in(synced, "us-east-1", "edit-me").description == "First"  # nothing changed before confirming
+    client.post(f"/findings/suppression/{rule.pk}/", {**change, "confirmed": "yes"})
     for region in REGIONS:
         saved = filter_in(synced, region, "edit-me")
         assert saved.description == "Second"
@@ -297,4 +299,13 @@ def test_an_analyst_cannot_widen_an_approved_rule_past_the_threshold(synced, low
     assert rule.status == "active"
     with pytest.raises(TriageError, match="without an Admin's approval"):
         suppression_rule_update(rule=rule, reason="x", query="band=low&band=medium", actor=analyst)
+    assert filter_in(synced, "us-east-1", "narrow").criteria == rule.criteria
+
+
+def test_an_edit_that_would_match_every_finding_is_refused_too(synced, admin):
+    from triage.suppression import suppression_rule_update
+
+    rule = suppression_rule_create(name="narrow", reason="x", query="band=critical&sev_min=9", actor=admin)
+    with pytest.raises(TriageError, match="would match every finding GuardDuty can produce"):
+        suppression_rule_update(rule=rule, reason="x", query="sev_min=1", actor=admin)  # not even an Admin
     assert filter_in(synced, "us-east-1", "narrow").criteria == rule.criteria
