@@ -224,7 +224,7 @@ def _needs_approval(*, hiding: int) -> bool:
 
 
 def _may_approve(actor) -> bool:
-    return can(actor, "approve_suppression")
+    return getattr(actor, "is_authenticated", False) and can(actor, "approve_suppression")
 
 
 def _checked(
@@ -257,6 +257,11 @@ def _checked(
             "type, account or resource it is about."
         )
     return query, filters, criteria, regions, counts
+
+
+def suppression_preview(*, query: str) -> dict:
+    """The GuardDuty criteria a list filter would become, refused (TriageError) as a new rule would be."""
+    return _checked(query=query)[2]
 
 
 def suppression_rule_plan(*, name: str, reason: str, query: str, actor) -> SuppressionPlan:

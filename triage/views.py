@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -285,7 +285,7 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
     error = None
     if query:
         try:
-            preview = suppression.suppression_criteria(filters=FindingFilters.from_query(QueryDict(query)))
+            preview = suppression.suppression_preview(query=query)
         except triage.TriageError as exc:
             error = str(exc)
     return render(

@@ -176,6 +176,8 @@ def test_criteria_every_finding_meets_are_refused_before_guardduty_hears_of_them
     )
     assert "would match every finding GuardDuty can produce" in response.content.decode()
     _nothing_changed(synced, "everything")
+    preview = client.get("/findings/suppression/", {"query": query}).content.decode()
+    assert "would match every finding GuardDuty can produce" in preview and "Review the rule" not in preview
 
 
 def test_a_rule_matching_every_stored_finding_in_its_regions_is_refused(synced, analyst):
