@@ -287,6 +287,12 @@ def test_nobody_approves_their_own_rule(synced, low_threshold, analyst, client_f
     assert all(filter_in(synced, region, "wide-rule") is None for region in REGIONS)
 
 
+def test_an_admins_own_rule_above_the_threshold_is_pushed_at_once(synced, low_threshold, admin):
+    rule = suppression_rule_create(name="wide-rule", reason="Noise", query="band=low&band=medium", actor=admin)
+    assert rule.status == "active" and rule.hidden_at_request > 3
+    assert filter_in(synced, "us-east-1", "wide-rule").action == "ARCHIVE"
+
+
 def test_with_approval_always_on_even_a_small_rule_waits(synced, settings, analyst):
     settings.GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS = True
     rule = suppression_rule_create(name="tiny", reason="x", query="band=critical&account=111111111111", actor=analyst)
