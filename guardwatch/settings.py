@@ -259,10 +259,18 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=300)
-# Sign-in throttling (guardwatch/core/login.py): this many wrong passwords for one user name (five
-# times as many from one address) lock further attempts for the given number of minutes.
+# Sign-in throttling (guardwatch/core/login.py, docs/security.md): this many attempts for one user name
+# from one address, then each further one waits DELAY_SECONDS, doubling up to MAX_DELAY_MINUTES. A name
+# from addresses it never signed in from, and an address for names that never signed in from it, have
+# budgets of their own (NAME_/ADDRESS_MAX_FAILURES) with the same delays.
 GUARDWATCH_LOGIN_MAX_FAILURES = env_int("GUARDWATCH_LOGIN_MAX_FAILURES", 10, minimum=1)
-GUARDWATCH_LOGIN_LOCKOUT_MINUTES = env_int("GUARDWATCH_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+GUARDWATCH_LOGIN_NAME_MAX_FAILURES = env_int("GUARDWATCH_LOGIN_NAME_MAX_FAILURES", 100, minimum=1)
+GUARDWATCH_LOGIN_ADDRESS_MAX_FAILURES = env_int("GUARDWATCH_LOGIN_ADDRESS_MAX_FAILURES", 50, minimum=1)
+GUARDWATCH_LOGIN_DELAY_SECONDS = env_int("GUARDWATCH_LOGIN_DELAY_SECONDS", 30, minimum=1)
+GUARDWATCH_LOGIN_MAX_DELAY_MINUTES = env_int("GUARDWATCH_LOGIN_MAX_DELAY_MINUTES", 15, minimum=1)
+# How many proxies in front of GuardWatch append to X-Forwarded-For (the client's address is read that
+# many entries from its right); 0 = the connection's address (REMOTE_ADDR). See docs/deployment.md.
+GUARDWATCH_TRUSTED_PROXY_HOPS = env_int("GUARDWATCH_TRUSTED_PROXY_HOPS", 0)
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
@@ -341,6 +349,10 @@ GUARDWATCH_FINDINGS_RECONCILE_MINUTES = env_int("GUARDWATCH_FINDINGS_RECONCILE_M
 GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS = env_int("GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS", 200, minimum=1)
 # Delete findings last seen longer ago than this many days; 0 keeps them forever.
 GUARDWATCH_FINDINGS_RETENTION_DAYS = env_int("GUARDWATCH_FINDINGS_RETENTION_DAYS", 0)
+# Suppression rules (docs/security.md): a rule that would hide more than this many open findings now
+# waits for an Admin's approval before it reaches GuardDuty; with ..._APPROVAL_ALWAYS every rule does.
+GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD = env_int("GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD", 100)
+GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS = env_bool("GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS", False)
 
 
 def env_sla_hours(name: str, default: str) -> dict[str, int]:

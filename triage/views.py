@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -287,14 +287,15 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
     error = None
     if query:
         try:
-            preview = suppression.suppression_criteria(filters=FindingFilters.from_query(QueryDict(query)))
+            preview = suppression.suppression_preview(query=query)
         except triage.TriageError as exc:
             error = str(exc)
     return render(
         request,
         "triage/suppression.html",
         {
-            "rules": SuppressionRule.objects.all(),
+            "rules": SuppressionRule.objects.select_related("created_by", "decided_by"),
+            "can_approve": can(request.user, "approve_suppression"),
             "query": query,
             "preview": json.dumps(preview, indent=2) if preview else "",
             "preview_error": error,
@@ -307,18 +308,59 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def suppression_create_view(request: HttpRequest) -> HttpResponse:
+    """Step 1 shows what the rule would hide now and asks to confirm; step 2 (`confirmed`) creates it."""
     query = request.POST.get("query", "")
+    fields = {"name": request.POST.get("name", ""), "reason": request.POST.get("reason", ""), "query": query}
     try:
-        rule = suppression.suppression_rule_create(
-            name=request.POST.get("name", ""),
-            reason=request.POST.get("reason", ""),
-            query=query,
-            actor=request.user,
-        )
+        if request.POST.get("confirmed") != "yes":
+            plan = suppression.suppression_rule_plan(**fields, actor=request.user)
+            return render(
+                request,
+                "triage/suppression_confirm.html",
+                {
+                    "plan": plan,
+                    "criteria": json.dumps(plan.criteria, indent=2),
+                    "threshold": settings.GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD,
+                },
+            )
+        rule = suppression.suppression_rule_create(**fields, actor=request.user)
     except triage.TriageError as error:
         messages.error(request, str(error))
         return redirect(reverse("triage:suppression") + "?" + urlencode({"query": query}))
-    messages.success(request, f"Suppression rule “{rule.name}” pushed to {', '.join(rule.regions)}.")
+    if rule.status == SuppressionRule.Status.PENDING:
+        messages.success(
+            request,
+            f"Suppression rule “{rule.name}” would hide {rule.hidden_at_request:,} findings: it waits for an "
+            "Admin's approval and reaches GuardDuty once approved.",
+        )
+    else:
+        messages.success(request, f"Suppression rule “{rule.name}” pushed to {', '.join(rule.regions)}.")
+    return redirect("triage:suppression")
+
+
+@require_POST
+@requires("approve_suppression")
+def suppression_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = get_object_or_404(SuppressionRule, pk=pk)
+    try:
+        suppression.suppression_rule_approve(rule=rule, actor=request.user)
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Suppression rule “{rule.name}” approved and pushed to GuardDuty.")
+    return redirect("triage:suppression")
+
+
+@require_POST
+@requires("approve_suppression")
+def suppression_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = get_object_or_404(SuppressionRule, pk=pk)
+    try:
+        suppression.suppression_rule_reject(rule=rule, actor=request.user, note=request.POST.get("note", ""))
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Suppression rule “{rule.name}” rejected.")
     return redirect("triage:suppression")
 
 
@@ -329,13 +371,16 @@ def suppression_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         if not can(request.user, "triage_findings"):
             raise PermissionDenied("Your role does not allow this (triage_findings).")
+        fields = {"reason": request.POST.get("reason", ""), "query": request.POST.get("query", "")}
         try:
-            suppression.suppression_rule_update(
-                rule=rule,
-                reason=request.POST.get("reason", ""),
-                query=request.POST.get("query", ""),
-                actor=request.user,
-            )
+            if request.POST.get("confirmed") != "yes":  # step 1: what the changed rule would hide now
+                plan = suppression.suppression_rule_update_plan(rule=rule, **fields, actor=request.user)
+                return render(
+                    request,
+                    "triage/suppression_confirm.html",
+                    {"plan": plan, "rule": rule, "criteria": json.dumps(plan.criteria, indent=2)},
+                )
+            suppression.suppression_rule_update(rule=rule, **fields, actor=request.user)
         except triage.TriageError as error:
             messages.error(request, str(error))
         else:
