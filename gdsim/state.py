@@ -345,12 +345,12 @@ class SimulatorState:
             self.ensure_detector(member_id, region)
             accept_invitation(self, member_id, region, administrator_id, invitation.invitation_id)
 
-    def resign(self, member_id: str, region: str) -> StoredFinding | None:
-        """The member disassociates itself; returns the alert finding raised for the administrator."""
+    def resign(self, member_id: str, region: str) -> None:
+        """The member disassociates itself (its administrator then lists it Resigned)."""
         from .relationships import disassociate_from_administrator
 
         with self.lock:
-            return disassociate_from_administrator(self, member_id, region)
+            disassociate_from_administrator(self, member_id, region)
 
     # ------------------------------------------------------------------------------------
     # Findings
