@@ -89,7 +89,11 @@ class CallCounts:
 
 
 def default_features(account_id: str) -> dict[str, str]:
-    """Protection plans of a new detector: most on, a few off, fixed per account."""
+    """Protection plans of a detector the simulated estate already had: most on, a few off, fixed per account.
+
+    Only for detectors the simulator makes itself (seeded scenarios, a simulated member enabling GuardDuty):
+    a CreateDetector call gets what AWS documents for it (`operations.detectors.CREATE_DEFAULTS`).
+    """
     digest = int(hashlib.sha256(account_id.encode()).hexdigest(), 16)
     return {
         name: "DISABLED" if (digest >> (index * 2)) & 3 == 0 else "ENABLED"
