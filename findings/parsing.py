@@ -145,6 +145,7 @@ _MEMBERS = {
     "name": "Name", "s3_object_details": "S3ObjectDetails", "eks_cluster_details": "EksClusterDetails",
     "kubernetes_details": "KubernetesDetails", "kubernetes_workload_details": "KubernetesWorkloadDetails",
     "ecs_cluster_details": "EcsClusterDetails", "container_details": "ContainerDetails",
+    "task_details": "TaskDetails",
     "rds_db_instance_details": "RdsDbInstanceDetails", "db_instance_identifier": "DbInstanceIdentifier",
     "db_cluster_identifier": "DbClusterIdentifier", "lambda_details": "LambdaDetails",
     "function_name": "FunctionName",

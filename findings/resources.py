@@ -89,7 +89,11 @@ def _ecs(resource: dict, k: SimpleNamespace) -> tuple[Any, Any] | None:
     if not cluster:
         return None
     container = _object(resource, k.container_details, k.resource)
-    return cluster.get(k.name), container.get(k.name)
+    if container.get(k.name) is not None:
+        return cluster.get(k.name), container.get(k.name)
+    # No container named: the task (EcsClusterDetails.TaskDetails.Arn) is the most specific thing affected.
+    task = _object(cluster, k.task_details, k.resource, k.ecs_cluster_details)
+    return cluster.get(k.name), task.get(k.arn)
 
 
 def _container(resource: dict, k: SimpleNamespace) -> tuple[Any, Any] | None:
@@ -168,7 +172,7 @@ def _bedrock_guardrail(resource: dict, k: SimpleNamespace) -> tuple[Any, Any] | 
 # resource_id / resource_name per Resource.ResourceType:
 #   Instance: instance id / Name tag              AccessKey: access key id / user name
 #   S3Bucket, S3Object: bucket name / object key  EKSCluster, KubernetesCluster: cluster / workload
-#   ECSCluster: cluster name / container name     Container: container id / container name
+#   ECSCluster: cluster name / container name (or task ARN)   Container: container id / container name
 #   RDSDBInstance: DB instance id / DB cluster id Lambda: function name / None
 #   RDSLimitlessDB: DB shard group / DB cluster id
 # Malware Protection for Backup findings (EBS snapshot, EC2 image, recovery point) and AI Protection's model

@@ -59,6 +59,10 @@ SAMPLES = {
                         "LaunchType": "FARGATE"}},
         "ContainerDetails": {"Id": "0123abcd", "Name": "api", "Image": "registry.example.com/api:1"}},
         "prod-services", "api"),
+    "ecs_task_without_container": ("ECSCluster", {"EcsClusterDetails": {
+        "Name": "batch-jobs", "TaskDetails": {"Arn": f"arn:aws:ecs:us-east-1:{MEMBER}:task/batch-jobs/0456cdef",
+                                              "LaunchType": "EC2"}}},
+        "batch-jobs", f"arn:aws:ecs:us-east-1:{MEMBER}:task/batch-jobs/0456cdef"),
 }
 
 
