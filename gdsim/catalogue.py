@@ -595,6 +595,8 @@ _CATALOGUE = (
        "Malicious file detected in {target}.",
        "A malicious file was detected by a GuardDuty malware scan of the volumes used by {target}.",
        scan="ebs"),
+    # Malware Protection for S3: one type (https://docs.aws.amazon.com/guardduty/latest/ug/
+    # gdu-malware-protection-s3-finding-types.html), resource type S3Object.
     _t("Object:S3/MaliciousFile", "S3Object", 8.0, MALWARE_SCAN, "S3MalwareProtection",
        "Malicious file detected in S3 object {object_key} of bucket {bucket}.",
        "GuardDuty Malware Protection for S3 detected a malicious file in S3 object {object_key} uploaded "
@@ -648,7 +650,8 @@ _CATALOGUE = (
        "Custom detection rule {rule} matched: principal {user} called {api} to retrieve an EC2 instance's "
        "administrator password.", api="GetPasswordData", service="ec2.amazonaws.com",
        rule="EC2PasswordDataRetrieved"),
-    # --- Extended Threat Detection: attack sequences -----------------------------------------------
+    # --- Extended Threat Detection: attack sequences, Critical, details in Service.Detection.Sequence
+    # (https://docs.aws.amazon.com/guardduty/latest/ug/guardduty-attack-sequence-finding-types.html).
     _t("AttackSequence:EC2/CompromisedInstanceGroup", "Instance", 9.0, ATTACK_SEQUENCE,
        "ExtendedThreatDetection",
        "Potential compromise of a group of EC2 instances indicated by a sequence of actions.",
