@@ -341,6 +341,14 @@ GUARDWATCH_FINDINGS_RECONCILE_MINUTES = env_int("GUARDWATCH_FINDINGS_RECONCILE_M
 GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS = env_int("GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS", 200, minimum=1)
 # Delete findings last seen longer ago than this many days; 0 keeps them forever.
 GUARDWATCH_FINDINGS_RETENTION_DAYS = env_int("GUARDWATCH_FINDINGS_RETENTION_DAYS", 0)
+# EventBridge push ingest (docs/eventbridge.md). Refuse events whose timestamps are more than this many
+# seconds ahead of our clock; requests per minute per ingest key (0 = no limit; EventBridge retries 429s);
+# how often the beat confirms pushed findings with GetFindings, and after how many minutes a pushed finding
+# GuardDuty still does not return is deleted.
+GUARDWATCH_INGEST_MAX_FUTURE_SECONDS = env_int("GUARDWATCH_INGEST_MAX_FUTURE_SECONDS", 300)
+GUARDWATCH_INGEST_RATE_PER_MINUTE = env_int("GUARDWATCH_INGEST_RATE_PER_MINUTE", 1200)
+GUARDWATCH_INGEST_CONFIRM_MINUTES = env_int("GUARDWATCH_INGEST_CONFIRM_MINUTES", 5, minimum=1)
+GUARDWATCH_INGEST_CONFIRM_GRACE_MINUTES = env_int("GUARDWATCH_INGEST_CONFIRM_GRACE_MINUTES", 30, minimum=1)
 
 
 def env_sla_hours(name: str, default: str) -> dict[str, int]:
