@@ -58,12 +58,13 @@ def push(body, *, key):
     return Client().post(URL, data=json.dumps(body), content_type="application/json", headers={"X-GuardWatch-Key": key})
 
 
-def tampered(finding: dict, **service) -> dict:
-    """The attack: the real finding's ARN, severity 1, archived, and whatever else is given."""
+def tampered(finding: dict, **top) -> dict:
+    """The attack: the real finding's ARN, a version a minute newer, severity 1, archived (and `top` keys)."""
     forged = copy.deepcopy(finding)
+    forged["UpdatedAt"] = (datetime.fromisoformat(finding["UpdatedAt"]) + timedelta(minutes=1)).isoformat()
     forged["Severity"] = 1.0
     forged["Service"]["Archived"] = True
-    forged.update(service.pop("top", {}))
+    forged.update(top)
     return forged
 
 
@@ -84,7 +85,7 @@ def member_finding(truth: dict) -> dict:
 def test_a_push_from_the_future_is_refused_with_the_reason_and_nothing_stored(key):
     finding = raw_finding()
     future = (timezone.now() + timedelta(days=3650)).isoformat()
-    forged = tampered(finding, top={"UpdatedAt": future})
+    forged = tampered(finding, UpdatedAt=future)
 
     response = push(to_eventbridge_event(forged), key=key)
 
@@ -105,9 +106,8 @@ def test_a_tampering_push_of_a_real_findings_arn_changes_nothing_guardduty_gave(
     assert findings_sync_region(region=REGION).status == "succeeded"
     real = member_finding(estate_one_region)
     before = Finding.objects.values().get(arn=real["Arn"])
-    newer = (datetime.fromisoformat(real["UpdatedAt"]) + timedelta(minutes=1)).isoformat()
 
-    response = push(to_eventbridge_event(tampered(real, top={"UpdatedAt": newer})), key=key)
+    response = push(to_eventbridge_event(tampered(real)), key=key)
 
     assert response.status_code == 202
     assert response.json()["unchanged"] == 1
@@ -129,7 +129,7 @@ def test_a_pull_overwrites_pushed_values_even_when_the_push_claimed_a_newer_vers
     settings.GUARDWATCH_INGEST_MAX_FUTURE_SECONDS = 10 * 365 * 86400  # as before the limit existed
     real = member_finding(estate_one_region)
     far = (timezone.now() + timedelta(days=3650)).isoformat()
-    assert push(to_eventbridge_event(tampered(real, top={"UpdatedAt": far})), key=key).status_code == 202
+    assert push(to_eventbridge_event(tampered(real, UpdatedAt=far)), key=key).status_code == 202
 
     assert findings_sync_region(region=REGION).status == "succeeded"
 
