@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import MONITORED, MemberAccount, Membership
+from accounts.models import Membership
 from findings.models import Finding, IngestApiKey
 from findings.push import findings_push_confirm
 from findings.services import ingest_key_create
@@ -27,7 +27,7 @@ from triage.services import finding_status_change
 from triage.writeback import writebacks_flush
 
 from .factories import raw_finding
-from .simulated import ADMIN, MEMBERS, estate, simulated_findings
+from .simulated import ADMIN, MEMBERS, estate, members_monitored, simulated_findings
 
 pytestmark = pytest.mark.django_db
 
@@ -35,17 +35,9 @@ URL = "/ingest/eventbridge/"
 REGION = "us-east-1"
 
 
-def monitored(account_id: str, *regions: str) -> None:
-    """GuardWatch knows `account_id` as a member the administrator monitors in `regions`."""
-    account, _ = MemberAccount.objects.get_or_create(account_id=account_id, defaults={"email": f"root+{account_id}@example.com"})
-    for region in regions:
-        Membership.objects.update_or_create(account=account, region=region, defaults={"relationship_status": MONITORED})
-
-
 @pytest.fixture
 def members():
-    for member in MEMBERS:
-        monitored(member, REGION, "us-west-2")
+    members_monitored([REGION, "us-west-2"])
 
 
 @pytest.fixture
@@ -138,15 +130,18 @@ def test_a_pull_overwrites_pushed_values_even_when_the_push_claimed_a_newer_vers
     assert (stored.severity, stored.archived, stored.source) == (real["Severity"], False, "pull")
 
 
-def test_the_getfindings_confirmation_replaces_pushed_values_with_guardduty_s(estate_one_region, key, simulator):
+def test_the_getfindings_confirmation_replaces_pushed_values_with_guardduty_s(estate_one_region, key, client_for):
     real = member_finding(estate_one_region)
     push(to_eventbridge_event(tampered(real)), key=key)
+    page = f"/findings/{Finding.objects.get(arn=real['Arn']).pk}/"
+    assert "Pushed, not yet confirmed by GuardDuty" in client_for("analyst").get(page).content.decode()
 
     result = findings_push_confirm(arns=[real["Arn"]])
 
     assert (result.asked, result.confirmed, result.calls, result.errors) == (1, 1, 1, [])
     stored = Finding.objects.get(arn=real["Arn"])
     assert (stored.severity, stored.archived, stored.source) == (real["Severity"], False, "pull")
+    assert "not yet confirmed" not in client_for("analyst").get(page).content.decode()
 
 
 def test_the_confirmation_asks_guardduty_for_50_ids_a_call(estate_one_region, key, settings):
