@@ -342,3 +342,22 @@ def test_a_decoy_copying_a_real_findings_id_never_causes_a_write_back_to_it(
     assert not WriteBack.objects.exists()
     assert writebacks_flush(now=later).sent == 0
     assert simulator.region_findings(REGION).get(real["Id"]).data["Service"]["Archived"] is False
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_each_push_queues_its_confirmation_and_the_celery_worker_lets_guardduty_win(
+    simulator, celery_worker_process, admin
+):
+    from tests.support.waiting import wait_for
+
+    estate(simulator, [REGION], per_region=9)
+    members_monitored([REGION])
+    real = member_finding(simulated_findings(simulator, [REGION]))
+    _key, secret = ingest_key_create(name="EventBridge", actor=admin)
+
+    assert push(to_eventbridge_event(tampered(real)), key=secret).json()["new"] == 1
+
+    stored = wait_for(lambda: Finding.objects.filter(arn=real["Arn"], source="pull").first(), timeout=30,
+                      what="the worker's GetFindings confirmation")  # fmt: skip
+    assert (stored.severity, stored.archived) == (real["Severity"], False)
