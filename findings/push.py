@@ -17,7 +17,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache, partial
+from functools import cache
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
@@ -50,6 +50,8 @@ EVENT_SOURCE = "aws.guardduty"
 EVENT_DETAIL_TYPE = "GuardDuty Finding"
 CONFIRM_TASK = "findings.tasks.findings_push_confirm"
 CONFIRM_SWEEP_LIMIT = 5000  # pushed findings one sweep confirms (100 GetFindings calls at most)
+CONFIRM_DELAY_SECONDS = 5  # pushes within this many seconds share one confirmation sweep
+CONFIRM_QUEUED_MARKER = "gw:ingest-confirm-queued"
 RATE_WINDOW_SECONDS = 60
 
 
@@ -258,15 +260,24 @@ def findings_ingest_events(*, events: list, key: IngestApiKey | None = None, now
     result = findings_upsert(findings=findings, source=WriteSource.PUSH, now=now)
     if result.new or result.updated:  # reports: as a pull sync does, once the findings are committed
         data_version_bump_on_commit(scope="findings")
-    transaction.on_commit(partial(_confirm_soon, sorted({f.arn for f in findings})))
+    transaction.on_commit(_confirm_soon)
     return result
 
 
-def _confirm_soon(arns: list[str]) -> None:
+def _confirm_soon() -> None:
+    """Queue one confirmation sweep CONFIRM_DELAY_SECONDS from now, unless a push already queued one.
+
+    EventBridge API destinations send one event per request: a GetFindings call per push would spend
+    one call per finding. The pushes of a few seconds share one sweep, which asks 50 ids a call. The
+    marker expires when the sweep is due, so a push committed while (or after) it reads queues the next.
+    """
+    if not shared_cache.add(CONFIRM_QUEUED_MARKER, 1, timeout=CONFIRM_DELAY_SECONDS):
+        return
     try:
-        task_send(CONFIRM_TASK, arns)
+        task_send(CONFIRM_TASK, countdown=CONFIRM_DELAY_SECONDS)
     except Exception:  # noqa: BLE001 - the broker being down must not fail the push; the beat sweep confirms
-        logger.warning("Could not enqueue the confirmation of %s pushed finding(s); beat will.", len(arns), exc_info=True)
+        shared_cache.delete(CONFIRM_QUEUED_MARKER)
+        logger.warning("Could not enqueue the confirmation of pushed findings; beat will.", exc_info=True)
 
 
 # --- Confirmation by GuardDuty -----------------------------------------------------------------
@@ -282,13 +293,15 @@ class ConfirmResult:
     waiting: int = 0
     calls: int = 0
     errors: list[str] = field(default_factory=list)
+    more: bool = False
 
 
 def findings_push_confirm(*, arns: list[str] | None = None, now: datetime | None = None) -> ConfirmResult:
     """Let GuardDuty answer for pushed findings: GetFindings (50 ids a call) in the administrator's detector
     of each finding's home region, stored as a pull, so GuardDuty's version replaces the pushed values.
 
-    `arns`: the findings one push stored; None sweeps every finding still holding pushed values. GuardDuty's
+    `arns`: only these findings; None sweeps the findings still holding pushed values, longest-waiting first
+    (CONFIRM_SWEEP_LIMIT of them; `more` says whether to run again). GuardDuty's
     answer is matched to our rows by ARN, never by id alone (a decoy may copy a real finding's id). A pushed
     finding GuardDuty does not return is deleted once GUARDWATCH_INGEST_CONFIRM_GRACE_MINUTES have passed
     since it was pushed (before that it may simply not be visible yet). Failures are logged and returned;
@@ -296,7 +309,7 @@ def findings_push_confirm(*, arns: list[str] | None = None, now: datetime | None
     """
     now = now or timezone.now()
     result = ConfirmResult()
-    pending = Finding.objects.filter(source=WriteSource.PUSH).order_by("id")
+    pending = Finding.objects.filter(source=WriteSource.PUSH).order_by("last_synced_at", "id")
     rows: list[tuple[int, str, str, str, datetime]] = []
     if arns is None:
         rows = list(pending.values_list("id", "arn", "finding_id", "region", "last_synced_at")[:CONFIRM_SWEEP_LIMIT])
@@ -305,6 +318,7 @@ def findings_push_confirm(*, arns: list[str] | None = None, now: datetime | None
             chunk = arns[start : start + CONFIRM_SWEEP_LIMIT]
             rows.extend(pending.filter(arn__in=chunk).values_list("id", "arn", "finding_id", "region", "last_synced_at"))
     result.asked = len(rows)
+    limited = arns is None and len(rows) == CONFIRM_SWEEP_LIMIT
     by_region: dict[str, list[tuple[int, str, str, datetime]]] = defaultdict(list)
     for pk, arn, finding_id, region, pushed_at in rows:
         by_region[region].append((pk, arn, finding_id, pushed_at))
@@ -325,6 +339,7 @@ def findings_push_confirm(*, arns: list[str] | None = None, now: datetime | None
         result.waiting += sum(1 for pk, arn, _id, pushed_at in region_rows if arn not in answered and pushed_at > cutoff)
         if unknown:
             result.discarded += _discard(unknown, region=region, cutoff=cutoff)
+    result.more = limited and (result.confirmed + result.discarded) > 0  # progress made, and more may wait
     return result
 
 

@@ -70,6 +70,8 @@ def findings_retention_purge() -> int:
 def findings_push_confirm(arns: list[str] | None = None) -> dict:
     """GuardDuty's answer for pushed findings (those ARNs, or every one still unconfirmed); safe to run twice."""
     result = push.findings_push_confirm(arns=arns)
+    if result.more:
+        findings_push_confirm.delay()
     return {
         "asked": result.asked,
         "confirmed": result.confirmed,
@@ -77,4 +79,5 @@ def findings_push_confirm(arns: list[str] | None = None) -> dict:
         "waiting": result.waiting,
         "calls": result.calls,
         "errors": result.errors,
+        "more": result.more,
     }
