@@ -116,7 +116,6 @@ class _Administrator:
 
     region: str
     account_id: str | None = None
-    error: str = ""
     read: bool = False
 
     def get(self) -> str | None:
@@ -125,7 +124,6 @@ class _Administrator:
             try:
                 self.account_id = administrator_account_id(self.region)
             except Exception as error:  # noqa: BLE001 - any failure only means "not confirmed as the administrator"
-                self.error = str(error)
                 logger.warning("Ingest could not read the administrator's account id: %s", error)
         return self.account_id
 
