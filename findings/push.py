@@ -12,6 +12,7 @@ confirmation grace period has passed. docs/eventbridge.md describes the model fo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections import defaultdict
@@ -88,12 +89,16 @@ def ingest_rate_take(*, key: IngestApiKey, now: datetime | None = None) -> int:
     moment = (now or timezone.now()).timestamp()
     window = int(moment // RATE_WINDOW_SECONDS)
     counter = f"gw:ingest-rate:{key.prefix}:{window}"
-    shared_cache.add(counter, 0, timeout=2 * RATE_WINDOW_SECONDS)
     try:
-        count = shared_cache.incr(counter)
-    except ValueError:  # expired between add and incr
-        shared_cache.set(counter, 1, timeout=2 * RATE_WINDOW_SECONDS)
-        count = 1
+        shared_cache.add(counter, 0, timeout=2 * RATE_WINDOW_SECONDS)
+        try:
+            count = shared_cache.incr(counter)
+        except ValueError:  # expired between add and incr
+            shared_cache.set(counter, 1, timeout=2 * RATE_WINDOW_SECONDS)
+            count = 1
+    except Exception:  # noqa: BLE001 - a cache outage: pushes go on unlimited (the key still authenticates)
+        logger.warning("Ingest rate limit not applied: the cache is unreachable.", exc_info=True)
+        return 0
     if count <= limit:
         return 0
     return max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - moment))
@@ -269,13 +274,14 @@ def _confirm_soon() -> None:
     one call per finding. The pushes of a few seconds share one sweep, which asks 50 ids a call. The
     marker expires when the sweep is due, so a push committed while (or after) it reads queues the next.
     """
-    if not shared_cache.add(CONFIRM_QUEUED_MARKER, 1, timeout=CONFIRM_DELAY_SECONDS):
-        return
     try:
+        if not shared_cache.add(CONFIRM_QUEUED_MARKER, 1, timeout=CONFIRM_DELAY_SECONDS):
+            return
         task_send(CONFIRM_TASK, countdown=CONFIRM_DELAY_SECONDS)
-    except Exception:  # noqa: BLE001 - the broker being down must not fail the push; the beat sweep confirms
-        shared_cache.delete(CONFIRM_QUEUED_MARKER)
-        logger.warning("Could not enqueue the confirmation of pushed findings; beat will.", exc_info=True)
+    except Exception:  # noqa: BLE001 - a cache or broker outage must not fail the stored push; beat confirms
+        logger.warning("Could not queue the confirmation of pushed findings; the beat sweep will.", exc_info=True)
+        with contextlib.suppress(Exception):  # an unreachable cache: the marker expires by itself
+            shared_cache.delete(CONFIRM_QUEUED_MARKER)
 
 
 # --- Confirmation by GuardDuty -----------------------------------------------------------------

@@ -317,6 +317,22 @@ def test_each_key_is_rate_limited_per_minute_with_429_and_retry_after(admin, mem
     assert push(event, key=other).status_code == 202  # the limit is per key
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_cache_outage_neither_fails_a_push_nor_loses_it(admin, members, settings, caplog):
+    """Redis unreachable (a port nothing listens on): the rate limit and the confirmation marker are
+    skipped with a warning; the push is stored and answered 202, and beat's sweep confirms it later."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:9/0"}}  # fmt: skip (Django reconnects on change)
+    _k, secret = ingest_key_create(name="EventBridge", actor=admin)
+
+    response = push(to_eventbridge_event(raw_finding()), key=secret)
+
+    assert response.status_code == 202
+    assert Finding.objects.filter(source="push").count() == 1
+    assert "Ingest rate limit not applied" in caplog.text
+    assert "Could not queue the confirmation" in caplog.text
+
+
 def test_a_decoy_copying_a_real_findings_id_never_causes_a_write_back_to_it(
     estate_one_region, simulator, key, analyst, settings
 ):
