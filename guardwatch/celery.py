@@ -36,6 +36,12 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
             "findings.tasks.findings_reconcile_all_regions",
             settings.GUARDWATCH_FINDINGS_RECONCILE_MINUTES * 60,
         ),
+        # EventBridge pushes: confirm pushed findings GuardDuty has not answered for yet (the push's own
+        # task may have failed or found them not yet visible).
+        "findings-push-confirm": (
+            "findings.tasks.findings_push_confirm",
+            settings.GUARDWATCH_INGEST_CONFIRM_MINUTES * 60,
+        ),
         "findings-retention": ("findings.tasks.findings_retention_purge", 24 * 3600),
         # Watchdogs: work whose worker died (kill -9, OOM, a lost host) is queued again within this long,
         # instead of waiting for the next sync tick or Redis's visibility timeout (1 h).
