@@ -125,6 +125,9 @@ class Account:
     name: str | None = None
     in_organization: bool = False
     joined_at: str | None = None
+    # Organizations' account State (botocore organizations model, shape Account: PENDING_ACTIVATION | ACTIVE |
+    # SUSPENDED | PENDING_CLOSURE | CLOSED).
+    state: str = "ACTIVE"
 
 
 @dataclass
