@@ -91,7 +91,12 @@ class OrganizationAccount:
     account_id: str
     email: str
     name: str
-    status: str
+    status: str  # Organizations' account State (PENDING_ACTIVATION, ACTIVE, SUSPENDED, PENDING_CLOSURE, CLOSED)
+
+    @property
+    def active(self) -> bool:
+        """Only ACTIVE accounts can become GuardDuty members."""
+        return self.status == "ACTIVE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,13 +396,23 @@ def organization_accounts_list(*, region: str) -> list[OrganizationAccount]:
                 account_id=item["Id"],
                 email=item.get("Email", ""),
                 name=item.get("Name", ""),
-                status=item.get("Status", item.get("State", "")),
+                # `State` replaces `Status`, which the model says "will be retired on September 9, 2026".
+                status=item.get("State") or item.get("Status") or "",
             )
             for item in response.get("Accounts") or ()
         )
         token = response.get("NextToken")
         if not token:
             return accounts
+
+
+def organization_management_account_id(*, region: str) -> str:
+    """The organization's management account (Organizations DescribeOrganization)."""
+    with _calling(region, "AssumeRole"):
+        client = aws.client("organizations", region)
+    with _calling(region, "DescribeOrganization"):
+        response = client.describe_organization()
+    return (response.get("Organization") or {}).get("MasterAccountId", "")
 
 
 def organization_configuration_get(*, region: str, detector_id: str) -> OrganizationConfiguration:

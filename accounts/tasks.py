@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from accounts import member_sync, operations
+from accounts import aws_organizations, member_sync, operations
 
 
 @shared_task(name="accounts.tasks.members_sync_all_regions")
@@ -45,3 +45,14 @@ def member_protection_sync_region(region: str) -> dict:
 
     result = sync(region=region)
     return {"region": result.region, "described": result.described, "error": result.error}
+
+
+# --- Organizations mode ------------------------------------------------------------------------------
+
+
+@shared_task(name="accounts.tasks.organization_refresh")
+def organization_refresh(actor_id: int | None = None) -> dict:
+    """Read the organization and its configuration into the Organization page's snapshot; idempotent."""
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    snapshot = aws_organizations.organization_snapshot_refresh(actor=actor)
+    return {"accounts": len(snapshot.accounts), "error": snapshot.error}

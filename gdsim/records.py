@@ -71,6 +71,7 @@ class Member:
     detector_id: str | None = None
     invitation_id: str | None = None
     via_organization: bool = False
+    hidden_reads: int = 0  # reads of the member list that still leave it out (see SimulatorState)
 
 
 @dataclass

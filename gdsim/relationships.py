@@ -69,6 +69,16 @@ MANAGEMENT_FIRST = ("Operation failed because your organization master must firs
                     "as a member")
 
 
+def listed(member: Member | None) -> bool:
+    """Whether a read of the member list shows `member` yet; each read that leaves it out counts down."""
+    if member is None:
+        return False
+    if member.hidden_reads > 0:
+        member.hidden_reads -= 1
+        return False
+    return True
+
+
 def _unprocessed(account_id: str, result: str) -> dict[str, str]:
     return {"AccountId": account_id, "Result": result}
 
@@ -112,7 +122,7 @@ def create_members(state: SimulatorState, administrator_id: str, region: str,
                 enable_organization_member(state, administrator_id, region, account_id, email=email)
         else:
             scope.members[account_id] = Member(account_id=account_id, email=email, relationship_status="Created",
-                                               updated_at=stamp)
+                                               updated_at=stamp, hidden_reads=state.new_member_hidden_reads)
     return unprocessed
 
 
@@ -137,7 +147,7 @@ def enable_organization_member(state: SimulatorState, administrator_id: str, reg
     invitation_id = f"{state.rng.getrandbits(128):032x}"
     member = Member(account_id=account_id, email=email or (account and account.email) or f"{account_id}@example.com",
                     relationship_status="Enabled", updated_at=stamp, invited_at=stamp, detector_id=detector_id,
-                    invitation_id=invitation_id, via_organization=True)
+                    invitation_id=invitation_id, via_organization=True, hidden_reads=state.new_member_hidden_reads)
     scope.members[account_id] = member
     state.scope(account_id, region).administrator = AdministratorLink(
         account_id=administrator_id, invitation_id=invitation_id, relationship_status="Enabled", invited_at=stamp)

@@ -110,6 +110,11 @@ class SimulatorState:
         self.faults = FaultInjector(seed)
         self.errors: list[str] = []
         self.member_account_limit = MEMBER_ACCOUNT_LIMIT
+        # Eventual consistency of the member list: a member just added is left out of this many reads of
+        # GetMembers/ListMembers (0: listed at once). Terraform's aws_guardduty_member waits for a new member to
+        # appear and reports "member missing from response" when it does not
+        # (aws-samples/amazon-guardduty-for-aws-organizations-with-terraform#6).
+        self.new_member_hidden_reads = 0
         self.live: LiveTicker | None = None  # live mode's ticker, when one runs (its health is reported)
         self._frozen: datetime | None = now.astimezone(UTC) if now else None
         self._offset = timedelta()
@@ -147,6 +152,7 @@ class SimulatorState:
                 self.seed = seed
             self._clear()
             self.member_account_limit = MEMBER_ACCOUNT_LIMIT
+            self.new_member_hidden_reads = 0
             if self.persistence is not None:
                 self.persistence.clear()
             self.faults.configure([], seed=self.seed)
