@@ -18,6 +18,9 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from accounts.models import DETECTOR_FEATURES
 from guardwatch import aws
 
+# Calls in this block assume roles with the user's STS SourceIdentity (CloudTrail shows who acted).
+acting_as = aws.acting_as
+
 BATCH = 50  # CreateMembers, InviteMembers, GetMembers, … take 1..50 accounts per call
 
 THROTTLING_CODES = {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded"}

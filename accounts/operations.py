@@ -175,6 +175,22 @@ def member_operation_run(*, operation_id: int) -> MemberOperation | None:
     operation = _claim(operation_id)
     if operation is None:
         return None
+    with gateway.acting_as(operation.created_by):
+        _operation_work(operation)
+    operation.refresh_from_db()
+    if operation.failed == 0:
+        operation.status = MemberOperation.Status.SUCCEEDED
+    elif operation.failed >= operation.total:
+        operation.status = MemberOperation.Status.FAILED
+    else:
+        operation.status = MemberOperation.Status.PARTIAL
+    operation.finished_at = timezone.now()
+    operation.save(update_fields=["status", "finished_at"])
+    return operation
+
+
+def _operation_work(operation: MemberOperation) -> None:
+    """The pending results of `operation`, region by region, 50 accounts per call."""
     for region in operation.regions:
         pending = list(
             operation.results.filter(region=region, outcome=Outcome.PENDING).select_related("account")
@@ -198,16 +214,6 @@ def member_operation_run(*, operation_id: int) -> MemberOperation | None:
                 _record(operation, region, chunk, outcomes, default=(False, error.message), calls=calls)
                 continue
             _record(operation, region, chunk, outcomes, calls=calls)
-    operation.refresh_from_db()
-    if operation.failed == 0:
-        operation.status = MemberOperation.Status.SUCCEEDED
-    elif operation.failed >= operation.total:
-        operation.status = MemberOperation.Status.FAILED
-    else:
-        operation.status = MemberOperation.Status.PARTIAL
-    operation.finished_at = timezone.now()
-    operation.save(update_fields=["status", "finished_at"])
-    return operation
 
 
 @dataclass

@@ -137,6 +137,8 @@ class SimulatorState:
         self.management_account_id: str | None = None
         self.delegated_admins: dict[str, str] = {}
         self.sessions: dict[str, dict[str, str]] = {}
+        # (role ARN, SourceIdentity) of every AssumeRole that carried one, in order: what CloudTrail would show.
+        self.source_identities: list[tuple[str, str]] = []
         self.outbox: list[dict[str, Any]] = []
 
     def reset(self, *, seed: int | None = None, clock: bool = False) -> None:
