@@ -193,6 +193,25 @@ def _member(item: dict) -> MemberInfo:
     )
 
 
+# --- The administrator's regions -----------------------------------------------------------------
+
+# botocore ec2 model, Region.OptInStatus: the region is enabled for the account unless "not-opted-in".
+ENABLED_OPT_IN_STATUSES = frozenset({"opt-in-not-required", "opted-in"})
+
+
+def enabled_regions(*, region: str) -> list[str]:
+    """The regions enabled for the administrator account (EC2 DescribeRegions: "the Regions that are enabled for
+    your account"); filtered on OptInStatus too, since not every implementation (moto) leaves the others out."""
+    with _calling(region, "AssumeRole"):
+        client = aws.client("ec2", region)
+    with _calling(region, "DescribeRegions"):
+        response = client.describe_regions(AllRegions=False)
+    return sorted(
+        item["RegionName"] for item in response.get("Regions") or ()
+        if item.get("OptInStatus", "opt-in-not-required") in ENABLED_OPT_IN_STATUSES
+    )  # fmt: skip
+
+
 # --- The administrator's detector ---------------------------------------------------------------
 
 

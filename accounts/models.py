@@ -205,6 +205,11 @@ class RegionState(models.Model):
     # Organizations mode: AutoEnableOrganizationMembers (NEW, ALL, NONE) as last read or set; "" = not known (not
     # the delegated administrator, or never read). Under ALL, AWS refuses to let organization members go.
     org_auto_enable_members = models.CharField(max_length=8, blank=True)
+    # Region discovery (EC2 DescribeRegions): whether the region is enabled for the administrator account
+    # (None: never read), and when that was read. Rows exist for enabled regions GuardWatch does not manage
+    # (not in GUARDWATCH_AWS_REGIONS), with their administrator detector, so Coverage can count them.
+    account_enabled = models.BooleanField(null=True)
+    discovered_at = models.DateTimeField(null=True, blank=True)
     # Coverage (reports): when the protection-plan sync last recorded plans in this region, so the
     # coverage page's freshness column reads 17 rows instead of MAX over every MemberProtection.
     protection_checked_at = models.DateTimeField(null=True, blank=True)

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from accounts import aws_organizations, gateway, member_sync, operations
+from accounts import aws_organizations, gateway, member_sync, operations, region_discovery
 
 
 @shared_task(name="accounts.tasks.members_sync_all_regions")
@@ -58,3 +58,13 @@ def organization_refresh(actor_id: int | None = None) -> dict:
     with gateway.acting_as(actor):
         snapshot = aws_organizations.organization_snapshot_refresh(actor=actor)
     return {"accounts": len(snapshot.accounts), "error": snapshot.error}
+
+
+# --- Coverage (reports): enabled regions ---------------------------------------------------------
+
+
+@shared_task(name="accounts.tasks.enabled_regions_discover")
+def enabled_regions_discover() -> dict:
+    """Read which regions are enabled for the administrator and where it has a detector; idempotent."""
+    found = region_discovery.enabled_regions_discover()
+    return {"enabled": found.enabled, "unmanaged": found.unmanaged, "error": found.error}

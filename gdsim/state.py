@@ -139,6 +139,8 @@ class SimulatorState:
         self.sessions: dict[str, dict[str, str]] = {}
         # (role ARN, SourceIdentity) of every AssumeRole that carried one, in order: what CloudTrail would show.
         self.source_identities: list[tuple[str, str]] = []
+        # Opt-in regions each account enabled (EC2 DescribeRegions); the default regions are always enabled.
+        self.opted_in_regions: dict[str, set[str]] = {}
         self.outbox: list[dict[str, Any]] = []
 
     def reset(self, *, seed: int | None = None, clock: bool = False) -> None:

@@ -22,9 +22,9 @@ from botocore.credentials import RefreshableCredentials
 from botocore.session import get_session
 from django.conf import settings
 
-# The local GuardDuty simulator serves these services on one endpoint; everything else goes to AWS
+# The local GuardDuty simulator serves these services on one endpoint (EC2: DescribeRegions only); everything else goes to AWS
 # (or, in tests, to moto).
-SIMULATED_SERVICES = frozenset({"guardduty", "sts", "organizations"})
+SIMULATED_SERVICES = frozenset({"guardduty", "sts", "organizations", "ec2"})
 
 _local = threading.local()
 

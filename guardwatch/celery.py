@@ -32,6 +32,8 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
             "accounts.tasks.organization_refresh",
             settings.GUARDWATCH_MEMBER_SYNC_MINUTES * 60,
         ),
+        # Coverage: the regions enabled for the administrator account and its detectors there.
+        "enabled-regions-discover": ("accounts.tasks.enabled_regions_discover", 3600),
         "findings-pull-sync": (
             "findings.tasks.findings_sync_all_regions",
             settings.GUARDWATCH_FINDINGS_SYNC_MINUTES * 60,

@@ -1,4 +1,5 @@
-# Organizations mode: which accounts are in the organization, and each region's AutoEnableOrganizationMembers.
+# Organizations mode: which accounts are in the organization, and each region's AutoEnableOrganizationMembers;
+# region discovery: whether each region is enabled for the administrator account.
 
 from django.db import migrations, models
 
@@ -19,5 +20,15 @@ class Migration(migrations.Migration):
             model_name="regionstate",
             name="org_auto_enable_members",
             field=models.CharField(blank=True, max_length=8),
+        ),
+        migrations.AddField(
+            model_name="regionstate",
+            name="account_enabled",
+            field=models.BooleanField(null=True),
+        ),
+        migrations.AddField(
+            model_name="regionstate",
+            name="discovered_at",
+            field=models.DateTimeField(blank=True, null=True),
         ),
     ]

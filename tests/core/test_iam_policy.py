@@ -19,7 +19,7 @@ from botocore import xform_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("guardwatch", "accounts", "findings", "triage", "reports", "notifications")
-SERVICES = ("guardduty", "sts", "organizations", "s3")
+SERVICES = ("guardduty", "sts", "organizations", "s3", "ec2")
 # STS API reference, GetCallerIdentity: "No permissions are required to perform this operation."
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 SERVICE_LINKED = {"guardduty.amazonaws.com", "malware-protection.guardduty.amazonaws.com"}

@@ -26,6 +26,7 @@ DEMO_ADMIN_ACCOUNT = "111111111111"
 FIRST_SYNC_TASKS = (
     "accounts.tasks.members_sync_all_regions",
     "accounts.tasks.organization_refresh",
+    "accounts.tasks.enabled_regions_discover",
     "findings.tasks.findings_sync_all_regions",
     "findings.tasks.demo_history_seed",
 )
