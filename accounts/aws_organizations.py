@@ -108,7 +108,12 @@ def _record(snapshot: OrganizationSnapshot, regions: Sequence[str]) -> None:
     with transaction.atomic():
         for region in regions:
             config = snapshot.configurations.get(region)
-            value = config.auto_enable_members if isinstance(config, gateway.OrganizationConfiguration) else ""
+            if isinstance(config, gateway.OrganizationConfiguration):
+                value = config.auto_enable_members
+            elif isinstance(config, str) and config.startswith("GuardDuty does not treat"):
+                value = ""  # not the delegated administrator there: no organization rule applies
+            else:
+                continue  # unread (a passing failure): keep what was known, so ALL is not forgotten
             RegionState.objects.update_or_create(region=region, defaults={"org_auto_enable_members": value})
         if snapshot.error:
             return

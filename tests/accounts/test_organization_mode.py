@@ -267,3 +267,15 @@ def test_a_member_guardduty_lists_late_is_read_again_then_shown_as_pending(organ
     assert set(Membership.objects.filter(account__account_id=DATA).values_list("relationship_status", flat=True)) == {""}
     html = client_for("admin").get("/accounts/organization/").content.decode()
     assert f'data-pending="{DATA}"' in html and f'value="{DATA}"' not in html
+
+
+def test_a_failed_read_does_not_forget_that_auto_enable_is_all(organization, admin, regions, settings):
+    settings.GUARDWATCH_AWS_MAX_ATTEMPTS = 1  # the failure is the point: no retries
+    aws_organizations.organization_auto_enable_set(region="us-east-1", value="ALL", actor=admin)
+    organization.faults.configure([{"kind": "server_error", "operation": "DescribeOrganizationConfiguration"}])
+    try:
+        aws_organizations.organization_snapshot_refresh()
+    finally:
+        organization.faults.configure([])
+
+    assert RegionState.objects.get(region="us-east-1").org_auto_enable_members == "ALL"
