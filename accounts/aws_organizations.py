@@ -6,6 +6,8 @@ task, queued by beat and by the page's Refresh button) keeps in the cache, with 
 
 from __future__ import annotations
 
+import logging
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +30,7 @@ from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import actor_user, audit_record
 
 Action = MemberOperation.Action
+logger = logging.getLogger(__name__)
 
 SNAPSHOT_KEY = "accounts:organization:snapshot:v1"
 REQUESTED_KEY = "accounts:organization:requested:v1"
@@ -123,8 +126,14 @@ def _record(snapshot: OrganizationSnapshot, regions: Sequence[str]) -> None:
 
 
 def organization_snapshot_get() -> OrganizationSnapshot | None:
-    """The last snapshot read, or None."""
-    return cache.get(SNAPSHOT_KEY)
+    """The last snapshot read, or None (also when another GuardWatch version pickled it: read it again)."""
+    try:
+        snapshot = cache.get(SNAPSHOT_KEY)
+    except (ImportError, AttributeError, TypeError, ValueError, EOFError, pickle.UnpicklingError):
+        logger.warning("Dropping an Organization snapshot written by another version of GuardWatch", exc_info=True)
+        cache.delete(SNAPSHOT_KEY)
+        return None
+    return snapshot if isinstance(snapshot, OrganizationSnapshot) else None
 
 
 def organization_refresh_requested_at() -> datetime | None:

@@ -279,3 +279,17 @@ def test_a_failed_read_does_not_forget_that_auto_enable_is_all(organization, adm
         organization.faults.configure([])
 
     assert RegionState.objects.get(region="us-east-1").org_auto_enable_members == "ALL"
+
+
+
+def test_a_snapshot_another_version_pickled_is_read_again_not_a_500(organization, client_for,
+                                                                     django_capture_on_commit_callbacks):
+    from tests.reports.test_cache_upgrade import pickled_by_a_module_that_is_gone, store_raw
+
+    store_raw(aws_organizations.SNAPSHOT_KEY, pickled_by_a_module_that_is_gone())
+
+    with django_capture_on_commit_callbacks() as queued:
+        response = client_for("analyst").get("/accounts/organization/")
+
+    assert response.status_code == 200 and "Not read from AWS yet" in response.content.decode()
+    assert len(queued) == 1  # read again
