@@ -25,7 +25,7 @@ from accounts.models import (
     RegionState,
 )
 from accounts.operations import member_operation_start
-from accounts.services import administrator_account_id, administrator_detector, configured_regions
+from accounts.services import NoDetector, administrator_account_id, administrator_detector, configured_regions
 from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import actor_user, audit_record
 
@@ -65,6 +65,13 @@ def not_delegated_message(region: str, administrator_id: str) -> str:
 
 
 def _explain(error: GatewayError, region: str, administrator_id: str) -> str:
+    if isinstance(error, NoDetector):
+        return (
+            f"GuardDuty is not enabled for the administrator in {region} (no detector), so it is not the delegated "
+            f"administrator there. Designating it as the management account enables GuardDuty for it: "
+            f"`aws guardduty enable-organization-admin-account --admin-account-id {administrator_id or '<account id>'} "
+            f"--region {region}`."
+        )
     text = error.message.lower()
     if "delegated administrator" in text or "organization master permission" in text:
         return not_delegated_message(region, administrator_id)

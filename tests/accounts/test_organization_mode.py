@@ -293,3 +293,14 @@ def test_a_snapshot_another_version_pickled_is_read_again_not_a_500(organization
 
     assert response.status_code == 200 and "Not read from AWS yet" in response.content.decode()
     assert len(queued) == 1  # read again
+
+
+def test_a_region_without_the_administrators_detector_says_how_to_get_one(organization, regions, client_for):
+    del organization.delegated_admins["eu-west-1"]
+    organization.scope(ADMIN, "eu-west-1").detector = None
+    aws_organizations.organization_snapshot_refresh()
+
+    html = client_for("admin").get("/accounts/organization/").content.decode()
+
+    row = html.split('<tr data-region="eu-west-1">')[1].split("</tr>")[0]
+    assert "no detector" in row and "--region eu-west-1" in row and "Create the administrator" not in row
