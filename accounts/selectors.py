@@ -9,6 +9,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 
+from accounts import aws_organizations, operations
 from accounts.models import (
     STATUS_LABELS,
     MemberAccount,
@@ -304,8 +305,6 @@ class OrganizationPage:
 
 def organization_page(*, now) -> OrganizationPage:
     """The last organization snapshot (never AWS) split into addable, unavailable and pending accounts."""
-    from accounts import aws_organizations, operations
-
     snapshot = aws_organizations.organization_snapshot_get()
     requested = aws_organizations.organization_refresh_requested_at()
     page = OrganizationPage(snapshot=snapshot)
