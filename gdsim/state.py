@@ -114,6 +114,11 @@ class SimulatorState:
         self.faults = FaultInjector(seed)
         self.errors: list[str] = []
         self.member_account_limit = MEMBER_ACCOUNT_LIMIT
+        # Eventual consistency of the member list: a member just added is left out of this many reads of
+        # GetMembers/ListMembers (0: listed at once). Terraform's aws_guardduty_member waits for a new member to
+        # appear and reports "member missing from response" when it does not
+        # (aws-samples/amazon-guardduty-for-aws-organizations-with-terraform#6).
+        self.new_member_hidden_reads = 0
         self.live: LiveTicker | None = None  # live mode's ticker, when one runs (its health is reported)
         self._frozen: datetime | None = now.astimezone(UTC) if now else None
         self._offset = timedelta()
@@ -136,6 +141,10 @@ class SimulatorState:
         self.management_account_id: str | None = None
         self.delegated_admins: dict[str, str] = {}
         self.sessions: dict[str, dict[str, str]] = {}
+        # (role ARN, SourceIdentity) of every AssumeRole that carried one, in order: what CloudTrail would show.
+        self.source_identities: list[tuple[str, str]] = []
+        # Opt-in regions each account enabled (EC2 DescribeRegions); the default regions are always enabled.
+        self.opted_in_regions: dict[str, set[str]] = {}
         self.outbox: list[dict[str, Any]] = []
 
     def reset(self, *, seed: int | None = None, clock: bool = False) -> None:
@@ -151,6 +160,7 @@ class SimulatorState:
                 self.seed = seed
             self._clear()
             self.member_account_limit = MEMBER_ACCOUNT_LIMIT
+            self.new_member_hidden_reads = 0
             if self.persistence is not None:
                 self.persistence.clear()
             self.faults.configure([], seed=self.seed)

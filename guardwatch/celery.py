@@ -27,6 +27,13 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
             "accounts.tasks.members_sync_all_regions",
             settings.GUARDWATCH_MEMBER_SYNC_MINUTES * 60,
         ),
+        # The Organization page's snapshot (the page itself never calls AWS on a GET).
+        "organization-refresh": (
+            "accounts.tasks.organization_refresh",
+            settings.GUARDWATCH_MEMBER_SYNC_MINUTES * 60,
+        ),
+        # Coverage: the regions enabled for the administrator account and its detectors there.
+        "enabled-regions-discover": ("accounts.tasks.enabled_regions_discover", 3600),
         "findings-pull-sync": (
             "findings.tasks.findings_sync_all_regions",
             settings.GUARDWATCH_FINDINGS_SYNC_MINUTES * 60,

@@ -137,6 +137,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "guardwatch.core.middleware.LoginRequiredMiddleware",  # Django's, plus HTMX polls of an ended session
+    "guardwatch.aws.SourceIdentityMiddleware",  # who acted, in CloudTrail (STS SourceIdentity)
     "guardwatch.core.middleware.RejectNulCharactersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
