@@ -74,6 +74,11 @@ class Member:
     detector_id: str | None = None
     invitation_id: str | None = None
     via_organization: bool = False
+    # While EmailVerificationInProgress: when GuardDuty's check of the root email ends, and the
+    # invitation (message, whether to email it) it then sends (see relationships.invite_members).
+    verification_due: str | None = None
+    invitation_message: str = ""
+    invitation_email: bool = True
 
 
 @dataclass
