@@ -24,6 +24,8 @@ from accounts.models import (
 from guardwatch.core.models import AuditEntry
 
 PER_PAGE = 100
+# Operations still under way (verifying: invitations sent, GuardDuty still checking emails).
+ACTIVE_STATUSES = [MemberOperation.Status.QUEUED, MemberOperation.Status.RUNNING, MemberOperation.Status.VERIFYING]
 NOT_A_MEMBER = "none"  # the status filter's value for "no membership in the region"
 SORTS = {
     "account_id": "account_id",
@@ -159,7 +161,7 @@ def account_page(*, filters: AccountFilters, page_number=None, per_page: int = P
         counts=status_counts(filters=filters, regions=regions),
         region_states={state.region: state for state in RegionState.objects.all()},
         active_operations=list(
-            MemberOperation.objects.filter(status__in=[MemberOperation.Status.QUEUED, MemberOperation.Status.RUNNING])[:5]
+            MemberOperation.objects.filter(status__in=ACTIVE_STATUSES)[:5]
         ),
     )
 

@@ -365,3 +365,14 @@ def test_a_real_worker_polls_guardduty_until_the_email_is_verified(simulator, ce
     history = MembershipStatusChange.objects.filter(membership__account=account).order_by("at", "id")
     assert [c.to_status for c in history] == ["EmailVerificationInProgress", "Invited"]
     assert simulator.call_counts[("GetMembers", ADMIN, "us-east-1")] >= 2  # after the invite, then the task's checks
+
+
+def test_the_accounts_page_keeps_refreshing_while_emails_are_verified(simulator, regions, admin, client_for):
+    account = accounts_make(1, simulator=simulator)[0]
+    operation = start("invite", [account], ["us-east-1"], admin)
+
+    html = client_for("analyst").get("/accounts/", headers={"HX-Request": "true"}).content.decode()
+
+    assert 'data-polling="on"' in html
+    assert f"#{operation.pk}</a>: 0 of 1 done, GuardDuty verifying emails" in html
+    assert "Verifying email" in html  # the account's cell in us-east-1
