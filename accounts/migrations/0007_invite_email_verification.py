@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0005_memberoperation_detector_features'),
+        ('accounts', '0006_memberprotection_additional_configuration'),
     ]
 
     operations = [
