@@ -162,10 +162,17 @@ class AccountActionForm(forms.Form):
 
 
 class RecreateForm(forms.Form):
-    """Delete + create + invite with a corrected email (for EmailVerificationFailed)."""
+    """Delete + create + invite with a corrected email, in the regions where EmailVerificationFailed."""
 
     email = forms.CharField(label="Corrected root email", max_length=254, strip=True)
-    regions = RegionsField(label="Regions", error_messages={"required": "Choose at least one region."})
+    regions = RegionsField(label="Regions", error_messages={
+        "required": "Choose at least one region.",
+        "invalid_choice": "%(value)s is not a region where email verification failed.",
+    })  # fmt: skip
+
+    def __init__(self, *args, regions: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["regions"].choices = [(region, region) for region in regions]
 
     def clean_email(self) -> str:
         value = self.cleaned_data["email"]

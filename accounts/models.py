@@ -131,9 +131,12 @@ class Membership(models.Model):
             found.append(("org_add", "Add again (organization)" if status else "Add (organization)", False))
         if status in ("", "Removed", "Resigned", "Created"):
             found.append(("invite", "Invite", False))
-        if status in ("Created", "Invited", "EmailVerificationFailed"):
-            found.append(("resend", "Resend invitation", False))
+        # GuardDuty refuses InviteMembers for an Invited member ("already invited"): resending withdraws
+        # the pending invitation (DisassociateMembers) and invites again. A failed email verification is
+        # fixed by "Re-create with a corrected email" instead; a Removed or Resigned member is invited.
         if status == "Invited":
+            found.append(("resend", "Resend invitation", False))
+        if status == "Invited":  # only once GuardDuty has sent the invitation (email verified)
             found.append(("accept", "Accept on member's behalf", False))
         if status == "Disabled":
             found.append(("start", "Start monitoring", False))
@@ -251,8 +254,12 @@ class MemberOperation(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
+        # Invitations sent; GuardDuty is verifying the members' emails (polled with GetMembers until
+        # `verify_until`).
+        VERIFYING = "verifying", "Verifying emails"
         SUCCEEDED = "succeeded", "Succeeded"
         PARTIAL = "partial", "Finished with failures"
+        UNSETTLED = "unsettled", "Finished, emails still verifying"
         FAILED = "failed", "Failed"
 
     action = models.CharField(max_length=16, choices=Action.choices)
@@ -275,6 +282,10 @@ class MemberOperation(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # While VERIFYING: when the next GetMembers check is due (a check claims it by moving it on), and
+    # when checking stops and the emails GuardDuty is still verifying are recorded as such.
+    verify_check_at = models.DateTimeField(null=True, blank=True)
+    verify_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -285,7 +296,7 @@ class MemberOperation(models.Model):
 
     @property
     def active(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING, self.Status.VERIFYING)
 
 
 class MemberOperationResult(models.Model):
@@ -293,13 +304,17 @@ class MemberOperationResult(models.Model):
 
     class Outcome(models.TextChoices):
         PENDING = "pending", "Pending"
+        # InviteMembers took the account; GuardDuty is verifying its email (EmailVerificationInProgress).
+        VERIFYING = "verifying", "Verifying email"
         OK = "ok", "Done"
+        # Still EmailVerificationInProgress when the operation stopped checking: the member sync tells the end.
+        UNSETTLED = "unsettled", "Still verifying"
         FAILED = "failed", "Failed"
 
     operation = models.ForeignKey(MemberOperation, on_delete=models.CASCADE, related_name="results")
     account = models.ForeignKey(MemberAccount, on_delete=models.CASCADE, related_name="+")
     region = models.CharField(max_length=32)
-    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.PENDING)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
     result = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

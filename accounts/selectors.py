@@ -25,6 +25,8 @@ from accounts.models import (
 from guardwatch.core.models import AuditEntry
 
 PER_PAGE = 100
+# Operations still under way (verifying: invitations sent, GuardDuty still checking emails).
+ACTIVE_STATUSES = [MemberOperation.Status.QUEUED, MemberOperation.Status.RUNNING, MemberOperation.Status.VERIFYING]
 NOT_A_MEMBER = "none"  # the status filter's value for "no membership in the region"
 SORTS = {
     "account_id": "account_id",
@@ -160,7 +162,7 @@ def account_page(*, filters: AccountFilters, page_number=None, per_page: int = P
         counts=status_counts(filters=filters, regions=regions),
         region_states={state.region: state for state in RegionState.objects.all()},
         active_operations=list(
-            MemberOperation.objects.filter(status__in=[MemberOperation.Status.QUEUED, MemberOperation.Status.RUNNING])[:5]
+            MemberOperation.objects.filter(status__in=ACTIVE_STATUSES)[:5]
         ),
     )
 
@@ -236,14 +238,45 @@ def operation_get(*, pk: int) -> MemberOperation:
     return get_object_or_404(MemberOperation, pk=pk)
 
 
+Outcome = MemberOperationResult.Outcome
+# The order results are listed in: what needs a look first, what is still moving next.
+OUTCOME_ORDER = (Outcome.FAILED, Outcome.VERIFYING, Outcome.PENDING, Outcome.UNSETTLED, Outcome.OK)
+
+
 def operation_results(*, operation: MemberOperation, outcome: str = "", page_number=None) -> Page:
-    """An operation's per-(account, region) results, failures first, 200 per page."""
+    """An operation's per-(account, region) results, failures first, then the ones still moving; 200 per page."""
     qs = operation.results.select_related("account")
     if outcome:
         qs = qs.filter(outcome=outcome)
-    rank = Case(When(outcome="failed", then=Value(0)), When(outcome="pending", then=Value(1)), default=Value(2))
+    rank = Case(*(When(outcome=value, then=Value(index)) for index, value in enumerate(OUTCOME_ORDER)),
+                default=Value(len(OUTCOME_ORDER)))
     qs = qs.annotate(rank=rank).order_by("rank", "region", "account__account_id")
     return Paginator(qs, 200).get_page(page_number)
+
+
+@dataclass
+class RegionProgress:
+    """How far an operation is in one region: results per outcome."""
+
+    region: str
+    total: int = 0
+    pending: int = 0
+    verifying: int = 0
+    ok: int = 0
+    unsettled: int = 0
+    failed: int = 0
+
+
+def operation_progress(*, operation: MemberOperation) -> list[RegionProgress]:
+    """The operation's results counted per region and outcome (one grouped query), in the operation's region order."""
+    found = {region: RegionProgress(region) for region in operation.regions}
+    grouped = operation.results.values("region", "outcome").annotate(n=Count("*")).order_by()
+    for row in grouped:
+        progress = found.setdefault(row["region"], RegionProgress(row["region"]))
+        if row["outcome"] in Outcome.values:
+            setattr(progress, row["outcome"], getattr(progress, row["outcome"]) + row["n"])
+        progress.total += row["n"]
+    return list(found.values())
 
 
 def operations_recent(*, limit: int = 20) -> list[MemberOperation]:

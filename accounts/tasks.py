@@ -9,9 +9,14 @@ from accounts import aws_organizations, gateway, member_sync, operations, region
 
 @shared_task(name="accounts.tasks.members_sync_all_regions")
 def members_sync_all_regions() -> list[str]:
-    """Beat: one status-sync task per configured region, so a failing region holds up no other."""
+    """Beat: one status-sync task per configured region, so a failing region holds up no other.
+
+    Also re-queues the email-verification checks of invitations whose task was lost.
+    """
     for region in settings.GUARDWATCH_AWS_REGIONS:
         members_sync_region.delay(region)
+    for operation_id in operations.member_invitations_overdue():
+        member_invitations_verify.delay(operation_id)
     return list(settings.GUARDWATCH_AWS_REGIONS)
 
 
@@ -34,6 +39,18 @@ def member_operation_run(operation_id: int) -> dict:
     if operation is None:
         return {"operation": operation_id, "status": "not claimed"}
     return {"operation": operation_id, "status": operation.status, "done": operation.done, "failed": operation.failed}
+
+
+@shared_task(name="accounts.tasks.member_invitations_verify")
+def member_invitations_verify(operation_id: int) -> dict:
+    """Poll GetMembers for the emails GuardDuty is verifying; re-queue itself (backing off) until they settle.
+
+    Bounded by the operation's `verify_until`; a duplicate delivery finds the check claimed and stops.
+    """
+    again = operations.member_invitations_verify(operation_id=operation_id)
+    if again is not None:
+        member_invitations_verify.apply_async((operation_id,), countdown=again)
+    return {"operation": operation_id, "next_check_in": again}
 
 
 # --- Coverage (reports): protection plans ----------------------------------------------------------

@@ -28,7 +28,7 @@ from accounts.forms import (
     RecreateForm,
 )
 from accounts.gateway import GatewayError
-from accounts.models import MemberAccount, MemberOperation
+from accounts.models import MemberAccount, MemberOperation, MemberOperationResult
 from guardwatch.core.access import requires
 from guardwatch.core.redirects import next_url
 
@@ -90,6 +90,7 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
     """One account: its membership in every region, status history, runs touching it, audit trail."""
     account = selectors.account_get(account_id=account_id)
     detail = selectors.account_detail(account=account)
+    failed = operations.recreate_regions(account=account)
     edit = AccountEditForm(
         initial={"display_name": account.display_name, "notes": account.notes, "tags": ", ".join(account.tags),
                  "auto_accept": account.auto_accept}  # fmt: skip
@@ -98,7 +99,9 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
         "detail": detail,
         "account": account,
         "edit_form": edit,
-        "recreate_form": RecreateForm(initial={"email": account.email, "regions": list(settings.GUARDWATCH_AWS_REGIONS)}),
+        # Only where GuardDuty could not verify the email: elsewhere deleting the member would undo a working one.
+        "recreate_form": RecreateForm(regions=failed, initial={"email": account.email, "regions": failed}) if failed else None,
+        "recreate_regions": failed,
         "all_regions": settings.GUARDWATCH_AWS_REGIONS,
         "member_role": settings.GUARDWATCH_MEMBER_ROLE_NAME,
         "protections": selectors.account_protections(account=account),
@@ -280,13 +283,17 @@ def account_action(request: HttpRequest, account_id: str) -> HttpResponse:
 def account_recreate(request: HttpRequest, account_id: str) -> HttpResponse:
     """EmailVerificationFailed: delete, create with the corrected email, invite again."""
     account = selectors.account_get(account_id=account_id)
-    form = RecreateForm(request.POST)
+    form = RecreateForm(request.POST, regions=operations.recreate_regions(account=account))
     if not form.is_valid():
         messages.error(request, "Not re-created: " + "; ".join(e for errors in form.errors.values() for e in errors))
         return redirect("accounts:detail", account_id=account.account_id)
-    operation = operations.member_recreate(
-        account=account, email=form.cleaned_data["email"], regions=form.cleaned_data["regions"], actor=request.user
-    )
+    try:
+        operation = operations.member_recreate(
+            account=account, email=form.cleaned_data["email"], regions=form.cleaned_data["regions"], actor=request.user
+        )
+    except ValidationError as error:
+        messages.error(request, "Not re-created: " + "; ".join(e for errors in error.message_dict.values() for e in errors))
+        return redirect("accounts:detail", account_id=account.account_id)
     return redirect("accounts:operation", pk=operation.pk)
 
 
@@ -297,10 +304,12 @@ def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Live progress of an operation and its per-account results; polls itself while it runs."""
     operation = selectors.operation_get(pk=pk)
     outcome = request.GET.get("outcome", "")
-    if outcome not in ("", "ok", "failed", "pending"):
+    if outcome not in MemberOperationResult.Outcome.values:
         outcome = ""
     results = selectors.operation_results(operation=operation, outcome=outcome, page_number=request.GET.get("page"))
-    context = {"operation": operation, "results": results, "outcome": outcome}
+    context = {"operation": operation, "results": results, "outcome": outcome,
+               "progress": selectors.operation_progress(operation=operation),
+               "outcomes": MemberOperationResult.Outcome.choices}  # fmt: skip
     template = "accounts/operation.html#progress" if request.htmx else "accounts/operation.html"
     return render(request, template, context)
 

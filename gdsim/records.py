@@ -75,6 +75,11 @@ class Member:
     invitation_id: str | None = None
     via_organization: bool = False
     hidden_reads: int = 0  # reads of the member list that still leave it out (see SimulatorState)
+    # While EmailVerificationInProgress: when GuardDuty's check of the root email ends, and the
+    # invitation (message, whether to email it) it then sends (see relationships.invite_members).
+    verification_due: str | None = None
+    invitation_message: str = ""
+    invitation_email: bool = True
 
 
 @dataclass

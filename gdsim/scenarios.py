@@ -207,6 +207,7 @@ def live_tick(state: SimulatorState, *, rng: random.Random | None = None) -> dic
     rng = rng or state.rng
     new, repeated = [], []
     with state.lock:
+        state.settle_invitations()
         sources = sorted((scope.account_id, scope.region) for scope in state.scopes.values()
                          if scope.detector is not None and scope.detector.status == "ENABLED")
         if not sources:

@@ -173,6 +173,7 @@ class SimulatorApp:
                 raise NotImplementedOperation(f"The GuardWatch simulator does not implement {operation_name}.")
             params = parse_request(operation, path_params, request.query, request.headers, request.body)
             with state.lock:
+                state.settle_invitations()  # what GuardDuty would show now: verifications that ended meanwhile
                 result = handler(Context(state, account, region, operation_name), params)
                 self._check_output(operation_name, result)
                 body = encode_output(operation, result)
@@ -342,13 +343,16 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def serve(*, port: int = 4566, host: str = "127.0.0.1", scenario: str | None = None, seed: int = 0,
           persist: str | Path | None = None, live: bool = False, tick_seconds: float = 10.0,
-          strict: bool = False, log: Callable[[str], None] = print) -> None:
+          strict: bool = False, email_verification_seconds: float = 5.0,
+          log: Callable[[str], None] = print) -> None:
     """Run the simulator in the foreground until interrupted (what `python -m gdsim` calls).
 
     A persisted state that already holds data is kept as it is; the scenario only seeds an empty one.
-    With `live`, a background thread runs one live tick every `tick_seconds` (see live.py).
+    With `live`, a background thread runs one live tick every `tick_seconds` (see live.py). An invited
+    member's email verification takes `email_verification_seconds` (relationships.invite_members).
     """
-    state = SimulatorState(seed=seed, persist_path=persist, strict_responses=strict)
+    state = SimulatorState(seed=seed, persist_path=persist, strict_responses=strict,
+                           email_verification_seconds=email_verification_seconds)
     if scenario and not state.scopes:
         summary = state.seed_scenario(scenario, seed)
         state.save()

@@ -32,7 +32,10 @@ def test_invite_accepts_on_the_members_behalf_when_auto_accept_is_on(simulator, 
 
     operation = run("invite", accounts, ["us-east-1"], admin)
 
+    # Once Invited, accepting runs as an operation of its own (test_invite_verification.py has the details).
     assert operation.status == MemberOperation.Status.SUCCEEDED
+    accept = MemberOperation.objects.get(action="accept")
+    assert operations.member_operation_run(operation_id=accept.pk).status == MemberOperation.Status.SUCCEEDED
     assert simulator.member_status(ADMIN, accounts[0].account_id, "us-east-1") == "Enabled"
     assert simulator.detector_id(accounts[0].account_id, "us-east-1") is not None  # created for it
     member_plans = simulator.scope(accounts[0].account_id, "us-east-1").detector.features
@@ -73,7 +76,8 @@ def test_start_stop_resend_and_delete_reach_guardduty(simulator, regions, admin)
     account = accounts_make(1, simulator=simulator)[0]
     detectors(simulator, regions)
     run("invite", [account], ["us-east-1"], admin)
-    assert run("resend", [account], ["us-east-1"], admin).status == MemberOperation.Status.FAILED  # already invited
+    assert run("resend", [account], ["us-east-1"], admin).status == MemberOperation.Status.SUCCEEDED  # a new one
+    assert len(simulator.outbox) == 2
     simulator.accept_invitation(account.account_id, "us-east-1", ADMIN)
 
     run("stop", [account], ["us-east-1"], admin)
