@@ -16,6 +16,7 @@ NAVIGATION = (
     ("Report", "reports:findings", "core.view_reports"),
     ("Notifications", "notifications:destinations", "core.manage_settings"),
     ("Ingest keys", "findings:ingest_keys", "core.manage_settings"),
+    ("Users", "core:users", "core.manage_settings"),
     ("Audit", "core:audit", "core.view_audit"),
 )
 

@@ -1,7 +1,8 @@
-"""Core forms: the audit log filter."""
+"""Core forms: the audit log filter and the Users page."""
 
 from django import forms
 
+from guardwatch.core.roles import Role
 from guardwatch.core.selectors import AuditFilters
 
 
@@ -24,3 +25,25 @@ class AuditFilterForm(forms.Form):
         if not self.is_valid():
             return AuditFilters()
         return AuditFilters(**{k: v for k, v in self.cleaned_data.items() if v})
+
+
+ROLE_CHOICES = [(role.value, role.value) for role in Role]
+
+
+class UserCreateForm(forms.Form):
+    """A new team member: name, role, optional email, and a first password the Admin hands over."""
+
+    username = forms.RegexField(
+        regex=r"^[\w.@+-]{1,150}$", max_length=150,
+        error_messages={"invalid": "Use letters, digits and @ . + - _ only (up to 150)."},
+    )  # fmt: skip
+    role = forms.ChoiceField(choices=ROLE_CHOICES)
+    email = forms.EmailField(required=False)
+    password = forms.CharField(
+        widget=forms.PasswordInput(render_value=False), strip=False,
+        help_text="Give it to them over a channel you trust; they can change it after signing in.",
+    )  # fmt: skip
+
+
+class UserRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ROLE_CHOICES)

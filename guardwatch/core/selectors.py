@@ -1,4 +1,4 @@
-"""Core reads: the audit log."""
+"""Core reads: the audit log, alerts and the team's users."""
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -67,3 +67,29 @@ def alert_open_count() -> int:
     from guardwatch.core.models import Alert
 
     return Alert.objects.filter(acknowledged_at__isnull=True).count()
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """One person on the Users page."""
+
+    user: object
+    role: str  # "" when they hold no role (created outside GuardWatch)
+    last_login: datetime | None
+    active: bool
+
+
+def user_rows() -> list[UserRow]:
+    """Every user with their role and last sign-in, active ones first, then by name (two queries)."""
+    from django.contrib.auth import get_user_model
+
+    from guardwatch.core.roles import Role
+
+    users = get_user_model().objects.prefetch_related("groups").order_by("-is_active", "username")
+    order = [r.value for r in (Role.ADMIN, Role.ANALYST, Role.MANAGER)]
+    rows = []
+    for user in users:
+        held = {g.name for g in user.groups.all()}
+        role = next((name for name in order if name in held), "")
+        rows.append(UserRow(user=user, role=role, last_login=user.last_login, active=user.is_active))
+    return rows

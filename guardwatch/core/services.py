@@ -1,6 +1,7 @@
 """Core writes: the audit log and user accounts with a role."""
 
 import logging
+import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -82,6 +83,54 @@ def user_set_role(*, user, role: Role, actor=None) -> None:
     """Replace the user's role."""
     user.groups.set([Group.objects.get(name=Role(role).value)])
     audit_record(actor=actor, verb="user.set_role", target=user, details={"role": Role(role).value})
+
+
+class UserChangeRefused(Exception):
+    """A change to a user that would lock the team out: `message` says why (shown as is)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _last_active_admin(user) -> bool:
+    User = get_user_model()
+    others = User.objects.filter(is_active=True, groups__name=Role.ADMIN.value).exclude(pk=user.pk)
+    return user.groups.filter(name=Role.ADMIN.value).exists() and not others.exists()
+
+
+@transaction.atomic
+def user_role_change(*, user, role: Role, actor) -> None:
+    """Give `user` the one role `role`; the last active Admin keeps Admin (or nobody could manage the team)."""
+    role = Role(role)
+    if role is not Role.ADMIN and _last_active_admin(user):
+        raise UserChangeRefused(f"{user.get_username()} is the last active Admin: make someone else Admin first.")
+    user_set_role(user=user, role=role, actor=actor)
+
+
+@transaction.atomic
+def user_active_set(*, user, active: bool, actor) -> None:
+    """Deactivate (they are signed out at their next request and cannot sign in) or reactivate `user`."""
+    if not active:
+        if actor_user(actor) is not None and actor_user(actor).pk == user.pk:
+            raise UserChangeRefused("You cannot deactivate yourself: ask another Admin.")
+        if _last_active_admin(user):
+            raise UserChangeRefused(f"{user.get_username()} is the last active Admin: make someone else Admin first.")
+    if user.is_active == active:
+        return
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    audit_record(actor=actor, verb="user.activate" if active else "user.deactivate", target=user)
+
+
+@transaction.atomic
+def user_password_reset(*, user, actor) -> str:
+    """A new random password for `user` (returned once, to hand over); their other sessions end."""
+    password = secrets.token_urlsafe(12)
+    user.set_password(password)  # changes the session auth hash: every signed-in session of theirs ends
+    user.save(update_fields=["password"])
+    audit_record(actor=actor, verb="user.password_reset", target=user)
+    return password
 
 
 def alert_raise(

@@ -10,4 +10,8 @@ urlpatterns = [
     path("audit/", views.audit, name="audit"),
     path("alerts/", views.alerts, name="alerts"),
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge_view, name="alert_acknowledge"),
+    path("users/", views.users, name="users"),
+    path("users/<int:pk>/role/", views.user_role_view, name="user_role"),
+    path("users/<int:pk>/active/", views.user_active_view, name="user_active"),
+    path("users/<int:pk>/password/", views.user_password_view, name="user_password"),
 ]

@@ -1,21 +1,31 @@
 """Core pages: audit log, alerts, health check."""
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from guardwatch.core.access import requires
-from guardwatch.core.forms import AuditFilterForm
+from guardwatch.core.forms import AuditFilterForm, UserCreateForm, UserRoleForm
 from guardwatch.core.models import Alert
 from guardwatch.core.redirects import next_url
-from guardwatch.core.selectors import alert_list, audit_list, audit_verbs
-from guardwatch.core.services import alert_acknowledge
+from guardwatch.core.roles import Role
+from guardwatch.core.selectors import alert_list, audit_list, audit_verbs, user_rows
+from guardwatch.core.services import (
+    UserChangeRefused,
+    alert_acknowledge,
+    user_active_set,
+    user_create,
+    user_password_reset,
+    user_role_change,
+)
 
 
 @require_GET
@@ -68,3 +78,76 @@ def alert_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.info(request, "That alert was already acknowledged.")
     return redirect(next_url(request, request.POST.get("next", ""), fallback=reverse("core:alerts")))
+
+
+# --- Users (Admins) ---------------------------------------------------------------------------------
+
+NEW_PASSWORD_SESSION = "guardwatch:new-password"  # noqa: S105 - a session key, not a password
+
+
+@require_http_methods(["GET", "POST"])
+@requires("manage_settings")
+def users(request: HttpRequest) -> HttpResponse:
+    """The team: who has which role, who is active, when each last signed in; add someone."""
+    form = UserCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = user_create(username=data["username"], role=Role(data["role"]), password=data["password"],
+                               email=data["email"], actor=request.user)  # fmt: skip
+        except ValidationError as error:  # the password validators
+            form.add_error("password", error)
+        except ValueError as error:  # the name is taken
+            form.add_error("username", str(error))
+        else:
+            messages.success(request, f"{user.get_username()} can sign in now, as {data['role']}.")
+            return redirect("core:users")
+    shown = request.session.pop(NEW_PASSWORD_SESSION, None)  # {"username", "password"}: shown once
+    response = render(request, "core/users.html", {"form": form, "rows": user_rows(), "shown": shown,
+                                                   "roles": [r.value for r in Role]})  # fmt: skip
+    if shown:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+def _user_or_404(pk: int):
+    return get_object_or_404(get_user_model(), pk=pk)
+
+
+@require_POST
+@requires("manage_settings")
+def user_role_view(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user_or_404(pk)
+    form = UserRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose Admin, Analyst or Manager.")
+    else:
+        try:
+            user_role_change(user=user, role=Role(form.cleaned_data["role"]), actor=request.user)
+            messages.success(request, f"{user.get_username()} is now {form.cleaned_data['role']}.")
+        except UserChangeRefused as refused:
+            messages.error(request, refused.message)
+    return redirect("core:users")
+
+
+@require_POST
+@requires("manage_settings")
+def user_active_view(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user_or_404(pk)
+    active = request.POST.get("active") == "1"
+    try:
+        user_active_set(user=user, active=active, actor=request.user)
+        messages.success(request, f"{user.get_username()} {'can sign in again' if active else 'is deactivated and signed out'}.")
+    except UserChangeRefused as refused:
+        messages.error(request, refused.message)
+    return redirect("core:users")
+
+
+@require_POST
+@requires("manage_settings")
+def user_password_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A new password, shown once on the page that follows (post, redirect, get)."""
+    user = _user_or_404(pk)
+    password = user_password_reset(user=user, actor=request.user)
+    request.session[NEW_PASSWORD_SESSION] = {"username": user.get_username(), "password": password}
+    return redirect("core:users")
