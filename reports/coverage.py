@@ -306,6 +306,27 @@ def gap_counts(*, summary: CoverageSummary | None = None, now: datetime | None =
     return dict(summary.gap_counts)
 
 
+REGION_GAPS = ("no_detector", "unmanaged_regions")  # counted in regions, not account × region pairs
+
+
+@dataclass(frozen=True)
+class GapTotals:
+    """The gaps in three units, so every page that counts them counts the same thing."""
+
+    pairs: int  # account × region pairs not monitored (resigned, removed, ..., never invited, other)
+    regions: int  # regions with no administrator detector, or enabled but not managed by GuardWatch
+    plans_off: int  # monitored members with a protection plan off
+
+
+def gap_totals(counts: dict[str, int]) -> GapTotals:
+    """`gap_counts`' figures added up by unit (the dashboard's card and the coverage page's)."""
+    return GapTotals(
+        pairs=sum(v for k, v in counts.items() if k not in (*REGION_GAPS, "plans_off")),
+        regions=sum(counts.get(k, 0) for k in REGION_GAPS),
+        plans_off=counts.get("plans_off", 0),
+    )
+
+
 def regions_without_detector(*, summary: CoverageSummary | None = None) -> list[RegionCoverage]:
     """Configured regions where the last member sync found no administrator detector."""
     return [r for r in (summary or coverage_summary()).regions if r.has_detector is False]
@@ -452,7 +473,7 @@ class CoverageDashboard:
     percent: float
     accounts: int
     fully_monitored: int
-    gaps: int
+    gaps: GapTotals
     open_alerts: int
     regions: list[RegionCoverage] = field(default_factory=list)
 
@@ -462,18 +483,14 @@ def coverage_dashboard() -> CoverageDashboard:
     summary = coverage_summary()
 
     def compute() -> dict:
-        counts = gap_counts(summary=summary)
-        return {
-            "gaps": sum(v for k, v in counts.items() if k not in ("no_detector", "plans_off", "unmanaged_regions")),
-            "alerts": Alert.objects.filter(acknowledged_at__isnull=True).count(),
-        }
+        return {"alerts": Alert.objects.filter(acknowledged_at__isnull=True).count()}
 
     figures = reports_cached("coverage-dashboard", {"regions": regions()}, compute)
     return CoverageDashboard(
         percent=summary.percent,
         accounts=summary.accounts,
         fully_monitored=summary.fully_monitored,
-        gaps=figures["gaps"],
+        gaps=gap_totals(gap_counts(summary=summary)),  # read with the summary, as the coverage page does
         open_alerts=figures["alerts"],
         regions=summary.regions,
     )

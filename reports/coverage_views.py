@@ -100,7 +100,7 @@ def coverage_page(request: HttpRequest) -> HttpResponse:
         "gaps_only": gaps_only,
         "gaps": gaps,
         "gap_counts": counts,
-        "gap_total": sum(counts.values()),
+        "gap_totals": coverage.gap_totals(counts),
         "chosen_gap": chosen,
         "stale_before": timezone.now() - timedelta(seconds=stale_after),
         "pending_days": settings.GUARDWATCH_INVITE_PENDING_DAYS,

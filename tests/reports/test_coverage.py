@@ -184,7 +184,8 @@ def test_gap_counts_match_every_gap_list_read_in_one_pass(client_for, world):
     index = dict(re.findall(r'<a href="#gap-(\w+)">[^<]*</a> <strong>(\d+)</strong>', html))
     assert index == {"resigned": "1", "removed": "1", "disabled": "1", "email_failed": "1", "pending": "1",
                      "never_invited": "3", "other": "1", "plans_off": "1"}  # fmt: skip
-    assert re.search(r'data-testid="gap-total">10<', html)
+    # 9 pairs not monitored, and the member with a plan off counted apart (a different unit)
+    assert re.search(r'data-testid="gap-pairs">9<', html) and re.search(r'data-testid="gap-plans">1<', html)
     monitored = re.findall(r'<tr data-region="[\w-]+">\s*<th scope="row"><code>([\w-]+)</code></th>\s*'
                            r'<td class="num"><a [^>]*>(\d+)</a>', html)  # fmt: skip
     assert monitored == [("us-east-1", "2"), ("eu-west-1", "1")]
@@ -205,3 +206,19 @@ def test_only_accounts_with_a_gap_keeps_accounts_missing_a_region_or_not_monitor
     html = client_for("manager").get("/accounts/coverage/?gaps_only=1").content.decode()
     assert re.findall(r'<tr data-account="(\d{12})">', html) == ["200000000002", "200000000003", "200000000005"]
     assert "Accounts 1–3 of 3" in html
+
+
+def test_the_dashboard_and_the_coverage_page_count_the_same_gaps(client_for, world):
+    """Issue 16.15: the dashboard said 53 where Coverage said 154 (one counted pairs, the other pairs,
+    regions and plans together); both now show the same three figures, each with its unit."""
+    member("200000000004", "ops", us_east_1="Disabled", eu_west_1="RegionDisabled")
+    member("200000000006", "new", us_east_1="Created")
+    protection(membership(world, "us-east-1"), s3_data_events=False)
+    figures = {}
+    for page in ("/", "/accounts/coverage/"):
+        html = client_for("manager").get(page).content.decode()
+        figures[page] = {key: re.search(rf'data-testid="gap-{key}">(\d+)<', html).group(1)
+                         for key in ("pairs", "plans")}  # fmt: skip
+        assert "not monitored" in html
+    assert figures["/"] == figures["/accounts/coverage/"]
+    assert figures["/"]["plans"] == "1"

@@ -80,11 +80,11 @@ def test_the_administrator_counts_as_monitored_only_where_its_detector_is(client
 
 
 @mock_aws
-def test_moto_lists_disabled_regions_too_and_they_are_left_out(settings, monkeypatch):
+def test_moto_lists_disabled_regions_too_and_they_are_left_out(settings):
     """moto's DescribeRegions answers every region (AWS answers only enabled ones): OptInStatus decides."""
+    # mock_aws sets fake credentials itself and puts the real ones back when it stops; a monkeypatch of
+    # them here would be undone *after* that and leave moto's fake key behind for the next tests.
     settings.GUARDWATCH_AWS_ENDPOINT_URL = ""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     aws.reset_clients()
     try:
         enabled = gateway.enabled_regions(region="us-east-1")
