@@ -22,6 +22,7 @@ from accounts.models import (
 )
 from accounts.services import (
     NoDetector,
+    account_who,
     configured_regions,
     rows_update,
     status_changes_apply,
@@ -146,24 +147,27 @@ def _apply_listing(region: str, listed: list[gateway.MemberInfo], outcome: SyncR
 
 
 def invited_too_long_check(*, region: str | None = None, now: datetime | None = None) -> int:
-    """Alert on members still Invited after GUARDWATCH_INVITE_PENDING_DAYS; returns how many alerts."""
+    """Alert on members still Invited after GUARDWATCH_INVITE_PENDING_DAYS, one alert per account naming
+    its regions; returns how many accounts."""
     now = now or timezone.now()
     days = settings.GUARDWATCH_INVITE_PENDING_DAYS
     stale = Membership.objects.filter(relationship_status="Invited", invited_at__lt=now - timedelta(days=days))
-    if region:
-        stale = stale.filter(region=region)
-    count = 0
-    for membership in stale.select_related("account"):
-        account = membership.account
+    if region:  # the accounts stale in this region, with every region where they are stale
+        stale = stale.filter(account__in=stale.filter(region=region).values("account_id"))
+    by_account: dict[int, list[Membership]] = {}
+    for membership in stale.select_related("account").order_by("account_id", "region"):
+        by_account.setdefault(membership.account_id, []).append(membership)
+    for memberships in by_account.values():
+        account = memberships[0].account
+        where = ", ".join(m.region for m in memberships)
+        since = min(m.invited_at for m in memberships)
         alert_raise(
             kind="member.invited_too_long",
-            title=f"Member {account.account_id} has not accepted the invitation in {membership.region} "
+            title=f"Member {account_who(account)} has not accepted the invitation in {where} "
             f"for more than {days} days",
-            message=f"Invited {membership.invited_at:%Y-%m-%d}. Resend the invitation or ask the account owner "
-            "to accept it.",
-            target=("accounts.memberaccount", account.account_id, f"{account.account_id} in {membership.region}"),
-            dedupe_key=f"membership:{account.account_id}:{membership.region}:invited:{membership.invited_at:%Y%m%d%H%M%S}",
+            message=f"Invited {since:%Y-%m-%d}. Resend the invitation or ask the account owner to accept it.",
+            target=("accounts.memberaccount", account.account_id, f"{account.account_id} in {where}"),
+            dedupe_key=f"member:{account.account_id}:invited_too_long",
             severity=Alert.Severity.LOW,
         )
-        count += 1
-    return count
+    return len(by_account)

@@ -43,6 +43,8 @@ from guardwatch.core.services import actor_user, audit_record
 
 Action = MemberOperation.Action
 Outcome = MemberOperationResult.Outcome
+# Actions whose resulting status (Disabled, Removed, not a member) is what the administrator asked for.
+DELIBERATE = frozenset({Action.STOP, Action.DISASSOCIATE, Action.DELETE})
 
 
 # --- Operations (Celery) ------------------------------------------------------------------------------
@@ -432,9 +434,11 @@ def _record(
                     setattr(membership, name, value)
             if outcome.status is not None and outcome.status != membership.relationship_status:
                 changes.append((membership, outcome.status))
-        # The operation itself is audited (who, what, which accounts); its status changes go to history.
+        # The operation itself is audited (who, what, which accounts); its status changes go to history,
+        # and what the administrator did on purpose (stop, disassociate, delete) is not raised as an alert.
         status_changes_apply(changes, source=MembershipStatusChange.Source.ACTION,
-                             actor=operation.created_by or "system", audit=False)  # fmt: skip
+                             actor=operation.created_by or "system", audit=False,
+                             alerts=operation.action not in DELIBERATE)  # fmt: skip
         rows_update(
             Membership,
             list(memberships.values()),

@@ -127,20 +127,77 @@ def test_a_member_that_resigns_raises_one_alert_handed_to_the_notification_hook(
     assert received == [alert]
 
 
-@pytest.mark.parametrize("status", ["Removed", "Disabled"])
-def test_removed_and_disabled_members_raise_alerts(simulator, regions, status, admin):
+@pytest.mark.parametrize(("action", "status"), [("disassociate", "Removed"), ("stop", "Disabled"), ("delete", "")])
+def test_what_the_admin_did_on_purpose_is_recorded_not_raised_as_an_alert(simulator, regions, admin, action, status):
     accounts = accounts_make(1, simulator=simulator)
     detectors(simulator, regions)
     invited(simulator, accounts, "us-east-1")
     simulator.accept_invitation(accounts[0].account_id, "us-east-1", ADMIN)
     member_sync.members_sync_region(region="us-east-1")
-    action = {"Removed": "disassociate", "Disabled": "stop"}[status]
     operation = operations.member_operation_start(action=action, accounts=accounts, regions=["us-east-1"], actor=admin)
 
     operations.member_operation_run(operation_id=operation.pk)
+    member_sync.members_sync_region(region="us-east-1")
 
     assert Membership.objects.get(account=accounts[0], region="us-east-1").relationship_status == status
+    change = MembershipStatusChange.objects.filter(membership__account=accounts[0]).first()
+    assert (change.from_status, change.to_status, change.source, change.actor_name) == ("Enabled", status, "action", "admin")
+    assert not Alert.objects.exists()
+
+
+@pytest.mark.parametrize(("call", "status"), [("disassociate_members", "Removed"), ("stop_monitoring_members", "Disabled")])
+def test_a_member_stopped_or_removed_outside_guardwatch_still_raises_an_alert(simulator, regions, call, status):
+    from guardwatch.aws import guardduty
+
+    accounts = accounts_make(1, simulator=simulator)
+    detectors(simulator, regions)
+    invited(simulator, accounts, "us-east-1")
+    simulator.accept_invitation(accounts[0].account_id, "us-east-1", ADMIN)
+    member_sync.members_sync_region(region="us-east-1")
+    getattr(guardduty("us-east-1"), call)(DetectorId=simulator.detector_id(ADMIN, "us-east-1"), AccountIds=[accounts[0].account_id])
+
+    member_sync.members_sync_region(region="us-east-1")
+
     assert Alert.objects.get().kind == f"member.{status}"
+
+
+def test_an_account_resigned_in_every_region_gives_one_alert_naming_the_regions(simulator, regions):
+    accounts = accounts_make(3, simulator=simulator)
+    detectors(simulator, regions)
+    for region in regions:
+        invited(simulator, accounts, region)
+        for account in accounts:
+            simulator.accept_invitation(account.account_id, region, ADMIN)
+        member_sync.members_sync_region(region=region)
+    MemberAccount.objects.filter(pk=accounts[0].pk).update(display_name="payments-prod")
+    for region in regions:
+        for account in accounts[:2]:
+            simulator.resign(account.account_id, region)
+
+    for region in regions:
+        member_sync.members_sync_region(region=region)
+
+    alerts = list(Alert.objects.order_by("target_id"))
+    assert len(alerts) == 2  # two accounts resigned in two regions: two alerts, not four
+    assert alerts[0].title == f"Member {accounts[0].account_id} (payments-prod) left the administrator (resigned) in us-east-1, eu-west-1"
+    assert alerts[1].title.endswith("in us-east-1, eu-west-1")
+
+
+def test_the_alerts_page_reads_one_line_per_account(client_for, simulator, regions):
+    accounts = accounts_make(1, simulator=simulator)
+    detectors(simulator, regions)
+    for region in regions:
+        invited(simulator, accounts, region)
+        simulator.accept_invitation(accounts[0].account_id, region, ADMIN)
+        member_sync.members_sync_region(region=region)
+        simulator.resign(accounts[0].account_id, region)
+        member_sync.members_sync_region(region=region)
+
+    html = client_for("analyst").get("/alerts/").content.decode()
+
+    assert html.count('data-alert-kind="member.Resigned"') == 1
+    assert "left the administrator (resigned) in us-east-1, eu-west-1" in html
+    assert " is Resigned" not in html
 
 
 def test_an_invitation_pending_too_long_raises_an_alert(simulator, regions, settings):
@@ -157,6 +214,22 @@ def test_an_invitation_pending_too_long_raises_an_alert(simulator, regions, sett
     alert = Alert.objects.get()
     assert alert.kind == "member.invited_too_long"
     assert accounts[0].account_id in alert.title and "7 days" in alert.title
+
+
+def test_an_invitation_pending_too_long_in_two_regions_is_one_alert(simulator, regions, settings):
+    settings.GUARDWATCH_INVITE_PENDING_DAYS = 7
+    accounts = accounts_make(1, simulator=simulator)
+    detectors(simulator, regions)
+    simulator.set_clock(datetime.now(UTC) - timedelta(days=8))
+    for region in regions:
+        invited(simulator, accounts, region)
+    simulator.set_clock(datetime.now(UTC))
+
+    for region in regions:
+        member_sync.members_sync_region(region=region)
+
+    alert = Alert.objects.get()
+    assert "in eu-west-1, us-east-1 for more than 7 days" in alert.title
 
 
 def test_a_region_without_detector_is_reported_on_the_region(simulator, regions):
