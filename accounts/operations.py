@@ -60,8 +60,13 @@ def member_operation_start(
     disable_email_notification: bool = False,
     create_detectors: bool = False,
     detector_features: Sequence[str] = (),
+    pairs: Sequence[tuple[MemberAccount, str]] | None = None,
 ) -> MemberOperation:
-    """Record an operation with one pending result per (account, region) and queue it after commit."""
+    """Record an operation with one pending result per (account, region) and queue it after commit.
+
+    `pairs` narrows the work to those (account, region) pairs (e.g. only where an account was never
+    invited); by default it is every account in every region.
+    """
     action = Action(action)
     unknown = [region for region in regions if region not in configured_regions()]
     if unknown or not regions:
@@ -69,6 +74,14 @@ def member_operation_start(
     if not accounts:
         raise ValidationError("Choose at least one account.")
     regions = [region for region in configured_regions() if region in set(regions)]
+    work = [(account, region) for region in regions for account in accounts]
+    if pairs is not None:
+        wanted = {(account.pk, region) for account, region in pairs}
+        work = [(account, region) for account, region in work if (account.pk, region) in wanted]
+        if not work:
+            raise ValidationError("Nothing to do: every chosen account is already invited in the chosen regions.")
+        regions = [region for region in regions if any(region == r for _a, r in work)]
+        accounts = list({account.pk: account for account, _r in work}.values())
     with transaction.atomic():
         operation = MemberOperation.objects.create(
             action=action,
@@ -77,15 +90,11 @@ def member_operation_start(
             disable_email_notification=disable_email_notification,
             create_detectors=create_detectors,
             detector_features=sorted(detector_features),
-            total=len(accounts) * len(regions),
+            total=len(work),
             created_by=actor_user(actor),
         )
         MemberOperationResult.objects.bulk_create(
-            [
-                MemberOperationResult(operation=operation, account=account, region=region)
-                for region in regions
-                for account in accounts
-            ],
+            [MemberOperationResult(operation=operation, account=account, region=region) for account, region in work],
             batch_size=1000,
         )
         details = {"action": action.value, "regions": regions, "accounts": [a.account_id for a in accounts]}

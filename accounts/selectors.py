@@ -10,6 +10,7 @@ from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Value, 
 from django.shortcuts import get_object_or_404
 
 from accounts.models import (
+    NOT_INVITED,
     STATUS_LABELS,
     MemberAccount,
     MemberOperation,
@@ -241,3 +242,46 @@ def regions_without_detector() -> list[str]:
     """Configured regions where the last look found no administrator detector (or never looked)."""
     known = {state.region: state for state in RegionState.objects.filter(region__in=settings.GUARDWATCH_AWS_REGIONS)}
     return [r for r in settings.GUARDWATCH_AWS_REGIONS if r in known and not known[r].detector_id and known[r].last_error]
+
+
+# --- Never invited: Coverage's gap and "Invite accounts not yet members" -------------------------
+
+
+def invited_q() -> Q:
+    """Memberships that were invited (whatever happened since); the others are "never invited"."""
+    return ~Q(relationship_status__in=NOT_INVITED)
+
+
+def accounts_without(status: Q, accounts: QuerySet[MemberAccount]) -> QuerySet[MemberAccount]:
+    """The accounts lacking, in at least one configured region, a membership whose status matches.
+
+    NOT IN the accounts that have one in every region: Postgres hashes that GROUP BY over memberships
+    once, and walks the accounts in order only until a page is full (no join and sort of every pair).
+    """
+    configured = list(settings.GUARDWATCH_AWS_REGIONS)
+    if not configured:
+        return accounts.none()
+    everywhere = (
+        Membership.objects.filter(status, region__in=configured)
+        .values("account_id")
+        .annotate(n=Count("id"))
+        .filter(n=len(configured))
+        .values("account_id")
+        .order_by()
+    )
+    return accounts.exclude(pk__in=everywhere)
+
+
+def never_invited_accounts() -> QuerySet[MemberAccount]:
+    """Accounts never invited in at least one configured region, by account id."""
+    return accounts_without(invited_q(), MemberAccount.objects.order_by("account_id"))
+
+
+def never_invited_pairs(*, accounts: list[MemberAccount], regions: list[str]) -> list[tuple[MemberAccount, str]]:
+    """Each (account, region) of these accounts and regions that was never invited (one query)."""
+    invited = set(
+        Membership.objects.filter(invited_q(), account__in=accounts, region__in=regions).values_list(
+            "account_id", "region"
+        )
+    )
+    return [(account, region) for region in regions for account in accounts if (account.pk, region) not in invited]

@@ -188,9 +188,8 @@ def _invite_targets(request: HttpRequest, source) -> tuple[list[MemberAccount], 
     token = source.get("selection", "")
     if token:
         return _selection_load(request, token), f"selection={token}"
-    if source.get("scope") == "new":
-        accounts = list(MemberAccount.objects.exclude(memberships__relationship_status__gt="").distinct())
-        return accounts, "scope=new"
+    if source.get("scope") == "new":  # Coverage's "Never invited": each (account, region) not yet invited
+        return list(selectors.never_invited_accounts()), "scope=new"
     return [], ""
 
 
@@ -201,9 +200,12 @@ def invite(request: HttpRequest) -> HttpResponse:
     accounts, target = _invite_targets(request, request.POST if request.method == "POST" else request.GET)
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid() and accounts:
+        pairs = None
+        if target == "scope=new":  # only where each account was never invited, not where it is a member
+            pairs = selectors.never_invited_pairs(accounts=accounts, regions=form.cleaned_data["regions"])
         try:
             operation = operations.member_operation_start(action=Action.INVITE, accounts=accounts, actor=request.user,
-                                                        **form.cleaned_data)  # fmt: skip
+                                                        pairs=pairs, **form.cleaned_data)  # fmt: skip
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -216,7 +218,9 @@ def invite(request: HttpRequest) -> HttpResponse:
         "target_name": target.partition("=")[0],
         "target_value": target.partition("=")[2],
         "without_detector": selectors.regions_without_detector(),
-    }
+        "never_invited_pairs": len(selectors.never_invited_pairs(accounts=accounts, regions=list(settings.GUARDWATCH_AWS_REGIONS)))
+        if target == "scope=new" else None,
+    }  # fmt: skip
     return render(request, "accounts/invite.html", context, status=400 if form.errors else 200)
 
 

@@ -21,7 +21,8 @@ from accounts.models import (
     status_css,
     status_label,
 )
-from reports.coverage import accounts_without, regions
+from accounts.selectors import accounts_without
+from reports.coverage import regions
 
 MATRIX_PER_PAGE = 100
 
