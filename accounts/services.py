@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.utils import timezone
 
 from accounts import gateway
 from accounts.csvimport import account_id_problem, email_problem
@@ -103,8 +104,12 @@ def member_account_create(
     notes: str = "",
     tags: Sequence[str] = (),
     source: str = MemberAccount.Source.INVITATION,
+    added_via: str = "form",
 ) -> MemberAccount:
-    """Add one account (not yet a member anywhere); refuses bad ids/emails and duplicates."""
+    """Add one account (not yet a member anywhere); refuses bad ids/emails and duplicates.
+
+    `added_via` is how it came in, as the audit log says it ("form": typed on the add page).
+    """
     account_id, email = account_id.strip(), email.strip()
     errors = {}
     if problem := account_id_problem(account_id):
@@ -125,7 +130,7 @@ def member_account_create(
             source=source,
             created_by=actor_user(actor),
         )
-        audit_record(actor=actor, verb="member.create", target=account, details={"email": email, "source": source})
+        audit_record(actor=actor, verb="member.create", target=account, details={"email": email, "source": added_via})
     return account
 
 
@@ -146,6 +151,40 @@ def member_account_update(
             account.save(update_fields=list(changed))
             audit_record(actor=actor, verb="member.update", target=account, details=changed)
     return account
+
+
+def member_account_remove(*, account: MemberAccount, actor) -> None:
+    """Forget an account entirely: its memberships, status history and run results go; its findings stay.
+
+    Only an account GuardDuty lists in no region (never invited, or deleted as a member everywhere):
+    otherwise the next member sync would find it again. Findings are kept because they are GuardDuty's
+    record of what happened in the account; retention ages them out like any other. Its open alerts
+    are closed, and the removal is audited with what the account was.
+    """
+    with transaction.atomic():
+        listed = list(
+            Membership.objects.select_for_update()
+            .filter(account=account)
+            .exclude(relationship_status="")
+            .values_list("region", "relationship_status")
+        )
+        if listed:
+            where = ", ".join(f"{region} ({status_label(status)})" for region, status in listed)
+            raise ValidationError(
+                f"{account.account_id} is still in GuardDuty's member list in {where}. Delete it as a member in "
+                "those regions first (“Delete member”), otherwise the next sync brings it back."
+            )
+        closed = Alert.objects.filter(
+            target_type="accounts.memberaccount", target_id=account.account_id, acknowledged_at__isnull=True
+        ).update(acknowledged_at=timezone.now(), acknowledged_by=actor_user(actor))
+        audit_record(
+            actor=actor,
+            verb="member.remove",
+            target=("accounts.memberaccount", str(account.pk), str(account)),
+            details={"account_id": account.account_id, "email": account.email, "name": account.display_name,
+                     "findings": "kept", "alerts_closed": closed},
+        )  # fmt: skip
+        account.delete()
 
 
 @dataclass

@@ -16,6 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 from accounts import aws_organizations, member_sync, operations, selectors, services
 from accounts.csvimport import parse_member_csv
 from accounts.forms import (
+    CONFIRM_WORDS,
     DESTRUCTIVE,
     AccountActionForm,
     AccountAddForm,
@@ -245,8 +246,9 @@ def bulk(request: HttpRequest) -> HttpResponse:
         messages.error(request, "The selected accounts no longer exist.")
         return redirect(back)
     if action in DESTRUCTIVE and request.POST.get("confirmed") != "yes":
+        verb, after = CONFIRM_WORDS[action]
         context = {"accounts": accounts, "action": Action(action), "region": form.cleaned_data["region"],
-                   "regions": form.regions(), "next": back}  # fmt: skip
+                   "regions": form.regions(), "next": back, "verb": verb, "after": after}  # fmt: skip
         return render(request, "accounts/bulk_confirm.html", context)
     operation = operations.member_operation_start(
         action=action, accounts=accounts, regions=form.regions(), actor=request.user
@@ -267,6 +269,25 @@ def account_action(request: HttpRequest, account_id: str) -> HttpResponse:
         action=form.cleaned_data["action"], accounts=[account], regions=form.regions(), actor=request.user
     )
     return redirect("accounts:operation", pk=operation.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@requires("manage_members")
+def account_remove(request: HttpRequest, account_id: str) -> HttpResponse:
+    """Remove an account from GuardWatch entirely: a page that says what goes and what stays, then do it."""
+    account = selectors.account_get(account_id=account_id)
+    detail = selectors.account_detail(account=account)
+    problem = ""
+    if request.method == "POST" and request.POST.get("confirmed") == "yes":
+        try:
+            services.member_account_remove(account=account, actor=request.user)
+        except ValidationError as error:
+            problem = " ".join(error.messages)
+        else:
+            messages.success(request, f"Account {account_id} was removed from GuardWatch; its findings are kept.")
+            return redirect("accounts:list")
+    context = {"account": account, "detail": detail, "problem": problem}
+    return render(request, "accounts/remove.html", context, status=409 if problem else 200)
 
 
 @require_POST

@@ -24,6 +24,7 @@ from django.http import QueryDict
 from django.utils import timezone
 from psycopg.errors import QueryCanceled
 
+from accounts.csvimport import account_id_normalize
 from findings.models import OPEN_STATUSES, Finding, FindingSearch, TriageStatus
 from findings.sla import BAND_RANGES, BANDS, CLOSED_STATUSES, overdue_q
 
@@ -142,7 +143,8 @@ class FindingFilters:
                      "remote_ip", "remote_country", "assignee"):  # fmt: skip
             setattr(f, name, query.get(name, "").strip()[:200])
         for account in _multi(query, "account"):
-            if account.isdigit() and len(account) == 12:
+            account = account_id_normalize(account)  # 4444-5555-6666, as the console shows it
+            if account.isascii() and account.isdigit() and len(account) == 12:
                 f.accounts.append(account)
             else:
                 f.errors.append(f"“{account}” is not a 12-digit account id; ignored.")

@@ -170,7 +170,7 @@ def test_detail_page_shows_memberships_history_failures_and_audit(client_for, ad
     assert '<tr data-region="ap-southeast-2">' in html  # every configured region, member or not
     assert "InviteMembers: nope" in html
     assert "<td>Created</td><td>Invited</td>" in html
-    assert "<code>member.create</code>" in html
+    assert "Added to GuardWatch" in html and "source: form" in html
     assert "Resend invitation" not in html  # a manager gets no buttons
 
 
