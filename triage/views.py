@@ -45,6 +45,12 @@ def _page_size(request: HttpRequest) -> int:
         return list_filters.DEFAULT_PAGE_SIZE
 
 
+def _position(request: HttpRequest) -> int | None:
+    """Where the page starts in the list (1-based), as the page links carry it; None if absent or bad."""
+    raw = request.GET.get("start", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 9 and int(raw) > 0 else None
+
+
 @require_GET
 @requires("view_findings")
 @vary_on_headers("HX-Request")
@@ -56,7 +62,9 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         filters=filters,
         sort_key=sort_key,
         after=request.GET.get("after", ""),
+        before=request.GET.get("before", ""),
         size=_page_size(request),
+        start=_position(request),
         user=request.user,
     )
     counts = selectors.severity_counts(filters=filters, user=request.user)
