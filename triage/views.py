@@ -201,6 +201,7 @@ def bulk_view(request: HttpRequest) -> HttpResponse:
             ids=request.POST.getlist("ids"),
             query=query,
             select_all=request.POST.get("scope") == "all",
+            actor=request.user,
         )
     except triage.TriageError as error:
         messages.error(request, str(error))
