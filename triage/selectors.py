@@ -23,7 +23,7 @@ from django.db.models import Count, F, Q, QuerySet, Value
 from django.utils import timezone
 from psycopg.errors import QueryCanceled
 
-from findings.models import Finding, FindingEvent
+from findings.models import Finding, FindingEvent, TriageStatus
 from findings.sla import BAND_RANGES, BANDS
 from triage.filters import (
     DEFAULT_PAGE_SIZE,
@@ -335,6 +335,9 @@ def assignable_users() -> list:
 # --- Detail --------------------------------------------------------------------------------------
 
 
+_STATUS_LABELS = dict(TriageStatus.choices)
+
+
 @dataclass
 class TimelineEntry:
     when: datetime
@@ -344,6 +347,15 @@ class TimelineEntry:
     from_status: str = ""
     to_status: str = ""
     details: dict = field(default_factory=dict)
+
+    @property
+    def from_label(self) -> str:
+        """"In progress" for in_progress: the label people see everywhere else."""
+        return _STATUS_LABELS.get(self.from_status, self.from_status)
+
+    @property
+    def to_label(self) -> str:
+        return _STATUS_LABELS.get(self.to_status, self.to_status)
 
 
 def finding_timeline(*, finding: Finding, limit: int = 300) -> list[TimelineEntry]:

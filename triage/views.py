@@ -26,7 +26,7 @@ from findings.models import TriageStatus
 from guardwatch.core.access import can, requires
 from guardwatch.core.redirects import next_url
 from triage import bulk as bulk_actions
-from triage import detail, selectors, suppression
+from triage import detail, selectors, suppression, words
 from triage import filters as list_filters
 from triage import services as triage
 from triage.filters import FindingFilters
@@ -291,18 +291,26 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("query", "")
     preview = None
     error = None
+    query_words: list[str] = []
     if query:
+        filters = FindingFilters.from_query(QueryDict(query))
+        query_words = words.filter_words(filters)
         try:
-            preview = suppression.suppression_criteria(filters=FindingFilters.from_query(QueryDict(query)))
+            preview = suppression.suppression_criteria(filters=filters)
         except triage.TriageError as exc:
             error = str(exc)
+    rules = list(SuppressionRule.objects.all())
+    for rule in rules:
+        rule.criteria_words = words.criteria_words(rule.criteria)
     return render(
         request,
         "triage/suppression.html",
         {
-            "rules": SuppressionRule.objects.all(),
+            "rules": rules,
             "query": query,
+            "query_words": query_words,
             "preview": json.dumps(preview, indent=2) if preview else "",
+            "preview_words": words.criteria_words(preview) if preview else [],
             "preview_error": error,
             "can_triage": can(request.user, "triage_findings"),
             "queue": writeback_queue(),
@@ -350,8 +358,9 @@ def suppression_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "triage/suppression_edit.html",
-        {"rule": rule, "can_triage": can(request.user, "triage_findings")},
-    )
+        {"rule": rule, "can_triage": can(request.user, "triage_findings"),
+         "criteria_words": words.criteria_words(rule.criteria)},
+    )  # fmt: skip
 
 
 @require_POST
