@@ -105,9 +105,12 @@ def _apply_listing(region: str, listed: list[gateway.MemberInfo], outcome: SyncR
     accounts = {a.account_id: a for a in MemberAccount.objects.filter(account_id__in=list(by_id))}
     unknown = [member for account_id, member in by_id.items() if account_id not in accounts]
     if unknown:
+        names = _organization_names(region)
         MemberAccount.objects.bulk_create(
-            [MemberAccount(account_id=m.account_id, email=m.email[:64]) for m in unknown], ignore_conflicts=True
-        )
+            [MemberAccount(account_id=m.account_id, email=m.email[:64], display_name=names.get(m.account_id, "")[:128])
+             for m in unknown],
+            ignore_conflicts=True,
+        )  # fmt: skip
         for account in MemberAccount.objects.filter(account_id__in=[m.account_id for m in unknown]):
             accounts[account.account_id] = account
             audit_record(actor=actor, verb="member.discover", target=account,
@@ -144,6 +147,15 @@ def _apply_listing(region: str, listed: list[gateway.MemberInfo], outcome: SyncR
         ["relationship_status", "detector_id", "invited_at", "updated_at", "last_synced_at", "last_error",
          "last_error_at"],
     )  # fmt: skip
+
+
+def _organization_names(region: str) -> dict[str, str]:
+    """Account names from AWS Organizations (ListAccounts), for members found in GuardDuty's list: GuardDuty
+    knows only ids and emails. Empty when the administrator is not in an organization or may not list it."""
+    try:
+        return {account.account_id: account.name for account in gateway.organization_accounts_list(region=region)}
+    except GatewayError:
+        return {}
 
 
 def invited_too_long_check(*, region: str | None = None, now: datetime | None = None) -> int:

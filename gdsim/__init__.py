@@ -8,6 +8,7 @@ Nothing here imports Django or the product: run it as `python -m gdsim` (`manage
 from .auth import credentials_for
 from .protocol import OutputValidationError, validate_output
 from .relationships import RESIGN_ALERT_TYPE
+from .scenarios import invitation_only_accounts
 from .server import SimulatorServer, make_wsgi_app, serve
 from .state import SimulatorState
 
@@ -17,6 +18,7 @@ __all__ = [
     "SimulatorServer",
     "SimulatorState",
     "credentials_for",
+    "invitation_only_accounts",
     "make_wsgi_app",
     "serve",
     "validate_output",

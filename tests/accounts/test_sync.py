@@ -302,3 +302,36 @@ def test_a_member_monitored_after_a_failed_step_no_longer_shows_that_failure(sim
     assert still_invited.last_error.startswith("AcceptAdministratorInvitation")  # not monitored: the error stands
     page = client_for("admin").get(f"/accounts/{accounts[0].account_id}/").content.decode()
     assert "AccessDenied" not in page
+
+
+def test_members_found_in_guardduty_get_their_name_from_organizations(simulator, regions):
+    detectors(simulator, regions)
+    simulator.set_organization("999999999999", [ADMIN])
+    simulator.register_account("123456789012", "root@example.com", name="payments-prod", organization=True)
+    invited(simulator, [MemberAccount(account_id="123456789012", email="root@example.com")], "us-east-1")
+
+    member_sync.members_sync_region(region="us-east-1")
+
+    assert MemberAccount.objects.get(account_id="123456789012").display_name == "payments-prod"
+
+
+def test_the_demos_accounts_have_names_once_synced(simulator, settings):
+    from django.core.management import call_command
+
+    from gdsim import invitation_only_accounts
+    from gdsim.scenarios import REGIONS
+
+    settings.GUARDWATCH_AWS_REGIONS = list(REGIONS)
+    settings.DEMO = True
+    simulator.seed_scenario("demo", seed=7)
+    # what `manage.py demo` does first: the hand-invited accounts outside the organization, named by their admin
+    hand_invited = invitation_only_accounts()
+    call_command("demo_accounts", *[f"{a['account_id']},{a['email']},{a['name']}" for a in hand_invited])
+    call_command("demo_accounts", *[f"{a['account_id']},{a['email']},{a['name']}" for a in hand_invited])  # idempotent
+
+    member_sync.members_sync_region(region=REGIONS[0])
+
+    names = list(MemberAccount.objects.values_list("display_name", flat=True))
+    assert len(names) == 39 and all(names)  # the 40th was never invited, so GuardDuty does not list it
+    assert {"payments-prod", "payments-staging", "web-prod"} <= set(names)
+    assert AuditEntry.objects.filter(verb="member.create", details__source="demo").count() == len(hand_invited)
