@@ -39,6 +39,12 @@ SORTS = {
 }
 
 
+def account_search_normalize(q: str) -> str:
+    """A search as typed; an account id (or its start) typed as the console shows it, `4444-5555-6666`,
+    becomes its digits so it matches the stored id."""
+    return q.replace("-", "").replace(" ", "") if _ID_TYPED.fullmatch(q) else q
+
+
 @dataclass(frozen=True)
 class AccountFilters:
     """What the accounts page filters and sorts on (all from the query string)."""
@@ -52,11 +58,8 @@ class AccountFilters:
     def from_query(cls, params) -> AccountFilters:
         region = params.get("region", "")
         sort = params.get("sort", "account_id")
-        q = params.get("q", "").strip()[:100]
-        if _ID_TYPED.fullmatch(q):  # an id (or its start) typed as the console shows it: 4444-5555-6666
-            q = q.replace("-", "").replace(" ", "")
         return cls(
-            q=q,
+            q=account_search_normalize(params.get("q", "").strip()[:100]),
             status=params.get("status", "").strip()[:64],
             region=region if region in settings.GUARDWATCH_AWS_REGIONS else "",
             sort=sort if sort in SORTS else "account_id",

@@ -168,3 +168,13 @@ def test_a_routing_rule_takes_account_ids_typed_with_dashes():
     form.is_valid()
 
     assert form.cleaned_data["accounts"] == ["444455556666", "123456789012"]
+
+
+def test_the_coverage_matrix_search_takes_an_id_typed_with_dashes(client_for):
+    MemberAccount.objects.create(account_id="444455556666", email="a@example.com", display_name="payments-prod")
+    MemberAccount.objects.create(account_id="123456789012", email="b@example.com", display_name="web-dev")
+
+    html = html_of(client_for("manager").get("/accounts/coverage/", {"q": "4444-5555-6666", "fragment": "matrix"},
+                                             headers={"HX-Request": "true"}))  # fmt: skip
+
+    assert "payments-prod" in html and "web-dev" not in html
