@@ -159,7 +159,7 @@ class AccountActionForm(forms.Form):
     """An action on one account, in one region or in all."""
 
     action = forms.ChoiceField(choices=[(a, label) for a, label in BULK_ACTIONS if a != Action.INVITE]
-                               + [(Action.INVITE, "Invite")])  # fmt: skip
+                               + [(Action.INVITE, "Invite"), (Action.ORG_ADD, "Add (organization)")])  # fmt: skip
     region = forms.ChoiceField(choices=lambda: [("", "All regions"), *region_choices()], required=False)
 
     def regions(self) -> list[str]:
@@ -184,5 +184,7 @@ class AutoEnableForm(forms.Form):
     """Organizations mode: AutoEnableOrganizationMembers in one region."""
 
     region = forms.ChoiceField(choices=region_choices)
-    value = forms.ChoiceField(choices=[("NEW", "NEW: new accounts"), ("ALL", "ALL: every account"),
-                                       ("NONE", "NONE: add by hand")])  # fmt: skip
+    value = forms.ChoiceField(label="Auto-enable",
+                              choices=[("NEW", "New accounts: added as they join"),
+                                       ("ALL", "All accounts: every account is kept a member"),
+                                       ("NONE", "None: add by hand")])  # fmt: skip

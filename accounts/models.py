@@ -1,5 +1,9 @@
 """Member accounts, their membership in each region, and the runs of work done on them."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -53,6 +57,9 @@ class MemberAccount(models.Model):
     notes = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.INVITATION)
+    # Whether AWS Organizations listed the account in the administrator's organization at the last read of the
+    # Organization page's snapshot (or GuardWatch added it from there): Organizations-mode rules apply to it.
+    in_organization = models.BooleanField(default=False)
     auto_accept = models.BooleanField(
         default=False, help_text="Accept invitations on the member's behalf through the configured member role."
     )
@@ -67,6 +74,10 @@ class MemberAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.display_name}".strip()
+
+    @property
+    def is_organization_account(self) -> bool:
+        return self.in_organization or self.source == self.Source.ORGANIZATIONS
 
 
 class Membership(models.Model):
@@ -104,9 +115,23 @@ class Membership(models.Model):
 
     @property
     def actions(self) -> list[tuple[str, str, bool]]:
-        """(action, label, destructive) an administrator can take from this status."""
+        """(action, label, destructive) an administrator can take from this status (invitation rules only)."""
+        return self.actions_for(organization=False, held_by_all=False)
+
+    def actions_for(self, *, organization: bool, held_by_all: bool) -> list[tuple[str, str, bool]]:
+        """The actions AWS allows for this membership, with Organizations mode's refusals left out."""
+        return [
+            (action, label, destructive)
+            for action, label, destructive in self._status_actions(organization)
+            if not organization_refusal(action, self.relationship_status, organization=organization,
+                                        held_by_all=held_by_all)
+        ]  # fmt: skip
+
+    def _status_actions(self, organization: bool) -> list[tuple[str, str, bool]]:
         status = self.relationship_status
         found = []
+        if organization and status in ("", "Removed"):
+            found.append(("org_add", "Add again (organization)" if status else "Add (organization)", False))
         if status in ("", "Removed", "Resigned", "Created"):
             found.append(("invite", "Invite", False))
         if status in ("Created", "Invited", "EmailVerificationFailed"):
@@ -122,6 +147,27 @@ class Membership(models.Model):
         if status:
             found.append(("delete", "Delete member", True))
         return found
+
+
+def organization_refusal(action: str, status: str, *, organization: bool, held_by_all: bool) -> str:
+    """Why AWS refuses `action` on an organization account with `status` in a region ("" when it does not).
+
+    `held_by_all`: the region's AutoEnableOrganizationMembers is ALL. Sources (botocore guardduty service-2.json and
+    the GuardDuty User Guide) are cited where the simulator models each refusal (gdsim/relationships.py).
+    """
+    if not organization:
+        return ""
+    if held_by_all and action in ("stop", "disassociate", "delete"):
+        return ("AutoEnableOrganizationMembers is ALL here, so AWS keeps every organization account a member and "
+                "refuses to stop monitoring, disassociate or delete it. Set auto-enable to NEW or NONE on the "
+                "Organization page first, or remove the account from the organization.")
+    if action == "delete" and status not in ("", "Removed"):
+        return ("It joined through AWS Organizations and is still associated: disassociate it first, then delete it "
+                "(AWS deletes organization members only once they are Removed).")
+    if action == "invite" and status == "Removed":
+        return ("It joined through AWS Organizations: add it again (CreateMembers). AWS does not let an "
+                "administrator invite a disassociated organization member.")
+    return ""
 
 
 class MembershipStatusChange(models.Model):
@@ -163,6 +209,14 @@ class RegionState(models.Model):
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # Organizations mode: AutoEnableOrganizationMembers (NEW, ALL, NONE) as last read or set; "" = not known (not
+    # the delegated administrator, or never read). Under ALL, AWS refuses to let organization members go.
+    org_auto_enable_members = models.CharField(max_length=8, blank=True)
+    # Region discovery (EC2 DescribeRegions): whether the region is enabled for the administrator account
+    # (None: never read), and when that was read. Rows exist for enabled regions GuardWatch does not manage
+    # (not in GUARDWATCH_AWS_REGIONS), with their administrator detector, so Coverage can count them.
+    account_enabled = models.BooleanField(null=True)
+    discovered_at = models.DateTimeField(null=True, blank=True)
     # Coverage (reports): when the protection-plan sync last recorded plans in this region, so the
     # coverage page's freshness column reads 17 rows instead of MAX over every MemberProtection.
     protection_checked_at = models.DateTimeField(null=True, blank=True)
@@ -306,6 +360,9 @@ class MemberProtection(models.Model):
     rds_login_events = models.CharField(max_length=16, blank=True)
     lambda_network_logs = models.CharField(max_length=16, blank=True)
     ai_protection = models.CharField(max_length=16, blank=True, default="")
+    # Each plan's AdditionalConfiguration as GuardDuty reports it: feature name -> configuration name -> status
+    # (botocore MemberFeaturesConfigurationResult.AdditionalConfiguration, enum OrgFeatureAdditionalConfiguration).
+    additional_configuration = models.JSONField(default=dict, blank=True)
     plans_off = models.PositiveSmallIntegerField(default=0)
     checked_at = models.DateTimeField()
 
@@ -321,6 +378,43 @@ class MemberProtection(models.Model):
     def off_labels(self) -> list[str]:
         """Labels of the plans GuardDuty reports DISABLED (S3, EKS, …)."""
         return [label for name, (_, label) in PROTECTION_PLANS.items() if getattr(self, name) == "DISABLED"]
+
+    @property
+    def plan_rows(self) -> list[PlanRow]:
+        """Every plan GuardDuty mentioned, with its additional configuration (Runtime: its automated agents)."""
+        rows = []
+        stored = self.additional_configuration if isinstance(self.additional_configuration, dict) else {}
+        for field_name, (names, label) in PROTECTION_PLANS.items():
+            extras: dict[str, str] = {}
+            for feature in names:  # RUNTIME_MONITORING before the legacy EKS_RUNTIME_MONITORING
+                for name, status in (stored.get(feature) or {}).items():
+                    extras.setdefault(str(name), str(status))
+            status = getattr(self, field_name)
+            if status or extras:
+                rows.append(PlanRow(label, status, [
+                    (ADDITIONAL_CONFIGURATION_LABELS.get(name, name), name, extra) for name, extra in extras.items()]))
+        return rows
+
+
+# GuardDuty User Guide, Runtime Monitoring, "Managing the security agent automatically": GuardDuty can deploy and
+# update its agent for each resource type. Names from botocore's enum OrgFeatureAdditionalConfiguration;
+# names GuardDuty adds later are shown as it sends them.
+ADDITIONAL_CONFIGURATION_LABELS = {
+    "EKS_ADDON_MANAGEMENT": "Automated agent for Amazon EKS",
+    "ECS_FARGATE_AGENT_MANAGEMENT": "Automated agent for AWS Fargate (ECS)",
+    "EC2_AGENT_MANAGEMENT": "Automated agent for Amazon EC2",
+    "RDS_DATA_RISK": "RDS data risk",
+}
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One protection plan of a member in a region: its status and its additional configuration
+    as (label, GuardDuty name, status)."""
+
+    label: str
+    status: str
+    additional: list[tuple[str, str, str]]
 
 
 # --- end coverage (reports) ---------------------------------------------------------------------

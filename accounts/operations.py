@@ -7,6 +7,7 @@ does what is still pending. AWS is reached only through `accounts.gateway`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ from accounts.models import (
     Membership,
     MembershipStatusChange,
     RegionState,
+    organization_refusal,
     status_label,
 )
 from accounts.services import (
@@ -82,6 +84,7 @@ def member_operation_start(
             raise ValidationError("Nothing to do: every chosen account is already invited in the chosen regions.")
         regions = [region for region in regions if any(region == r for _a, r in work)]
         accounts = list({account.pk: account for account, _r in work}.values())
+    _refuse_what_organizations_mode_refuses(action, accounts, regions)
     with transaction.atomic():
         operation = MemberOperation.objects.create(
             action=action,
@@ -109,6 +112,36 @@ def member_operation_start(
         audit_record(actor=actor, verb=f"member.{action.value}", target=operation, details=details)
         task_send_on_commit("accounts.tasks.member_operation_run", operation.pk)
     return operation
+
+
+def _refuse_what_organizations_mode_refuses(action: str, accounts: Sequence[MemberAccount], regions: Sequence[str]) -> None:
+    """Refuse, before anything is recorded, an operation AWS would refuse for organization accounts."""
+    if action == Action.ORG_ADD:
+        outside = [a.account_id for a in accounts if not a.is_organization_account]
+        if outside:
+            raise ValidationError(f"Only organization accounts are added without an invitation; "
+                                  f"{', '.join(outside[:5])} {'is' if len(outside) == 1 else 'are'} not one: invite "
+                                  "instead.")  # fmt: skip
+        return
+    organization = [a for a in accounts if a.is_organization_account]
+    if not organization or action not in ("stop", "disassociate", "delete", "invite"):
+        return
+    held = set(RegionState.objects.filter(region__in=regions, org_auto_enable_members="ALL").values_list("region", flat=True))
+    statuses = {
+        (account_id, region): status
+        for account_id, region, status in Membership.objects.filter(account__in=organization, region__in=regions)
+        .values_list("account__account_id", "region", "relationship_status")
+    }
+    problems = []
+    for region in regions:
+        for account in organization:
+            reason = organization_refusal(action, statuses.get((account.account_id, region), ""), organization=True,
+                                          held_by_all=region in held)  # fmt: skip
+            if reason:
+                problems.append(f"{account.account_id} in {region}: {reason}")
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ValidationError(f"Nothing was done. {' '.join(problems[:3])}{more}")
 
 
 def member_recreate(*, account: MemberAccount, email: str, regions: Sequence[str], actor) -> MemberOperation:
@@ -153,6 +186,22 @@ def member_operation_run(*, operation_id: int) -> MemberOperation | None:
     operation = _claim(operation_id)
     if operation is None:
         return None
+    with gateway.acting_as(operation.created_by):
+        _operation_work(operation)
+    operation.refresh_from_db()
+    if operation.failed == 0:
+        operation.status = MemberOperation.Status.SUCCEEDED
+    elif operation.failed >= operation.total:
+        operation.status = MemberOperation.Status.FAILED
+    else:
+        operation.status = MemberOperation.Status.PARTIAL
+    operation.finished_at = timezone.now()
+    operation.save(update_fields=["status", "finished_at"])
+    return operation
+
+
+def _operation_work(operation: MemberOperation) -> None:
+    """The pending results of `operation`, region by region, 50 accounts per call."""
     for region in operation.regions:
         pending = list(
             operation.results.filter(region=region, outcome=Outcome.PENDING).select_related("account")
@@ -176,16 +225,6 @@ def member_operation_run(*, operation_id: int) -> MemberOperation | None:
                 _record(operation, region, chunk, outcomes, default=(False, error.message), calls=calls)
                 continue
             _record(operation, region, chunk, outcomes, calls=calls)
-    operation.refresh_from_db()
-    if operation.failed == 0:
-        operation.status = MemberOperation.Status.SUCCEEDED
-    elif operation.failed >= operation.total:
-        operation.status = MemberOperation.Status.FAILED
-    else:
-        operation.status = MemberOperation.Status.PARTIAL
-    operation.finished_at = timezone.now()
-    operation.save(update_fields=["status", "finished_at"])
-    return operation
 
 
 @dataclass
@@ -389,12 +428,34 @@ def _handle_recreate(operation: MemberOperation, region: str, detector_id: str, 
     return outcomes, calls
 
 
+# A member CreateMembers just added may not be listed by GetMembers/ListMembers at once (eventually consistent:
+# Terraform's guardduty member resource waits for it, and fails with "member missing from response" when it does
+# not). Read again after these pauses, then show the rest as pending; the next member sync finds them.
+MEMBER_APPEAR_WAITS = (1.0, 2.0, 4.0)
+PENDING_TEXT = ("Added; GuardDuty does not list it yet. It shows as pending on the Organization page until a "
+                "member sync reads it.")
+
+
 def _handle_org_add(operation: MemberOperation, region: str, detector_id: str, chunk: Chunk):
-    """Organization accounts of a delegated administrator become members without an invitation."""
+    """Organization accounts of a delegated administrator become members without an invitation; a disassociated
+    organization member is added again the same way (AWS refuses to invite it)."""
     created = gateway.members_create(
         region=region, detector_id=detector_id, accounts=[(r.account.account_id, r.account.email) for r in chunk]
     )
-    return _then_read_statuses(region, detector_id, chunk, created, "CreateMembers")
+    outcomes, calls = _then_read_statuses(region, detector_id, chunk, created, "CreateMembers")
+    for wait in MEMBER_APPEAR_WAITS:
+        missing = [r for r in chunk if outcomes[r.account.account_id].ok and not outcomes[r.account.account_id].status]
+        if not missing:
+            break
+        time.sleep(wait)
+        more, more_calls = _then_read_statuses(region, detector_id, missing, gateway.BatchResult(calls=0), "CreateMembers")
+        outcomes.update(more)
+        calls += more_calls
+    for result in chunk:
+        outcome = outcomes[result.account.account_id]
+        if outcome.ok and not outcome.status:
+            outcomes[result.account.account_id] = AccountOutcome(ok=True, text=PENDING_TEXT)
+    return outcomes, calls
 
 
 HANDLERS: dict[str, Handler] = {

@@ -10,12 +10,14 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 
+from accounts import aws_organizations, operations
 from accounts.models import (
     NOT_INVITED,
     STATUS_LABELS,
     MemberAccount,
     MemberOperation,
     MemberOperationResult,
+    MemberProtection,
     Membership,
     MembershipStatusChange,
     RegionState,
@@ -266,6 +268,7 @@ class AccountDetail:
     history: list[MembershipStatusChange]
     audit: list[TrailEntry]
     operations: list[MemberOperationResult]
+    held_regions: list[str] = field(default_factory=list)  # organization account under auto-enable ALL there
 
     @property
     def listed(self) -> list[Membership]:
@@ -283,6 +286,15 @@ def account_detail(*, account: MemberAccount) -> AccountDetail:
     found = {m.region: m for m in account.memberships.all()}
     regions = list(settings.GUARDWATCH_AWS_REGIONS) + sorted(set(found) - set(settings.GUARDWATCH_AWS_REGIONS))
     memberships = [found.get(region) or Membership(account=account, region=region) for region in regions]
+    organization = account.is_organization_account
+    held = (
+        set(RegionState.objects.filter(org_auto_enable_members="ALL").values_list("region", flat=True))
+        if organization else set()
+    )  # fmt: skip
+    for membership in memberships:
+        membership.available_actions = membership.actions_for(
+            organization=organization, held_by_all=membership.region in held
+        )
     history = list(
         MembershipStatusChange.objects.filter(membership__account=account).select_related("membership")[:100]
     )
@@ -290,7 +302,8 @@ def account_detail(*, account: MemberAccount) -> AccountDetail:
     operations = list(
         MemberOperationResult.objects.filter(account=account).select_related("operation").order_by("-operation_id", "region")[:30]
     )
-    return AccountDetail(account=account, memberships=memberships, history=history, audit=audit, operations=operations)
+    return AccountDetail(account=account, memberships=memberships, history=history, audit=audit, operations=operations,
+                         held_regions=[m.region for m in memberships if m.region in held])  # fmt: skip
 
 
 def operation_get(*, pk: int) -> MemberOperation:
@@ -358,3 +371,108 @@ def never_invited_pairs(*, accounts: list[MemberAccount], regions: list[str]) ->
         )
     )
     return [(account, region) for region in regions for account in accounts if (account.pk, region) not in invited]
+
+
+def account_protections(*, account: MemberAccount) -> list[MemberProtection]:
+    """The account's protection plans per region, as the protection sync last read them (one query)."""
+    return list(
+        MemberProtection.objects.filter(membership__account=account)
+        .select_related("membership")
+        .order_by("membership__region")
+    )
+
+
+# --- Organizations mode --------------------------------------------------------------------------
+
+ACCOUNT_STATE_LABELS = {
+    "ACTIVE": "Active",
+    "PENDING_ACTIVATION": "Pending activation",
+    "SUSPENDED": "Suspended",
+    "PENDING_CLOSURE": "Closing",
+    "CLOSED": "Closed",
+}
+AUTO_ENABLE_LABELS = {
+    "NEW": "New accounts: added as they join",
+    "ALL": "All accounts: every account is kept a member",
+    "NONE": "None: added by hand",
+}
+# How long the page keeps polling for a refresh it queued before saying the worker did not answer.
+REFRESH_PATIENCE_SECONDS = 120
+
+
+@dataclass
+class OrganizationRegion:
+    region: str
+    auto_enable: str = ""
+    auto_enable_label: str = ""
+    limit_reached: bool = False
+    error: str = ""
+
+
+@dataclass
+class OrganizationAccountRow:
+    account: object  # gateway.OrganizationAccount
+    state_label: str
+    why_not: str = ""  # why it cannot be added (not ACTIVE, the management account)
+
+
+@dataclass
+class OrganizationPage:
+    """The Organization page: the kept snapshot and what it means against GuardWatch's members."""
+
+    snapshot: object | None  # aws_organizations.OrganizationSnapshot
+    refreshing: bool = False
+    refresh_stalled: bool = False
+    regions: list[OrganizationRegion] = field(default_factory=list)
+    candidates: list[OrganizationAccountRow] = field(default_factory=list)
+    unavailable: list[OrganizationAccountRow] = field(default_factory=list)
+    pending: list[OrganizationAccountRow] = field(default_factory=list)
+    all_regions: list[str] = field(default_factory=list)  # regions where auto-enable is ALL
+
+
+def organization_page(*, now) -> OrganizationPage:
+    """The last organization snapshot (never AWS) split into addable, unavailable and pending accounts."""
+    snapshot = aws_organizations.organization_snapshot_get()
+    requested = aws_organizations.organization_refresh_requested_at()
+    page = OrganizationPage(snapshot=snapshot)
+    if requested and (snapshot is None or requested > snapshot.read_at):
+        page.refreshing = (now - requested).total_seconds() < REFRESH_PATIENCE_SECONDS
+        page.refresh_stalled = not page.refreshing
+    if snapshot is None or snapshot.error:
+        return page
+    for region, config in snapshot.configurations.items():
+        if isinstance(config, str):
+            page.regions.append(OrganizationRegion(region=region, error=config))
+        else:
+            page.regions.append(OrganizationRegion(
+                region=region, auto_enable=config.auto_enable_members,
+                auto_enable_label=AUTO_ENABLE_LABELS.get(config.auto_enable_members, config.auto_enable_members),
+                limit_reached=config.member_account_limit_reached,
+            ))  # fmt: skip
+    page.all_regions = [r.region for r in page.regions if r.auto_enable == "ALL"]
+    members = set(
+        Membership.objects.exclude(relationship_status="").values_list("account__account_id", flat=True).distinct()
+    )
+    pending = set(
+        MemberOperationResult.objects.filter(
+            operation__action=MemberOperation.Action.ORG_ADD, result=operations.PENDING_TEXT,
+        ).values_list("account__account_id", flat=True)
+    ) - members  # fmt: skip
+    for org_account in snapshot.accounts:
+        if org_account.account_id in members or org_account.account_id == snapshot.administrator_id:
+            continue
+        row = OrganizationAccountRow(
+            account=org_account, state_label=ACCOUNT_STATE_LABELS.get(org_account.status, org_account.status or "Unknown")
+        )
+        if org_account.account_id in pending:
+            page.pending.append(row)
+        elif not org_account.active:
+            row.why_not = f"{row.state_label}: only ACTIVE accounts can become members."
+            page.unavailable.append(row)
+        elif org_account.account_id == snapshot.management_account_id:
+            row.why_not = ("The management account: it must enable GuardDuty itself (in each region) before the "
+                           "delegated administrator can add it.")
+            page.unavailable.append(row)
+        else:
+            page.candidates.append(row)
+    return page

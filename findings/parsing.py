@@ -47,11 +47,13 @@ __all__ = [
     "DESCRIPTION_MAX_LENGTH",
     "FindingParseError",
     "NAME_MAX_LENGTH",
+    "FindingArn",
     "ParsedFinding",
     "RESOURCE_ID_MAX_LENGTH",
     "SHORT_TEXT_MAX_LENGTH",
     "TITLE_MAX_LENGTH",
     "TYPE_MAX_LENGTH",
+    "finding_arn_parts",
     "parse_eventbridge_event",
     "parse_finding",
     "severity_band",
@@ -75,6 +77,23 @@ _FINDING_ARN = re.compile(
     r"arn:(aws[a-z-]*):guardduty:([a-z0-9-]+):([0-9]{12}):detector/([A-Za-z0-9]+)/finding/([A-Za-z0-9]+)",
     re.ASCII,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class FindingArn:
+    """The parts of a finding ARN: `arn:<partition>:guardduty:<region>:<account>:detector/<detector>/finding/<id>`."""
+
+    partition: str
+    region: str
+    account_id: str
+    detector_id: str
+    finding_id: str
+
+
+def finding_arn_parts(arn: str) -> FindingArn | None:
+    """The parts of a GuardDuty finding ARN, or None when `arn` is not one."""
+    match = _FINDING_ARN.fullmatch(arn) if type(arn) is str and len(arn) <= ARN_MAX_LENGTH else None
+    return FindingArn(*match.groups()) if match else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +164,17 @@ _MEMBERS = {
     "name": "Name", "s3_object_details": "S3ObjectDetails", "eks_cluster_details": "EksClusterDetails",
     "kubernetes_details": "KubernetesDetails", "kubernetes_workload_details": "KubernetesWorkloadDetails",
     "ecs_cluster_details": "EcsClusterDetails", "container_details": "ContainerDetails",
+    "task_details": "TaskDetails",
     "rds_db_instance_details": "RdsDbInstanceDetails", "db_instance_identifier": "DbInstanceIdentifier",
     "db_cluster_identifier": "DbClusterIdentifier", "lambda_details": "LambdaDetails",
     "function_name": "FunctionName",
+    "rds_limitless_db_details": "RdsLimitlessDbDetails", "db_shard_group_identifier": "DbShardGroupIdentifier",
+    "ebs_snapshot_details": "EbsSnapshotDetails", "snapshot_arn": "SnapshotArn",
+    "ec2_image_details": "Ec2ImageDetails", "image_arn": "ImageArn",
+    "recovery_point_details": "RecoveryPointDetails", "recovery_point_arn": "RecoveryPointArn",
+    "backup_vault_name": "BackupVaultName", "model_details": "ModelDetails", "model_id": "ModelId",
+    "bedrock_guardrail_details": "BedrockGuardrailDetails", "guardrails": "Guardrails",
+    "guardrail_arn": "GuardrailArn", "guardrail_version": "GuardrailVersion", "version": "Version",
     "action": "Action", "action_type": "ActionType", "network_connection_action": "NetworkConnectionAction",
     "aws_api_call_action": "AwsApiCallAction", "kubernetes_api_call_action": "KubernetesApiCallAction",
     "rds_login_attempt_action": "RdsLoginAttemptAction", "port_probe_action": "PortProbeAction",

@@ -6,27 +6,20 @@ Removed when the administrator disassociates, Resigned when the member does. Org
 accounts added by the delegated administrator go straight to Enabled.
 
 Per-account failures of batch calls come back as UnprocessedAccounts entries, never exceptions.
-When a member resigns, the administrator receives an alert finding of type `RESIGN_ALERT_TYPE`
-(the seed: ending the relationship "triggers a security finding on the side of the master account").
+A member that resigns shows `Resigned` in the administrator's ListMembers/GetMembers; GuardDuty raises no
+finding for it (no finding type for it exists in the User Guide's finding-type list), so the administrator's
+signal is the relationship status, which GuardWatch's member sync reads.
 """
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from . import catalogue
 from .errors import BadRequest
-from .findings import StoredFinding
 from .records import ASSOCIATED, AdministratorLink, Invitation, Member, iso
 
 if TYPE_CHECKING:
     from .state import SimulatorState
-
-# GuardDuty names no finding type for this; the name follows the type scheme
-# (ThreatPurpose:ResourceTypeAffected/ThreatFamilyName): a member leaving monitoring is evasion.
-RESIGN_ALERT_TYPE = "Stealth:IAMUser/GuardDutyMemberResigned"
-RESIGN_ALERT_SEVERITY = 5.0
 
 NOT_ASSOCIATED = ("The request is rejected because the given account ID is not an associated member of account "
                   "the current account.")
@@ -43,6 +36,41 @@ SELF_MEMBER = "The request is rejected because the current account cannot be a m
 MEMBER_LIMIT = "The request is rejected because the current account has reached its limit of member accounts."
 NO_INVITATION = "The request is rejected because the given account ID has not invited the current account."
 
+# Organizations mode. AWS documents each refusal but publishes no wording; the texts follow its "The request is
+# rejected because ..." messages, and each comes back per account in UnprocessedAccounts like every other
+# per-account refusal of these batch calls.
+# botocore guardduty service-2.json, DisassociateMembers / StopMonitoringMembers / DeleteMembers: "With
+# autoEnableOrganizationMembers configuration for your organization set to ALL, you'll receive an error if you
+# attempt to disassociate a member account before removing them from your organization" (…"stop monitoring the
+# member accounts in your organization", …"disable GuardDuty for a member account in your organization").
+AUTO_ENABLE_ALL = ("The request is rejected because autoEnableOrganizationMembers is ALL: an account of the "
+                   "organization stays a member until it leaves the organization or the setting changes.")
+# GuardDuty User Guide, "Deleting member accounts from GuardDuty organization"
+# (https://docs.aws.amazon.com/guardduty/latest/ug/delete-member-accounts-guardduty-organization.html): "after you
+# have disassociated a member account ... you can delete that member account"; the console deletes only accounts
+# of Type "Via Organizations" whose Status is "Removed (disassociated)".
+DISASSOCIATE_FIRST = ("The request is rejected because the given account ID was added through the organization "
+                      "and is still associated: disassociate it before deleting it.")
+# botocore guardduty service-2.json, DisassociateMembers: "When the member accounts added through Organizations are
+# later disassociated, you (administrator) can't invite them by calling the InviteMembers API. You can create an
+# association with these member accounts again only by calling the CreateMembers API."
+ORGANIZATION_NOT_INVITED = ("The request is rejected because the given account ID was added through the "
+                            "organization: add it again with CreateMembers instead of inviting it.")
+# The organization's management account is not enabled by CreateMembers: the real message, quoted in
+# cloudposse/terraform-aws-components#822 ("error designating guardduty administrator account members").
+MANAGEMENT_FIRST = ("Operation failed because your organization master must first enable GuardDuty to be added "
+                    "as a member")
+
+
+def listed(member: Member | None) -> bool:
+    """Whether a read of the member list shows `member` yet; each read that leaves it out counts down."""
+    if member is None:
+        return False
+    if member.hidden_reads > 0:
+        member.hidden_reads -= 1
+        return False
+    return True
+
 
 def _unprocessed(account_id: str, result: str) -> dict[str, str]:
     return {"AccountId": account_id, "Result": result}
@@ -57,6 +85,12 @@ def _is_delegated_admin(state: SimulatorState, account_id: str, region: str) -> 
     return state.delegated_admins.get(region) == account_id
 
 
+def _held_by_all(state: SimulatorState, administrator_id: str, region: str, account_id: str) -> bool:
+    """AutoEnableOrganizationMembers=ALL keeps every organization account a member of the delegated admin."""
+    return (_is_delegated_admin(state, administrator_id, region) and _in_organization(state, account_id)
+            and state.scope(administrator_id, region).organization.auto_enable_members == "ALL")
+
+
 def create_members(state: SimulatorState, administrator_id: str, region: str,
                    details: list[dict[str, str]]) -> list[dict[str, str]]:
     """CreateMembers: add accounts as Created (organization accounts of a delegated admin: Enabled)."""
@@ -67,24 +101,33 @@ def create_members(state: SimulatorState, administrator_id: str, region: str,
         account_id, email = detail["AccountId"], detail["Email"]
         if account_id == administrator_id:
             unprocessed.append(_unprocessed(account_id, SELF_MEMBER))
-        elif account_id in scope.members:
+        elif account_id in scope.members and not _organization_member_removed(state, administrator_id, region,
+                                                                               scope.members[account_id]):
             unprocessed.append(_unprocessed(account_id, ALREADY_MEMBER))
-        elif len(scope.members) >= state.member_account_limit:
+        elif account_id not in scope.members and len(scope.members) >= state.member_account_limit:
             unprocessed.append(_unprocessed(account_id, MEMBER_LIMIT))
         elif _is_delegated_admin(state, administrator_id, region) and _in_organization(state, account_id):
             if _other_administrator(state, account_id, region, administrator_id):
                 unprocessed.append(_unprocessed(account_id, OTHER_ADMINISTRATOR))
+            elif account_id == state.management_account_id and state.detector_id(account_id, region) is None:
+                unprocessed.append(_unprocessed(account_id, MANAGEMENT_FIRST))
             else:
                 enable_organization_member(state, administrator_id, region, account_id, email=email)
         else:
             scope.members[account_id] = Member(account_id=account_id, email=email, relationship_status="Created",
-                                               updated_at=stamp)
+                                               updated_at=stamp, hidden_reads=state.new_member_hidden_reads)
     return unprocessed
 
 
 def _in_organization(state: SimulatorState, account_id: str) -> bool:
     account = state.accounts.get(account_id)
     return bool(account and account.in_organization)
+
+
+def _organization_member_removed(state: SimulatorState, administrator_id: str, region: str, member: Member) -> bool:
+    """A disassociated organization member, which CreateMembers (only) associates again."""
+    return (member.via_organization and member.relationship_status == "Removed"
+            and _is_delegated_admin(state, administrator_id, region) and _in_organization(state, member.account_id))
 
 
 def enable_organization_member(state: SimulatorState, administrator_id: str, region: str, account_id: str, *,
@@ -97,7 +140,7 @@ def enable_organization_member(state: SimulatorState, administrator_id: str, reg
     invitation_id = f"{state.rng.getrandbits(128):032x}"
     member = Member(account_id=account_id, email=email or (account and account.email) or f"{account_id}@example.com",
                     relationship_status="Enabled", updated_at=stamp, invited_at=stamp, detector_id=detector_id,
-                    invitation_id=invitation_id, via_organization=True)
+                    invitation_id=invitation_id, via_organization=True, hidden_reads=state.new_member_hidden_reads)
     scope.members[account_id] = member
     state.scope(account_id, region).administrator = AdministratorLink(
         account_id=administrator_id, invitation_id=invitation_id, relationship_status="Enabled", invited_at=stamp)
@@ -138,6 +181,9 @@ def invite_members(state: SimulatorState, administrator_id: str, region: str, ac
             continue
         if member.relationship_status in ("Invited", "Enabled", "Disabled"):
             unprocessed.append(_unprocessed(account_id, ALREADY_INVITED))
+            continue
+        if member.via_organization:
+            unprocessed.append(_unprocessed(account_id, ORGANIZATION_NOT_INVITED))
             continue
         if _other_administrator(state, account_id, region, administrator_id):
             unprocessed.append(_unprocessed(account_id, OTHER_ADMINISTRATOR))
@@ -214,6 +260,9 @@ def disassociate_members(state: SimulatorState, administrator_id: str, region: s
         if member is None or member.relationship_status not in (*ASSOCIATED, "Invited"):
             unprocessed.append(_unprocessed(account_id, NOT_ASSOCIATED))
             continue
+        if _held_by_all(state, administrator_id, region, account_id):
+            unprocessed.append(_unprocessed(account_id, AUTO_ENABLE_ALL))
+            continue
         _end_relationship(state, administrator_id, account_id, region, "Removed")
         member.relationship_status = "Removed"
         member.updated_at = stamp
@@ -234,8 +283,15 @@ def delete_members(state: SimulatorState, administrator_id: str, region: str,
     scope = state.scope(administrator_id, region)
     unprocessed = []
     for account_id in account_ids:
-        if account_id not in scope.members:
+        member = scope.members.get(account_id)
+        if member is None:
             unprocessed.append(_unprocessed(account_id, NOT_A_MEMBER))
+            continue
+        if _held_by_all(state, administrator_id, region, account_id):
+            unprocessed.append(_unprocessed(account_id, AUTO_ENABLE_ALL))
+            continue
+        if member.via_organization and member.relationship_status != "Removed":
+            unprocessed.append(_unprocessed(account_id, DISASSOCIATE_FIRST))
             continue
         _end_relationship(state, administrator_id, account_id, region, "Removed")
         member_scope = state.scope(account_id, region)
@@ -257,6 +313,9 @@ def set_monitoring(state: SimulatorState, administrator_id: str, region: str, ac
         if member is None or member.relationship_status not in ASSOCIATED:
             unprocessed.append(_unprocessed(account_id, NOT_ASSOCIATED))
             continue
+        if not enabled and _held_by_all(state, administrator_id, region, account_id):
+            unprocessed.append(_unprocessed(account_id, AUTO_ENABLE_ALL))
+            continue
         if member.relationship_status != status:
             member.relationship_status = status
             member.updated_at = stamp
@@ -264,8 +323,9 @@ def set_monitoring(state: SimulatorState, administrator_id: str, region: str, ac
     return unprocessed
 
 
-def disassociate_from_administrator(state: SimulatorState, member_id: str, region: str) -> StoredFinding | None:
-    """The member leaves (Resigned on both sides); the administrator gets an alert finding."""
+def disassociate_from_administrator(state: SimulatorState, member_id: str, region: str) -> None:
+    """The member leaves: Resigned on both sides (API reference, DisassociateFromAdministratorAccount; the
+    administrator's Member.RelationshipStatus). No finding is raised."""
     scope = state.scope(member_id, region)
     link = scope.administrator
     if link is None or link.relationship_status not in ASSOCIATED:
@@ -277,32 +337,3 @@ def disassociate_from_administrator(state: SimulatorState, member_id: str, regio
     if member is not None:
         member.relationship_status = "Resigned"
         member.updated_at = iso(state.now())
-    return raise_resign_alert(state, administrator_id, member_id, region)
-
-
-def raise_resign_alert(state: SimulatorState, administrator_id: str, member_id: str,
-                       region: str) -> StoredFinding | None:
-    """The finding an administrator receives when a member resigns (None without a detector)."""
-    detector_id = state.detector_id(administrator_id, region)
-    if detector_id is None:
-        return None
-    data = catalogue.build_finding(state.rng, finding_type="Stealth:IAMUser/CloudTrailLoggingDisabled",
-                                   account_id=administrator_id, region=region, detector_id=detector_id,
-                                   now=state.now())
-    member_detector = state.detector_id(member_id, region) or "unknown"
-    data["Type"] = RESIGN_ALERT_TYPE
-    data["Severity"] = RESIGN_ALERT_SEVERITY
-    data["Title"] = f"Member account {member_id} resigned from GuardDuty administration."
-    data["Description"] = (f"Account {member_id} disassociated itself from administrator account {administrator_id} "
-                           f"in {region} by calling DisassociateFromAdministratorAccount. Its findings are no "
-                           "longer visible to the administrator.")
-    call: dict[str, Any] = data["Service"]["Action"]["AwsApiCallAction"]
-    call["Api"] = "DisassociateFromAdministratorAccount"
-    call["ServiceName"] = "guardduty.amazonaws.com"
-    call["AffectedResources"] = {
-        "AWS::GuardDuty::Detector": f"arn:aws:guardduty:{region}:{member_id}:detector/{member_detector}"}
-    data["Service"]["FeatureName"] = "CloudTrail"
-    data["Service"]["AdditionalInfo"] = {"Type": "default", "Value": json.dumps(
-        {"memberAccountId": member_id, "administratorAccountId": administrator_id,
-         "relationshipStatus": "Resigned"}, separators=(",", ":"))}
-    return state.add_new_finding(data)

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
-from . import control, organizations, sts
+from . import control, ec2, organizations, sts
 from .auth import parse_caller
 from .errors import (
     AccessDenied,
@@ -102,6 +102,8 @@ class SimulatorApp:
                 status, headers, body = control.handle(self.state, request)
             elif request.headers.get("x-amz-target", "").startswith(organizations.TARGET_PREFIX):
                 status, headers, body = self._organizations(request)
+            elif self._is_ec2(request):
+                status, headers, body = self._ec2(request)
             elif self._is_sts(request):
                 status, headers, body = self._sts(request)
             else:
@@ -116,6 +118,22 @@ class SimulatorApp:
     def _record_error(self, text: str) -> None:
         self.state.errors.append(text)
         logger.error("simulator error: %s", text)
+
+    @staticmethod
+    def _is_ec2(request: Request) -> bool:
+        caller = parse_caller(request.headers.get("authorization"), request.headers.get("host"))
+        return caller is not None and caller.service == "ec2"
+
+    def _ec2(self, request: Request) -> Response:
+        caller = parse_caller(request.headers.get("authorization"), request.headers.get("host"))
+        form = {key: values[0] for key, values in parse_qs(request.body.decode(), keep_blank_values=True).items()}
+        account = self.state.account_for_access_key(caller.access_key_id) if caller else None
+        self.state.call_counts.record(f"ec2:{form.get('Action', 'Unknown')}", account, caller.region if caller else None)
+        headers = [("Content-Type", "text/xml;charset=UTF-8")]
+        try:
+            return 200, headers, ec2.handle(self.state, account, form)
+        except ec2.Ec2Error as error:
+            return error.status, headers, ec2.error_body(error)
 
     @staticmethod
     def _is_sts(request: Request) -> bool:

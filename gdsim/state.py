@@ -89,7 +89,11 @@ class CallCounts:
 
 
 def default_features(account_id: str) -> dict[str, str]:
-    """Protection plans of a new detector: most on, a few off, fixed per account."""
+    """Protection plans of a detector the simulated estate already had: most on, a few off, fixed per account.
+
+    Only for detectors the simulator makes itself (seeded scenarios, a simulated member enabling GuardDuty):
+    a CreateDetector call gets what AWS documents for it (`operations.detectors.CREATE_DEFAULTS`).
+    """
     digest = int(hashlib.sha256(account_id.encode()).hexdigest(), 16)
     return {
         name: "DISABLED" if (digest >> (index * 2)) & 3 == 0 else "ENABLED"
@@ -110,6 +114,11 @@ class SimulatorState:
         self.faults = FaultInjector(seed)
         self.errors: list[str] = []
         self.member_account_limit = MEMBER_ACCOUNT_LIMIT
+        # Eventual consistency of the member list: a member just added is left out of this many reads of
+        # GetMembers/ListMembers (0: listed at once). Terraform's aws_guardduty_member waits for a new member to
+        # appear and reports "member missing from response" when it does not
+        # (aws-samples/amazon-guardduty-for-aws-organizations-with-terraform#6).
+        self.new_member_hidden_reads = 0
         self.live: LiveTicker | None = None  # live mode's ticker, when one runs (its health is reported)
         self._frozen: datetime | None = now.astimezone(UTC) if now else None
         self._offset = timedelta()
@@ -132,6 +141,10 @@ class SimulatorState:
         self.management_account_id: str | None = None
         self.delegated_admins: dict[str, str] = {}
         self.sessions: dict[str, dict[str, str]] = {}
+        # (role ARN, SourceIdentity) of every AssumeRole that carried one, in order: what CloudTrail would show.
+        self.source_identities: list[tuple[str, str]] = []
+        # Opt-in regions each account enabled (EC2 DescribeRegions); the default regions are always enabled.
+        self.opted_in_regions: dict[str, set[str]] = {}
         self.outbox: list[dict[str, Any]] = []
 
     def reset(self, *, seed: int | None = None, clock: bool = False) -> None:
@@ -147,6 +160,7 @@ class SimulatorState:
                 self.seed = seed
             self._clear()
             self.member_account_limit = MEMBER_ACCOUNT_LIMIT
+            self.new_member_hidden_reads = 0
             if self.persistence is not None:
                 self.persistence.clear()
             self.faults.configure([], seed=self.seed)
@@ -345,12 +359,12 @@ class SimulatorState:
             self.ensure_detector(member_id, region)
             accept_invitation(self, member_id, region, administrator_id, invitation.invitation_id)
 
-    def resign(self, member_id: str, region: str) -> StoredFinding | None:
-        """The member disassociates itself; returns the alert finding raised for the administrator."""
+    def resign(self, member_id: str, region: str) -> None:
+        """The member disassociates itself (its administrator then lists it Resigned)."""
         from .relationships import disassociate_from_administrator
 
         with self.lock:
-            return disassociate_from_administrator(self, member_id, region)
+            disassociate_from_administrator(self, member_id, region)
 
     # ------------------------------------------------------------------------------------
     # Findings

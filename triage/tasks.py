@@ -17,7 +17,7 @@ def writeback_flush() -> dict:
     result = writeback.writebacks_flush()
     if result.more:
         writeback_flush.delay()
-    return {"sent": result.sent, "failed": result.failed, "calls": result.calls, "more": result.more}
+    return {"sent": result.sent, "failed": result.failed, "waiting": result.waiting, "calls": result.calls, "more": result.more}
 
 
 @shared_task(name="findings.tasks.bulk_action_run")
@@ -25,6 +25,12 @@ def bulk_action_run(bulk_id: int) -> dict:
     """Apply a queued bulk action; a redelivered message finds it claimed and does nothing."""
     bulk = bulk_actions.bulk_action_run(bulk_id=bulk_id)
     return {"bulk": bulk_id, "ran": bulk is not None}
+
+
+@shared_task(name="triage.tasks.bulk_actions_recover")
+def bulk_actions_recover() -> list[int]:
+    """Beat (watchdog): bulk actions whose worker died (or whose message was lost) are queued again."""
+    return bulk_actions.bulk_actions_recover()
 
 
 @shared_task(name="findings.tasks.accepted_risk_reopen")

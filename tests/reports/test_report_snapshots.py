@@ -127,11 +127,22 @@ def test_a_request_computes_the_report_when_no_worker_took_it(month, computation
     assert computations == ["90"]
 
 
-def test_a_csv_export_waits_for_its_figures(client_for, month, computations, report_worker):
-    response = client_for("manager").get("/findings/report/?period=30&export=timing")
+def test_a_csv_export_never_computes_on_the_request(client_for, month, computations, report_worker):
+    """A few managers' clicks on CSV exports of custom periods must not hold every web worker computing."""
+    client = client_for("manager")
+    query = "period=custom&start=2026-01-01&end=2026-11-30&export=timing"
+    response = client.get(f"/findings/report/?{query}")
+    assert response["Content-Type"].startswith("text/html")  # the waiting page, not a computed CSV
+    html = response.content.decode()
+    assert 'data-testid="report-pending"' in html and 'data-testid="report-export-waiting"' in html
+    poll = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert "export=" not in poll  # the page polls for the figures, not for a CSV
+    assert computations == []
+    assert len(report_worker) == 1  # queued once, for a worker
+    report_worker.run()
+    response = client.get(f"/findings/report/?{query}")  # ready: the same link downloads
     assert response["Content-Type"].startswith("text/csv")
-    assert computations == ["30"]
-    assert report_worker == []
+    assert len(computations) == 1  # the worker's, none on a request
 
 
 def test_stale_snapshot_is_served_while_one_refresh_is_queued(
@@ -331,13 +342,16 @@ def test_an_eventbridge_push_that_stores_a_finding_makes_the_snapshots_stale(
 ):
     import random
 
-    from findings.services import findings_ingest_events
-    from gdsim.catalogue import build_finding
+    from accounts.models import MONITORED, MemberAccount, Membership
+    from findings.push import findings_ingest_events
+    from gdsim.catalogue import build_finding, to_eventbridge_event
 
+    member = MemberAccount.objects.create(account_id="222222222222", email="root@example.com")
+    Membership.objects.create(account=member, region="us-east-1", relationship_status=MONITORED)
     before = data_version(scope="findings")
     raw = build_finding(random.Random(1), finding_type="Recon:EC2/PortProbeUnprotectedPort",
                         account_id="222222222222", region="us-east-1", detector_id="d" * 32, now=timezone.now())  # fmt: skip
-    event = {"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "detail": raw}
+    event = to_eventbridge_event(raw)
     with django_capture_on_commit_callbacks(execute=True):
         assert findings_ingest_events(events=[event]).new == 1
     assert data_version(scope="findings") > before
