@@ -64,6 +64,14 @@ def account_id_normalize(value: str) -> str:
     return "".join(found.groups()) if found else value
 
 
+_CONSOLE_ACCOUNT_ID_IN_TEXT = re.compile(r"(?<![0-9])([0-9]{4})[- ]([0-9]{4})[- ]([0-9]{4})(?![0-9])")
+
+
+def account_ids_normalize_text(text: str) -> str:
+    """Every console-formatted id (`4444-5555-6666`, `4444 5555 6666`) in a list typed by hand as its 12 digits."""
+    return _CONSOLE_ACCOUNT_ID_IN_TEXT.sub(r"\1\2\3", text or "")
+
+
 def account_id_problem(value: str) -> str:
     """Why `value` is not an AWS account id, or ""."""
     if not value:

@@ -136,6 +136,12 @@ BULK_ACTIONS = [
     (Action.ACCEPT, "Accept on the member's behalf"),
 ]
 DESTRUCTIVE = {Action.STOP, Action.DISASSOCIATE, Action.DELETE}
+# How the confirmation says each destructive action: "This will <verb> 3 accounts<after> in …".
+CONFIRM_WORDS = {
+    Action.STOP: ("stop monitoring", ""),
+    Action.DISASSOCIATE: ("disassociate", " from the administrator"),
+    Action.DELETE: ("delete", " from the administrator's member list"),
+}
 
 
 class BulkActionForm(forms.Form):

@@ -22,6 +22,7 @@ from accounts.models import (
 )
 from accounts.services import (
     NoDetector,
+    account_who,
     configured_regions,
     rows_update,
     status_changes_apply,
@@ -104,9 +105,12 @@ def _apply_listing(region: str, listed: list[gateway.MemberInfo], outcome: SyncR
     accounts = {a.account_id: a for a in MemberAccount.objects.filter(account_id__in=list(by_id))}
     unknown = [member for account_id, member in by_id.items() if account_id not in accounts]
     if unknown:
+        names = _organization_names(region)
         MemberAccount.objects.bulk_create(
-            [MemberAccount(account_id=m.account_id, email=m.email[:64]) for m in unknown], ignore_conflicts=True
-        )
+            [MemberAccount(account_id=m.account_id, email=m.email[:64], display_name=names.get(m.account_id, "")[:128])
+             for m in unknown],
+            ignore_conflicts=True,
+        )  # fmt: skip
         for account in MemberAccount.objects.filter(account_id__in=[m.account_id for m in unknown]):
             accounts[account.account_id] = account
             audit_record(actor=actor, verb="member.discover", target=account,
@@ -145,25 +149,38 @@ def _apply_listing(region: str, listed: list[gateway.MemberInfo], outcome: SyncR
     )  # fmt: skip
 
 
+def _organization_names(region: str) -> dict[str, str]:
+    """Account names from AWS Organizations (ListAccounts), for members found in GuardDuty's list: GuardDuty
+    knows only ids and emails. Empty when the administrator is not in an organization or may not list it."""
+    try:
+        return {account.account_id: account.name for account in gateway.organization_accounts_list(region=region)}
+    except GatewayError:
+        return {}
+
+
 def invited_too_long_check(*, region: str | None = None, now: datetime | None = None) -> int:
-    """Alert on members still Invited after GUARDWATCH_INVITE_PENDING_DAYS; returns how many alerts."""
+    """Alert on members still Invited after GUARDWATCH_INVITE_PENDING_DAYS, one alert per account naming
+    its regions; returns how many accounts."""
     now = now or timezone.now()
     days = settings.GUARDWATCH_INVITE_PENDING_DAYS
     stale = Membership.objects.filter(relationship_status="Invited", invited_at__lt=now - timedelta(days=days))
-    if region:
-        stale = stale.filter(region=region)
-    count = 0
-    for membership in stale.select_related("account"):
-        account = membership.account
+    if region:  # the accounts stale in this region, with every region where they are stale
+        stale = stale.filter(account__in=stale.filter(region=region).values("account_id"))
+    by_account: dict[int, list[Membership]] = {}
+    for membership in stale.select_related("account").order_by("account_id", "region"):
+        by_account.setdefault(membership.account_id, []).append(membership)
+    for memberships in by_account.values():
+        account = memberships[0].account
+        where = ", ".join(m.region for m in memberships)
+        since = min(m.invited_at for m in memberships)
         alert_raise(
             kind="member.invited_too_long",
-            title=f"Member {account.account_id} has not accepted the invitation in {membership.region} "
+            title=f"Member {account_who(account)} has not accepted the invitation in {where} "
             f"for more than {days} days",
-            message=f"Invited {membership.invited_at:%Y-%m-%d}. Ask the account owner to accept it, or resend it "
-            "from the account's page (GuardWatch withdraws the pending invitation and GuardDuty sends a new one).",
-            target=("accounts.memberaccount", account.account_id, f"{account.account_id} in {membership.region}"),
-            dedupe_key=f"membership:{account.account_id}:{membership.region}:invited:{membership.invited_at:%Y%m%d%H%M%S}",
+            message=f"Invited {since:%Y-%m-%d}. Ask the account owner to accept it, or resend it from the account's "
+            "page (GuardWatch withdraws the pending invitation and GuardDuty sends a new one).",
+            target=("accounts.memberaccount", account.account_id, f"{account.account_id} in {where}"),
+            dedupe_key=f"member:{account.account_id}:invited_too_long",
             severity=Alert.Severity.LOW,
         )
-        count += 1
-    return count
+    return len(by_account)

@@ -26,6 +26,9 @@ STATUS_LABELS = {
 }
 # Statuses that mean the account is not (or no longer) monitored and someone should look.
 MONITORED = "Enabled"  # the relationship status of a member the administrator watches
+# A membership in one of these statuses (or none at all) was never invited: CreateMembers alone
+# leaves "Created". Coverage's "Never invited" gap and "Invite accounts not yet members" both read this.
+NOT_INVITED = ("", "Created")
 ALERT_STATUSES = ("Resigned", "Removed", "Disabled", "EmailVerificationFailed")
 
 

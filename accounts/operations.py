@@ -67,6 +67,9 @@ VERIFYING_STATUSES = ("EmailVerificationInProgress", "Created")
 # Statuses that mean the invitation was sent (or was already accepted): the invite succeeded.
 INVITED_STATUSES = ("Invited", "Enabled", "Disabled")
 
+# Actions whose resulting status (Disabled, Removed, not a member) is what the administrator asked for.
+DELIBERATE = frozenset({Action.STOP, Action.DISASSOCIATE, Action.DELETE})
+
 
 # --- Operations (Celery) ------------------------------------------------------------------------------
 
@@ -81,8 +84,13 @@ def member_operation_start(
     disable_email_notification: bool = False,
     create_detectors: bool = False,
     detector_features: Sequence[str] = (),
+    pairs: Sequence[tuple[MemberAccount, str]] | None = None,
 ) -> MemberOperation:
-    """Record an operation with one pending result per (account, region) and queue it after commit."""
+    """Record an operation with one pending result per (account, region) and queue it after commit.
+
+    `pairs` narrows the work to those (account, region) pairs (e.g. only where an account was never
+    invited); by default it is every account in every region.
+    """
     action = Action(action)
     unknown = [region for region in regions if region not in configured_regions()]
     if unknown or not regions:
@@ -90,9 +98,17 @@ def member_operation_start(
     if not accounts:
         raise ValidationError("Choose at least one account.")
     regions = [region for region in configured_regions() if region in set(regions)]
+    work = [(account, region) for region in regions for account in accounts]
+    if pairs is not None:
+        wanted = {(account.pk, region) for account, region in pairs}
+        work = [(account, region) for account, region in work if (account.pk, region) in wanted]
+        if not work:
+            raise ValidationError("Nothing to do: every chosen account is already invited in the chosen regions.")
+        regions = [region for region in regions if any(region == r for _a, r in work)]
+        accounts = list({account.pk: account for account, _r in work}.values())
     _refuse_what_organizations_mode_refuses(action, accounts, regions)
     return _operation_create(
-        action=action, pairs=[(account, region) for region in regions for account in accounts], actor=actor,
+        action=action, pairs=work, actor=actor,
         message=message, disable_email_notification=disable_email_notification, create_detectors=create_detectors,
         detector_features=detector_features,
     )  # fmt: skip
@@ -730,9 +746,11 @@ def _record(
             if outcome.ok and outcome.status == "Invited":
                 invited.append(result)
         _accept_start(operation, region, invited)
-        # The operation itself is audited (who, what, which accounts); its status changes go to history.
+        # The operation itself is audited (who, what, which accounts); its status changes go to history,
+        # and what the administrator did on purpose (stop, disassociate, delete) is not raised as an alert.
         status_changes_apply(changes, source=MembershipStatusChange.Source.ACTION,
-                             actor=operation.created_by or "system", audit=False)  # fmt: skip
+                             actor=operation.created_by or "system", audit=False,
+                             alerts=operation.action not in DELIBERATE)  # fmt: skip
         rows_update(
             Membership,
             list(memberships.values()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts import aws_organizations, operations
 from accounts.models import (
+    NOT_INVITED,
     STATUS_LABELS,
     MemberAccount,
     MemberOperation,
@@ -27,6 +29,7 @@ from guardwatch.core.models import AuditEntry
 PER_PAGE = 100
 # Operations still under way (verifying: invitations sent, GuardDuty still checking emails).
 ACTIVE_STATUSES = [MemberOperation.Status.QUEUED, MemberOperation.Status.RUNNING, MemberOperation.Status.VERIFYING]
+_ID_TYPED = re.compile(r"[0-9]{4}(?:[- ][0-9]{1,4}){1,2}")
 NOT_A_MEMBER = "none"  # the status filter's value for "no membership in the region"
 SORTS = {
     "account_id": "account_id",
@@ -38,6 +41,12 @@ SORTS = {
     "added": "created_at",
     "-added": "-created_at",
 }
+
+
+def account_search_normalize(q: str) -> str:
+    """A search as typed; an account id (or its start) typed as the console shows it, `4444-5555-6666`,
+    becomes its digits so it matches the stored id."""
+    return q.replace("-", "").replace(" ", "") if _ID_TYPED.fullmatch(q) else q
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,7 @@ class AccountFilters:
         region = params.get("region", "")
         sort = params.get("sort", "account_id")
         return cls(
-            q=params.get("q", "").strip()[:100],
+            q=account_search_normalize(params.get("q", "").strip()[:100]),
             status=params.get("status", "").strip()[:64],
             region=region if region in settings.GUARDWATCH_AWS_REGIONS else "",
             sort=sort if sort in SORTS else "account_id",
@@ -198,13 +207,80 @@ def account_get(*, account_id: str) -> MemberAccount:
 
 
 @dataclass
+class TrailEntry:
+    """One line of an account's trail: who did what, in words (the audit entry behind it kept)."""
+
+    entry: AuditEntry
+    action: str
+    summary: str
+    operation_id: int | None = None
+
+
+# What each audited verb about an account means; the operations' verbs are their actions' labels.
+TRAIL_VERBS = {
+    "member.create": "Added to GuardWatch",
+    "member.update": "Details changed",
+    "member.email_change": "Root email changed",
+    "member.discover": "Found in GuardDuty's member list",
+    "member.remove": "Removed from GuardWatch",
+    "membership.status_change": "Status changed",
+    "member.operation_retry": "Failed steps retried",
+    **{f"member.{action.value}": action.label for action in MemberOperation.Action},
+}
+
+
+def _trail_entry(entry: AuditEntry) -> TrailEntry:
+    details = entry.details or {}
+    operation_id = int(entry.target_id) if entry.target_type == "accounts.memberoperation" and entry.target_id.isdigit() else None
+    if entry.verb == "membership.status_change":
+        summary = f"{details.get('region', '')}: {status_label(details.get('from', ''))} → {status_label(details.get('to', ''))}"
+        if details.get("source") == "sync":
+            summary += " (seen by the sync)"
+    elif operation_id is not None:
+        summary = "in " + ", ".join(details.get("regions", [])) if details.get("regions") else ""
+        if details.get("message"):
+            summary += f"; message: {details['message']}"
+    else:
+        # The accounts an operation covered can be thousands: the trail is about this one.
+        summary = "; ".join(f"{key.replace('_', ' ')}: {value}" for key, value in details.items() if key != "accounts")
+    return TrailEntry(entry, TRAIL_VERBS.get(entry.verb, entry.verb), summary, operation_id)
+
+
+def account_trail(*, account: MemberAccount, limit: int = 50) -> list[TrailEntry]:
+    """What happened to the account, newest first: its own audit entries and the runs that touched it
+    (invite, accept, stop, delete, … are audited on the run, which names every account it covered)."""
+    runs = [
+        str(pk)
+        for pk in MemberOperationResult.objects.filter(account=account)
+        .order_by("-operation_id")
+        .values_list("operation_id", flat=True)
+        .distinct()[:limit]
+    ]
+    entries = AuditEntry.objects.filter(
+        Q(target_type="accounts.memberaccount", target_id=str(account.pk))
+        | Q(target_type="accounts.memberoperation", target_id__in=runs)
+    )
+    return [_trail_entry(entry) for entry in entries[:limit]]
+
+
+@dataclass
 class AccountDetail:
     account: MemberAccount
     memberships: list[Membership]
     history: list[MembershipStatusChange]
-    audit: list[AuditEntry]
+    audit: list[TrailEntry]
     operations: list[MemberOperationResult]
     held_regions: list[str] = field(default_factory=list)  # organization account under auto-enable ALL there
+
+    @property
+    def listed(self) -> list[Membership]:
+        """The regions where GuardDuty lists the account as a member (whatever its status)."""
+        return [m for m in self.memberships if m.relationship_status]
+
+    @property
+    def removable(self) -> bool:
+        """GuardDuty lists it nowhere, so removing it from GuardWatch is final (no sync brings it back)."""
+        return not self.listed
 
 
 def account_detail(*, account: MemberAccount) -> AccountDetail:
@@ -224,9 +300,7 @@ def account_detail(*, account: MemberAccount) -> AccountDetail:
     history = list(
         MembershipStatusChange.objects.filter(membership__account=account).select_related("membership")[:100]
     )
-    audit = list(
-        AuditEntry.objects.filter(target_type="accounts.memberaccount", target_id=str(account.pk))[:50]
-    )
+    audit = account_trail(account=account)
     operations = list(
         MemberOperationResult.objects.filter(account=account).select_related("operation").order_by("-operation_id", "region")[:30]
     )
@@ -287,6 +361,49 @@ def regions_without_detector() -> list[str]:
     """Configured regions where the last look found no administrator detector (or never looked)."""
     known = {state.region: state for state in RegionState.objects.filter(region__in=settings.GUARDWATCH_AWS_REGIONS)}
     return [r for r in settings.GUARDWATCH_AWS_REGIONS if r in known and not known[r].detector_id and known[r].last_error]
+
+
+# --- Never invited: Coverage's gap and "Invite accounts not yet members" -------------------------
+
+
+def invited_q() -> Q:
+    """Memberships that were invited (whatever happened since); the others are "never invited"."""
+    return ~Q(relationship_status__in=NOT_INVITED)
+
+
+def accounts_without(status: Q, accounts: QuerySet[MemberAccount]) -> QuerySet[MemberAccount]:
+    """The accounts lacking, in at least one configured region, a membership whose status matches.
+
+    NOT IN the accounts that have one in every region: Postgres hashes that GROUP BY over memberships
+    once, and walks the accounts in order only until a page is full (no join and sort of every pair).
+    """
+    configured = list(settings.GUARDWATCH_AWS_REGIONS)
+    if not configured:
+        return accounts.none()
+    everywhere = (
+        Membership.objects.filter(status, region__in=configured)
+        .values("account_id")
+        .annotate(n=Count("id"))
+        .filter(n=len(configured))
+        .values("account_id")
+        .order_by()
+    )
+    return accounts.exclude(pk__in=everywhere)
+
+
+def never_invited_accounts() -> QuerySet[MemberAccount]:
+    """Accounts never invited in at least one configured region, by account id."""
+    return accounts_without(invited_q(), MemberAccount.objects.order_by("account_id"))
+
+
+def never_invited_pairs(*, accounts: list[MemberAccount], regions: list[str]) -> list[tuple[MemberAccount, str]]:
+    """Each (account, region) of these accounts and regions that was never invited (one query)."""
+    invited = set(
+        Membership.objects.filter(invited_q(), account__in=accounts, region__in=regions).values_list(
+            "account_id", "region"
+        )
+    )
+    return [(account, region) for region in regions for account in accounts if (account.pk, region) not in invited]
 
 
 def account_protections(*, account: MemberAccount) -> list[MemberProtection]:

@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.utils import timezone
 
 from accounts import gateway
 from accounts.csvimport import account_id_problem, email_problem
@@ -103,8 +104,12 @@ def member_account_create(
     notes: str = "",
     tags: Sequence[str] = (),
     source: str = MemberAccount.Source.INVITATION,
+    added_via: str = "form",
 ) -> MemberAccount:
-    """Add one account (not yet a member anywhere); refuses bad ids/emails and duplicates."""
+    """Add one account (not yet a member anywhere); refuses bad ids/emails and duplicates.
+
+    `added_via` is how it came in, as the audit log says it ("form": typed on the add page).
+    """
     account_id, email = account_id.strip(), email.strip()
     errors = {}
     if problem := account_id_problem(account_id):
@@ -125,7 +130,7 @@ def member_account_create(
             source=source,
             created_by=actor_user(actor),
         )
-        audit_record(actor=actor, verb="member.create", target=account, details={"email": email, "source": source})
+        audit_record(actor=actor, verb="member.create", target=account, details={"email": email, "source": added_via})
     return account
 
 
@@ -146,6 +151,40 @@ def member_account_update(
             account.save(update_fields=list(changed))
             audit_record(actor=actor, verb="member.update", target=account, details=changed)
     return account
+
+
+def member_account_remove(*, account: MemberAccount, actor) -> None:
+    """Forget an account entirely: its memberships, status history and run results go; its findings stay.
+
+    Only an account GuardDuty lists in no region (never invited, or deleted as a member everywhere):
+    otherwise the next member sync would find it again. Findings are kept because they are GuardDuty's
+    record of what happened in the account; retention ages them out like any other. Its open alerts
+    are closed, and the removal is audited with what the account was.
+    """
+    with transaction.atomic():
+        listed = list(
+            Membership.objects.select_for_update()
+            .filter(account=account)
+            .exclude(relationship_status="")
+            .values_list("region", "relationship_status")
+        )
+        if listed:
+            where = ", ".join(f"{region} ({status_label(status)})" for region, status in listed)
+            raise ValidationError(
+                f"{account.account_id} is still in GuardDuty's member list in {where}. Delete it as a member in "
+                "those regions first (“Delete member”), otherwise the next sync brings it back."
+            )
+        closed = Alert.objects.filter(
+            target_type="accounts.memberaccount", target_id=account.account_id, acknowledged_at__isnull=True
+        ).update(acknowledged_at=timezone.now(), acknowledged_by=actor_user(actor))
+        audit_record(
+            actor=actor,
+            verb="member.remove",
+            target=("accounts.memberaccount", str(account.pk), str(account)),
+            details={"account_id": account.account_id, "email": account.email, "name": account.display_name,
+                     "findings": "kept", "alerts_closed": closed},
+        )  # fmt: skip
+        account.delete()
 
 
 @dataclass
@@ -237,12 +276,16 @@ def _memberships_for(accounts: Sequence[MemberAccount], region: str) -> dict[int
     return {m.account_id: m for m in Membership.objects.filter(account__in=accounts, region=region)}
 
 
-def status_changes_apply(changes: Sequence[tuple[Membership, str]], *, source: str, actor, audit: bool) -> int:
+def status_changes_apply(
+    changes: Sequence[tuple[Membership, str]], *, source: str, actor, audit: bool, alerts: bool = True
+) -> int:
     """Set new statuses on memberships (the caller saves them): history rows, audit entries, alerts.
 
-    Memberships must carry their `account`. Returns how many changed.
+    Memberships must carry their `account`. `alerts=False` for what an administrator did on purpose
+    (stop, disassociate, delete): the change is recorded in the history, not raised. Returns how many changed.
     """
     history = []
+    alerting: dict[tuple[int, str], MemberAccount] = {}
     for membership, status in changes:
         before = membership.relationship_status
         if before == status:
@@ -261,21 +304,64 @@ def status_changes_apply(changes: Sequence[tuple[Membership, str]], *, source: s
                 target=membership.account,
                 details={"region": membership.region, "from": before, "to": status, "source": source},
             )
-        if status in ALERT_STATUSES:
-            coverage_alert_raise(membership=membership, status=status)
+        if alerts and status in ALERT_STATUSES:
+            alerting[(membership.account_id, status)] = membership.account
     MembershipStatusChange.objects.bulk_create(history, batch_size=1000)
+    if alerting:
+        _coverage_alerts_raise(alerting, changes)
     return len(history)
 
 
-def coverage_alert_raise(*, membership: Membership, status: str) -> None:
-    """The in-app alert (and notification hook) for a member that fell out of monitoring."""
-    account = membership.account
-    name = f" ({account.display_name})" if account.display_name else ""
+def _coverage_alerts_raise(
+    alerting: dict[tuple[int, str], MemberAccount], changes: Sequence[tuple[Membership, str]]
+) -> None:
+    """One alert per account and status, naming every region where the account now has that status.
+
+    The regions are the stored ones (one query) overlaid with this batch's new statuses, not yet saved.
+    """
+    accounts = {account_pk for account_pk, _status in alerting}
+    now_in: dict[tuple[int, str], str] = {}
+    changed = {membership.pk for membership, _status in changes if membership.pk}
+    stored = Membership.objects.filter(account__in=accounts, relationship_status__in=ALERT_STATUSES).exclude(
+        pk__in=changed
+    )
+    for account_pk, region, status in stored.values_list("account_id", "region", "relationship_status"):
+        now_in[(account_pk, region)] = status
+    for membership, _status in changes:
+        if membership.account_id in accounts:
+            now_in[(membership.account_id, membership.region)] = membership.relationship_status
+    order = {region: index for index, region in enumerate(configured_regions())}
+    for (account_pk, status), account in alerting.items():
+        regions = sorted(
+            (region for (pk, region), found in now_in.items() if pk == account_pk and found == status),
+            key=lambda region: (order.get(region, len(order)), region),
+        )
+        coverage_alert_raise(account=account, status=status, regions=regions)
+
+
+# How an alert says what happened to a member (`who` is the id and name, `regions` a list).
+ALERT_TITLES = {
+    "Resigned": "Member {who} left the administrator (resigned) in {regions}",
+    "Removed": "Member {who} was disassociated from the administrator in {regions}",
+    "Disabled": "Member {who} is no longer monitored (monitoring stopped) in {regions}",
+    "EmailVerificationFailed": "Member {who} could not be invited: GuardDuty could not verify its email in {regions}",
+}
+
+
+def account_who(account: MemberAccount) -> str:
+    """`123456789012 (payments-prod)`, or the id alone when the account has no name."""
+    return f"{account.account_id} ({account.display_name})" if account.display_name else account.account_id
+
+
+def coverage_alert_raise(*, account: MemberAccount, status: str, regions: Sequence[str]) -> None:
+    """The in-app alert (and notification hook) for a member that fell out of monitoring, one per account and status."""
+    where = ", ".join(regions)
+    template = ALERT_TITLES.get(status, "Member {who} is now " + status_label(status) + " in {regions}")
     alert_raise(
         kind=f"member.{status}",
-        title=f"Member {account.account_id}{name} is {status_label(status)} in {membership.region}",
+        title=template.format(who=account_who(account), regions=where),
         message=ALERT_EXPLANATION.get(status, ""),
-        target=("accounts.memberaccount", account.account_id, f"{account.account_id} in {membership.region}"),
-        dedupe_key=f"membership:{account.account_id}:{membership.region}:{status}",
+        target=("accounts.memberaccount", account.account_id, f"{account.account_id} in {where}"),
+        dedupe_key=f"member:{account.account_id}:{status}",
         severity=ALERT_SEVERITY.get(status, Alert.Severity.MEDIUM),
     )

@@ -23,4 +23,5 @@ urlpatterns = [
     re_path(r"^(?P<account_id>[0-9]{12})/edit/$", views.account_edit, name="edit"),
     re_path(r"^(?P<account_id>[0-9]{12})/action/$", views.account_action, name="action"),
     re_path(r"^(?P<account_id>[0-9]{12})/recreate/$", views.account_recreate, name="recreate"),
+    re_path(r"^(?P<account_id>[0-9]{12})/remove/$", views.account_remove, name="remove"),
 ]

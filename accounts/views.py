@@ -17,6 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 from accounts import aws_organizations, member_sync, operations, selectors, services
 from accounts.csvimport import parse_member_csv
 from accounts.forms import (
+    CONFIRM_WORDS,
     DESTRUCTIVE,
     AccountActionForm,
     AccountAddForm,
@@ -193,9 +194,8 @@ def _invite_targets(request: HttpRequest, source) -> tuple[list[MemberAccount], 
     token = source.get("selection", "")
     if token:
         return _selection_load(request, token), f"selection={token}"
-    if source.get("scope") == "new":
-        accounts = list(MemberAccount.objects.exclude(memberships__relationship_status__gt="").distinct())
-        return accounts, "scope=new"
+    if source.get("scope") == "new":  # Coverage's "Never invited": each (account, region) not yet invited
+        return list(selectors.never_invited_accounts()), "scope=new"
     return [], ""
 
 
@@ -206,9 +206,12 @@ def invite(request: HttpRequest) -> HttpResponse:
     accounts, target = _invite_targets(request, request.POST if request.method == "POST" else request.GET)
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid() and accounts:
+        pairs = None
+        if target == "scope=new":  # only where each account was never invited, not where it is a member
+            pairs = selectors.never_invited_pairs(accounts=accounts, regions=form.cleaned_data["regions"])
         try:
             operation = operations.member_operation_start(action=Action.INVITE, accounts=accounts, actor=request.user,
-                                                        **form.cleaned_data)  # fmt: skip
+                                                        pairs=pairs, **form.cleaned_data)  # fmt: skip
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -221,7 +224,9 @@ def invite(request: HttpRequest) -> HttpResponse:
         "target_name": target.partition("=")[0],
         "target_value": target.partition("=")[2],
         "without_detector": selectors.regions_without_detector(),
-    }
+        "never_invited_pairs": len(selectors.never_invited_pairs(accounts=accounts, regions=list(settings.GUARDWATCH_AWS_REGIONS)))
+        if target == "scope=new" else None,
+    }  # fmt: skip
     return render(request, "accounts/invite.html", context, status=400 if form.errors else 200)
 
 
@@ -246,8 +251,9 @@ def bulk(request: HttpRequest) -> HttpResponse:
         messages.error(request, "The selected accounts no longer exist.")
         return redirect(back)
     if action in DESTRUCTIVE and request.POST.get("confirmed") != "yes":
+        verb, after = CONFIRM_WORDS[action]
         context = {"accounts": accounts, "action": Action(action), "region": form.cleaned_data["region"],
-                   "regions": form.regions(), "next": back}  # fmt: skip
+                   "regions": form.regions(), "next": back, "verb": verb, "after": after}  # fmt: skip
         return render(request, "accounts/bulk_confirm.html", context)
     try:
         operation = operations.member_operation_start(
@@ -276,6 +282,25 @@ def account_action(request: HttpRequest, account_id: str) -> HttpResponse:
         messages.error(request, " ".join(error.messages))
         return redirect("accounts:detail", account_id=account.account_id)
     return redirect("accounts:operation", pk=operation.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@requires("manage_members")
+def account_remove(request: HttpRequest, account_id: str) -> HttpResponse:
+    """Remove an account from GuardWatch entirely: a page that says what goes and what stays, then do it."""
+    account = selectors.account_get(account_id=account_id)
+    detail = selectors.account_detail(account=account)
+    problem = ""
+    if request.method == "POST" and request.POST.get("confirmed") == "yes":
+        try:
+            services.member_account_remove(account=account, actor=request.user)
+        except ValidationError as error:
+            problem = " ".join(error.messages)
+        else:
+            messages.success(request, f"Account {account_id} was removed from GuardWatch; its findings are kept.")
+            return redirect("accounts:list")
+    context = {"account": account, "detail": detail, "problem": problem}
+    return render(request, "accounts/remove.html", context, status=409 if problem else 200)
 
 
 @require_POST

@@ -7,6 +7,7 @@ Nothing here imports Django or the product: run it as `python -m gdsim` (`manage
 
 from .auth import credentials_for
 from .protocol import OutputValidationError, validate_output
+from .scenarios import invitation_only_accounts
 from .server import SimulatorServer, make_wsgi_app, serve
 from .state import SimulatorState
 
@@ -15,6 +16,7 @@ __all__ = [
     "SimulatorServer",
     "SimulatorState",
     "credentials_for",
+    "invitation_only_accounts",
     "make_wsgi_app",
     "serve",
     "validate_output",

@@ -40,10 +40,17 @@ def member_accounts() -> list[dict[str, str]]:
     """The demo's 40 member accounts: id, name and root email."""
     accounts = []
     for index in range(40):
-        name = f"{_STAGES[index % 4]}-{_TEAMS[index // 4]}"
+        name = f"{_TEAMS[index // 4]}-{_STAGES[index % 4]}"  # payments-prod, payments-staging, …
         account_id = f"2{index + 1:02d}{(index * 7919) % 10**9:09d}"
         accounts.append({"account_id": account_id, "name": name, "email": f"aws+{name}@example.com"})
     return accounts
+
+
+def invitation_only_accounts() -> list[dict[str, str]]:
+    """The demo's members outside the organization: invited by hand, so Organizations has no name for
+    them and the demo's GuardWatch is told them as an administrator would have typed them."""
+    members = member_accounts()
+    return [members[index] for index in sorted(_OUTSIDE_ORGANIZATION)]
 
 
 def run_scenario(state: SimulatorState, name: str, *, seed: int) -> dict[str, Any]:

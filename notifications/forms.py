@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.core.validators import validate_email
 
+from accounts.csvimport import account_ids_normalize_text
 from notifications.models import BANDS, Destination, EventKind, RoutingRule
 from notifications.outbound import OutboundRefused, url_check
 from notifications.senders import priority_map
@@ -263,7 +264,7 @@ class RoutingRuleForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean_accounts(self) -> list[str]:
-        accounts = _split(self.cleaned_data.get("accounts", ""))
+        accounts = _split(account_ids_normalize_text(self.cleaned_data.get("accounts", "")))  # 4444-5555-6666 too
         bad = [a for a in accounts if not re.fullmatch(r"\d{12}", a)]
         if bad:
             raise forms.ValidationError(f"Not 12-digit account ids: {', '.join(bad)}")

@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import (
     MONITORED,
+    NOT_INVITED,
     PROTECTION_PLANS,
     MemberAccount,
     MemberProtection,
@@ -25,13 +26,13 @@ from accounts.models import (
     status_css,
     status_label,
 )
+from accounts.selectors import invited_q, never_invited_accounts
 from guardwatch.core.models import Alert
 from reports.cache import reports_cached
 
 GAP_PER_PAGE = 50
 GAP_PREVIEW = 10
 PENDING = ("Invited", "EmailVerificationInProgress")
-NOT_INVITED = ("", "Created")
 
 
 def regions() -> list[str]:
@@ -121,7 +122,7 @@ def _membership_counts(configured: list[str], now: datetime) -> dict[str, dict[s
         .values("region")
         .annotate(
             monitored=Count("id", filter=Q(relationship_status=MONITORED)),
-            invited=Count("id", filter=~Q(relationship_status__in=NOT_INVITED)),
+            invited=Count("id", filter=invited_q()),
             **{
                 key: Count("id", filter=_membership_gap_q(key, now))
                 for key in (*_STATUS_GAPS, "pending", "other")
@@ -268,31 +269,6 @@ def _membership_gap_q(key: str, now: datetime) -> Q:
     return ~Q(relationship_status__in=_KNOWN)  # "other"
 
 
-def accounts_without(status: Q, accounts: QuerySet[MemberAccount]) -> QuerySet[MemberAccount]:
-    """The accounts lacking, in at least one configured region, a membership whose status matches.
-
-    NOT IN the accounts that have one in every region: Postgres hashes that GROUP BY over memberships
-    once, and walks the accounts in order only until a page is full (no join and sort of every pair).
-    """
-    configured = regions()
-    if not configured:
-        return accounts.none()
-    everywhere = (
-        Membership.objects.filter(status, region__in=configured)
-        .values("account_id")
-        .annotate(n=Count("id"))
-        .filter(n=len(configured))
-        .values("account_id")
-        .order_by()
-    )
-    return accounts.exclude(pk__in=everywhere)
-
-
-def _never_invited_accounts() -> QuerySet[MemberAccount]:
-    invited = ~Q(relationship_status__in=NOT_INVITED)
-    return accounts_without(invited, MemberAccount.objects.order_by("account_id"))
-
-
 def gap_counts(*, summary: CoverageSummary | None = None, now: datetime | None = None) -> dict[str, int]:
     """How many (account, region) pairs each gap holds (regions for no_detector).
 
@@ -405,12 +381,12 @@ def gap_list(
         ]  # fmt: skip
         return GapList(kind, count, rows)
     if key == "never_invited":
-        accounts = _never_invited_accounts()
+        accounts = never_invited_accounts()
         page = Paginator(accounts, size).get_page(page_number) if full else None
         chosen = list(page.object_list if page else accounts[:size])
         invited = set(
             Membership.objects.filter(account__in=chosen, region__in=configured)
-            .exclude(relationship_status__in=NOT_INVITED)
+            .filter(invited_q())
             .values_list("account_id", "region")
         )
         rows = [

@@ -21,7 +21,8 @@ from accounts.models import (
     status_css,
     status_label,
 )
-from reports.coverage import accounts_without, regions
+from accounts.selectors import account_search_normalize, accounts_without
+from reports.coverage import regions
 
 MATRIX_PER_PAGE = 100
 
@@ -68,6 +69,7 @@ class Matrix:
 
 def _matrix_accounts(*, q: str = "", gaps_only: bool = False) -> QuerySet[MemberAccount]:
     accounts = MemberAccount.objects.order_by("account_id")
+    q = account_search_normalize(q)  # 4444-5555-6666, as the console shows ids
     if q:
         accounts = accounts.filter(
             Q(account_id__startswith=q) | Q(display_name__icontains=q) | Q(email__icontains=q)

@@ -57,14 +57,19 @@ class BulkRequest:
 
 
 def bulk_request_clean(
-    *, action: str, params: dict, ids: list[str], query: str, select_all: bool
+    *, action: str, params: dict, ids: list[str], query: str, select_all: bool, actor=None
 ) -> BulkRequest:
-    """Check a bulk form; raises TriageError with what is wrong."""
+    """Check a bulk form; raises TriageError with what is wrong.
+
+    A comment given with any action goes on every finding's timeline too; "me" as the assignee is `actor`.
+    """
     if action not in BULK_ACTIONS:
         raise TriageError("Choose a bulk action.")
     clean: dict = {}
     if action == "assign":
         username = (params.get("assignee") or "").strip()
+        if username.lower() == "me" and actor_user(actor) is not None:
+            username = actor_user(actor).get_username()
         if username and not get_user_model().objects.filter(username=username).exists():
             raise TriageError(f"No user named “{username}”.")
         clean["assignee"] = username
@@ -77,10 +82,13 @@ def bulk_request_clean(
             reason=(params.get("reason") or "").strip(),
             accepted_until=until.isoformat() if until else "",
         )
-    elif action == "comment":
-        if not (params.get("comment") or "").strip():
-            raise TriageError("A comment cannot be empty.")
-        clean["comment"] = params["comment"].strip()
+    elif action == "comment" and not (params.get("comment") or "").strip():
+        raise TriageError("A comment cannot be empty.")
+    comment = (params.get("comment") or "").strip()
+    if comment:
+        if len(comment) > 10_000:
+            raise TriageError("A comment is limited to 10,000 characters.")
+        clean["comment"] = comment
     if select_all:
         return BulkRequest(action, clean, None, filter_query(QueryDict(query)))
     try:
@@ -135,6 +143,19 @@ def findings_bulk_apply(*, request: BulkRequest, actor) -> tuple[int, BulkAction
 
 
 def _bulk_execute(*, request: BulkRequest, findings: QuerySet[Finding], actor) -> int:
+    """Apply the action, then the comment given with it (to the same findings: a filter such as
+    status=new would no longer match them once their status changed, so their ids are taken first)."""
+    comment = request.params.get("comment", "")
+    if request.action == "comment" or not comment:
+        return _bulk_action(request=request, findings=findings, actor=actor)
+    with transaction.atomic():
+        ids = list(findings.order_by().values_list("id", flat=True))
+        changed = _bulk_action(request=request, findings=Finding.objects.filter(pk__in=ids), actor=actor)
+        findings_comment_add(findings=Finding.objects.filter(pk__in=ids), body=comment, actor=actor, audit=False)
+    return changed
+
+
+def _bulk_action(*, request: BulkRequest, findings: QuerySet[Finding], actor) -> int:
     p = request.params
     if request.action == "assign":
         assignee = (

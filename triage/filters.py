@@ -24,9 +24,13 @@ from django.http import QueryDict
 from django.utils import timezone
 from psycopg.errors import QueryCanceled
 
+from accounts.csvimport import account_id_normalize
 from findings.models import OPEN_STATUSES, Finding, FindingSearch, TriageStatus
 from findings.sla import BAND_RANGES, BANDS, CLOSED_STATUSES, overdue_q
 
+# GuardDuty severities run from 0 to 10 ("Severity levels for GuardDuty findings": Low 1.0–3.9 up to
+# Critical 9.0–10.0); a limit outside that is a typo, refused rather than matching nothing.
+SEVERITY_MIN, SEVERITY_MAX = 0.0, 10.0
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 # Free text is matched by the trigram index, which needs 3 characters to narrow anything down.
@@ -142,7 +146,8 @@ class FindingFilters:
                      "remote_ip", "remote_country", "assignee"):  # fmt: skip
             setattr(f, name, query.get(name, "").strip()[:200])
         for account in _multi(query, "account"):
-            if account.isdigit() and len(account) == 12:
+            account = account_id_normalize(account)  # 4444-5555-6666, as the console shows it
+            if account.isascii() and account.isdigit() and len(account) == 12:
                 f.accounts.append(account)
             else:
                 f.errors.append(f"“{account}” is not a 12-digit account id; ignored.")
@@ -167,10 +172,17 @@ class FindingFilters:
         try:
             value = float(raw)
         except ValueError:
-            self.errors.append(f"{name.replace('_', ' ')} “{raw}” is not a number; ignored.")
+            which = "Lowest" if name == "sev_min" else "Highest"
+            self.errors.append(f"{which} severity “{raw}” is not a number (0–10); ignored.")
             return None
-        if not 0 <= value <= 100:
-            self.errors.append(f"{name.replace('_', ' ')} must be between 0 and 100; ignored.")
+        if value != value:  # NaN
+            self.errors.append(f"Severity “{raw}” is not a number (0–10); ignored.")
+            return None
+        if not SEVERITY_MIN <= value <= SEVERITY_MAX:
+            which = "Lowest" if name == "sev_min" else "Highest"
+            self.errors.append(
+                f"{which} severity must be between {SEVERITY_MIN:g} and {SEVERITY_MAX:g} (GuardDuty's scale); “{raw}” ignored."
+            )
             return None
         return value
 

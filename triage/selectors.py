@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ from django.db.models import Count, F, Q, QuerySet, Value
 from django.utils import timezone
 from psycopg.errors import QueryCanceled
 
-from findings.models import Finding, FindingEvent
+from findings.models import Finding, FindingEvent, TriageStatus
 from findings.sla import BAND_RANGES, BANDS
 from triage.filters import (
     DEFAULT_PAGE_SIZE,
@@ -125,13 +125,37 @@ def _after(sort: Sort, value: Any, pk: int, *, search: bool = False) -> Q:
 
 @dataclass
 class FindingPage:
-    """One page of the list and the cursor to the next one."""
+    """One page of the list, the cursors to the pages either side, and where it sits in the list.
+
+    `start` is the 1-based position of its first finding when known (carried in the page links: a
+    keyset page does not know its offset, and counting the rows before it would cost what the cursor
+    saves); `None` for a link without it.
+    """
 
     findings: list[Finding]
     sort: Sort
     size: int
     next_cursor: str | None
     is_first: bool
+    prev_cursor: str | None = None
+    start: int | None = None
+
+    @property
+    def end(self) -> int | None:
+        return self.start + len(self.findings) - 1 if self.start is not None and self.findings else None
+
+    @property
+    def next_start(self) -> int | None:
+        return self.start + len(self.findings) if self.start is not None else None
+
+    @property
+    def prev_start(self) -> int | None:
+        return max(1, self.start - self.size) if self.start is not None else None
+
+
+def _flipped(sort: Sort) -> Sort:
+    """The same sort walked the other way (a page back): the index scanned backward."""
+    return replace(sort, descending=not sort.descending)
 
 
 def finding_page(
@@ -139,22 +163,52 @@ def finding_page(
     filters: FindingFilters,
     sort_key: str = DEFAULT_SORT,
     after: str = "",
+    before: str = "",
     size: int = DEFAULT_PAGE_SIZE,
+    start: int | None = None,
     user=None,
 ) -> FindingPage:
-    """One keyset page of matching findings, assignee joined (one query whatever the size)."""
+    """One keyset page of matching findings, assignee joined (one query whatever the size).
+
+    `after` pages forward from a cursor; `before` pages back: the mirror query (same index, scanned
+    backward) reads the `size` rows before the cursor, then they are put back in the list's order.
+    """
     sort = SORTS.get(sort_key) or SORTS[DEFAULT_SORT]
     size = size if size in PAGE_SIZES else DEFAULT_PAGE_SIZE
     narrow_search(filters)
-    queryset = (
-        findings_filtered(filters=filters, user=user).select_related("assignee").defer("raw", "description")
-    )
-    cursor = _cursor_decode(sort, after) if after else None
-    if after and cursor is None:
+    base = findings_filtered(filters=filters, user=user).select_related("assignee").defer("raw", "description")
+    backward = bool(before) and not after
+    raw_cursor = before if backward else after
+    cursor = _cursor_decode(sort, raw_cursor) if raw_cursor else None
+    if raw_cursor and cursor is None:
         filters.errors.append("That page link is no longer valid; showing the first page.")
+    if cursor is None:
+        backward, start = False, 1
+    rows = _keyset_rows(base, filters=filters, sort=_flipped(sort) if backward else sort, cursor=cursor, size=size)
+    more = len(rows) > size
+    rows = rows[:size]
+    if backward:
+        rows.reverse()
+        if not more:  # back at the top: show the first page whole, as its own link would
+            return finding_page(filters=filters, sort_key=sort.key, size=size, start=1, user=user)
+    is_first = cursor is None
+    return FindingPage(
+        findings=rows,
+        sort=sort,
+        size=size,
+        next_cursor=_cursor_encode(sort, rows[-1]) if rows and (backward or more) else None,
+        prev_cursor=_cursor_encode(sort, rows[0]) if rows and not is_first else None,
+        is_first=is_first,
+        start=start,
+    )
+
+
+def _keyset_rows(base: QuerySet[Finding], *, filters: FindingFilters, sort: Sort, cursor, size: int) -> list[Finding]:
+    """Up to `size` + 1 rows after `cursor` in `sort`'s order (the extra one says there is more)."""
     # Free text sorted by severity walks FindingSearch's (severity, finding) index, checking each narrow
     # row's text, and reads findings only for the matches (its severity is always the finding's).
     search_walk = bool(filters.q) and filters.search_ids is None and sort.column == "severity"
+    queryset = base
     if cursor is not None:
         queryset = queryset.filter(_after(sort, *cursor, search=search_walk))
     order = _order(sort, search=search_walk)
@@ -163,16 +217,7 @@ def finding_page(
         ids = queryset.order_by(*_order(sort, filter_first=True)).values("id")[: size + 1]
         queryset = Finding.objects.filter(pk__in=ids).select_related("assignee").defer("raw", "description")
         order = _order(sort)
-    rows = list(queryset.order_by(*order)[: size + 1])
-    has_next = len(rows) > size
-    rows = rows[:size]
-    return FindingPage(
-        findings=rows,
-        sort=sort,
-        size=size,
-        next_cursor=_cursor_encode(sort, rows[-1]) if has_next and rows else None,
-        is_first=cursor is None,
-    )
+    return list(queryset.order_by(*order)[: size + 1])
 
 
 # --- Severity counts -----------------------------------------------------------------------------
@@ -290,6 +335,9 @@ def assignable_users() -> list:
 # --- Detail --------------------------------------------------------------------------------------
 
 
+_STATUS_LABELS = dict(TriageStatus.choices)
+
+
 @dataclass
 class TimelineEntry:
     when: datetime
@@ -299,6 +347,15 @@ class TimelineEntry:
     from_status: str = ""
     to_status: str = ""
     details: dict = field(default_factory=dict)
+
+    @property
+    def from_label(self) -> str:
+        """"In progress" for in_progress: the label people see everywhere else."""
+        return _STATUS_LABELS.get(self.from_status, self.from_status)
+
+    @property
+    def to_label(self) -> str:
+        return _STATUS_LABELS.get(self.to_status, self.to_status)
 
 
 def finding_timeline(*, finding: Finding, limit: int = 300) -> list[TimelineEntry]:

@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -29,7 +29,7 @@ from guardwatch.core.access import can, requires
 from guardwatch.core.redirects import next_url
 from guardwatch.core.slots import Slot, SlotsBusy, slot_acquire
 from triage import bulk as bulk_actions
-from triage import detail, selectors, suppression
+from triage import detail, selectors, suppression, words
 from triage import filters as list_filters
 from triage import services as triage
 from triage.filters import FindingFilters
@@ -48,6 +48,12 @@ def _page_size(request: HttpRequest) -> int:
         return list_filters.DEFAULT_PAGE_SIZE
 
 
+def _position(request: HttpRequest) -> int | None:
+    """Where the page starts in the list (1-based), as the page links carry it; None if absent or bad."""
+    raw = request.GET.get("start", "")
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) <= 9 and int(raw) > 0 else None
+
+
 @require_GET
 @requires("view_findings")
 @vary_on_headers("HX-Request")
@@ -59,7 +65,9 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         filters=filters,
         sort_key=sort_key,
         after=request.GET.get("after", ""),
+        before=request.GET.get("before", ""),
         size=_page_size(request),
+        start=_position(request),
         user=request.user,
     )
     counts = selectors.severity_counts(filters=filters, user=request.user)
@@ -196,6 +204,7 @@ def bulk_view(request: HttpRequest) -> HttpResponse:
             ids=request.POST.getlist("ids"),
             query=query,
             select_all=request.POST.get("scope") == "all",
+            actor=request.user,
         )
     except triage.TriageError as error:
         messages.error(request, str(error))
@@ -285,19 +294,27 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("query", "")
     preview = None
     error = None
+    query_words: list[str] = []
     if query:
+        filters = FindingFilters.from_query(QueryDict(query))
+        query_words = words.filter_words(filters)
         try:
             preview = suppression.suppression_preview(query=query)
         except triage.TriageError as exc:
             error = str(exc)
+    rules = list(SuppressionRule.objects.select_related("created_by", "decided_by"))
+    for rule in rules:
+        rule.criteria_words = words.criteria_words(rule.criteria)
     return render(
         request,
         "triage/suppression.html",
         {
-            "rules": SuppressionRule.objects.select_related("created_by", "decided_by"),
+            "rules": rules,
             "can_approve": can(request.user, "approve_suppression"),
             "query": query,
+            "query_words": query_words,
             "preview": json.dumps(preview, indent=2) if preview else "",
+            "preview_words": words.criteria_words(preview) if preview else [],
             "preview_error": error,
             "can_triage": can(request.user, "triage_findings"),
             "queue": writeback_queue(),
@@ -389,8 +406,9 @@ def suppression_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "triage/suppression_edit.html",
-        {"rule": rule, "can_triage": can(request.user, "triage_findings")},
-    )
+        {"rule": rule, "can_triage": can(request.user, "triage_findings"),
+         "criteria_words": words.criteria_words(rule.criteria)},
+    )  # fmt: skip
 
 
 @require_POST

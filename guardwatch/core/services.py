@@ -145,7 +145,8 @@ def alert_raise(
     """Open an alert, or count another sighting of the open alert with the same `dedupe_key`.
 
     Returns `(alert, created)`. A new alert is handed to `signals.alert_raised` once the
-    surrounding transaction commits, so a rolled-back sync notifies no one.
+    surrounding transaction commits, so a rolled-back sync notifies no one. A sighting takes the
+    latest title and message: one alert per condition can grow (a member resigned in one more region).
     """
     target_type = target_id = target_label = ""
     if isinstance(target, models.Model):
@@ -154,7 +155,8 @@ def alert_raise(
         target_type, target_id, target_label = (str(part) for part in target)
     now = timezone.now()
     seen = Alert.objects.filter(dedupe_key=dedupe_key, acknowledged_at__isnull=True)
-    if seen.update(last_seen_at=now, occurrences=F("occurrences") + 1):
+    if seen.update(last_seen_at=now, occurrences=F("occurrences") + 1, title=title[:255], message=message,
+                   target_label=target_label[:255]):  # fmt: skip
         return seen.get(), False
     try:
         with transaction.atomic():

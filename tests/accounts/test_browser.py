@@ -109,7 +109,7 @@ def test_admin_sees_an_alert_when_a_member_resigns(page, sign_in, estate, celery
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Alerts").click()
     alert = page.locator("tr[data-alert-kind='member.Resigned']")
-    expect(alert).to_contain_text("Member 123456789012 (Payments) is Resigned in eu-west-1")
+    expect(alert).to_contain_text("Member 123456789012 (Payments) left the administrator (resigned) in eu-west-1")
     screenshot("alert")
     alert.get_by_role("button", name="Acknowledge").click()
     expect(page.get_by_role("status").first).to_contain_text("Acknowledged")

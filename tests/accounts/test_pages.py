@@ -170,7 +170,7 @@ def test_detail_page_shows_memberships_history_failures_and_audit(client_for, ad
     assert '<tr data-region="ap-southeast-2">' in html  # every configured region, member or not
     assert "InviteMembers: nope" in html
     assert "<td>Created</td><td>Invited</td>" in html
-    assert "<code>member.create</code>" in html
+    assert "Added to GuardWatch" in html and "source: form" in html
     assert "Resend invitation" not in html  # a manager gets no buttons
 
 
@@ -320,6 +320,41 @@ def test_admin_starts_an_invite_with_regions_message_and_options(client_for, dja
     assert operation.disable_email_notification and operation.total == 6
     assert operation.results.filter(outcome="pending").count() == 6
     assert len(callbacks) == 1  # the Celery task is queued only after the commit
+
+
+def test_invite_accounts_not_yet_members_takes_each_account_region_never_invited_as_coverage_counts_them(client_for):
+    from reports.coverage import gap_counts
+
+    client = client_for("admin")
+    partly, fresh, everywhere, created = accounts_make(4)
+    member(partly, "us-east-1", "Enabled")
+    member(partly, "us-west-2", "Resigned")  # invited once: not "never invited"
+    for region in REGIONS:
+        member(everywhere, region, "Enabled")
+    member(created, "us-east-1", "Created")  # CreateMembers alone is not an invitation
+
+    page = html_of(client.get("/accounts/invite/?scope=new"))
+    response = client.post("/accounts/invite/", {"scope": "new", "regions": REGIONS})
+
+    assert "<strong>3</strong> accounts" in page and "<strong>10</strong> account × region pairs" in page
+    operation = MemberOperation.objects.get()
+    assert response["Location"] == f"/accounts/operations/{operation.pk}/"
+    pairs = set(operation.results.values_list("account__account_id", "region"))
+    assert pairs == {(partly.account_id, "eu-west-1"), (partly.account_id, "ap-southeast-2")} | {
+        (account.account_id, region) for account in (fresh, created) for region in REGIONS
+    }
+    assert operation.total == len(pairs) == gap_counts(now=None)["never_invited"]
+
+
+def test_invite_accounts_not_yet_members_in_a_region_where_all_are_invited_says_so(client_for):
+    client = client_for("admin")
+    (account,) = accounts_make(1)
+    member(account, "us-east-1", "Invited")
+
+    response = client.post("/accounts/invite/", {"scope": "new", "regions": ["us-east-1"]})
+
+    assert "already invited in the chosen regions" in html_of(response)
+    assert MemberOperation.objects.count() == 0
 
 
 def test_invite_without_a_region_is_refused(client_for):

@@ -127,20 +127,77 @@ def test_a_member_that_resigns_raises_one_alert_handed_to_the_notification_hook(
     assert received == [alert]
 
 
-@pytest.mark.parametrize("status", ["Removed", "Disabled"])
-def test_removed_and_disabled_members_raise_alerts(simulator, regions, status, admin):
+@pytest.mark.parametrize(("action", "status"), [("disassociate", "Removed"), ("stop", "Disabled"), ("delete", "")])
+def test_what_the_admin_did_on_purpose_is_recorded_not_raised_as_an_alert(simulator, regions, admin, action, status):
     accounts = accounts_make(1, simulator=simulator)
     detectors(simulator, regions)
     invited(simulator, accounts, "us-east-1")
     simulator.accept_invitation(accounts[0].account_id, "us-east-1", ADMIN)
     member_sync.members_sync_region(region="us-east-1")
-    action = {"Removed": "disassociate", "Disabled": "stop"}[status]
     operation = operations.member_operation_start(action=action, accounts=accounts, regions=["us-east-1"], actor=admin)
 
     operations.member_operation_run(operation_id=operation.pk)
+    member_sync.members_sync_region(region="us-east-1")
 
     assert Membership.objects.get(account=accounts[0], region="us-east-1").relationship_status == status
+    change = MembershipStatusChange.objects.filter(membership__account=accounts[0]).first()
+    assert (change.from_status, change.to_status, change.source, change.actor_name) == ("Enabled", status, "action", "admin")
+    assert not Alert.objects.exists()
+
+
+@pytest.mark.parametrize(("call", "status"), [("disassociate_members", "Removed"), ("stop_monitoring_members", "Disabled")])
+def test_a_member_stopped_or_removed_outside_guardwatch_still_raises_an_alert(simulator, regions, call, status):
+    from guardwatch.aws import guardduty
+
+    accounts = accounts_make(1, simulator=simulator)
+    detectors(simulator, regions)
+    invited(simulator, accounts, "us-east-1")
+    simulator.accept_invitation(accounts[0].account_id, "us-east-1", ADMIN)
+    member_sync.members_sync_region(region="us-east-1")
+    getattr(guardduty("us-east-1"), call)(DetectorId=simulator.detector_id(ADMIN, "us-east-1"), AccountIds=[accounts[0].account_id])
+
+    member_sync.members_sync_region(region="us-east-1")
+
     assert Alert.objects.get().kind == f"member.{status}"
+
+
+def test_an_account_resigned_in_every_region_gives_one_alert_naming_the_regions(simulator, regions):
+    accounts = accounts_make(3, simulator=simulator)
+    detectors(simulator, regions)
+    for region in regions:
+        invited(simulator, accounts, region)
+        for account in accounts:
+            simulator.accept_invitation(account.account_id, region, ADMIN)
+        member_sync.members_sync_region(region=region)
+    MemberAccount.objects.filter(pk=accounts[0].pk).update(display_name="payments-prod")
+    for region in regions:
+        for account in accounts[:2]:
+            simulator.resign(account.account_id, region)
+
+    for region in regions:
+        member_sync.members_sync_region(region=region)
+
+    alerts = list(Alert.objects.order_by("target_id"))
+    assert len(alerts) == 2  # two accounts resigned in two regions: two alerts, not four
+    assert alerts[0].title == f"Member {accounts[0].account_id} (payments-prod) left the administrator (resigned) in us-east-1, eu-west-1"
+    assert alerts[1].title.endswith("in us-east-1, eu-west-1")
+
+
+def test_the_alerts_page_reads_one_line_per_account(client_for, simulator, regions):
+    accounts = accounts_make(1, simulator=simulator)
+    detectors(simulator, regions)
+    for region in regions:
+        invited(simulator, accounts, region)
+        simulator.accept_invitation(accounts[0].account_id, region, ADMIN)
+        member_sync.members_sync_region(region=region)
+        simulator.resign(accounts[0].account_id, region)
+        member_sync.members_sync_region(region=region)
+
+    html = client_for("analyst").get("/alerts/").content.decode()
+
+    assert html.count('data-alert-kind="member.Resigned"') == 1
+    assert "left the administrator (resigned) in us-east-1, eu-west-1" in html
+    assert " is Resigned" not in html
 
 
 def test_an_invitation_pending_too_long_raises_an_alert(simulator, regions, settings):
@@ -157,6 +214,22 @@ def test_an_invitation_pending_too_long_raises_an_alert(simulator, regions, sett
     alert = Alert.objects.get()
     assert alert.kind == "member.invited_too_long"
     assert accounts[0].account_id in alert.title and "7 days" in alert.title
+
+
+def test_an_invitation_pending_too_long_in_two_regions_is_one_alert(simulator, regions, settings):
+    settings.GUARDWATCH_INVITE_PENDING_DAYS = 7
+    accounts = accounts_make(1, simulator=simulator)
+    detectors(simulator, regions)
+    simulator.set_clock(datetime.now(UTC) - timedelta(days=8))
+    for region in regions:
+        invited(simulator, accounts, region)
+    simulator.set_clock(datetime.now(UTC))
+
+    for region in regions:
+        member_sync.members_sync_region(region=region)
+
+    alert = Alert.objects.get()
+    assert "in eu-west-1, us-east-1 for more than 7 days" in alert.title
 
 
 def test_a_region_without_detector_is_reported_on_the_region(simulator, regions):
@@ -229,3 +302,36 @@ def test_a_member_monitored_after_a_failed_step_no_longer_shows_that_failure(sim
     assert still_invited.last_error.startswith("AcceptAdministratorInvitation")  # not monitored: the error stands
     page = client_for("admin").get(f"/accounts/{accounts[0].account_id}/").content.decode()
     assert "AccessDenied" not in page
+
+
+def test_members_found_in_guardduty_get_their_name_from_organizations(simulator, regions):
+    detectors(simulator, regions)
+    simulator.set_organization("999999999999", [ADMIN])
+    simulator.register_account("123456789012", "root@example.com", name="payments-prod", organization=True)
+    invited(simulator, [MemberAccount(account_id="123456789012", email="root@example.com")], "us-east-1")
+
+    member_sync.members_sync_region(region="us-east-1")
+
+    assert MemberAccount.objects.get(account_id="123456789012").display_name == "payments-prod"
+
+
+def test_the_demos_accounts_have_names_once_synced(simulator, settings):
+    from django.core.management import call_command
+
+    from gdsim import invitation_only_accounts
+    from gdsim.scenarios import REGIONS
+
+    settings.GUARDWATCH_AWS_REGIONS = list(REGIONS)
+    settings.DEMO = True
+    simulator.seed_scenario("demo", seed=7)
+    # what `manage.py demo` does first: the hand-invited accounts outside the organization, named by their admin
+    hand_invited = invitation_only_accounts()
+    call_command("demo_accounts", *[f"{a['account_id']},{a['email']},{a['name']}" for a in hand_invited])
+    call_command("demo_accounts", *[f"{a['account_id']},{a['email']},{a['name']}" for a in hand_invited])  # idempotent
+
+    member_sync.members_sync_region(region=REGIONS[0])
+
+    names = list(MemberAccount.objects.values_list("display_name", flat=True))
+    assert len(names) == 39 and all(names)  # the 40th was never invited, so GuardDuty does not list it
+    assert {"payments-prod", "payments-staging", "web-prod"} <= set(names)
+    assert AuditEntry.objects.filter(verb="member.create", details__source="demo").count() == len(hand_invited)

@@ -112,3 +112,69 @@ def test_bulk_without_a_selection_explains_what_to_do(client_for):
         "/findings/bulk/", {"action": "comment", "comment": "x", "scope": "selected"}, follow=True
     )
     assert "Select findings first" in response.content.decode()
+
+
+# --- A comment given with any action, "me", and the fields each action shows --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "check"),
+    [
+        ({"action": "status", "status": "in_progress"}, lambda f: f.status == "in_progress"),
+        ({"action": "assign", "assignee": "analyst"}, lambda f: f.assignee and f.assignee.username == "analyst"),
+        ({"action": "archive"}, lambda f: True),
+    ],
+)
+def test_a_comment_given_with_a_bulk_action_goes_on_every_findings_timeline(client_for, fields, check):
+    findings = store_findings(6)
+    client = client_for("analyst")
+    ids = [f.pk for f in findings[:4]]
+    form = {**fields, "comment": "Triage sweep <b>2026-12</b>", "scope": "selected", "ids": ids}
+
+    confirm = client.post("/findings/bulk/", form).content.decode()
+    client.post("/findings/bulk/", {**form, "confirmed": "yes"})
+
+    assert "Comment: Triage sweep &lt;b&gt;2026-12&lt;/b&gt;" in confirm
+    comments = FindingEvent.objects.filter(kind="comment")
+    assert sorted(comments.values_list("finding_id", flat=True)) == sorted(ids)
+    assert set(comments.values_list("body", flat=True)) == {"Triage sweep <b>2026-12</b>"}
+    assert all(check(f) for f in Finding.objects.filter(pk__in=ids))
+    detail = client.get(f"/findings/{ids[0]}/").content.decode()
+    assert "commented: <span class=\"comment\">Triage sweep &lt;b&gt;2026-12&lt;/b&gt;</span>" in detail
+
+
+def test_a_comment_with_a_status_change_on_a_whole_filter_reaches_the_findings_it_moved(client_for):
+    store_findings(8)
+    client = client_for("analyst")
+
+    client.post("/findings/bulk/", {"action": "status", "status": "in_progress", "comment": "Picked up", "scope": "all",
+                                    "query": "status=new", "confirmed": "yes"})  # fmt: skip
+
+    # once moved, the findings no longer match status=new; the comment still lands on each of them
+    assert FindingEvent.objects.filter(kind="comment", body="Picked up").count() == 8
+
+
+def test_bulk_assign_to_me_assigns_the_analyst_and_the_me_filter_lists_them(client_for):
+    findings = store_findings(5)
+    client = client_for("analyst")
+    ids = [f.pk for f in findings[:2]]
+
+    confirm = client.post("/findings/bulk/", {"action": "assign", "assignee": "me", "scope": "selected", "ids": ids})
+    client.post("/findings/bulk/", {"action": "assign", "assignee": "me", "scope": "selected", "ids": ids, "confirmed": "yes"})
+
+    assert "to <strong>analyst</strong>" in confirm.content.decode()
+    assert set(Finding.objects.filter(assignee__username="analyst").values_list("id", flat=True)) == set(ids)
+    listed = client.get("/findings/?assignee=me").content.decode()
+    assert all(f'data-finding="{pk}"' in listed for pk in ids) and listed.count("data-finding=") == 2
+
+
+def test_each_bulk_field_names_the_actions_it_belongs_to(client_for):
+    store_findings(2)
+    html = client_for("analyst").get("/findings/").content.decode()
+    bar = html.split('id="bulk"', 1)[1].split("</form>", 1)[0]
+
+    assert "data-action-select" in bar
+    assert '<label data-for="assign">Assignee' in bar
+    assert bar.count('data-for="status"') == 3  # status, reason, accept until
+    assert 'data-for="assign status comment archive unarchive">Comment' in bar
+    assert 'placeholder="me, a username, or blank to unassign"' in bar

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from guardwatch.core.management.commands.demo_users import DEMO_USERS
@@ -44,7 +45,11 @@ class Command(BaseCommand):
     def handle(self, *args, port: int, sim_port: int, scenario: str, seed: int, **options):
         if not settings.DEMO:
             raise CommandError("`manage.py demo` only runs with GUARDWATCH_ENV=demo.")
-        from gdsim import credentials_for
+        from gdsim import credentials_for, invitation_only_accounts
+
+        if scenario == "demo":  # the members outside the organization, with the names their admin gave them
+            call_command("demo_accounts", *[",".join((a["account_id"], a["email"], a["name"]))
+                                            for a in invitation_only_accounts()])  # fmt: skip
 
         var = Path(settings.VAR_DIR)
         for folder in ("celery/queue", "celery/processed", "celery/results", "celery/control", "logs"):
