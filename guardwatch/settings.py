@@ -390,14 +390,17 @@ if _MAIL_BACKEND.endswith("smtp.EmailBackend"):
         "timeout": env_int("EMAIL_TIMEOUT", 10, minimum=1),
     }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "guardwatch@localhost")
-# Connect and read timeout of every outbound notification request, in seconds.
+# Every outbound notification request must be over (connect, TLS, send, whole answer) within this many seconds.
 GUARDWATCH_NOTIFY_TIMEOUT_SECONDS = env_int("GUARDWATCH_NOTIFY_TIMEOUT_SECONDS", 10, minimum=1)
 # A failed delivery is tried this many times in all, waiting base × 2^(attempt-1) seconds in between.
 GUARDWATCH_NOTIFY_MAX_ATTEMPTS = env_int("GUARDWATCH_NOTIFY_MAX_ATTEMPTS", 5, minimum=1)
 GUARDWATCH_NOTIFY_RETRY_BASE_SECONDS = env_int("GUARDWATCH_NOTIFY_RETRY_BASE_SECONDS", 30, minimum=1)
-# Refuse destination URLs on loopback addresses (127.0.0.0/8, ::1). Off by default: self-hosted relays
-# often listen there. Link-local and cloud metadata addresses are always refused.
-GUARDWATCH_NOTIFY_BLOCK_LOOPBACK = env_bool("GUARDWATCH_NOTIFY_BLOCK_LOOPBACK", False)
+# Destination URLs on loopback addresses (127.0.0.0/8, ::1) reach the GuardWatch host itself (its Redis,
+# its database, an admin port): refused unless this is on. On in the demo and tests, whose receivers
+# listen on 127.0.0.1. Link-local and cloud metadata addresses are always refused.
+GUARDWATCH_NOTIFY_ALLOW_LOOPBACK = env_bool("GUARDWATCH_NOTIFY_ALLOW_LOOPBACK", not PRODUCTION)
+# A PEM file of extra certificate authorities for https destinations (a self-hosted Jira behind a private CA).
+GUARDWATCH_NOTIFY_CA_FILE = os.environ.get("GUARDWATCH_NOTIFY_CA_FILE", "")
 
 LOGGING = {
     "version": 1,

@@ -12,6 +12,7 @@ from django.core.validators import validate_email
 from notifications.models import BANDS, Destination, EventKind, RoutingRule
 from notifications.outbound import OutboundRefused, url_check
 from notifications.senders import priority_map
+from notifications.services import destination_problems
 
 
 def _url_field(label: str, help_text: str = "") -> forms.CharField:
@@ -208,6 +209,11 @@ class DestinationForm(forms.Form):
                 self.add_error("extra_fields", "Give a JSON object.")
                 extra = {}
             data["extra_fields"] = extra
+        if not self.errors:
+            config, secrets = self.config_and_secrets()
+            problems = destination_problems(kind=self.kind, destination=self.instance, config=config, secrets=secrets)
+            for name, problem in problems.items():
+                self.add_error(name, problem)
         return data
 
     def config_and_secrets(self) -> tuple[dict[str, Any], dict[str, str]]:

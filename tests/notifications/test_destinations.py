@@ -102,8 +102,8 @@ def test_email_goes_to_every_recipient(finding):
     assert delivery.status == "sent"
 
 
-def test_jira_issue_is_created_and_linked_to_the_finding(receiver_factory, finding):
-    jira = receiver_factory(status=201, answer=b'{"id": "10001", "key": "SEC-7", "self": "x"}')
+def test_jira_issue_is_created_and_linked_to_the_finding(tls_receiver_factory, finding):
+    jira = tls_receiver_factory(status=201, answer=b'{"id": "10001", "key": "SEC-7", "self": "x"}')
     base = jira.url.removesuffix("/hook")
     destination = destination_make(
         "jira",
