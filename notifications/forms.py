@@ -33,7 +33,8 @@ KIND_FIELDS: dict[str, list[tuple[str, Any, bool]]] = {
             "signing_secret",
             lambda: _secret_field(
                 "Signing secret",
-                "X-GuardWatch-Signature is sha256=HMAC-SHA256(secret, raw body); at least 16 characters.",
+                "X-GuardWatch-Signature is sha256=HMAC-SHA256(secret, timestamp + '.' + raw body); "
+                "at least 16 characters. See docs/notifications.md.",
             ),
             True,
         ),
