@@ -108,6 +108,19 @@ if PRODUCTION and len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters in production.")
 if PRODUCTION and SECRET_KEY == DEMO_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY is the published demo key: generate a random one for production.")
+# Encrypts destination secrets (Jira tokens, webhook URLs and signing secrets) at rest; apart from SECRET_KEY
+# so that rotating or leaking one does not touch the other. Old values go in the fallbacks during a rotation.
+DEMO_SECRETS_KEY = "guardwatch-insecure-demo-and-test-secrets-key-never-use-in-production"  # noqa: S105
+GUARDWATCH_SECRETS_KEY = env_str("GUARDWATCH_SECRETS_KEY", None if PRODUCTION else DEMO_SECRETS_KEY)
+GUARDWATCH_SECRETS_KEY_FALLBACKS = env_list("GUARDWATCH_SECRETS_KEY_FALLBACKS", "")
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", "")
+if PRODUCTION:
+    if len(GUARDWATCH_SECRETS_KEY) < 32:
+        raise ImproperlyConfigured("GUARDWATCH_SECRETS_KEY must be at least 32 characters in production.")
+    if GUARDWATCH_SECRETS_KEY == DEMO_SECRETS_KEY:
+        raise ImproperlyConfigured("GUARDWATCH_SECRETS_KEY is the published demo key: generate a random one.")
+    if GUARDWATCH_SECRETS_KEY in {SECRET_KEY, *SECRET_KEY_FALLBACKS}:
+        raise ImproperlyConfigured("GUARDWATCH_SECRETS_KEY must differ from SECRET_KEY: generate a separate one.")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is required in production (comma-separated host names).")

@@ -3,6 +3,7 @@ the request goes to the address that was checked, and ends at one overall deadli
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import subprocess
@@ -10,9 +11,11 @@ import sys
 import time
 
 import pytest
+from django.test import override_settings
 
 from notifications import services
 from notifications.crypto import SecretsUnreadable, secrets_decrypt, secrets_encrypt
+from notifications.models import Destination
 from notifications.outbound import OutboundFailed, OutboundRefused, http_post, url_check
 from tests.core.test_settings import ROOT, check_with
 
@@ -43,12 +46,72 @@ def fake_dns(monkeypatch, answers: dict[str, list[str]]) -> list[str]:
 def test_secrets_round_trip_and_survive_a_key_rotation_with_a_fallback(settings):
     token = secrets_encrypt({"api_token": "very-secret"})
     assert "very-secret" not in token
-    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
-    settings.SECRET_KEY = "a-new-secret-key-" * 4
+    settings.GUARDWATCH_SECRETS_KEY_FALLBACKS = [settings.GUARDWATCH_SECRETS_KEY]
+    settings.GUARDWATCH_SECRETS_KEY = "a-new-secrets-key-" * 4
     assert secrets_decrypt(token) == {"api_token": "very-secret"}
-    settings.SECRET_KEY_FALLBACKS = []
-    with pytest.raises(SecretsUnreadable):
+    settings.GUARDWATCH_SECRETS_KEY_FALLBACKS = []
+    with pytest.raises(SecretsUnreadable, match="GUARDWATCH_SECRETS_KEY_FALLBACKS"):
         secrets_decrypt(token)
+
+
+def test_destination_secrets_do_not_depend_on_secret_key(settings):
+    token = secrets_encrypt({"api_token": "very-secret"})
+    settings.SECRET_KEY = "a-rotated-session-signing-key-" * 3  # sessions rotate; secrets stay readable
+    settings.SECRET_KEY_FALLBACKS = []
+    assert secrets_decrypt(token) == {"api_token": "very-secret"}
+
+
+def legacy_token(settings, values: dict) -> str:
+    """A token as earlier versions wrote it: under a key derived from SECRET_KEY."""
+    import json
+
+    from notifications.crypto import _fernet_for
+
+    return _fernet_for(settings.SECRET_KEY, b"fernet-v1").encrypt(json.dumps(values).encode()).decode()
+
+
+def only_current_key_reads(settings, token: str) -> dict:
+    """Decrypt with GUARDWATCH_SECRETS_KEY alone (no fallbacks, no SECRET_KEY)."""
+    with override_settings(SECRET_KEY="z" * 60, SECRET_KEY_FALLBACKS=[], GUARDWATCH_SECRETS_KEY_FALLBACKS=[]):
+        return secrets_decrypt(token)
+
+
+@pytest.mark.django_db
+def test_secrets_stored_under_secret_key_still_work_and_move_to_the_secrets_key_when_read(settings, receiver):
+    destination = webhook_make(receiver.url)
+    old = legacy_token(settings, {"url": receiver.url, "signing_secret": "s3cret-signing-key-for-tests"})
+    Destination.objects.filter(pk=destination.pk).update(secrets_encrypted=old)
+    destination.refresh_from_db()
+
+    delivery = services.destination_test(destination=destination, actor=None)
+
+    assert delivery.status == "sent" and len(receiver.requests) == 1
+    destination.refresh_from_db()
+    assert destination.secrets_encrypted != old
+    assert only_current_key_reads(settings, destination.secrets_encrypted)["url"] == receiver.url
+
+
+@pytest.mark.django_db
+def test_the_migration_re_encrypts_every_destination_under_the_secrets_key(settings):
+    from django.apps import apps
+
+    migration = importlib.import_module("notifications.migrations.0002_reencrypt_destination_secrets")
+    readable = webhook_make("http://10.0.0.1/hook", name="old")
+    current = webhook_make("http://10.0.0.2/hook", name="current")
+    lost = webhook_make("http://10.0.0.3/hook", name="lost")
+    Destination.objects.filter(pk=readable.pk).update(
+        secrets_encrypted=legacy_token(settings, {"url": "http://10.0.0.1/hook", "signing_secret": "x" * 16})
+    )
+    unreadable = secrets_encrypt({"url": "x"}).replace("A", "B", 3)  # no key reads it
+    Destination.objects.filter(pk=lost.pk).update(secrets_encrypted=unreadable)
+    current_token = Destination.objects.get(pk=current.pk).secrets_encrypted
+
+    migration.reencrypt_destination_secrets(apps, None)
+
+    rows = {d.name: d.secrets_encrypted for d in Destination.objects.all()}
+    assert only_current_key_reads(settings, rows["old"]) == {"url": "http://10.0.0.1/hook", "signing_secret": "x" * 16}
+    assert rows["current"] == current_token  # already under the current key: untouched
+    assert rows["lost"] == unreadable  # unreadable: kept for the Admin to re-enter, never blanked
 
 
 def test_a_host_name_resolving_to_the_metadata_address_is_refused(monkeypatch):
