@@ -132,10 +132,10 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "guardwatch.core",  # before staticfiles: its `runserver` (refuses to expose the demo key) wins
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
-    "guardwatch.core",
     "accounts",
     "findings",
     "triage",
@@ -283,9 +283,15 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # Django never reads X-Forwarded-Proto itself: gunicorn sets the request's scheme from it, and only
+    # when the connection comes from an address in FORWARDED_ALLOW_IPS (gunicorn.conf.py, docs/security.md).
+    # Django's SECURE_PROXY_SSL_HEADER would believe the header from any client that reaches gunicorn.
     if env_bool("SECURE_PROXY_SSL_HEADER", False):
-        # Only behind a proxy that strips and sets X-Forwarded-Proto itself.
-        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER=true is no longer supported: Django would trust X-Forwarded-Proto from any "
+            "client. Unset it and set FORWARDED_ALLOW_IPS to your TLS proxy's address; gunicorn then takes the "
+            "scheme from that proxy only."
+        )
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
