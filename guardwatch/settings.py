@@ -276,6 +276,9 @@ SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=300)
 # times as many from one address) lock further attempts for the given number of minutes.
 GUARDWATCH_LOGIN_MAX_FAILURES = env_int("GUARDWATCH_LOGIN_MAX_FAILURES", 10, minimum=1)
 GUARDWATCH_LOGIN_LOCKOUT_MINUTES = env_int("GUARDWATCH_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# The Django admin at /django-admin/ (users and groups only; GuardWatch's pages do the rest). Off in
+# production unless set; its sign-in is throttled like /login/ wherever it is on.
+GUARDWATCH_DJANGO_ADMIN = env_bool("GUARDWATCH_DJANGO_ADMIN", not PRODUCTION)
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
