@@ -7,6 +7,10 @@ header itself (see docs/security.md).
 
 import os
 
+# gunicorn's largest request line (its default is 4094): a link up to GUARDWATCH_MAX_QUERY_STRING_BYTES
+# then reaches GuardWatch, which answers a too-long one with its own 400 page like runserver does.
+limit_request_line = 8190
+
 
 def when_ready(server):
     """Stop at once if the published demo SECRET_KEY would be served beyond loopback."""

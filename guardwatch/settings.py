@@ -98,7 +98,8 @@ if DEMO:
 TESTING = GUARDWATCH_ENV == "test"
 PRODUCTION = GUARDWATCH_ENV == "production"
 
-DEBUG = env_bool("DEBUG", DEMO)
+# Off in every mode unless set: the demo shows the product's own error pages, not tracebacks and settings.
+DEBUG = env_bool("DEBUG", False)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG=true shows tracebacks and settings to visitors: never in production.")
 # Public (it is in this file): anyone could forge sessions and password-reset tokens with it.
@@ -145,6 +146,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files in every mode (the demo and runserver run with DEBUG off); from the apps' folders
+    # outside production (WHITENOISE_USE_FINDERS), from collectstatic's manifest in production.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "guardwatch.core.middleware.RequestLimitsMiddleware",  # before anything reads the query string or body
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -157,9 +162,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-if PRODUCTION:
-    # Demo and tests serve static files through runserver/live_server; production through WhiteNoise.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+WHITENOISE_USE_FINDERS = not PRODUCTION
 
 ROOT_URLCONF = "guardwatch.urls"
 WSGI_APPLICATION = "guardwatch.wsgi.application"
@@ -236,7 +239,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# collectstatic's folder, for production (the image builds it); elsewhere WhiteNoise serves the apps' folders.
+STATIC_ROOT = BASE_DIR / "staticfiles" if PRODUCTION else None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -248,9 +252,14 @@ STORAGES = {
     },
 }
 
-# Uploads (member CSVs) are small; refuse anything larger before it reaches a view.
+# Uploads (member CSVs) are small. These two only decide what Django keeps in memory (a larger file is
+# spooled to disk); GUARDWATCH_MAX_REQUEST_BYTES refuses a larger body before it is read at all
+# (guardwatch.core.middleware.RequestLimitsMiddleware), and a longer query string than
+# GUARDWATCH_MAX_QUERY_STRING_BYTES gets a clear 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+GUARDWATCH_MAX_REQUEST_BYTES = env_int("GUARDWATCH_MAX_REQUEST_BYTES", 2 * 1024 * 1024, minimum=64 * 1024)
+GUARDWATCH_MAX_QUERY_STRING_BYTES = env_int("GUARDWATCH_MAX_QUERY_STRING_BYTES", 6144, minimum=1024)
 
 # --- Security ---------------------------------------------------------------------------------
 SECURE_CSP = {

@@ -20,12 +20,17 @@ PRODUCTION = {
 }  # fmt: skip
 
 
-def healthz_through_gunicorn(forwarded_allow_ips: str) -> http.client.HTTPResponse:
-    """GET /healthz with `X-Forwarded-Proto: https` from 127.0.0.1 to a production gunicorn."""
+def gunicorn_get(path: str, *, forwarded_allow_ips: str = "127.0.0.1",
+                 mode: str = "production") -> tuple[http.client.HTTPResponse, str]:  # fmt: skip
+    """GET `path` from 127.0.0.1 to a real gunicorn (with gunicorn.conf.py) in production or test mode.
+
+    Test mode for pages that use static files: production's manifest exists only after collectstatic.
+    """
     base = {k: v for k, v in os.environ.items() if not k.startswith(("GUARDWATCH_", "DATABASE_", "SECRET_", "REDIS_"))}
     db = db_connection.settings_dict  # this test session's database, which /healthz asks
     database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env = base | PRODUCTION | {"FORWARDED_ALLOW_IPS": forwarded_allow_ips, "DATABASE_URL": database_url}
+    settings_env = PRODUCTION if mode == "production" else {"GUARDWATCH_ENV": "test", "REDIS_URL": PRODUCTION["REDIS_URL"]}
+    env = base | settings_env | {"FORWARDED_ALLOW_IPS": forwarded_allow_ips, "DATABASE_URL": database_url}
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "guardwatch.wsgi:application",
                              "--bind", "127.0.0.1:0", "--workers", "1"], cwd=ROOT, env=env,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -42,13 +47,19 @@ def healthz_through_gunicorn(forwarded_allow_ips: str) -> http.client.HTTPRespon
             port = int(found.group(1)) if found else None
         assert port, "".join(lines)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("GET", "/healthz", headers={"Host": "gw.example.com", "X-Forwarded-Proto": "https"})
+        # X-Forwarded-Proto: https, so production's https redirect does not answer first.
+        host = "gw.example.com" if mode == "production" else "127.0.0.1"
+        connection.request("GET", path, headers={"Host": host, "X-Forwarded-Proto": "https"})
         response = connection.getresponse()
-        response.read()
-        return response
+        return response, response.read().decode()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def healthz_through_gunicorn(forwarded_allow_ips: str) -> http.client.HTTPResponse:
+    """GET /healthz with `X-Forwarded-Proto: https` from 127.0.0.1."""
+    return gunicorn_get("/healthz", forwarded_allow_ips=forwarded_allow_ips)[0]
 
 
 @pytest.mark.django_db(transaction=True)  # gunicorn's own connection must see the database
