@@ -319,10 +319,15 @@ def members_list(*, region: str, detector_id: str, only_associated: bool = False
 
 @dataclass(frozen=True, slots=True)
 class MemberDetector:
-    """A member's protection plans as GetMemberDetectors reports them."""
+    """A member's protection plans as GetMemberDetectors reports them.
+
+    `additional` holds each plan's AdditionalConfiguration (feature name -> configuration name -> status),
+    e.g. RUNTIME_MONITORING's EKS_ADDON_MANAGEMENT, ECS_FARGATE_AGENT_MANAGEMENT and EC2_AGENT_MANAGEMENT.
+    """
 
     account_id: str
     features: dict[str, str]
+    additional: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def member_detectors_get(*, region: str, detector_id: str, account_ids: Iterable[str]) -> list[MemberDetector]:
@@ -334,7 +339,12 @@ def member_detectors_get(*, region: str, detector_id: str, account_ids: Iterable
             response = client.get_member_detectors(DetectorId=detector_id, AccountIds=batch)
         for item in response.get("MemberDataSourceConfigurations") or ():
             features = {f.get("Name", ""): f.get("Status", "") for f in item.get("Features") or ()}
-            found.append(MemberDetector(account_id=item["AccountId"], features=features))
+            additional = {
+                f.get("Name", ""): {a.get("Name", ""): a.get("Status", "") for a in f["AdditionalConfiguration"]}
+                for f in item.get("Features") or ()
+                if f.get("AdditionalConfiguration")
+            }
+            found.append(MemberDetector(account_id=item["AccountId"], features=features, additional=additional))
     return found
 
 

@@ -1,5 +1,9 @@
 """Member accounts, their membership in each region, and the runs of work done on them."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -303,6 +307,9 @@ class MemberProtection(models.Model):
     rds_login_events = models.CharField(max_length=16, blank=True)
     lambda_network_logs = models.CharField(max_length=16, blank=True)
     ai_protection = models.CharField(max_length=16, blank=True, default="")
+    # Each plan's AdditionalConfiguration as GuardDuty reports it: feature name -> configuration name -> status
+    # (botocore MemberFeaturesConfigurationResult.AdditionalConfiguration, enum OrgFeatureAdditionalConfiguration).
+    additional_configuration = models.JSONField(default=dict, blank=True)
     plans_off = models.PositiveSmallIntegerField(default=0)
     checked_at = models.DateTimeField()
 
@@ -318,6 +325,43 @@ class MemberProtection(models.Model):
     def off_labels(self) -> list[str]:
         """Labels of the plans GuardDuty reports DISABLED (S3, EKS, …)."""
         return [label for name, (_, label) in PROTECTION_PLANS.items() if getattr(self, name) == "DISABLED"]
+
+    @property
+    def plan_rows(self) -> list[PlanRow]:
+        """Every plan GuardDuty mentioned, with its additional configuration (Runtime: its automated agents)."""
+        rows = []
+        stored = self.additional_configuration if isinstance(self.additional_configuration, dict) else {}
+        for field_name, (names, label) in PROTECTION_PLANS.items():
+            extras: dict[str, str] = {}
+            for feature in names:  # RUNTIME_MONITORING before the legacy EKS_RUNTIME_MONITORING
+                for name, status in (stored.get(feature) or {}).items():
+                    extras.setdefault(str(name), str(status))
+            status = getattr(self, field_name)
+            if status or extras:
+                rows.append(PlanRow(label, status, [
+                    (ADDITIONAL_CONFIGURATION_LABELS.get(name, name), name, extra) for name, extra in extras.items()]))
+        return rows
+
+
+# GuardDuty User Guide, Runtime Monitoring, "Managing the security agent automatically": GuardDuty can deploy and
+# update its agent for each resource type. Names from botocore's enum OrgFeatureAdditionalConfiguration;
+# names GuardDuty adds later are shown as it sends them.
+ADDITIONAL_CONFIGURATION_LABELS = {
+    "EKS_ADDON_MANAGEMENT": "Automated agent for Amazon EKS",
+    "ECS_FARGATE_AGENT_MANAGEMENT": "Automated agent for AWS Fargate (ECS)",
+    "EC2_AGENT_MANAGEMENT": "Automated agent for Amazon EC2",
+    "RDS_DATA_RISK": "RDS data risk",
+}
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One protection plan of a member in a region: its status and its additional configuration
+    as (label, GuardDuty name, status)."""
+
+    label: str
+    status: str
+    additional: list[tuple[str, str, str]]
 
 
 # --- end coverage (reports) ---------------------------------------------------------------------

@@ -75,6 +75,7 @@ def member_protection_sync_region(*, region: str) -> ProtectionSyncResult:
                 membership_id=memberships[item.account_id],
                 checked_at=now,
                 plans_off=sum(1 for status in plans.values() if status == "DISABLED"),
+                additional_configuration=item.additional,
                 **plans,
             )
         )
@@ -84,7 +85,7 @@ def member_protection_sync_region(*, region: str) -> ProtectionSyncResult:
             batch_size=1000,
             update_conflicts=True,
             unique_fields=["membership"],
-            update_fields=[*PROTECTION_PLANS, "plans_off", "checked_at"],
+            update_fields=[*PROTECTION_PLANS, "additional_configuration", "plans_off", "checked_at"],
         )
         if rows:  # the region's freshness on the coverage page: the newest checked_at of its plans
             RegionState.objects.filter(pk=state.pk).update(protection_checked_at=now)

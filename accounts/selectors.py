@@ -14,6 +14,7 @@ from accounts.models import (
     MemberAccount,
     MemberOperation,
     MemberOperationResult,
+    MemberProtection,
     Membership,
     MembershipStatusChange,
     RegionState,
@@ -241,3 +242,12 @@ def regions_without_detector() -> list[str]:
     """Configured regions where the last look found no administrator detector (or never looked)."""
     known = {state.region: state for state in RegionState.objects.filter(region__in=settings.GUARDWATCH_AWS_REGIONS)}
     return [r for r in settings.GUARDWATCH_AWS_REGIONS if r in known and not known[r].detector_id and known[r].last_error]
+
+
+def account_protections(*, account: MemberAccount) -> list[MemberProtection]:
+    """The account's protection plans per region, as the protection sync last read them (one query)."""
+    return list(
+        MemberProtection.objects.filter(membership__account=account)
+        .select_related("membership")
+        .order_by("membership__region")
+    )

@@ -100,6 +100,7 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
         "recreate_form": RecreateForm(initial={"email": account.email, "regions": list(settings.GUARDWATCH_AWS_REGIONS)}),
         "all_regions": settings.GUARDWATCH_AWS_REGIONS,
         "member_role": settings.GUARDWATCH_MEMBER_ROLE_NAME,
+        "protections": selectors.account_protections(account=account),
     }
     return render(request, "accounts/detail.html", context)
 

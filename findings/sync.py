@@ -380,3 +380,30 @@ def findings_sync_request(*, regions: list[str] | None = None, actor) -> list[st
     for region in chosen:
         task_send_on_commit("findings.tasks.findings_sync_region", region, trigger="manual", requested_by=username)
     return chosen
+
+
+def findings_sync_recover() -> list[str]:
+    """The watchdog: regions whose "running" run has no live worker get a new run queued now.
+
+    A run's worker holds its region's claim for the whole run (a session advisory lock on Postgres,
+    released when a killed worker's connection ends), so a "running" row whose region can be
+    claimed is a dead worker's. Beat runs this every GUARDWATCH_WATCHDOG_SECONDS instead of leaving
+    the region until the next sync tick; the new run resumes from the watermark.
+    """
+    regions = sorted(set(SyncRun.objects.filter(status=SyncRun.Status.RUNNING).values_list("region", flat=True)))
+    recovered = []
+    for region in regions:
+        with sync_claim(region=region) as claim:
+            if not claim.acquired:
+                continue  # a live worker holds it
+            ended = SyncRun.objects.filter(region=region, status=SyncRun.Status.RUNNING).update(
+                status=SyncRun.Status.FAILED,
+                finished_at=timezone.now(),
+                errors="Interrupted: the worker stopped before the run finished; the watchdog queued a new run, "
+                "which resumes from the watermark.",
+            )
+        if ended:
+            logger.warning("The findings sync of %s lost its worker; a new run is queued.", region)
+            recovered.append(region)
+            task_send_on_commit("findings.tasks.findings_sync_region", region, trigger="recovery")
+    return recovered

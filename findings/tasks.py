@@ -31,6 +31,12 @@ def findings_sync_region(region: str, trigger: str = "beat", requested_by: str =
     }
 
 
+@shared_task(name="findings.tasks.findings_sync_recover")
+def findings_sync_recover() -> list[str]:
+    """Beat (watchdog): queue a new run for each region whose running sync lost its worker."""
+    return sync.findings_sync_recover()
+
+
 @shared_task(name="findings.tasks.findings_reconcile_all_regions")
 def findings_reconcile_all_regions() -> list[str]:
     """Beat: one archive/feedback reconciliation task per configured region."""

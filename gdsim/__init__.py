@@ -7,12 +7,10 @@ Nothing here imports Django or the product: run it as `python -m gdsim` (`manage
 
 from .auth import credentials_for
 from .protocol import OutputValidationError, validate_output
-from .relationships import RESIGN_ALERT_TYPE
 from .server import SimulatorServer, make_wsgi_app, serve
 from .state import SimulatorState
 
 __all__ = [
-    "RESIGN_ALERT_TYPE",
     "OutputValidationError",
     "SimulatorServer",
     "SimulatorState",

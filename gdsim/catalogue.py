@@ -77,6 +77,13 @@ MALWARE_SCAN = "MALWARE_SCAN"  # Service.EbsVolumeScanDetails / Service.MalwareS
 ATTACK_SEQUENCE = "ATTACK_SEQUENCE"  # Service.Detection.Sequence
 PSEUDO_ACTION_TYPES = (RUNTIME, MALWARE_SCAN, ATTACK_SEQUENCE)
 
+# Malware Protection for Backup findings carry EbsSnapshotDetails, Ec2ImageDetails or RecoveryPointDetails
+# (botocore's Resource shape), but AWS documents no `Resource.ResourceType` value for them (the finding
+# details page lists Instance, AccessKey, S3Bucket, S3Object, Kubernetes cluster, ECS cluster, Container,
+# RDSDBInstance, RDSLimitlessDB, Lambda). These names are the simulator's, after the details block; the
+# product reads these findings by their block, never by this name.
+BACKUP_RESOURCE_TYPES = ("EBSSnapshot", "EC2Image", "RecoveryPoint")
+
 RESOURCE_TYPES = (
     "Instance",
     "AccessKey",
@@ -88,6 +95,8 @@ RESOURCE_TYPES = (
     "Container",
     "RDSDBInstance",
     "Lambda",
+    "RDSLimitlessDB",
+    *BACKUP_RESOURCE_TYPES,
 )
 
 # Attacker-controlled strings for escaping tests. The NUL byte is deliberate: PostgreSQL rejects
@@ -445,7 +454,10 @@ _CATALOGUE = (
        "An unusual successful login was observed on database instance {db}.",
        "User {db_user} successfully logged in to database instance {db} from IP address {remote_ip} in "
        "an anomalous way.", login="success"),
-    _t("CredentialAccess:RDS/MaliciousIPCaller.FailedLogin", "RDSDBInstance", 5.0, RDS_LOGIN_ATTEMPT,
+    # RDS Protection also watches Aurora Limitless databases: resource type RDSLimitlessDB, details in
+    # Resource.RdsLimitlessDbDetails (GuardDuty User Guide, "Finding details"; API reference,
+    # RdsLimitlessDbDetails). One type of the family is dressed as a Limitless database.
+    _t("CredentialAccess:RDS/MaliciousIPCaller.FailedLogin", "RDSLimitlessDB", 5.0, RDS_LOGIN_ATTEMPT,
        "RdsLoginEvents",
        "Failed login attempts from a known malicious IP address to database instance {db}.",
        "IP address {remote_ip}, which is on a threat list, failed to log in to database instance {db}.",
@@ -583,11 +595,63 @@ _CATALOGUE = (
        "Malicious file detected in {target}.",
        "A malicious file was detected by a GuardDuty malware scan of the volumes used by {target}.",
        scan="ebs"),
+    # Malware Protection for S3: one type (https://docs.aws.amazon.com/guardduty/latest/ug/
+    # gdu-malware-protection-s3-finding-types.html), resource type S3Object.
     _t("Object:S3/MaliciousFile", "S3Object", 8.0, MALWARE_SCAN, "S3MalwareProtection",
        "Malicious file detected in S3 object {object_key} of bucket {bucket}.",
        "GuardDuty Malware Protection for S3 detected a malicious file in S3 object {object_key} uploaded "
        "to bucket {bucket}.", scan="s3"),
-    # --- Extended Threat Detection: attack sequences -----------------------------------------------
+    # --- Malware Protection for AWS Backup: one finding per scan that found malware, never updated
+    # (https://docs.aws.amazon.com/guardduty/latest/ug/findings-malware-protection-backup.html). Severity
+    # "varies depending on the detected threat"; High is used here.
+    _t("Execution:EC2/MaliciousFile!Snapshot", "EBSSnapshot", 8.0, MALWARE_SCAN, "EbsMalwareProtection",
+       "Malicious file detected in EBS snapshot {snapshot}.",
+       "A GuardDuty Malware Protection for Backup scan detected one or more malicious files in EBS "
+       "snapshot {snapshot}.", scan="backup", backup="snapshot"),
+    _t("Execution:EC2/MaliciousFile!AMI", "EC2Image", 8.0, MALWARE_SCAN, "EbsMalwareProtection",
+       "Malicious file detected in EC2 AMI {image}.",
+       "A GuardDuty Malware Protection for Backup scan detected one or more malicious files in EC2 AMI "
+       "{image}.", scan="backup", backup="image"),
+    _t("Execution:EC2/MaliciousFile!RecoveryPoint", "RecoveryPoint", 8.0, MALWARE_SCAN, "EbsMalwareProtection",
+       "Malicious file detected in EC2 recovery point {recovery_point}.",
+       "A GuardDuty Malware Protection for Backup scan detected one or more malicious files in EC2 "
+       "recovery point {recovery_point} of backup vault {vault}.", scan="backup", backup="ec2_recovery_point"),
+    _t("Execution:S3/MaliciousFile!RecoveryPoint", "RecoveryPoint", 8.0, MALWARE_SCAN, "S3MalwareProtection",
+       "Malicious file detected in S3 recovery point {recovery_point}.",
+       "A GuardDuty Malware Protection for Backup scan detected one or more malicious files in S3 "
+       "recovery point {recovery_point} of backup vault {vault}.", scan="backup", backup="s3_recovery_point"),
+    # --- AI Protection: Bedrock and SageMaker AI invocations seen in CloudTrail
+    # (https://docs.aws.amazon.com/guardduty/latest/ug/findings-ai-protection.html): "The Resource type for
+    # these findings is AccessKey"; AnomalousModelInvocation and CostHarvesting carry resource.modelDetails,
+    # PromptInjection.Direct resource.bedrockGuardrailDetails. Severities are the simulator's choice (Medium).
+    _t("Impact:IAMUser/AnomalousModelInvocation", "AccessKey", 5.0, AWS_API_CALL, "AiProtection",
+       "Principal {user} invoked model {model} in an anomalous way.",
+       "APIs used to invoke AI models were called by principal {user} under unusual circumstances; "
+       "models invoked: {model}.", api="InvokeModel", service="bedrock.amazonaws.com", ai="models"),
+    _t("Impact:IAMUser/CostHarvesting", "AccessKey", 5.0, AWS_API_CALL, "AiProtection",
+       "Principal {user} invoked model {model} in a way that may indicate cost harvesting.",
+       "Principal {user} made an unusual volume of model invocations of {model}, a pattern of stolen "
+       "credentials used to run AI workloads at the account's expense.",
+       api="InvokeModelWithResponseStream", service="bedrock.amazonaws.com", ai="models"),
+    _t("Impact:IAMUser/PromptInjection.Direct", "AccessKey", 5.0, AWS_API_CALL, "AiProtection",
+       "A Bedrock guardrail intervened on a prompt injection attempt by principal {user}.",
+       "Bedrock guardrail {guardrail} intervened on the input of a model invocation by principal {user}: "
+       "the prompt matched a prompt attack filter.", api="Converse", service="bedrock.amazonaws.com",
+       ai="guardrail"),
+    # --- Custom Detection Rules: prebuilt rules the administrator associates with accounts; findings are
+    # named Tactic:Service/Technique and carry the rule in Finding.CustomDetectionRuleName (botocore model)
+    # (https://docs.aws.amazon.com/guardduty/latest/ug/findings-custom-detection-rules.html).
+    _t("DefenseImpairment:EC2/DisableOrModifyTools", "AccessKey", 8.0, AWS_API_CALL, "CloudTrail",
+       "VPC flow logs were deleted by principal {user}.",
+       "Custom detection rule {rule} matched: principal {user} called {api}, which weakens the account's "
+       "defences.", api="DeleteFlowLogs", service="ec2.amazonaws.com", rule="VPCFlowLogsDeleted"),
+    _t("CredentialAccess:EC2/UnsecuredCredentials", "AccessKey", 5.0, AWS_API_CALL, "CloudTrail",
+       "The password of an EC2 instance was retrieved by principal {user}.",
+       "Custom detection rule {rule} matched: principal {user} called {api} to retrieve an EC2 instance's "
+       "administrator password.", api="GetPasswordData", service="ec2.amazonaws.com",
+       rule="EC2PasswordDataRetrieved"),
+    # --- Extended Threat Detection: attack sequences, Critical, details in Service.Detection.Sequence
+    # (https://docs.aws.amazon.com/guardduty/latest/ug/guardduty-attack-sequence-finding-types.html).
     _t("AttackSequence:EC2/CompromisedInstanceGroup", "Instance", 9.0, ATTACK_SEQUENCE,
        "ExtendedThreatDetection",
        "Potential compromise of a group of EC2 instances indicated by a sequence of actions.",
@@ -631,6 +695,9 @@ _ECS_CLUSTERS = ("prod-services", "batch-jobs", "internal-tools")
 _DB_INSTANCES = ("orders-db", "customers-db", "inventory-db")
 _FUNCTIONS = ("thumbnail-resizer", "invoice-mailer", "webhook-relay", "nightly-report")
 _TRAILS = ("org-trail", "management-events", "security-audit")
+# Bedrock model ids (Bedrock User Guide, "Supported foundation models"); SageMaker AI endpoints are invoked by name.
+_AI_MODELS = ("anthropic.claude-3-5-sonnet-20240620-v1:0", "amazon.titan-text-express-v1",
+              "meta.llama3-1-70b-instruct-v1:0", "mistral.mistral-large-2407-v1:0")
 _IMAGES = ("public.ecr.aws/nginx/nginx:1.25", "registry.example.com/payments/api:4.2.1",
            "registry.example.com/batch/worker:2024.06", "public.ecr.aws/docker/library/python:3.12-slim")
 
@@ -965,6 +1032,64 @@ class _FindingBuilder:
             },
         }
 
+    def rds_limitless_blocks(self) -> dict:
+        name = self.rng.choice(_DB_INSTANCES)
+        shard_group = f"{name}-shards"
+        user = self.attacker_text(self.rng.choice(("postgres", "app_rw", "reporting", "admin")))
+        self.words.update(db=shard_group, db_user=user, target=f"RDS Limitless DB shard group {shard_group}")
+        resource_id = "shardgroup-" + self.stable("shard-group", name, 17)
+        return {
+            "RdsLimitlessDbDetails": {
+                "DbShardGroupIdentifier": shard_group,
+                "DbShardGroupResourceId": resource_id,
+                "DbShardGroupArn": self.arn("rds", f"shard-group:{resource_id}"),
+                "Engine": "aurora-postgresql",
+                "EngineVersion": "16.6-limitless",
+                "DbClusterIdentifier": f"{name}-limitless",
+                "Tags": self.tags(shard_group),
+            },
+            "RdsDbUserDetails": {
+                "User": user,
+                "Application": self.attacker_text(self.rng.choice(("psql", "DBeaver 24.0.2", "pgAdmin 4"))),
+                "Database": self.rng.choice(("orders", "customers", "postgres")),
+                "Ssl": self.rng.choice(("true", "false")),
+                "AuthMethod": "PASSWORD",
+            },
+        }
+
+    def backup_blocks(self) -> dict:
+        """The scanned backup: an EBS snapshot, an AMI, or an AWS Backup recovery point (EC2 or S3)."""
+        kind = self.spec.params["backup"]
+        name = self.rng.choice(_INSTANCE_NAMES)
+        if kind == "snapshot":
+            snapshot = "snap-" + self.stable("snapshot", name)
+            self.words.update(snapshot=snapshot, target=f"EBS snapshot {snapshot}")
+            return {"EbsSnapshotDetails": {"SnapshotArn": self.arn("ec2", f"snapshot/{snapshot}")}}
+        if kind == "image":
+            image = "ami-" + self.stable("image", name)
+            self.words.update(image=image, target=f"EC2 AMI {image}")
+            return {"Ec2ImageDetails": {"ImageArn": self.arn("ec2", f"image/{image}", account=False)}}
+        vault = self.attacker_text(self.rng.choice(("prod-vault", "Default", "compliance-vault")))
+        point = str(uuid.UUID(int=self.rng.getrandbits(128)))
+        self.words.update(recovery_point=point, vault=vault, target=f"recovery point {point}")
+        return {"RecoveryPointDetails": {"RecoveryPointArn": self.arn("backup", f"recovery-point:{point}"),
+                                         "BackupVaultName": vault}}
+
+    def ai_blocks(self) -> dict:
+        """AI Protection's resource blocks next to the access key: the models, or the guardrail."""
+        if self.spec.params["ai"] == "models":
+            models = self.rng.sample(_AI_MODELS, 2)
+            self.words["model"] = models[0]
+            return {"ModelDetails": [{"ModelId": model} for model in models]}
+        guardrail = self.arn("bedrock", "guardrail/" + self.stable("guardrail", "prompt-filter", 12))
+        self.words["guardrail"] = guardrail
+        return {"BedrockGuardrailDetails": {
+            "Guardrails": [{"Arn": guardrail, "Version": str(self.rng.randint(1, 9))}],
+            "GuardrailAction": "GUARDRAIL_INTERVENED",
+            "GuardrailSource": "INPUT",
+            "ContentPolicyFilters": [{"Type": "PROMPT_ATTACK", "Confidence": "HIGH", "Action": "BLOCKED"}],
+        }}
+
     def lambda_details(self) -> dict:
         name = self.rng.choice(_FUNCTIONS)
         self.words.update(function=name, target=f"Lambda function {name}")
@@ -991,6 +1116,8 @@ class _FindingBuilder:
             resource["InstanceDetails"] = self.instance_details()
         elif kind == "AccessKey":
             resource["AccessKeyDetails"] = self.access_key_details()
+            if "ai" in self.spec.params:
+                resource.update(self.ai_blocks())
         elif kind == "S3Bucket":
             resource["AccessKeyDetails"] = self.access_key_details()
             resource["S3BucketDetails"] = [
@@ -1019,6 +1146,10 @@ class _FindingBuilder:
             resource.update(self.rds_blocks())
         elif kind == "Lambda":
             resource["LambdaDetails"] = self.lambda_details()
+        elif kind == "RDSLimitlessDB":
+            resource.update(self.rds_limitless_blocks())
+        elif kind in BACKUP_RESOURCE_TYPES:
+            resource.update(self.backup_blocks())
         else:  # pragma: no cover - the catalogue only uses the types above
             raise ValueError(f"no resource builder for {kind}")
         return resource
@@ -1300,6 +1431,22 @@ class _FindingBuilder:
             "UniqueThreatCount": 1,
         }
 
+    def backup_scan(self) -> dict:
+        """Service.MalwareScanDetails of a Backup scan: AWS Backup starts it (ScanType BACKUP_INITIATED, botocore
+        enum ScanType), full or incremental (ScanCategory)."""
+        path = self.attacker_text("/var/www/html/uploads/shell.php")
+        details: dict[str, Any] = {
+            "Threats": [{"Name": _EICAR_NAME, "Source": "Bitdefender", "Count": 1, "Hash": _EICAR_SHA256,
+                         "ItemPaths": [{"NestedItemPath": path, "Hash": _EICAR_SHA256}]}],
+            "ScanId": f"{self.rng.getrandbits(128):032x}",
+            "ScanType": "BACKUP_INITIATED",
+            "ScanCategory": "FULL_SCAN",
+            "UniqueThreatCount": 1,
+        }
+        # MalwareProtectionFindingsScanConfiguration.TriggerType: BACKUP | GUARDDUTY (botocore enum TriggerType).
+        details["ScanConfiguration"] = {"TriggerType": "BACKUP"}
+        return details
+
     def sequence(self, resource: dict, now: datetime) -> dict:
         """Service.Detection.Sequence: the signals, actors, resources and endpoints of an attack."""
         family = self.spec.params["sequence"]
@@ -1499,6 +1646,8 @@ def build_finding(
     if spec.action_type == MALWARE_SCAN:
         if spec.params["scan"] == "s3":
             service["MalwareScanDetails"] = builder.s3_scan()
+        elif spec.params["scan"] == "backup":
+            service["MalwareScanDetails"] = builder.backup_scan()
         else:
             resource["EbsVolumeDetails"], service["EbsVolumeScanDetails"] = builder.ebs_scan(finding_id, created)
     if spec.action_type == ATTACK_SEQUENCE:
@@ -1524,8 +1673,10 @@ def build_finding(
         "AdditionalInfo": {"Value": json.dumps(info, separators=(",", ":")), "Type": "default"},
         "FeatureName": spec.feature,
     })
+    if "rule" in spec.params:
+        builder.words["rule"] = spec.params["rule"]
     words = _Blank(builder.words)
-    return {
+    finding: dict[str, Any] = {
         "AccountId": account_id,
         "Arn": f"arn:{partition}:guardduty:{region}:{account_id}:detector/{detector_id}/finding/{finding_id}",
         "CreatedAt": _iso(created),
@@ -1541,6 +1692,9 @@ def build_finding(
         "Type": spec.name,
         "UpdatedAt": _iso(now),
     }
+    if "rule" in spec.params:
+        finding["CustomDetectionRuleName"] = spec.params["rule"]
+    return finding
 
 
 # CloudTrail logs the calls of global services (IAM, STS's global endpoint, CloudFront) in us-east-1

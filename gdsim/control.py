@@ -14,7 +14,7 @@ a bad request answers 400 `{"error": "..."}`. Endpoints:
     POST   /_sim/organization           {"management_account_id", "accounts"?: [ids]}
     POST   /_sim/detectors              {"account_id", "region", "features"?: {NAME: STATUS}} -> {"detector_id"}
     POST   /_sim/invitations/accept     {"account_id", "region", "administrator_id"?} -> {"relationship_status"}
-    POST   /_sim/members/resign         {"account_id", "region"} -> {"alert_finding_id"}
+    POST   /_sim/members/resign         {"account_id", "region"} -> {"relationship_status"}
     GET    /_sim/findings?account_id=&region=   -> {"findings": [boto3-spelled findings]}
     POST   /_sim/findings               {"account_id", "region", "count"?, "finding_types"?, "spread_days"?,
                                          "sample"?} -> {"finding_ids": [...]}
@@ -179,9 +179,11 @@ def accept(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
 
 @route("POST", "/_sim/members/resign")
 def resign(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
-    """A member disassociates itself from its administrator."""
-    alert = state.resign(payload["account_id"], payload["region"])
-    return {"alert_finding_id": alert.id if alert else None}
+    """A member disassociates itself from its administrator (which then lists it Resigned)."""
+    administrator = state.administrator_of(payload["account_id"], payload["region"])
+    state.resign(payload["account_id"], payload["region"])
+    return {"relationship_status": state.member_status(administrator, payload["account_id"], payload["region"])
+            if administrator else None}
 
 
 @route("GET", "/_sim/findings")

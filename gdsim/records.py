@@ -12,7 +12,9 @@ from typing import Any
 
 # Data sources every detector has and cannot switch off.
 FOUNDATIONAL_FEATURES = ("CLOUD_TRAIL", "DNS_LOGS", "FLOW_LOGS")
-# Protection plans a detector can switch on and off (DetectorFeature enum minus the AI ones).
+# Protection plans a detector can switch on and off: botocore's DetectorFeature enum minus the foundational
+# sources, the legacy EKS_RUNTIME_MONITORING and AI_ANALYST (an investigation assistant, not a plan); every one
+# of these is also an OrgFeature.
 OPTIONAL_FEATURES = (
     "S3_DATA_EVENTS",
     "EKS_AUDIT_LOGS",
@@ -20,6 +22,7 @@ OPTIONAL_FEATURES = (
     "RDS_LOGIN_EVENTS",
     "LAMBDA_NETWORK_LOGS",
     "RUNTIME_MONITORING",
+    "AI_PROTECTION",
 )
 RUNTIME_ADDITIONAL = ("EKS_ADDON_MANAGEMENT", "ECS_FARGATE_AGENT_MANAGEMENT", "EC2_AGENT_MANAGEMENT")
 # Relationship statuses in which the administrator sees (Enabled) or holds (Disabled) a member.

@@ -6,27 +6,20 @@ Removed when the administrator disassociates, Resigned when the member does. Org
 accounts added by the delegated administrator go straight to Enabled.
 
 Per-account failures of batch calls come back as UnprocessedAccounts entries, never exceptions.
-When a member resigns, the administrator receives an alert finding of type `RESIGN_ALERT_TYPE`
-(the seed: ending the relationship "triggers a security finding on the side of the master account").
+A member that resigns shows `Resigned` in the administrator's ListMembers/GetMembers; GuardDuty raises no
+finding for it (no finding type for it exists in the User Guide's finding-type list), so the administrator's
+signal is the relationship status, which GuardWatch's member sync reads.
 """
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from . import catalogue
 from .errors import BadRequest
-from .findings import StoredFinding
 from .records import ASSOCIATED, AdministratorLink, Invitation, Member, iso
 
 if TYPE_CHECKING:
     from .state import SimulatorState
-
-# GuardDuty names no finding type for this; the name follows the type scheme
-# (ThreatPurpose:ResourceTypeAffected/ThreatFamilyName): a member leaving monitoring is evasion.
-RESIGN_ALERT_TYPE = "Stealth:IAMUser/GuardDutyMemberResigned"
-RESIGN_ALERT_SEVERITY = 5.0
 
 NOT_ASSOCIATED = ("The request is rejected because the given account ID is not an associated member of account "
                   "the current account.")
@@ -264,8 +257,9 @@ def set_monitoring(state: SimulatorState, administrator_id: str, region: str, ac
     return unprocessed
 
 
-def disassociate_from_administrator(state: SimulatorState, member_id: str, region: str) -> StoredFinding | None:
-    """The member leaves (Resigned on both sides); the administrator gets an alert finding."""
+def disassociate_from_administrator(state: SimulatorState, member_id: str, region: str) -> None:
+    """The member leaves: Resigned on both sides (API reference, DisassociateFromAdministratorAccount; the
+    administrator's Member.RelationshipStatus). No finding is raised."""
     scope = state.scope(member_id, region)
     link = scope.administrator
     if link is None or link.relationship_status not in ASSOCIATED:
@@ -277,32 +271,3 @@ def disassociate_from_administrator(state: SimulatorState, member_id: str, regio
     if member is not None:
         member.relationship_status = "Resigned"
         member.updated_at = iso(state.now())
-    return raise_resign_alert(state, administrator_id, member_id, region)
-
-
-def raise_resign_alert(state: SimulatorState, administrator_id: str, member_id: str,
-                       region: str) -> StoredFinding | None:
-    """The finding an administrator receives when a member resigns (None without a detector)."""
-    detector_id = state.detector_id(administrator_id, region)
-    if detector_id is None:
-        return None
-    data = catalogue.build_finding(state.rng, finding_type="Stealth:IAMUser/CloudTrailLoggingDisabled",
-                                   account_id=administrator_id, region=region, detector_id=detector_id,
-                                   now=state.now())
-    member_detector = state.detector_id(member_id, region) or "unknown"
-    data["Type"] = RESIGN_ALERT_TYPE
-    data["Severity"] = RESIGN_ALERT_SEVERITY
-    data["Title"] = f"Member account {member_id} resigned from GuardDuty administration."
-    data["Description"] = (f"Account {member_id} disassociated itself from administrator account {administrator_id} "
-                           f"in {region} by calling DisassociateFromAdministratorAccount. Its findings are no "
-                           "longer visible to the administrator.")
-    call: dict[str, Any] = data["Service"]["Action"]["AwsApiCallAction"]
-    call["Api"] = "DisassociateFromAdministratorAccount"
-    call["ServiceName"] = "guardduty.amazonaws.com"
-    call["AffectedResources"] = {
-        "AWS::GuardDuty::Detector": f"arn:aws:guardduty:{region}:{member_id}:detector/{member_detector}"}
-    data["Service"]["FeatureName"] = "CloudTrail"
-    data["Service"]["AdditionalInfo"] = {"Type": "default", "Value": json.dumps(
-        {"memberAccountId": member_id, "administratorAccountId": administrator_id,
-         "relationshipStatus": "Resigned"}, separators=(",", ":"))}
-    return state.add_new_finding(data)

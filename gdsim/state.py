@@ -89,7 +89,11 @@ class CallCounts:
 
 
 def default_features(account_id: str) -> dict[str, str]:
-    """Protection plans of a new detector: most on, a few off, fixed per account."""
+    """Protection plans of a detector the simulated estate already had: most on, a few off, fixed per account.
+
+    Only for detectors the simulator makes itself (seeded scenarios, a simulated member enabling GuardDuty):
+    a CreateDetector call gets what AWS documents for it (`operations.detectors.CREATE_DEFAULTS`).
+    """
     digest = int(hashlib.sha256(account_id.encode()).hexdigest(), 16)
     return {
         name: "DISABLED" if (digest >> (index * 2)) & 3 == 0 else "ENABLED"
@@ -345,12 +349,12 @@ class SimulatorState:
             self.ensure_detector(member_id, region)
             accept_invitation(self, member_id, region, administrator_id, invitation.invitation_id)
 
-    def resign(self, member_id: str, region: str) -> StoredFinding | None:
-        """The member disassociates itself; returns the alert finding raised for the administrator."""
+    def resign(self, member_id: str, region: str) -> None:
+        """The member disassociates itself (its administrator then lists it Resigned)."""
         from .relationships import disassociate_from_administrator
 
         with self.lock:
-            return disassociate_from_administrator(self, member_id, region)
+            disassociate_from_administrator(self, member_id, region)
 
     # ------------------------------------------------------------------------------------
     # Findings

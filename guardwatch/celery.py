@@ -37,6 +37,10 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
             settings.GUARDWATCH_FINDINGS_RECONCILE_MINUTES * 60,
         ),
         "findings-retention": ("findings.tasks.findings_retention_purge", 24 * 3600),
+        # Watchdogs: work whose worker died (kill -9, OOM, a lost host) is queued again within this long,
+        # instead of waiting for the next sync tick or Redis's visibility timeout (1 h).
+        "findings-sync-recover": ("findings.tasks.findings_sync_recover", settings.GUARDWATCH_WATCHDOG_SECONDS),
+        "triage-bulk-recover": ("triage.tasks.bulk_actions_recover", settings.GUARDWATCH_WATCHDOG_SECONDS),
         # Reports: recompute stale findings report / dashboard snapshots (a no-op when none is stale).
         "findings-figures-refresh": ("findings.tasks.findings_figures_refresh", 60),
         # Triage: retry failed GuardDuty write-backs; reopen accepted risks past their expiry.

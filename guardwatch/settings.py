@@ -281,10 +281,18 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=300)
-# Sign-in throttling (guardwatch/core/login.py): this many wrong passwords for one user name (five
-# times as many from one address) lock further attempts for the given number of minutes.
+# Sign-in throttling (guardwatch/core/login.py, docs/security.md): this many attempts for one user name
+# from one address, then each further one waits DELAY_SECONDS, doubling up to MAX_DELAY_MINUTES. A name
+# from addresses it never signed in from, and an address for names that never signed in from it, have
+# budgets of their own (NAME_/ADDRESS_MAX_FAILURES) with the same delays.
 GUARDWATCH_LOGIN_MAX_FAILURES = env_int("GUARDWATCH_LOGIN_MAX_FAILURES", 10, minimum=1)
-GUARDWATCH_LOGIN_LOCKOUT_MINUTES = env_int("GUARDWATCH_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+GUARDWATCH_LOGIN_NAME_MAX_FAILURES = env_int("GUARDWATCH_LOGIN_NAME_MAX_FAILURES", 100, minimum=1)
+GUARDWATCH_LOGIN_ADDRESS_MAX_FAILURES = env_int("GUARDWATCH_LOGIN_ADDRESS_MAX_FAILURES", 50, minimum=1)
+GUARDWATCH_LOGIN_DELAY_SECONDS = env_int("GUARDWATCH_LOGIN_DELAY_SECONDS", 30, minimum=1)
+GUARDWATCH_LOGIN_MAX_DELAY_MINUTES = env_int("GUARDWATCH_LOGIN_MAX_DELAY_MINUTES", 15, minimum=1)
+# How many proxies in front of GuardWatch append to X-Forwarded-For (the client's address is read that
+# many entries from its right); 0 = the connection's address (REMOTE_ADDR). See docs/deployment.md.
+GUARDWATCH_TRUSTED_PROXY_HOPS = env_int("GUARDWATCH_TRUSTED_PROXY_HOPS", 0)
 # The Django admin at /django-admin/ (users and groups only; GuardWatch's pages do the rest). Off in
 # production unless set; its sign-in is throttled like /login/ wherever it is on.
 GUARDWATCH_DJANGO_ADMIN = env_bool("GUARDWATCH_DJANGO_ADMIN", not PRODUCTION)
@@ -364,12 +372,18 @@ GUARDWATCH_FINDINGS_SYNC_MINUTES = env_int("GUARDWATCH_FINDINGS_SYNC_MINUTES", 5
 GUARDWATCH_FINDINGS_SYNC_OVERLAP_SECONDS = env_int("GUARDWATCH_FINDINGS_SYNC_OVERLAP_SECONDS", 300)
 # How long a sync claim lasts without renewal where advisory locks are unavailable (SQLite demo).
 GUARDWATCH_FINDINGS_SYNC_LEASE_SECONDS = env_int("GUARDWATCH_FINDINGS_SYNC_LEASE_SECONDS", 300, minimum=10)
+# Watchdogs (beat): a sync or bulk action whose worker died is queued again within this many seconds.
+GUARDWATCH_WATCHDOG_SECONDS = env_int("GUARDWATCH_WATCHDOG_SECONDS", 30, minimum=5)
 # Archive/feedback reconciliation (console changes that do not move updatedAt): how often, in minutes,
 # and at most how many GetFindings calls per region and run its sweep of open findings may spend.
 GUARDWATCH_FINDINGS_RECONCILE_MINUTES = env_int("GUARDWATCH_FINDINGS_RECONCILE_MINUTES", 60, minimum=1)
 GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS = env_int("GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS", 200, minimum=1)
 # Delete findings last seen longer ago than this many days; 0 keeps them forever.
 GUARDWATCH_FINDINGS_RETENTION_DAYS = env_int("GUARDWATCH_FINDINGS_RETENTION_DAYS", 0)
+# Suppression rules (docs/security.md): a rule that would hide more than this many open findings now
+# waits for an Admin's approval before it reaches GuardDuty; with ..._APPROVAL_ALWAYS every rule does.
+GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD = env_int("GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD", 100)
+GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS = env_bool("GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS", False)
 
 
 def env_sla_hours(name: str, default: str) -> dict[str, int]:
@@ -402,6 +416,9 @@ GUARDWATCH_SLA_HOURS = env_sla_hours("GUARDWATCH_SLA_HOURS", "critical=4,high=24
 # so tests never see each other's figures.
 GUARDWATCH_REPORTS_CACHE_SECONDS = env_int("GUARDWATCH_REPORTS_CACHE_SECONDS", 0 if TESTING else 60)
 GUARDWATCH_REPORTS_MAX_AGE_SECONDS = env_int("GUARDWATCH_REPORTS_MAX_AGE_SECONDS", 15 * 60, minimum=60)
+# Downloads that hold a web thread while they stream (findings CSV/JSON, report CSVs): one per person at
+# a time and at most this many at once, so exports cannot take every gunicorn thread (docs/deployment.md).
+GUARDWATCH_EXPORTS_MAX = env_int("GUARDWATCH_EXPORTS_MAX", 3, minimum=1)
 
 # --- Notifications ----------------------------------------------------------------------------
 # Outbound mail (email destinations), in Django 6.1's MAILERS form (the EMAIL_* settings are deprecated;

@@ -103,17 +103,31 @@ def _finding_rules_cache_key() -> str:
 
 def finding_rules_changed() -> None:
     """Forget the cached "no rule wants finding events" answer (rules or destinations changed)."""
-    cache.delete(_finding_rules_cache_key())
+    try:
+        cache.delete(_finding_rules_cache_key())
+    except Exception:  # noqa: BLE001 - unreachable cache: the answer expires within 60 s on its own
+        logger.warning("Could not forget the cached finding rules: the cache is unreachable.", exc_info=True)
 
 
 def _finding_rules() -> list[RoutingRule]:
-    """Enabled rules for finding events; "none" is cached so the sync's hot path skips the query."""
+    """Enabled rules for finding events; "none" is cached so the sync's hot path skips the query.
+
+    The cache is only a shortcut here: when it is unreachable the rules are read from the database,
+    so a Redis outage never fails a sync's or a push's batch.
+    """
     key = _finding_rules_cache_key()
-    if cache.get(key) is False:
-        return []
+    try:
+        if cache.get(key) is False:
+            return []
+    except Exception:  # noqa: BLE001 - redis ConnectionError, TimeoutError, ...
+        logger.warning("The cache is unreachable: reading the finding rules from the database.", exc_info=True)
+        return _active_rules(set(FINDING_KINDS))
     rules = _active_rules(set(FINDING_KINDS))
     if not rules:
-        cache.set(key, False, timeout=60)  # bounded staleness for edits that bypass the services
+        try:
+            cache.set(key, False, timeout=60)  # bounded staleness for edits that bypass the services
+        except Exception:  # noqa: BLE001
+            logger.warning("Could not cache the finding rules: the cache is unreachable.", exc_info=True)
     return rules
 
 

@@ -109,11 +109,13 @@ def findings_report(request: HttpRequest) -> HttpResponse:
     """What GuardDuty found in a period and how the team handled it."""
     asked = periods.report_period(params=request.GET)
     export = request.GET.get("export", "")
+    # A download goes through the same queue as the page (one custom period per person at a time, a
+    # worker computes): with no figures yet it gets the waiting page, whose CSV links appear with them.
     served = report_services.findings_report(
-        period=asked, wait=export in EXPORTS, retry=request.GET.get("retry") == "1", owner=str(request.user.pk)
-    )  # a download waits
+        period=asked, retry=request.GET.get("retry") == "1", owner=str(request.user.pk)
+    )
     report = served.report
-    if export in EXPORTS:
+    if export in EXPORTS and report is not None:
         return _export(report, export)
     # The snapshot's own period: the one asked for, or (just after midnight UTC) the day before's.
     period = dataclasses.replace(report.period if report else asked, errors=asked.errors)
@@ -123,6 +125,7 @@ def findings_report(request: HttpRequest) -> HttpResponse:
         "snapshots": settings.GUARDWATCH_REPORTS_CACHE_SECONDS > 0,
         "max_age_minutes": settings.GUARDWATCH_REPORTS_MAX_AGE_SECONDS // 60,
         "period": period,
+        "export_waiting": export in EXPORTS,
         "period_choices": periods.PERIOD_CHOICES,
         "bands": BANDS,
         "band_labels": BAND_LABELS,

@@ -7,15 +7,16 @@ timelines, audit and write-backs are exactly those of moving each finding by han
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 
 from findings.models import Finding
+from guardwatch.core.db.locks import advisory_lock, lock_is_free
 from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import actor_user, audit_record
 from triage.filters import FindingFilters, filter_query, findings_filtered
@@ -157,25 +158,53 @@ def _bulk_execute(*, request: BulkRequest, findings: QuerySet[Finding], actor) -
     )
 
 
+BULK_LOCK_CLASS = 0x67774275  # "gwBu": first key of the advisory lock a running bulk action holds
+# A queued bulk action no worker has started this long after it was queued lost its message (the
+# worker that had reserved it died): the watchdog queues it again (a duplicate finds it claimed).
+BULK_QUEUED_GRACE_SECONDS = 120
+
+
 def bulk_action_run(*, bulk_id: int) -> BulkAction | None:
-    """The Celery task's body: claim the queued action, apply it in chunks, record progress."""
-    claimed = BulkAction.objects.filter(pk=bulk_id, status=BulkAction.Status.QUEUED).update(
-        status=BulkAction.Status.RUNNING
-    )
-    if not claimed:
-        return None  # already run (or running) elsewhere: a redelivered task is a no-op
+    """The Celery task's body: claim the action, apply it in chunks, record progress.
+
+    The running worker holds an advisory lock for the action (`guardwatch.core.db.locks`): a
+    redelivered or duplicate message finds it held and does nothing, and a worker killed mid-way
+    leaves it free, so the action resumes where it stopped. The first run freezes the findings it
+    covers (their ids, in order); each chunk and its progress commit together, so a resumed run
+    starts after the last committed chunk and never applies a chunk twice (a comment is added once).
+    """
+    with advisory_lock(BULK_LOCK_CLASS, bulk_id) as held:
+        if not held:
+            return None  # running elsewhere
+        # Off Postgres (the demo's single worker) there is no lock to prove a RUNNING one dead.
+        claimable = [BulkAction.Status.QUEUED]
+        if connection.vendor == "postgresql":
+            claimable.append(BulkAction.Status.RUNNING)
+        claimed = BulkAction.objects.filter(pk=bulk_id, status__in=claimable).update(
+            status=BulkAction.Status.RUNNING
+        )
+        if not claimed:
+            return None  # already run: a redelivered task is a no-op
+        return _bulk_run_claimed(bulk_id)
+
+
+def _bulk_run_claimed(bulk_id: int) -> BulkAction:
     bulk = BulkAction.objects.select_related("actor").get(pk=bulk_id)
     actor = bulk.actor or "system"
     request = BulkRequest(bulk.action, bulk.params, bulk.finding_ids or None, bulk.query)
     try:
-        ids = list(
-            bulk_findings(request=request, actor=bulk.actor).order_by("id").values_list("id", flat=True)
-        )
-        BulkAction.objects.filter(pk=bulk_id).update(total=len(ids))
-        for start in range(0, len(ids), BULK_CHUNK):
-            chunk = Finding.objects.filter(pk__in=ids[start : start + BULK_CHUNK])
-            _bulk_execute(request=request, findings=chunk, actor=actor)
-            BulkAction.objects.filter(pk=bulk_id).update(done=min(start + BULK_CHUNK, len(ids)))
+        ids = list(bulk.finding_ids)
+        if not ids or bulk.done == 0:  # first run: freeze what the filter covers now
+            ids = list(
+                bulk_findings(request=request, actor=bulk.actor).order_by("id").values_list("id", flat=True)
+            )
+            BulkAction.objects.filter(pk=bulk_id).update(total=len(ids), finding_ids=ids)
+        request = BulkRequest(bulk.action, bulk.params, ids, bulk.query)
+        for start in range(bulk.done, len(ids), BULK_CHUNK):
+            with transaction.atomic():
+                chunk = Finding.objects.filter(pk__in=ids[start : start + BULK_CHUNK])
+                _bulk_execute(request=request, findings=chunk, actor=actor)
+                BulkAction.objects.filter(pk=bulk_id).update(done=min(start + BULK_CHUNK, len(ids)))
     except Exception as error:
         BulkAction.objects.filter(pk=bulk_id).update(
             status=BulkAction.Status.FAILED, error=str(error)[:1000], finished_at=timezone.now()
@@ -185,3 +214,25 @@ def bulk_action_run(*, bulk_id: int) -> BulkAction | None:
     audit_record(actor=actor, verb=f"findings.bulk_{bulk.action}", target=bulk, details={"count": len(ids)})
     bulk.refresh_from_db()
     return bulk
+
+
+def bulk_actions_recover(*, now=None) -> list[int]:
+    """The watchdog: bulk actions whose worker died, queued again. Returns their ids.
+
+    RUNNING with its advisory lock free: the worker that ran it is gone (it resumes after its last
+    committed chunk). QUEUED for more than BULK_QUEUED_GRACE_SECONDS: its message was lost with a
+    dead worker's reservation (Redis would give it back only after the visibility timeout, 1 h).
+    """
+    now = now or timezone.now()
+    recovered = []
+    running = BulkAction.objects.filter(status=BulkAction.Status.RUNNING).values_list("pk", flat=True)
+    for pk in running:
+        if lock_is_free(BULK_LOCK_CLASS, pk):
+            recovered.append(pk)
+    stale = now - timedelta(seconds=BULK_QUEUED_GRACE_SECONDS)
+    recovered += BulkAction.objects.filter(status=BulkAction.Status.QUEUED, created_at__lt=stale).values_list(
+        "pk", flat=True
+    )
+    for pk in recovered:
+        task_send_on_commit("findings.tasks.bulk_action_run", pk)
+    return sorted(recovered)

@@ -69,14 +69,32 @@ class SavedView(models.Model):
 
 
 class SuppressionRule(models.Model):
-    """A GuardDuty filter with Action ARCHIVE, made from a list filter, pushed to every configured region."""
+    """A GuardDuty filter with Action ARCHIVE, made from a list filter, pushed to every configured region.
+
+    A rule that would hide many findings (GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD) waits, Pending and
+    not in GuardDuty, until an Admin other than its author approves it (then it is pushed) or rejects it.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active in GuardDuty"
+        PENDING = "pending", "Awaiting approval"
+        REJECTED = "rejected", "Rejected"
 
     name = models.CharField(max_length=64, unique=True)
     reason = models.TextField()
     query = models.TextField(blank=True, default="")
     # GuardDuty FindingCriteria (camelCase criterion paths), as pushed.
     criteria = models.JSONField()
+    # The regions it lives in (Active), or is meant for (Pending, Rejected).
     regions = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # How many open findings it would hide when it was requested (shown to the approver).
+    hidden_at_request = models.PositiveIntegerField(default=0)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True, default="")
     last_error = models.TextField(blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -369,21 +369,44 @@ def occurrences_chart(*, finding: Finding, days: int = 30, width: int = 600, hei
     return Chart(width, height, bars, top, start, end)
 
 
-def findings_export_rows(*, filters: FindingFilters, user=None, chunk_size: int = 2000) -> Iterator[dict]:
-    """Matching findings as plain dicts, streamed from a server-side cursor (never all in memory)."""
+# The first page of an export is small so its first bytes leave at once; later pages are larger.
+EXPORT_FIRST_PAGE = 500
+EXPORT_PAGE = 5_000
+
+
+def findings_export_rows(
+    *, filters: FindingFilters, user=None, first_page: int = EXPORT_FIRST_PAGE, page: int = EXPORT_PAGE
+) -> Iterator[dict]:
+    """Matching findings as plain dicts, highest severity first, in keyset pages.
+
+    Each page is one `LIMIT`ed query resuming after the previous page's last (severity, id), as the
+    list pages do, so the first rows leave after one short query, no statement holds a cursor over
+    the whole sorted result (which Postgres sorted into a temporary file first), and memory holds
+    one page. A finding changed while the export runs appears once, where its severity was read.
+    """
     columns = (
         "id", "arn", "finding_id", "account_id", "region", "type", "severity", "severity_band", "title",
         "resource_type", "resource_id", "action_type", "remote_ip", "remote_country_code", "count",
         "created_at", "first_seen", "last_seen", "archived", "status", "assignee__username",
     )  # fmt: skip
+    sort = SORTS[DEFAULT_SORT]
     narrow_search(filters)  # an instance id's findings: read just those, not the whole severity order
-    queryset = (
-        findings_filtered(filters=filters, user=user).order_by("-severity", "-id").values_list(*columns)
-    )
-    for row in queryset.iterator(chunk_size=chunk_size):
-        item = dict(zip(columns, row, strict=True))
-        item["assignee"] = item.pop("assignee__username") or ""
-        for key in ("created_at", "first_seen", "last_seen"):
-            if item[key] is not None:
-                item[key] = item[key].isoformat()
-        yield item
+    base = findings_filtered(filters=filters, user=user)
+    search_walk = bool(filters.q) and filters.search_ids is None  # as `finding_page` walks free text
+    order = _order(sort, search=search_walk)
+    cursor: tuple[Any, int] | None = None
+    size = first_page
+    while True:
+        queryset = base if cursor is None else base.filter(_after(sort, *cursor, search=search_walk))
+        rows = list(queryset.order_by(*order).values_list(*columns)[:size])
+        for row in rows:
+            item = dict(zip(columns, row, strict=True))
+            item["assignee"] = item.pop("assignee__username") or ""
+            for key in ("created_at", "first_seen", "last_seen"):
+                if item[key] is not None:
+                    item[key] = item[key].isoformat()
+            yield item
+        if len(rows) < size:
+            return
+        cursor = (rows[-1][columns.index("severity")], rows[-1][0])
+        size = page

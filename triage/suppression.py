@@ -9,15 +9,19 @@ from __future__ import annotations
 import contextlib
 import re
 import string
+from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Q
 from django.http import QueryDict
+from django.utils import timezone
 
 from findings import gateway
-from findings.models import OPEN_STATUSES
+from findings.models import OPEN_STATUSES, Finding
 from findings.sla import BAND_RANGES
+from guardwatch.core.access import can
 from guardwatch.core.services import actor_user, audit_record
 from triage.filters import FindingFilters, filter_query, findings_filtered
 from triage.models import SuppressionRule
@@ -160,8 +164,108 @@ def _guardduty_failed(error: Exception, region: str) -> TriageError:
     return TriageError(f"GuardDuty refused the rule in {region}: {_describe(error)}")
 
 
-def suppression_rule_create(*, name: str, reason: str, query: str, actor) -> SuppressionRule:
-    """Push the rule to GuardDuty in every region (all or nothing), then mark stored matches Suppressed."""
+# GuardDuty's severities run from 1.0 to 10.0 ("Low 1.0–3.9 … Critical 9.0–10.0",
+# https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_findings-severity.html): a severity
+# condition reaching both ends excludes nothing.
+SEVERITY_LOWEST, SEVERITY_HIGHEST = 1, 10
+# Every finding type reads ThreatPurpose:ResourceTypeAffected/ThreatFamilyName… (GuardDuty's finding
+# format), so a type pattern that asks only for its ':' or '/' matches every finding.
+_EVERY_TYPE = frozenset({"*", "**", "*:*", "*/*", "*:*/*"})
+# The store check (every stored finding in the rule's regions matches) applies from this many findings:
+# below it, one legitimate narrow rule can match a young store's few findings.
+CATCH_ALL_STORE_MIN = 10
+
+
+def _severity_excludes_nothing(condition: dict) -> bool:
+    low = condition.get("GreaterThanOrEqual", condition.get("Gte"))
+    above = condition.get("GreaterThan", condition.get("Gt"))
+    high = condition.get("LessThanOrEqual", condition.get("Lte"))
+    below = condition.get("LessThan", condition.get("Lt"))
+    return (
+        (low is None or low <= SEVERITY_LOWEST)
+        and (above is None or above < SEVERITY_LOWEST)
+        and (high is None or high >= SEVERITY_HIGHEST)
+        and (below is None or below > SEVERITY_HIGHEST)
+    )
+
+
+def criteria_match_everything(criteria: dict) -> bool:
+    """Whether GuardDuty criteria are met by every possible finding (none, or only universal conditions)."""
+    for path, condition in criteria.get("Criterion", {}).items():
+        if path == "severity" and _severity_excludes_nothing(condition):
+            continue
+        if path == "type" and set(condition) == {"Matches"} and _EVERY_TYPE & set(condition["Matches"]):
+            continue
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class SuppressionPlan:
+    """A checked rule before anything reaches GuardDuty, with what it would do now."""
+
+    name: str
+    reason: str
+    query: str
+    filters: FindingFilters
+    criteria: dict
+    regions: list[str]
+    in_scope: int  # stored findings in its regions
+    matching: int  # of those, the ones its criteria match
+    hiding: int  # of those, the open ones it would mark Suppressed now
+    needs_approval: bool
+
+
+def _needs_approval(*, hiding: int) -> bool:
+    return (
+        settings.GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS
+        or hiding > settings.GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD
+    )
+
+
+def _may_approve(actor) -> bool:
+    return getattr(actor, "is_authenticated", False) and can(actor, "approve_suppression")
+
+
+def _checked(
+    *, query: str, regions: list[str] | None = None
+) -> tuple[str, FindingFilters, dict, list[str], dict]:
+    """The rule's query, filters, criteria and regions (the query's, or those it already lives in),
+    refused if GuardDuty cannot express it or it would match every finding; with its counts now."""
+    query = filter_query(QueryDict(query))
+    filters = FindingFilters.from_query(QueryDict(query))
+    if filters.errors:
+        raise TriageError(" ".join(filters.errors))
+    criteria = suppression_criteria(filters=filters)
+    regions = list(regions) if regions else _rule_regions(filters)
+    if criteria_match_everything(criteria):
+        raise TriageError(
+            "This rule would match every finding GuardDuty can produce (its criteria exclude nothing: GuardDuty "
+            f"severities run from {SEVERITY_LOWEST} to {SEVERITY_HIGHEST}, and every type has that shape), so it would archive all "
+            "findings, now and from now on. Narrow it to the type, account or resource it is about."
+        )
+    matches = filters.q_object()
+    counts = Finding.objects.filter(region__in=regions).aggregate(
+        in_scope=Count("id"),
+        matching=Count("id", filter=matches),
+        hiding=Count("id", filter=matches & Q(status__in=OPEN_STATUSES)),
+    )
+    if counts["in_scope"] >= CATCH_ALL_STORE_MIN and counts["matching"] == counts["in_scope"]:
+        raise TriageError(
+            f"This rule matches every one of the {counts['in_scope']:,} findings GuardWatch holds in "
+            f"{', '.join(regions)}: it would archive everything there, now and from now on. Narrow it to the "
+            "type, account or resource it is about."
+        )
+    return query, filters, criteria, regions, counts
+
+
+def suppression_preview(*, query: str) -> dict:
+    """The GuardDuty criteria a list filter would become, refused (TriageError) as a new rule would be."""
+    return _checked(query=query)[2]
+
+
+def suppression_rule_plan(*, name: str, reason: str, query: str, actor) -> SuppressionPlan:
+    """Check a new rule and count what it would hide now, touching nothing (the confirmation page)."""
     name = name.strip()
     if not _FILTER_NAME.fullmatch(name):
         raise TriageError(
@@ -171,12 +275,21 @@ def suppression_rule_create(*, name: str, reason: str, query: str, actor) -> Sup
         raise TriageError("A suppression rule needs a reason.")
     if SuppressionRule.objects.filter(name=name).exists():
         raise TriageError(f"A suppression rule named “{name}” already exists.")
-    query = filter_query(QueryDict(query))
-    filters = FindingFilters.from_query(QueryDict(query))
-    if filters.errors:
-        raise TriageError(" ".join(filters.errors))
-    criteria = suppression_criteria(filters=filters)
-    regions = _rule_regions(filters)
+    query, filters, criteria, regions, counts = _checked(query=query)
+    return SuppressionPlan(
+        name=name,
+        reason=reason.strip(),
+        query=query,
+        filters=filters,
+        criteria=criteria,
+        regions=regions,
+        needs_approval=_needs_approval(hiding=counts["hiding"]) and not _may_approve(actor),
+        **counts,
+    )
+
+
+def _filter_push(*, name: str, reason: str, criteria: dict, regions: list[str]) -> list[str]:
+    """CreateFilter in every region, all or nothing (limits checked first); returns the regions."""
     detectors: dict[str, str] = {}
     try:
         for region in regions:  # check every region's limit before creating anything
@@ -204,21 +317,103 @@ def suppression_rule_create(*, name: str, reason: str, query: str, actor) -> Sup
                     gateway.filter_delete(region=done, detector_id=detectors[done], name=name)
             raise _guardduty_failed(error, region) from error
         created.append(region)
+    return created
+
+
+def suppression_rule_create(*, name: str, reason: str, query: str, actor) -> SuppressionRule:
+    """Push the rule to GuardDuty in every region (all or nothing), then mark stored matches Suppressed.
+
+    A rule that needs approval (see `SuppressionPlan.needs_approval`) is kept Pending instead, and
+    nothing reaches GuardDuty or the findings until an Admin approves it.
+    """
+    plan = suppression_rule_plan(name=name, reason=reason, query=query, actor=actor)
+    if plan.needs_approval:
+        with transaction.atomic():
+            rule = SuppressionRule.objects.create(
+                name=plan.name,
+                reason=plan.reason,
+                query=plan.query,
+                criteria=plan.criteria,
+                regions=plan.regions,
+                status=SuppressionRule.Status.PENDING,
+                hidden_at_request=plan.hiding,
+                created_by=actor_user(actor),
+            )
+            audit_record(
+                actor=actor,
+                verb="findings.suppression_request",
+                target=rule,
+                details={"criteria": plan.criteria, "regions": plan.regions, "would_hide": plan.hiding},
+            )
+        return rule
+    created = _filter_push(name=plan.name, reason=plan.reason, criteria=plan.criteria, regions=plan.regions)
     with transaction.atomic():
         rule = SuppressionRule.objects.create(
-            name=name,
-            reason=reason.strip(),
-            query=query,
-            criteria=criteria,
+            name=plan.name,
+            reason=plan.reason,
+            query=plan.query,
+            criteria=plan.criteria,
             regions=created,
+            hidden_at_request=plan.hiding,
             created_by=actor_user(actor),
         )
-        matched = _suppress_stored(rule=rule, filters=filters, actor=actor)
+        matched = _suppress_stored(rule=rule, filters=plan.filters, actor=actor)
         audit_record(
             actor=actor,
             verb="findings.suppression_create",
             target=rule,
-            details={"criteria": criteria, "regions": created, "suppressed": matched},
+            details={"criteria": plan.criteria, "regions": created, "suppressed": matched},
+        )
+    return rule
+
+
+def suppression_rule_approve(*, rule: SuppressionRule, actor) -> SuppressionRule:
+    """An Admin (not its author) approves a Pending rule: checked again against today's store, pushed to
+    GuardDuty in its regions, and the findings it matches now marked Suppressed."""
+    if not _may_approve(actor):
+        raise TriageError("Only an Admin can approve a suppression rule.")
+    if rule.created_by_id is not None and rule.created_by_id == getattr(actor, "pk", None):
+        raise TriageError("You asked for this rule: another Admin must approve it.")
+    with transaction.atomic():
+        # Locked while GuardDuty is told, so two Admins approving at once push it once.
+        rule = SuppressionRule.objects.select_for_update().filter(pk=rule.pk).first()
+        if rule is None or rule.status != SuppressionRule.Status.PENDING:
+            raise TriageError("This rule is no longer awaiting approval.")
+        _query, filters, criteria, _regions, counts = _checked(query=rule.query)
+        created = _filter_push(name=rule.name, reason=rule.reason, criteria=criteria, regions=rule.regions)
+        rule.status = SuppressionRule.Status.ACTIVE
+        rule.criteria, rule.regions = criteria, created
+        rule.decided_by, rule.decided_at = actor_user(actor), timezone.now()
+        rule.save()
+        matched = _suppress_stored(rule=rule, filters=filters, actor=actor)
+        audit_record(
+            actor=actor,
+            verb="findings.suppression_approve",
+            target=rule,
+            details={"criteria": criteria, "regions": created, "suppressed": matched,
+                     "requested_by": rule.created_by.username if rule.created_by else ""},
+        )  # fmt: skip
+    return rule
+
+
+def suppression_rule_reject(*, rule: SuppressionRule, actor, note: str) -> SuppressionRule:
+    """An Admin rejects a Pending rule, saying why; it stays listed as Rejected and never reaches GuardDuty."""
+    if not _may_approve(actor):
+        raise TriageError("Only an Admin can reject a suppression rule.")
+    if not note.strip():
+        raise TriageError("Say why the rule is rejected, so its author knows what to change.")
+    with transaction.atomic():
+        changed = SuppressionRule.objects.filter(pk=rule.pk, status=SuppressionRule.Status.PENDING).update(
+            status=SuppressionRule.Status.REJECTED,
+            decided_by=actor_user(actor),
+            decided_at=timezone.now(),
+            decision_note=note.strip(),
+        )
+        if not changed:
+            raise TriageError("This rule is no longer awaiting approval.")
+        rule.refresh_from_db()
+        audit_record(
+            actor=actor, verb="findings.suppression_reject", target=rule, details={"note": note.strip()}
         )
     return rule
 
@@ -236,15 +431,44 @@ def _suppress_stored(*, rule: SuppressionRule, filters: FindingFilters, actor) -
     )
 
 
-def suppression_rule_update(*, rule: SuppressionRule, reason: str, query: str, actor) -> SuppressionRule:
-    """New reason and criteria: UpdateFilter in each region the rule lives in."""
+def suppression_rule_update_plan(*, rule: SuppressionRule, reason: str, query: str, actor) -> SuppressionPlan:
+    """Check a change to an active rule and count what it would hide now, touching nothing.
+
+    Held to the same checks as a new rule; a change that would need approval is refused to those who
+    cannot approve (widening an approved rule must not skip the approval).
+    """
+    if rule.status != SuppressionRule.Status.ACTIVE:
+        raise TriageError(
+            "Only a rule active in GuardDuty can be edited; delete this one and ask for a new rule."
+        )
     if not reason.strip():
         raise TriageError("A suppression rule needs a reason.")
-    query = filter_query(QueryDict(query))
-    filters = FindingFilters.from_query(QueryDict(query))
-    if filters.errors:
-        raise TriageError(" ".join(filters.errors))
-    criteria = suppression_criteria(filters=filters)
+    query, filters, criteria, regions, counts = _checked(query=query, regions=rule.regions)
+    if _needs_approval(hiding=counts["hiding"]) and not _may_approve(actor):
+        raise TriageError(
+            f"This change would hide {counts['hiding']:,} findings now, more than "
+            f"{settings.GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD:,} without an Admin's approval. Create a new rule "
+            "(it will wait for approval) or ask an Admin to make this change."
+            if not settings.GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS
+            else "Every suppression rule needs an Admin's approval here: create a new rule, or ask an Admin to make this change."
+        )
+    return SuppressionPlan(
+        name=rule.name,
+        reason=reason.strip(),
+        query=query,
+        filters=filters,
+        criteria=criteria,
+        regions=regions,
+        needs_approval=False,
+        **counts,
+    )
+
+
+def suppression_rule_update(*, rule: SuppressionRule, reason: str, query: str, actor) -> SuppressionRule:
+    """New reason and criteria (checked as `suppression_rule_update_plan` does): UpdateFilter in each
+    region the rule lives in, then mark the stored findings it now matches Suppressed."""
+    plan = suppression_rule_update_plan(rule=rule, reason=reason, query=query, actor=actor)
+    reason, query, filters, criteria = plan.reason, plan.query, plan.filters, plan.criteria
     detectors: dict[str, str] = {}
     for region in rule.regions:
         try:
@@ -268,9 +492,11 @@ def suppression_rule_update(*, rule: SuppressionRule, reason: str, query: str, a
 
 
 def suppression_rule_delete(*, rule: SuppressionRule, actor) -> None:
-    """DeleteFilter in each region (a filter already gone is fine), then forget the rule."""
+    """DeleteFilter in each region (a filter already gone is fine), then forget the rule.
+
+    A Pending or Rejected rule never reached GuardDuty: it is only forgotten."""
     detectors: dict[str, str] = {}
-    for region in rule.regions:
+    for region in rule.regions if rule.status == SuppressionRule.Status.ACTIVE else []:
         try:
             gateway.filter_delete(region=region, detector_id=_detector(region, detectors), name=rule.name)
         except ClientError as error:
@@ -280,6 +506,9 @@ def suppression_rule_delete(*, rule: SuppressionRule, actor) -> None:
             raise _guardduty_failed(error, region) from error
     with transaction.atomic():
         audit_record(
-            actor=actor, verb="findings.suppression_delete", target=rule, details={"criteria": rule.criteria}
+            actor=actor,
+            verb="findings.suppression_delete",
+            target=rule,
+            details={"criteria": rule.criteria, "status": rule.status},  # fmt: skip
         )
         rule.delete()

@@ -27,6 +27,12 @@ def bulk_action_run(bulk_id: int) -> dict:
     return {"bulk": bulk_id, "ran": bulk is not None}
 
 
+@shared_task(name="triage.tasks.bulk_actions_recover")
+def bulk_actions_recover() -> list[int]:
+    """Beat (watchdog): bulk actions whose worker died (or whose message was lost) are queued again."""
+    return bulk_actions.bulk_actions_recover()
+
+
 @shared_task(name="findings.tasks.accepted_risk_reopen")
 def accepted_risk_reopen() -> int:
     """Beat: accepted risks past their expiry go back to New."""

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +27,7 @@ from findings import sla
 from findings.models import TriageStatus
 from guardwatch.core.access import can, requires
 from guardwatch.core.redirects import next_url
+from guardwatch.core.slots import Slot, SlotsBusy, slot_acquire
 from triage import bulk as bulk_actions
 from triage import detail, selectors, suppression
 from triage import filters as list_filters
@@ -284,14 +287,15 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
     error = None
     if query:
         try:
-            preview = suppression.suppression_criteria(filters=FindingFilters.from_query(QueryDict(query)))
+            preview = suppression.suppression_preview(query=query)
         except triage.TriageError as exc:
             error = str(exc)
     return render(
         request,
         "triage/suppression.html",
         {
-            "rules": SuppressionRule.objects.all(),
+            "rules": SuppressionRule.objects.select_related("created_by", "decided_by"),
+            "can_approve": can(request.user, "approve_suppression"),
             "query": query,
             "preview": json.dumps(preview, indent=2) if preview else "",
             "preview_error": error,
@@ -304,18 +308,59 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def suppression_create_view(request: HttpRequest) -> HttpResponse:
+    """Step 1 shows what the rule would hide now and asks to confirm; step 2 (`confirmed`) creates it."""
     query = request.POST.get("query", "")
+    fields = {"name": request.POST.get("name", ""), "reason": request.POST.get("reason", ""), "query": query}
     try:
-        rule = suppression.suppression_rule_create(
-            name=request.POST.get("name", ""),
-            reason=request.POST.get("reason", ""),
-            query=query,
-            actor=request.user,
-        )
+        if request.POST.get("confirmed") != "yes":
+            plan = suppression.suppression_rule_plan(**fields, actor=request.user)
+            return render(
+                request,
+                "triage/suppression_confirm.html",
+                {
+                    "plan": plan,
+                    "criteria": json.dumps(plan.criteria, indent=2),
+                    "threshold": settings.GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD,
+                },
+            )
+        rule = suppression.suppression_rule_create(**fields, actor=request.user)
     except triage.TriageError as error:
         messages.error(request, str(error))
         return redirect(reverse("triage:suppression") + "?" + urlencode({"query": query}))
-    messages.success(request, f"Suppression rule “{rule.name}” pushed to {', '.join(rule.regions)}.")
+    if rule.status == SuppressionRule.Status.PENDING:
+        messages.success(
+            request,
+            f"Suppression rule “{rule.name}” would hide {rule.hidden_at_request:,} findings: it waits for an "
+            "Admin's approval and reaches GuardDuty once approved.",
+        )
+    else:
+        messages.success(request, f"Suppression rule “{rule.name}” pushed to {', '.join(rule.regions)}.")
+    return redirect("triage:suppression")
+
+
+@require_POST
+@requires("approve_suppression")
+def suppression_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = get_object_or_404(SuppressionRule, pk=pk)
+    try:
+        suppression.suppression_rule_approve(rule=rule, actor=request.user)
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Suppression rule “{rule.name}” approved and pushed to GuardDuty.")
+    return redirect("triage:suppression")
+
+
+@require_POST
+@requires("approve_suppression")
+def suppression_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = get_object_or_404(SuppressionRule, pk=pk)
+    try:
+        suppression.suppression_rule_reject(rule=rule, actor=request.user, note=request.POST.get("note", ""))
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Suppression rule “{rule.name}” rejected.")
     return redirect("triage:suppression")
 
 
@@ -326,13 +371,16 @@ def suppression_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         if not can(request.user, "triage_findings"):
             raise PermissionDenied("Your role does not allow this (triage_findings).")
+        fields = {"reason": request.POST.get("reason", ""), "query": request.POST.get("query", "")}
         try:
-            suppression.suppression_rule_update(
-                rule=rule,
-                reason=request.POST.get("reason", ""),
-                query=request.POST.get("query", ""),
-                actor=request.user,
-            )
+            if request.POST.get("confirmed") != "yes":  # step 1: what the changed rule would hide now
+                plan = suppression.suppression_rule_update_plan(rule=rule, **fields, actor=request.user)
+                return render(
+                    request,
+                    "triage/suppression_confirm.html",
+                    {"plan": plan, "rule": rule, "criteria": json.dumps(plan.criteria, indent=2)},
+                )
+            suppression.suppression_rule_update(rule=rule, **fields, actor=request.user)
         except triage.TriageError as error:
             messages.error(request, str(error))
         else:
@@ -384,15 +432,23 @@ def _safe_cell(value) -> str:
 
 @require_GET
 @requires("view_findings")
-def export_view(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
-    """The current filter as CSV or JSON, streamed row by row from a server-side cursor."""
+def export_view(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The current filter as CSV or JSON, streamed in keyset pages while it holds an export slot.
+
+    One export per person at a time and GUARDWATCH_EXPORTS_MAX in all (`guardwatch.core.slots`); a
+    refused export goes back to the list with the reason (429 for an API client).
+    """
+    try:
+        slot = slot_acquire("findings-export", str(request.user.pk), total=settings.GUARDWATCH_EXPORTS_MAX)
+    except SlotsBusy as busy:
+        return _export_refused(request, busy)
     filters = FindingFilters.from_query(request.GET)
     rows = selectors.findings_export_rows(filters=filters, user=request.user)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "csv":
         writer = csv.writer(_Echo())
 
-        def csv_lines():
+        def chunks():
             header = None
             for row in rows:
                 if header is None:
@@ -400,10 +456,10 @@ def export_view(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
                     yield writer.writerow(header)
                 yield writer.writerow([_safe_cell(row[k]) for k in header])
 
-        response = StreamingHttpResponse(csv_lines(), content_type="text/csv; charset=utf-8")
+        content_type = "text/csv; charset=utf-8"
     else:
 
-        def json_chunks():
+        def chunks():
             yield "["
             first = True
             for row in rows:
@@ -411,6 +467,40 @@ def export_view(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
                 first = False
             yield "]\n"
 
-        response = StreamingHttpResponse(json_chunks(), content_type="application/json")
+        content_type = "application/json"
+    response = StreamingHttpResponse(_Holding(slot, chunks()), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="guardwatch-findings-{stamp}.{fmt}"'
+    return response
+
+
+class _Holding:
+    """Streams `chunks` while holding `slot`: renews its lease as it goes and releases it at the end,
+    and also when the server closes the response early (a client gone before or during the body:
+    a generator's `finally` would not run if it never started)."""
+
+    def __init__(self, slot: Slot, chunks: Iterator[str], *, renew_every: int = 1000):
+        self.slot, self.chunks, self.renew_every = slot, chunks, renew_every
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            for count, chunk in enumerate(self.chunks, start=1):
+                if count % self.renew_every == 0:
+                    self.slot.renew()
+                yield chunk
+        finally:
+            self.slot.release()
+
+    def close(self) -> None:
+        self.slot.release()
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
+
+
+def _export_refused(request: HttpRequest, busy: SlotsBusy) -> HttpResponse:
+    if request.htmx or "text/html" in request.headers.get("Accept", ""):
+        messages.error(request, busy.message)
+        return redirect(f"{reverse('triage:list')}?{request.GET.urlencode()}")
+    response = HttpResponse(busy.message + "\n", status=429, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(busy.retry_after)
     return response

@@ -75,15 +75,34 @@ def data_sources(detector: Detector, account_id: str) -> dict[str, Any]:
     return result
 
 
+# botocore model, CreateDetector: "When you don't specify any features, with an exception to RUNTIME_MONITORING,
+# all the optional features are enabled by default. When you specify some of the features, any feature that is
+# not specified in the API call gets enabled by default, with an exception to RUNTIME_MONITORING." The legacy
+# DataSources map onto the same features (S3Logs, Kubernetes audit logs, EBS malware protection), so what they
+# leave out is enabled too.
+CREATE_DEFAULTS = {name: "DISABLED" if name == "RUNTIME_MONITORING" else "ENABLED" for name in OPTIONAL_FEATURES}
+# Same text: "Specifying both EKS Runtime Monitoring (EKS_RUNTIME_MONITORING) and Runtime Monitoring
+# (RUNTIME_MONITORING) will cause an error." The message is the simulator's (AWS documents none).
+BOTH_RUNTIMES = ("The request is rejected because EKS_RUNTIME_MONITORING and RUNTIME_MONITORING cannot both be "
+                 "specified: Runtime Monitoring already includes the threat detection for Amazon EKS resources.")
+# GuardDuty User Guide, "Exporting generated findings" (guardduty_exportfindings.html): updated findings are
+# published every six hours unless the administrator sets another frequency.
+DEFAULT_PUBLISHING_FREQUENCY = "SIX_HOURS"
+
+
 @handles("CreateDetector")
 def create_detector(context: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """One detector per account and region."""
+    """One detector per account and region, with the plans AWS documents for what the request leaves out."""
     if context.scope.detector is not None:
         raise BadRequest("The request is rejected because a detector already exists for the current account.")
+    named = {feature.get("Name") for feature in params.get("Features") or []}
+    if {"EKS_RUNTIME_MONITORING", "RUNTIME_MONITORING"} <= named:
+        raise BadRequest(BOTH_RUNTIMES)
     chosen, additional = requested_features(params)
     detector = context.state.create_detector(
-        context.account_id, context.region, features=chosen, enable=params["Enable"],
-        finding_publishing_frequency=params.get("FindingPublishingFrequency", "SIX_HOURS"), tags=params.get("Tags"))
+        context.account_id, context.region, features={**CREATE_DEFAULTS, **chosen}, enable=params["Enable"],
+        finding_publishing_frequency=params.get("FindingPublishingFrequency", DEFAULT_PUBLISHING_FREQUENCY),
+        tags=params.get("Tags"))
     detector.additional.update(additional)
     return {"DetectorId": detector.detector_id}
 

@@ -11,11 +11,14 @@ plans, sync freshness), "findings" for the findings report's and dashboard's sna
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
+
+logger = logging.getLogger(__name__)
 
 VERSION_KEY = "guardwatch:reports:version"  # the key's name predates this module; kept so versions carry over
 
@@ -35,12 +38,20 @@ def data_version(*, scope: str = "") -> int:
 
 
 def data_version_bump(*, scope: str = "", **_signal_kwargs: Any) -> None:
-    """`scope`'s data changed: every cache entry keyed by its current version is stale from now on."""
+    """`scope`'s data changed: every cache entry keyed by its current version is stale from now on.
+
+    Best effort: the writers (a sync, a push, a triage move) must not fail because the cache is
+    unreachable. A lost bump leaves figures stale until their maximum age (the findings snapshots
+    also compare the store's own high-water marks, so they see the change anyway).
+    """
     key = _version_key(scope)
     try:
-        cache.incr(key)
-    except ValueError:  # not set yet (or evicted): any value other than the old one will do
-        cache.set(key, data_version(scope=scope) + 1, timeout=None)
+        try:
+            cache.incr(key)
+        except ValueError:  # not set yet (or evicted): any value other than the old one will do
+            cache.set(key, data_version(scope=scope) + 1, timeout=None)
+    except Exception:  # noqa: BLE001 - a cache outage (redis ConnectionError, TimeoutError, ...)
+        logger.warning("Could not bump the %r data version: the cache is unreachable.", scope, exc_info=True)
 
 
 def data_version_bump_on_commit(*, scope: str = "") -> None:

@@ -1,87 +1,269 @@
-"""Sign-in throttling: repeated wrong passwords lock that user name, and the address they came from.
+"""Sign-in throttling: growing delays per (user name, address), never a lock on a name or a shared address.
 
-Counts live in the cache (Redis in production, shared by every web process) for a fixed window that
-starts at the first attempt: GUARDWATCH_LOGIN_MAX_FAILURES wrong passwords for one user name, or five
-times as many from one address (someone spraying many names), and further attempts are refused
-without checking the password until the window ends. Each attempt is counted atomically before its
-password is checked, so parallel guesses cannot slip past the limit. A successful sign-in clears the
-user name's count and gives the address its attempt back. The refusal says how to get in anyway (wait, or ask an Admin, who runs
-`manage.py unlock_sign_in NAME`), because the person locked out may be the one responding to an incident.
+Three budgets of password checks, each counted in the cache (Redis in production, shared by every web
+process) for a window of WINDOW_SECONDS from its first attempt:
+
+- one user name from one address: GUARDWATCH_LOGIN_MAX_FAILURES attempts, then each further attempt
+  waits GUARDWATCH_LOGIN_DELAY_SECONDS, twice that, four times… up to GUARDWATCH_LOGIN_MAX_DELAY_MINUTES;
+- one user name from every address it has not signed in from before (GUARDWATCH_LOGIN_NAME_MAX_FAILURES),
+  and one address for every name that has not signed in from it (GUARDWATCH_LOGIN_ADDRESS_MAX_FAILURES,
+  someone spraying names), each with the same growing delays once spent.
+
+So an attacker's wrong passwords from address A slow down A, not the user signing in from B; an address
+a user signed in from in the last KNOWN_FOR_SECONDS keeps working for that user even while their name
+is under attack from elsewhere. Each attempt is reserved (an atomic increment) before its password is
+checked and given back if refused, so simultaneous guesses never check more passwords than the budgets
+allow at that moment. A right password clears the (name, address) budget and gives the shared budgets
+their attempt back. Every wrong password, and each time a budget starts refusing, is in the audit log.
+The client address comes from `client_address` (trusted proxy hops). See docs/security.md.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import logging
-from dataclasses import dataclass
+import math
+import time
+from dataclasses import dataclass, field
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 
+from guardwatch.core.services import audit_record
+
 log = logging.getLogger(__name__)
-ADDRESS_FACTOR = 5  # an address may fail for this many user names' worth before it is refused
+WINDOW_SECONDS = 24 * 3600  # a budget's counts start over this long after its first attempt
+KNOWN_FOR_SECONDS = 30 * 24 * 3600  # a (name, address) that signed in is exempt from the shared budgets this long
+ANONYMOUS = "anonymous sign-in"  # the audit log's actor for attempts by someone not signed in
+
+
+def _clock() -> float:
+    return time.time()
+
+
+# --- The client's address ---------------------------------------------------------------------------
+
+
+def client_address(request) -> str:
+    """The address the request came from: REMOTE_ADDR, or behind GUARDWATCH_TRUSTED_PROXY_HOPS proxies the
+    address the outermost trusted proxy saw, read from the right of X-Forwarded-For.
+
+    Each proxy appends the address that connected to it, so with n trusted hops the client is the n-th
+    entry from the right; entries further left were written by the client and are never believed. A header
+    shorter than n entries, or an entry that is not an IP address, means the request did not come through
+    the proxies as configured: the connection's own address is used (and a warning logged).
+    """
+    remote = request.META.get("REMOTE_ADDR", "") if request is not None else ""
+    hops = settings.GUARDWATCH_TRUSTED_PROXY_HOPS
+    if not hops:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if len(forwarded) < hops:
+        log.warning("X-Forwarded-For has %s entries, fewer than the %s trusted proxy hops; using REMOTE_ADDR",
+                    len(forwarded), hops)  # fmt: skip
+        return remote
+    try:
+        return str(ipaddress.ip_address(forwarded[-hops]))
+    except ValueError:
+        log.warning("X-Forwarded-For entry %r is not an IP address; using REMOTE_ADDR", forwarded[-hops][:64])
+        return remote
+
+
+# --- Budgets -------------------------------------------------------------------------------------------
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def _name(username: str) -> str:
+    return username.strip().casefold()
 
 
 @dataclass(frozen=True)
-class _Counter:
-    key: str
-    limit: int
+class _Budget:
+    """One budget of password checks: `free` attempts, then growing delays."""
+
+    kind: str  # pair | name | address
+    key: str  # its count; `key:t0` the time its free attempts ran out
+    free: int
 
 
-def _counters(username: str, address: str) -> list[_Counter]:
-    limit = settings.GUARDWATCH_LOGIN_MAX_FAILURES
-    name = hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
-    return [
-        _Counter(f"gw:login-fail:user:{name}", limit),
-        _Counter(f"gw:login-fail:addr:{address}", limit * ADDRESS_FACTOR),
-    ]
+def _generations(username: str, address: str) -> tuple[int, int]:
+    """`login_unlock` moves a name's or an address's generation on, which starts its budgets over."""
+    keys = [f"gw:login:gen:name:{_hash(_name(username))}", f"gw:login:gen:addr:{address}"]
+    found = cache.get_many(keys)
+    return found.get(keys[0], 0), found.get(keys[1], 0)
 
 
-def _count_up(counter: _Counter, window: int) -> int:
-    """Add one to `counter` atomically (Redis INCR keeps the window's expiry) and return the new count."""
-    cache.add(counter.key, 0, timeout=window)  # the window starts at the first attempt
+def _known_key(username: str, address: str) -> str:
+    return f"gw:login:known:{_hash(_name(username), address)}"
+
+
+def _budgets(username: str, address: str, *, known: bool) -> list[_Budget]:
+    name_gen, addr_gen = _generations(username, address)
+    name = _hash(_name(username))
+    budgets = [
+        _Budget("pair", f"gw:login:pair:{name_gen}.{addr_gen}:{_hash(_name(username), address)}",
+                settings.GUARDWATCH_LOGIN_MAX_FAILURES),
+    ]  # fmt: skip
+    if not known:
+        budgets += [
+            _Budget("name", f"gw:login:name:{name_gen}:{name}", settings.GUARDWATCH_LOGIN_NAME_MAX_FAILURES),
+            _Budget("address", f"gw:login:addr:{addr_gen}:{address}", settings.GUARDWATCH_LOGIN_ADDRESS_MAX_FAILURES),
+        ]  # fmt: skip
+    return budgets
+
+
+def _delay(step: int) -> float:
+    """The wait before the step-th attempt past the free ones: base, twice, four times… capped."""
+    base = settings.GUARDWATCH_LOGIN_DELAY_SECONDS
+    cap = settings.GUARDWATCH_LOGIN_MAX_DELAY_MINUTES * 60
+    return min(base * 2 ** min(step - 1, 32), cap)
+
+
+def _opens_at(steps: int) -> float:
+    """Seconds after the free attempts ran out until `steps` further attempts have been allowed."""
+    return math.fsum(_delay(step) for step in range(1, steps + 1))
+
+
+def _allowance(budget: _Budget, since: float | None, now: float) -> int:
+    """How many password checks the budget allows by `now` (free ones, plus one per delay elapsed)."""
+    if since is None:
+        return budget.free
+    steps, opens = 0, _delay(1)
+    while opens <= now - since:
+        steps += 1
+        opens += _delay(steps + 1)
+    return budget.free + steps
+
+
+def _count_up(key: str) -> int:
+    """Add one to `key` atomically (Redis INCR keeps the window's expiry) and return the new count."""
+    if cache.add(key, 0, timeout=WINDOW_SECONDS):  # the window starts at the first attempt
+        cache.delete(f"{key}:t0")  # a previous window's delays do not carry over
     try:
-        return cache.incr(counter.key)
+        return cache.incr(key)
     except ValueError:  # expired between add and incr: this attempt opens a new window
-        cache.set(counter.key, 1, timeout=window)
+        cache.set(key, 1, timeout=WINDOW_SECONDS)
         return 1
 
 
-def login_attempt_reserve(*, username: str, address: str) -> bool:
-    """Count this attempt against the user name and the address *before* the password is checked, and say
-    whether it may go on. The count is an atomic increment, so N simultaneous attempts never check more
-    than the limit's worth of passwords (a check-then-count let 30 parallel guesses run 18 checks)."""
-    window = settings.GUARDWATCH_LOGIN_LOCKOUT_MINUTES * 60
-    allowed = True
-    for counter in _counters(username, address):
-        count = _count_up(counter, window)
-        if count == counter.limit:
-            log.warning("Sign-in locked for %s minutes after %s attempts (%s)",
-                        settings.GUARDWATCH_LOGIN_LOCKOUT_MINUTES, count, counter.key.split(":")[2])  # fmt: skip
-        allowed = allowed and count <= counter.limit
-    return allowed
-
-
-def login_succeeded(*, username: str, address: str) -> None:
-    """A right password: the user name's count starts over, and the address gets its reserved attempt back
-    (an office behind one address signs in all day)."""
-    user, address_counter = _counters(username, address)
-    cache.delete(user.key)
+def _give_back(key: str) -> None:
     with contextlib.suppress(ValueError):  # its window ended meanwhile
-        cache.decr(address_counter.key)
+        cache.decr(key)
+
+
+@dataclass
+class LoginAttempt:
+    """One reserved attempt: the budgets it counts against; `retry_in` seconds when it was refused."""
+
+    username: str
+    address: str
+    budgets: list[_Budget]
+    allowed: bool = True
+    retry_in: float = 0.0
+    refused_by: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def login_attempt_reserve(*, username: str, address: str) -> LoginAttempt:
+    """Count this attempt against its budgets *before* the password is checked, and say whether it may go on.
+
+    Each count is an atomic increment compared with what the budget allows now, so N simultaneous
+    attempts never check more passwords than that; a refused attempt gives its reservations back.
+    """
+    now = _clock()
+    known = cache.get(_known_key(username, address)) is not None
+    attempt = LoginAttempt(username=username, address=address, budgets=_budgets(username, address, known=known))
+    starts = cache.get_many([f"{b.key}:t0" for b in attempt.budgets])
+    reserved: list[_Budget] = []
+    for budget in attempt.budgets:
+        count = _count_up(budget.key)
+        reserved.append(budget)
+        since = starts.get(f"{budget.key}:t0")
+        attempt.counts[budget.kind] = count
+        if count > _allowance(budget, since, now):
+            wait = _opens_at(count - budget.free) - (now - since if since is not None else 0.0)
+            attempt.allowed, attempt.refused_by, attempt.retry_in = False, budget.kind, max(wait, 1.0)
+            break
+    if not attempt.allowed:
+        for budget in reserved:
+            _give_back(budget.key)
+        _audit_refusal(attempt)
+        return attempt
+    for budget in attempt.budgets:
+        if attempt.counts[budget.kind] >= budget.free:  # the free attempts ran out now: delays count from here
+            cache.add(f"{budget.key}:t0", now, timeout=WINDOW_SECONDS)
+    return attempt
+
+
+def _audit_refusal(attempt: LoginAttempt) -> None:
+    """Once per budget and delay step (a refused attempt is not audited again and again)."""
+    budget = next(b for b in attempt.budgets if b.kind == attempt.refused_by)
+    step = attempt.counts[budget.kind] - budget.free
+    since = cache.get(f"{budget.key}:t0", 0)
+    if not cache.add(f"{budget.key}:audited:{since}:{step}", 1, timeout=WINDOW_SECONDS):
+        return
+    log.warning("Sign-in delayed %.0fs (%s budget spent) for %r from %s",
+                attempt.retry_in, budget.kind, attempt.username[:150], attempt.address)  # fmt: skip
+    audit_record(
+        actor=ANONYMOUS,
+        verb="auth.sign_in_delayed",
+        target=_target(attempt.username),
+        details={"address": attempt.address, "budget": budget.kind, "retry_in_seconds": round(attempt.retry_in)},
+    )
+
+
+def _target(username: str) -> tuple[str, str, str]:
+    user = get_user_model().objects.filter(username__iexact=username.strip()).only("pk").first()
+    return ("auth.user", str(user.pk) if user else "", username.strip()[:255])
+
+
+def login_failed(*, attempt: LoginAttempt) -> None:
+    """A wrong password (its attempt stays counted): in the audit log."""
+    audit_record(
+        actor=ANONYMOUS,
+        verb="auth.sign_in_failed",
+        target=_target(attempt.username),
+        details={"address": attempt.address, "failures_from_address": attempt.counts.get("pair", 0)},
+    )
+
+
+def login_succeeded(*, attempt: LoginAttempt) -> None:
+    """A right password: the (name, address) budget starts over, the shared budgets get their attempt back
+    (an office behind one address signs in all day), and this address is known for this name."""
+    pair, *shared = attempt.budgets
+    cache.delete_many([pair.key, f"{pair.key}:t0"])
+    for budget in shared:
+        _give_back(budget.key)
+    cache.set(_known_key(attempt.username, attempt.address), 1, timeout=KNOWN_FOR_SECONDS)
 
 
 def login_unlock(*, username: str = "", address: str = "") -> None:
-    """Lift the lock on a user name and/or an address now (`manage.py unlock_sign_in`)."""
-    user_key, address_key = (c.key for c in _counters(username, address))
-    cache.delete_many(([user_key] if username else []) + ([address_key] if address else []))
+    """Start a user name's and/or an address's budgets over now, from every address (`manage.py unlock_sign_in`)."""
+    for key, wanted in ((f"gw:login:gen:name:{_hash(_name(username))}", username),
+                        (f"gw:login:gen:addr:{address}", address)):  # fmt: skip
+        if wanted:
+            cache.add(key, 0, timeout=None)
+            cache.incr(key)
+
+
+def _wait_text(seconds: float) -> str:
+    seconds = math.ceil(seconds)
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minutes"
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's sign-in form, refusing further attempts once the user name or address is locked."""
+    """Django's sign-in form, refusing an attempt until its delay has passed once a budget is spent."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -90,14 +272,21 @@ class ThrottledAuthenticationForm(AuthenticationForm):
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
-        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
-        if not login_attempt_reserve(username=username, address=address):
+        if not (username and self.cleaned_data.get("password")):
+            return super().clean()  # no password is checked: a missing field is reported, nothing counted
+        attempt = login_attempt_reserve(username=username, address=client_address(self.request))
+        if not attempt.allowed:
             raise forms.ValidationError(
-                "Too many failed sign-ins for this user or from this address. Wait "
-                f"{settings.GUARDWATCH_LOGIN_LOCKOUT_MINUTES} minutes and try again, or ask an Admin "
-                "to unlock your sign-in.",
+                "Too many failed sign-ins for this user or from this address. Try again in "
+                f"{_wait_text(attempt.retry_in)} (each further failure makes the wait longer, up to "
+                f"{settings.GUARDWATCH_LOGIN_MAX_DELAY_MINUTES} minutes), sign in from an address you have "
+                "used before, or ask an Admin to unlock your sign-in.",
                 code="throttled",
             )
-        cleaned = super().clean()  # a wrong password raises here; its attempt is already counted
-        login_succeeded(username=username, address=address)
+        try:
+            cleaned = super().clean()  # a wrong password raises here; its attempt stays counted
+        except forms.ValidationError:
+            login_failed(attempt=attempt)
+            raise
+        login_succeeded(attempt=attempt)
         return cleaned

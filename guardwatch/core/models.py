@@ -23,6 +23,7 @@ class GuardWatchPermission(models.Model):
             ("view_reports", "See coverage and findings reports"),
             ("manage_settings", "Change GuardWatch settings, API keys, and integrations"),
             ("view_audit", "Read the audit log"),
+            ("approve_suppression", "Approve suppression rules that hide many findings"),
         ]
 
     def __str__(self) -> str:

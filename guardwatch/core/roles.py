@@ -16,7 +16,8 @@ class Role(StrEnum):
 
 READ = {"view_members", "view_findings", "view_reports"}
 ROLE_PERMISSIONS: dict[Role, set[str]] = {
-    Role.ADMIN: READ | {"manage_members", "triage_findings", "view_sync", "manage_settings", "view_audit"},
+    Role.ADMIN: READ | {"manage_members", "triage_findings", "view_sync", "manage_settings", "view_audit",
+                  "approve_suppression"},
     Role.ANALYST: READ | {"triage_findings", "view_sync"},
     Role.MANAGER: set(READ),
 }

@@ -7,6 +7,7 @@ when each change commits).
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -135,7 +136,9 @@ def test_analyst_triages_high_severity_ec2_findings_end_to_end(
     page.get_by_test_id("suppress-link").click()
     page.get_by_label("Name (letters, digits, . - _)").fill("ec2-high-sandbox")
     page.get_by_label("Reason").fill("Sandbox account instances are rebuilt nightly")
-    page.get_by_role("button", name="Create suppression rule").click()
+    page.get_by_role("button", name="Review the rule…").click()
+    page.get_by_test_id("suppression-count").wait_for()  # how many findings it hides now, before anything is created
+    page.get_by_role("button", name=re.compile(r"^Create and hide \d+ finding")).click()
     page.get_by_role("link", name="ec2-high-sandbox").wait_for()
     saved = simulator.scope(ADMIN, REGION).filters["ec2-high-sandbox"]
     assert saved.action == "ARCHIVE"

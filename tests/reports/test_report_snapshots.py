@@ -127,11 +127,22 @@ def test_a_request_computes_the_report_when_no_worker_took_it(month, computation
     assert computations == ["90"]
 
 
-def test_a_csv_export_waits_for_its_figures(client_for, month, computations, report_worker):
-    response = client_for("manager").get("/findings/report/?period=30&export=timing")
+def test_a_csv_export_never_computes_on_the_request(client_for, month, computations, report_worker):
+    """A few managers' clicks on CSV exports of custom periods must not hold every web worker computing."""
+    client = client_for("manager")
+    query = "period=custom&start=2026-01-01&end=2026-11-30&export=timing"
+    response = client.get(f"/findings/report/?{query}")
+    assert response["Content-Type"].startswith("text/html")  # the waiting page, not a computed CSV
+    html = response.content.decode()
+    assert 'data-testid="report-pending"' in html and 'data-testid="report-export-waiting"' in html
+    poll = re.search(r'hx-get="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert "export=" not in poll  # the page polls for the figures, not for a CSV
+    assert computations == []
+    assert len(report_worker) == 1  # queued once, for a worker
+    report_worker.run()
+    response = client.get(f"/findings/report/?{query}")  # ready: the same link downloads
     assert response["Content-Type"].startswith("text/csv")
-    assert computations == ["30"]
-    assert report_worker == []
+    assert len(computations) == 1  # the worker's, none on a request
 
 
 def test_stale_snapshot_is_served_while_one_refresh_is_queued(

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gdsim import RESIGN_ALERT_TYPE, SimulatorState
+from gdsim import SimulatorState
 from gdsim.scenarios import ADMIN_ACCOUNT, REGIONS
 
 from .world import START
@@ -40,9 +40,12 @@ def test_demo_has_thousands_of_findings_over_the_last_90_days(demo):
     assert START - timedelta(days=91) <= oldest < START - timedelta(days=80)
 
 
-def test_resigned_members_left_alerts_for_the_administrator(demo):
-    alerts = [f for f in demo.findings_of(ADMIN_ACCOUNT, "us-east-1") if f["Type"] == RESIGN_ALERT_TYPE]
-    assert len(alerts) == 2
+def test_resigned_members_show_resigned_and_leave_no_invented_finding(demo):
+    # GuardDuty's signal for a member that left is its RelationshipStatus; it raises no finding for it.
+    resigned = [m for m in demo.scope(ADMIN_ACCOUNT, "us-east-1").members.values()
+                if m.relationship_status == "Resigned"]
+    assert len(resigned) == 2
+    assert not [f for f in demo.findings_of(ADMIN_ACCOUNT, "us-east-1") if "Resigned" in f["Type"]]
 
 
 def test_the_same_seed_builds_the_same_world(demo):

@@ -36,6 +36,7 @@ def test_a_rule_from_the_filter_becomes_an_archive_filter_in_every_region(synced
             "name": "quiet-port-probes",
             "reason": "Our scanner",
             "query": "band=low&band=medium&type_prefix=Recon:EC2/",
+            "confirmed": "yes",
         },
     )
     assert response.status_code == 302
@@ -85,9 +86,11 @@ def test_past_a_hundred_filters_in_a_region_the_rule_is_refused_clearly(synced, 
 def test_editing_a_rule_updates_the_filter_and_deleting_removes_it(synced, client_for, analyst):
     rule = suppression_rule_create(name="edit-me", reason="First", query="band=low", actor=analyst)
     client = client_for("analyst")
-    client.post(
-        f"/findings/suppression/{rule.pk}/", {"reason": "Second", "query": "band=low&account=222222222222"}
-    )
+    change = {"reason": "Second", "query": "band=low&account=222222222222"}
+    review = client.post(f"/findings/suppression/{rule.pk}/", change)
+    assert 'data-testid="suppression-count"' in review.content.decode()
+    assert filter_in(synced, "us-east-1", "edit-me").description == "First"  # nothing changed before confirming
+    client.post(f"/findings/suppression/{rule.pk}/", {**change, "confirmed": "yes"})
     for region in REGIONS:
         saved = filter_in(synced, region, "edit-me")
         assert saved.description == "Second"
@@ -149,3 +152,168 @@ def test_more_than_fifty_accounts_are_refused_with_what_to_do(synced, analyst):
     assert not SuppressionRule.objects.exists()
     rule = suppression_rule_create(name="fifty", reason="x", query=accounts.rsplit("&", 1)[0], actor=analyst)
     assert len(rule.criteria["Criterion"]["accountId"]["Eq"]) == 50
+
+
+# --- A rule that hides everything is refused; a rule that hides many waits for an Admin (issue 22.3) ----------
+
+
+def _nothing_changed(simulator, name: str) -> None:
+    assert all(filter_in(simulator, region, name) is None for region in REGIONS)
+    assert not SuppressionRule.objects.exists()
+    assert not Finding.objects.filter(status="suppressed").exists()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["sev_min=0", "sev_min=1", "sev_max=10", "sev_min=0&sev_max=10", "type_contains=:", "type_contains=/"],
+)
+def test_criteria_every_finding_meets_are_refused_before_guardduty_hears_of_them(synced, client_for, query):
+    client = client_for("analyst")
+    response = client.post(
+        "/findings/suppression/new/",
+        {"name": "everything", "reason": "quiet", "query": query, "confirmed": "yes"},
+        follow=True,
+    )
+    assert "would match every finding GuardDuty can produce" in response.content.decode()
+    _nothing_changed(synced, "everything")
+    preview = client.get("/findings/suppression/", {"query": query}).content.decode()
+    assert "would match every finding GuardDuty can produce" in preview and "Review the rule" not in preview
+
+
+def test_a_rule_matching_every_stored_finding_in_its_regions_is_refused(synced, analyst):
+    accounts = sorted(set(Finding.objects.values_list("account_id", flat=True)))
+    query = "&".join(f"account={a}" for a in accounts)  # every account that has findings: all of them
+    with pytest.raises(TriageError, match=r"matches every one of the 30 findings GuardWatch holds in us-east-1, eu-west-1"):
+        suppression_rule_create(name="all-accounts", reason="x", query=query, actor=analyst)
+    _nothing_changed(synced, "all-accounts")
+
+
+def test_the_confirmation_shows_how_many_findings_the_rule_would_hide_and_creates_nothing(synced, client_for):
+    client = client_for("analyst")
+    form = {"name": "quiet-low", "reason": "Noise", "query": "band=low"}
+    hidden = Finding.objects.filter(severity__lt=4, status__in=["new", "acknowledged", "in_progress"]).count()
+    assert hidden
+
+    page = client.post("/findings/suppression/new/", form)
+
+    assert page.status_code == 200
+    count = page.content.decode().split('data-testid="suppression-count">')[1].split("</p>")[0]
+    assert f"would hide <strong>{hidden}</strong> open finding" in count
+    _nothing_changed(synced, "quiet-low")
+    client.post("/findings/suppression/new/", {**form, "confirmed": "yes"})
+    assert SuppressionRule.objects.get().status == "active"
+    assert Finding.objects.filter(status="suppressed").count() == hidden
+
+
+@pytest.fixture
+def low_threshold(settings):
+    settings.GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD = 3
+    return Finding.objects
+
+
+def _ask(client, name="wide-rule", query="band=low&band=medium"):
+    return client.post(
+        "/findings/suppression/new/", {"name": name, "reason": "Noise", "query": query, "confirmed": "yes"}
+    )
+
+
+def test_an_analysts_rule_hiding_more_than_the_threshold_waits_for_an_admin(synced, low_threshold, client_for):
+    client = client_for("analyst")
+    page = client.post("/findings/suppression/new/", {"name": "wide-rule", "reason": "Noise", "query": "band=low&band=medium"})
+    assert 'data-testid="needs-approval"' in page.content.decode()
+
+    _ask(client)
+
+    rule = SuppressionRule.objects.get()
+    assert rule.status == "pending" and rule.hidden_at_request > 3
+    assert all(filter_in(synced, region, "wide-rule") is None for region in REGIONS)  # not in GuardDuty
+    assert not Finding.objects.filter(status="suppressed").exists()
+    assert client.post(f"/findings/suppression/{rule.pk}/approve/").status_code == 403  # not theirs to approve
+    assert SuppressionRule.objects.get().status == "pending"
+    assert "Awaiting approval" in client.get("/findings/suppression/").content.decode()
+
+
+def test_an_admin_approves_and_the_rule_reaches_guardduty(synced, low_threshold, client_for):
+    from guardwatch.core.models import AuditEntry
+
+    _ask(client_for("analyst"))
+    rule = SuppressionRule.objects.get()
+    admin = client_for("admin")
+    assert "Approve" in admin.get("/findings/suppression/").content.decode()
+
+    admin.post(f"/findings/suppression/{rule.pk}/approve/")
+
+    rule.refresh_from_db()
+    assert rule.status == "active" and rule.decided_by.username == "admin"
+    for region in REGIONS:
+        saved = filter_in(synced, region, "wide-rule")
+        assert saved.action == "ARCHIVE" and saved.criteria == {"Criterion": {"severity": {"LessThan": 7}}}
+    assert Finding.objects.filter(status="suppressed").count() == rule.hidden_at_request
+    entries = AuditEntry.objects.filter(target_id=str(rule.pk)).order_by("id")
+    assert [(e.verb, e.actor_name) for e in entries] == [
+        ("findings.suppression_request", "analyst"),
+        ("findings.suppression_approve", "admin"),
+    ]
+
+
+def test_an_admin_rejects_with_a_reason_and_nothing_reaches_guardduty(synced, low_threshold, client_for):
+    from guardwatch.core.models import AuditEntry
+
+    _ask(client_for("analyst"))
+    rule = SuppressionRule.objects.get()
+    admin = client_for("admin")
+    admin.post(f"/findings/suppression/{rule.pk}/reject/", {"note": "Too broad: <b>name the scanner</b>"})
+
+    rule.refresh_from_db()
+    assert rule.status == "rejected" and rule.decision_note == "Too broad: <b>name the scanner</b>"
+    assert all(filter_in(synced, region, "wide-rule") is None for region in REGIONS)
+    assert not Finding.objects.filter(status="suppressed").exists()
+    assert AuditEntry.objects.filter(verb="findings.suppression_reject", actor_name="admin").exists()
+    page = client_for("analyst").get("/findings/suppression/").content.decode()
+    assert "Too broad: &lt;b&gt;name the scanner&lt;/b&gt;" in page
+    admin.post(f"/findings/suppression/{rule.pk}/approve/")  # too late: decided
+    assert SuppressionRule.objects.get().status == "rejected"
+
+
+def test_nobody_approves_their_own_rule(synced, low_threshold, analyst, client_for):
+    from guardwatch.core.roles import Role
+    from guardwatch.core.services import user_set_role
+
+    _ask(client_for("analyst"))
+    user_set_role(user=analyst, role=Role.ADMIN)  # promoted since asking
+    response = client_for("analyst").post(f"/findings/suppression/{SuppressionRule.objects.get().pk}/approve/", follow=True)
+    assert "another Admin must approve it" in response.content.decode()
+    assert SuppressionRule.objects.get().status == "pending"
+    assert all(filter_in(synced, region, "wide-rule") is None for region in REGIONS)
+
+
+def test_an_admins_own_rule_above_the_threshold_is_pushed_at_once(synced, low_threshold, admin):
+    rule = suppression_rule_create(name="wide-rule", reason="Noise", query="band=low&band=medium", actor=admin)
+    assert rule.status == "active" and rule.hidden_at_request > 3
+    assert filter_in(synced, "us-east-1", "wide-rule").action == "ARCHIVE"
+
+
+def test_with_approval_always_on_even_a_small_rule_waits(synced, settings, analyst):
+    settings.GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS = True
+    rule = suppression_rule_create(name="tiny", reason="x", query="band=critical&account=111111111111", actor=analyst)
+    assert rule.status == "pending"
+    assert filter_in(synced, "us-east-1", "tiny") is None
+
+
+def test_an_analyst_cannot_widen_an_approved_rule_past_the_threshold(synced, low_threshold, analyst):
+    from triage.suppression import suppression_rule_update
+
+    rule = suppression_rule_create(name="narrow", reason="x", query="band=critical&sev_min=9", actor=analyst)
+    assert rule.status == "active"
+    with pytest.raises(TriageError, match="without an Admin's approval"):
+        suppression_rule_update(rule=rule, reason="x", query="band=low&band=medium", actor=analyst)
+    assert filter_in(synced, "us-east-1", "narrow").criteria == rule.criteria
+
+
+def test_an_edit_that_would_match_every_finding_is_refused_too(synced, admin):
+    from triage.suppression import suppression_rule_update
+
+    rule = suppression_rule_create(name="narrow", reason="x", query="band=critical&sev_min=9", actor=admin)
+    with pytest.raises(TriageError, match="would match every finding GuardDuty can produce"):
+        suppression_rule_update(rule=rule, reason="x", query="sev_min=1", actor=admin)  # not even an Admin
+    assert filter_in(synced, "us-east-1", "narrow").criteria == rule.criteria

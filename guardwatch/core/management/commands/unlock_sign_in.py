@@ -10,7 +10,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("username", nargs="?", default="")
-        parser.add_argument("--address", default="", help="Also unlock this client address (REMOTE_ADDR).")
+        parser.add_argument("--address", default="", help="Also unlock this client address (as GuardWatch sees it: see GUARDWATCH_TRUSTED_PROXY_HOPS).")
 
     def handle(self, *args, username: str, address: str, **options):
         if not username and not address:
