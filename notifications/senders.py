@@ -379,8 +379,13 @@ def jira_issue_find(
 def send_jira(destination: Destination, delivery: Delivery, *, retrying: bool = False) -> SendOutcome:
     """Create one issue. On a retry, first look for the issue an earlier attempt may have created
     (a timeout can hide a success), and return that one instead of creating a duplicate."""
-    config, secrets = destination.config, destination.secrets()
+    config = destination.config
     base = config.get("base_url", "").rstrip("/")
+    if not base.startswith("https://"):
+        # Saved before https was required: the API token is a Basic credential, never sent in clear.
+        return SendOutcome(ok=False, error="Jira is reached over https:// only: edit the destination's site "
+                                           "(and type its API token again).")  # fmt: skip
+    secrets = destination.secrets()
     token = base64.b64encode(f"{config.get('email', '')}:{secrets.get('api_token', '')}".encode()).decode()
     headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
     if retrying:

@@ -225,3 +225,20 @@ def test_the_service_refuses_a_changed_address_without_its_secret_too(receiver):
     with pytest.raises(services.DestinationInvalid, match="type this secret again"):
         services.destination_update(destination=destination, name=destination.name, enabled=True, config={},
                                     secrets={"url": "http://10.9.9.9/hook", "signing_secret": ""}, actor=None)  # fmt: skip
+
+
+def test_a_jira_destination_saved_over_http_before_the_rule_sends_nothing(receiver, fast_notify):
+    from .conftest import jira_make
+
+    destination = jira_make(f"https://127.0.0.1:{receiver.port}")
+    Destination.objects.filter(pk=destination.pk).update(
+        config={**destination.config, "base_url": f"http://127.0.0.1:{receiver.port}"}  # as an older version saved it
+    )
+    destination.refresh_from_db()
+
+    from notifications import services
+
+    delivery = services.destination_test(destination=destination, actor=None)
+
+    assert delivery.status == "failed" and "Jira is reached over https:// only" in delivery.error
+    assert receiver.requests == []  # the token never crossed the network
