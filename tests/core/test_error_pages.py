@@ -71,9 +71,9 @@ def test_the_demo_runs_with_debug_off(tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_lets_a_long_link_reach_guardwatch_for_the_same_400_page():
-    """gunicorn's own limit (4094 bytes by default) would answer a bare 400 of its own for a 7 KB link."""
+    """gunicorn's own limit (4094 bytes by default) would answer a bare 400 of its own for an 8 KB link."""
     from tests.core.test_proxy import gunicorn_get
 
-    response, body = gunicorn_get("/findings/?q=" + "a" * 7000, mode="test")
+    response, body = gunicorn_get("/findings/?q=" + "a" * 8100, mode="test")
     assert response.status == 400
-    assert "This link is too long for GuardWatch (7,002 characters" in body
+    assert "This link is too long for GuardWatch (8,102 characters" in body
