@@ -153,7 +153,7 @@ class AccountActionForm(forms.Form):
     """An action on one account, in one region or in all."""
 
     action = forms.ChoiceField(choices=[(a, label) for a, label in BULK_ACTIONS if a != Action.INVITE]
-                               + [(Action.INVITE, "Invite")])  # fmt: skip
+                               + [(Action.INVITE, "Invite"), (Action.ORG_ADD, "Add (organization)")])  # fmt: skip
     region = forms.ChoiceField(choices=lambda: [("", "All regions"), *region_choices()], required=False)
 
     def regions(self) -> list[str]:
@@ -162,10 +162,17 @@ class AccountActionForm(forms.Form):
 
 
 class RecreateForm(forms.Form):
-    """Delete + create + invite with a corrected email (for EmailVerificationFailed)."""
+    """Delete + create + invite with a corrected email, in the regions where EmailVerificationFailed."""
 
     email = forms.CharField(label="Corrected root email", max_length=254, strip=True)
-    regions = RegionsField(label="Regions", error_messages={"required": "Choose at least one region."})
+    regions = RegionsField(label="Regions", error_messages={
+        "required": "Choose at least one region.",
+        "invalid_choice": "%(value)s is not a region where email verification failed.",
+    })  # fmt: skip
+
+    def __init__(self, *args, regions: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["regions"].choices = [(region, region) for region in regions]
 
     def clean_email(self) -> str:
         value = self.cleaned_data["email"]
@@ -178,5 +185,7 @@ class AutoEnableForm(forms.Form):
     """Organizations mode: AutoEnableOrganizationMembers in one region."""
 
     region = forms.ChoiceField(choices=region_choices)
-    value = forms.ChoiceField(choices=[("NEW", "NEW: new accounts"), ("ALL", "ALL: every account"),
-                                       ("NONE", "NONE: add by hand")])  # fmt: skip
+    value = forms.ChoiceField(label="Auto-enable",
+                              choices=[("NEW", "New accounts: added as they join"),
+                                       ("ALL", "All accounts: every account is kept a member"),
+                                       ("NONE", "None: add by hand")])  # fmt: skip

@@ -18,6 +18,9 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from accounts.models import DETECTOR_FEATURES
 from guardwatch import aws
 
+# Calls in this block assume roles with the user's STS SourceIdentity (CloudTrail shows who acted).
+acting_as = aws.acting_as
+
 BATCH = 50  # CreateMembers, InviteMembers, GetMembers, … take 1..50 accounts per call
 
 THROTTLING_CODES = {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded"}
@@ -91,7 +94,12 @@ class OrganizationAccount:
     account_id: str
     email: str
     name: str
-    status: str
+    status: str  # Organizations' account State (PENDING_ACTIVATION, ACTIVE, SUSPENDED, PENDING_CLOSURE, CLOSED)
+
+    @property
+    def active(self) -> bool:
+        """Only ACTIVE accounts can become GuardDuty members."""
+        return self.status == "ACTIVE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +191,25 @@ def _member(item: dict) -> MemberInfo:
         invited_at=_parse_time(item.get("InvitedAt")),
         updated_at=_parse_time(item.get("UpdatedAt")),
     )
+
+
+# --- The administrator's regions -----------------------------------------------------------------
+
+# botocore ec2 model, Region.OptInStatus: the region is enabled for the account unless "not-opted-in".
+ENABLED_OPT_IN_STATUSES = frozenset({"opt-in-not-required", "opted-in"})
+
+
+def enabled_regions(*, region: str) -> list[str]:
+    """The regions enabled for the administrator account (EC2 DescribeRegions: "the Regions that are enabled for
+    your account"); filtered on OptInStatus too, since not every implementation (moto) leaves the others out."""
+    with _calling(region, "AssumeRole"):
+        client = aws.client("ec2", region)
+    with _calling(region, "DescribeRegions"):
+        response = client.describe_regions(AllRegions=False)
+    return sorted(
+        item["RegionName"] for item in response.get("Regions") or ()
+        if item.get("OptInStatus", "opt-in-not-required") in ENABLED_OPT_IN_STATUSES
+    )  # fmt: skip
 
 
 # --- The administrator's detector ---------------------------------------------------------------
@@ -401,13 +428,23 @@ def organization_accounts_list(*, region: str) -> list[OrganizationAccount]:
                 account_id=item["Id"],
                 email=item.get("Email", ""),
                 name=item.get("Name", ""),
-                status=item.get("Status", item.get("State", "")),
+                # `State` replaces `Status`, which the model says "will be retired on September 9, 2026".
+                status=item.get("State") or item.get("Status") or "",
             )
             for item in response.get("Accounts") or ()
         )
         token = response.get("NextToken")
         if not token:
             return accounts
+
+
+def organization_management_account_id(*, region: str) -> str:
+    """The organization's management account (Organizations DescribeOrganization)."""
+    with _calling(region, "AssumeRole"):
+        client = aws.client("organizations", region)
+    with _calling(region, "DescribeOrganization"):
+        response = client.describe_organization()
+    return (response.get("Organization") or {}).get("MasterAccountId", "")
 
 
 def organization_configuration_get(*, region: str, detector_id: str) -> OrganizationConfiguration:

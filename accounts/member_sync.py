@@ -159,8 +159,8 @@ def invited_too_long_check(*, region: str | None = None, now: datetime | None = 
             kind="member.invited_too_long",
             title=f"Member {account.account_id} has not accepted the invitation in {membership.region} "
             f"for more than {days} days",
-            message=f"Invited {membership.invited_at:%Y-%m-%d}. Resend the invitation or ask the account owner "
-            "to accept it.",
+            message=f"Invited {membership.invited_at:%Y-%m-%d}. Ask the account owner to accept it, or resend it "
+            "from the account's page (GuardWatch withdraws the pending invitation and GuardDuty sends a new one).",
             target=("accounts.memberaccount", account.account_id, f"{account.account_id} in {membership.region}"),
             dedupe_key=f"membership:{account.account_id}:{membership.region}:invited:{membership.invited_at:%Y%m%d%H%M%S}",
             severity=Alert.Severity.LOW,

@@ -54,6 +54,9 @@ class MemberAccount(models.Model):
     notes = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.INVITATION)
+    # Whether AWS Organizations listed the account in the administrator's organization at the last read of the
+    # Organization page's snapshot (or GuardWatch added it from there): Organizations-mode rules apply to it.
+    in_organization = models.BooleanField(default=False)
     auto_accept = models.BooleanField(
         default=False, help_text="Accept invitations on the member's behalf through the configured member role."
     )
@@ -68,6 +71,10 @@ class MemberAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.display_name}".strip()
+
+    @property
+    def is_organization_account(self) -> bool:
+        return self.in_organization or self.source == self.Source.ORGANIZATIONS
 
 
 class Membership(models.Model):
@@ -105,14 +112,31 @@ class Membership(models.Model):
 
     @property
     def actions(self) -> list[tuple[str, str, bool]]:
-        """(action, label, destructive) an administrator can take from this status."""
+        """(action, label, destructive) an administrator can take from this status (invitation rules only)."""
+        return self.actions_for(organization=False, held_by_all=False)
+
+    def actions_for(self, *, organization: bool, held_by_all: bool) -> list[tuple[str, str, bool]]:
+        """The actions AWS allows for this membership, with Organizations mode's refusals left out."""
+        return [
+            (action, label, destructive)
+            for action, label, destructive in self._status_actions(organization)
+            if not organization_refusal(action, self.relationship_status, organization=organization,
+                                        held_by_all=held_by_all)
+        ]  # fmt: skip
+
+    def _status_actions(self, organization: bool) -> list[tuple[str, str, bool]]:
         status = self.relationship_status
         found = []
+        if organization and status in ("", "Removed"):
+            found.append(("org_add", "Add again (organization)" if status else "Add (organization)", False))
         if status in ("", "Removed", "Resigned", "Created"):
             found.append(("invite", "Invite", False))
-        if status in ("Created", "Invited", "EmailVerificationFailed"):
-            found.append(("resend", "Resend invitation", False))
+        # GuardDuty refuses InviteMembers for an Invited member ("already invited"): resending withdraws
+        # the pending invitation (DisassociateMembers) and invites again. A failed email verification is
+        # fixed by "Re-create with a corrected email" instead; a Removed or Resigned member is invited.
         if status == "Invited":
+            found.append(("resend", "Resend invitation", False))
+        if status == "Invited":  # only once GuardDuty has sent the invitation (email verified)
             found.append(("accept", "Accept on member's behalf", False))
         if status == "Disabled":
             found.append(("start", "Start monitoring", False))
@@ -123,6 +147,27 @@ class Membership(models.Model):
         if status:
             found.append(("delete", "Delete member", True))
         return found
+
+
+def organization_refusal(action: str, status: str, *, organization: bool, held_by_all: bool) -> str:
+    """Why AWS refuses `action` on an organization account with `status` in a region ("" when it does not).
+
+    `held_by_all`: the region's AutoEnableOrganizationMembers is ALL. Sources (botocore guardduty service-2.json and
+    the GuardDuty User Guide) are cited where the simulator models each refusal (gdsim/relationships.py).
+    """
+    if not organization:
+        return ""
+    if held_by_all and action in ("stop", "disassociate", "delete"):
+        return ("AutoEnableOrganizationMembers is ALL here, so AWS keeps every organization account a member and "
+                "refuses to stop monitoring, disassociate or delete it. Set auto-enable to NEW or NONE on the "
+                "Organization page first, or remove the account from the organization.")
+    if action == "delete" and status not in ("", "Removed"):
+        return ("It joined through AWS Organizations and is still associated: disassociate it first, then delete it "
+                "(AWS deletes organization members only once they are Removed).")
+    if action == "invite" and status == "Removed":
+        return ("It joined through AWS Organizations: add it again (CreateMembers). AWS does not let an "
+                "administrator invite a disassociated organization member.")
+    return ""
 
 
 class MembershipStatusChange(models.Model):
@@ -164,6 +209,14 @@ class RegionState(models.Model):
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # Organizations mode: AutoEnableOrganizationMembers (NEW, ALL, NONE) as last read or set; "" = not known (not
+    # the delegated administrator, or never read). Under ALL, AWS refuses to let organization members go.
+    org_auto_enable_members = models.CharField(max_length=8, blank=True)
+    # Region discovery (EC2 DescribeRegions): whether the region is enabled for the administrator account
+    # (None: never read), and when that was read. Rows exist for enabled regions GuardWatch does not manage
+    # (not in GUARDWATCH_AWS_REGIONS), with their administrator detector, so Coverage can count them.
+    account_enabled = models.BooleanField(null=True)
+    discovered_at = models.DateTimeField(null=True, blank=True)
     # Coverage (reports): when the protection-plan sync last recorded plans in this region, so the
     # coverage page's freshness column reads 17 rows instead of MAX over every MemberProtection.
     protection_checked_at = models.DateTimeField(null=True, blank=True)
@@ -201,8 +254,12 @@ class MemberOperation(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
+        # Invitations sent; GuardDuty is verifying the members' emails (polled with GetMembers until
+        # `verify_until`).
+        VERIFYING = "verifying", "Verifying emails"
         SUCCEEDED = "succeeded", "Succeeded"
         PARTIAL = "partial", "Finished with failures"
+        UNSETTLED = "unsettled", "Finished, emails still verifying"
         FAILED = "failed", "Failed"
 
     action = models.CharField(max_length=16, choices=Action.choices)
@@ -225,6 +282,10 @@ class MemberOperation(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # While VERIFYING: when the next GetMembers check is due (a check claims it by moving it on), and
+    # when checking stops and the emails GuardDuty is still verifying are recorded as such.
+    verify_check_at = models.DateTimeField(null=True, blank=True)
+    verify_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -235,7 +296,7 @@ class MemberOperation(models.Model):
 
     @property
     def active(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING, self.Status.VERIFYING)
 
 
 class MemberOperationResult(models.Model):
@@ -243,13 +304,17 @@ class MemberOperationResult(models.Model):
 
     class Outcome(models.TextChoices):
         PENDING = "pending", "Pending"
+        # InviteMembers took the account; GuardDuty is verifying its email (EmailVerificationInProgress).
+        VERIFYING = "verifying", "Verifying email"
         OK = "ok", "Done"
+        # Still EmailVerificationInProgress when the operation stopped checking: the member sync tells the end.
+        UNSETTLED = "unsettled", "Still verifying"
         FAILED = "failed", "Failed"
 
     operation = models.ForeignKey(MemberOperation, on_delete=models.CASCADE, related_name="results")
     account = models.ForeignKey(MemberAccount, on_delete=models.CASCADE, related_name="+")
     region = models.CharField(max_length=32)
-    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.PENDING)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
     result = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -9,6 +9,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 
+from accounts import aws_organizations, operations
 from accounts.models import (
     STATUS_LABELS,
     MemberAccount,
@@ -24,6 +25,8 @@ from accounts.models import (
 from guardwatch.core.models import AuditEntry
 
 PER_PAGE = 100
+# Operations still under way (verifying: invitations sent, GuardDuty still checking emails).
+ACTIVE_STATUSES = [MemberOperation.Status.QUEUED, MemberOperation.Status.RUNNING, MemberOperation.Status.VERIFYING]
 NOT_A_MEMBER = "none"  # the status filter's value for "no membership in the region"
 SORTS = {
     "account_id": "account_id",
@@ -159,7 +162,7 @@ def account_page(*, filters: AccountFilters, page_number=None, per_page: int = P
         counts=status_counts(filters=filters, regions=regions),
         region_states={state.region: state for state in RegionState.objects.all()},
         active_operations=list(
-            MemberOperation.objects.filter(status__in=[MemberOperation.Status.QUEUED, MemberOperation.Status.RUNNING])[:5]
+            MemberOperation.objects.filter(status__in=ACTIVE_STATUSES)[:5]
         ),
     )
 
@@ -201,6 +204,7 @@ class AccountDetail:
     history: list[MembershipStatusChange]
     audit: list[AuditEntry]
     operations: list[MemberOperationResult]
+    held_regions: list[str] = field(default_factory=list)  # organization account under auto-enable ALL there
 
 
 def account_detail(*, account: MemberAccount) -> AccountDetail:
@@ -208,6 +212,15 @@ def account_detail(*, account: MemberAccount) -> AccountDetail:
     found = {m.region: m for m in account.memberships.all()}
     regions = list(settings.GUARDWATCH_AWS_REGIONS) + sorted(set(found) - set(settings.GUARDWATCH_AWS_REGIONS))
     memberships = [found.get(region) or Membership(account=account, region=region) for region in regions]
+    organization = account.is_organization_account
+    held = (
+        set(RegionState.objects.filter(org_auto_enable_members="ALL").values_list("region", flat=True))
+        if organization else set()
+    )  # fmt: skip
+    for membership in memberships:
+        membership.available_actions = membership.actions_for(
+            organization=organization, held_by_all=membership.region in held
+        )
     history = list(
         MembershipStatusChange.objects.filter(membership__account=account).select_related("membership")[:100]
     )
@@ -217,21 +230,53 @@ def account_detail(*, account: MemberAccount) -> AccountDetail:
     operations = list(
         MemberOperationResult.objects.filter(account=account).select_related("operation").order_by("-operation_id", "region")[:30]
     )
-    return AccountDetail(account=account, memberships=memberships, history=history, audit=audit, operations=operations)
+    return AccountDetail(account=account, memberships=memberships, history=history, audit=audit, operations=operations,
+                         held_regions=[m.region for m in memberships if m.region in held])  # fmt: skip
 
 
 def operation_get(*, pk: int) -> MemberOperation:
     return get_object_or_404(MemberOperation, pk=pk)
 
 
+Outcome = MemberOperationResult.Outcome
+# The order results are listed in: what needs a look first, what is still moving next.
+OUTCOME_ORDER = (Outcome.FAILED, Outcome.VERIFYING, Outcome.PENDING, Outcome.UNSETTLED, Outcome.OK)
+
+
 def operation_results(*, operation: MemberOperation, outcome: str = "", page_number=None) -> Page:
-    """An operation's per-(account, region) results, failures first, 200 per page."""
+    """An operation's per-(account, region) results, failures first, then the ones still moving; 200 per page."""
     qs = operation.results.select_related("account")
     if outcome:
         qs = qs.filter(outcome=outcome)
-    rank = Case(When(outcome="failed", then=Value(0)), When(outcome="pending", then=Value(1)), default=Value(2))
+    rank = Case(*(When(outcome=value, then=Value(index)) for index, value in enumerate(OUTCOME_ORDER)),
+                default=Value(len(OUTCOME_ORDER)))
     qs = qs.annotate(rank=rank).order_by("rank", "region", "account__account_id")
     return Paginator(qs, 200).get_page(page_number)
+
+
+@dataclass
+class RegionProgress:
+    """How far an operation is in one region: results per outcome."""
+
+    region: str
+    total: int = 0
+    pending: int = 0
+    verifying: int = 0
+    ok: int = 0
+    unsettled: int = 0
+    failed: int = 0
+
+
+def operation_progress(*, operation: MemberOperation) -> list[RegionProgress]:
+    """The operation's results counted per region and outcome (one grouped query), in the operation's region order."""
+    found = {region: RegionProgress(region) for region in operation.regions}
+    grouped = operation.results.values("region", "outcome").annotate(n=Count("*")).order_by()
+    for row in grouped:
+        progress = found.setdefault(row["region"], RegionProgress(row["region"]))
+        if row["outcome"] in Outcome.values:
+            setattr(progress, row["outcome"], getattr(progress, row["outcome"]) + row["n"])
+        progress.total += row["n"]
+    return list(found.values())
 
 
 def operations_recent(*, limit: int = 20) -> list[MemberOperation]:
@@ -251,3 +296,99 @@ def account_protections(*, account: MemberAccount) -> list[MemberProtection]:
         .select_related("membership")
         .order_by("membership__region")
     )
+
+
+# --- Organizations mode --------------------------------------------------------------------------
+
+ACCOUNT_STATE_LABELS = {
+    "ACTIVE": "Active",
+    "PENDING_ACTIVATION": "Pending activation",
+    "SUSPENDED": "Suspended",
+    "PENDING_CLOSURE": "Closing",
+    "CLOSED": "Closed",
+}
+AUTO_ENABLE_LABELS = {
+    "NEW": "New accounts: added as they join",
+    "ALL": "All accounts: every account is kept a member",
+    "NONE": "None: added by hand",
+}
+# How long the page keeps polling for a refresh it queued before saying the worker did not answer.
+REFRESH_PATIENCE_SECONDS = 120
+
+
+@dataclass
+class OrganizationRegion:
+    region: str
+    auto_enable: str = ""
+    auto_enable_label: str = ""
+    limit_reached: bool = False
+    error: str = ""
+
+
+@dataclass
+class OrganizationAccountRow:
+    account: object  # gateway.OrganizationAccount
+    state_label: str
+    why_not: str = ""  # why it cannot be added (not ACTIVE, the management account)
+
+
+@dataclass
+class OrganizationPage:
+    """The Organization page: the kept snapshot and what it means against GuardWatch's members."""
+
+    snapshot: object | None  # aws_organizations.OrganizationSnapshot
+    refreshing: bool = False
+    refresh_stalled: bool = False
+    regions: list[OrganizationRegion] = field(default_factory=list)
+    candidates: list[OrganizationAccountRow] = field(default_factory=list)
+    unavailable: list[OrganizationAccountRow] = field(default_factory=list)
+    pending: list[OrganizationAccountRow] = field(default_factory=list)
+    all_regions: list[str] = field(default_factory=list)  # regions where auto-enable is ALL
+
+
+def organization_page(*, now) -> OrganizationPage:
+    """The last organization snapshot (never AWS) split into addable, unavailable and pending accounts."""
+    snapshot = aws_organizations.organization_snapshot_get()
+    requested = aws_organizations.organization_refresh_requested_at()
+    page = OrganizationPage(snapshot=snapshot)
+    if requested and (snapshot is None or requested > snapshot.read_at):
+        page.refreshing = (now - requested).total_seconds() < REFRESH_PATIENCE_SECONDS
+        page.refresh_stalled = not page.refreshing
+    if snapshot is None or snapshot.error:
+        return page
+    for region, config in snapshot.configurations.items():
+        if isinstance(config, str):
+            page.regions.append(OrganizationRegion(region=region, error=config))
+        else:
+            page.regions.append(OrganizationRegion(
+                region=region, auto_enable=config.auto_enable_members,
+                auto_enable_label=AUTO_ENABLE_LABELS.get(config.auto_enable_members, config.auto_enable_members),
+                limit_reached=config.member_account_limit_reached,
+            ))  # fmt: skip
+    page.all_regions = [r.region for r in page.regions if r.auto_enable == "ALL"]
+    members = set(
+        Membership.objects.exclude(relationship_status="").values_list("account__account_id", flat=True).distinct()
+    )
+    pending = set(
+        MemberOperationResult.objects.filter(
+            operation__action=MemberOperation.Action.ORG_ADD, result=operations.PENDING_TEXT,
+        ).values_list("account__account_id", flat=True)
+    ) - members  # fmt: skip
+    for org_account in snapshot.accounts:
+        if org_account.account_id in members or org_account.account_id == snapshot.administrator_id:
+            continue
+        row = OrganizationAccountRow(
+            account=org_account, state_label=ACCOUNT_STATE_LABELS.get(org_account.status, org_account.status or "Unknown")
+        )
+        if org_account.account_id in pending:
+            page.pending.append(row)
+        elif not org_account.active:
+            row.why_not = f"{row.state_label}: only ACTIVE accounts can become members."
+            page.unavailable.append(row)
+        elif org_account.account_id == snapshot.management_account_id:
+            row.why_not = ("The management account: it must enable GuardDuty itself (in each region) before the "
+                           "delegated administrator can add it.")
+            page.unavailable.append(row)
+        else:
+            page.candidates.append(row)
+    return page

@@ -17,6 +17,7 @@ urlpatterns = [
     path("operations/<int:pk>/", views.operation_detail, name="operation"),
     path("operations/<int:pk>/retry/", views.operation_retry, name="operation_retry"),
     path("organization/", views.organization, name="organization"),
+    path("organization/refresh/", views.organization_refresh, name="organization_refresh"),
     path("organization/auto-enable/", views.organization_auto_enable, name="organization_auto_enable"),
     re_path(r"^(?P<account_id>[0-9]{12})/$", views.account_detail, name="detail"),
     re_path(r"^(?P<account_id>[0-9]{12})/edit/$", views.account_edit, name="edit"),

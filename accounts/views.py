@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -27,7 +28,7 @@ from accounts.forms import (
     RecreateForm,
 )
 from accounts.gateway import GatewayError
-from accounts.models import MemberAccount, MemberOperation
+from accounts.models import MemberAccount, MemberOperation, MemberOperationResult
 from guardwatch.core.access import requires
 from guardwatch.core.redirects import next_url
 
@@ -89,6 +90,7 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
     """One account: its membership in every region, status history, runs touching it, audit trail."""
     account = selectors.account_get(account_id=account_id)
     detail = selectors.account_detail(account=account)
+    failed = operations.recreate_regions(account=account)
     edit = AccountEditForm(
         initial={"display_name": account.display_name, "notes": account.notes, "tags": ", ".join(account.tags),
                  "auto_accept": account.auto_accept}  # fmt: skip
@@ -97,7 +99,9 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
         "detail": detail,
         "account": account,
         "edit_form": edit,
-        "recreate_form": RecreateForm(initial={"email": account.email, "regions": list(settings.GUARDWATCH_AWS_REGIONS)}),
+        # Only where GuardDuty could not verify the email: elsewhere deleting the member would undo a working one.
+        "recreate_form": RecreateForm(regions=failed, initial={"email": account.email, "regions": failed}) if failed else None,
+        "recreate_regions": failed,
         "all_regions": settings.GUARDWATCH_AWS_REGIONS,
         "member_role": settings.GUARDWATCH_MEMBER_ROLE_NAME,
         "protections": selectors.account_protections(account=account),
@@ -245,9 +249,13 @@ def bulk(request: HttpRequest) -> HttpResponse:
         context = {"accounts": accounts, "action": Action(action), "region": form.cleaned_data["region"],
                    "regions": form.regions(), "next": back}  # fmt: skip
         return render(request, "accounts/bulk_confirm.html", context)
-    operation = operations.member_operation_start(
-        action=action, accounts=accounts, regions=form.regions(), actor=request.user
-    )
+    try:
+        operation = operations.member_operation_start(
+            action=action, accounts=accounts, regions=form.regions(), actor=request.user
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(back)
     return redirect("accounts:operation", pk=operation.pk)
 
 
@@ -260,9 +268,13 @@ def account_action(request: HttpRequest, account_id: str) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Unknown action or region.")
         return redirect("accounts:detail", account_id=account.account_id)
-    operation = operations.member_operation_start(
-        action=form.cleaned_data["action"], accounts=[account], regions=form.regions(), actor=request.user
-    )
+    try:
+        operation = operations.member_operation_start(
+            action=form.cleaned_data["action"], accounts=[account], regions=form.regions(), actor=request.user
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("accounts:detail", account_id=account.account_id)
     return redirect("accounts:operation", pk=operation.pk)
 
 
@@ -271,13 +283,17 @@ def account_action(request: HttpRequest, account_id: str) -> HttpResponse:
 def account_recreate(request: HttpRequest, account_id: str) -> HttpResponse:
     """EmailVerificationFailed: delete, create with the corrected email, invite again."""
     account = selectors.account_get(account_id=account_id)
-    form = RecreateForm(request.POST)
+    form = RecreateForm(request.POST, regions=operations.recreate_regions(account=account))
     if not form.is_valid():
         messages.error(request, "Not re-created: " + "; ".join(e for errors in form.errors.values() for e in errors))
         return redirect("accounts:detail", account_id=account.account_id)
-    operation = operations.member_recreate(
-        account=account, email=form.cleaned_data["email"], regions=form.cleaned_data["regions"], actor=request.user
-    )
+    try:
+        operation = operations.member_recreate(
+            account=account, email=form.cleaned_data["email"], regions=form.cleaned_data["regions"], actor=request.user
+        )
+    except ValidationError as error:
+        messages.error(request, "Not re-created: " + "; ".join(e for errors in error.message_dict.values() for e in errors))
+        return redirect("accounts:detail", account_id=account.account_id)
     return redirect("accounts:operation", pk=operation.pk)
 
 
@@ -288,10 +304,12 @@ def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Live progress of an operation and its per-account results; polls itself while it runs."""
     operation = selectors.operation_get(pk=pk)
     outcome = request.GET.get("outcome", "")
-    if outcome not in ("", "ok", "failed", "pending"):
+    if outcome not in MemberOperationResult.Outcome.values:
         outcome = ""
     results = selectors.operation_results(operation=operation, outcome=outcome, page_number=request.GET.get("page"))
-    context = {"operation": operation, "results": results, "outcome": outcome}
+    context = {"operation": operation, "results": results, "outcome": outcome,
+               "progress": selectors.operation_progress(operation=operation),
+               "outcomes": MemberOperationResult.Outcome.choices}  # fmt: skip
     template = "accounts/operation.html#progress" if request.htmx else "accounts/operation.html"
     return render(request, template, context)
 
@@ -322,23 +340,43 @@ def refresh(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @requires("view_members")
+@vary_on_headers("HX-Request")
 def organization(request: HttpRequest) -> HttpResponse:
-    """Organizations mode: accounts not yet members, auto-enable per region, member limit."""
+    """Organizations mode from the kept snapshot (never AWS on a GET): accounts to add, auto-enable per region."""
     if request.method == "POST":
         if not request.user.has_perm("core.manage_members"):
             raise PermissionDenied("Your role does not allow this (manage_members).")
-        view = aws_organizations.organization_view_load()
+        page = selectors.organization_page(now=timezone.now())
         chosen = set(request.POST.getlist("account"))
-        accounts = [a for a in view.candidates if a.account_id in chosen]
+        accounts = [row.account for row in page.candidates if row.account.account_id in chosen]
         if not accounts:
-            messages.error(request, "Select at least one organization account.")
+            messages.error(request, "Select at least one organization account that can be added (ACTIVE, not yet a "
+                                    "member). If the list looks old, refresh it first.")  # fmt: skip
             return redirect("accounts:organization")
-        operation = aws_organizations.organization_members_add(
-            accounts=accounts, regions=list(settings.GUARDWATCH_AWS_REGIONS), actor=request.user
-        )
+        try:
+            operation = aws_organizations.organization_members_add(
+                accounts=accounts, regions=list(settings.GUARDWATCH_AWS_REGIONS), actor=request.user
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("accounts:organization")
         return redirect("accounts:operation", pk=operation.pk)
-    view = aws_organizations.organization_view_load()
-    return render(request, "accounts/organization.html", {"view": view, "auto_form": AutoEnableForm()})
+    page = selectors.organization_page(now=timezone.now())
+    if page.snapshot is None and not page.refreshing and not page.refresh_stalled:
+        aws_organizations.organization_refresh_request(actor=request.user)
+        page.refreshing = True
+    context = {"page": page, "auto_form": AutoEnableForm()}
+    template = "accounts/organization.html#snapshot" if request.htmx else "accounts/organization.html"
+    return render(request, template, context)
+
+
+@require_POST
+@requires("manage_members")
+def organization_refresh(request: HttpRequest) -> HttpResponse:
+    """"Refresh": read the organization from AWS again, in the background."""
+    aws_organizations.organization_refresh_request(actor=request.user)
+    messages.success(request, "Reading the organization from AWS; this page updates when it is done.")
+    return redirect("accounts:organization")
 
 
 @require_POST
@@ -349,11 +387,11 @@ def organization_auto_enable(request: HttpRequest) -> HttpResponse:
         try:
             aws_organizations.organization_auto_enable_set(actor=request.user, **form.cleaned_data)
         except (GatewayError, ValidationError) as error:
-            messages.error(request, getattr(error, "message", str(error)))
+            messages.error(request, getattr(error, "message", None) or " ".join(error.messages))
         else:
-            messages.success(request, f"AutoEnableOrganizationMembers is {form.cleaned_data['value']} in "
-                                      f"{form.cleaned_data['region']}.")  # fmt: skip
+            region, value = form.cleaned_data["region"], form.cleaned_data["value"]
+            messages.success(request, f"Auto-enable is now {value} in {region}. AWS may take up to 24 hours to apply "
+                                      "it to every organization account.")  # fmt: skip
     else:
         messages.error(request, "Choose a region and NEW, ALL or NONE.")
     return redirect("accounts:organization")
-

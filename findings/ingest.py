@@ -2,8 +2,9 @@
 
 Not a session page: no login, no CSRF token. EventBridge authenticates with an API key in a header
 (the connection's API_KEY authorization): `X-GuardWatch-Key: gw_…`, or `Authorization: Bearer gw_…`.
-The body is one GuardDuty Finding event or a JSON array of them; all are validated before any is
-stored, and they are stored through the same upsert as the pull sync.
+Each key is rate-limited per minute. The body (sized by Content-Length, or chunked) is read with the
+size limit enforced while reading; it is one GuardDuty Finding event or a JSON array of them. All are
+checked before any is stored (`findings.push`): pushed findings are hints that GuardDuty confirms.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from findings.services import IngestRejected, findings_ingest_events, ingest_key_authenticate
+from findings.push import IngestRejected, findings_ingest_events, ingest_rate_take
+from findings.services import ingest_key_authenticate
 
 KEY_HEADER = "X-GuardWatch-Key"
 MAX_BODY_BYTES = 1024 * 1024
 MAX_EVENTS = 100
+READ_CHUNK = 64 * 1024
+
+
+class BodyTooLarge(Exception):
+    """The body passed the size limit while it was being read."""
 
 
 def _limit(name: str, default: int) -> int:
@@ -39,33 +46,71 @@ def _presented_key(request: HttpRequest) -> str:
     return credentials if scheme.lower() == "bearer" else ""
 
 
+def _body(request: HttpRequest, max_bytes: int) -> bytes:
+    """The request body, read at most `max_bytes + 1` bytes deep (BodyTooLarge beyond, before the rest is read).
+
+    With a Content-Length the declared size is checked first. Without one (`Transfer-Encoding: chunked`,
+    which EventBridge or a proxy may use) Django's request stream is empty, since it is bounded by
+    Content-Length; the WSGI server's own input stream (gunicorn de-chunks it) is read instead, in
+    pieces, so an endless body is cut off at the limit rather than spooled.
+    """
+    declared = request.META.get("CONTENT_LENGTH")
+    if declared:
+        if int(declared) > max_bytes:  # ValueError for a non-number: the caller answers 400
+            raise BodyTooLarge
+        stream = request
+    elif "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        stream = request.META["wsgi.input"]
+    else:
+        return b""
+    pieces, size = [], 0
+    while size <= max_bytes:
+        piece = stream.read(min(READ_CHUNK, max_bytes + 1 - size))
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    if size > max_bytes:
+        raise BodyTooLarge
+    return b"".join(pieces)
+
+
 @csrf_exempt
 @login_not_required
 @require_POST
 def eventbridge(request: HttpRequest) -> JsonResponse:
-    """Authenticate, bound, parse and validate the push; answer 202 with what was stored."""
+    """Authenticate, rate-limit, bound, parse and check the push; answer 202 with what was stored."""
     presented = _presented_key(request)
     if not presented:
         response = _error(401, f"Missing API key: send it in the {KEY_HEADER} header.")
         response["WWW-Authenticate"] = 'Bearer realm="guardwatch-ingest"'
         return response
-    if ingest_key_authenticate(presented=presented) is None:
+    key = ingest_key_authenticate(presented=presented)
+    if key is None:
         response = _error(401, "Invalid or revoked API key.")
         response["WWW-Authenticate"] = 'Bearer realm="guardwatch-ingest"'
         return response
+    retry_after = ingest_rate_take(key=key)
+    if retry_after:
+        response = _error(
+            429,
+            f"This key sent more than {settings.GUARDWATCH_INGEST_RATE_PER_MINUTE} requests this minute; "
+            f"retry in {retry_after} s.",
+        )
+        response["Retry-After"] = str(retry_after)
+        return response
 
     max_bytes = _limit("GUARDWATCH_INGEST_MAX_BYTES", MAX_BODY_BYTES)
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return _error(400, "Content-Length is not a number.")
-    if declared > max_bytes:
-        return _error(413, f"Body is larger than {max_bytes} bytes.")
     if request.content_type != "application/json":
         return _error(415, "Send the events as application/json.")
-    body = request.read(max_bytes + 1)
-    if len(body) > max_bytes:
+    try:
+        body = _body(request, max_bytes)
+    except ValueError:
+        return _error(400, "Content-Length is not a number.")
+    except BodyTooLarge:
         return _error(413, f"Body is larger than {max_bytes} bytes.")
+    if not body:
+        return _error(400, "The body is empty: send one EventBridge event or a JSON array of them.")
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
@@ -78,9 +123,10 @@ def eventbridge(request: HttpRequest) -> JsonResponse:
     if len(events) > max_events:
         return _error(413, f"At most {max_events} events per request.")
     try:
-        result = findings_ingest_events(events=events)
+        result = findings_ingest_events(events=events, key=key)
     except IngestRejected as rejected:
-        return _error(400, "Invalid event(s); nothing was stored.", errors=rejected.errors)
+        reason = "Invalid event(s)" if rejected.status == 400 else "Event(s) not accepted"
+        return _error(rejected.status, f"{reason}; nothing was stored.", errors=rejected.errors)
     return JsonResponse(
         {"received": result.received, "new": result.new, "updated": result.updated, "unchanged": result.unchanged},
         status=202,

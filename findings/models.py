@@ -297,12 +297,20 @@ class IngestApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Scope: the regions and accounts whose findings the key may push (an ARN's region and account);
+    # empty means every configured region / every monitored account.
+    regions = models.JSONField(default=list, blank=True)
+    accounts = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.name} (gw_{self.prefix}…)"
+
+    def allows(self, *, region: str, account_id: str) -> bool:
+        """Whether the key's scope covers a finding of `account_id` homed in `region`."""
+        return (not self.regions or region in self.regions) and (not self.accounts or account_id in self.accounts)
 
     @property
     def active(self) -> bool:

@@ -47,11 +47,13 @@ __all__ = [
     "DESCRIPTION_MAX_LENGTH",
     "FindingParseError",
     "NAME_MAX_LENGTH",
+    "FindingArn",
     "ParsedFinding",
     "RESOURCE_ID_MAX_LENGTH",
     "SHORT_TEXT_MAX_LENGTH",
     "TITLE_MAX_LENGTH",
     "TYPE_MAX_LENGTH",
+    "finding_arn_parts",
     "parse_eventbridge_event",
     "parse_finding",
     "severity_band",
@@ -75,6 +77,23 @@ _FINDING_ARN = re.compile(
     r"arn:(aws[a-z-]*):guardduty:([a-z0-9-]+):([0-9]{12}):detector/([A-Za-z0-9]+)/finding/([A-Za-z0-9]+)",
     re.ASCII,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class FindingArn:
+    """The parts of a finding ARN: `arn:<partition>:guardduty:<region>:<account>:detector/<detector>/finding/<id>`."""
+
+    partition: str
+    region: str
+    account_id: str
+    detector_id: str
+    finding_id: str
+
+
+def finding_arn_parts(arn: str) -> FindingArn | None:
+    """The parts of a GuardDuty finding ARN, or None when `arn` is not one."""
+    match = _FINDING_ARN.fullmatch(arn) if type(arn) is str and len(arn) <= ARN_MAX_LENGTH else None
+    return FindingArn(*match.groups()) if match else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
-"""Findings writes besides the pull sync (findings.sync): archive/feedback reconciliation, EventBridge push
-ingest, ingest API keys, retention.
+"""Findings writes besides the pull sync (findings.sync): archive/feedback reconciliation, ingest API keys,
+retention. EventBridge push ingest and its confirmation by GuardDuty are in `findings.push`.
 
 Every path stores findings through `findings_upsert` (see `upsert.py`), whose WHERE clause lets
 only a strictly newer `updatedAt` replace a stored finding, so pull and push can race freely.
@@ -11,21 +11,23 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from findings import gateway
 from findings.models import Finding, IngestApiKey, SyncState, WriteSource
-from findings.parsing import FindingParseError, parse_eventbridge_event, parse_finding
+from findings.parsing import FindingParseError, parse_finding
 from findings.sync import error_describe
-from findings.upsert import UpsertResult, findings_upsert
-from guardwatch.core.data_version import data_version_bump, data_version_bump_on_commit
+from findings.upsert import findings_upsert
+from guardwatch.core.data_version import data_version_bump
 from guardwatch.core.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -146,46 +148,6 @@ def _reconcile_store(findings: tuple[dict, ...], result: ReconcileResult) -> Non
     findings_upsert(findings=parsed, source=WriteSource.PULL)
 
 
-# --- Push ingest -------------------------------------------------------------------------------
-
-EVENT_SOURCE = "aws.guardduty"
-EVENT_DETAIL_TYPE = "GuardDuty Finding"
-
-
-class IngestRejected(Exception):
-    """A push was refused whole; `errors` lists `{"index": i, "reason": …}` per bad event."""
-
-    def __init__(self, errors: list[dict]):
-        super().__init__(f"{len(errors)} invalid event(s)")
-        self.errors = errors
-
-
-def findings_ingest_events(*, events: list) -> UpsertResult:
-    """Validate every EventBridge event, then store all of them, or none if any is invalid."""
-    parsed = []
-    errors: list[dict] = []
-    for index, event in enumerate(events):
-        if not isinstance(event, dict):
-            errors.append({"index": index, "reason": "Event is not a JSON object."})
-            continue
-        if event.get("source") != EVENT_SOURCE:
-            errors.append({"index": index, "reason": f"source must be {EVENT_SOURCE!r}."})
-            continue
-        if event.get("detail-type") != EVENT_DETAIL_TYPE:
-            errors.append({"index": index, "reason": f"detail-type must be {EVENT_DETAIL_TYPE!r}."})
-            continue
-        try:
-            parsed.append(parse_eventbridge_event(event))
-        except FindingParseError as error:
-            errors.append({"index": index, "reason": str(error)})
-    if errors:
-        raise IngestRejected(errors)
-    result = findings_upsert(findings=parsed, source=WriteSource.PUSH)
-    if result.new or result.updated:  # reports: as a pull sync does, once the findings are committed
-        data_version_bump_on_commit(scope="findings")
-    return result
-
-
 # --- Ingest API keys ---------------------------------------------------------------------------
 
 KEY_PREFIX = "gw_"
@@ -197,14 +159,30 @@ def _key_hash(presented: str) -> str:
 
 
 @transaction.atomic
-def ingest_key_create(*, name: str, actor) -> tuple[IngestApiKey, str]:
-    """A new key for EventBridge; the full secret is returned once and only its hash is kept."""
+def ingest_key_create(
+    *, name: str, actor, regions: Sequence[str] = (), accounts: Sequence[str] = ()
+) -> tuple[IngestApiKey, str]:
+    """A new key for EventBridge; the full secret is returned once and only its hash is kept.
+
+    `regions` and `accounts` scope it (empty: every configured region, every monitored account); a region
+    GuardWatch does not sync or an account id that is not 12 digits is refused with a ValidationError.
+    """
+    regions, accounts = sorted(set(regions)), sorted({a.strip() for a in accounts if a.strip()})
+    errors = {}
+    if unknown := [r for r in regions if r not in settings.GUARDWATCH_AWS_REGIONS]:
+        errors["regions"] = f"GuardWatch does not sync {', '.join(unknown)}."
+    if bad := [a for a in accounts if not (len(a) == 12 and a.isascii() and a.isdigit())]:
+        errors["accounts"] = f"An AWS account id is exactly 12 digits: {', '.join(bad[:5])}."
+    if errors:
+        raise ValidationError(errors)
     prefix = secrets.token_hex(_PREFIX_LENGTH // 2)
     secret = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     key = IngestApiKey.objects.create(
-        name=name.strip()[:100], prefix=prefix, secret_hash=_key_hash(secret), created_by=actor
-    )
-    audit_record(actor=actor, verb="ingest_key.create", target=key, details={"prefix": prefix})
+        name=name.strip()[:100], prefix=prefix, secret_hash=_key_hash(secret), created_by=actor,
+        regions=regions, accounts=accounts,
+    )  # fmt: skip
+    audit_record(actor=actor, verb="ingest_key.create", target=key,
+                 details={"prefix": prefix, "regions": regions, "accounts": accounts})  # fmt: skip
     return key, secret
 
 

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from findings import services, sync
+from findings import push, services, sync
 
 
 @shared_task(name="findings.tasks.findings_sync_all_regions")
@@ -64,3 +64,20 @@ def findings_reconcile_region(region: str) -> dict:
 def findings_retention_purge() -> int:
     """Daily: delete findings past GUARDWATCH_FINDINGS_RETENTION_DAYS (a no-op when it is 0)."""
     return services.findings_retention_purge()
+
+
+@shared_task(name="findings.tasks.findings_push_confirm")
+def findings_push_confirm(arns: list[str] | None = None) -> dict:
+    """GuardDuty's answer for pushed findings (those ARNs, or every one still unconfirmed); safe to run twice."""
+    result = push.findings_push_confirm(arns=arns)
+    if result.more:
+        findings_push_confirm.delay()
+    return {
+        "asked": result.asked,
+        "confirmed": result.confirmed,
+        "discarded": result.discarded,
+        "waiting": result.waiting,
+        "calls": result.calls,
+        "errors": result.errors,
+        "more": result.more,
+    }

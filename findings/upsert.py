@@ -4,7 +4,8 @@ On Postgres each batch is COPYed (binary) into a temporary staging table, then u
 one statement; SQLite (the demo) gets the same statement as a VALUES list.
 
 Pull sync and EventBridge push both land here, so they can race freely: a version only replaces the
-stored one when its `updatedAt` is strictly newer, and each replaced or inserted version appends a
+stored one when its `updatedAt` is strictly newer (and GuardDuty's answer always replaces values a push
+stored; see `_newer_sql`), and each replaced or inserted version appends a
 `FindingOccurrence` and writes its `FindingSearch` row (search text and severity, when changed) in
 the same statement (Postgres) or transaction (SQLite). The SET list names only GuardDuty's columns,
 so local triage state is never overwritten by a sync.
@@ -200,16 +201,23 @@ def _insert_head() -> tuple[str, str, str]:
 def _newer_sql(table: str, source: str) -> str:
     """When an incoming version replaces the stored one.
 
-    A strictly newer `updatedAt` always does. GuardDuty does not move `updatedAt` when a finding is
-    archived or given feedback, so a pull (GetFindings answers with the current state) may also
-    change those two columns at an equal `updatedAt`. A push never does: EventBridge may deliver an
-    older snapshot of the same version.
+    The stored row's `source` says whose values it holds. GuardDuty's answer (a pull, or the
+    GetFindings confirmation of a push) replaces a strictly older version, and it always replaces
+    values a push stored, whatever their `updatedAt`: a pushed version is only a hint until GuardDuty
+    confirms it, so a forged one (a far-future `updatedAt`, a lowered severity) never outranks
+    GuardDuty. GuardDuty does not move `updatedAt` when a finding is archived or given feedback, so a
+    pull may also change those two columns at an equal `updatedAt`.
+
+    A push only inserts a finding GuardWatch does not have, or replaces an older unconfirmed push of
+    it; values GuardDuty gave are never overwritten by a push (the confirmation brings the pushed
+    version in from GuardDuty itself; see docs/eventbridge.md).
     """
     newer = f"EXCLUDED.updated_at > {table}.updated_at"
+    pushed = f"{table}.source = 'push'"
     if source != "pull":
-        return newer
+        return f"({newer} AND {pushed})"
     return (
-        f"({newer} OR (EXCLUDED.updated_at = {table}.updated_at"
+        f"({newer} OR {pushed} OR (EXCLUDED.updated_at = {table}.updated_at"
         f" AND (EXCLUDED.archived <> {table}.archived OR EXCLUDED.feedback <> {table}.feedback)))"
     )
 

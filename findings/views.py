@@ -59,12 +59,21 @@ def ingest_keys(request: HttpRequest) -> HttpResponse:
     session to the page that follows and is shown there once (a reload creates nothing and shows nothing)."""
     form = IngestKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        key, secret = ingest_key_create(name=form.cleaned_data["name"], actor=request.user)
+        key, secret = ingest_key_create(
+            name=form.cleaned_data["name"], actor=request.user,
+            regions=form.cleaned_data["regions"], accounts=form.cleaned_data["accounts"],
+        )  # fmt: skip
         request.session[NEW_KEY_SESSION] = secret
         messages.success(request, f"Key “{key.name}” created. Copy it now: it is not shown again.")
         return redirect("findings:ingest_keys")
     secret = request.session.pop(NEW_KEY_SESSION, None)
-    response = render(request, "findings/ingest_keys.html", {"form": form, "keys": ingest_key_list(), "secret": secret})
+    context = {
+        "form": form,
+        "keys": ingest_key_list(),
+        "secret": secret,
+        "rate_per_minute": settings.GUARDWATCH_INGEST_RATE_PER_MINUTE,
+    }
+    response = render(request, "findings/ingest_keys.html", context)
     if secret:
         response["Cache-Control"] = "no-store"
     return response

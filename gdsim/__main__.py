@@ -26,7 +26,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--live", action="store_true", help="Keep producing findings and repeat occurrences.")
     p.add_argument("--tick-seconds", type=float, default=10.0)
     p.add_argument("--strict", action="store_true", help="Fail loudly on responses that break the model.")
+    p.add_argument("--email-verification-seconds", type=_seconds, default=5.0,
+                   help="How long GuardDuty's check of an invited member's email takes (EmailVerificationInProgress).")
     return p
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 86400 seconds")
+    return value
 
 
 def _loopback(host: str) -> bool:
@@ -44,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser().error(f"--host {options.host} is not a loopback address; add --allow-remote to listen there.")
     serve(port=options.port, host=options.host, scenario=options.scenario, seed=options.seed,
           persist=options.persist, live=options.live, tick_seconds=options.tick_seconds,
-          strict=options.strict, log=lambda line: print(line, flush=True))  # fmt: skip
+          strict=options.strict, email_verification_seconds=options.email_verification_seconds,
+          log=lambda line: print(line, flush=True))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ a bad request answers 400 `{"error": "..."}`. Endpoints:
     POST   /_sim/organization           {"management_account_id", "accounts"?: [ids]}
     POST   /_sim/detectors              {"account_id", "region", "features"?: {NAME: STATUS}} -> {"detector_id"}
     POST   /_sim/invitations/accept     {"account_id", "region", "administrator_id"?} -> {"relationship_status"}
+    GET    /_sim/invitations/verification  -> {"seconds", "verifying"}
+    POST   /_sim/invitations/verification  {"seconds"} -> {"seconds", "verifying"}  (email verification delay)
     POST   /_sim/members/resign         {"account_id", "region"} -> {"relationship_status"}
     GET    /_sim/findings?account_id=&region=   -> {"findings": [boto3-spelled findings]}
     POST   /_sim/findings               {"account_id", "region", "count"?, "finding_types"?, "spread_days"?,
@@ -71,6 +73,7 @@ def handle(state: SimulatorState, request: Request) -> tuple[int, list[tuple[str
         if not isinstance(payload, dict):
             raise ControlError("the body must be a JSON object")
         payload.update({key: values[0] for key, values in request.query.items()})
+        state.settle_invitations()
         result = endpoint(state, payload)
         state.autosave()
     except (ControlError, KeyError, ValueError, TypeError) as error:
@@ -175,6 +178,22 @@ def accept(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
     state.accept_invitation(payload["account_id"], payload["region"], payload.get("administrator_id"))
     administrator = state.administrator_of(payload["account_id"], payload["region"])
     return {"relationship_status": state.member_status(administrator, payload["account_id"], payload["region"])}
+
+
+@route("GET", "/_sim/invitations/verification")
+def verification(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
+    """How long email verification takes, and how many are under way."""
+    return {"seconds": state.email_verification_seconds, "verifying": len(state.verifying)}
+
+
+@route("POST", "/_sim/invitations/verification")
+def set_verification(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
+    """Set how long email verification takes for invitations sent from now on (0 to 86400 seconds)."""
+    seconds = float(payload["seconds"])
+    if not 0 <= seconds <= 86400:
+        raise ControlError("'seconds' must be between 0 and 86400")
+    state.email_verification_seconds = seconds
+    return verification(state, {})
 
 
 @route("POST", "/_sim/members/resign")

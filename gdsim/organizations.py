@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from .state import SimulatorState
 
 TARGET_PREFIX = "AWSOrganizationsV20161128."
+# botocore organizations model, shape Account: `Status` (ACTIVE | SUSPENDED | PENDING_CLOSURE) "will be retired on
+# September 9, 2026"; `State` adds PENDING_ACTIVATION and CLOSED. Both are sent while the model has both.
+_STATUS_VALUES = ("ACTIVE", "SUSPENDED", "PENDING_CLOSURE")
 
 
 def _not_in_use() -> SimulatorError:
@@ -52,7 +55,8 @@ def handle(state: SimulatorState, account_id: str, operation: str, params: dict[
         accounts = [{
             "Id": account.account_id, "Arn": arn(account.account_id),
             "Email": account.email or f"{account.account_id}@example.com",
-            "Name": account.name or account.account_id, "Status": "ACTIVE", "State": "ACTIVE",
+            "Name": account.name or account.account_id, "State": account.state,
+            **({"Status": account.state} if account.state in _STATUS_VALUES else {}),
             "JoinedMethod": "CREATED" if account.account_id == management else "INVITED",
             "JoinedTimestamp": parse_iso(account.joined_at) if account.joined_at else datetime(2020, 1, 1, tzinfo=UTC),
         } for account in state.organization_accounts()]

@@ -117,6 +117,7 @@ class Persistence:
             state.rng.setstate((version, tuple(internal), gauss))
         else:
             state.rng.seed(state.seed)
+        state.index_verifications()
         for region, data in self._connection.execute("SELECT region, data FROM findings"):
             state.region_findings(region).put(json.loads(data, object_hook=_decode))
         state.track_changes()

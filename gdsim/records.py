@@ -74,6 +74,12 @@ class Member:
     detector_id: str | None = None
     invitation_id: str | None = None
     via_organization: bool = False
+    hidden_reads: int = 0  # reads of the member list that still leave it out (see SimulatorState)
+    # While EmailVerificationInProgress: when GuardDuty's check of the root email ends, and the
+    # invitation (message, whether to email it) it then sends (see relationships.invite_members).
+    verification_due: str | None = None
+    invitation_message: str = ""
+    invitation_email: bool = True
 
 
 @dataclass
@@ -128,6 +134,9 @@ class Account:
     name: str | None = None
     in_organization: bool = False
     joined_at: str | None = None
+    # Organizations' account State (botocore organizations model, shape Account: PENDING_ACTIVATION | ACTIVE |
+    # SUSPENDED | PENDING_CLOSURE | CLOSED).
+    state: str = "ACTIVE"
 
 
 @dataclass

@@ -92,6 +92,11 @@ def build_demo(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
     for region in REGIONS:
         state.ensure_detector(ADMIN_ACCOUNT, region, features=dict.fromkeys(("S3_DATA_EVENTS", "EKS_AUDIT_LOGS", "EBS_MALWARE_PROTECTION", "RDS_LOGIN_EVENTS", "LAMBDA_NETWORK_LOGS", "RUNTIME_MONITORING"), "ENABLED"), finding_publishing_frequency="FIFTEEN_MINUTES")
     _build_relationships(state, rng, members)
+    # Later the organization made the security account its delegated GuardDuty administrator in every demo region
+    # (EnableOrganizationAdminAccount, as the management account), so the console's Organization page works as it
+    # does for a delegated administrator; the members it had invited stay members as they were.
+    for region in REGIONS:
+        state.delegated_admins[region] = ADMIN_ACCOUNT
     _save_filters(state)
 
     # Findings span the last 90 days, so build them at the anchor (the clock held there).
@@ -202,6 +207,7 @@ def live_tick(state: SimulatorState, *, rng: random.Random | None = None) -> dic
     rng = rng or state.rng
     new, repeated = [], []
     with state.lock:
+        state.settle_invitations()
         sources = sorted((scope.account_id, scope.region) for scope in state.scopes.values()
                          if scope.detector is not None and scope.detector.status == "ENABLED")
         if not sources:

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
-from . import control, organizations, sts
+from . import control, ec2, organizations, sts
 from .auth import parse_caller
 from .errors import (
     AccessDenied,
@@ -102,6 +102,8 @@ class SimulatorApp:
                 status, headers, body = control.handle(self.state, request)
             elif request.headers.get("x-amz-target", "").startswith(organizations.TARGET_PREFIX):
                 status, headers, body = self._organizations(request)
+            elif self._is_ec2(request):
+                status, headers, body = self._ec2(request)
             elif self._is_sts(request):
                 status, headers, body = self._sts(request)
             else:
@@ -116,6 +118,22 @@ class SimulatorApp:
     def _record_error(self, text: str) -> None:
         self.state.errors.append(text)
         logger.error("simulator error: %s", text)
+
+    @staticmethod
+    def _is_ec2(request: Request) -> bool:
+        caller = parse_caller(request.headers.get("authorization"), request.headers.get("host"))
+        return caller is not None and caller.service == "ec2"
+
+    def _ec2(self, request: Request) -> Response:
+        caller = parse_caller(request.headers.get("authorization"), request.headers.get("host"))
+        form = {key: values[0] for key, values in parse_qs(request.body.decode(), keep_blank_values=True).items()}
+        account = self.state.account_for_access_key(caller.access_key_id) if caller else None
+        self.state.call_counts.record(f"ec2:{form.get('Action', 'Unknown')}", account, caller.region if caller else None)
+        headers = [("Content-Type", "text/xml;charset=UTF-8")]
+        try:
+            return 200, headers, ec2.handle(self.state, account, form)
+        except ec2.Ec2Error as error:
+            return error.status, headers, ec2.error_body(error)
 
     @staticmethod
     def _is_sts(request: Request) -> bool:
@@ -155,6 +173,7 @@ class SimulatorApp:
                 raise NotImplementedOperation(f"The GuardWatch simulator does not implement {operation_name}.")
             params = parse_request(operation, path_params, request.query, request.headers, request.body)
             with state.lock:
+                state.settle_invitations()  # what GuardDuty would show now: verifications that ended meanwhile
                 result = handler(Context(state, account, region, operation_name), params)
                 self._check_output(operation_name, result)
                 body = encode_output(operation, result)
@@ -324,13 +343,16 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def serve(*, port: int = 4566, host: str = "127.0.0.1", scenario: str | None = None, seed: int = 0,
           persist: str | Path | None = None, live: bool = False, tick_seconds: float = 10.0,
-          strict: bool = False, log: Callable[[str], None] = print) -> None:
+          strict: bool = False, email_verification_seconds: float = 5.0,
+          log: Callable[[str], None] = print) -> None:
     """Run the simulator in the foreground until interrupted (what `python -m gdsim` calls).
 
     A persisted state that already holds data is kept as it is; the scenario only seeds an empty one.
-    With `live`, a background thread runs one live tick every `tick_seconds` (see live.py).
+    With `live`, a background thread runs one live tick every `tick_seconds` (see live.py). An invited
+    member's email verification takes `email_verification_seconds` (relationships.invite_members).
     """
-    state = SimulatorState(seed=seed, persist_path=persist, strict_responses=strict)
+    state = SimulatorState(seed=seed, persist_path=persist, strict_responses=strict,
+                           email_verification_seconds=email_verification_seconds)
     if scenario and not state.scopes:
         summary = state.seed_scenario(scenario, seed)
         state.save()

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 RETENTION = timedelta(days=90)
 # GuardDuty's limit of members per administrator (organization delegated administrator).
 MEMBER_ACCOUNT_LIMIT = 50_000
+# How long GuardDuty's check of a member's root email takes after InviteMembers (see
+# relationships.invite_members). In-process the default is 0: the check ends before the next request,
+# although InviteMembers itself still answers first. `python -m gdsim` (the demo) waits a few seconds.
+EMAIL_VERIFICATION_SECONDS = 0.0
 
 
 class CallCounts:
@@ -105,8 +109,11 @@ class SimulatorState:
     """Everything the simulator knows, plus the clock, faults, call counts and recorded errors."""
 
     def __init__(self, *, seed: int = 0, persist_path: str | Path | None = None, strict_responses: bool = False,
-                 access_keys: dict[str, str] | None = None, now: datetime | None = None):
+                 access_keys: dict[str, str] | None = None, now: datetime | None = None,
+                 email_verification_seconds: float = EMAIL_VERIFICATION_SECONDS):
         self.lock = threading.RLock()
+        self.default_email_verification_seconds = float(email_verification_seconds)
+        self.email_verification_seconds = self.default_email_verification_seconds
         self.seed = seed
         self.strict_responses = strict_responses
         self.configured_access_keys = dict(access_keys or {})
@@ -114,6 +121,11 @@ class SimulatorState:
         self.faults = FaultInjector(seed)
         self.errors: list[str] = []
         self.member_account_limit = MEMBER_ACCOUNT_LIMIT
+        # Eventual consistency of the member list: a member just added is left out of this many reads of
+        # GetMembers/ListMembers (0: listed at once). Terraform's aws_guardduty_member waits for a new member to
+        # appear and reports "member missing from response" when it does not
+        # (aws-samples/amazon-guardduty-for-aws-organizations-with-terraform#6).
+        self.new_member_hidden_reads = 0
         self.live: LiveTicker | None = None  # live mode's ticker, when one runs (its health is reported)
         self._frozen: datetime | None = now.astimezone(UTC) if now else None
         self._offset = timedelta()
@@ -136,7 +148,13 @@ class SimulatorState:
         self.management_account_id: str | None = None
         self.delegated_admins: dict[str, str] = {}
         self.sessions: dict[str, dict[str, str]] = {}
+        # (role ARN, SourceIdentity) of every AssumeRole that carried one, in order: what CloudTrail would show.
+        self.source_identities: list[tuple[str, str]] = []
+        # Opt-in regions each account enabled (EC2 DescribeRegions); the default regions are always enabled.
+        self.opted_in_regions: dict[str, set[str]] = {}
         self.outbox: list[dict[str, Any]] = []
+        # (administrator, region, member) whose email verification is under way (derived from the members).
+        self.verifying: set[tuple[str, str, str]] = set()
 
     def reset(self, *, seed: int | None = None, clock: bool = False) -> None:
         """Forget all accounts, detectors, members and findings; clear faults, counts and errors.
@@ -151,6 +169,8 @@ class SimulatorState:
                 self.seed = seed
             self._clear()
             self.member_account_limit = MEMBER_ACCOUNT_LIMIT
+            self.new_member_hidden_reads = 0
+            self.email_verification_seconds = self.default_email_verification_seconds
             if self.persistence is not None:
                 self.persistence.clear()
             self.faults.configure([], seed=self.seed)
@@ -180,6 +200,7 @@ class SimulatorState:
             else:
                 self._frozen, self._offset = None, moment - datetime.now(UTC)
             self.purge_expired()
+            self.settle_invitations()
 
     def advance_clock(self, seconds: float) -> datetime:
         """Move the time forward (a frozen clock stays frozen); returns the new time."""
@@ -189,6 +210,7 @@ class SimulatorState:
             else:
                 self._offset += timedelta(seconds=seconds)
             self.purge_expired()
+            self.settle_invitations()
             return self.now()
 
     def purge_expired(self) -> int:
@@ -327,8 +349,28 @@ class SimulatorState:
                             if member.relationship_status == "Enabled")
         return frozenset(accounts)
 
+    def settle_invitations(self) -> int:
+        """End the email verifications that are due by now (relationships.settle_invitations).
+
+        Called before every request and whenever the clock moves, so what a caller reads is what
+        GuardDuty would show at the simulator's current time.
+        """
+        from .relationships import settle_invitations
+
+        with self.lock:
+            return settle_invitations(self)
+
+    def index_verifications(self) -> None:
+        """Rebuild `verifying` from the members (after loading a saved state)."""
+        self.verifying = {
+            (scope.account_id, scope.region, member.account_id)
+            for scope in self.scopes.values() for member in scope.members.values()
+            if member.relationship_status == "EmailVerificationInProgress"
+        }
+
     def member_status(self, administrator_id: str, member_id: str, region: str) -> str | None:
         """The member's RelationshipStatus in the administrator's list, or None."""
+        self.settle_invitations()
         scope = self.scopes.get((administrator_id, region))
         member = scope.members.get(member_id) if scope else None
         return member.relationship_status if member else None
@@ -338,6 +380,7 @@ class SimulatorState:
         from .relationships import accept_invitation
 
         with self.lock:
+            self.settle_invitations()
             scope = self.scope(member_id, region)
             if administrator_id is None:
                 if not scope.invitations:

@@ -8,7 +8,11 @@ safe but sessions are not, and Celery threads/processes each get their own.
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,11 +22,20 @@ from botocore.credentials import RefreshableCredentials
 from botocore.session import get_session
 from django.conf import settings
 
-# The local GuardDuty simulator serves these services on one endpoint; everything else goes to AWS
+# The local GuardDuty simulator serves these services on one endpoint (EC2: DescribeRegions only); everything else goes to AWS
 # (or, in tests, to moto).
-SIMULATED_SERVICES = frozenset({"guardduty", "sts", "organizations"})
+SIMULATED_SERVICES = frozenset({"guardduty", "sts", "organizations", "ec2"})
 
 _local = threading.local()
+
+# Who acts, for CloudTrail: every role GuardWatch assumes is assumed with this STS SourceIdentity, so the member
+# account's (and the administrator role's) CloudTrail names the GuardWatch user behind each call ("Monitor and
+# control actions taken with assumed roles", IAM User Guide). Work no user started (beat) is the system's.
+SYSTEM_SOURCE_IDENTITY = "guardwatch-system"
+_source_identity: ContextVar[str] = ContextVar("guardwatch_source_identity", default=SYSTEM_SOURCE_IDENTITY)
+# botocore's sts model, AssumeRoleRequest.SourceIdentity: min 2, max 256, pattern [\w+=,.@-]* (\w: ASCII letters,
+# digits and underscore); "You cannot use a value that begins with the text aws:" (a colon is replaced anyway).
+_NOT_IN_SOURCE_IDENTITY = re.compile(r"[^A-Za-z0-9_+=,.@-]")
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,7 @@ class ClientKey:
     region: str
     member_account_id: str | None
     endpoint_url: str | None
+    source_identity: str
 
 
 def client_config() -> botocore.config.Config:
@@ -68,6 +82,43 @@ def reset_clients() -> None:
     _local.sessions = {}
 
 
+def source_identity_for(username: str) -> str:
+    """A GuardWatch username as STS accepts it for SourceIdentity: other characters become `_`, at most 256
+    characters, at least 2 (a one-letter name is prefixed with `gw-`); no name is the system's identity."""
+    if not username:
+        return SYSTEM_SOURCE_IDENTITY
+    cleaned = _NOT_IN_SOURCE_IDENTITY.sub("_", username)
+    return (cleaned if len(cleaned) >= 2 else f"gw-{cleaned}")[:256]
+
+
+def current_source_identity() -> str:
+    return _source_identity.get()
+
+
+@contextmanager
+def acting_as(user) -> Iterator[str]:
+    """AWS calls in this block (this thread or task) assume roles with `user`'s SourceIdentity; None or a
+    non-user (beat, ingest) is the system's."""
+    username = user.get_username() if getattr(user, "is_authenticated", False) else ""
+    token = _source_identity.set(source_identity_for(username))
+    try:
+        yield _source_identity.get()
+    finally:
+        _source_identity.reset(token)
+
+
+class SourceIdentityMiddleware:
+    """AWS calls a request makes assume roles with the signed-in user's SourceIdentity (in settings.MIDDLEWARE
+    after authentication)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with acting_as(getattr(request, "user", None)):
+            return self.get_response(request)
+
+
 def home_region() -> str:
     """The first configured region: where GuardWatch's own STS calls go, and whose partition ARNs use."""
     return settings.GUARDWATCH_AWS_REGIONS[0]
@@ -85,14 +136,16 @@ def sts_client(base: boto3.Session):
     return base.client("sts", region_name=region, endpoint_url=endpoint_for("sts"), config=client_config())
 
 
-def _assumed_session(base: boto3.Session, role_arn: str, session_name: str) -> boto3.Session:
-    """A session whose credentials come from assume-role and refresh themselves before expiry."""
+def _assumed_session(base: boto3.Session, role_arn: str, session_name: str, source_identity: str) -> boto3.Session:
+    """A session whose credentials come from assume-role (with `source_identity`) and refresh themselves before
+    expiry. A chained role keeps the identity its first session set, and STS refuses to change it: each identity
+    has its own chain of sessions."""
 
     def refresh() -> dict:
         sts = sts_client(base)
-        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name, DurationSeconds=3600)[
-            "Credentials"
-        ]
+        creds = sts.assume_role(
+            RoleArn=role_arn, RoleSessionName=session_name, DurationSeconds=3600, SourceIdentity=source_identity
+        )["Credentials"]
         expiry = creds["Expiration"]
         if isinstance(expiry, datetime) and expiry.tzinfo is None:
             expiry = expiry.replace(tzinfo=UTC)
@@ -113,12 +166,14 @@ def _assumed_session(base: boto3.Session, role_arn: str, session_name: str) -> b
 def admin_session() -> boto3.Session:
     """The administrator account: the default credential chain, or the configured admin role."""
     _cache()
-    session = _local.sessions.get("admin")
+    identity = current_source_identity()
+    key = f"admin:{identity}" if settings.GUARDWATCH_ADMIN_ROLE_ARN else "admin"
+    session = _local.sessions.get(key)
     if session is None:
         session = boto3.Session()
         if settings.GUARDWATCH_ADMIN_ROLE_ARN:
-            session = _assumed_session(session, settings.GUARDWATCH_ADMIN_ROLE_ARN, "guardwatch-admin")
-        _local.sessions["admin"] = session
+            session = _assumed_session(session, settings.GUARDWATCH_ADMIN_ROLE_ARN, "guardwatch-admin", identity)
+        _local.sessions[key] = session
     return session
 
 
@@ -134,10 +189,12 @@ def member_role_arn(account_id: str, role_name: str | None = None) -> str:
 def member_session(account_id: str, role_name: str | None = None) -> boto3.Session:
     """A member account, reached from the administrator by assume-role."""
     _cache()
-    key = f"member:{account_id}:{role_name or ''}"
+    identity = current_source_identity()
+    key = f"member:{account_id}:{role_name or ''}:{identity}"
     session = _local.sessions.get(key)
     if session is None:
-        session = _assumed_session(admin_session(), member_role_arn(account_id, role_name), "guardwatch-accept")
+        session = _assumed_session(admin_session(), member_role_arn(account_id, role_name), "guardwatch-accept",
+                                   identity)  # fmt: skip
         _local.sessions[key] = session
     return session
 
@@ -145,7 +202,9 @@ def member_session(account_id: str, role_name: str | None = None) -> boto3.Sessi
 def client(service: str, region: str, *, member_account_id: str | None = None, role_name: str | None = None):
     """A boto3 client for `service` in `region`, as the administrator or as a member account."""
     clients = _cache()
-    key = ClientKey(service, region, member_account_id, endpoint_for(service))
+    assumed = member_account_id or settings.GUARDWATCH_ADMIN_ROLE_ARN
+    key = ClientKey(service, region, member_account_id, endpoint_for(service),
+                    current_source_identity() if assumed else "")  # fmt: skip
     found = clients.get(key)
     if found is None:
         session = member_session(member_account_id, role_name) if member_account_id else admin_session()

@@ -27,6 +27,13 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
             "accounts.tasks.members_sync_all_regions",
             settings.GUARDWATCH_MEMBER_SYNC_MINUTES * 60,
         ),
+        # The Organization page's snapshot (the page itself never calls AWS on a GET).
+        "organization-refresh": (
+            "accounts.tasks.organization_refresh",
+            settings.GUARDWATCH_MEMBER_SYNC_MINUTES * 60,
+        ),
+        # Coverage: the regions enabled for the administrator account and its detectors there.
+        "enabled-regions-discover": ("accounts.tasks.enabled_regions_discover", 3600),
         "findings-pull-sync": (
             "findings.tasks.findings_sync_all_regions",
             settings.GUARDWATCH_FINDINGS_SYNC_MINUTES * 60,
@@ -35,6 +42,12 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
         "findings-reconcile": (
             "findings.tasks.findings_reconcile_all_regions",
             settings.GUARDWATCH_FINDINGS_RECONCILE_MINUTES * 60,
+        ),
+        # EventBridge pushes: confirm pushed findings GuardDuty has not answered for yet (the push's own
+        # task may have failed or found them not yet visible).
+        "findings-push-confirm": (
+            "findings.tasks.findings_push_confirm",
+            settings.GUARDWATCH_INGEST_CONFIRM_MINUTES * 60,
         ),
         "findings-retention": ("findings.tasks.findings_retention_purge", 24 * 3600),
         # Watchdogs: work whose worker died (kill -9, OOM, a lost host) is queued again within this long,

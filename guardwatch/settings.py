@@ -155,6 +155,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "guardwatch.core.middleware.LoginRequiredMiddleware",  # Django's, plus HTMX polls of an ended session
+    "guardwatch.aws.SourceIdentityMiddleware",  # who acted, in CloudTrail (STS SourceIdentity)
     "guardwatch.core.middleware.RejectNulCharactersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -384,6 +385,14 @@ GUARDWATCH_FINDINGS_RETENTION_DAYS = env_int("GUARDWATCH_FINDINGS_RETENTION_DAYS
 # waits for an Admin's approval before it reaches GuardDuty; with ..._APPROVAL_ALWAYS every rule does.
 GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD = env_int("GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD", 100)
 GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS = env_bool("GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS", False)
+# EventBridge push ingest (docs/eventbridge.md). Refuse events whose timestamps are more than this many
+# seconds ahead of our clock; requests per minute per ingest key (0 = no limit; EventBridge retries 429s);
+# how often the beat confirms pushed findings with GetFindings, and after how many minutes a pushed finding
+# GuardDuty still does not return is deleted.
+GUARDWATCH_INGEST_MAX_FUTURE_SECONDS = env_int("GUARDWATCH_INGEST_MAX_FUTURE_SECONDS", 300)
+GUARDWATCH_INGEST_RATE_PER_MINUTE = env_int("GUARDWATCH_INGEST_RATE_PER_MINUTE", 1200)
+GUARDWATCH_INGEST_CONFIRM_MINUTES = env_int("GUARDWATCH_INGEST_CONFIRM_MINUTES", 5, minimum=1)
+GUARDWATCH_INGEST_CONFIRM_GRACE_MINUTES = env_int("GUARDWATCH_INGEST_CONFIRM_GRACE_MINUTES", 30, minimum=1)
 
 
 def env_sla_hours(name: str, default: str) -> dict[str, int]:

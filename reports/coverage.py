@@ -38,6 +38,14 @@ def regions() -> list[str]:
     return list(settings.GUARDWATCH_AWS_REGIONS)
 
 
+def unmanaged_regions() -> list[str]:
+    """Regions region discovery found enabled for the administrator account that GuardWatch does not manage."""
+    return list(
+        RegionState.objects.filter(account_enabled=True).exclude(region__in=regions())
+        .order_by("region").values_list("region", flat=True)
+    )  # fmt: skip
+
+
 # --- Summary: % monitored per region and overall -------------------------------------------------
 
 
@@ -56,10 +64,18 @@ class RegionCoverage:
     findings_failed_at: datetime | None = None
     findings_error: str = ""
     protection_checked_at: datetime | None = None
+    # False: enabled for the administrator account but not in GUARDWATCH_AWS_REGIONS (found by region discovery):
+    # GuardWatch reads nothing there, so its members count as unmonitored.
+    managed: bool = True
+    administrator_monitored: bool = False
 
     @property
     def percent(self) -> float:
         return round(100 * self.monitored / self.accounts, 1) if self.accounts else 0.0
+
+    @property
+    def members_monitored(self) -> int:
+        return self.monitored - self.administrator_monitored
 
     @property
     def has_detector(self) -> bool | None:
@@ -69,7 +85,9 @@ class RegionCoverage:
 
 @dataclass
 class CoverageSummary:
-    """Per region and overall; `percent` counts account × region pairs, `fully_monitored` whole accounts."""
+    """Per region (configured, then enabled but unmanaged) and overall; `percent` counts account × region pairs,
+    `fully_monitored` whole accounts. Accounts are the members plus the administrator account itself, monitored
+    where its own detector exists."""
 
     regions: list[RegionCoverage]
     accounts: int
@@ -134,45 +152,54 @@ def _plans_off_count(configured: list[str]) -> int:
 def _summary(now: datetime | None = None) -> CoverageSummary:
     now = now or timezone.now()
     configured = regions()
-    accounts = MemberAccount.objects.count()
-    per_region = _membership_counts(configured, now)
-    states = {s.region: s for s in RegionState.objects.filter(region__in=configured)}
+    unmanaged = unmanaged_regions()
+    every = configured + unmanaged
+    members = MemberAccount.objects.count()
+    accounts = members + 1  # the administrator account is watched by its own detectors
+    per_region = _membership_counts(every, now)
+    states = {s.region: s for s in RegionState.objects.filter(region__in=every)}
     from findings.models import SyncState
 
     syncs = {s.region: s for s in SyncState.objects.filter(region__in=configured)}
     rows = []
-    for region in configured:
+    for region in every:
         state, sync = states.get(region), syncs.get(region)
+        managed = region in configured
+        administrator = bool(state and state.detector_id)
         rows.append(
             RegionCoverage(
                 region=region,
-                monitored=per_region.get(region, {}).get("monitored", 0),
+                monitored=per_region.get(region, {}).get("monitored", 0) * managed + administrator,
                 accounts=accounts,
                 detector_id=state.detector_id if state else "",
-                detector_checked=bool(state and (state.last_synced_at or state.last_error_at)),
+                detector_checked=bool(state and (state.last_synced_at or state.last_error_at or state.discovered_at)),
                 members_synced_at=state.last_synced_at if state else None,
                 members_error=state.last_error if state else "",
                 findings_synced_at=sync.last_success_at if sync else None,
                 findings_failed_at=sync.last_failure_at if sync else None,
                 findings_error=sync.last_error if sync else "",
                 protection_checked_at=state.protection_checked_at if state else None,
+                managed=managed,
+                administrator_monitored=administrator,
             )
         )
-    summary = CoverageSummary(
-        regions=rows, accounts=accounts, fully_monitored=_fully_monitored(configured), as_of=now
-    )
-    counts = {key: sum(c[key] for c in per_region.values()) for key in (*_STATUS_GAPS, "pending", "other")}
-    counts["never_invited"] = accounts * len(configured) - sum(c["invited"] for c in per_region.values())
+    fully = _fully_monitored(configured) if not unmanaged else 0
+    fully += all(r.administrator_monitored for r in rows) if rows else 0
+    summary = CoverageSummary(regions=rows, accounts=accounts, fully_monitored=fully, as_of=now)
+    managed_counts = [c for region, c in per_region.items() if region in configured]
+    counts = {key: sum(c[key] for c in managed_counts) for key in (*_STATUS_GAPS, "pending", "other")}
+    counts["never_invited"] = members * len(configured) - sum(c["invited"] for c in managed_counts)
     counts["plans_off"] = _plans_off_count(configured)
     counts["no_detector"] = sum(1 for r in rows if r.has_detector is False)
+    counts["unmanaged_regions"] = len(unmanaged)
     summary.gap_counts = counts
     return summary
 
 
 def coverage_summary() -> CoverageSummary:
     """% of accounts monitored per region and overall, detectors and freshness; cached briefly."""
-    # v2: the summary now carries as_of and gap_counts; entries cached by the previous code lack them.
-    return reports_cached("coverage-summary-v2", {"regions": regions()}, _summary)
+    # v3: the summary counts enabled unmanaged regions and the administrator; v2 entries do not.
+    return reports_cached("coverage-summary-v3", {"regions": regions()}, _summary)
 
 
 # --- Gaps ---------------------------------------------------------------------------------------
@@ -206,7 +233,13 @@ GAP_KINDS = (
     GapKind(
         "no_detector",
         "Regions without an administrator detector",
-        "GuardDuty is not enabled for the administrator there.",
+        "Enabled for the administrator account, but GuardDuty is not enabled for the administrator there.",
+    ),
+    GapKind(
+        "unmanaged_regions",
+        "Enabled regions GuardWatch does not manage",
+        "Enabled for the administrator account (EC2 DescribeRegions) but not in GUARDWATCH_AWS_REGIONS: "
+        "GuardWatch reads no members or findings there. Add them to GUARDWATCH_AWS_REGIONS.",
     ),
     GapKind(
         "plans_off", "Protection plans off", "Monitored members with one or more protection plans disabled."
@@ -306,6 +339,11 @@ class GapList:
     page: Page | None = None
     full: bool = False  # the paginated list (chosen with ?gap=) rather than a preview
 
+    @property
+    def regions_only(self) -> bool:
+        """Rows are whole regions, not accounts."""
+        return self.kind.key in ("no_detector", "unmanaged_regions")
+
 
 def _membership_rows(memberships) -> list[GapRow]:
     return [
@@ -334,9 +372,16 @@ def gap_list(
     page = None
     if key == "no_detector":
         rows = [
-            GapRow(region=r.region, detail=r.members_error or "No detector", since=r.members_synced_at)
+            GapRow(region=r.region, since=r.members_synced_at,
+                   detail=(r.members_error or "No detector") + ("" if r.managed else " (not managed by GuardWatch)"))
             for r in regions_without_detector(summary=summary)
-        ]
+        ]  # fmt: skip
+        return GapList(kind, count, rows)
+    if key == "unmanaged_regions":
+        rows = [
+            GapRow(region=r.region, detail="administrator detector: " + ("yes" if r.detector_id else "none"))
+            for r in (summary or coverage_summary()).regions if not r.managed
+        ]  # fmt: skip
         return GapList(kind, count, rows)
     if key == "never_invited":
         accounts = _never_invited_accounts()
@@ -419,7 +464,7 @@ def coverage_dashboard() -> CoverageDashboard:
     def compute() -> dict:
         counts = gap_counts(summary=summary)
         return {
-            "gaps": sum(v for k, v in counts.items() if k not in ("no_detector", "plans_off")),
+            "gaps": sum(v for k, v in counts.items() if k not in ("no_detector", "plans_off", "unmanaged_regions")),
             "alerts": Alert.objects.filter(acknowledged_at__isnull=True).count(),
         }
 

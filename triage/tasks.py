@@ -17,7 +17,7 @@ def writeback_flush() -> dict:
     result = writeback.writebacks_flush()
     if result.more:
         writeback_flush.delay()
-    return {"sent": result.sent, "failed": result.failed, "calls": result.calls, "more": result.more}
+    return {"sent": result.sent, "failed": result.failed, "waiting": result.waiting, "calls": result.calls, "more": result.more}
 
 
 @shared_task(name="findings.tasks.bulk_action_run")

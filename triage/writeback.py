@@ -20,7 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from findings import gateway
-from findings.models import Finding, FindingEvent, SyncState
+from findings.models import Finding, FindingEvent, SyncState, WriteSource
 from guardwatch.core.db.bulk import rows_insert
 from guardwatch.core.queue import task_send
 from triage.models import WriteBack
@@ -110,6 +110,7 @@ class FlushResult:
     failed: int = 0
     calls: int = 0
     more: bool = False
+    waiting: int = 0
 
 
 def _describe(error: Exception) -> str:
@@ -131,7 +132,8 @@ def writebacks_flush(*, now: datetime | None = None, limit: int = FLUSH_LIMIT) -
         due = list(
             WriteBack.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("finding")
-            .only("id", "operation", "region", "attempts", "status", "finding__id", "finding__finding_id")
+            .only("id", "operation", "region", "attempts", "status", "finding__id", "finding__finding_id",
+                  "finding__arn", "finding__source")  # fmt: skip
             .filter(
                 Q(status=WriteBack.Status.PENDING) | Q(status=WriteBack.Status.FAILED),
                 next_attempt_at__lte=now,
@@ -139,7 +141,7 @@ def writebacks_flush(*, now: datetime | None = None, limit: int = FLUSH_LIMIT) -
             .order_by("id")[: limit + 1]
         )
         result.more = len(due) > limit
-        due = due[:limit]
+        due = _confirmed_only(due[:limit], now=now, result=result)
         groups: dict[tuple[str, str], list[WriteBack]] = defaultdict(list)
         for row in due:
             groups[(row.region, row.operation)].append(row)
@@ -173,6 +175,30 @@ def writebacks_flush(*, now: datetime | None = None, limit: int = FLUSH_LIMIT) -
             result.sent += len(rows)
         FindingEvent.objects.bulk_create(events, batch_size=2000)
     return result
+
+
+CONFIRM_WAIT = timedelta(minutes=1)
+WAITING_FOR_GUARDDUTY = (
+    "Waiting for GuardDuty to confirm this pushed finding (GetFindings, matched by ARN) before writing back."
+)
+
+
+def _confirmed_only(rows: list[WriteBack], *, now: datetime, result: FlushResult) -> list[WriteBack]:
+    """The rows whose finding holds GuardDuty's own values; the others wait, unsent.
+
+    A write-back names the finding by id in the administrator's detector, and ids are only unique per
+    detector: a pushed decoy whose `id` copies a real finding's would archive the real one. A finding's
+    values come from GuardDuty (source `pull`) only once GetFindings returned its ARN, so only then is
+    its id known to be that ARN's (`findings.push.findings_push_confirm`); a pushed finding GuardDuty
+    never confirms is deleted, and its write-backs with it.
+    """
+    waiting = [row for row in rows if row.finding.source != WriteSource.PULL]
+    if waiting:
+        WriteBack.objects.filter(pk__in=[row.pk for row in waiting]).update(
+            next_attempt_at=now + CONFIRM_WAIT, error=WAITING_FOR_GUARDDUTY
+        )
+        result.waiting += len(waiting)
+    return [row for row in rows if row.finding.source == WriteSource.PULL]
 
 
 def _send(region: str, detector: str, operation: str, finding_ids: list[str]) -> int:

@@ -55,7 +55,8 @@ def list_members(context: Context, params: dict[str, Any]) -> dict[str, Any]:
     only_associated = params.get("OnlyAssociated", "true").lower()
     if only_associated not in ("true", "false"):
         raise invalid_parameter("onlyAssociated", "Valid values are: true, false.")
-    members = sorted(context.scope.members.values(), key=lambda member: member.account_id)
+    members = sorted((m for m in context.scope.members.values() if relationships.listed(m)),
+                     key=lambda member: member.account_id)
     if only_associated == "true":
         members = [member for member in members if member.relationship_status in ASSOCIATED]
     page, token = paginate(members, params.get("MaxResults"), params.get("NextToken"),
@@ -73,7 +74,7 @@ def get_members(context: Context, params: dict[str, Any]) -> dict[str, Any]:
     members, unprocessed = [], []
     for account_id in params["AccountIds"]:
         member = context.scope.members.get(account_id)
-        if member is None:
+        if not relationships.listed(member):
             unprocessed.append({"AccountId": account_id, "Result": relationships.NOT_A_MEMBER})
         else:
             members.append(member_view(context.account_id, member))

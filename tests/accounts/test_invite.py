@@ -4,6 +4,7 @@ import pytest
 
 from accounts import operations
 from accounts.models import MemberOperation, MemberOperationResult, Membership, MembershipStatusChange
+from gdsim import relationships
 from guardwatch.core.models import AuditEntry
 
 from .helpers import ADMIN, accounts_make, detectors, member_id
@@ -36,8 +37,10 @@ def test_inviting_1000_accounts_into_4_regions_makes_only_the_minimum_member_cal
     for region in regions:
         assert simulator.call_counts[("CreateMembers", ADMIN, region)] == 20  # ⌈1000/50⌉
         assert simulator.call_counts[("InviteMembers", ADMIN, region)] == 20
+        # GetMembers reads where each invitation stands (GuardDuty verifies the email before sending it).
+        assert simulator.call_counts[("GetMembers", ADMIN, region)] == 20
     # Besides those, one ListDetectors per region to find the administrator's detector, nothing else.
-    assert simulator.call_counts.total == 4 * (20 + 20) + 4
+    assert simulator.call_counts.total == 4 * (20 + 20 + 20) + 4
     assert simulator.member_status(ADMIN, member_id(1000), "ap-southeast-2") == "Invited"
     assert Membership.objects.filter(relationship_status="Invited").count() == 4000
 
@@ -65,7 +68,12 @@ def test_disable_email_notification_sends_no_email(simulator, regions, admin):
 
 def test_unprocessed_accounts_are_reported_per_account_and_the_rest_is_invited(simulator, regions, admin):
     accounts = accounts_make(3, simulator=simulator)
-    simulator.register_account(accounts[1].account_id, "someone-else@example.com")  # root email differs
+    rival = "999999999999"  # accounts[1] already has another administrator in us-east-1
+    simulator.ensure_detector(rival, "us-east-1")
+    relationships.create_members(simulator, rival, "us-east-1", [{"AccountId": accounts[1].account_id,
+                                                                  "Email": accounts[1].email}])
+    relationships.invite_members(simulator, rival, "us-east-1", [accounts[1].account_id])
+    simulator.accept_invitation(accounts[1].account_id, "us-east-1", rival)
     detectors(simulator, regions[:1])
 
     operation = invite(accounts, regions[:1], admin)
@@ -73,10 +81,10 @@ def test_unprocessed_accounts_are_reported_per_account_and_the_rest_is_invited(s
     assert operation.status == MemberOperation.Status.PARTIAL
     failed = MemberOperationResult.objects.get(operation=operation, outcome="failed")
     assert failed.account == accounts[1]
-    assert "does not match the root email" in failed.result
+    assert failed.result == f"InviteMembers: {relationships.OTHER_ADMINISTRATOR}"
     membership = Membership.objects.get(account=accounts[1], region="us-east-1")
-    assert membership.relationship_status == "EmailVerificationFailed"
-    assert "does not match the root email" in membership.last_error
+    assert membership.relationship_status == "Created"  # as GetMembers reports it, not guessed from the text
+    assert "another administrator" in membership.last_error
     assert Membership.objects.filter(relationship_status="Invited").count() == 2
 
 

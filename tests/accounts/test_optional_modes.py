@@ -2,7 +2,7 @@
 
 import pytest
 
-from accounts import aws_organizations, operations
+from accounts import operations
 from accounts.models import DETECTOR_FEATURES, MemberAccount, MemberOperation, Membership
 from guardwatch.core.models import AuditEntry
 
@@ -32,7 +32,10 @@ def test_invite_accepts_on_the_members_behalf_when_auto_accept_is_on(simulator, 
 
     operation = run("invite", accounts, ["us-east-1"], admin)
 
+    # Once Invited, accepting runs as an operation of its own (test_invite_verification.py has the details).
     assert operation.status == MemberOperation.Status.SUCCEEDED
+    accept = MemberOperation.objects.get(action="accept")
+    assert operations.member_operation_run(operation_id=accept.pk).status == MemberOperation.Status.SUCCEEDED
     assert simulator.member_status(ADMIN, accounts[0].account_id, "us-east-1") == "Enabled"
     assert simulator.detector_id(accounts[0].account_id, "us-east-1") is not None  # created for it
     member_plans = simulator.scope(accounts[0].account_id, "us-east-1").detector.features
@@ -73,7 +76,8 @@ def test_start_stop_resend_and_delete_reach_guardduty(simulator, regions, admin)
     account = accounts_make(1, simulator=simulator)[0]
     detectors(simulator, regions)
     run("invite", [account], ["us-east-1"], admin)
-    assert run("resend", [account], ["us-east-1"], admin).status == MemberOperation.Status.FAILED  # already invited
+    assert run("resend", [account], ["us-east-1"], admin).status == MemberOperation.Status.SUCCEEDED  # a new one
+    assert len(simulator.outbox) == 2
     simulator.accept_invitation(account.account_id, "us-east-1", ADMIN)
 
     run("stop", [account], ["us-east-1"], admin)
@@ -83,57 +87,3 @@ def test_start_stop_resend_and_delete_reach_guardduty(simulator, regions, admin)
     run("delete", [account], ["us-east-1"], admin)
     assert simulator.member_status(ADMIN, account.account_id, "us-east-1") is None
     assert Membership.objects.get(account=account).relationship_status == ""
-
-
-@pytest.fixture
-def organization(simulator, regions):
-    """The administrator is the organization's delegated GuardDuty administrator in both regions."""
-    simulator.set_organization(MANAGEMENT, [ADMIN, "222222222222", "333333333333"])
-    for region in regions:
-        simulator.delegated_admins[region] = ADMIN
-        simulator.ensure_detector(ADMIN, region)
-    return simulator
-
-
-def test_organization_accounts_not_yet_members_are_listed_with_each_regions_configuration(organization):
-    view = aws_organizations.organization_view_load()
-
-    assert view.error == ""
-    assert sorted(a.account_id for a in view.candidates) == ["222222222222", "333333333333", MANAGEMENT]
-    config = view.configurations["us-east-1"]
-    assert config.auto_enable_members == "NONE" and config.member_account_limit_reached is False
-
-
-def test_organization_accounts_become_members_without_invitation(organization, admin, regions):
-    view = aws_organizations.organization_view_load()
-    chosen = [a for a in view.candidates if a.account_id == "222222222222"]
-
-    operation = aws_organizations.organization_members_add(accounts=chosen, regions=regions, actor=admin)
-    operation = operations.member_operation_run(operation_id=operation.pk)
-
-    assert operation.status == MemberOperation.Status.SUCCEEDED
-    assert organization.member_status(ADMIN, "222222222222", "eu-west-1") == "Enabled"
-    account = MemberAccount.objects.get(account_id="222222222222")
-    assert account.source == MemberAccount.Source.ORGANIZATIONS
-    assert set(account.memberships.values_list("relationship_status", flat=True)) == {"Enabled"}
-    assert organization.outbox == []
-
-
-def test_admin_changes_auto_enable_and_the_limit_is_shown(organization, admin, client_for, monkeypatch):
-    aws_organizations.organization_auto_enable_set(region="eu-west-1", value="ALL", actor=admin)
-    monkeypatch.setattr(organization, "member_account_limit", 1)
-
-    html = client_for("admin").get("/accounts/organization/").content.decode()
-
-    assert organization.scope(ADMIN, "eu-west-1").organization.auto_enable_members == "ALL"
-    row = html.split('<tr data-region="eu-west-1">')[1].split("</tr>")[0]
-    assert "<strong>ALL</strong>" in row and "Limit reached" in row
-    assert AuditEntry.objects.filter(verb="organization.auto_enable").exists()
-
-
-def test_without_an_organization_the_page_says_so(simulator, regions, client_for):
-    detectors(simulator, regions)
-
-    html = client_for("analyst").get("/accounts/organization/").content.decode()
-
-    assert "not a member of an organization" in html

@@ -107,6 +107,19 @@ def test_demo_migrates_sqlite_seeds_and_serves_a_dashboard_filled_by_the_worker(
         manager = sign_in(base, "manager", "manager-demo-pass")
         coverage = manager.open(f"{base}/accounts/coverage/", timeout=30).read().decode()
         assert "Resigned" in coverage
+        # Issue 16.4: the demo's administrator is the organization's delegated administrator; the Organization
+        # page (read by the worker into its snapshot) offers the organization accounts, not the management account.
+        admin = sign_in(base, "admin", "admin-demo-pass")
+        organization = wait_for(
+            lambda: (page := admin.open(f"{base}/accounts/organization/", timeout=30).read().decode())
+            and 'data-polling="off"' in page and page,
+            timeout=60, what="the Organization page's snapshot",
+        )  # fmt: skip
+        regions = organization.split("<h2>Configuration per region</h2>")[1].split("</table>")[0]
+        assert "None: added by hand" in regions and "does not treat" not in regions
+        offered = organization.split('aria-label="Organization accounts"')[1].split("</table>")[0]
+        assert 'name="account"' in offered and 'value="100000000001"' not in offered
+        assert 'data-unavailable="100000000001"' in organization
         # The demo analyst's past month of triage, seeded once the first findings sync is in, so the
         # findings report has resolutions and response times to show.
         wait_for(lambda: count(db, "select count(*) from findings_findingevent where kind = 'status'"), timeout=90,

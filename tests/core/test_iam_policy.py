@@ -19,7 +19,7 @@ from botocore import xform_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("guardwatch", "accounts", "findings", "triage", "reports", "notifications")
-SERVICES = ("guardduty", "sts", "organizations", "s3")
+SERVICES = ("guardduty", "sts", "organizations", "s3", "ec2")
 # STS API reference, GetCallerIdentity: "No permissions are required to perform this operation."
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 SERVICE_LINKED = {"guardduty.amazonaws.com", "malware-protection.guardduty.amazonaws.com"}
@@ -38,9 +38,13 @@ def operations_by_method() -> dict[str, str]:
 
 
 def called(tree: ast.AST, methods: dict[str, str]) -> set[str]:
-    """Operations called in `tree`: client.<method>(…), get_paginator("<method>"), getattr(client, "<method>")."""
+    """Operations called in `tree`: client.<method>(…), get_paginator("<method>"), getattr(client, "<method>");
+    an AssumeRole that passes SourceIdentity also needs sts:SetSourceIdentity (IAM User Guide, "Permissions
+    required to set source identity")."""
     found = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "SourceIdentity":
+            found.add("sts:SetSourceIdentity")
         if isinstance(node, ast.Attribute) and node.attr in methods:
             found.add(methods[node.attr])
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in methods:
@@ -117,5 +121,21 @@ def test_whoever_creates_a_detector_may_create_guardduty_s_service_linked_roles(
 
 def test_the_administrator_may_assume_the_member_role():
     statements = documented_policies()["administrator"]
-    assume = [s for s in statements if s["Action"] == "sts:AssumeRole"]
+    assume = [s for s in statements if "sts:AssumeRole" in s["Action"]]
     assert assume and assume[0]["Resource"].endswith(":role/GuardWatchMember")
+
+
+def documented_trust_policies() -> dict[str, list[dict]]:
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    blocks = re.findall(r"<!-- trust: ([\w-]+) -->\s*```json\n(.*?)```", text, re.S)
+    return {name: json.loads(body)["Statement"] for name, body in blocks}
+
+
+def test_roles_guardwatch_assumes_let_it_set_the_source_identity():
+    """Every AssumeRole carries SourceIdentity: the caller's policy and the role's trust policy must allow it."""
+    every, _as_member = product_calls()
+    assert "sts:SetSourceIdentity" in every
+    administrator = [s for s in documented_policies()["administrator"] if "sts:AssumeRole" in s["Action"]]
+    assert administrator and "sts:SetSourceIdentity" in administrator[0]["Action"]
+    trust = documented_trust_policies()["member"]
+    assert {"sts:AssumeRole", "sts:SetSourceIdentity"} <= actions(trust)

@@ -53,3 +53,13 @@ def simulated_findings(simulator, regions) -> dict[str, dict]:
 
 def events_for(findings: list[dict]) -> list[dict]:
     return [to_eventbridge_event(f) for f in findings]
+
+
+def members_monitored(regions, members: tuple[str, ...] = MEMBERS) -> None:
+    """GuardWatch's own record that `members` are monitored in `regions`, as the member sync would write it."""
+    from accounts.models import MONITORED, MemberAccount, Membership
+
+    for member in members:
+        account, _ = MemberAccount.objects.get_or_create(account_id=member, defaults={"email": f"root+{member}@example.com"})
+        for region in regions:
+            Membership.objects.update_or_create(account=account, region=region, defaults={"relationship_status": MONITORED})

@@ -10,11 +10,20 @@ from findings.models import Finding, FindingOccurrence, IngestApiKey
 from findings.services import ingest_key_create, ingest_key_revoke
 from gdsim.catalogue import to_eventbridge_event
 
-from .factories import raw_finding, raw_findings, repeated
+from .factories import MEMBER, raw_finding, raw_findings, repeated
 
 pytestmark = pytest.mark.django_db
 
 URL = "/ingest/eventbridge/"
+
+
+@pytest.fixture(autouse=True)
+def member():
+    """The factories' findings belong to member 222222222222, monitored in us-east-1."""
+    from accounts.models import MONITORED, MemberAccount, Membership
+
+    account = MemberAccount.objects.create(account_id=MEMBER, email="root+member@example.com")
+    Membership.objects.create(account=account, region="us-east-1", relationship_status=MONITORED)
 
 
 @pytest.fixture

@@ -41,12 +41,12 @@ def test_a_newer_version_replaces_the_finding_and_appends_an_occurrence(write_pa
     findings_upsert(findings=[parsed(first)], source="pull")
     later = repeated(first)
 
-    result = findings_upsert(findings=[parsed(later)], source="push")
+    result = findings_upsert(findings=[parsed(later)], source="pull")
 
     assert (result.new, result.updated, result.unchanged) == (0, 1, 0)
     stored = Finding.objects.get(arn=first["Arn"])
     assert stored.count == later["Service"]["Count"]
-    assert stored.source == "push"
+    assert stored.source == "pull"
     assert list(stored.occurrences.order_by("updated_at").values_list("count", flat=True)) == [
         first["Service"]["Count"],
         later["Service"]["Count"],
@@ -56,15 +56,49 @@ def test_a_newer_version_replaces_the_finding_and_appends_an_occurrence(write_pa
 def test_an_older_version_never_overwrites_a_newer_one(write_path):
     first = raw_finding()
     later = repeated(first)
-    findings_upsert(findings=[parsed(later)], source="push")
+    findings_upsert(findings=[parsed(later)], source="pull")
 
     result = findings_upsert(findings=[parsed(first)], source="pull")
 
     assert (result.new, result.updated, result.unchanged) == (0, 0, 1)
     stored = Finding.objects.get(arn=first["Arn"])
     assert stored.count == later["Service"]["Count"]
-    assert stored.source == "push"
     assert stored.occurrences.count() == 1
+
+
+def test_a_push_never_overwrites_values_guardduty_gave_even_when_newer(write_path):
+    first = raw_finding()
+    findings_upsert(findings=[parsed(first)], source="pull")
+
+    result = findings_upsert(findings=[parsed(repeated(first))], source="push")
+
+    assert (result.new, result.updated, result.unchanged) == (0, 0, 1)
+    stored = Finding.objects.get(arn=first["Arn"])
+    assert (stored.count, stored.source) == (first["Service"]["Count"], "pull")
+
+
+def test_a_newer_push_replaces_an_unconfirmed_push(write_path):
+    first = raw_finding()
+    findings_upsert(findings=[parsed(first)], source="push")
+    later = repeated(first)
+
+    result = findings_upsert(findings=[parsed(later)], source="push")
+
+    assert result.updated == 1
+    assert Finding.objects.get(arn=first["Arn"]).count == later["Service"]["Count"]
+
+
+def test_a_pull_overwrites_pushed_values_whatever_updated_at_they_claim(write_path):
+    first = raw_finding()
+    later = repeated(first)
+    findings_upsert(findings=[parsed(later)], source="push")
+
+    result = findings_upsert(findings=[parsed(first)], source="pull")
+
+    assert (result.new, result.updated, result.unchanged) == (0, 1, 0)
+    stored = Finding.objects.get(arn=first["Arn"])
+    assert (stored.count, stored.source) == (first["Service"]["Count"], "pull")
+    assert stored.occurrences.count() == 2  # both versions stay in the history
 
 
 def test_the_same_version_twice_changes_nothing(write_path):

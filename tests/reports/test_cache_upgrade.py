@@ -66,7 +66,7 @@ def test_cached_figures_another_version_kept_are_computed_again():
 
 def test_the_dashboard_opens_over_figures_kept_by_the_previous_layout(client_for):
     store_raw(_snapshot_key(DASHBOARD, {}), pickled_by_a_module_that_is_gone())
-    store_raw(f"guardwatch:reports:{data_version()}:coverage-summary-v2:{_digest({'regions': regions()})}",
+    store_raw(f"guardwatch:reports:{data_version()}:coverage-summary-v3:{_digest({'regions': regions()})}",
               pickled_by_a_module_that_is_gone())  # fmt: skip
     response = client_for("manager").get("/")
     assert response.status_code == 200

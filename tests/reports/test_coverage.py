@@ -44,9 +44,10 @@ def test_manager_sees_percent_of_accounts_monitored_per_region_and_overall(clien
     html = client_for("manager").get("/accounts/coverage/").content.decode()
     us = re.search(r'<tr data-region="us-east-1">.*?</tr>', html, re.S).group(0)
     eu = re.search(r'<tr data-region="eu-west-1">.*?</tr>', html, re.S).group(0)
-    assert ">66.7%<" in us  # 2 of 3 accounts
-    assert ">33.3%<" in eu  # 1 of 3
-    assert re.search(r'data-testid="coverage-overall">.*?50.0%', html, re.S)  # 3 of 6 pairs
+    # The administrator account counts too, monitored where its own detector is (issue 15.3).
+    assert ">75.0%<" in us  # 2 of 3 members + the administrator: 3 of 4 accounts
+    assert ">50.0%<" in eu  # 1 of 3 members + the administrator: 2 of 4
+    assert re.search(r'data-testid="coverage-overall">.*?62.5%', html, re.S)  # 5 of 8 pairs
 
 
 def test_resigned_account_is_listed_as_a_gap_with_its_region(client_for, world):

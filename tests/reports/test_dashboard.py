@@ -37,7 +37,7 @@ def _card(html: str, name: str) -> str:
 
 def test_manager_sees_coverage_percent_linking_to_the_coverage_page(client_for, state):
     html = client_for("manager").get("/").content.decode()
-    assert re.search(r'href="/accounts/coverage/" data-card="coverage">.*?75.0%', html, re.S)
+    assert re.search(r'href="/accounts/coverage/" data-card="coverage">.*?83.3%', html, re.S)
 
 
 def test_open_findings_by_severity_link_to_the_filtered_list(client_for, state):

@@ -342,13 +342,16 @@ def test_an_eventbridge_push_that_stores_a_finding_makes_the_snapshots_stale(
 ):
     import random
 
-    from findings.services import findings_ingest_events
-    from gdsim.catalogue import build_finding
+    from accounts.models import MONITORED, MemberAccount, Membership
+    from findings.push import findings_ingest_events
+    from gdsim.catalogue import build_finding, to_eventbridge_event
 
+    member = MemberAccount.objects.create(account_id="222222222222", email="root@example.com")
+    Membership.objects.create(account=member, region="us-east-1", relationship_status=MONITORED)
     before = data_version(scope="findings")
     raw = build_finding(random.Random(1), finding_type="Recon:EC2/PortProbeUnprotectedPort",
                         account_id="222222222222", region="us-east-1", detector_id="d" * 32, now=timezone.now())  # fmt: skip
-    event = {"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "detail": raw}
+    event = to_eventbridge_event(raw)
     with django_capture_on_commit_callbacks(execute=True):
         assert findings_ingest_events(events=[event]).new == 1
     assert data_version(scope="findings") > before

@@ -79,3 +79,12 @@ def test_live_tick_adds_findings_and_repeats_recent_ones():
 def test_an_unknown_scenario_is_refused():
     with pytest.raises(ValueError, match="unknown scenario"):
         SimulatorState().seed_scenario("nonexistent")
+
+
+def test_demo_administrator_is_the_organizations_delegated_guardduty_administrator(demo):
+    """Issue 16.4: the demo's Organization page ran as an account GuardDuty did not treat as delegated admin."""
+    from gdsim.scenarios import MANAGEMENT_ACCOUNT
+
+    assert all(demo.delegated_admins.get(region) == ADMIN_ACCOUNT for region in REGIONS)
+    assert demo.management_account_id == MANAGEMENT_ACCOUNT
+    assert demo.detector_id(MANAGEMENT_ACCOUNT, REGIONS[0]) is None  # it must enable GuardDuty before being added

@@ -30,3 +30,39 @@ def test_configured_access_keys_name_their_account(state, aws_client):
     state.configured_access_keys["AKIAEXAMPLEKEY"] = MEMBER
     sts = aws_client("sts", aws_access_key_id="AKIAEXAMPLEKEY", aws_secret_access_key="x")
     assert sts.get_caller_identity()["Account"] == MEMBER
+
+
+def _credentials(answer: dict) -> dict:
+    creds = answer["Credentials"]
+    return {"aws_access_key_id": creds["AccessKeyId"], "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds["SessionToken"]}
+
+
+def test_a_source_identity_is_returned_and_kept_by_a_chained_role(state, aws_client):
+    first = aws_client("sts", ADMIN).assume_role(RoleArn=f"arn:aws:iam::{ADMIN}:role/GuardWatchAdmin",
+                                                 RoleSessionName="guardwatch-admin", SourceIdentity="alice")
+    assert first["SourceIdentity"] == "alice"
+
+    chained = aws_client("sts", **_credentials(first)).assume_role(
+        RoleArn=f"arn:aws:iam::{MEMBER}:role/GuardWatchMember", RoleSessionName="guardwatch-accept")
+
+    assert chained["SourceIdentity"] == "alice"  # persists across chained role sessions
+    assert state.source_identities == [(f"arn:aws:iam::{ADMIN}:role/GuardWatchAdmin", "alice"),
+                                       (f"arn:aws:iam::{MEMBER}:role/GuardWatchMember", "alice")]
+
+
+def test_a_chained_role_cannot_change_the_source_identity(aws_client):
+    first = aws_client("sts", ADMIN).assume_role(RoleArn=f"arn:aws:iam::{ADMIN}:role/GuardWatchAdmin",
+                                                 RoleSessionName="guardwatch-admin", SourceIdentity="alice")
+    sts = aws_client("sts", **_credentials(first))
+    with pytest.raises(sts.exceptions.ClientError, match="AccessDenied"):
+        sts.assume_role(RoleArn=f"arn:aws:iam::{MEMBER}:role/GuardWatchMember", RoleSessionName="guardwatch-accept",
+                        SourceIdentity="bob")
+
+
+@pytest.mark.parametrize("value", ["alice smith", "aws:alice", "a" * 257, "j\u00f6rg"])
+def test_a_source_identity_outside_the_models_pattern_is_refused(aws_client, value):
+    sts = aws_client("sts", ADMIN)
+    with pytest.raises(sts.exceptions.ClientError, match="ValidationError"):
+        sts.assume_role(RoleArn=f"arn:aws:iam::{MEMBER}:role/GuardWatchMember", RoleSessionName="guardwatch",
+                        SourceIdentity=value)

@@ -25,6 +25,8 @@ DEMO_ADMIN_ACCOUNT = "111111111111"
 # then, once those findings are in, the demo analyst's past month of triage (findings/demo_history.py).
 FIRST_SYNC_TASKS = (
     "accounts.tasks.members_sync_all_regions",
+    "accounts.tasks.organization_refresh",
+    "accounts.tasks.enabled_regions_discover",
     "findings.tasks.findings_sync_all_regions",
     "findings.tasks.demo_history_seed",
 )
