@@ -15,7 +15,7 @@ COPY requirements/prod.txt requirements/prod.txt
 RUN pip install --require-hashes -r requirements/prod.txt
 
 # The product's apps; not gdsim/ (the GuardDuty simulator is for the demo and tests only).
-COPY manage.py pyproject.toml ./
+COPY manage.py pyproject.toml gunicorn.conf.py ./
 COPY guardwatch guardwatch
 COPY accounts accounts
 COPY findings findings

@@ -139,7 +139,8 @@ def account_add(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Account {account.account_id} added. Invite it to start monitoring.")
             token = _selection_store(request, [account.pk])
             return redirect(f"{reverse('accounts:invite')}?selection={token}")
-    return render(request, "accounts/add.html", {"form": form}, status=400 if form.errors else 200)
+    # A form with errors is a page like any other (200) showing the messages; 400 is for API clients.
+    return render(request, "accounts/add.html", {"form": form})
 
 
 # --- CSV upload: preview, then confirm ----------------------------------------------------------------------
@@ -160,8 +161,7 @@ def account_upload(request: HttpRequest) -> HttpResponse:
             preview = None
         else:
             request.session[PREVIEW_KEY] = [[line.account_id, line.email] for line in preview.valid_lines]
-    status = 400 if form.errors else 200
-    return render(request, "accounts/upload.html", {"form": form, "preview": preview}, status=status)
+    return render(request, "accounts/upload.html", {"form": form, "preview": preview})
 
 
 @require_POST
@@ -227,7 +227,7 @@ def invite(request: HttpRequest) -> HttpResponse:
         "never_invited_pairs": len(selectors.never_invited_pairs(accounts=accounts, regions=list(settings.GUARDWATCH_AWS_REGIONS)))
         if target == "scope=new" else None,
     }  # fmt: skip
-    return render(request, "accounts/invite.html", context, status=400 if form.errors else 200)
+    return render(request, "accounts/invite.html", context)
 
 
 @require_POST

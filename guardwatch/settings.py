@@ -98,7 +98,8 @@ if DEMO:
 TESTING = GUARDWATCH_ENV == "test"
 PRODUCTION = GUARDWATCH_ENV == "production"
 
-DEBUG = env_bool("DEBUG", DEMO)
+# Off in every mode unless set: the demo shows the product's own error pages, not tracebacks and settings.
+DEBUG = env_bool("DEBUG", False)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG=true shows tracebacks and settings to visitors: never in production.")
 # Public (it is in this file): anyone could forge sessions and password-reset tokens with it.
@@ -108,6 +109,19 @@ if PRODUCTION and len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters in production.")
 if PRODUCTION and SECRET_KEY == DEMO_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY is the published demo key: generate a random one for production.")
+# Encrypts destination secrets (Jira tokens, webhook URLs and signing secrets) at rest; apart from SECRET_KEY
+# so that rotating or leaking one does not touch the other. Old values go in the fallbacks during a rotation.
+DEMO_SECRETS_KEY = "guardwatch-insecure-demo-and-test-secrets-key-never-use-in-production"  # noqa: S105
+GUARDWATCH_SECRETS_KEY = env_str("GUARDWATCH_SECRETS_KEY", None if PRODUCTION else DEMO_SECRETS_KEY)
+GUARDWATCH_SECRETS_KEY_FALLBACKS = env_list("GUARDWATCH_SECRETS_KEY_FALLBACKS", "")
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", "")
+if PRODUCTION:
+    if len(GUARDWATCH_SECRETS_KEY) < 32:
+        raise ImproperlyConfigured("GUARDWATCH_SECRETS_KEY must be at least 32 characters in production.")
+    if GUARDWATCH_SECRETS_KEY == DEMO_SECRETS_KEY:
+        raise ImproperlyConfigured("GUARDWATCH_SECRETS_KEY is the published demo key: generate a random one.")
+    if GUARDWATCH_SECRETS_KEY in {SECRET_KEY, *SECRET_KEY_FALLBACKS}:
+        raise ImproperlyConfigured("GUARDWATCH_SECRETS_KEY must differ from SECRET_KEY: generate a separate one.")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is required in production (comma-separated host names).")
@@ -119,10 +133,10 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "guardwatch.core",  # before staticfiles: its `runserver` (refuses to expose the demo key) wins
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
-    "guardwatch.core",
     "accounts",
     "findings",
     "triage",
@@ -132,6 +146,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files in every mode (the demo and runserver run with DEBUG off); from the apps' folders
+    # outside production (WHITENOISE_USE_FINDERS), from collectstatic's manifest in production.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "guardwatch.core.middleware.RequestLimitsMiddleware",  # before anything reads the query string or body
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -145,9 +163,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-if PRODUCTION:
-    # Demo and tests serve static files through runserver/live_server; production through WhiteNoise.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+WHITENOISE_USE_FINDERS = not PRODUCTION
 
 ROOT_URLCONF = "guardwatch.urls"
 WSGI_APPLICATION = "guardwatch.wsgi.application"
@@ -224,7 +240,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# collectstatic's folder, for production (the image builds it); elsewhere WhiteNoise serves the apps' folders.
+STATIC_ROOT = BASE_DIR / "staticfiles" if PRODUCTION else None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -236,9 +253,14 @@ STORAGES = {
     },
 }
 
-# Uploads (member CSVs) are small; refuse anything larger before it reaches a view.
+# Uploads (member CSVs) are small. These two only decide what Django keeps in memory (a larger file is
+# spooled to disk); GUARDWATCH_MAX_REQUEST_BYTES refuses a larger body before it is read at all
+# (guardwatch.core.middleware.RequestLimitsMiddleware), and a longer query string than
+# GUARDWATCH_MAX_QUERY_STRING_BYTES gets a clear 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+GUARDWATCH_MAX_REQUEST_BYTES = env_int("GUARDWATCH_MAX_REQUEST_BYTES", 2 * 1024 * 1024, minimum=64 * 1024)
+GUARDWATCH_MAX_QUERY_STRING_BYTES = env_int("GUARDWATCH_MAX_QUERY_STRING_BYTES", 8000, minimum=1024)
 
 # --- Security ---------------------------------------------------------------------------------
 SECURE_CSP = {
@@ -272,6 +294,9 @@ GUARDWATCH_LOGIN_MAX_DELAY_MINUTES = env_int("GUARDWATCH_LOGIN_MAX_DELAY_MINUTES
 # How many proxies in front of GuardWatch append to X-Forwarded-For (the client's address is read that
 # many entries from its right); 0 = the connection's address (REMOTE_ADDR). See docs/deployment.md.
 GUARDWATCH_TRUSTED_PROXY_HOPS = env_int("GUARDWATCH_TRUSTED_PROXY_HOPS", 0)
+# The Django admin at /django-admin/ (users and groups only; GuardWatch's pages do the rest). Off in
+# production unless set; its sign-in is throttled like /login/ wherever it is on.
+GUARDWATCH_DJANGO_ADMIN = env_bool("GUARDWATCH_DJANGO_ADMIN", not PRODUCTION)
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
@@ -279,9 +304,15 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # Django never reads X-Forwarded-Proto itself: gunicorn sets the request's scheme from it, and only
+    # when the connection comes from an address in FORWARDED_ALLOW_IPS (gunicorn.conf.py, docs/security.md).
+    # Django's SECURE_PROXY_SSL_HEADER would believe the header from any client that reaches gunicorn.
     if env_bool("SECURE_PROXY_SSL_HEADER", False):
-        # Only behind a proxy that strips and sets X-Forwarded-Proto itself.
-        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER=true is no longer supported: Django would trust X-Forwarded-Proto from any "
+            "client. Unset it and set FORWARDED_ALLOW_IPS to your TLS proxy's address; gunicorn then takes the "
+            "scheme from that proxy only."
+        )
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
@@ -416,14 +447,17 @@ if _MAIL_BACKEND.endswith("smtp.EmailBackend"):
         "timeout": env_int("EMAIL_TIMEOUT", 10, minimum=1),
     }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "guardwatch@localhost")
-# Connect and read timeout of every outbound notification request, in seconds.
+# Every outbound notification request must be over (connect, TLS, send, whole answer) within this many seconds.
 GUARDWATCH_NOTIFY_TIMEOUT_SECONDS = env_int("GUARDWATCH_NOTIFY_TIMEOUT_SECONDS", 10, minimum=1)
 # A failed delivery is tried this many times in all, waiting base × 2^(attempt-1) seconds in between.
 GUARDWATCH_NOTIFY_MAX_ATTEMPTS = env_int("GUARDWATCH_NOTIFY_MAX_ATTEMPTS", 5, minimum=1)
 GUARDWATCH_NOTIFY_RETRY_BASE_SECONDS = env_int("GUARDWATCH_NOTIFY_RETRY_BASE_SECONDS", 30, minimum=1)
-# Refuse destination URLs on loopback addresses (127.0.0.0/8, ::1). Off by default: self-hosted relays
-# often listen there. Link-local and cloud metadata addresses are always refused.
-GUARDWATCH_NOTIFY_BLOCK_LOOPBACK = env_bool("GUARDWATCH_NOTIFY_BLOCK_LOOPBACK", False)
+# Destination URLs on loopback addresses (127.0.0.0/8, ::1) reach the GuardWatch host itself (its Redis,
+# its database, an admin port): refused unless this is on. On in the demo and tests, whose receivers
+# listen on 127.0.0.1. Link-local and cloud metadata addresses are always refused.
+GUARDWATCH_NOTIFY_ALLOW_LOOPBACK = env_bool("GUARDWATCH_NOTIFY_ALLOW_LOOPBACK", not PRODUCTION)
+# A PEM file of extra certificate authorities for https destinations (a self-hosted Jira behind a private CA).
+GUARDWATCH_NOTIFY_CA_FILE = os.environ.get("GUARDWATCH_NOTIFY_CA_FILE", "")
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,8 @@
 """Root URL configuration: the project's own pages, then each app's URLs (every path as it has always been)."""
 
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
@@ -25,5 +27,15 @@ urlpatterns = [
     path("findings/", include("triage.urls")),  # the list, a finding's page, bulk, suppression
     path("settings/notifications/", include("notifications.urls")),
     path("ingest/eventbridge/", findings_ingest.eventbridge, name="ingest_eventbridge"),
-    path("django-admin/", admin.site.urls),
 ]
+
+
+class ThrottledAdminAuthenticationForm(ThrottledAuthenticationForm, AdminAuthenticationForm):
+    """The Django admin's sign-in (staff only) under the same lock-out as /login/."""
+
+
+if settings.GUARDWATCH_DJANGO_ADMIN:
+    # Off in production unless asked for: GuardWatch's own pages manage users and settings. Where it is on,
+    # its sign-in page is throttled like /login/, so it is no side door for guessing passwords.
+    admin.site.login_form = ThrottledAdminAuthenticationForm
+    urlpatterns.append(path("django-admin/", admin.site.urls))

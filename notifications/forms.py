@@ -13,6 +13,7 @@ from accounts.csvimport import account_ids_normalize_text
 from notifications.models import BANDS, Destination, EventKind, RoutingRule
 from notifications.outbound import OutboundRefused, url_check
 from notifications.senders import priority_map
+from notifications.services import destination_problems
 
 
 def _url_field(label: str, help_text: str = "") -> forms.CharField:
@@ -33,7 +34,8 @@ KIND_FIELDS: dict[str, list[tuple[str, Any, bool]]] = {
             "signing_secret",
             lambda: _secret_field(
                 "Signing secret",
-                "X-GuardWatch-Signature is sha256=HMAC-SHA256(secret, raw body); at least 16 characters.",
+                "X-GuardWatch-Signature is sha256=HMAC-SHA256(secret, timestamp + '.' + raw body); "
+                "at least 16 characters. See docs/notifications.md.",
             ),
             True,
         ),
@@ -209,6 +211,11 @@ class DestinationForm(forms.Form):
                 self.add_error("extra_fields", "Give a JSON object.")
                 extra = {}
             data["extra_fields"] = extra
+        if not self.errors:
+            config, secrets = self.config_and_secrets()
+            problems = destination_problems(kind=self.kind, destination=self.instance, config=config, secrets=secrets)
+            for name, problem in problems.items():
+                self.add_error(name, problem)
         return data
 
     def config_and_secrets(self) -> tuple[dict[str, Any], dict[str, str]]:

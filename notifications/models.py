@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from notifications.crypto import secrets_decrypt
+from notifications.crypto import secrets_decrypt, secrets_reencrypt
 
 
 class EventKind(models.TextChoices):
@@ -63,8 +63,20 @@ class Destination(models.Model):
         return self.name
 
     def secrets(self) -> dict[str, str]:
-        """The decrypted secrets (for sending only; never put them in a template)."""
-        return secrets_decrypt(self.secrets_encrypted)
+        """The decrypted secrets (for sending only; never put them in a template).
+
+        Secrets still under an old key (a fallback, or the SECRET_KEY-derived key of earlier versions)
+        are re-encrypted under GUARDWATCH_SECRETS_KEY on the way, so the old key can be retired.
+        """
+        values = secrets_decrypt(self.secrets_encrypted)
+        fresh = secrets_reencrypt(self.secrets_encrypted)
+        if fresh is not None and self.pk is not None:
+            # Conditional: an edit saved meanwhile wins over this re-encryption of the older value.
+            Destination.objects.filter(pk=self.pk, secrets_encrypted=self.secrets_encrypted).update(
+                secrets_encrypted=fresh
+            )
+            self.secrets_encrypted = fresh
+        return values
 
 
 class RoutingRule(models.Model):

@@ -210,19 +210,24 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> SendOutcome:
 # --- Senders ---------------------------------------------------------------------------------------
 
 
-def webhook_signature(secret: str, body: bytes) -> str:
-    """`sha256=<hex>`: HMAC-SHA256 of the raw body under the destination's secret."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """`sha256=<hex>`: HMAC-SHA256 of `<timestamp>.<raw body>` under the destination's secret.
+
+    The timestamp (also sent as X-GuardWatch-Timestamp) is inside the signature, so a receiver that
+    refuses old timestamps also refuses a captured request replayed later (docs/notifications.md).
+    """
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 def send_webhook(destination: Destination, delivery: Delivery) -> SendOutcome:
     secrets = destination.secrets()
     body = _json_bytes(webhook_body(delivery))
+    timestamp = str(int(time.time()))
     headers = {
         "X-GuardWatch-Event": "digest" if delivery.payload.get("digest") else delivery.kind,
-        "X-GuardWatch-Timestamp": str(int(time.time())),
+        "X-GuardWatch-Timestamp": timestamp,
         "X-GuardWatch-Delivery": str(delivery.pk),
-        "X-GuardWatch-Signature": webhook_signature(secrets.get("signing_secret", ""), body),
+        "X-GuardWatch-Signature": webhook_signature(secrets.get("signing_secret", ""), timestamp, body),
     }
     return _post(secrets.get("url", ""), body, headers)
 
@@ -374,8 +379,13 @@ def jira_issue_find(
 def send_jira(destination: Destination, delivery: Delivery, *, retrying: bool = False) -> SendOutcome:
     """Create one issue. On a retry, first look for the issue an earlier attempt may have created
     (a timeout can hide a success), and return that one instead of creating a duplicate."""
-    config, secrets = destination.config, destination.secrets()
+    config = destination.config
     base = config.get("base_url", "").rstrip("/")
+    if not base.startswith("https://"):
+        # Saved before https was required: the API token is a Basic credential, never sent in clear.
+        return SendOutcome(ok=False, error="Jira is reached over https:// only: edit the destination's site "
+                                           "(and type its API token again).")  # fmt: skip
+    secrets = destination.secrets()
     token = base64.b64encode(f"{config.get('email', '')}:{secrets.get('api_token', '')}".encode()).decode()
     headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
     if retrying:

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -41,11 +42,76 @@ def _hints(secrets: dict[str, str]) -> dict[str, str]:
     return {name: secret_mask(value) for name, value in secrets.items() if value}
 
 
+class DestinationInvalid(ValueError):
+    """The destination cannot be saved as given; `problems` maps a field name to what is wrong."""
+
+    def __init__(self, problems: dict[str, str]):
+        super().__init__("; ".join(problems.values()))
+        self.problems = problems
+
+
+# Where each kind sends (the field holding its address, in `config` or among the secrets) and the
+# credentials that go with that address.
+ADDRESS_FIELDS = {
+    Destination.Kind.WEBHOOK: ("secrets", "url"),
+    Destination.Kind.SLACK: ("secrets", "url"),
+    Destination.Kind.TEAMS: ("secrets", "url"),
+    Destination.Kind.JIRA: ("config", "base_url"),
+}
+CREDENTIALS = {Destination.Kind.WEBHOOK: ("signing_secret",), Destination.Kind.JIRA: ("api_token",)}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ("", url, None)
+    return (parts.scheme.lower(), (parts.hostname or "").rstrip(".").lower(),
+            port or {"https": 443, "http": 80}.get(parts.scheme.lower()))  # fmt: skip
+
+
+def destination_problems(*, kind: str, destination: Destination | None, config: dict,
+                         secrets: dict[str, str]) -> dict[str, str]:  # fmt: skip
+    """What stops these values from being saved: Jira over plain http, or a changed address without its secrets.
+
+    A stored credential goes only to the address it was entered for. Re-pointing a destination at
+    another scheme, host or port (say, a listener of one's own) needs the credential typed again, or
+    whoever may edit destinations could collect the stored token without ever having known it.
+    """
+    problems: dict[str, str] = {}
+    where = ADDRESS_FIELDS.get(kind)
+    if kind == Destination.Kind.JIRA and urlsplit(config.get("base_url") or "").scheme != "https":
+        problems["base_url"] = "Jira is reached over https:// only: the API token would cross the network in clear."
+    if destination is None or where is None:
+        return problems
+    source, field = where
+    new_address = (config if source == "config" else secrets).get(field) or ""
+    if not new_address:
+        return problems  # blank keeps the stored address
+    try:
+        stored = destination.secrets()
+    except SecretsUnreadable:
+        stored = {}
+    old_address = (destination.config if source == "config" else stored).get(field) or ""
+    if _origin(new_address) == _origin(old_address):
+        return problems
+    for name in CREDENTIALS.get(kind, ()):
+        if not secrets.get(name):
+            problems[name] = ("The address changed (scheme, host or port): type this secret again, "
+                              "so it only goes where it was meant to.")  # fmt: skip
+    return problems
+
+
 @transaction.atomic
 def destination_create(
     *, name: str, kind: str, enabled: bool, config: dict, secrets: dict[str, str], actor
 ) -> Destination:
     """A new destination; secrets are encrypted and only masked tails are kept readable."""
+    problems = destination_problems(kind=kind, destination=None, config=config, secrets=secrets)
+    if problems:
+        raise DestinationInvalid(problems)
     destination = Destination.objects.create(
         name=name, kind=kind, enabled=enabled, config=config, secrets_encrypted=secrets_encrypt(secrets),
         secret_hints=_hints(secrets), created_by=actor if getattr(actor, "is_authenticated", False) else None,
@@ -59,7 +125,10 @@ def destination_create(
 @transaction.atomic
 def destination_update(*, destination: Destination, name: str, enabled: bool, config: dict,
                        secrets: dict[str, str], actor) -> Destination:  # fmt: skip
-    """Change a destination; a secret left blank keeps its stored value."""
+    """Change a destination; a secret left blank keeps its stored value, unless the address changed."""
+    problems = destination_problems(kind=destination.kind, destination=destination, config=config, secrets=secrets)
+    if problems:
+        raise DestinationInvalid(problems)
     changed_secrets = sorted(name for name, value in secrets.items() if value)
     if changed_secrets:
         merged = {**destination.secrets(), **{k: v for k, v in secrets.items() if v}}

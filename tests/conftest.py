@@ -95,7 +95,15 @@ def _worker_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, simulator_server) -> Iterator[subprocess.Popen]:
+def test_pki(tmp_path_factory):
+    """A local CA and a server certificate for localhost, hook.example.test and 127.0.0.1 (https receivers)."""
+    from tests.support.tls import pki_make
+
+    return pki_make(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, simulator_server, test_pki) -> Iterator[subprocess.Popen]:
     """A real `celery worker` process on the real Redis broker, consuming this session's queue.
 
     Tests that use it must commit their data (`transactional_db`), since the worker has its own
@@ -110,6 +118,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, simulator_server) 
     hostname = f"test-{os.getpid()}@%h"
     with django_db_blocker.unblock():
         env = _worker_env()
+    env["GUARDWATCH_NOTIFY_CA_FILE"] = str(test_pki.ca_file)  # the worker trusts the https receivers too
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "guardwatch", "worker",

@@ -3,9 +3,56 @@
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
+from django.template.loader import render_to_string
+
+
+class RequestLimitsMiddleware:
+    """A clear 400 for a too-long link and a clear 413 for a too-large body, before anything reads them.
+
+    The link: Django would parse a huge query string (and refuse it deep inside as too many fields, or a
+    redirect to the sign-in page carrying it as too long a URL); runserver, gunicorn (gunicorn.conf.py
+    lets request lines up to its maximum, 8190 bytes, through to here) and tests all answer this page.
+    The body: DATA_UPLOAD_MAX_MEMORY_SIZE and FILE_UPLOAD_MAX_MEMORY_SIZE only decide what stays in
+    memory; a larger upload is still read and spooled to a temporary file before the view can refuse
+    it. The declared Content-Length is checked before the CSRF check (the first to read a form), so
+    nothing is read. Django reads no more than Content-Length, so a body without one is read as empty.
+    Views that bound and read their own body (the EventBridge endpoint, csrf_exempt) are left alone.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        length = len(request.META.get("QUERY_STRING", ""))
+        limit = settings.GUARDWATCH_MAX_QUERY_STRING_BYTES
+        if length > limit:
+            return _error_page("400.html", 400, f"This link is too long for GuardWatch ({length:,} characters after "
+                               f"the “?”; at most {limit:,}). Go back and choose fewer filters, or start again "
+                               "from the dashboard.")  # fmt: skip
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
+        if getattr(view_func, "csrf_exempt", False):
+            return None
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0  # Django reads such a body as empty
+        limit = settings.GUARDWATCH_MAX_REQUEST_BYTES
+        if declared > limit:
+            return _error_page("413.html", 413, f"The upload is {declared:,} bytes; GuardWatch accepts at most "
+                               f"{limit:,} bytes in one request. Go back and send a smaller file (split a large "
+                               "CSV into several).")  # fmt: skip
+        return None
+
+
+def _error_page(template: str, status: int, reason: str) -> HttpResponse:
+    # Rendered without the request: these answers come before sign-in and the context processors.
+    return HttpResponse(render_to_string(template, {"reason": reason}), status=status)
 
 
 def _has_nul(values: QueryDict) -> bool:

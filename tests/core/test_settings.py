@@ -61,6 +61,7 @@ def test_bad_region_list_is_refused():
 def test_production_refuses_sqlite():
     env = {
         "GUARDWATCH_ENV": "production", "SECRET_KEY": "x" * 60, "ALLOWED_HOSTS": "gw.example.com",
+        "GUARDWATCH_SECRETS_KEY": "y" * 40,
         "REDIS_URL": "redis://127.0.0.1:6379/0", "DATABASE_URL": "sqlite:////tmp/x.sqlite3",
     }  # fmt: skip
     result = check_with(env)
@@ -72,6 +73,7 @@ def test_production_settings_pass_the_deploy_check():
     env = {
         "GUARDWATCH_ENV": "production",
         "SECRET_KEY": "k3y-" + "Zq8!vR2#mW7@pL4$" * 4,
+        "GUARDWATCH_SECRETS_KEY": "s3c-" + "Vb6^nT1&xK9*qJ3!" * 3,
         "ALLOWED_HOSTS": "guardwatch.example.com",
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/guardwatch_test",
         "REDIS_URL": "redis://127.0.0.1:6379/1",
@@ -100,7 +102,7 @@ def test_production_refuses_an_aws_endpoint_override():
     """The override sends calls signed with the administrator's credentials elsewhere: simulator only."""
     env = {
         "GUARDWATCH_ENV": "production", "SECRET_KEY": "k3y-" + "Zq8!vR2#mW7@pL4$" * 4,
-        "ALLOWED_HOSTS": "gw.example.com", "REDIS_URL": "redis://127.0.0.1:6379/1",
+        "GUARDWATCH_SECRETS_KEY": "s3c-" + "Vb6^nT1&xK9*qJ3!" * 3, "ALLOWED_HOSTS": "gw.example.com", "REDIS_URL": "redis://127.0.0.1:6379/1",
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/guardwatch_test",
         "GUARDWATCH_AWS_ENDPOINT_URL": "http://collector.example.net:4566",
     }  # fmt: skip

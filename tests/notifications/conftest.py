@@ -31,6 +31,17 @@ def receiver_factory():
 
 
 @pytest.fixture
+def tls_receiver_factory(receiver_factory, test_pki, settings):
+    """`tls_receiver_factory(...)`: an https receiver whose CA GuardWatch trusts (GUARDWATCH_NOTIFY_CA_FILE)."""
+    settings.GUARDWATCH_NOTIFY_CA_FILE = str(test_pki.ca_file)
+
+    def make(**kwargs) -> Receiver:
+        return receiver_factory(tls=test_pki.server_context(), **kwargs)
+
+    return make
+
+
+@pytest.fixture
 def receiver(receiver_factory) -> Receiver:
     return receiver_factory()
 
@@ -46,12 +57,12 @@ def fast_notify(settings):
 
 
 @pytest.fixture
-def fake_jira_factory(receiver_factory, fast_notify):
-    """`fake_jira_factory(slow_creates=1)`: a FakeJira on a local receiver and a Jira destination for it."""
+def fake_jira_factory(tls_receiver_factory, fast_notify):
+    """`fake_jira_factory(slow_creates=1)`: a FakeJira on a local https receiver and a Jira destination for it."""
 
     def make(**kwargs) -> tuple[FakeJira, Receiver, Destination]:
         jira = FakeJira(**kwargs)
-        receiver = receiver_factory(respond=jira.respond)
+        receiver = tls_receiver_factory(respond=jira.respond)
         return jira, receiver, jira_make(receiver.url.removesuffix("/hook"))
 
     return make

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,13 +28,19 @@ class Received:
 class Receiver:
     """Answers every POST with `status`/`answer`; `hang=True` holds the request until the test ends.
 
+    `drip=seconds`: the answer's status line comes at once, then its headers and body one byte every
+    `drip` seconds (a slow-drip receiver: no single read stalls, the whole answer takes long).
+    `tls=SSLContext`: serve https with that server context (see `tls.py`).
+
     `respond(received) -> (status, body) | None`, when given, answers every request (GET too) instead;
     None holds that request like `hang` (a receiver that acted but whose answer never arrives).
     """
 
     def __init__(self, *, status: int = 200, answer: bytes = b'{"ok": true}', hang: bool = False,
-                 respond: Callable[[Received], tuple[int, bytes] | None] | None = None):  # fmt: skip
+                 respond: Callable[[Received], tuple[int, bytes] | None] | None = None,
+                 drip: float | None = None, tls: ssl.SSLContext | None = None):  # fmt: skip
         self.status, self.answer, self.hang, self.respond = status, answer, hang, respond
+        self.drip, self.tls = drip, tls
         self.requests: list[Received] = []
         self.arrived = threading.Condition()
         self.release = threading.Event()
@@ -54,11 +61,27 @@ class Receiver:
                     receiver.release.wait(timeout=30)  # the client times out long before this
                     return
                 status, payload = answer
+                if receiver.drip is not None:
+                    self._drip(status, payload)
+                    return
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def _drip(self, status: int, payload: bytes):
+                head = f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+                self.wfile.write(f"HTTP/1.1 {status} OK\r\n".encode())
+                self.wfile.flush()
+                for byte in head.encode() + payload:
+                    if receiver.release.wait(receiver.drip):  # the test ended
+                        return
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        return
 
             def do_POST(self):  # noqa: N802
                 self._handle("POST")
@@ -71,11 +94,17 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/hook"
 
     def start(self) -> Receiver:
         self.thread.start()

@@ -6,10 +6,15 @@ import base64
 import hashlib
 import hmac
 import json
+import re
+import time
+from pathlib import Path
+from unittest import mock
 
 import boto3
 import pytest
 from django.core import mail
+from django.utils.datastructures import CaseInsensitiveMapping
 from moto import mock_aws
 
 from findings.models import Finding
@@ -21,6 +26,8 @@ from notifications.services import delivery_attempt
 from .conftest import SIGNING_SECRET, destination_make, parsed_finding, rule_make, webhook_make
 
 pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -43,7 +50,8 @@ def test_generic_webhook_receives_a_signed_json_message(receiver, finding):
     delivery = deliver(webhook_make(receiver.url), finding)
 
     [request] = receiver.requests
-    expected = "sha256=" + hmac.new(SIGNING_SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+    signed = request.headers["x-guardwatch-timestamp"].encode() + b"." + request.body
+    expected = "sha256=" + hmac.new(SIGNING_SECRET.encode(), signed, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(request.headers["x-guardwatch-signature"], expected)
     assert request.headers["x-guardwatch-event"] == "new_finding"
     assert request.headers["x-guardwatch-timestamp"].isdigit()
@@ -55,6 +63,33 @@ def test_generic_webhook_receives_a_signed_json_message(receiver, finding):
     assert (body["data"]["account"], body["data"]["region"]) == ("222222222222", "us-east-1")
     assert body["data"]["url"] == f"https://guardwatch.example.test/findings/{finding.pk}/"
     assert (delivery.status, delivery.last_status_code, delivery.attempts) == ("sent", 200, 1)
+
+
+def documented_verifier():
+    """The Python snippet docs/notifications.md gives receivers, exactly as written there."""
+    text = (ROOT / "docs" / "notifications.md").read_text()
+    code = re.search(r"<!-- verify-webhook -->\n```python\n(.*?)```", text, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "docs/notifications.md", "exec"), namespace)  # noqa: S102 (our own documentation)
+    return namespace["guardwatch_webhook_is_genuine"]
+
+
+def test_the_documented_verifier_accepts_a_real_delivery_and_refuses_tampering_and_replay(receiver, finding):
+    deliver(webhook_make(receiver.url), finding)
+    [request] = receiver.requests
+    headers = CaseInsensitiveMapping(request.headers)
+    genuine = documented_verifier()
+
+    assert genuine(SIGNING_SECRET, headers, request.body)
+    assert not genuine("another-secret-of-16+", headers, request.body)
+    assert not genuine(SIGNING_SECRET, headers, request.body.replace(b'"high"', b'"low"'))
+    # A replay with a fresh timestamp but the old signature: the timestamp is inside the signature.
+    fresh = CaseInsensitiveMapping({**request.headers, "x-guardwatch-timestamp": str(int(time.time()) + 60)})
+    assert not genuine(SIGNING_SECRET, fresh, request.body)
+    # The same request, unchanged, an hour later.
+    later = time.time() + 3600
+    with mock.patch("time.time", return_value=later):
+        assert not genuine(SIGNING_SECRET, headers, request.body)
 
 
 def test_slack_gets_text_and_blocks_with_the_link(receiver, finding):
@@ -102,8 +137,8 @@ def test_email_goes_to_every_recipient(finding):
     assert delivery.status == "sent"
 
 
-def test_jira_issue_is_created_and_linked_to_the_finding(receiver_factory, finding):
-    jira = receiver_factory(status=201, answer=b'{"id": "10001", "key": "SEC-7", "self": "x"}')
+def test_jira_issue_is_created_and_linked_to_the_finding(tls_receiver_factory, finding):
+    jira = tls_receiver_factory(status=201, answer=b'{"id": "10001", "key": "SEC-7", "self": "x"}')
     base = jira.url.removesuffix("/hook")
     destination = destination_make(
         "jira",

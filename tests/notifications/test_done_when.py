@@ -65,7 +65,8 @@ def test_a_high_finding_from_the_simulator_reaches_the_webhook_once_signed(
         what="the delivery to be marked sent",
     )
     finding = Finding.objects.get(severity_band="high")
-    signature = "sha256=" + hmac.new(SIGNING_SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+    signed = request.headers["x-guardwatch-timestamp"].encode() + b"." + request.body  # docs/notifications.md
+    signature = "sha256=" + hmac.new(SIGNING_SECRET.encode(), signed, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(request.headers["x-guardwatch-signature"], signature)
     data = request.json()["data"]
     assert data["title"] == finding.title and finding.title

@@ -164,3 +164,81 @@ def test_a_receivers_html_answer_and_a_hostile_title_are_shown_escaped_in_the_de
         assert "&lt;script&gt;alert(&quot;body&quot;)&lt;/script&gt;" in html, page
         assert "Bucket &lt;img src=x onerror=alert(&quot;title&quot;)&gt; is public" in html, page
         assert "<script>alert" not in html and "<img src=x" not in html, page
+
+
+def jira_form(base_url: str, api_token: str = "") -> dict[str, str]:
+    return {"name": "Jira SEC", "enabled": "on", "base_url": base_url, "email": "bot@example.com",
+            "api_token": api_token, "project_key": "SEC", "issue_type": "Task"}  # fmt: skip
+
+
+def test_repointing_jira_elsewhere_needs_the_api_token_typed_again(client_for, fake_jira_factory):
+    """An Admin who never knew the token cannot collect it by pointing the site at a listener of theirs."""
+    jira, receiver, destination = fake_jira_factory()
+    listener = f"https://localhost:{receiver.port}"  # another host name, as a listener of one's own would be
+    admin = client_for("admin")
+
+    response = admin.post(f"{BASE}destinations/{destination.pk}/", jira_form(listener))
+
+    assert response.status_code == 200
+    assert "The address changed (scheme, host or port): type this secret again" in response.content.decode()
+    destination.refresh_from_db()
+    assert destination.config["base_url"] == receiver.url.removesuffix("/hook")  # nothing saved
+    # Same site, another path or case: the token stays; a new token with the new site is accepted.
+    admin.post(f"{BASE}destinations/{destination.pk}/", jira_form(receiver.url.removesuffix("/hook").upper() + "/"))
+    destination.refresh_from_db()
+    assert destination.secrets()["api_token"] == "tok-123456789"
+    assert admin.post(f"{BASE}destinations/{destination.pk}/", jira_form(listener, "tok-new-987654321")).status_code == 302
+    destination.refresh_from_db()
+    assert destination.config["base_url"] == listener and destination.secrets()["api_token"] == "tok-new-987654321"
+
+
+@pytest.mark.parametrize("change", ["scheme", "port", "host"])
+def test_repointing_a_webhook_elsewhere_needs_the_signing_secret_again(client_for, receiver, change):
+    admin = client_for("admin")
+    add_webhook(admin, receiver.url)
+    destination = Destination.objects.get()
+    new_url = {
+        "scheme": f"https://127.0.0.1:{receiver.port}/hook",
+        "port": f"http://127.0.0.1:{receiver.port + 1}/hook",
+        "host": f"http://localhost:{receiver.port}/hook",
+    }[change]
+
+    response = admin.post(f"{BASE}destinations/{destination.pk}/", {"name": "SOC webhook", "url": new_url})
+
+    assert response.status_code == 200 and "type this secret again" in response.content.decode()
+    destination.refresh_from_db()
+    assert destination.secrets()["url"] == receiver.url
+
+
+def test_jira_is_refused_over_plain_http(client_for):
+    response = client_for("admin").post(f"{BASE}destinations/new/?kind=jira",
+                                        jira_form("http://jira.example.com", "tok-123456789"))  # fmt: skip
+    assert response.status_code == 200
+    assert "Jira is reached over https:// only" in response.content.decode()
+    assert not Destination.objects.exists()
+
+
+def test_the_service_refuses_a_changed_address_without_its_secret_too(receiver):
+    from notifications import services
+
+    destination = webhook_make(receiver.url)
+    with pytest.raises(services.DestinationInvalid, match="type this secret again"):
+        services.destination_update(destination=destination, name=destination.name, enabled=True, config={},
+                                    secrets={"url": "http://10.9.9.9/hook", "signing_secret": ""}, actor=None)  # fmt: skip
+
+
+def test_a_jira_destination_saved_over_http_before_the_rule_sends_nothing(receiver, fast_notify):
+    from .conftest import jira_make
+
+    destination = jira_make(f"https://127.0.0.1:{receiver.port}")
+    Destination.objects.filter(pk=destination.pk).update(
+        config={**destination.config, "base_url": f"http://127.0.0.1:{receiver.port}"}  # as an older version saved it
+    )
+    destination.refresh_from_db()
+
+    from notifications import services
+
+    delivery = services.destination_test(destination=destination, actor=None)
+
+    assert delivery.status == "failed" and "Jira is reached over https:// only" in delivery.error
+    assert receiver.requests == []  # the token never crossed the network

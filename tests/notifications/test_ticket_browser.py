@@ -16,10 +16,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.timeout(120)]
 
 
 def test_an_analyst_creates_a_ticket_and_sees_its_key_linked_in_the_timeline(
-    celery_worker_process, transactional_db, receiver_factory, page, sign_in, screenshot
+    celery_worker_process, transactional_db, tls_receiver_factory, page, sign_in, screenshot
 ):
     jira = FakeJira()
-    receiver = receiver_factory(respond=jira.respond)
+    receiver = tls_receiver_factory(respond=jira.respond)
     base = receiver.url.removesuffix("/hook")
     jira_make(base, name="Jira SEC")
     findings_upsert(findings=[parsed_finding()], source="pull")

@@ -187,10 +187,10 @@ def test_an_issue_made_by_a_routing_rule_enters_the_finding_timeline(fake_jira_f
     assert TicketLink.objects.get().finding == finding
 
 
-def test_an_answer_with_an_odd_issue_key_is_a_failure_not_a_link(receiver_factory, finding, fast_notify):
+def test_an_answer_with_an_odd_issue_key_is_a_failure_not_a_link(tls_receiver_factory, finding, fast_notify):
     from .conftest import jira_make
 
-    receiver = receiver_factory(status=201, answer=b'{"id": "1", "key": "<img src=x onerror=alert(1)>"}')
+    receiver = tls_receiver_factory(status=201, answer=b'{"id": "1", "key": "<img src=x onerror=alert(1)>"}')
     destination = jira_make(receiver.url.removesuffix("/hook"))
     delivery = ticket_request(finding=finding, destination=destination, actor=None)
     delivery_attempt(delivery_id=delivery.pk)
@@ -251,10 +251,10 @@ def test_an_unknown_finding_is_not_found(client_for, fake_jira_factory):
     assert analyst.get("/settings/notifications/tickets/999999/panel/").status_code == 404
 
 
-def test_a_jira_error_is_shown_to_the_analyst_escaped(client_for, receiver_factory, finding, fast_notify):
+def test_a_jira_error_is_shown_to_the_analyst_escaped(client_for, tls_receiver_factory, finding, fast_notify):
     from .conftest import jira_make
 
-    receiver = receiver_factory(
+    receiver = tls_receiver_factory(
         status=400, answer=b'{"errors": {"project": "<script>alert(1)</script> is not valid"}}'
     )
     jira_make(receiver.url.removesuffix("/hook"))
