@@ -4,6 +4,15 @@ Each region keeps every account's findings, a list sorted by `updatedAt` (so an 
 is a bisect, not a scan) and a small cache of query results: the ids matching one
 (visible accounts, criteria, sort) at one store version. A NextToken names that cache entry and an
 offset, so paging walks a snapshot; once the entry is gone, paging goes on over fresh results.
+
+AWS documents nothing about what a ListFindings NextToken holds or whether paging sees a fixed set:
+"You can use this parameter when paginating results. Set the value of this parameter to null on your
+first call to the list action. For subsequent calls to the action, fill nextToken in the request with
+the value of NextToken from the previous response to continue listing data." (botocore guardduty
+service-2.json, ListFindingsRequest.NextToken; API reference, ListFindings). So the simulator can
+also hand out offset tokens (`SimulatorState.listing_tokens = "offset"`): the token holds only a
+position in the query's current sorted result, which every page evaluates afresh, so a finding that
+moves or arrives before that position while a client pages shifts the rest (one skipped or repeated).
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from collections import OrderedDict
 from typing import Any
 
 from .criteria import Criteria, sort_key
-from .errors import SimulatorError, invalid_parameter
+from .errors import invalid_parameter
 from .protocol import encode_value
 from .records import epoch_ms
 
@@ -175,9 +184,15 @@ class RegionFindings:
         return [stored for _, stored in present] + sorted(missing, key=lambda stored: stored.id)
 
     def page(self, accounts: frozenset[str], criteria: Criteria, sort: tuple[str, str] | None,
-             max_results: int, next_token: str | None) -> tuple[list[str], str | None]:
-        """One ListFindings page: the ids and the next token (None on the last page)."""
+             max_results: int, next_token: str | None, *, offset_tokens: bool = False) -> tuple[list[str], str | None]:
+        """One ListFindings page: the ids and the next token (None on the last page).
+
+        With `offset_tokens`, the token is a bare position into the query's current result (see the
+        module docstring); otherwise it names a cached snapshot of the result.
+        """
         query = _query_hash(accounts, criteria, sort)
+        if offset_tokens:
+            return self._offset_page(query, accounts, criteria, sort, max_results, next_token)
         offset, page_number, version = 0, 1, self.version
         if next_token:
             token = decode_token(next_token)
@@ -204,6 +219,24 @@ class RegionFindings:
         return chunk, following
 
 
+    def _offset_page(self, query: str, accounts: frozenset[str], criteria: Criteria, sort: tuple[str, str] | None,
+                     max_results: int, next_token: str | None) -> tuple[list[str], str | None]:
+        offset = 0
+        if next_token:
+            token = decode_token(next_token)
+            if token.get("q") != query or token.get("m") != "offset":
+                raise invalid_parameter("nextToken", "The token does not belong to this query.")
+            if not isinstance(token.get("o"), int):
+                raise invalid_parameter("nextToken")
+            offset = token["o"]
+        ids = [stored.id for stored in self.select(accounts, criteria, sort)]
+        chunk = ids[offset:offset + max_results]
+        following = None
+        if offset + max_results < len(ids):
+            following = encode_token({"q": query, "m": "offset", "o": offset + max_results})
+        return chunk, following
+
+
 def _query_hash(accounts: frozenset[str], criteria: Criteria, sort: tuple[str, str] | None) -> str:
     text = json.dumps([sorted(accounts), criteria.key, list(sort or DEFAULT_SORT)])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -224,16 +257,6 @@ def decode_token(token: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise invalid_parameter("nextToken")
     return payload
-
-
-def page_number_of(token: str | None) -> int:
-    """The page a ListFindings NextToken asks for (1 without a token, 0 if unreadable)."""
-    if not token:
-        return 1
-    try:
-        return int(decode_token(token).get("p", 0))
-    except (SimulatorError, TypeError, ValueError):  # the handler reports the bad token, not the fault
-        return 0
 
 
 def paginate(items: list[Any], max_results: int | None, next_token: str | None, *, default: int = 50,

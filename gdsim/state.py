@@ -11,7 +11,7 @@ import hashlib
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,6 +105,12 @@ class SimulatorState:
         self.lock = threading.RLock()
         self.seed = seed
         self.strict_responses = strict_responses
+        # How ListFindings NextTokens page: "snapshot" (a cached result) or "offset" (a position in the
+        # current result; see findings.py). Tests and the control API choose.
+        self.listing_tokens = "snapshot"
+        # A test's hook, called as hook(operation, params, result) under the lock after each GuardDuty
+        # operation is answered: lets a test change findings between one page and the next.
+        self.after_call: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None
         self.configured_access_keys = dict(access_keys or {})
         self.call_counts = CallCounts()
         self.faults = FaultInjector(seed)
@@ -147,6 +153,8 @@ class SimulatorState:
                 self.seed = seed
             self._clear()
             self.member_account_limit = MEMBER_ACCOUNT_LIMIT
+            self.listing_tokens = "snapshot"
+            self.after_call = None
             if self.persistence is not None:
                 self.persistence.clear()
             self.faults.configure([], seed=self.seed)

@@ -61,13 +61,14 @@ def create_sample_findings(context: Context, params: dict[str, Any]) -> dict[str
 
 @handles("ListFindings")
 def list_findings(context: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """Ids of matching findings, one page at a time, over a cached snapshot of the query."""
+    """Ids of matching findings, one page at a time: over a cached snapshot of the query, or with offset
+    tokens over the current result when the state asks for them (see gdsim/findings.py)."""
     context.detector(params["DetectorId"])
     accounts = context.state.visible_accounts(context.account_id, context.region)
     criteria = Criteria(params.get("FindingCriteria"))
     store = context.state.region_findings(context.region)
     ids, token = store.page(accounts, criteria, _sort(params), params.get("MaxResults") or 50,
-                               params.get("NextToken"))
+                            params.get("NextToken"), offset_tokens=context.state.listing_tokens == "offset")
     result: dict[str, Any] = {"FindingIds": ids}
     if token:
         result["NextToken"] = token
