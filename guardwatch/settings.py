@@ -329,7 +329,8 @@ GUARDWATCH_MEMBER_SYNC_MINUTES = env_int("GUARDWATCH_MEMBER_SYNC_MINUTES", 15, m
 # Raise a coverage alert for a member still "Invited" after this many days.
 GUARDWATCH_INVITE_PENDING_DAYS = env_int("GUARDWATCH_INVITE_PENDING_DAYS", 7, minimum=1)
 GUARDWATCH_FINDINGS_SYNC_MINUTES = env_int("GUARDWATCH_FINDINGS_SYNC_MINUTES", 5, minimum=1)
-# Findings sync: re-list this far behind the watermark (GuardDuty's listing lag and clock skew).
+# Findings sync: how long a new finding version may take to show in ListFindings; each run re-lists this
+# far behind GuardDuty's "now" (its Date header) at the previous run's start.
 GUARDWATCH_FINDINGS_SYNC_OVERLAP_SECONDS = env_int("GUARDWATCH_FINDINGS_SYNC_OVERLAP_SECONDS", 300)
 # How long a sync claim lasts without renewal where advisory locks are unavailable (SQLite demo).
 GUARDWATCH_FINDINGS_SYNC_LEASE_SECONDS = env_int("GUARDWATCH_FINDINGS_SYNC_LEASE_SECONDS", 300, minimum=10)
