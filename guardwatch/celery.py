@@ -36,6 +36,11 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
             "findings.tasks.findings_reconcile_all_regions",
             settings.GUARDWATCH_FINDINGS_RECONCILE_MINUTES * 60,
         ),
+        # Every finding id GuardDuty lists against the stored ones: fetches what the incremental sync missed.
+        "findings-ids-compare": (
+            "findings.tasks.findings_ids_compare_all_regions",
+            settings.GUARDWATCH_FINDINGS_IDS_COMPARE_HOURS * 3600,
+        ),
         "findings-retention": ("findings.tasks.findings_retention_purge", 24 * 3600),
         # Reports: recompute stale findings report / dashboard snapshots (a no-op when none is stale).
         "findings-figures-refresh": ("findings.tasks.findings_figures_refresh", 60),

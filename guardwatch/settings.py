@@ -338,6 +338,9 @@ GUARDWATCH_FINDINGS_SYNC_LEASE_SECONDS = env_int("GUARDWATCH_FINDINGS_SYNC_LEASE
 # and at most how many GetFindings calls per region and run its sweep of open findings may spend.
 GUARDWATCH_FINDINGS_RECONCILE_MINUTES = env_int("GUARDWATCH_FINDINGS_RECONCILE_MINUTES", 60, minimum=1)
 GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS = env_int("GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS", 200, minimum=1)
+# Ids-only comparison (every finding id GuardDuty lists against the stored ones; ⌈findings / 50⌉
+# ListFindings per region and run): how often, in hours.
+GUARDWATCH_FINDINGS_IDS_COMPARE_HOURS = env_int("GUARDWATCH_FINDINGS_IDS_COMPARE_HOURS", 24, minimum=1)
 # Delete findings last seen longer ago than this many days; 0 keeps them forever.
 GUARDWATCH_FINDINGS_RETENTION_DAYS = env_int("GUARDWATCH_FINDINGS_RETENTION_DAYS", 0)
 
