@@ -80,7 +80,7 @@ def test_a_worker_clock_minutes_off_guardduty_misses_nothing(simulator, monkeypa
     simulator.advance_clock(60)
     for finding_id in lists[0][:2]:
         simulator.repeat_finding(REGION, finding_id)
-    simulator.generate_findings(ADMIN, REGION, 3)
+    simulator.generate_findings(ADMIN, REGION, 60)  # more than one page: the run bounds its later pages
     second = findings_sync_region(region=REGION)
 
     assert first.status == second.status == "succeeded", first.errors + second.errors
