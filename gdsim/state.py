@@ -392,6 +392,7 @@ class SimulatorState:
             is_new = store.get(data["Id"]) is None
             stored = store.put(data)
             if is_new and not stored.archived and self._suppressed(stored):
+                store.settle_results()
                 stored.data["Service"]["Archived"] = True
                 store.touch(stored)
             return stored

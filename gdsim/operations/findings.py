@@ -93,6 +93,7 @@ def _set_archived(context: Context, params: dict[str, Any], archived: bool) -> d
     store = context.state.region_findings(context.region)
     for stored in visible(context, params["FindingIds"]):
         if stored.archived != archived:
+            store.settle_results()
             stored.data["Service"]["Archived"] = archived
             store.touch(stored)
     return {}
@@ -116,6 +117,7 @@ def update_feedback(context: Context, params: dict[str, Any]) -> dict[str, Any]:
     context.detector(params["DetectorId"])
     store = context.state.region_findings(context.region)
     for stored in visible(context, params["FindingIds"]):
+        store.settle_results()
         stored.data["Service"]["UserFeedback"] = params["Feedback"]
         store.touch(stored)
     return {}
