@@ -228,7 +228,7 @@ class SyncState(models.Model):
     `settled_through` is the pull's checkpoint, in GuardDuty's time (its responses' Date header, never
     the worker's clock): every finding updated before it has been listed and stored, so the next run
     lists from there (see `findings.sync.listing_pages`). `watermark` is the newest `updatedAt` a pull
-    committed (shown, not used to resume).
+    committed (kept for the record; the sync resumes from `settled_through`).
     """
 
     region = models.CharField(max_length=32, unique=True)
