@@ -32,7 +32,9 @@ def start_simulator():
 
 
 def seed(state, region: str, count: int) -> None:
-    """`count` findings of the administrator in `region`, spread over the last 20 days (a fixed past)."""
+    """`count` findings of the administrator in `region`, spread over the 20 days before a fixed past moment;
+    the simulator's clock is left an hour after it, so the estate is quiet (nothing updated within the
+    sync's lag allowance of GuardDuty's "now", which the sync reads from the simulator's Date header)."""
     state.set_clock(datetime(2026, 11, 27, 8, 0, tzinfo=UTC))
     state.register_account(ADMIN, "root@example.com")
     state.ensure_detector(ADMIN, region)
@@ -41,3 +43,4 @@ def seed(state, region: str, count: int) -> None:
         step = min(5000, count - made)
         state.generate_findings(ADMIN, region, step, spread=timedelta(days=20))
         made += step
+    state.advance_clock(3600)

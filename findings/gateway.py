@@ -1,15 +1,17 @@
 """GuardDuty findings through boto3: the administrator detector's findings, listed and fetched in pages.
 
-Every call goes through `guardwatch.aws` (adaptive retries, bounded timeouts). Listing is done by
-hand rather than with boto3's paginator so each page's ids are fetched and handed over before the
-next page is listed: memory stays one page deep whatever the number of findings.
+Every call goes through `guardwatch.aws` (adaptive retries, bounded timeouts). Listing is one call at a
+time rather than boto3's paginator: the pull sync decides each page's bounds from the findings of the
+page before (see `findings.sync`), and memory stays one page deep whatever the number of findings.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 from botocore.exceptions import ClientError
 
@@ -20,12 +22,17 @@ PAGE_SIZE = 50  # ListFindings MaxResults and GetFindings FindingIds are both ca
 
 @dataclass(frozen=True, slots=True)
 class FindingPage:
-    """One ListFindings page and the findings GetFindings returned for its ids (boto3 spelling)."""
+    """One ListFindings page and the findings GetFindings returned for its ids (boto3 spelling).
+
+    `checkpoint_ms`, when set: every finding updated before it (epoch ms, GuardDuty's clock) has been
+    listed by this page or an earlier one, so a sync may resume from there once they are stored.
+    """
 
     number: int
     finding_ids: tuple[str, ...]
     findings: tuple[dict, ...]
     api_calls: int
+    checkpoint_ms: int | None = None
 
 
 class DetectorNotFound(Exception):
@@ -54,53 +61,99 @@ def is_missing_detector(error: ClientError) -> bool:
     return status in {400, 404} and "detector" in message and ("not" in message or "invalid" in message)
 
 
-def finding_pages(
-    *, region: str, detector_id: str, updated_from_ms: int | None, page_size: int = PAGE_SIZE
-) -> Iterator[FindingPage]:
-    """Findings updated at or after `updated_from_ms` (epoch ms; None = all), oldest update first.
+@dataclass(frozen=True, slots=True)
+class IdsPage:
+    """One ListFindings answer: ids in `updatedAt` order, the next token, and when GuardDuty answered."""
 
-    One ListFindings call per page of ids, then one GetFindings call for those ids. Sorted on
-    `updatedAt` ascending so a caller that stops part-way has consumed a prefix of the updates.
+    finding_ids: tuple[str, ...]
+    next_token: str | None
+    server_time: datetime  # GuardDuty's clock: the answer's HTTP Date header (whole seconds)
+    round_trip: float  # seconds from sending the request to the answer, on the worker's monotonic clock
+
+
+class MissingServerTime(Exception):
+    """A GuardDuty answer without a usable Date header (AWS always sends one)."""
+
+
+def response_time(response: dict) -> datetime:
+    """GuardDuty's "now" for an answer: its HTTP `Date` header, never the worker's clock."""
+    value = (response.get("ResponseMetadata") or {}).get("HTTPHeaders", {}).get("date")
+    try:
+        moment = parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise MissingServerTime(f"GuardDuty's answer carried no usable Date header ({value!r}).")
+    return moment.astimezone(UTC)
+
+
+UPDATED_ASC = {"AttributeName": "updatedAt", "OrderBy": "ASC"}
+
+
+def finding_ids_page(
+    *,
+    region: str,
+    detector_id: str,
+    updated_from_ms: int | None = None,
+    updated_before_ms: int | None = None,
+    excluded_ids: frozenset[str] | set[str] = frozenset(),
+    next_token: str | None = None,
+    page_size: int = PAGE_SIZE,
+) -> IdsPage:
+    """One ListFindings call: ids with `updated_from_ms <= updatedAt < updated_before_ms` (epoch ms,
+    either bound optional), none of `excluded_ids` (at most 50), oldest update first.
+
+    The bounds go in the long-typed `GreaterThanOrEqual` / `LessThan` conditions: botocore's model types
+    `Gte` / `Lt` as 32-bit integers, too small for epoch milliseconds. `id` with `Neq` is a documented
+    criterion (API reference, ListFindings `findingCriteria`; "Max values: 50" on `Condition.Neq`).
     """
-    client = aws.guardduty(region)
-    criteria = {}
+    if len(excluded_ids) > PAGE_SIZE:
+        raise ValueError("ListFindings takes at most 50 ids in a Neq condition")
+    criterion: dict = {}
+    updated: dict = {}
     if updated_from_ms is not None:
-        criteria = {"Criterion": {"updatedAt": {"GreaterThanOrEqual": int(updated_from_ms)}}}
-    sort = {"AttributeName": "updatedAt", "OrderBy": "ASC"}
-    token = None
-    number = 0
-    while True:
-        request = {"DetectorId": detector_id, "SortCriteria": sort, "MaxResults": page_size}
-        if criteria:
-            request["FindingCriteria"] = criteria
-        if token:
-            request["NextToken"] = token
-        listed = client.list_findings(**request)
-        ids = tuple(listed.get("FindingIds") or ())
-        token = listed.get("NextToken") or None
-        calls = 1
-        findings: tuple[dict, ...] = ()
-        if ids:
-            fetched = client.get_findings(DetectorId=detector_id, FindingIds=list(ids), SortCriteria=sort)
-            findings = tuple(fetched.get("Findings") or ())
-            calls += 1
-        number += 1
-        yield FindingPage(number=number, finding_ids=ids, findings=findings, api_calls=calls)
-        if not token:
-            return
+        updated["GreaterThanOrEqual"] = int(updated_from_ms)
+    if updated_before_ms is not None:
+        updated["LessThan"] = int(updated_before_ms)
+    if updated:
+        criterion["updatedAt"] = updated
+    if excluded_ids:
+        criterion["id"] = {"Neq": sorted(excluded_ids)}
+    request: dict = {"DetectorId": detector_id, "SortCriteria": UPDATED_ASC, "MaxResults": page_size}
+    if criterion:
+        request["FindingCriteria"] = {"Criterion": criterion}
+    if next_token:
+        request["NextToken"] = next_token
+    started = time.monotonic()
+    listed = aws.guardduty(region).list_findings(**request)
+    round_trip = time.monotonic() - started
+    return IdsPage(
+        finding_ids=tuple(listed.get("FindingIds") or ()),
+        next_token=listed.get("NextToken") or None,
+        server_time=response_time(listed),
+        round_trip=round_trip,
+    )
+
+
+def updated_ms(raw: dict) -> int | None:
+    """A fetched finding's `UpdatedAt` (boto3 spelling, ISO-8601) in epoch ms; None if unreadable."""
+    try:
+        return to_epoch_ms(datetime.fromisoformat(str(raw["UpdatedAt"]).replace("Z", "+00:00")))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def finding_ids_list(*, region: str, detector_id: str, criteria: dict) -> tuple[list[str], int]:
-    """Every finding id matching `criteria` (a FindingCriteria `Criterion` dict), and the calls spent."""
+    """Every finding id matching `criteria` (a FindingCriteria `Criterion` dict; empty: all, archived
+    included), and the calls spent. Paged by NextToken: over a result changing meanwhile, an id may be
+    missed or listed twice (callers compare, they do not conclude from one absence alone)."""
     client = aws.guardduty(region)
     ids: list[str] = []
     token, calls = None, 0
     while True:
-        request = {
-            "DetectorId": detector_id,
-            "FindingCriteria": {"Criterion": criteria},
-            "MaxResults": PAGE_SIZE,
-        }
+        request = {"DetectorId": detector_id, "MaxResults": PAGE_SIZE}
+        if criteria:  # no criteria: every finding, archived ones included
+            request["FindingCriteria"] = {"Criterion": criteria}
         if token:
             request["NextToken"] = token
         listed = client.list_findings(**request)

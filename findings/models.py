@@ -225,9 +225,10 @@ class FindingOccurrence(models.Model):
 class SyncState(models.Model):
     """Where the pull sync of one region stands: its watermark, cached detector, claim and last outcome.
 
-    `watermark` is the newest `updatedAt` committed by a pull; `settled_through` is a time up to which
-    every finding is known to have been listed (a complete run's start minus the overlap), so an
-    idle incremental sync needs no overlap re-listing once both are past.
+    `settled_through` is the pull's checkpoint, in GuardDuty's time (its responses' Date header, never
+    the worker's clock): every finding updated before it has been listed and stored, so the next run
+    lists from there (see `findings.sync.listing_pages`). `watermark` is the newest `updatedAt` a pull
+    committed (kept for the record; the sync resumes from `settled_through`).
     """
 
     region = models.CharField(max_length=32, unique=True)

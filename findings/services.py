@@ -1,5 +1,6 @@
-"""Findings writes besides the pull sync (findings.sync): archive/feedback reconciliation, ingest API keys,
-retention. EventBridge push ingest and its confirmation by GuardDuty are in `findings.push`.
+"""Findings writes besides the pull sync (findings.sync): archive/feedback reconciliation, the ids-only
+comparison, ingest API keys, retention. EventBridge push ingest and its confirmation by GuardDuty are in
+`findings.push`.
 
 Every path stores findings through `findings_upsert` (see `upsert.py`), whose WHERE clause lets
 only a strictly newer `updatedAt` replace a stored finding, so pull and push can race freely.
@@ -146,6 +147,90 @@ def _reconcile_store(findings: tuple[dict, ...], result: ReconcileResult) -> Non
         if (finding.feedback or "") != stored[1]:
             result.feedback += 1
     findings_upsert(findings=parsed, source=WriteSource.PULL)
+
+
+# --- Ids-only comparison ---------------------------------------------------------------------------
+
+
+@dataclass
+class IdsCompareResult:
+    """What one ids-only comparison of a region found and fetched, and the GuardDuty calls it cost."""
+
+    region: str
+    in_guardduty: int = 0
+    stored: int = 0
+    missing: int = 0  # listed by GuardDuty, not stored here
+    fetched: int = 0  # of the missing, stored now
+    gone: int = 0  # stored here, no longer listed by GuardDuty (kept)
+    gone_within_retention: int = 0  # of those, updated within GuardDuty's 90 days (a member left, say)
+    list_calls: int = 0
+    get_calls: int = 0
+    detector_calls: int = 0
+    error: str = ""
+
+    @property
+    def api_calls(self) -> int:
+        return self.list_calls + self.get_calls + self.detector_calls
+
+
+def findings_ids_compare_region(*, region: str, now: datetime | None = None) -> IdsCompareResult:
+    """Compare every finding id the administrator's detector lists in `region` with the ids stored here,
+    and fetch what the incremental sync missed.
+
+    ListFindings with no criteria (archived findings included: GuardWatch stores and shows them, and
+    GuardDuty's listing includes them unless asked not to), ⌈N / 50⌉ calls; GetFindings for the missing
+    ids, 50 a call, stored through the pull upsert. Ids stored here that GuardDuty no longer lists are
+    kept and counted, as the reconciliation and retention treat them: past GuardDuty's 90-day retention
+    (or of a member no longer associated) a finding is GuardWatch's alone, and only
+    `findings_retention_purge` (GUARDWATCH_FINDINGS_RETENTION_DAYS) deletes it. An id the listing misses
+    while findings change under it only shows as gone, so nothing is concluded from it. Failures are
+    logged and returned, never raised.
+    """
+    now = now or timezone.now()
+    result = IdsCompareResult(region=region)
+    state, _ = SyncState.objects.get_or_create(region=region)
+    try:
+        if not state.detector_id:
+            result.detector_calls += 1
+            state.detector_id = gateway.detector_id_get(region=region)
+            state.save(update_fields=["detector_id"])
+        listed, result.list_calls = gateway.finding_ids_list(region=region, detector_id=state.detector_id, criteria={})
+        there = set(listed)
+        # Read after the listing, so what a sync stores meanwhile counts as stored, not missing.
+        here = dict(Finding.objects.filter(region=region).order_by().values_list("finding_id", "updated_at"))
+        missing = sorted(there - here.keys())
+        gone = here.keys() - there
+        cutoff = now - GUARDDUTY_RETENTION
+        result.in_guardduty, result.stored, result.missing = len(there), len(here), len(missing)
+        result.gone = len(gone)
+        result.gone_within_retention = sum(1 for finding_id in gone if here[finding_id] >= cutoff)
+        for findings in gateway.findings_get(region=region, detector_id=state.detector_id, finding_ids=missing):
+            result.get_calls += 1
+            result.fetched += _missing_store(findings)
+    except (ClientError, BotoCoreError, gateway.DetectorNotFound) as error:
+        result.error = error_describe(error)
+        logger.warning("Findings ids comparison of %s failed: %s", region, result.error)
+    if result.missing:
+        logger.warning(
+            "Findings ids comparison of %s: %d finding(s) GuardDuty lists were not stored; %d fetched now.",
+            region, result.missing, result.fetched,
+        )  # fmt: skip
+    if result.fetched:
+        data_version_bump(scope="findings")
+    return result
+
+
+def _missing_store(findings: tuple[dict, ...]) -> int:
+    parsed = []
+    for raw in findings:
+        try:
+            parsed.append(parse_finding(raw))
+        except FindingParseError as error:
+            logger.warning("Ids comparison skipped a finding: %s", error)
+    if not parsed:
+        return 0
+    stored = findings_upsert(findings=parsed, source=WriteSource.PULL)
+    return stored.new + stored.updated
 
 
 # --- Ingest API keys ---------------------------------------------------------------------------

@@ -135,27 +135,153 @@ class _RunProgress:
         self.run.save(update_fields=[*fields, "errors"])
 
 
-def listing_start_ms(*, state: SyncState, overlap: timedelta) -> int | None:
-    """The inclusive `updatedAt` (epoch ms) the next listing starts from; None means a full sync.
+# --- Listing in updatedAt windows ----------------------------------------------------------------
+#
+# Why the sync does not simply follow NextTokens from one ListFindings query: AWS documents nothing about
+# what a token holds (ListFindingsRequest.NextToken: "fill nextToken in the request with the value of
+# NextToken from the previous response to continue listing data"). If it is an offset into the query's
+# current result, a finding updated while the sync pages moves to the end of an updatedAt-sorted result,
+# everything after it shifts one place, and the finding at the next page boundary is never listed. It is
+# older than what the sync stores after it, so no later run would list it either.
+#
+# The strategy: windows on updatedAt whose lower bound only moves over what was seen.
+# - The first call lists [start, ∞) and dates the run from GuardDuty's clock: D = the answer's HTTP Date,
+#   R = its round trip. Every later call is bounded by hi = D + 1 s (Date is whole seconds), so a run ends
+#   however busy the region is. T = D − R − lag is the run's settled point: a finding updated after the
+#   first listing was evaluated carries an updatedAt ≥ T, where lag (GUARDWATCH_FINDINGS_SYNC_OVERLAP_SECONDS)
+#   allows for a new version taking that long to show in ListFindings. The worker's clock is never read.
+# - Each further page is a fresh query without a token: updatedAt in [cursor, upper), id not among the
+#   findings already taken at `cursor` (a Neq of at most 50), oldest first, 50 at most. Once GetFindings has
+#   answered, the cursor moves to the newest fetched updatedAt below T: such a value is what the listing
+#   saw (a finding changed since sits at ≥ T), and every finding the listing held below it was on the page.
+#   No position is ever reused, so nothing can shift past the sync. A full page costs what a token page did
+#   (1 ListFindings + 1 GetFindings for 50 new findings).
+# - More than 50 findings in one millisecond: that millisecond alone is paged by NextToken, and listed again
+#   until a pass brings nothing new (a settled millisecond can lose findings to updates, never gain any).
+# - A page that brings nothing below T ends the settled part: the rest of [cursor, T) is listed with
+#   upper = T, then the recent part [T, hi) is paged by NextToken. A finding a shifting token skips there
+#   is listed by the next run, which starts at or before T.
+# - The checkpoint (`SyncState.settled_through`) moves to the cursor with each committed batch and to T when
+#   the run completes: a failed run resumes from its last batch; the next run re-lists the last `lag`.
 
-    Everything up to `min(watermark, settled_through)` is known to have been listed and stored, so
-    listing starts just after it. Before any run has completed, the overlap is applied to the
-    watermark instead (a first sync that failed part-way).
-    """
-    if state.watermark is None:
-        return None
-    if state.settled_through is None:
-        return gateway.to_epoch_ms(state.watermark - overlap)
-    return gateway.to_epoch_ms(min(state.watermark, state.settled_through)) + 1
+MAX_LISTING_PASSES = 5  # passes over one crowded millisecond before the run gives up (and resumes there later)
+MAX_STALLED_PAGES = 10  # pages in a row whose every finding changed under the listing, likewise
+
+
+class ListingUnstable(Exception):
+    """GuardDuty's listing kept changing under the sync; the run stops where it is settled and resumes later."""
+
+
+def listing_pages(
+    *, region: str, detector_id: str, start_ms: int | None, lag_ms: int
+) -> Iterator[gateway.FindingPage]:
+    """Every finding updated at or after `start_ms` (None: all), as pages of the strategy above, each
+    carrying the checkpoint the sync may commit with it. Touches no database (it runs ahead, in a thread)."""
+    number = 0
+
+    def fetched(ids) -> tuple[tuple[dict, ...], int]:
+        found: list[dict] = []
+        calls = 0
+        for batch in gateway.findings_get(region=region, detector_id=detector_id, finding_ids=list(ids)):
+            found.extend(batch)
+            calls += 1
+        return tuple(found), calls
+
+    def page_of(listed: gateway.IdsPage, ids, checkpoint: int | None) -> tuple[gateway.FindingPage, tuple]:
+        nonlocal number
+        findings, calls = fetched(ids) if ids else ((), 0)
+        number += 1
+        return gateway.FindingPage(
+            number=number, finding_ids=listed.finding_ids, findings=findings, api_calls=1 + calls,
+            checkpoint_ms=checkpoint,
+        ), findings  # fmt: skip
+
+    def token_pages(low: int, high: int, skip: set[str], checkpoint: int) -> Iterator[tuple[gateway.FindingPage, set]]:
+        """One NextToken walk over [low, high); yields each page and the ids it brought that `skip` lacked."""
+        token = None
+        while True:
+            listed = gateway.finding_ids_page(
+                region=region, detector_id=detector_id, updated_from_ms=low, updated_before_ms=high,
+                next_token=token,
+            )  # fmt: skip
+            new = [i for i in listed.finding_ids if i not in skip]
+            page, _ = page_of(listed, new, checkpoint)
+            yield page, set(new)
+            token = listed.next_token
+            if not token:
+                return
+
+    listed = gateway.finding_ids_page(region=region, detector_id=detector_id, updated_from_ms=start_ms)
+    now_ms = gateway.to_epoch_ms(listed.server_time)
+    high = now_ms + 1000
+    settled = now_ms - int(listed.round_trip * 1000) - 1 - lag_ms
+    cursor = start_ms if start_ms is not None else 0
+    taken: set[str] = set()  # fetched findings whose updatedAt is `cursor`
+    upper = high
+    stalled = 0
+    while True:
+        new = [i for i in listed.finding_ids if i not in taken]
+        complete = listed.next_token is None
+        if complete:
+            page, _ = page_of(listed, new, settled)
+            yield page
+            break
+        page_findings = fetched(new) if new else ((), 0)
+        below = [
+            (raw.get("Id"), stamp) for raw in page_findings[0]
+            if (stamp := gateway.updated_ms(raw)) is not None and cursor <= stamp < settled
+        ]  # fmt: skip
+        top = max((stamp for _, stamp in below), default=None)
+        if top is not None and top > cursor:
+            cursor, taken, stalled = top, {i for i, stamp in below if stamp == top}, 0
+        elif any(stamp == cursor for _, stamp in below):
+            taken |= {i for i, stamp in below if stamp == cursor}
+            stalled = 0
+        elif upper != settled:
+            upper = settled  # nothing settled on this page: finish [cursor, T), then the recent part
+        else:
+            stalled += 1
+            if stalled >= MAX_STALLED_PAGES:
+                raise ListingUnstable(
+                    f"ListFindings: {stalled} pages in a row changed while they were read; resuming later."
+                )
+        number += 1
+        yield gateway.FindingPage(
+            number=number, finding_ids=listed.finding_ids, findings=page_findings[0],
+            api_calls=1 + page_findings[1], checkpoint_ms=min(cursor, settled),
+        )  # fmt: skip
+        if len(taken) > gateway.PAGE_SIZE:
+            # A crowded millisecond: list it alone by NextToken until a pass brings nothing new.
+            for _ in range(MAX_LISTING_PASSES):
+                brought: set[str] = set()
+                for page, new_ids in token_pages(cursor, cursor + 1, taken, min(cursor, settled)):
+                    brought |= new_ids
+                    yield page
+                if not brought:
+                    break
+                taken |= brought
+            else:
+                raise ListingUnstable(f"ListFindings: the findings updated at {cursor} ms kept changing; resuming later.")
+            cursor, taken = cursor + 1, set()
+        if cursor >= upper:
+            break
+        listed = gateway.finding_ids_page(
+            region=region, detector_id=detector_id, updated_from_ms=cursor, updated_before_ms=upper,
+            excluded_ids=taken,
+        )  # fmt: skip
+    if upper == settled:
+        # The settled part is complete; the recent part, paged by NextToken, is listed again next run.
+        for page, _ in token_pages(max(settled, cursor), high, set(), settled):
+            yield page
 
 
 def findings_sync_region(*, region: str, trigger: str = "beat", requested_by: str = "") -> SyncRun | None:
     """Pull every finding updated since the region's watermark; None if another run holds the region.
 
-    Page by page: ListFindings (50 ids, oldest update first), GetFindings for those ids, parse;
-    every 10 pages (and before a failing page) one bulk upsert, with the watermark moved to the
-    newest stored `updatedAt` in the same transaction, so a crash at any point resumes from the
-    last committed batch. Failures are recorded on the run and the region's state, never raised:
+    Page by page (`listing_pages`: bounded updatedAt windows, "now" from GuardDuty's Date header):
+    ListFindings (50 ids, oldest update first), GetFindings for those ids, parse; every 10 pages (and
+    before a failing page) one bulk upsert, with the checkpoint and the watermark moved in the same
+    transaction, so a crash at any point resumes from the last committed batch. Failures are recorded on the run and the region's state, never raised:
     other regions carry on. Archive and feedback changes made in the console do not move
     `updatedAt`; `findings_reconcile_region` catches those.
     """
@@ -178,11 +304,10 @@ def _sync_claimed_region(claim: SyncClaim, *, trigger: str, requested_by: str) -
         SyncRun.objects.create(region=region, trigger=trigger, requested_by=requested_by[:150], started_at=now)
     )
     state = SyncState.objects.get(region=region)
-    overlap = timedelta(seconds=settings.GUARDWATCH_FINDINGS_SYNC_OVERLAP_SECONDS)
-    listing_started = timezone.now()
     try:
-        _sync_pages(claim, state, progress, overlap)
-    except (ClientError, BotoCoreError, gateway.DetectorNotFound) as error:
+        _sync_pages(claim, state, progress)
+    except (ClientError, BotoCoreError, gateway.DetectorNotFound, gateway.MissingServerTime,
+            ListingUnstable) as error:  # fmt: skip
         _sync_failed(state, progress, error_describe(error))
         return progress.run
     except Exception as error:  # a bug or a database outage: record it, and let the log have the trace
@@ -190,12 +315,9 @@ def _sync_claimed_region(claim: SyncClaim, *, trigger: str, requested_by: str) -
         _sync_failed(state, progress, f"{type(error).__name__}: {error}")
         return progress.run
     finished = timezone.now()
-    settled = listing_started - overlap
-    if state.settled_through is None or settled > state.settled_through:
-        state.settled_through = settled
     state.last_success_at = finished
     state.last_error = ""
-    state.save(update_fields=["settled_through", "last_success_at", "last_error"])
+    state.save(update_fields=["last_success_at", "last_error"])
     progress.run.status = SyncRun.Status.SUCCEEDED
     progress.run.finished_at = finished
     progress.save("status", "finished_at")
@@ -204,12 +326,13 @@ def _sync_claimed_region(claim: SyncClaim, *, trigger: str, requested_by: str) -
     return progress.run
 
 
-def _sync_pages(claim: SyncClaim, state: SyncState, progress: _RunProgress, overlap: timedelta) -> None:
+def _sync_pages(claim: SyncClaim, state: SyncState, progress: _RunProgress) -> None:
     run = progress.run
     cached = bool(state.detector_id)
     if not cached:
         _detector_refresh(state, run)
-    start_ms = listing_start_ms(state=state, overlap=overlap)
+    # The checkpoint is GuardDuty's time (see listing_pages); None: nothing listed yet, a full sync.
+    start_ms = gateway.to_epoch_ms(state.settled_through) if state.settled_through else None
     try:
         _sync_from(claim, state, progress, start_ms)
     except ClientError as error:
@@ -234,9 +357,10 @@ def _sync_from(claim: SyncClaim, state: SyncState, progress: _RunProgress, start
     A page that fails to arrive first has the pages before it stored, so the watermark stops
     exactly at the last page received.
     """
-    pages = gateway.finding_pages(
-        region=state.region, detector_id=state.detector_id, updated_from_ms=start_ms
-    )
+    pages = listing_pages(
+        region=state.region, detector_id=state.detector_id, start_ms=start_ms,
+        lag_ms=settings.GUARDWATCH_FINDINGS_SYNC_OVERLAP_SECONDS * 1000,
+    )  # fmt: skip
     for batch in parsed_batches(pages, size=SYNC_COMMIT_FINDINGS):
         for message in batch.errors:
             progress.error(message)
@@ -256,6 +380,7 @@ class ParsedBatch:
     errors: list[str] = field(default_factory=list)
     pages: int = 0
     api_calls: int = 0
+    checkpoint_ms: int | None = None  # the newest checkpoint its pages carried (see listing_pages)
 
 
 @dataclass
@@ -303,6 +428,8 @@ def parsed_batches(pages: Iterator, *, size: int) -> Iterator[ParsedBatch]:
                         )
                 batch.pages += 1
                 batch.api_calls += page.api_calls
+                if getattr(page, "checkpoint_ms", None) is not None:
+                    batch.checkpoint_ms = page.checkpoint_ms
                 if len(batch.parsed) >= size:
                     if not put(batch):
                         return
@@ -331,7 +458,7 @@ def parsed_batches(pages: Iterator, *, size: int) -> Iterator[ParsedBatch]:
 
 
 def _batch_store(batch: ParsedBatch, *, state: SyncState, progress: _RunProgress) -> None:
-    """Upsert a batch, count it on the run and move the watermark, in one transaction."""
+    """Upsert a batch, count it on the run and move the checkpoint and the watermark, in one transaction."""
     run = progress.run
     with transaction.atomic():
         result = findings_upsert(findings=batch.parsed, source=WriteSource.PULL)
@@ -341,9 +468,17 @@ def _batch_store(batch: ParsedBatch, *, state: SyncState, progress: _RunProgress
         run.updated += result.updated
         run.unchanged += result.unchanged
         progress.save("pages", "api_calls", "new", "updated", "unchanged")
+        moved = []
         if result.max_updated_at and (state.watermark is None or result.max_updated_at > state.watermark):
             state.watermark = result.max_updated_at
-            state.save(update_fields=["watermark"])
+            moved.append("watermark")
+        if batch.checkpoint_ms is not None:
+            checkpoint = gateway.EPOCH + timedelta(milliseconds=batch.checkpoint_ms)
+            if state.settled_through is None or checkpoint > state.settled_through:
+                state.settled_through = checkpoint
+                moved.append("settled_through")
+        if moved:
+            state.save(update_fields=moved)
 
 
 def _sync_failed(state: SyncState, progress: _RunProgress, message: str) -> None:

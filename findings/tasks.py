@@ -60,6 +60,30 @@ def findings_reconcile_region(region: str) -> dict:
     }
 
 
+@shared_task(name="findings.tasks.findings_ids_compare_all_regions")
+def findings_ids_compare_all_regions() -> list[str]:
+    """Beat: one ids-only comparison task per configured region."""
+    for region in settings.GUARDWATCH_AWS_REGIONS:
+        findings_ids_compare_region.delay(region)
+    return list(settings.GUARDWATCH_AWS_REGIONS)
+
+
+@shared_task(name="findings.tasks.findings_ids_compare_region")
+def findings_ids_compare_region(region: str) -> dict:
+    """Compare GuardDuty's finding ids of one region with the stored ones, fetch the missing; safe to run twice."""
+    result = services.findings_ids_compare_region(region=region)
+    return {
+        "region": region,
+        "api_calls": result.api_calls,
+        "in_guardduty": result.in_guardduty,
+        "stored": result.stored,
+        "missing": result.missing,
+        "fetched": result.fetched,
+        "gone": result.gone,
+        "error": result.error,
+    }
+
+
 @shared_task(name="findings.tasks.findings_retention_purge")
 def findings_retention_purge() -> int:
     """Daily: delete findings past GUARDWATCH_FINDINGS_RETENTION_DAYS (a no-op when it is 0)."""

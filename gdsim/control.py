@@ -21,6 +21,7 @@ a bad request answers 400 `{"error": "..."}`. Endpoints:
     POST   /_sim/findings               {"account_id", "region", "count"?, "finding_types"?, "spread_days"?,
                                          "sample"?} -> {"finding_ids": [...]}
     POST   /_sim/findings/repeat        {"region", "finding_id"} -> {"finding_id", "count", "updated_at"}
+    POST   /_sim/paging                 {"tokens": "snapshot"|"offset"} -> {"tokens"}  (how ListFindings NextTokens page)
     GET    /_sim/faults                 -> {"seed", "rules": [...]}
     POST   /_sim/faults                 {"rules": [{"kind", "rate"?, "operation"?, "region"?, "account"?,
                                          "status"?, "latency_ms"?, "page"?, "repeat"?}], "seed"?}
@@ -226,6 +227,16 @@ def repeat(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
     """A repeat occurrence of a finding."""
     finding = state.repeat_finding(payload["region"], payload["finding_id"])
     return {"finding_id": finding["Id"], "count": finding["Service"]["Count"], "updated_at": finding["UpdatedAt"]}
+
+
+@route("POST", "/_sim/paging")
+def paging(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
+    """Choose how ListFindings NextTokens page: a cached snapshot (default) or offsets (see findings.py)."""
+    tokens = payload.get("tokens")
+    if tokens not in ("snapshot", "offset"):
+        raise ControlError("'tokens' must be 'snapshot' or 'offset'")
+    state.listing_tokens = tokens
+    return {"tokens": tokens}
 
 
 @route("GET", "/_sim/faults")

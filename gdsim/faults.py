@@ -6,8 +6,10 @@ the same calls. Kinds:
 - `throttle`: HTTP 429 TooManyRequestsException (`status` 429, default) or 400 ThrottlingException;
 - `server_error`: HTTP 500 InternalServerErrorException (default) or 503 ServiceUnavailableException;
 - `latency`: sleeps `latency_ms` before answering;
-- `fail_page`: fails ListFindings calls that carry a NextToken for the `page`-th time in a paging
-  run (page 1 = the first call with a token), with a 500 unless `status` says otherwise.
+- `fail_page`: lets the first `page` ListFindings calls in its scope through, then fails the
+  following ones (with a 500 unless `status` says otherwise): the listing's page `page + 1` fails,
+  whether the listing pages by NextToken or, as GuardWatch's sync does, by moving its `updatedAt`
+  lower bound (calls answered by an earlier rule, such as a throttle, are not counted).
 Every rule fires every time it matches (`repeat: "always"`, the default) or only once ("once").
 """
 
@@ -37,6 +39,7 @@ class FaultRule:
     page: int = 1
     repeat: str = "always"
     fired: int = field(default=0)
+    passed: int = field(default=0)  # fail_page: calls let through so far
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -104,13 +107,8 @@ class FaultInjector:
         with self._lock:
             return {"seed": self.seed, "rules": [asdict(rule) for rule in self.rules]}
 
-    def decide(self, operation: str, account: str | None, region: str | None,
-               token_page: int | None = None) -> tuple[float, SimulatorError | None]:
-        """Seconds to wait and the error to answer with (None: answer normally).
-
-        `token_page` is, for ListFindings, how many calls with a NextToken the paging run has made
-        including this one (0 for the first call, which has none).
-        """
+    def decide(self, operation: str, account: str | None, region: str | None) -> tuple[float, SimulatorError | None]:
+        """Seconds to wait and the error to answer with (None: answer normally)."""
         delay = 0.0
         with self._lock:
             for rule in self.rules:
@@ -118,7 +116,8 @@ class FaultInjector:
                     continue
                 if rule.repeat == "once" and rule.fired:
                     continue
-                if rule.kind == "fail_page" and token_page != rule.page:
+                if rule.kind == "fail_page" and rule.passed < rule.page:
+                    rule.passed += 1
                     continue
                 if rule.rate < 1.0 and self._rng.random() >= rule.rate:
                     continue

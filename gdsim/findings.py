@@ -4,6 +4,15 @@ Each region keeps every account's findings, a list sorted by `updatedAt` (so an 
 is a bisect, not a scan) and a small cache of query results: the ids matching one
 (visible accounts, criteria, sort) at one store version. A NextToken names that cache entry and an
 offset, so paging walks a snapshot; once the entry is gone, paging goes on over fresh results.
+
+AWS documents nothing about what a ListFindings NextToken holds or whether paging sees a fixed set:
+"You can use this parameter when paginating results. Set the value of this parameter to null on your
+first call to the list action. For subsequent calls to the action, fill nextToken in the request with
+the value of NextToken from the previous response to continue listing data." (botocore guardduty
+service-2.json, ListFindingsRequest.NextToken; API reference, ListFindings). So the simulator can
+also hand out offset tokens (`SimulatorState.listing_tokens = "offset"`): the token holds only a
+position in the query's current sorted result, which every page evaluates afresh, so a finding that
+moves or arrives before that position while a client pages shifts the rest (one skipped or repeated).
 """
 
 from __future__ import annotations
@@ -13,10 +22,11 @@ import bisect
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 from .criteria import Criteria, sort_key
-from .errors import SimulatorError, invalid_parameter
+from .errors import invalid_parameter
 from .protocol import encode_value
 from .records import epoch_ms
 
@@ -64,6 +74,37 @@ class StoredFinding:
         return bool(self.data.get("Service", {}).get("Archived", False))
 
 
+class _Result:
+    """The ids matching one query in its sort order, worked out only as far as paging has asked.
+
+    For an `updatedAt` sort (GuardWatch's, and the default) the matches are read off the sorted index
+    in order and the walk stops once a page and one more are found: a listing that moves its lower
+    bound page by page costs a page, not a pass over the rest of the region. The walk holds indexes
+    into the store's sorted list, so the store finishes every pending walk before it changes
+    (`RegionFindings.settle_results`): a snapshot stays the result as it was.
+    """
+
+    def __init__(self, ids: list[str], walk: Iterator[str] | None = None):
+        self.ids = ids
+        self._walk = walk
+
+    def upto(self, count: int) -> list[str]:
+        """At least the first `count` ids (fewer when the result is shorter)."""
+        while self._walk is not None and len(self.ids) < count:
+            following = next(self._walk, None)
+            if following is None:
+                self._walk = None
+            else:
+                self.ids.append(following)
+        return self.ids
+
+    def settle(self) -> None:
+        """Work out the whole result now."""
+        if self._walk is not None:
+            self.ids.extend(self._walk)
+            self._walk = None
+
+
 class RegionFindings:
     """All findings of one region, every account's, with the indexes ListFindings uses."""
 
@@ -72,7 +113,7 @@ class RegionFindings:
         self.by_id: dict[str, StoredFinding] = {}
         self._by_updated: list[tuple[int, str]] = []
         self.version = 0
-        self._results: OrderedDict[tuple[str, int], list[str]] = OrderedDict()
+        self._results: OrderedDict[tuple[str, int], _Result] = OrderedDict()
         # Change tracking for persistence (off unless a Persistence asked for it).
         self.tracking = False
         self._changed: set[str] = set()
@@ -85,8 +126,14 @@ class RegionFindings:
         """The finding with this id, or None."""
         return self.by_id.get(finding_id)
 
+    def settle_results(self) -> None:
+        """Finish every pending query walk; call before changing a stored finding's `data` in place."""
+        for result in self._results.values():
+            result.settle()
+
     def put(self, data: dict[str, Any]) -> StoredFinding:
         """Store a new finding or replace the content of an existing one (same Id)."""
+        self.settle_results()
         existing = self.by_id.get(data["Id"])
         if existing is not None:
             if existing.account_id != data["AccountId"]:
@@ -103,11 +150,13 @@ class RegionFindings:
 
     def touch(self, stored: StoredFinding) -> None:
         """Record an in-place change of `stored.data` that does not move updatedAt (archive, feedback)."""
+        self.settle_results()
         stored.set(stored.data)
         self._mark(stored.id)
 
     def remove(self, finding_id: str) -> None:
         """Forget a finding."""
+        self.settle_results()
         stored = self.by_id.pop(finding_id, None)
         if stored is not None:
             self._unindex(stored)
@@ -174,10 +223,35 @@ class RegionFindings:
         present.sort(key=lambda pair: (pair[0], pair[1].id), reverse=order == "DESC")
         return [stored for _, stored in present] + sorted(missing, key=lambda stored: stored.id)
 
+    def result(self, accounts: frozenset[str], criteria: Criteria, sort: tuple[str, str] | None) -> _Result:
+        """The ids of `select`, in its order; lazily for an updatedAt sort (see _Result)."""
+        attribute, order = sort or DEFAULT_SORT
+        if attribute != "updatedAt":
+            return _Result([stored.id for stored in self.select(accounts, criteria, sort)])
+        start = 0 if criteria.updated_low is None else bisect.bisect_left(self._by_updated, (criteria.updated_low, ""))
+        if criteria.updated_high is None:
+            end = len(self._by_updated)
+        else:
+            end = bisect.bisect_right(self._by_updated, (criteria.updated_high, "\uffff"))
+        indexes = range(start, end) if order != "DESC" else range(end - 1, start - 1, -1)
+
+        def walk() -> Iterator[str]:
+            for index in indexes:
+                stored = self.by_id[self._by_updated[index][1]]
+                if stored.account_id in accounts and criteria.matches(stored):
+                    yield stored.id
+        return _Result([], walk())
+
     def page(self, accounts: frozenset[str], criteria: Criteria, sort: tuple[str, str] | None,
-             max_results: int, next_token: str | None) -> tuple[list[str], str | None]:
-        """One ListFindings page: the ids and the next token (None on the last page)."""
+             max_results: int, next_token: str | None, *, offset_tokens: bool = False) -> tuple[list[str], str | None]:
+        """One ListFindings page: the ids and the next token (None on the last page).
+
+        With `offset_tokens`, the token is a bare position into the query's current result (see the
+        module docstring); otherwise it names a cached snapshot of the result.
+        """
         query = _query_hash(accounts, criteria, sort)
+        if offset_tokens:
+            return self._offset_page(query, accounts, criteria, sort, max_results, next_token)
         offset, page_number, version = 0, 1, self.version
         if next_token:
             token = decode_token(next_token)
@@ -186,21 +260,40 @@ class RegionFindings:
             if not all(isinstance(token.get(key), int) for key in ("o", "p", "v")):
                 raise invalid_parameter("nextToken")
             offset, page_number, version = token["o"], token["p"], token["v"]
-        ids = self._results.get((query, version))
-        if ids is None:
+        result = self._results.get((query, version))
+        if result is None:
             version = self.version
-            ids = self._results.get((query, version))
-        if ids is None:
-            ids = [stored.id for stored in self.select(accounts, criteria, sort)]
-            self._results[(query, version)] = ids
+            result = self._results.get((query, version))
+        if result is None:
+            result = self.result(accounts, criteria, sort)
+            self._results[(query, version)] = result
             while len(self._results) > _CACHE_SIZE:
                 self._results.popitem(last=False)
         else:
             self._results.move_to_end((query, version))
+        ids = result.upto(offset + max_results + 1)
         chunk = ids[offset:offset + max_results]
         following = None
         if offset + max_results < len(ids):
             following = encode_token({"q": query, "v": version, "o": offset + max_results, "p": page_number + 1})
+        return chunk, following
+
+
+    def _offset_page(self, query: str, accounts: frozenset[str], criteria: Criteria, sort: tuple[str, str] | None,
+                     max_results: int, next_token: str | None) -> tuple[list[str], str | None]:
+        offset = 0
+        if next_token:
+            token = decode_token(next_token)
+            if token.get("q") != query or token.get("m") != "offset":
+                raise invalid_parameter("nextToken", "The token does not belong to this query.")
+            if not isinstance(token.get("o"), int):
+                raise invalid_parameter("nextToken")
+            offset = token["o"]
+        ids = self.result(accounts, criteria, sort).upto(offset + max_results + 1)
+        chunk = ids[offset:offset + max_results]
+        following = None
+        if offset + max_results < len(ids):
+            following = encode_token({"q": query, "m": "offset", "o": offset + max_results})
         return chunk, following
 
 
@@ -224,16 +317,6 @@ def decode_token(token: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise invalid_parameter("nextToken")
     return payload
-
-
-def page_number_of(token: str | None) -> int:
-    """The page a ListFindings NextToken asks for (1 without a token, 0 if unreadable)."""
-    if not token:
-        return 1
-    try:
-        return int(decode_token(token).get("p", 0))
-    except (SimulatorError, TypeError, ValueError):  # the handler reports the bad token, not the fault
-        return 0
 
 
 def paginate(items: list[Any], max_results: int | None, next_token: str | None, *, default: int = 50,

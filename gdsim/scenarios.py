@@ -205,6 +205,7 @@ def _archive_some(state: SimulatorState, rng: random.Random) -> None:
         store = state.region_findings(region)
         for stored in list(store.by_id.values()):
             if stored.severity < 4 and stored.updated_ms < cutoff and rng.random() < 0.2 and not stored.archived:
+                store.settle_results()
                 stored.data["Service"]["Archived"] = True
                 store.touch(stored)
 

@@ -21,6 +21,8 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import format_datetime
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -36,7 +38,6 @@ from .errors import (
     SimulatorError,
     UnknownOperation,
 )
-from .findings import page_number_of
 from .live import LiveTicker
 from .operations import HANDLERS, Context
 from .protocol import (
@@ -112,6 +113,11 @@ class SimulatorApp:
             self._record_error(f"{request.method} {request.raw_path}\n{traceback.format_exc()}")
             status, headers, body = _json_error(InternalServerError("Internal server error"))
         headers.append(("Content-Length", str(len(body))))
+        # Every AWS response carries an HTTP `Date` (RFC 9110 section 6.6.1: an origin server with a clock
+        # must send it), which clients may take as the service's "now" (GuardWatch's sync does: see
+        # findings/sync.py). It is the simulator's clock, not the host's: wsgiref would otherwise add
+        # the host's time, which disagrees with every timestamp of a simulator whose clock was set.
+        headers.append(("Date", format_datetime(self.state.now().astimezone(UTC), usegmt=True)))
         start_response(f"{status} {_STATUS_TEXT.get(status, 'Status')}", headers)
         return [body]
 
@@ -163,7 +169,7 @@ class SimulatorApp:
             if matched is None:
                 raise UnknownOperation(f"No GuardDuty operation is {request.method} {request.raw_path}.")
             operation, path_params = matched
-            delay, fault = state.faults.decide(operation_name, account, region, self._token_page(operation_name, request))
+            delay, fault = state.faults.decide(operation_name, account, region)
             if delay:
                 time.sleep(delay)
             if fault is not None:
@@ -176,23 +182,14 @@ class SimulatorApp:
                 state.settle_invitations()  # what GuardDuty would show now: verifications that ended meanwhile
                 result = handler(Context(state, account, region, operation_name), params)
                 self._check_output(operation_name, result)
+                if state.after_call is not None:
+                    state.after_call(operation_name, params, result)
                 body = encode_output(operation, result)
                 state.autosave()
         except SimulatorError as error:
             return _json_error(error)
         headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", str(uuid.uuid4()))]
         return operation.http.get("responseCode", 200), headers, body
-
-    @staticmethod
-    def _token_page(operation_name: str, request: Request) -> int | None:
-        """For ListFindings: how many calls with a NextToken this paging run has made, this one included."""
-        if operation_name != "ListFindings":
-            return None
-        try:
-            token = json.loads(request.body or b"{}").get("nextToken")
-        except (ValueError, AttributeError):
-            return None
-        return max(page_number_of(token) - 1, 0) if token else 0
 
     def _check_output(self, operation_name: str, result: dict[str, Any], service: str = "guardduty") -> None:
         if not self.state.strict_responses:

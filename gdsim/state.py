@@ -11,7 +11,7 @@ import hashlib
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,6 +116,12 @@ class SimulatorState:
         self.email_verification_seconds = self.default_email_verification_seconds
         self.seed = seed
         self.strict_responses = strict_responses
+        # How ListFindings NextTokens page: "snapshot" (a cached result) or "offset" (a position in the
+        # current result; see findings.py). Tests and the control API choose.
+        self.listing_tokens = "snapshot"
+        # A test's hook, called as hook(operation, params, result) under the lock after each GuardDuty
+        # operation is answered: lets a test change findings between one page and the next.
+        self.after_call: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None
         self.configured_access_keys = dict(access_keys or {})
         self.call_counts = CallCounts()
         self.faults = FaultInjector(seed)
@@ -171,6 +177,8 @@ class SimulatorState:
             self.member_account_limit = MEMBER_ACCOUNT_LIMIT
             self.new_member_hidden_reads = 0
             self.email_verification_seconds = self.default_email_verification_seconds
+            self.listing_tokens = "snapshot"
+            self.after_call = None
             if self.persistence is not None:
                 self.persistence.clear()
             self.faults.configure([], seed=self.seed)
@@ -431,6 +439,7 @@ class SimulatorState:
             is_new = store.get(data["Id"]) is None
             stored = store.put(data)
             if is_new and not stored.archived and self._suppressed(stored):
+                store.settle_results()
                 stored.data["Service"]["Archived"] = True
                 store.touch(stored)
             return stored

@@ -49,6 +49,11 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
             "findings.tasks.findings_push_confirm",
             settings.GUARDWATCH_INGEST_CONFIRM_MINUTES * 60,
         ),
+        # Every finding id GuardDuty lists against the stored ones: fetches what the incremental sync missed.
+        "findings-ids-compare": (
+            "findings.tasks.findings_ids_compare_all_regions",
+            settings.GUARDWATCH_FINDINGS_IDS_COMPARE_HOURS * 3600,
+        ),
         "findings-retention": ("findings.tasks.findings_retention_purge", 24 * 3600),
         # Watchdogs: work whose worker died (kill -9, OOM, a lost host) is queued again within this long,
         # instead of waiting for the next sync tick or Redis's visibility timeout (1 h).

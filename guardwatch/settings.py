@@ -369,7 +369,8 @@ GUARDWATCH_MEMBER_SYNC_MINUTES = env_int("GUARDWATCH_MEMBER_SYNC_MINUTES", 15, m
 # Raise a coverage alert for a member still "Invited" after this many days.
 GUARDWATCH_INVITE_PENDING_DAYS = env_int("GUARDWATCH_INVITE_PENDING_DAYS", 7, minimum=1)
 GUARDWATCH_FINDINGS_SYNC_MINUTES = env_int("GUARDWATCH_FINDINGS_SYNC_MINUTES", 5, minimum=1)
-# Findings sync: re-list this far behind the watermark (GuardDuty's listing lag and clock skew).
+# Findings sync: how long a new finding version may take to show in ListFindings; each run re-lists this
+# far behind GuardDuty's "now" (its Date header) at the previous run's start.
 GUARDWATCH_FINDINGS_SYNC_OVERLAP_SECONDS = env_int("GUARDWATCH_FINDINGS_SYNC_OVERLAP_SECONDS", 300)
 # How long a sync claim lasts without renewal where advisory locks are unavailable (SQLite demo).
 GUARDWATCH_FINDINGS_SYNC_LEASE_SECONDS = env_int("GUARDWATCH_FINDINGS_SYNC_LEASE_SECONDS", 300, minimum=10)
@@ -379,6 +380,9 @@ GUARDWATCH_WATCHDOG_SECONDS = env_int("GUARDWATCH_WATCHDOG_SECONDS", 30, minimum
 # and at most how many GetFindings calls per region and run its sweep of open findings may spend.
 GUARDWATCH_FINDINGS_RECONCILE_MINUTES = env_int("GUARDWATCH_FINDINGS_RECONCILE_MINUTES", 60, minimum=1)
 GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS = env_int("GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS", 200, minimum=1)
+# Ids-only comparison (every finding id GuardDuty lists against the stored ones; ⌈findings / 50⌉
+# ListFindings per region and run): how often, in hours.
+GUARDWATCH_FINDINGS_IDS_COMPARE_HOURS = env_int("GUARDWATCH_FINDINGS_IDS_COMPARE_HOURS", 24, minimum=1)
 # Delete findings last seen longer ago than this many days; 0 keeps them forever.
 GUARDWATCH_FINDINGS_RETENTION_DAYS = env_int("GUARDWATCH_FINDINGS_RETENTION_DAYS", 0)
 # Suppression rules (docs/security.md): a rule that would hide more than this many open findings now

@@ -61,13 +61,14 @@ def create_sample_findings(context: Context, params: dict[str, Any]) -> dict[str
 
 @handles("ListFindings")
 def list_findings(context: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """Ids of matching findings, one page at a time, over a cached snapshot of the query."""
+    """Ids of matching findings, one page at a time: over a cached snapshot of the query, or with offset
+    tokens over the current result when the state asks for them (see gdsim/findings.py)."""
     context.detector(params["DetectorId"])
     accounts = context.state.visible_accounts(context.account_id, context.region)
     criteria = Criteria(params.get("FindingCriteria"))
     store = context.state.region_findings(context.region)
     ids, token = store.page(accounts, criteria, _sort(params), params.get("MaxResults") or 50,
-                               params.get("NextToken"))
+                            params.get("NextToken"), offset_tokens=context.state.listing_tokens == "offset")
     result: dict[str, Any] = {"FindingIds": ids}
     if token:
         result["NextToken"] = token
@@ -92,6 +93,7 @@ def _set_archived(context: Context, params: dict[str, Any], archived: bool) -> d
     store = context.state.region_findings(context.region)
     for stored in visible(context, params["FindingIds"]):
         if stored.archived != archived:
+            store.settle_results()
             stored.data["Service"]["Archived"] = archived
             store.touch(stored)
     return {}
@@ -115,6 +117,7 @@ def update_feedback(context: Context, params: dict[str, Any]) -> dict[str, Any]:
     context.detector(params["DetectorId"])
     store = context.state.region_findings(context.region)
     for stored in visible(context, params["FindingIds"]):
+        store.settle_results()
         stored.data["Service"]["UserFeedback"] = params["Feedback"]
         store.touch(stored)
     return {}
