@@ -269,6 +269,8 @@ class SyncRun(models.Model):
     updated = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
     api_calls = models.PositiveIntegerField(default=0)
+    # Seconds the run waited out throttling, 5xx or a lost database connection before carrying on.
+    waited_seconds = models.FloatField(default=0)
     errors = models.TextField(blank=True, default="")
 
     class Meta:

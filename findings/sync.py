@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -17,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
+from django import db
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -29,6 +31,7 @@ from findings.parsing import FindingParseError, parse_finding
 from findings.signals import findings_sync_failed
 from findings.upsert import findings_upsert
 from guardwatch.core.data_version import data_version_bump
+from guardwatch.core.db.locks import advisory_lock
 from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import audit_record
 
@@ -84,20 +87,8 @@ def sync_claim(*, region: str) -> Iterator[SyncClaim]:
 
 @contextmanager
 def _advisory_claim(region: str) -> Iterator[SyncClaim]:
-    lock_connection = connections.create_connection(DEFAULT_DB_ALIAS)
-    key = (ADVISORY_LOCK_CLASS, _region_lock_key(region))
-    try:
-        with lock_connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
-            acquired = bool(cursor.fetchone()[0])
-        try:
-            yield SyncClaim(region=region, acquired=acquired, kind="advisory")
-        finally:
-            if acquired:
-                with lock_connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
-    finally:
-        lock_connection.close()
+    with advisory_lock(ADVISORY_LOCK_CLASS, _region_lock_key(region)) as acquired:
+        yield SyncClaim(region=region, acquired=acquired, kind="advisory")
 
 
 @contextmanager
@@ -326,7 +317,65 @@ def _sync_claimed_region(claim: SyncClaim, *, trigger: str, requested_by: str) -
     return progress.run
 
 
+# AWS error codes (and HTTP statuses) that say "try again later", not "this is wrong".
+TRANSIENT_CODES = frozenset({
+    "ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded",
+    "InternalServerErrorException", "InternalFailure", "ServiceUnavailableException", "ServiceUnavailable",
+})  # fmt: skip
+FAULT_FIRST_PAUSE = 1.0  # seconds; doubled after each further failure, at most FAULT_MAX_PAUSE
+FAULT_MAX_PAUSE = 30.0
+
+
+def transient(error: Exception) -> bool:
+    """Whether GuardDuty (or the network to it) may well answer if asked again in a while."""
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return error.response.get("Error", {}).get("Code") in TRANSIENT_CODES or status == 429 or status >= 500
+    return isinstance(error, BotoCoreError)  # connection refused or reset, read timeout: the network
+
+
 def _sync_pages(claim: SyncClaim, state: SyncState, progress: _RunProgress) -> None:
+    """List and store from the checkpoint; ride through faults within the run.
+
+    botocore retries each call (GUARDWATCH_AWS_MAX_ATTEMPTS); when a call still fails with throttling,
+    a 5xx or a network error, the run waits (1 s, doubling, at most 30 s) and carries on from the
+    checkpoint its last committed batch moved, until GUARDWATCH_FINDINGS_SYNC_FAULT_BUDGET_SECONDS of
+    waiting are spent: a fault shorter than that costs a pause, not a failed run. A lost database
+    connection (a PostgreSQL restart, a terminated backend) is retried once on a fresh connection.
+    Anything else fails the run at once (access denied, a bad request: waiting would not help).
+    """
+    run = progress.run
+    budget = settings.GUARDWATCH_FINDINGS_SYNC_FAULT_BUDGET_SECONDS
+    pause = FAULT_FIRST_PAUSE
+    database_retried = False
+    while True:
+        try:
+            _sync_from_checkpoint(claim, state, progress)
+            return
+        except (ClientError, BotoCoreError) as error:
+            if not transient(error) or run.waited_seconds + pause > budget:
+                raise
+            logger.warning("Findings sync of %s: %s; carrying on in %.0f s.", state.region, error_describe(error),
+                           pause)  # fmt: skip
+            time.sleep(pause)  # backing off from GuardDuty, as its throttling asks
+            run.waited_seconds += pause
+            pause = min(pause * 2, FAULT_MAX_PAUSE)
+        except (db.OperationalError, db.InterfaceError) as error:
+            if database_retried:
+                raise
+            database_retried = True
+            logger.warning("Findings sync of %s lost its database connection (%s); retrying once on a fresh one.",
+                           state.region, error)  # fmt: skip
+            connection.close()  # the next query opens a new connection
+            started = time.monotonic()
+            state.refresh_from_db()  # the checkpoint as the last committed batch left it
+            run.waited_seconds += time.monotonic() - started
+        progress.save("waited_seconds", "pages", "api_calls", "new", "updated", "unchanged")
+        state.refresh_from_db()
+        claim.renew()
+
+
+def _sync_from_checkpoint(claim: SyncClaim, state: SyncState, progress: _RunProgress) -> None:
     run = progress.run
     cached = bool(state.detector_id)
     if not cached:

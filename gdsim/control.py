@@ -24,7 +24,7 @@ a bad request answers 400 `{"error": "..."}`. Endpoints:
     POST   /_sim/paging                 {"tokens": "snapshot"|"offset"} -> {"tokens"}  (how ListFindings NextTokens page)
     GET    /_sim/faults                 -> {"seed", "rules": [...]}
     POST   /_sim/faults                 {"rules": [{"kind", "rate"?, "operation"?, "region"?, "account"?,
-                                         "status"?, "latency_ms"?, "page"?, "repeat"?}], "seed"?}
+                                         "status"?, "latency_ms"?, "page"?, "repeat"?, "times"?}], "seed"?}
     DELETE /_sim/faults
     GET    /_sim/calls                  -> {"total", "by_operation", "by_operation_account_region"}
     DELETE /_sim/calls

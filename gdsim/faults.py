@@ -10,7 +10,8 @@ the same calls. Kinds:
   following ones (with a 500 unless `status` says otherwise): the listing's page `page + 1` fails,
   whether the listing pages by NextToken or, as GuardWatch's sync does, by moving its `updatedAt`
   lower bound (calls answered by an earlier rule, such as a throttle, are not counted).
-Every rule fires every time it matches (`repeat: "always"`, the default) or only once ("once").
+Every rule fires every time it matches (`repeat: "always"`, the default) or only once ("once"); with
+`times` it fires at most that many times (a burst of N errors, then the service answers again).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class FaultRule:
     latency_ms: int = 0
     page: int = 1
     repeat: str = "always"
+    times: int | None = None
     fired: int = field(default=0)
     passed: int = field(default=0)  # fail_page: calls let through so far
 
@@ -115,6 +117,8 @@ class FaultInjector:
                 if not rule.applies(operation, account, region):
                     continue
                 if rule.repeat == "once" and rule.fired:
+                    continue
+                if rule.times is not None and rule.fired >= rule.times:
                     continue
                 if rule.kind == "fail_page" and rule.passed < rule.page:
                     rule.passed += 1

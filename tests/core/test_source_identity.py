@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from accounts import operations
-from accounts.models import MemberAccount
+from accounts.models import MemberAccount, MemberOperation
 from guardwatch import aws
 from tests.accounts.helpers import ADMIN, accounts_make, detectors
 
@@ -54,6 +54,10 @@ def test_accepting_on_a_members_behalf_assumes_the_member_role_as_the_user_who_a
     operation = operations.member_operation_start(action="invite", accounts=[account], regions=["us-east-1"],
                                                   actor=admin)  # fmt: skip
     operations.member_operation_run(operation_id=operation.pk)
+    # Once GuardDuty has sent the invitation, accepting runs as an operation of its own, still as the admin.
+    accept = MemberOperation.objects.get(action="accept")
+    assert accept.created_by == admin
+    operations.member_operation_run(operation_id=accept.pk)
 
     assert member_role.member_status(ADMIN, account.account_id, "us-east-1") == "Enabled"
     role = f"arn:aws:iam::{account.account_id}:role/GuardWatchMember"

@@ -5,7 +5,7 @@ import pytest
 pytestmark = pytest.mark.browser
 
 EXPECTED_NAV = {
-    "admin": ["Dashboard", "Accounts", "Alerts", "Findings", "Sync", "Coverage", "Report", "Notifications", "Ingest keys", "Audit"],
+    "admin": ["Dashboard", "Accounts", "Alerts", "Findings", "Sync", "Coverage", "Report", "Notifications", "Ingest keys", "Users", "Audit"],
     "analyst": ["Dashboard", "Accounts", "Alerts", "Findings", "Sync", "Coverage", "Report"],
     "manager": ["Dashboard", "Accounts", "Alerts", "Findings", "Coverage", "Report"],
 }

@@ -7,10 +7,13 @@ leaves the lock behind: a watchdog that can take the lock knows that nobody runs
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
+
+logger = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -31,8 +34,11 @@ def advisory_lock(kind: int, key: int) -> Iterator[bool]:
             yield held
         finally:
             if held:
-                with lock_connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", (kind, key))
+                try:
+                    with lock_connection.cursor() as cursor:
+                        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", (kind, key))
+                except DatabaseError:  # the connection died (a restart, a terminated backend): the lock with it
+                    logger.warning("Lock (%s, %s): its connection was gone at the end, and the lock with it.", kind, key)
     finally:
         lock_connection.close()
 
