@@ -320,6 +320,8 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or REDIS_URL
 if DEMO and not CELERY_BROKER_URL:
     # The demo runs a real worker without needing Redis: kombu's filesystem transport.
     CELERY_BROKER_URL = "filesystem://localhost/"  # a host, or kombu warns "No hostname was supplied"
+    # ... with each message written whole before a consumer can see it (see guardwatch/core/demo_broker.py).
+    CELERY_BROKER_TRANSPORT = "guardwatch.core.demo_broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(VAR_DIR / "celery" / "queue"),
         "data_folder_out": str(VAR_DIR / "celery" / "queue"),
