@@ -443,7 +443,8 @@ def main() -> None:
     redis = RedisServer()
     redis.start()
     os.environ.update(REDIS_URL=redis.url, GUARDWATCH_AWS_REGIONS=",".join(REGIONS),
-                      GUARDWATCH_FINDINGS_SYNC_MINUTES="60", GUARDWATCH_ENV="test")  # fmt: skip
+                      GUARDWATCH_FINDINGS_SYNC_MINUTES="60", GUARDWATCH_ENV="test",
+                      GUARDWATCH_FINDINGS_SYNC_FAULT_BUDGET_SECONDS="300")  # production's, not test mode's 0  # fmt: skip
     from bench.common import fresh_database, setup_django
 
     setup_django("gw_bench_faults")

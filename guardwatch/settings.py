@@ -379,8 +379,11 @@ GUARDWATCH_FINDINGS_SYNC_LEASE_SECONDS = env_int("GUARDWATCH_FINDINGS_SYNC_LEASE
 # Watchdogs (beat): a sync or bulk action whose worker died is queued again within this many seconds.
 GUARDWATCH_WATCHDOG_SECONDS = env_int("GUARDWATCH_WATCHDOG_SECONDS", 30, minimum=5)
 # A sync waits out throttling, 5xx and network errors (after botocore's own retries) for at most this many
-# seconds in all, carrying on from its checkpoint, before the run fails (docs/reliability.md).
-GUARDWATCH_FINDINGS_SYNC_FAULT_BUDGET_SECONDS = env_int("GUARDWATCH_FINDINGS_SYNC_FAULT_BUDGET_SECONDS", 300)
+# seconds in all, carrying on from its checkpoint, before the run fails (docs/reliability.md). 0 in test
+# mode, where a fault is meant to fail the run unless a test gives it a budget.
+GUARDWATCH_FINDINGS_SYNC_FAULT_BUDGET_SECONDS = env_int(
+    "GUARDWATCH_FINDINGS_SYNC_FAULT_BUDGET_SECONDS", 0 if TESTING else 300
+)
 # Archive/feedback reconciliation (console changes that do not move updatedAt): how often, in minutes,
 # and at most how many GetFindings calls per region and run its sweep of open findings may spend.
 GUARDWATCH_FINDINGS_RECONCILE_MINUTES = env_int("GUARDWATCH_FINDINGS_RECONCILE_MINUTES", 60, minimum=1)

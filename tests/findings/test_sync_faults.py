@@ -21,8 +21,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def two_attempts(settings):
-    """botocore gives up after two retries (three attempts), so the run's own backoff is what rides through."""
+    """botocore gives up after two retries (three attempts), so the run's own backoff is what rides through
+    (with production's budget: test mode's is 0)."""
     settings.GUARDWATCH_AWS_MAX_ATTEMPTS = 2
+    settings.GUARDWATCH_FINDINGS_SYNC_FAULT_BUDGET_SECONDS = 300
     reset_clients()
     yield
     reset_clients()
