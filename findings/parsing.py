@@ -15,9 +15,10 @@ the members it needs and compiles nothing per call.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -42,10 +43,13 @@ from findings.readers import (
 )
 from findings.resources import _resource_identity
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "ARN_MAX_LENGTH",
     "DESCRIPTION_MAX_LENGTH",
     "FindingParseError",
+    "findings_parse_skipping",
     "NAME_MAX_LENGTH",
     "FindingArn",
     "ParsedFinding",
@@ -375,6 +379,17 @@ def parse_finding(raw: Any, *, raw_as: Callable[[dict], Any] | None = None) -> P
         sample=sample,
         raw=raw if raw_as is None else raw_as(raw),
     )
+
+
+def findings_parse_skipping(raws: Iterable[Any], *, what: str) -> list[ParsedFinding]:
+    """Parse GuardDuty's findings, logging and leaving out any that is not storable (`what` names the caller)."""
+    parsed = []
+    for raw in raws:
+        try:
+            parsed.append(parse_finding(raw))
+        except FindingParseError as error:
+            logger.warning("%s skipped a finding: %s", what, error)
+    return parsed
 
 
 def _remote_ip_details(action: dict, k: SimpleNamespace) -> dict:

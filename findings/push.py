@@ -34,11 +34,11 @@ from findings.parsing import (
     FindingParseError,
     ParsedFinding,
     finding_arn_parts,
+    findings_parse_skipping,
     parse_eventbridge_event,
-    parse_finding,
 )
 from findings.readers import _timestamp
-from findings.sync import error_describe
+from findings.sync import detector_id_known, error_describe
 from findings.upsert import UpsertResult, findings_upsert
 from guardwatch import aws
 from guardwatch.core.data_version import data_version_bump_on_commit
@@ -350,19 +350,11 @@ def findings_push_confirm(*, arns: list[str] | None = None, now: datetime | None
 def _guardduty_answer(region: str, finding_ids: list[str], result: ConfirmResult) -> dict[str, ParsedFinding]:
     """GuardDuty's findings for these ids in `region`, by ARN."""
     state, _ = SyncState.objects.get_or_create(region=region)
-    if not state.detector_id:
-        state.detector_id = gateway.detector_id_get(region=region)
-        state.save(update_fields=["detector_id"])
+    detector_id_known(state)
     answered: dict[str, ParsedFinding] = {}
     for findings in gateway.findings_get(region=region, detector_id=state.detector_id, finding_ids=finding_ids):
         result.calls += 1
-        for raw in findings:
-            try:
-                parsed = parse_finding(raw)
-            except FindingParseError as error:
-                logger.warning("Confirmation skipped a finding GuardDuty returned: %s", error)
-                continue
-            answered[parsed.arn] = parsed
+        answered.update((parsed.arn, parsed) for parsed in findings_parse_skipping(findings, what="Confirmation"))
     return answered
 
 

@@ -25,8 +25,8 @@ from django.utils import timezone
 
 from findings import gateway
 from findings.models import Finding, IngestApiKey, SyncState, WriteSource
-from findings.parsing import FindingParseError, parse_finding
-from findings.sync import error_describe
+from findings.parsing import findings_parse_skipping
+from findings.sync import detector_id_known, error_describe
 from findings.upsert import findings_upsert
 from guardwatch.core.data_version import data_version_bump
 from guardwatch.core.services import audit_record
@@ -76,10 +76,7 @@ def findings_reconcile_region(*, region: str, now: datetime | None = None) -> Re
     result = ReconcileResult(region=region)
     state, _ = SyncState.objects.get_or_create(region=region)
     try:
-        if not state.detector_id:
-            result.detector_calls += 1
-            state.detector_id = gateway.detector_id_get(region=region)
-            state.save(update_fields=["detector_id"])
+        result.detector_calls += detector_id_known(state)
         archived_there, result.list_calls = gateway.finding_ids_list(
             region=region, detector_id=state.detector_id, criteria=_ARCHIVED_IN_GUARDDUTY
         )
@@ -122,12 +119,7 @@ def _reconcile_candidates(*, region: str, archived_there: set[str], now: datetim
 
 
 def _reconcile_store(findings: tuple[dict, ...], result: ReconcileResult) -> None:
-    parsed = []
-    for raw in findings:
-        try:
-            parsed.append(parse_finding(raw))
-        except FindingParseError as error:
-            logger.warning("Reconciliation skipped a finding: %s", error)
+    parsed = findings_parse_skipping(findings, what="Reconciliation")
     if not parsed:
         return
     result.fetched += len(parsed)
@@ -190,10 +182,7 @@ def findings_ids_compare_region(*, region: str, now: datetime | None = None) -> 
     result = IdsCompareResult(region=region)
     state, _ = SyncState.objects.get_or_create(region=region)
     try:
-        if not state.detector_id:
-            result.detector_calls += 1
-            state.detector_id = gateway.detector_id_get(region=region)
-            state.save(update_fields=["detector_id"])
+        result.detector_calls += detector_id_known(state)
         listed, result.list_calls = gateway.finding_ids_list(region=region, detector_id=state.detector_id, criteria={})
         there = set(listed)
         # Read after the listing, so what a sync stores meanwhile counts as stored, not missing.
@@ -221,12 +210,7 @@ def findings_ids_compare_region(*, region: str, now: datetime | None = None) -> 
 
 
 def _missing_store(findings: tuple[dict, ...]) -> int:
-    parsed = []
-    for raw in findings:
-        try:
-            parsed.append(parse_finding(raw))
-        except FindingParseError as error:
-            logger.warning("Ids comparison skipped a finding: %s", error)
+    parsed = findings_parse_skipping(findings, what="Ids comparison")
     if not parsed:
         return 0
     stored = findings_upsert(findings=parsed, source=WriteSource.PULL)

@@ -393,6 +393,15 @@ def _sync_from_checkpoint(claim: SyncClaim, state: SyncState, progress: _RunProg
         _sync_from(claim, state, progress, start_ms)
 
 
+def detector_id_known(state: SyncState) -> bool:
+    """Fill the region's administrator detector id from GuardDuty if it is not kept yet; True if that took a call."""
+    if state.detector_id:
+        return False
+    state.detector_id = gateway.detector_id_get(region=state.region)
+    state.save(update_fields=["detector_id"])
+    return True
+
+
 def _detector_refresh(state: SyncState, run: SyncRun) -> None:
     run.api_calls += 1
     state.detector_id = gateway.detector_id_get(region=state.region)
