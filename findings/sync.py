@@ -367,11 +367,8 @@ def _sync_pages(claim: SyncClaim, state: SyncState, progress: _RunProgress) -> N
             logger.warning("Findings sync of %s lost its database connection (%s); retrying once on a fresh one.",
                            state.region, error)  # fmt: skip
             connection.close()  # the next query opens a new connection
-            started = time.monotonic()
-            state.refresh_from_db()  # the checkpoint as the last committed batch left it
-            run.waited_seconds += time.monotonic() - started
         progress.save("waited_seconds", "pages", "api_calls", "new", "updated", "unchanged")
-        state.refresh_from_db()
+        state.refresh_from_db()  # carry on from the checkpoint as the last committed batch left it
         claim.renew()
 
 
