@@ -271,6 +271,9 @@ class SyncRun(models.Model):
     api_calls = models.PositiveIntegerField(default=0)
     # Seconds the run waited out throttling, 5xx or a lost database connection before carrying on.
     waited_seconds = models.FloatField(default=0)
+    # Times a worker took this run over after the worker running it died: the run carries on from its
+    # last committed batch instead of being failed and replaced.
+    resumed = models.PositiveSmallIntegerField(default=0)
     errors = models.TextField(blank=True, default="")
 
     class Meta:

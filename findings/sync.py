@@ -20,6 +20,7 @@ from datetime import timedelta
 from botocore.exceptions import BotoCoreError, ClientError
 from django import db
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -282,18 +283,36 @@ def findings_sync_region(*, region: str, trigger: str = "beat", requested_by: st
         return _sync_claimed_region(claim, trigger=trigger, requested_by=requested_by)
 
 
+def _run_take_over_or_start(*, region: str, trigger: str, requested_by: str) -> SyncRun:
+    """The run this worker carries out: a dead worker's unfinished run of the region, or a new one.
+
+    Holding the region's claim proves no other run is alive, so a "running" row left here lost its
+    worker (kill -9, an OOM kill, a lost machine). Its findings up to its last committed batch are
+    stored and the checkpoint moved with them, so the run is taken over and carries on from there
+    (its counters, waits and errors continue): a dead worker costs a pause, not a failed run.
+    """
+    left = SyncRun.objects.filter(region=region, status=SyncRun.Status.RUNNING).order_by("-started_at", "-id")
+    run = left.first()
+    if run is None:
+        return SyncRun.objects.create(
+            region=region, trigger=trigger, requested_by=requested_by[:150], started_at=timezone.now()
+        )
+    # Only one run per region can be running; an older leftover (none is expected) is closed.
+    left.exclude(pk=run.pk).update(
+        status=SyncRun.Status.FAILED, finished_at=timezone.now(),
+        errors="Interrupted: the worker stopped before the run finished; a later run took the region over.",
+    )  # fmt: skip
+    run.resumed += 1
+    run.save(update_fields=["resumed"])
+    logger.warning("Findings sync of %s: taking over run %s, whose worker stopped (resumed %s time(s)).",
+                   region, run.pk, run.resumed)  # fmt: skip
+    return run
+
+
 def _sync_claimed_region(claim: SyncClaim, *, trigger: str, requested_by: str) -> SyncRun:
     region = claim.region
-    now = timezone.now()
-    # Holding the claim proves no other run is alive: a "running" row left here is a dead worker's.
-    SyncRun.objects.filter(region=region, status=SyncRun.Status.RUNNING).update(
-        status=SyncRun.Status.FAILED,
-        finished_at=now,
-        errors="Interrupted: the worker stopped before the run finished; the next run resumed from the watermark.",
-    )
-    progress = _RunProgress(
-        SyncRun.objects.create(region=region, trigger=trigger, requested_by=requested_by[:150], started_at=now)
-    )
+    run = _run_take_over_or_start(region=region, trigger=trigger, requested_by=requested_by)
+    progress = _RunProgress(run, errors=[line for line in run.errors.splitlines() if line])
     state = SyncState.objects.get(region=region)
     try:
         _sync_pages(claim, state, progress)
@@ -573,27 +592,37 @@ def findings_sync_request(*, regions: list[str] | None = None, actor) -> list[st
 
 
 def findings_sync_recover() -> list[str]:
-    """The watchdog: regions whose "running" run has no live worker get a new run queued now.
+    """The watchdog: a region whose "running" run has no live worker gets a worker queued now.
 
     A run's worker holds its region's claim for the whole run (a session advisory lock on Postgres,
     released when a killed worker's connection ends), so a "running" row whose region can be
     claimed is a dead worker's. Beat runs this every GUARDWATCH_WATCHDOG_SECONDS instead of leaving
-    the region until the next sync tick; the new run resumes from the watermark.
+    the region until the next sync tick; the queued task takes the run over (`_run_take_over_or_start`)
+    and carries on from its checkpoint. A region is queued once per two watchdog periods (noted in the
+    cache; when the cache is down it is queued again, which costs a task that finds nothing to do).
     """
-    regions = sorted(set(SyncRun.objects.filter(status=SyncRun.Status.RUNNING).values_list("region", flat=True)))
+    running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).order_by("region", "-started_at", "-id")
+    newest = {}
+    for pk, region, started_at in running.values_list("pk", "region", "started_at"):
+        newest.setdefault(region, f"{pk}:{started_at.timestamp()}")
     recovered = []
-    for region in regions:
+    for region, run_key in newest.items():
         with sync_claim(region=region) as claim:
             if not claim.acquired:
                 continue  # a live worker holds it
-            ended = SyncRun.objects.filter(region=region, status=SyncRun.Status.RUNNING).update(
-                status=SyncRun.Status.FAILED,
-                finished_at=timezone.now(),
-                errors="Interrupted: the worker stopped before the run finished; the watchdog queued a new run, "
-                "which resumes from the watermark.",
-            )
-        if ended:
-            logger.warning("The findings sync of %s lost its worker; a new run is queued.", region)
-            recovered.append(region)
-            task_send_on_commit("findings.tasks.findings_sync_region", region, trigger="recovery")
+        if not _recovery_note(region, run_key):
+            continue  # queued by an earlier watchdog tick, which its task has not reached yet
+        logger.warning("The findings sync of %s lost its worker; a worker is queued to take the run over.", region)
+        recovered.append(region)
+        task_send_on_commit("findings.tasks.findings_sync_region", region, trigger="recovery")
     return recovered
+
+
+def _recovery_note(region: str, run_key: str) -> bool:
+    """True if no recovery of this run was queued within the last two watchdog periods (and note this one)."""
+    try:
+        key = f"findings:sync-recovery:{region}:{run_key}"
+        return bool(cache.add(key, 1, timeout=2 * settings.GUARDWATCH_WATCHDOG_SECONDS))
+    except Exception:  # the cache is down: queue anyway; a second task finds the region taken or done
+        logger.warning("The cache is unreachable; queueing the recovery of %s without its note.", region)
+        return True

@@ -51,6 +51,15 @@ def test_a_failed_region_shows_its_error_escaped(client_for, regions):
     assert "<b>InternalServerError" not in html
 
 
+def test_a_run_taken_over_after_its_worker_died_says_so(client_for, regions):
+    run_in("us-east-1", pages=9, new=450, resumed=1, waited_seconds=3.0)
+
+    html = client_for("analyst").get("/findings/sync/").content.decode()
+
+    assert "taken over by another worker 1 time" in html
+    assert "of which 3.0 s waiting" in html
+
+
 def test_a_running_sync_makes_the_status_poll_every_two_seconds(client_for, regions):
     run_in("us-east-1", status=SyncRun.Status.RUNNING, pages=2, new=100)
 
