@@ -65,7 +65,7 @@ def _deep_cursor(query: str, sort_key: str, page: int, size: int = 50) -> str:
 
 
 def export_memory(query: str) -> dict:
-    """Stream a CSV export in a fresh process and report its rows, seconds and peak RSS."""
+    """Stream a CSV export in a fresh process and report its rows, first byte, seconds and peak RSS."""
     code = f"""
 import os, resource, sys, time
 sys.path.insert(0, {str(ROOT / "bench")!r})
@@ -78,9 +78,13 @@ started = time.perf_counter()
 response = client.get("/findings/export.csv?{query}")
 lines = 0
 size = 0
+first_row = None
 for chunk in response.streaming_content:
     lines += chunk.count(b"\\n"); size += len(chunk)
+    if first_row is None and lines >= 2:
+        first_row = time.perf_counter() - started
 print({{"rows": lines - 1, "seconds": round(time.perf_counter() - started, 1), "mb": round(size / 1e6, 1),
+       "first_row_ms": round((first_row or 0) * 1000, 1),
        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}})
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
