@@ -164,6 +164,29 @@ def finding_ids_list(*, region: str, detector_id: str, criteria: dict) -> tuple[
             return ids, calls
 
 
+def findings_count_by_account(*, region: str, detector_id: str, criteria: dict, limit: int) -> tuple[dict[str, int], int]:
+    """GetFindingsStatistics grouped by account: {account id: findings matching `criteria`}, and the calls (1).
+
+    At most `limit` (≤ 100, the model's MaxResults) accounts, the ones with the most findings first
+    (OrderBy DESC, the default); the request has no NextToken (botocore model).
+    """
+    answer = aws.guardduty(region).get_findings_statistics(
+        DetectorId=detector_id, GroupBy="ACCOUNT", MaxResults=limit, OrderBy="DESC",
+        FindingCriteria={"Criterion": criteria},
+    )  # fmt: skip
+    rows = answer.get("FindingStatistics", {}).get("GroupedByAccount") or ()
+    return {row["AccountId"]: int(row.get("TotalFindings") or 0) for row in rows}, 1
+
+
+def findings_count_by_severity(*, region: str, detector_id: str, criteria: dict) -> tuple[dict[float, int], int]:
+    """GetFindingsStatistics grouped by severity: {severity: findings matching `criteria`}, and the calls (1)."""
+    answer = aws.guardduty(region).get_findings_statistics(
+        DetectorId=detector_id, GroupBy="SEVERITY", MaxResults=100, FindingCriteria={"Criterion": criteria},
+    )  # fmt: skip
+    rows = answer.get("FindingStatistics", {}).get("GroupedBySeverity") or ()
+    return {float(row["Severity"]): int(row.get("TotalFindings") or 0) for row in rows}, 1
+
+
 def findings_get(*, region: str, detector_id: str, finding_ids: list[str]) -> Iterator[tuple[dict, ...]]:
     """GetFindings for `finding_ids`, 50 per call, one tuple of findings (boto3 spelling) per call.
 

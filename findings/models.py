@@ -242,12 +242,55 @@ class SyncState(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_failure_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    # The newest EventBridge push of a finding of this region, and how many findings pushes brought.
+    last_push_at = models.DateTimeField(null=True, blank=True)
+    pushed_findings = models.PositiveBigIntegerField(default=0)
+    # The ingestion ledger's last check of this region (findings.ledger), and why it failed, if it did.
+    ledger_checked_at = models.DateTimeField(null=True, blank=True)
+    ledger_error = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["region"]
 
     def __str__(self) -> str:
         return f"sync state {self.region}"
+
+
+class LedgerCheck(models.Model):
+    """The last comparison of one account × region's finding count with GuardDuty's own (findings.ledger).
+
+    Both counts are of findings whose updatedAt lies in [window_start, window_end): the window ends at
+    the region's sync checkpoint. `missing_by_band` says where a shortfall lies ({"high": 2}).
+    """
+
+    region = models.CharField(max_length=32)
+    account_id = models.CharField(max_length=12)
+    checked_at = models.DateTimeField()
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    guardduty_total = models.PositiveIntegerField(default=0)
+    guardwatch_total = models.PositiveIntegerField(default=0)
+    guardduty_archived = models.PositiveIntegerField(default=0)
+    guardwatch_archived = models.PositiveIntegerField(default=0)
+    missing_by_band = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["region", "account_id"]
+        constraints = [models.UniqueConstraint(fields=["region", "account_id"], name="ledgercheck_unique")]
+
+    def __str__(self) -> str:
+        return f"ledger {self.account_id} in {self.region}"
+
+    @property
+    def missing(self) -> int:
+        """Findings GuardDuty counts that GuardWatch lacks (negative: GuardWatch counts more, see findings.ledger)."""
+        return self.guardduty_total - self.guardwatch_total
+
+    @property
+    def missing_bands(self) -> list[tuple[str, int]]:
+        """The shortfall by band, most severe first (JSON keeps no order of its own)."""
+        return [(band, self.missing_by_band[band]) for band in ("critical", "high", "medium", "low")
+                if self.missing_by_band.get(band)]  # fmt: skip
 
 
 class SyncRun(models.Model):

@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.cache import cache as shared_cache
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import MONITORED, Membership
@@ -261,10 +262,23 @@ def findings_ingest_events(*, events: list, key: IngestApiKey | None = None, now
         raise IngestRejected(errors, status=400 if invalid else 403)
     findings = [finding for _index, finding in checked]
     result = findings_upsert(findings=findings, source=WriteSource.PUSH, now=now)
+    _pushes_note(findings, now=now)
     if result.new or result.updated:  # reports: as a pull sync does, once the findings are committed
         data_version_bump_on_commit(scope="findings")
     transaction.on_commit(_confirm_soon)
     return result
+
+
+def _pushes_note(findings: list[ParsedFinding], *, now: datetime) -> None:
+    """The Sync page's "last push" per region: when, and how many findings pushes brought."""
+    per_region: dict[str, int] = {}
+    for finding in findings:
+        per_region[finding.region] = per_region.get(finding.region, 0) + 1
+    for region, count in per_region.items():
+        if not SyncState.objects.filter(region=region).update(
+            last_push_at=now, pushed_findings=F("pushed_findings") + count
+        ):
+            SyncState.objects.get_or_create(region=region, defaults={"last_push_at": now, "pushed_findings": count})
 
 
 def _confirm_soon() -> None:

@@ -1,15 +1,26 @@
-"""Findings reads: one finding, sync status per region, recent runs, ingest keys."""
+"""Findings reads: one finding, sync status per region, recent runs, the ingestion ledger, ingest keys."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
-from findings.models import Finding, IngestApiKey, SyncRun, SyncState
+from findings.models import Finding, IngestApiKey, LedgerCheck, SyncRun, SyncState
+
+
+@dataclass(frozen=True)
+class RegionLedger:
+    """One region's ledger at its last check: accounts compared, accounts short, findings short."""
+
+    accounts: int
+    short_accounts: int
+    missing: int
+    guardduty_total: int
+    guardwatch_total: int
 
 
 @dataclass(frozen=True)
@@ -20,6 +31,7 @@ class RegionSyncStatus:
     state: SyncState | None
     last_run: SyncRun | None
     running: bool
+    ledger: RegionLedger | None = None
 
     @property
     def freshness(self):
@@ -38,18 +50,46 @@ class RegionSyncStatus:
 def sync_status_list() -> list[RegionSyncStatus]:
     """Every configured region (and any region with history), with its state and newest run.
 
-    Three queries whatever the number of regions.
+    Five queries whatever the number of regions.
     """
     states = {s.region: s for s in SyncState.objects.all()}
     latest = {
         run.region: run for run in SyncRun.objects.order_by("region", "-started_at", "-id").distinct("region")
     } if _distinct_on() else _latest_runs_portable()
     running = set(SyncRun.objects.filter(status=SyncRun.Status.RUNNING).values_list("region", flat=True))
+    ledgers = ledger_by_region()
     regions = list(settings.GUARDWATCH_AWS_REGIONS) + sorted(set(states) - set(settings.GUARDWATCH_AWS_REGIONS))
     return [
-        RegionSyncStatus(region=r, state=states.get(r), last_run=latest.get(r), running=r in running)
+        RegionSyncStatus(region=r, state=states.get(r), last_run=latest.get(r), running=r in running,
+                         ledger=ledgers.get(r))  # fmt: skip
         for r in regions
     ]
+
+
+def ledger_by_region() -> dict[str, RegionLedger]:
+    """Each region's ledger summary, in one aggregate query."""
+    short = Q(guardduty_total__gt=F("guardwatch_total"))
+    rows = (
+        LedgerCheck.objects.order_by().values("region")
+        .annotate(accounts=Count("id"), short_accounts=Count("id", filter=short),
+                  missing=Sum(F("guardduty_total") - F("guardwatch_total"), filter=short),
+                  guardduty=Sum("guardduty_total"), guardwatch=Sum("guardwatch_total"))
+    )  # fmt: skip
+    return {
+        row["region"]: RegionLedger(accounts=row["accounts"], short_accounts=row["short_accounts"],
+                                    missing=row["missing"] or 0, guardduty_total=row["guardduty"] or 0,
+                                    guardwatch_total=row["guardwatch"] or 0)  # fmt: skip
+        for row in rows
+    }
+
+
+def ledger_gaps(*, limit: int = 50) -> list[LedgerCheck]:
+    """The account × region pairs GuardDuty counts more findings for than GuardWatch stores, largest first."""
+    return list(
+        LedgerCheck.objects.filter(guardduty_total__gt=F("guardwatch_total"))
+        .annotate(short=F("guardduty_total") - F("guardwatch_total"))
+        .order_by("-short", "region", "account_id")[:limit]
+    )
 
 
 def _distinct_on() -> bool:

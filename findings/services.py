@@ -165,7 +165,9 @@ class IdsCompareResult:
         return self.list_calls + self.get_calls + self.detector_calls
 
 
-def findings_ids_compare_region(*, region: str, now: datetime | None = None) -> IdsCompareResult:
+def findings_ids_compare_region(
+    *, region: str, accounts: Sequence[str] = (), now: datetime | None = None
+) -> IdsCompareResult:
     """Compare every finding id the administrator's detector lists in `region` with the ids stored here,
     and fetch what the incremental sync missed.
 
@@ -177,16 +179,25 @@ def findings_ids_compare_region(*, region: str, now: datetime | None = None) -> 
     `findings_retention_purge` (GUARDWATCH_FINDINGS_RETENTION_DAYS) deletes it. An id the listing misses
     while findings change under it only shows as gone, so nothing is concluded from it. Failures are
     logged and returned, never raised.
+
+    `accounts` narrows it to those accounts' findings (the ingestion ledger's targeted re-sync): one
+    listing per 50 accounts (accountId Eq takes at most 50 values).
     """
     now = now or timezone.now()
     result = IdsCompareResult(region=region)
     state, _ = SyncState.objects.get_or_create(region=region)
     try:
         result.detector_calls += detector_id_known(state)
-        listed, result.list_calls = gateway.finding_ids_list(region=region, detector_id=state.detector_id, criteria={})
-        there = set(listed)
+        there: set[str] = set()
+        for criteria in _account_criteria(accounts):
+            listed, calls = gateway.finding_ids_list(region=region, detector_id=state.detector_id, criteria=criteria)
+            there.update(listed)
+            result.list_calls += calls
         # Read after the listing, so what a sync stores meanwhile counts as stored, not missing.
-        here = dict(Finding.objects.filter(region=region).order_by().values_list("finding_id", "updated_at"))
+        stored = Finding.objects.filter(region=region)
+        if accounts:
+            stored = stored.filter(account_id__in=list(accounts))
+        here = dict(stored.order_by().values_list("finding_id", "updated_at"))
         missing = sorted(there - here.keys())
         gone = here.keys() - there
         cutoff = now - GUARDDUTY_RETENTION
@@ -207,6 +218,14 @@ def findings_ids_compare_region(*, region: str, now: datetime | None = None) -> 
     if result.fetched:
         data_version_bump(scope="findings")
     return result
+
+
+def _account_criteria(accounts: Sequence[str]) -> list[dict]:
+    """ListFindings criteria for the accounts, 50 a criterion; no accounts: one listing of everything."""
+    chosen = sorted(set(accounts))
+    if not chosen:
+        return [{}]
+    return [{"accountId": {"Eq": chosen[start : start + 50]}} for start in range(0, len(chosen), 50)]
 
 
 def _missing_store(findings: tuple[dict, ...]) -> int:

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from findings import push, services, sync
+from findings import ledger, push, services, sync
 
 
 @shared_task(name="findings.tasks.findings_sync_all_regions")
@@ -69,9 +69,10 @@ def findings_ids_compare_all_regions() -> list[str]:
 
 
 @shared_task(name="findings.tasks.findings_ids_compare_region")
-def findings_ids_compare_region(region: str) -> dict:
-    """Compare GuardDuty's finding ids of one region with the stored ones, fetch the missing; safe to run twice."""
-    result = services.findings_ids_compare_region(region=region)
+def findings_ids_compare_region(region: str, accounts: list[str] | None = None) -> dict:
+    """Compare GuardDuty's finding ids of one region (or of some accounts in it) with the stored ones, fetch
+    the missing; safe to run twice."""
+    result = services.findings_ids_compare_region(region=region, accounts=accounts or ())
     return {
         "region": region,
         "api_calls": result.api_calls,
@@ -82,6 +83,22 @@ def findings_ids_compare_region(region: str) -> dict:
         "gone": result.gone,
         "error": result.error,
     }
+
+
+@shared_task(name="findings.tasks.findings_ledger_all_regions")
+def findings_ledger_all_regions() -> list[str]:
+    """Beat: one ingestion-ledger check per configured region."""
+    for region in settings.GUARDWATCH_AWS_REGIONS:
+        findings_ledger_region.delay(region)
+    return list(settings.GUARDWATCH_AWS_REGIONS)
+
+
+@shared_task(name="findings.tasks.findings_ledger_region")
+def findings_ledger_region(region: str) -> dict:
+    """Compare one region's finding counts per account with GuardDuty's statistics; safe to run twice."""
+    result = ledger.findings_ledger_region(region=region)
+    return {"region": region, "accounts": result.accounts, "missing_accounts": result.missing_accounts,
+            "calls": result.calls, "error": result.error}  # fmt: skip
 
 
 @shared_task(name="findings.tasks.findings_retention_purge")

@@ -9,7 +9,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from findings.forms import IngestKeyForm, SyncNowForm
 from findings.models import IngestApiKey
-from findings.selectors import ingest_key_list, sync_runs_recent, sync_status_list
+from findings.selectors import ingest_key_list, ledger_gaps, sync_runs_recent, sync_status_list
 from findings.services import ingest_key_create, ingest_key_revoke
 from findings.sync import findings_sync_request
 from guardwatch.core.access import requires
@@ -22,6 +22,8 @@ def _sync_context() -> dict:
         "statuses": statuses,
         "runs": sync_runs_recent(limit=20),
         "any_running": any(s.running for s in statuses),
+        "ledger_gaps": ledger_gaps(limit=50),
+        "ledger_minutes": settings.GUARDWATCH_FINDINGS_LEDGER_MINUTES,
     }
 
 

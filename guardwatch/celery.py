@@ -54,6 +54,11 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
             "findings.tasks.findings_ids_compare_all_regions",
             settings.GUARDWATCH_FINDINGS_IDS_COMPARE_HOURS * 3600,
         ),
+        # GuardDuty's own counts per account × region against the stored ones: gaps alert and are re-synced.
+        "findings-ledger": (
+            "findings.tasks.findings_ledger_all_regions",
+            settings.GUARDWATCH_FINDINGS_LEDGER_MINUTES * 60,
+        ),
         "findings-retention": ("findings.tasks.findings_retention_purge", 24 * 3600),
         # Watchdogs: work whose worker died (kill -9, OOM, a lost host) is queued again within this long,
         # instead of waiting for the next sync tick or Redis's visibility timeout (1 h).

@@ -391,6 +391,8 @@ GUARDWATCH_FINDINGS_RECONCILE_MAX_CALLS = env_int("GUARDWATCH_FINDINGS_RECONCILE
 # Ids-only comparison (every finding id GuardDuty lists against the stored ones; ⌈findings / 50⌉
 # ListFindings per region and run): how often, in hours.
 GUARDWATCH_FINDINGS_IDS_COMPARE_HOURS = env_int("GUARDWATCH_FINDINGS_IDS_COMPARE_HOURS", 24, minimum=1)
+# How often the ingestion ledger compares each region's counts per account with GuardDuty's statistics.
+GUARDWATCH_FINDINGS_LEDGER_MINUTES = env_int("GUARDWATCH_FINDINGS_LEDGER_MINUTES", 60, minimum=5)
 # Delete findings last seen longer ago than this many days; 0 keeps them forever.
 GUARDWATCH_FINDINGS_RETENTION_DAYS = env_int("GUARDWATCH_FINDINGS_RETENTION_DAYS", 0)
 # Suppression rules (docs/security.md): a rule that would hide more than this many open findings now

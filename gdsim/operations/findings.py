@@ -154,11 +154,19 @@ _GROUPS = {
 
 @handles("GetFindingsStatistics")
 def get_findings_statistics(context: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """Counts of matching findings by severity, or grouped by account/date/type/resource/severity."""
+    """Counts of matching findings by severity, or grouped by account/date/type/resource/severity.
+
+    AWS API reference, GetFindingsStatistics: "You must provide either findingStatisticTypes or groupBy
+    parameter, and not both. You can use the maxResults and orderBy parameters only when using groupBy."
+    MaxResults: "The default value is 25" (1–100, botocore model); orderBy "The default value of orderBy
+    is DESC". The request has no NextToken (botocore model), so a grouping answers at most 100 groups.
+    """
     context.detector(params["DetectorId"])
-    if not params.get("FindingStatisticTypes") and not params.get("GroupBy"):
+    if bool(params.get("FindingStatisticTypes")) == bool(params.get("GroupBy")):
         raise BadRequest("The request is rejected because either findingStatisticTypes or groupBy must be "
-                         "specified.")
+                         "specified, and not both.")
+    if not params.get("GroupBy") and ("MaxResults" in params or "OrderBy" in params):
+        raise BadRequest("The request is rejected because maxResults and orderBy can be used only with groupBy.")
     accounts = context.state.visible_accounts(context.account_id, context.region)
     store = context.state.region_findings(context.region)
     matched = store.select(accounts, Criteria(params.get("FindingCriteria")))

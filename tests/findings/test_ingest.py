@@ -56,6 +56,16 @@ def test_eventbridge_pushes_one_finding_and_gets_202(api_key):
     assert stored.count == finding["Service"]["Count"]
 
 
+def test_a_push_is_noted_on_its_regions_sync_state(api_key):
+    from findings.models import SyncState
+
+    response = push([to_eventbridge_event(f) for f in raw_findings(3)], key=api_key)
+
+    assert response.status_code == 202
+    state = SyncState.objects.get(region="us-east-1")
+    assert state.last_push_at is not None and state.pushed_findings == 3
+
+
 def test_a_batch_array_of_events_is_stored_together(api_key):
     events = [to_eventbridge_event(f) for f in raw_findings(30)]
 

@@ -88,7 +88,7 @@ def test_the_sync_page_costs_a_fixed_number_of_queries(client_for, regions, djan
             run_in(region)
     client = client_for("analyst")
 
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(12):  # 10, and the ledger's summary by region and its gaps
         client.get("/findings/sync/")
 
 
@@ -174,3 +174,34 @@ def test_analyst_may_not_manage_keys(client_for):
     assert client.get("/findings/ingest-keys/").status_code == 403
     assert client.post("/findings/ingest-keys/", {"name": "x"}).status_code == 403
     assert IngestApiKey.objects.count() == 0
+
+
+def test_the_sync_page_shows_pushes_and_the_ledger_of_each_region(client_for, regions):
+    from findings.models import LedgerCheck
+
+    now = timezone.now()
+    SyncState.objects.create(region="us-east-1", last_push_at=now - timedelta(minutes=2), pushed_findings=41,
+                             ledger_checked_at=now)  # fmt: skip
+    SyncState.objects.create(region="eu-west-1", ledger_checked_at=now)
+    window = {"checked_at": now, "window_start": now - timedelta(days=85), "window_end": now}
+    LedgerCheck.objects.create(region="us-east-1", account_id="222222222222", guardduty_total=120,
+                               guardwatch_total=117, missing_by_band={"high": 2, "low": 1}, **window)  # fmt: skip
+    LedgerCheck.objects.create(region="us-east-1", account_id="333333333333", guardduty_total=50,
+                               guardwatch_total=50, **window)  # fmt: skip
+    LedgerCheck.objects.create(region="eu-west-1", account_id="333333333333", guardduty_total=9,
+                               guardwatch_total=9, **window)  # fmt: skip
+
+    html = client_for("analyst").get("/findings/sync/").content.decode()
+
+    us_east = html[html.index('data-region="us-east-1"'):html.index('data-region="eu-west-1"')]
+    assert "41 findings pushed" in us_east
+    assert "3 findings short" in us_east and "in 1 of 2 accounts" in us_east
+    assert "In step" in html[html.index('data-region="eu-west-1"'):]
+    [gap] = re.findall(r'<tr data-testid="ledger-gap">(.*?)</tr>', html, re.S)
+    assert "/accounts/222222222222/" in gap and "High 2, Low 1" in gap
+
+
+def test_the_ledger_section_says_when_no_account_is_short(client_for, regions):
+    html = client_for("analyst").get("/findings/sync/").content.decode()
+
+    assert 'data-testid="ledger-in-step"' in html and "No push yet" in html

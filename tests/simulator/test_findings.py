@@ -159,3 +159,32 @@ def test_a_global_service_finding_reports_us_east_1_but_lives_in_its_detectors_r
     assert state.region_findings("eu-west-1").get(data["Id"]) is not None
     assert state.region_findings("us-east-1").get(data["Id"]) is None
     assert to_eventbridge_event(data)["region"] == "eu-west-1"
+
+
+@pytest.mark.parametrize("params", [
+    {"FindingStatisticTypes": ["COUNT_BY_SEVERITY"], "GroupBy": "ACCOUNT"},  # both
+    {},  # neither
+    {"FindingStatisticTypes": ["COUNT_BY_SEVERITY"], "MaxResults": 10},  # maxResults without groupBy
+    {"FindingStatisticTypes": ["COUNT_BY_SEVERITY"], "OrderBy": "ASC"},  # orderBy without groupBy
+])
+def test_statistics_take_either_types_or_a_grouping_as_aws_documents(gd_client, admin_detector, params):
+    """AWS API reference, GetFindingsStatistics: "You must provide either findingStatisticTypes or groupBy
+    parameter, and not both. You can use the maxResults and orderBy parameters only when using groupBy.\""""
+    client = gd_client(ADMIN)
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.get_findings_statistics(DetectorId=admin_detector, **params)
+
+
+def test_a_grouping_answers_25_groups_unless_asked_for_more(state, gd_client, admin_detector):
+    """API reference: maxResults "The default value is 25"; botocore: 1..100, and no NextToken in the request."""
+    from gdsim import catalogue
+
+    types = sorted(catalogue.FINDING_TYPES)[:30]
+    state.generate_findings(ADMIN, REGION, 30, finding_types=types)
+    client = gd_client(ADMIN)
+
+    default = client.get_findings_statistics(DetectorId=admin_detector, GroupBy="FINDING_TYPE")
+    asked = client.get_findings_statistics(DetectorId=admin_detector, GroupBy="FINDING_TYPE", MaxResults=100)
+
+    assert len(default["FindingStatistics"]["GroupedByFindingType"]) == 25
+    assert len(asked["FindingStatistics"]["GroupedByFindingType"]) == 30
