@@ -246,6 +246,12 @@ def caller_account_id(*, region: str) -> str:
         return aws.client("sts", region).get_caller_identity()["Account"]
 
 
+def caller_arn(*, region: str) -> str:
+    """The ARN the administrator's credentials act as (STS GetCallerIdentity)."""
+    with _calling(region, "GetCallerIdentity"):
+        return aws.client("sts", region).get_caller_identity()["Arn"]
+
+
 # --- Administrator-side member calls -------------------------------------------------------------
 
 

@@ -92,6 +92,16 @@ def administrator_account_id(region: str) -> str:
 _ADMIN_ID: list[str] = []
 
 
+def administrator_principal(region: str) -> str:
+    """The ARN GuardWatch's administrator credentials act as (STS GetCallerIdentity), cached per process."""
+    if not _ADMIN_PRINCIPAL:
+        _ADMIN_PRINCIPAL.append(gateway.caller_arn(region=region))
+    return _ADMIN_PRINCIPAL[0]
+
+
+_ADMIN_PRINCIPAL: list[str] = []
+
+
 # --- Adding accounts -------------------------------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""`POST /ingest/eventbridge/`: GuardDuty findings pushed by an EventBridge API destination.
+"""`POST /ingest/eventbridge/`: GuardDuty findings (and CloudTrail's records of GuardDuty calls) pushed by an
+EventBridge API destination.
 
 Not a session page: no login, no CSRF token. EventBridge authenticates with an API key in a header
 (the connection's API_KEY authorization): `X-GuardWatch-Key: gw_…`, or `Authorization: Bearer gw_…`.
@@ -17,6 +18,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.tamper import TamperRejected, cloudtrail_events_ingest, is_cloudtrail_event
 from findings.push import IngestRejected, findings_ingest_events, ingest_rate_take
 from findings.services import ingest_key_authenticate
 
@@ -122,6 +124,8 @@ def eventbridge(request: HttpRequest) -> JsonResponse:
         return _error(400, "The array holds no events.")
     if len(events) > max_events:
         return _error(413, f"At most {max_events} events per request.")
+    if any(is_cloudtrail_event(event) for event in events):
+        return _cloudtrail(events, key)
     try:
         result = findings_ingest_events(events=events, key=key)
     except IngestRejected as rejected:
@@ -131,3 +135,16 @@ def eventbridge(request: HttpRequest) -> JsonResponse:
         {"received": result.received, "new": result.new, "updated": result.updated, "unchanged": result.unchanged},
         status=202,
     )
+
+
+def _cloudtrail(events: list, key) -> JsonResponse:
+    """CloudTrail's records of GuardDuty calls (tamper alarms, accounts.tamper): alarmed or recorded, 202."""
+    if not all(is_cloudtrail_event(event) for event in events):
+        return _error(400, "Send GuardDuty findings and CloudTrail events in separate requests; nothing was stored.")
+    try:
+        result = cloudtrail_events_ingest(events=events, key=key)
+    except TamperRejected as rejected:
+        reason = "Invalid event(s)" if rejected.status == 400 else "Event(s) not accepted"
+        return _error(rejected.status, f"{reason}; nothing was recorded.", errors=rejected.errors)
+    return JsonResponse({"received": result.received, "alerts": result.alerts, "recorded": result.recorded,
+                         "ignored": result.ignored}, status=202)  # fmt: skip

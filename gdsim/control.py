@@ -109,6 +109,40 @@ def health(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+@route("GET", "/_sim/eventbridge")
+def eventbridge_target(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
+    """Where CloudTrail's events of GuardDuty write calls go, and how many were delivered or lost."""
+    return state.event_target.describe()
+
+
+@route("POST", "/_sim/eventbridge")
+def set_eventbridge_target(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
+    """{"url": ..., "headers": {...}}: an EventBridge API destination stand-in; an empty url stops delivery."""
+    url = payload.get("url") or ""
+    if url and not url.startswith(("http://", "https://")):
+        raise ControlError("url must be an http(s) URL.")
+    state.event_target.configure(url, payload.get("headers") or {})
+    return state.event_target.describe()
+
+
+@route("POST", "/_sim/cloudtrail")
+def emit_cloudtrail(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
+    """Emit one CloudTrail event as if `principal_arn` had made the call (someone working outside GuardWatch):
+    {"event_name", "account_id", "region", "principal_arn", "request_parameters", "source_ip"}."""
+    from .cloudtrail import cloudtrail_event
+
+    for name in ("event_name", "account_id", "region"):
+        if not payload.get(name):
+            raise ControlError(f"{name} is required.")
+    event = cloudtrail_event(
+        event_name=payload["event_name"], account_id=payload["account_id"], region=payload["region"],
+        moment=state.now(), request_parameters=payload.get("request_parameters") or {},
+        principal_arn=payload.get("principal_arn", ""), source_ip=payload.get("source_ip", "198.51.100.7"),
+    )  # fmt: skip
+    state.event_target.emit(event)
+    return {"emitted": event["id"], **state.event_target.describe()}
+
+
 @route("POST", "/_sim/reset")
 def reset(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
     """Forget everything."""

@@ -186,6 +186,9 @@ class SimulatorApp:
                     state.after_call(operation_name, params, result)
                 body = encode_output(operation, result)
                 state.autosave()
+            # CloudTrail records the call; EventBridge delivers write calls to the configured target.
+            state.event_target.record_call(operation=operation_name, account_id=account, region=region, params=params,
+                                           moment=state.now(), session=state.sessions.get(caller.access_key_id))  # fmt: skip
         except SimulatorError as error:
             return _json_error(error)
         headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", str(uuid.uuid4()))]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import catalogue
 from .auth import account_in_access_key
+from .cloudtrail import EventTarget
 from .criteria import Criteria
 from .faults import FaultInjector
 from .findings import RegionFindings, StoredFinding, home_region
@@ -154,6 +155,8 @@ class SimulatorState:
         self.management_account_id: str | None = None
         self.delegated_admins: dict[str, str] = {}
         self.sessions: dict[str, dict[str, str]] = {}
+        # CloudTrail's events of GuardDuty write calls, delivered to a target set by the control API (cloudtrail.py).
+        self.event_target = EventTarget()
         # (role ARN, SourceIdentity) of every AssumeRole that carried one, in order: what CloudTrail would show.
         self.source_identities: list[tuple[str, str]] = []
         # Opt-in regions each account enabled (EC2 DescribeRegions); the default regions are always enabled.
@@ -179,6 +182,7 @@ class SimulatorState:
             self.email_verification_seconds = self.default_email_verification_seconds
             self.listing_tokens = "snapshot"
             self.after_call = None
+            self.event_target.configure("")
             if self.persistence is not None:
                 self.persistence.clear()
             self.faults.configure([], seed=self.seed)

@@ -111,6 +111,7 @@ class Command(BaseCommand):
             self._first_sync(env)
             spawn("web", [python, manage, "runserver", f"127.0.0.1:{port}", "--noreload"])
             self._wait_for(f"http://127.0.0.1:{port}/healthz", "the web server", processes, var)
+            self._eventbridge_connect(port, endpoint)
             self._banner(port, endpoint, var)
             while all(proc.poll() is None for _name, proc in processes):
                 time.sleep(1)
@@ -148,12 +149,19 @@ class Command(BaseCommand):
         for task in FIRST_SYNC_TASKS:
             app.send_task(task)
 
+    def _eventbridge_connect(self, port: int, endpoint: str) -> None:
+        """The simulator stands for CloudTrail + EventBridge: it pushes GuardDuty's write calls to the ingest URL
+        (tamper alarms), as the rule in docs/tamper-alarms.md would (findings' `demo_eventbridge` command)."""
+        call_command("demo_eventbridge", ingest_url=f"http://127.0.0.1:{port}/ingest/eventbridge/",
+                     simulator=endpoint)  # fmt: skip
+
     def _banner(self, port: int, endpoint: str, var: Path) -> None:
         lines = [
             "",
             "GuardWatch demo is running.",
             f"  Dashboard:  http://127.0.0.1:{port}/",
             f"  Simulator:  {endpoint} (GuardDuty API stand-in; state in {var}/simulator.sqlite3)",
+            "  EventBridge: the simulator pushes CloudTrail's GuardDuty calls to /ingest/eventbridge/ (tamper alarms)",
             f"  Logs:       {var}/logs/{{simulator,worker,web}}.log",
             "  Logins:",
             *[f"    {role.value:<8} {username} / {password}" for username, role, password in DEMO_USERS],
