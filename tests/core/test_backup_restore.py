@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from django.db import connection
 
 from findings.models import Finding, SyncState
 from findings.parsing import parse_finding
@@ -22,6 +21,7 @@ from findings.upsert import findings_upsert
 from gdsim.catalogue import build_finding
 from notifications.crypto import SecretsUnreadable, secrets_decrypt
 from notifications.services import destination_create
+from tests.support.sessions import session_open, session_params
 from triage.services import finding_comment_add
 
 # The source of truth: what a restore must bring back (docs/operations.md lists the same tables).
@@ -33,9 +33,10 @@ NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def pg_env() -> tuple[dict[str, str], str]:
-    params = connection.get_connection_params()
-    env = {"PGHOST": params.get("host") or "127.0.0.1", "PGPORT": str(params.get("port") or 5432),
-           "PGUSER": params.get("user") or "postgres", "PGPASSWORD": params.get("password") or "",
+    """The environment pg_dump and friends read the server and user from; the test database's name."""
+    params = session_params()
+    env = {"PGHOST": params.get("host", "127.0.0.1"), "PGPORT": params.get("port", "5432"),
+           "PGUSER": params.get("user", "postgres"), "PGPASSWORD": params.get("password", ""),
            "PATH": "/usr/bin:/bin"}  # fmt: skip
     return env, params["dbname"]
 
@@ -57,7 +58,7 @@ def test_admin_restores_a_dump_and_gets_findings_triage_audit_and_readable_desti
                                      secrets={"url": "https://hooks.example.com/soc"}, actor=admin)  # fmt: skip
     env, source = pg_env()
     dump, restored = tmp_path / "guardwatch.dump", f"{source}_restored"
-    with psycopg.connect(dbname=source, **_conninfo(env), autocommit=True) as conn:
+    with session_open(autocommit=True) as conn:
         expected = counts(conn)
     assert all(expected.values()), expected
 
@@ -67,7 +68,7 @@ def test_admin_restores_a_dump_and_gets_findings_triage_audit_and_readable_desti
     try:
         subprocess.run(["pg_restore", "--no-owner", "--exit-on-error", f"--dbname={restored}", str(dump)],
                        env=env, check=True)  # fmt: skip
-        with psycopg.connect(dbname=restored, **_conninfo(env), autocommit=True) as conn:
+        with session_open(dbname=restored, autocommit=True) as conn:
             assert counts(conn) == expected
             (token,) = conn.execute("SELECT secrets_encrypted FROM notifications_destination WHERE id = %s",
                                     [destination.pk]).fetchone()  # fmt: skip
@@ -82,7 +83,3 @@ def test_admin_restores_a_dump_and_gets_findings_triage_audit_and_readable_desti
             secrets_decrypt(token)  # the dump alone does not bring the destinations back
     finally:
         subprocess.run(["dropdb", "--if-exists", "--force", restored], env=env, check=True)
-
-
-def _conninfo(env: dict[str, str]) -> dict[str, str]:
-    return {"host": env["PGHOST"], "port": env["PGPORT"], "user": env["PGUSER"], "password": env["PGPASSWORD"]}

@@ -11,21 +11,16 @@ from __future__ import annotations
 import threading
 import time
 
-import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import OperationalError, connection
 from django.db.migrations.executor import MigrationExecutor
 
+from tests.support.sessions import session_open
+
 BEFORE = ("findings", "0013_sync_checkpoint_in_guardduty_time")
 AFTER = ("findings", "0014_sync_run_waited_seconds")  # AddField: ALTER TABLE findings_syncrun (ACCESS EXCLUSIVE)
 HOLDER_GIVES_UP_SECONDS = 8  # bounds the test if the migration waited (as it did before the lock timeout)
-
-
-def session() -> psycopg.Connection:
-    """A second client of the test database, like a web worker or a psql session."""
-    params = connection.get_connection_params()
-    return psycopg.connect(**{k: v for k, v in params.items() if k in {"dbname", "user", "password", "host", "port"}})
 
 
 def columns(table: str) -> set[str]:
@@ -39,7 +34,7 @@ def test_admin_migrating_while_a_long_query_holds_a_table_gets_a_quick_failure_a
     try:
         call_command("migrate", *BEFORE, verbosity=0)
         assert "waited_seconds" not in columns("findings_syncrun")
-        holder = session()
+        holder = session_open()
         holder.execute("SELECT count(*) FROM findings_syncrun")  # its transaction stays open: ACCESS SHARE
         released = threading.Timer(HOLDER_GIVES_UP_SECONDS, holder.rollback)
         released.start()
