@@ -27,6 +27,7 @@ SUITE = (
     ("bench_triage.py", []),
     ("bench_reports.py", ["coverage"]),
     ("bench_reports.py", ["findings"]),
+    ("bench_migrate.py", []),
 )
 
 

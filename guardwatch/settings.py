@@ -205,6 +205,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # them, which is all the demo needs, so `make demo` does not print one warning per index.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# `migrate` (guardwatch/core/management/commands/migrate.py) waits at most this many seconds for each lock
+# on PostgreSQL, then fails instead of queueing: a migration waiting behind a long read for an exclusive
+# lock would hold up every later query on that table (docs/operations.md, "Upgrades"). 0 waits forever.
+GUARDWATCH_MIGRATE_LOCK_TIMEOUT_SECONDS = env_int("GUARDWATCH_MIGRATE_LOCK_TIMEOUT_SECONDS", 5)
 
 REDIS_URL = os.environ.get("REDIS_URL") or ("redis://127.0.0.1:6379/0" if TESTING else "")
 if PRODUCTION and not REDIS_URL and not os.environ.get("CELERY_BROKER_URL"):
