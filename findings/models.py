@@ -244,10 +244,10 @@ class SyncState(models.Model):
     last_error = models.TextField(blank=True, default="")
     # The newest EventBridge push of a finding of this region, and how many findings pushes brought.
     last_push_at = models.DateTimeField(null=True, blank=True)
-    pushed_findings = models.PositiveBigIntegerField(default=0)
+    pushed_findings = models.PositiveBigIntegerField(default=0, db_default=0)
     # The ingestion ledger's last check of this region (findings.ledger), and why it failed, if it did.
     ledger_checked_at = models.DateTimeField(null=True, blank=True)
-    ledger_error = models.TextField(blank=True, default="")
+    ledger_error = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["region"]
@@ -316,7 +316,7 @@ class SyncRun(models.Model):
     waited_seconds = models.FloatField(default=0)
     # Times a worker took this run over after the worker running it died: the run carries on from its
     # last committed batch instead of being failed and replaced.
-    resumed = models.PositiveSmallIntegerField(default=0)
+    resumed = models.PositiveSmallIntegerField(default=0, db_default=0)
     errors = models.TextField(blank=True, default="")
 
     class Meta:
