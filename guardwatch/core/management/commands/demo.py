@@ -68,6 +68,7 @@ class Command(BaseCommand):
         env.pop("AWS_SESSION_TOKEN", None)
         env.pop("AWS_PROFILE", None)
         python = sys.executable
+        from guardwatch.celery import queue_names
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         processes: list[tuple[str, subprocess.Popen]] = []
 
@@ -103,9 +104,11 @@ class Command(BaseCommand):
                  "--persist", str(var / "simulator.sqlite3"), "--live"],
             )  # fmt: skip
             self._wait_for(f"{endpoint}/_sim/health", "the GuardDuty simulator", processes, var)
+            # One worker consumes every queue in the demo (production runs one per kind of work).
             spawn(
                 "worker",
                 [python, "-m", "celery", "-A", "guardwatch", "worker", "--beat", "--pool", "threads",
+                 "--queues", ",".join(queue_names()),
                  "--concurrency", "4", "--loglevel", "INFO", "--schedule", str(var / "celerybeat-schedule")],
             )  # fmt: skip
             self._first_sync(env)
