@@ -1,82 +1,60 @@
 """The Celery application: Redis broker in production and tests, beat schedule defined here in code."""
 
+import contextlib
+import inspect
+import logging.config
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from celery.schedules import schedule
+
+from guardwatch.core.logs import log_context_bind, log_context_reset
+from guardwatch.core.queue import task_route
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guardwatch.settings")
 
-# --- Queues ---------------------------------------------------------------------------------------
-# Work of one kind waits only behind work of its kind: a slow report or a long member operation never
-# holds up a sync, and a backlog of notifications never holds up a write-back. Each queue is named after
-# GUARDWATCH_CELERY_QUEUE (the default queue itself), so installations sharing one Redis, and test
-# sessions, keep their own: `guardwatch`, `guardwatch.syncs`, `guardwatch.members`, ...
-QUEUE_KINDS = ("default", "syncs", "members", "reports", "notifications", "writebacks")
-
-# Every task's queue, by its registered name (the names stay as they are: queued messages and beat find
-# them). A task missing here goes to the default queue, which every deployment's workers consume.
-TASK_QUEUES = {
-    # Syncs: reading GuardDuty, Organizations and the regions into the store.
-    "accounts.tasks.members_sync_all_regions": "syncs",
-    "accounts.tasks.members_sync_region": "syncs",
-    "accounts.tasks.member_protection_sync_region": "syncs",
-    "accounts.tasks.organization_refresh": "syncs",
-    "accounts.tasks.enabled_regions_discover": "syncs",
-    "findings.tasks.findings_sync_all_regions": "syncs",
-    "findings.tasks.findings_sync_region": "syncs",
-    "findings.tasks.findings_sync_recover": "syncs",
-    "findings.tasks.findings_reconcile_all_regions": "syncs",
-    "findings.tasks.findings_reconcile_region": "syncs",
-    "findings.tasks.findings_ids_compare_all_regions": "syncs",
-    "findings.tasks.findings_ids_compare_region": "syncs",
-    "findings.tasks.findings_push_confirm": "syncs",
-    # Member operations: invitations, removals and their verification (someone is waiting on the page).
-    "accounts.tasks.member_operation_run": "members",
-    "accounts.tasks.member_invitations_verify": "members",
-    # Reports: snapshots of the findings report and dashboard (may take seconds to minutes).
-    "findings.tasks.findings_figures_refresh": "reports",
-    "findings.tasks.findings_report_snapshot": "reports",
-    "reports.tasks.findings_figures_rebuild": "reports",
-    # Notifications: deliveries to outside systems (each bounded by GUARDWATCH_NOTIFY_TIMEOUT_SECONDS).
-    "notifications.tasks.delivery_send": "notifications",
-    "notifications.tasks.deliveries_retry_due": "notifications",
-    "notifications.tasks.digests_send": "notifications",
-    "notifications.tasks.overdue_findings_publish": "notifications",
-    # Write-backs: triage decisions sent to GuardDuty, and the bulk actions that make them.
-    "findings.tasks.writeback_flush": "writebacks",
-    "findings.tasks.bulk_action_run": "writebacks",
-    "triage.tasks.bulk_actions_recover": "writebacks",
-    "findings.tasks.accepted_risk_reopen": "writebacks",
-    # Default: housekeeping and probes (findings_retention_purge, demo_history_seed, worker_probe).
-}
-
-
-def queue_name(kind: str) -> str:
-    """The queue of one kind of work in this installation (`guardwatch.syncs`; the default is `guardwatch`)."""
-    from django.conf import settings
-
-    if kind not in QUEUE_KINDS:
-        raise KeyError(f"No queue kind {kind!r}; the kinds are {', '.join(QUEUE_KINDS)}.")
-    prefix = settings.CELERY_TASK_DEFAULT_QUEUE
-    return prefix if kind == "default" else f"{prefix}.{kind}"
-
-
-def queue_names(*kinds: str) -> list[str]:
-    """The queues of these kinds (all of them if none is named), as a worker's `-Q` takes them."""
-    return [queue_name(kind) for kind in kinds or QUEUE_KINDS]
-
-
-def task_route(name: str, args, kwargs, options, task=None, **_kw) -> dict:
-    """Celery's router: every task goes to its kind's queue, read when it is sent (so the prefix is current)."""
-    return {"queue": queue_name(TASK_QUEUES.get(name, "default"))}
-
-
 app = Celery("guardwatch")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# The one place tasks are routed; sending by name (guardwatch.core.queue), `.delay()` and beat all pass here.
+# Each kind of work has its queue (guardwatch.core.queue.TASK_QUEUES, the one place tasks are routed):
+# `.delay()`, sending by name and beat all pass through this router.
 app.conf.task_routes = (task_route,)
 app.autodiscover_tasks(["guardwatch.core", "accounts", "findings", "triage", "reports", "notifications"])
+
+# --- Logs ----------------------------------------------------------------------------------------------
+# Arguments that say what a task works on, copied to each of its log lines (docs/operations.md, "Logs").
+TASK_LOG_ARGUMENTS = {"region": "region", "account": "account", "account_id": "account"}
+_task_log_tokens: dict[str, object] = {}
+
+
+@signals.setup_logging.connect
+def _logging_from_settings(**_kwargs) -> None:
+    """Workers and beat log through settings.LOGGING (JSON or console, redacted), not Celery's own set-up."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@signals.task_prerun.connect
+def _task_log_context_bind(task_id=None, task=None, args=None, kwargs=None, **_kw) -> None:
+    """Every line logged while a task runs names it, and the region (and account) it works on."""
+    fields = {"task_id": task_id, "task_name": getattr(task, "name", None)}
+    try:
+        arguments = inspect.signature(task.run).bind_partial(*(args or ()), **(kwargs or {})).arguments
+    except (TypeError, ValueError):  # arguments the task does not take: Celery reports that itself
+        arguments = dict(kwargs or {})
+    for argument, field in TASK_LOG_ARGUMENTS.items():
+        if arguments.get(argument) is not None:
+            fields[field] = arguments[argument]
+    _task_log_tokens[task_id] = log_context_bind(**fields)
+
+
+@signals.task_postrun.connect
+def _task_log_context_reset(task_id=None, **_kw) -> None:
+    token = _task_log_tokens.pop(task_id, None)
+    if token is not None:
+        with contextlib.suppress(ValueError):  # bound in another context (never with Celery's pools)
+            log_context_reset(token)
+
 
 # Periodic work lives in code (no django-celery-beat: it caps Django below 6.1). Exactly one beat
 # process runs this schedule; each task is idempotent and claims its own work, so a late or doubled

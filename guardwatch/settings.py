@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from guardwatch.core.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 MODES = ("production", "demo", "test")
@@ -186,6 +188,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "guardwatch.core.middleware.RequestIdMiddleware",  # first: every line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
     # Static files in every mode (the demo and runserver run with DEBUG off); from the apps' folders
     # outside production (WHITENOISE_USE_FINDERS), from collectstatic's manifest in production.
@@ -386,6 +389,8 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600, minimum=10)
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers log through LOGGING above (JSON, redacted, with the task's context), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- GuardWatch -------------------------------------------------------------------------------
 GUARDWATCH_AWS_REGIONS = env_list(
@@ -519,11 +524,13 @@ GUARDWATCH_NOTIFY_ALLOW_LOOPBACK = env_bool("GUARDWATCH_NOTIFY_ALLOW_LOOPBACK", 
 # A PEM file of extra certificate authorities for https destinations (a self-hosted Jira behind a private CA).
 GUARDWATCH_NOTIFY_CA_FILE = env_get("GUARDWATCH_NOTIFY_CA_FILE", "")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_get("LOG_LEVEL", "INFO")},
-    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
-}
+# Logs (docs/operations.md, "Logs"): one JSON object a line in production, readable lines in the demo and
+# tests; every line of a request carries its id and user, every line of a Celery task its id, name and
+# region; secrets are scrubbed from every line (guardwatch/core/logs.py).
+GUARDWATCH_LOG_FORMAT = env_str("GUARDWATCH_LOG_FORMAT", "json" if PRODUCTION else "console")
+if GUARDWATCH_LOG_FORMAT not in {"json", "console"}:
+    raise ImproperlyConfigured(f"GUARDWATCH_LOG_FORMAT={GUARDWATCH_LOG_FORMAT!r} must be json or console.")
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} must be DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+LOGGING = logging_config(log_format=GUARDWATCH_LOG_FORMAT, level=LOG_LEVEL)

@@ -146,7 +146,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, simulator_server, 
     Tests that use it must commit their data (`transactional_db`), since the worker has its own
     database connection. The simulator starts first so the worker inherits its endpoint.
     """
-    from guardwatch.celery import queue_names
+    from guardwatch.core.queue import queue_names
 
     with django_db_blocker.unblock():
         env = _worker_env()

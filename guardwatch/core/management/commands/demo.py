@@ -20,6 +20,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from guardwatch.core.management.commands.demo_users import DEMO_USERS
+from guardwatch.core.queue import queue_names
 
 DEMO_ADMIN_ACCOUNT = "111111111111"
 # What beat would run first: member statuses (each region's sync then reads protection plans), findings;
@@ -68,7 +69,6 @@ class Command(BaseCommand):
         env.pop("AWS_SESSION_TOKEN", None)
         env.pop("AWS_PROFILE", None)
         python = sys.executable
-        from guardwatch.celery import queue_names
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         processes: list[tuple[str, subprocess.Popen]] = []
 
@@ -146,10 +146,10 @@ class Command(BaseCommand):
         Beat's interval entries first fire one interval after it starts; the web process has not
         imported the task modules, so the tasks are sent by name (the worker has them).
         """
-        from guardwatch.celery import app
+        from celery import current_app  # guardwatch's (guardwatch/__init__.py loads it)
 
         for task in FIRST_SYNC_TASKS:
-            app.send_task(task)
+            current_app.send_task(task)
 
     def _banner(self, port: int, endpoint: str, var: Path) -> None:
         lines = [
