@@ -71,7 +71,7 @@ def log_request_reset(token) -> None:
 
 def _request_user(request) -> tuple[Any, str] | None:
     """The request's user if authentication already looked it up (never triggers a session or database read)."""
-    user = request.__dict__.get("user")
+    user = getattr(request, "__dict__", {}).get("user")
     if user is None:
         return None
     wrapped = getattr(user, "_wrapped", user)  # Django's SimpleLazyObject until first used
