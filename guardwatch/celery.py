@@ -1,4 +1,5 @@
-"""The Celery application: Redis broker in production and tests, beat schedule defined here in code."""
+"""The Celery application: Redis broker in production and tests, a queue per kind of work, each task's log
+context, and the beat schedule defined here in code."""
 
 import contextlib
 import inspect
