@@ -34,4 +34,5 @@ USER guardwatch
 EXPOSE 8000
 # Asks /healthz with a Host from ALLOWED_HOSTS (a bare 127.0.0.1 would be refused as a disallowed host).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD ["python", "-m", "guardwatch.core.healthcheck"]
-CMD ["gunicorn", "guardwatch.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--access-logfile", "-"]
+# No gunicorn access log: GuardWatch logs each request itself, with its id and user (docs/operations.md).
+CMD ["gunicorn", "guardwatch.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]

@@ -48,6 +48,7 @@ from accounts.services import (
     rows_update,
     status_changes_apply,
 )
+from guardwatch.core.logs import log_context
 from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import actor_user, audit_record
 
@@ -262,26 +263,30 @@ def member_operation_run(*, operation_id: int) -> MemberOperation | None:
 def _operation_work(operation: MemberOperation) -> None:
     """The pending results of `operation`, region by region, 50 accounts per call."""
     for region in operation.regions:
-        pending = list(
-            operation.results.filter(region=region, outcome=Outcome.PENDING).select_related("account")
-        )
-        if not pending:
-            continue
-        try:
-            detector_id = administrator_detector(region, create=operation.create_detectors, actor=operation.created_by,
-                                                 features=operation.detector_features)  # fmt: skip
-        except GatewayError as error:
-            _record(operation, region, pending, {}, default=(False, error.message))
-            continue
-        handler = HANDLERS[operation.action]
-        for chunk in gateway.batches(pending):
+        with log_context(region=region, operation=operation.pk):
+            _operation_region_work(operation, region)
+
+
+def _operation_region_work(operation: MemberOperation, region: str) -> None:
+    pending = list(operation.results.filter(region=region, outcome=Outcome.PENDING).select_related("account"))
+    if not pending:
+        return
+    try:
+        detector_id = administrator_detector(region, create=operation.create_detectors, actor=operation.created_by,
+                                             features=operation.detector_features)  # fmt: skip
+    except GatewayError as error:
+        _record(operation, region, pending, {}, default=(False, error.message))
+        return
+    handler = HANDLERS[operation.action]
+    for chunk in gateway.batches(pending):
+        # A call for one account names it on its lines; a batch's lines name the region and operation.
+        with log_context(account=chunk[0].account.account_id if len(chunk) == 1 else None):
             try:
                 outcomes, calls = handler(operation, region, detector_id, chunk)
             except GatewayError as error:
                 if "detector" in error.message.lower():
                     RegionState.objects.filter(region=region).update(detector_id="")
-                outcomes, calls = {}, 0
-                _record(operation, region, chunk, outcomes, default=(False, error.message), calls=calls)
+                _record(operation, region, chunk, {}, default=(False, error.message), calls=0)
                 continue
             _record(operation, region, chunk, outcomes, calls=calls)
 

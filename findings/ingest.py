@@ -11,6 +11,7 @@ checked before any is stored (`findings.push`): pushed findings are hints that G
 from __future__ import annotations
 
 import json
+import logging
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -21,6 +22,9 @@ from django.views.decorators.http import require_POST
 from accounts.tamper import TamperRejected, cloudtrail_events_ingest, is_cloudtrail_event
 from findings.push import IngestRejected, findings_ingest_events, ingest_rate_take
 from findings.services import ingest_key_authenticate
+from guardwatch.core.login import client_address
+
+logger = logging.getLogger(__name__)
 
 KEY_HEADER = "X-GuardWatch-Key"
 MAX_BODY_BYTES = 1024 * 1024
@@ -89,6 +93,8 @@ def eventbridge(request: HttpRequest) -> JsonResponse:
         return response
     key = ingest_key_authenticate(presented=presented)
     if key is None:
+        client = client_address(request)
+        logger.warning("Ingest refused an invalid or revoked API key from %s", client, extra={"client": client})
         response = _error(401, "Invalid or revoked API key.")
         response["WWW-Authenticate"] = 'Bearer realm="guardwatch-ingest"'
         return response
@@ -129,8 +135,12 @@ def eventbridge(request: HttpRequest) -> JsonResponse:
     try:
         result = findings_ingest_events(events=events, key=key)
     except IngestRejected as rejected:
+        logger.warning("Ingest refused %d event(s) pushed with key %s: %s", len(events), key.prefix, rejected.status,
+                       extra={"key_prefix": key.prefix})  # fmt: skip
         reason = "Invalid event(s)" if rejected.status == 400 else "Event(s) not accepted"
         return _error(rejected.status, f"{reason}; nothing was stored.", errors=rejected.errors)
+    logger.info("Ingest stored %d event(s) pushed with key %s (%d new, %d updated)", result.received, key.prefix,
+                result.new, result.updated, extra={"key_prefix": key.prefix})  # fmt: skip
     return JsonResponse(
         {"received": result.received, "new": result.new, "updated": result.updated, "unchanged": result.unchanged},
         status=202,

@@ -318,6 +318,7 @@ def _sync_claimed_region(claim: SyncClaim, *, trigger: str, requested_by: str) -
         _sync_pages(claim, state, progress)
     except (ClientError, BotoCoreError, gateway.DetectorNotFound, gateway.MissingServerTime,
             ListingUnstable) as error:  # fmt: skip
+        logger.warning("Findings sync of %s failed: %s", region, error_describe(error))
         _sync_failed(state, progress, error_describe(error))
         return progress.run
     except Exception as error:  # a bug or a database outage: record it, and let the log have the trace

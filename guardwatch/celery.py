@@ -1,15 +1,61 @@
-"""The Celery application: Redis broker in production and tests, beat schedule defined here in code."""
+"""The Celery application: Redis broker in production and tests, a queue per kind of work, each task's log
+context, and the beat schedule defined here in code."""
 
+import contextlib
+import inspect
+import logging.config
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from celery.schedules import schedule
+
+from guardwatch.core.logs import log_context_bind, log_context_reset
+from guardwatch.core.queue import task_route
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guardwatch.settings")
 
 app = Celery("guardwatch")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Each kind of work has its queue (guardwatch.core.queue.TASK_QUEUES, the one place tasks are routed):
+# `.delay()`, sending by name and beat all pass through this router.
+app.conf.task_routes = (task_route,)
 app.autodiscover_tasks(["guardwatch.core", "accounts", "findings", "triage", "reports", "notifications"])
+
+# --- Logs ----------------------------------------------------------------------------------------------
+# Arguments that say what a task works on, copied to each of its log lines (docs/operations.md, "Logs").
+TASK_LOG_ARGUMENTS = {"region": "region", "account": "account", "account_id": "account"}
+_task_log_tokens: dict[str, object] = {}
+
+
+@signals.setup_logging.connect
+def _logging_from_settings(**_kwargs) -> None:
+    """Workers and beat log through settings.LOGGING (JSON or console, redacted), not Celery's own set-up."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@signals.task_prerun.connect
+def _task_log_context_bind(task_id=None, task=None, args=None, kwargs=None, **_kw) -> None:
+    """Every line logged while a task runs names it, and the region (and account) it works on."""
+    fields = {"task_id": task_id, "task_name": getattr(task, "name", None)}
+    try:
+        arguments = inspect.signature(task.run).bind_partial(*(args or ()), **(kwargs or {})).arguments
+    except (TypeError, ValueError):  # arguments the task does not take: Celery reports that itself
+        arguments = dict(kwargs or {})
+    for argument, field in TASK_LOG_ARGUMENTS.items():
+        if arguments.get(argument) is not None:
+            fields[field] = arguments[argument]
+    _task_log_tokens[task_id] = log_context_bind(**fields)
+
+
+@signals.task_postrun.connect
+def _task_log_context_reset(task_id=None, **_kw) -> None:
+    token = _task_log_tokens.pop(task_id, None)
+    if token is not None:
+        with contextlib.suppress(ValueError):  # bound in another context (never with Celery's pools)
+            log_context_reset(token)
+
 
 # Periodic work lives in code (no django-celery-beat: it caps Django below 6.1). Exactly one beat
 # process runs this schedule; each task is idempotent and claims its own work, so a late or doubled

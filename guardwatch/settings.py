@@ -15,14 +15,57 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from guardwatch.core.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 MODES = ("production", "demo", "test")
 
 
+# Secrets that may instead come from a file named by `<NAME>_FILE` (Docker and Kubernetes secrets mount
+# them so): the value never sits in the process environment, `docker inspect` or a compose file.
+SECRET_VARIABLES = (
+    "SECRET_KEY",
+    "SECRET_KEY_FALLBACKS",
+    "GUARDWATCH_SECRETS_KEY",
+    "GUARDWATCH_SECRETS_KEY_FALLBACKS",
+    "DATABASE_URL",
+    "DATABASE_PASSWORD",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "EMAIL_HOST_PASSWORD",
+)
+
+
+def env_get(name: str, default: str | None = None) -> str | None:
+    """`name` from the environment or, for a secret, from the file `<name>_FILE` names (one of the two).
+
+    The file's trailing newline (what `echo` and most editors add) is dropped; an unreadable file fails.
+    """
+    if name not in SECRET_VARIABLES:
+        return os.environ.get(name, default)
+    file_name = f"{name}_FILE"
+    path = os.environ.get(file_name)
+    if not path:
+        return os.environ.get(name, default)
+    if os.environ.get(name):
+        raise ImproperlyConfigured(f"Both {name} and {file_name} are set: set one of them.")
+    try:
+        with open(path, encoding="utf-8") as secret_file:
+            value = secret_file.read()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
+        raise ImproperlyConfigured(f"{file_name}={path!r} cannot be read: {reason}.") from None
+    value = value.removesuffix("\n").removesuffix("\r")
+    if not value:
+        raise ImproperlyConfigured(f"{file_name}={path!r} is empty.")
+    return value
+
+
 def env_str(name: str, default: str | None = None) -> str:
     """A required string unless a default is given."""
-    value = os.environ.get(name)
+    value = env_get(name)
     if value is None or value == "":
         if default is None:
             raise ImproperlyConfigured(f"Environment variable {name} is required in {GUARDWATCH_ENV} mode.")
@@ -32,7 +75,7 @@ def env_str(name: str, default: str | None = None) -> str:
 
 def env_bool(name: str, default: bool) -> bool:
     """`1/true/yes/on` or `0/false/no/off`; anything else is an error."""
-    raw = os.environ.get(name)
+    raw = env_get(name)
     if raw is None or raw == "":
         return default
     lowered = raw.strip().lower()
@@ -45,7 +88,7 @@ def env_bool(name: str, default: bool) -> bool:
 
 def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     """A whole number not below `minimum`."""
-    raw = os.environ.get(name)
+    raw = env_get(name)
     if raw is None or raw == "":
         return default
     try:
@@ -59,7 +102,7 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
 
 def env_list(name: str, default: str) -> list[str]:
     """Comma-separated values, blanks dropped."""
-    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+    return [part.strip() for part in env_get(name, default).split(",") if part.strip()]
 
 
 def database_from_url(url: str) -> dict:
@@ -87,7 +130,7 @@ def database_from_url(url: str) -> dict:
     raise ImproperlyConfigured(f"DATABASE_URL scheme {parts.scheme!r} is not supported (postgres:// or sqlite://).")
 
 
-GUARDWATCH_ENV = os.environ.get("GUARDWATCH_ENV", "production")
+GUARDWATCH_ENV = env_get("GUARDWATCH_ENV", "production")
 if GUARDWATCH_ENV not in MODES:
     raise ImproperlyConfigured(f"GUARDWATCH_ENV={GUARDWATCH_ENV!r} must be one of {', '.join(MODES)}.")
 DEMO = GUARDWATCH_ENV == "demo"
@@ -145,6 +188,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "guardwatch.core.middleware.RequestIdMiddleware",  # first: every line of the request carries its id
     "django.middleware.security.SecurityMiddleware",
     # Static files in every mode (the demo and runserver run with DEBUG off); from the apps' folders
     # outside production (WHITENOISE_USE_FINDERS), from collectstatic's manifest in production.
@@ -196,6 +240,13 @@ DATABASES = {
         )
     )
 }
+# The password apart from the URL (DATABASE_PASSWORD or DATABASE_PASSWORD_FILE, the form Docker secrets
+# and the postgres image's POSTGRES_PASSWORD_FILE share); never both.
+_DATABASE_PASSWORD = env_get("DATABASE_PASSWORD", "")
+if _DATABASE_PASSWORD:
+    if DATABASES["default"].get("PASSWORD"):
+        raise ImproperlyConfigured("DATABASE_URL holds a password and DATABASE_PASSWORD is set: keep one of them.")
+    DATABASES["default"]["PASSWORD"] = _DATABASE_PASSWORD
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     if PRODUCTION:
         raise ImproperlyConfigured("SQLite is for the demo only: set DATABASE_URL to a postgres:// URL.")
@@ -210,8 +261,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # lock would hold up every later query on that table (docs/operations.md, "Upgrades"). 0 waits forever.
 GUARDWATCH_MIGRATE_LOCK_TIMEOUT_SECONDS = env_int("GUARDWATCH_MIGRATE_LOCK_TIMEOUT_SECONDS", 5)
 
-REDIS_URL = os.environ.get("REDIS_URL") or ("redis://127.0.0.1:6379/0" if TESTING else "")
-if PRODUCTION and not REDIS_URL and not os.environ.get("CELERY_BROKER_URL"):
+REDIS_URL = env_get("REDIS_URL") or ("redis://127.0.0.1:6379/0" if TESTING else "")
+if PRODUCTION and not REDIS_URL and not env_get("CELERY_BROKER_URL"):
     raise ImproperlyConfigured("REDIS_URL (or CELERY_BROKER_URL) is required in production.")
 
 if REDIS_URL:
@@ -319,8 +370,8 @@ if PRODUCTION:
         )
 
 # --- Celery -----------------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or REDIS_URL
+CELERY_BROKER_URL = env_get("CELERY_BROKER_URL") or REDIS_URL
+CELERY_RESULT_BACKEND = env_get("CELERY_RESULT_BACKEND") or REDIS_URL
 if DEMO and not CELERY_BROKER_URL:
     # The demo runs a real worker without needing Redis: kombu's filesystem transport.
     CELERY_BROKER_URL = "filesystem://localhost/"  # a host, or kombu warns "No hostname was supplied"
@@ -342,6 +393,8 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600, minimum=10)
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers log through LOGGING above (JSON, redacted, with the task's context), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- GuardWatch -------------------------------------------------------------------------------
 GUARDWATCH_AWS_REGIONS = env_list(
@@ -350,27 +403,27 @@ GUARDWATCH_AWS_REGIONS = env_list(
 for _region in GUARDWATCH_AWS_REGIONS:
     if not _region.replace("-", "").isalnum() or _region.count("-") < 2:
         raise ImproperlyConfigured(f"GUARDWATCH_AWS_REGIONS has {_region!r}, which is not a region name.")
-GUARDWATCH_ADMIN_ROLE_ARN = os.environ.get("GUARDWATCH_ADMIN_ROLE_ARN", "")
+GUARDWATCH_ADMIN_ROLE_ARN = env_get("GUARDWATCH_ADMIN_ROLE_ARN", "")
 if GUARDWATCH_ADMIN_ROLE_ARN and not GUARDWATCH_ADMIN_ROLE_ARN.startswith("arn:aws"):
     raise ImproperlyConfigured("GUARDWATCH_ADMIN_ROLE_ARN must be an IAM role ARN (arn:aws…:iam::…:role/…).")
 # The role GuardWatch assumes in member accounts to accept invitations on their behalf. The demo names one
 # (its simulator lets the administrator assume it in every member account), so "Accept on member's behalf"
 # takes an added member to Monitored in one click; elsewhere it is off until set.
-GUARDWATCH_MEMBER_ROLE_NAME = os.environ.get("GUARDWATCH_MEMBER_ROLE_NAME", "GuardWatchMember" if DEMO else "")
+GUARDWATCH_MEMBER_ROLE_NAME = env_get("GUARDWATCH_MEMBER_ROLE_NAME", "GuardWatchMember" if DEMO else "")
 # The demo's embedded default is the local simulator that `manage.py demo` starts.
 # botocore retry mode: adaptive (default) also rate-limits the client after throttling; standard only
 # backs off. Tests that inject random (not rate-driven) throttling run subprocesses with standard.
 GUARDWATCH_AWS_RETRY_MODE = env_str("GUARDWATCH_AWS_RETRY_MODE", "adaptive")
 if GUARDWATCH_AWS_RETRY_MODE not in {"adaptive", "standard", "legacy"}:
     raise ImproperlyConfigured("GUARDWATCH_AWS_RETRY_MODE must be adaptive, standard or legacy.")
-GUARDWATCH_AWS_ENDPOINT_URL = os.environ.get("GUARDWATCH_AWS_ENDPOINT_URL", "http://127.0.0.1:4566" if DEMO else "")
+GUARDWATCH_AWS_ENDPOINT_URL = env_get("GUARDWATCH_AWS_ENDPOINT_URL", "http://127.0.0.1:4566" if DEMO else "")
 if PRODUCTION and GUARDWATCH_AWS_ENDPOINT_URL:
     # It sends GuardDuty, STS and Organizations calls (signed with the administrator's credentials) to
     # that address instead of AWS: for the local simulator only.
     raise ImproperlyConfigured(
         "GUARDWATCH_AWS_ENDPOINT_URL is for the local GuardDuty simulator (demo and tests); unset it in production."
     )
-GUARDWATCH_PUBLIC_URL = os.environ.get("GUARDWATCH_PUBLIC_URL", "http://127.0.0.1:8000" if not PRODUCTION else "")
+GUARDWATCH_PUBLIC_URL = env_get("GUARDWATCH_PUBLIC_URL", "http://127.0.0.1:8000" if not PRODUCTION else "")
 GUARDWATCH_MEMBER_SYNC_MINUTES = env_int("GUARDWATCH_MEMBER_SYNC_MINUTES", 15, minimum=1)
 # Raise a coverage alert for a member still "Invited" after this many days.
 GUARDWATCH_INVITE_PENDING_DAYS = env_int("GUARDWATCH_INVITE_PENDING_DAYS", 7, minimum=1)
@@ -415,7 +468,7 @@ GUARDWATCH_INGEST_CONFIRM_GRACE_MINUTES = env_int("GUARDWATCH_INGEST_CONFIRM_GRA
 
 def env_sla_hours(name: str, default: str) -> dict[str, int]:
     """`critical=4,high=24,medium=168,low=720`: hours to handle a finding, per severity band (all four)."""
-    raw = os.environ.get(name) or default
+    raw = env_get(name) or default
     bands = {"low", "medium", "high", "critical"}
     hours: dict[str, int] = {}
     for part in raw.split(","):
@@ -450,21 +503,21 @@ GUARDWATCH_EXPORTS_MAX = env_int("GUARDWATCH_EXPORTS_MAX", 3, minimum=1)
 # --- Notifications ----------------------------------------------------------------------------
 # Outbound mail (email destinations), in Django 6.1's MAILERS form (the EMAIL_* settings are deprecated;
 # the environment variables keep their familiar names). The demo prints mail; tests use locmem.
-_MAIL_BACKEND = os.environ.get(
+_MAIL_BACKEND = env_get(
     "EMAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend" if DEMO else "django.core.mail.backends.smtp.EmailBackend",
 )
 MAILERS = {"default": {"BACKEND": _MAIL_BACKEND}}
 if _MAIL_BACKEND.endswith("smtp.EmailBackend"):
     MAILERS["default"]["OPTIONS"] = {
-        "host": os.environ.get("EMAIL_HOST", "localhost"),
+        "host": env_get("EMAIL_HOST", "localhost"),
         "port": env_int("EMAIL_PORT", 25, minimum=1),
-        "username": os.environ.get("EMAIL_HOST_USER", ""),
-        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "username": env_get("EMAIL_HOST_USER", ""),
+        "password": env_get("EMAIL_HOST_PASSWORD", ""),
         "use_tls": env_bool("EMAIL_USE_TLS", False),
         "timeout": env_int("EMAIL_TIMEOUT", 10, minimum=1),
     }
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "guardwatch@localhost")
+DEFAULT_FROM_EMAIL = env_get("DEFAULT_FROM_EMAIL", "guardwatch@localhost")
 # Every outbound notification request must be over (connect, TLS, send, whole answer) within this many seconds.
 GUARDWATCH_NOTIFY_TIMEOUT_SECONDS = env_int("GUARDWATCH_NOTIFY_TIMEOUT_SECONDS", 10, minimum=1)
 # A failed delivery is tried this many times in all, waiting base × 2^(attempt-1) seconds in between.
@@ -475,13 +528,15 @@ GUARDWATCH_NOTIFY_RETRY_BASE_SECONDS = env_int("GUARDWATCH_NOTIFY_RETRY_BASE_SEC
 # listen on 127.0.0.1. Link-local and cloud metadata addresses are always refused.
 GUARDWATCH_NOTIFY_ALLOW_LOOPBACK = env_bool("GUARDWATCH_NOTIFY_ALLOW_LOOPBACK", not PRODUCTION)
 # A PEM file of extra certificate authorities for https destinations (a self-hosted Jira behind a private CA).
-GUARDWATCH_NOTIFY_CA_FILE = os.environ.get("GUARDWATCH_NOTIFY_CA_FILE", "")
+GUARDWATCH_NOTIFY_CA_FILE = env_get("GUARDWATCH_NOTIFY_CA_FILE", "")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
-}
+# Logs (docs/operations.md, "Logs"): one JSON object a line in production, readable lines in the demo and
+# tests; every line of a request carries its id and user, every line of a Celery task its id, name and
+# region; secrets are scrubbed from every line (guardwatch/core/logs.py).
+GUARDWATCH_LOG_FORMAT = env_str("GUARDWATCH_LOG_FORMAT", "json" if PRODUCTION else "console")
+if GUARDWATCH_LOG_FORMAT not in {"json", "console"}:
+    raise ImproperlyConfigured(f"GUARDWATCH_LOG_FORMAT={GUARDWATCH_LOG_FORMAT!r} must be json or console.")
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} must be DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+LOGGING = logging_config(log_format=GUARDWATCH_LOG_FORMAT, level=LOG_LEVEL)

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from guardwatch.core.logs import log_secrets_add
 from notifications.crypto import secrets_decrypt, secrets_reencrypt
 
 
@@ -76,6 +77,7 @@ class Destination(models.Model):
                 secrets_encrypted=fresh
             )
             self.secrets_encrypted = fresh
+        log_secrets_add(*values.values())  # scrubbed from any line this thread logs from now on
         return values
 
 

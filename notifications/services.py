@@ -282,7 +282,7 @@ def _attempt(
         except SecretsUnreadable as error:
             outcome = SendOutcome(ok=False, error=str(error))
         except Exception as error:  # a bug in a sender must not kill the task without a trace
-            logger.exception("Delivery %s to %s failed unexpectedly", delivery.pk, destination)
+            logger.exception("Delivery %s to destination %s failed unexpectedly", delivery.pk, destination.pk)
             outcome = SendOutcome(ok=False, error=f"{type(error).__name__}: {error}")
     return _record(delivery, outcome, retry=retry, now=claimed_at or timezone.now())
 
@@ -297,6 +297,11 @@ def _record(delivery: Delivery, outcome: SendOutcome, *, retry: bool, now: datet
         "error": outcome.error[:2000],
     }
     retry_in = None
+    if not outcome.ok:
+        # The destination's id and kind, never its URL or secrets; the error text is redacted as it is logged.
+        logger.warning("Delivery %s to destination %s (%s) failed, attempt %d: %s", delivery.pk,
+                       delivery.destination_id, delivery.destination.kind, attempts, outcome.error[:500],
+                       extra={"delivery": delivery.pk, "destination": delivery.destination_id})  # fmt: skip
     if outcome.ok:
         fields.update(status=Delivery.Status.SENT, sent_at=timezone.now(), next_attempt_at=None)
     elif retry and attempts < settings.GUARDWATCH_NOTIFY_MAX_ATTEMPTS:

@@ -102,54 +102,58 @@ def test_pki(tmp_path_factory):
     return pki_make(tmp_path_factory.mktemp("pki"))
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, simulator_server, test_pki) -> Iterator[subprocess.Popen]:
-    """A real `celery worker` process on the real Redis broker, consuming this session's queue.
-
-    Tests that use it must commit their data (`transactional_db`), since the worker has its own
-    database connection. The simulator starts first so the worker inherits its endpoint.
-    """
-    from django.conf import settings
-
+def celery_worker_start(*, queues: list[str], hostname: str, env: dict[str, str], log_name: str) -> subprocess.Popen:
+    """Start `celery worker` consuming exactly `queues` and return once it answers a ping (no sleeping)."""
     from guardwatch.celery import app
 
     TEST_OUTPUT.mkdir(exist_ok=True)
-    log = (TEST_OUTPUT / "celery-worker.log").open("w")
-    hostname = f"test-{os.getpid()}@%h"
-    with django_db_blocker.unblock():
-        env = _worker_env()
-    env["GUARDWATCH_NOTIFY_CA_FILE"] = str(test_pki.ca_file)  # the worker trusts the https receivers too
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "guardwatch", "worker",
-            "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO",
-            "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--hostname", hostname,
-            "--without-gossip", "--without-mingle",
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    log_path = TEST_OUTPUT / log_name
+    with log_path.open("w") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "guardwatch", "worker",
+                "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO",
+                "-Q", ",".join(queues), "--hostname", f"{hostname}@%h",
+                "--without-gossip", "--without-mingle",
+            ],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     deadline = time.monotonic() + 60
-    ready = False
     while time.monotonic() < deadline and proc.poll() is None:
         # A readiness poll, not a sleep-to-pass: ping answers as soon as the worker consumes.
         replies = app.control.ping(timeout=0.5)
-        if any(name.startswith(f"test-{os.getpid()}@") for reply in replies for name in reply):
-            ready = True
-            break
-    if not ready:
-        proc.kill()
-        log.close()
-        raise RuntimeError(
-            "The Celery worker did not start; see test-output/celery-worker.log:\n"
-            + (TEST_OUTPUT / "celery-worker.log").read_text()[-3000:]
-        )
-    yield proc
+        if any(name.startswith(f"{hostname}@") for reply in replies for name in reply):
+            return proc
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"The Celery worker did not start; see {log_path}:\n" + log_path.read_text()[-3000:])
+
+
+def celery_worker_stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
-    log.close()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, simulator_server, test_pki) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` process on the real Redis broker, consuming this session's queues (every kind,
+    each named after the session's GUARDWATCH_CELERY_QUEUE, so concurrent runs never take each other's tasks).
+
+    Tests that use it must commit their data (`transactional_db`), since the worker has its own
+    database connection. The simulator starts first so the worker inherits its endpoint.
+    """
+    from guardwatch.core.queue import queue_names
+
+    with django_db_blocker.unblock():
+        env = _worker_env()
+    env["GUARDWATCH_NOTIFY_CA_FILE"] = str(test_pki.ca_file)  # the worker trusts the https receivers too
+    proc = celery_worker_start(queues=queue_names(), hostname=f"test-{os.getpid()}", env=env, log_name="celery-worker.log")
+    yield proc
+    celery_worker_stop(proc)
 
 
 # --- A real browser ---------------------------------------------------------------------------

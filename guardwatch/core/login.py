@@ -226,7 +226,9 @@ def _target(username: str) -> tuple[str, str, str]:
 
 
 def login_failed(*, attempt: LoginAttempt) -> None:
-    """A wrong password (its attempt stays counted): in the audit log."""
+    """A wrong password (its attempt stays counted): in the log and the audit log."""
+    log.warning("Sign-in failed for %r from %s", attempt.username[:150], attempt.address,
+                extra={"attempted_username": attempt.username[:150], "client": attempt.address})  # fmt: skip
     audit_record(
         actor=ANONYMOUS,
         verb="auth.sign_in_failed",
@@ -238,6 +240,8 @@ def login_failed(*, attempt: LoginAttempt) -> None:
 def login_succeeded(*, attempt: LoginAttempt) -> None:
     """A right password: the (name, address) budget starts over, the shared budgets get their attempt back
     (an office behind one address signs in all day), and this address is known for this name."""
+    log.info("Sign-in of %r from %s", attempt.username[:150], attempt.address,
+             extra={"attempted_username": attempt.username[:150], "client": attempt.address})  # fmt: skip
     pair, *shared = attempt.budgets
     cache.delete_many([pair.key, f"{pair.key}:t0"])
     for budget in shared:

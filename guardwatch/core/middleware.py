@@ -1,5 +1,9 @@
 """Request checks every page relies on, done once instead of in each view."""
 
+import logging
+import re
+import time
+import uuid
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -8,6 +12,47 @@ from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.template.loader import render_to_string
+
+from guardwatch.core.logs import log_context_bind, log_context_reset, log_request_bind, log_request_reset
+
+request_logger = logging.getLogger("guardwatch.request")
+# An incoming X-Request-ID kept as it is: what proxies and load balancers send (hex, UUIDs, AWS trace ids).
+REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=+/-]{0,127}")
+
+
+class RequestIdMiddleware:
+    """Give every request an id, bind it (and, once known, the user) to its log lines, echo it, log the request.
+
+    The id comes from the proxy's X-Request-ID when a trusted proxy is configured
+    (GUARDWATCH_TRUSTED_PROXY_HOPS > 0) and the value is sane; otherwise, and always without a proxy (a
+    client could otherwise pick ids that collide with others' in the logs), a new one is generated. The
+    request line names the path without its query string, which can carry tokens.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        if settings.GUARDWATCH_TRUSTED_PROXY_HOPS > 0 and REQUEST_ID.fullmatch(incoming):
+            request_id = incoming
+        else:
+            request_id = uuid.uuid4().hex
+        request.request_id = request_id
+        context, bound = log_context_bind(request_id=request_id), log_request_bind(request)
+        started = time.monotonic()
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = request_id
+            request_logger.info(
+                "%s %s %s", request.method, request.path, response.status_code,
+                extra={"method": request.method, "path": request.path, "status": response.status_code,
+                       "duration_ms": round((time.monotonic() - started) * 1000, 1)},
+            )  # fmt: skip
+            return response
+        finally:
+            log_request_reset(bound)
+            log_context_reset(context)
 
 
 class RequestLimitsMiddleware:

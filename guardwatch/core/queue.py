@@ -10,6 +10,9 @@ one way: guardwatch.core <- accounts <- findings <- triage | reports | notificat
 The name is the task's registered name (`@shared_task(name=...)`); an unknown name raises KeyError
 at once, never a silently dropped message. `pyproject.toml`'s import-linter contract
 "tasks-call-services" keeps services, selectors and views from importing any tasks module.
+
+Each kind of work has its own queue (TASK_QUEUES below, the one place tasks are routed; guardwatch/celery.py
+installs `task_route` as Celery's router), so a slow report never holds up a sync (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -43,3 +46,68 @@ def task_send_on_commit(name: str, *args: Any, countdown: float | None = None, *
     worker finds the rows the caller wrote; nothing is queued if the transaction rolls back."""
     task_get(name)  # an unknown name fails here, in the caller's transaction, not after the commit
     transaction.on_commit(partial(task_send, name, *args, countdown=countdown, **kwargs))
+
+
+# --- Queues ---------------------------------------------------------------------------------------
+# Work of one kind waits only behind work of its kind: a slow report or a long member operation never
+# holds up a sync, and a backlog of notifications never holds up a write-back. Each queue is named after
+# GUARDWATCH_CELERY_QUEUE (the default queue itself), so installations sharing one Redis, and test
+# sessions, keep their own: `guardwatch`, `guardwatch.syncs`, `guardwatch.members`, ...
+QUEUE_KINDS = ("default", "syncs", "members", "reports", "notifications", "writebacks")
+
+# Every task's queue, by its registered name (the names stay as they are: queued messages and beat find
+# them). A task missing here goes to the default queue, which every deployment's workers consume.
+TASK_QUEUES = {
+    # Syncs: reading GuardDuty, Organizations and the regions into the store.
+    "accounts.tasks.members_sync_all_regions": "syncs",
+    "accounts.tasks.members_sync_region": "syncs",
+    "accounts.tasks.member_protection_sync_region": "syncs",
+    "accounts.tasks.organization_refresh": "syncs",
+    "accounts.tasks.enabled_regions_discover": "syncs",
+    "findings.tasks.findings_sync_all_regions": "syncs",
+    "findings.tasks.findings_sync_region": "syncs",
+    "findings.tasks.findings_sync_recover": "syncs",
+    "findings.tasks.findings_reconcile_all_regions": "syncs",
+    "findings.tasks.findings_reconcile_region": "syncs",
+    "findings.tasks.findings_ids_compare_all_regions": "syncs",
+    "findings.tasks.findings_ids_compare_region": "syncs",
+    "findings.tasks.findings_push_confirm": "syncs",
+    # Member operations: invitations, removals and their verification (someone is waiting on the page).
+    "accounts.tasks.member_operation_run": "members",
+    "accounts.tasks.member_invitations_verify": "members",
+    # Reports: snapshots of the findings report and dashboard (may take seconds to minutes).
+    "findings.tasks.findings_figures_refresh": "reports",
+    "findings.tasks.findings_report_snapshot": "reports",
+    "reports.tasks.findings_figures_rebuild": "reports",
+    # Notifications: deliveries to outside systems (each bounded by GUARDWATCH_NOTIFY_TIMEOUT_SECONDS).
+    "notifications.tasks.delivery_send": "notifications",
+    "notifications.tasks.deliveries_retry_due": "notifications",
+    "notifications.tasks.digests_send": "notifications",
+    "notifications.tasks.overdue_findings_publish": "notifications",
+    # Write-backs: triage decisions sent to GuardDuty, and the bulk actions that make them.
+    "findings.tasks.writeback_flush": "writebacks",
+    "findings.tasks.bulk_action_run": "writebacks",
+    "triage.tasks.bulk_actions_recover": "writebacks",
+    "findings.tasks.accepted_risk_reopen": "writebacks",
+    # Default: housekeeping and probes (findings_retention_purge, demo_history_seed, worker_probe).
+}
+
+
+def queue_name(kind: str) -> str:
+    """The queue of one kind of work in this installation (`guardwatch.syncs`; the default is `guardwatch`)."""
+    from django.conf import settings
+
+    if kind not in QUEUE_KINDS:
+        raise KeyError(f"No queue kind {kind!r}; the kinds are {', '.join(QUEUE_KINDS)}.")
+    prefix = settings.CELERY_TASK_DEFAULT_QUEUE
+    return prefix if kind == "default" else f"{prefix}.{kind}"
+
+
+def queue_names(*kinds: str) -> list[str]:
+    """The queues of these kinds (all of them if none is named), as a worker's `-Q` takes them."""
+    return [queue_name(kind) for kind in kinds or QUEUE_KINDS]
+
+
+def task_route(name: str, args, kwargs, options, task=None, **_kw) -> dict:
+    """Celery's router: every task goes to its kind's queue, read when it is sent (so the prefix is current)."""
+    return {"queue": queue_name(TASK_QUEUES.get(name, "default"))}

@@ -2,6 +2,7 @@
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -14,15 +15,17 @@ def compose() -> dict:
 
 def test_compose_runs_the_production_stack_with_exactly_one_beat():
     services = compose()["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
+    workers = {"worker", "worker-syncs", "worker-reports"}  # one per kind of work (tests/core/test_queues.py)
+    assert set(services) == {"postgres", "redis", "migrate", "web", "beat"} | workers
     assert services["beat"]["deploy"]["replicas"] == 1
-    assert "beat" in services["beat"]["command"] and "worker" in services["worker"]["command"]
+    assert "beat" in services["beat"]["command"]
+    assert all("worker" in services[name]["command"] for name in workers)
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["command"][-2:] == ["migrate", "--no-input"]
 
 
 def test_compose_app_services_run_in_production_mode_against_postgres_and_redis():
-    for name in ("migrate", "web", "worker", "beat"):
+    for name in ("migrate", "web", "worker", "worker-syncs", "worker-reports", "beat"):
         env = compose()["services"][name]["environment"]
         assert env["GUARDWATCH_ENV"] == "production"
         assert env["DATABASE_URL"].startswith("postgres://")
@@ -32,7 +35,7 @@ def test_compose_app_services_run_in_production_mode_against_postgres_and_redis(
 def test_every_setting_read_from_the_environment_is_documented_in_env_example():
     settings_src = (ROOT / "guardwatch" / "settings.py").read_text()
     read = set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z_]+)"', settings_src))
-    read |= set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', settings_src))
+    read |= set(re.findall(r'(?:os\.environ\.get|env_get)\(\s*"([A-Z_]+)"', settings_src))
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert read - documented == set()
 
@@ -73,3 +76,20 @@ def test_compose_publishes_the_web_port_on_loopback_only():
     for service in compose()["services"].values():
         for published in service.get("ports", []):
             assert str(published).startswith("127.0.0.1:"), published
+
+
+def test_compose_passes_secrets_as_files_never_as_environment():
+    """Docker secrets mounted under /run/secrets and read through <NAME>_FILE (docs/operations.md)."""
+    document = compose()
+    declared = set(document["secrets"])
+    for name in ("migrate", "web", "worker", "worker-syncs", "worker-reports", "beat"):
+        service = document["services"][name]
+        env = service["environment"]
+        assert not {"SECRET_KEY", "GUARDWATCH_SECRETS_KEY", "DATABASE_PASSWORD"} & set(env)
+        assert urlsplit(env["DATABASE_URL"]).password is None
+        for variable, secret in {"SECRET_KEY_FILE": "secret_key", "GUARDWATCH_SECRETS_KEY_FILE": "guardwatch_secrets_key",
+                                 "DATABASE_PASSWORD_FILE": "postgres_password"}.items():  # fmt: skip
+            assert env[variable] == f"/run/secrets/{secret}"
+            assert secret in service["secrets"] and secret in declared
+    postgres = document["services"]["postgres"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"

@@ -20,6 +20,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from guardwatch.core.management.commands.demo_users import DEMO_USERS
+from guardwatch.core.queue import queue_names
 
 DEMO_ADMIN_ACCOUNT = "111111111111"
 # What beat would run first: member statuses (each region's sync then reads protection plans), findings;
@@ -103,9 +104,11 @@ class Command(BaseCommand):
                  "--persist", str(var / "simulator.sqlite3"), "--live"],
             )  # fmt: skip
             self._wait_for(f"{endpoint}/_sim/health", "the GuardDuty simulator", processes, var)
+            # One worker consumes every queue in the demo (production runs one per kind of work).
             spawn(
                 "worker",
                 [python, "-m", "celery", "-A", "guardwatch", "worker", "--beat", "--pool", "threads",
+                 "--queues", ",".join(queue_names()),
                  "--concurrency", "4", "--loglevel", "INFO", "--schedule", str(var / "celerybeat-schedule")],
             )  # fmt: skip
             self._first_sync(env)
@@ -144,10 +147,10 @@ class Command(BaseCommand):
         Beat's interval entries first fire one interval after it starts; the web process has not
         imported the task modules, so the tasks are sent by name (the worker has them).
         """
-        from guardwatch.celery import app
+        from celery import current_app  # guardwatch's (guardwatch/__init__.py loads it)
 
         for task in FIRST_SYNC_TASKS:
-            app.send_task(task)
+            current_app.send_task(task)
 
     def _eventbridge_connect(self, port: int, endpoint: str) -> None:
         """The simulator stands for CloudTrail + EventBridge: it pushes GuardDuty's write calls to the ingest URL
