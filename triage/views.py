@@ -67,9 +67,9 @@ def _filter_chips(filters: FindingFilters, query: QueryDict) -> list[dict]:
 
 
 def _views_by_query(saved_views: list[SavedView]) -> Iterator[tuple[str, str]]:
-    """(name, normalised query) of the built-in and saved views, to name the view being shown."""
+    """(name, normalised filter) of the built-in and saved views, to name the view being shown."""
     for name, query in (*list_filters.BUILTIN_VIEWS, *((v.name, v.query) for v in saved_views)):
-        yield name, list_filters.filter_query(QueryDict(query), list_filters.VIEW_PARAMS)
+        yield name, list_filters.filter_query(QueryDict(query))
 
 
 def _page_size(request: HttpRequest) -> int:
@@ -129,7 +129,7 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         "bulk_actions": bulk_actions.BULK_ACTIONS,
         "bands": sla.BANDS,
     }
-    view_key = list_filters.filter_query(request.GET, list_filters.VIEW_PARAMS)
+    view_key = list_filters.filter_query(request.GET)  # a view is named by its filters, whatever the page size
     chips = _filter_chips(filters, request.GET)
     context.update(
         chips=chips,
