@@ -58,7 +58,6 @@ def _filter_chips(filters: FindingFilters, query: QueryDict) -> list[dict]:
     for param, label in words.filter_phrases(filters):
         others = any(query.get(name, "").strip() for name in list_filters.VIEW_PARAMS if name != param)
         chips.append({
-            "param": param,
             "label": label,
             "remove": {param: None, "after": None, "before": None, "start": None,
                        ALL_MARKER: None if others else "1"},
@@ -130,10 +129,8 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         "bands": sla.BANDS,
     }
     view_key = list_filters.filter_query(request.GET)  # a view is named by its filters, whatever the page size
-    chips = _filter_chips(filters, request.GET)
     context.update(
-        chips=chips,
-        more_active=sum(1 for chip in chips if chip["param"] not in ("q", "band", "status")),
+        chips=_filter_chips(filters, request.GET),
         all_marker=ALL_MARKER,
         on_default=on_default,
         current_view=next(

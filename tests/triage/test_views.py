@@ -147,3 +147,19 @@ def test_after_a_bulk_action_on_every_finding_the_list_still_shows_every_finding
         "/findings/bulk/", {"action": "comment", "comment": "seen", "scope": "all", "query": "", "confirmed": "yes"}
     )
     assert response.status_code == 302 and response["Location"].endswith("/findings/?all=1")
+
+
+def test_acting_on_all_matching_from_the_default_view_means_the_default_views_findings(client_for, findings):
+    html = client_for("analyst").get("/findings/").content.decode()
+
+    bulk = html.split('id="bulk"', 1)[1].split("</form>", 1)[0]
+    assert '<input type="hidden" name="query" value="band=critical&amp;band=high&amp;status=open">' in bulk
+    assert f"All {len(open_high_and_critical())} matching this filter" in bulk
+
+
+def test_a_filter_change_swaps_in_the_results_with_their_chips(client_for, findings):
+    response = client_for("analyst").get("/findings/?band=low&sort=-severity&size=50", headers={"HX-Request": "true"})
+
+    html = response.content.decode()
+    assert '<div id="results">' in html and "<h1>" not in html
+    assert 'aria-label="Remove filter: severity low"' in html
