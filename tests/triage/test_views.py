@@ -140,6 +140,9 @@ def test_someone_elses_shared_view_cannot_be_made_my_default(client_for, finding
 
     assert client_for("manager").post(f"/findings/views/{view.pk}/default/").status_code == 404
     assert not SavedView.objects.filter(is_default=True).exists()
+    assert listed_ids(client_for("manager").get("/findings/")) == open_high_and_critical()
+    assert client_for("analyst").post(f"/findings/views/{view.pk}/default/").status_code == 302  # its owner may
+    assert SavedView.objects.get(is_default=True) == view
 
 
 def test_after_a_bulk_action_on_every_finding_the_list_still_shows_every_finding(client_for, findings):
