@@ -51,18 +51,28 @@ class WriteBack(models.Model):
 
 
 class SavedView(models.Model):
-    """A named list filter (the query string of the findings list), personal or shared with the team."""
+    """A named list filter (the query string of the findings list), personal or shared with the team.
+
+    At most one of a user's own views is their default: a bare /findings/ opens on it (on the built-in
+    "Open high and critical" when they have none).
+    """
 
     name = models.CharField(max_length=100)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
     shared = models.BooleanField(default=False)
     query = models.TextField(blank=True, default="")
+    is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         db_table = "findings_savedview"  # kept from when the model lived in findings
         ordering = ["name", "id"]
-        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="savedview_owner_name_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="savedview_owner_name_unique"),
+            models.UniqueConstraint(
+                fields=["owner"], condition=models.Q(is_default=True), name="savedview_one_default_per_owner"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -26,6 +26,7 @@ from psycopg.errors import QueryCanceled
 from findings.models import Finding, FindingEvent, TriageStatus
 from findings.sla import BAND_RANGES, BANDS
 from triage.filters import (
+    BUILTIN_VIEWS,
     DEFAULT_PAGE_SIZE,
     DEFAULT_SORT,
     PAGE_SIZES,
@@ -320,6 +321,17 @@ def _severity_counts_sampled(base: QuerySet[Finding]) -> SeverityCounts:
 def saved_views_for(*, user) -> list[SavedView]:
     """The user's own views and everyone's shared ones."""
     return list(SavedView.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner"))
+
+
+def saved_view_default(*, user, views: list[SavedView] | None = None) -> tuple[str, str]:
+    """The (name, query string) a bare findings list opens on: the user's default view, else the built-in.
+
+    `views`, when given, are the user's views already read (`saved_views_for`), to save a query.
+    """
+    if views is None:
+        views = list(SavedView.objects.filter(owner=user, is_default=True))
+    mine = next((v for v in views if v.is_default and v.owner_id == user.pk), None)
+    return (mine.name, mine.query) if mine is not None else BUILTIN_VIEWS[0]
 
 
 def assignable_users() -> list:

@@ -291,22 +291,45 @@ def finding_feedback_set(*, finding: Finding, useful: bool, actor) -> None:
 # --- Saved views ----------------------------------------------------------------------------------------------
 
 
-def saved_view_save(*, owner, name: str, query: str, shared: bool) -> SavedView:
-    """Save (or overwrite, by name) the current filter and sort as a personal or shared view."""
+def saved_view_save(*, owner, name: str, query: str, shared: bool, default: bool = False) -> SavedView:
+    """Save (or overwrite, by name) the current filter and sort as a personal or shared view.
+
+    With `default`, the list opens on it from now on (see `saved_view_default_set`).
+    """
     name = name.strip()
     if not name:
         raise TriageError("Give the view a name.")
     if len(name) > 100:
         raise TriageError("A view name is limited to 100 characters.")
-    view, _ = SavedView.objects.update_or_create(
-        owner=owner,
-        name=name,
-        defaults={"query": filter_query(QueryDict(query), VIEW_PARAMS), "shared": shared},
-    )
-    audit_record(
-        actor=owner, verb="findings.view_save", target=view, details={"shared": shared, "query": view.query}
-    )
+    with transaction.atomic():
+        view, _ = SavedView.objects.update_or_create(
+            owner=owner,
+            name=name,
+            defaults={"query": filter_query(QueryDict(query), VIEW_PARAMS), "shared": shared},
+        )
+        audit_record(
+            actor=owner, verb="findings.view_save", target=view, details={"shared": shared, "query": view.query}
+        )
+        if default:
+            saved_view_default_set(view=view, actor=owner)
     return view
+
+
+def saved_view_default_set(*, view: SavedView | None, actor) -> None:
+    """Make one of the actor's own views the one a bare findings list opens on; None: back to the built-in."""
+    if view is not None and view.owner_id != actor.pk:
+        raise TriageError("Only your own views can be your default: save this one under a name of yours first.")
+    with transaction.atomic():
+        SavedView.objects.filter(owner=actor, is_default=True).exclude(pk=getattr(view, "pk", None)).update(
+            is_default=False
+        )
+        if view is not None and not view.is_default:
+            view.is_default = True
+            view.save(update_fields=["is_default"])
+        audit_record(
+            actor=actor, verb="findings.view_default", target=view,
+            details={"view": view.name if view is not None else "built-in"},
+        )  # fmt: skip
 
 
 def saved_view_delete(*, view: SavedView, actor) -> None:

@@ -36,9 +36,39 @@ from triage.filters import FindingFilters
 from triage.models import BulkAction, SavedView, SuppressionRule, WriteBack
 from triage.writeback import writeback_queue, writeback_retry
 
+# A list URL with this marker and no filter shows every finding; a bare /findings/ opens on the default view.
+ALL_MARKER = "all"
+
 
 def _list_url(query: str = "") -> str:
-    return reverse("triage:list") + (f"?{query}" if query else "")
+    return reverse("triage:list") + f"?{query or ALL_MARKER + '=1'}"
+
+
+def _opens_on_default(query: QueryDict) -> bool:
+    """A bare list URL (no filter, sort or size, no "all" marker) opens on the user's default view."""
+    return not any(name in query for name in (*list_filters.VIEW_PARAMS, ALL_MARKER))
+
+
+def _filter_chips(filters: FindingFilters, query: QueryDict) -> list[dict]:
+    """Each active filter in words, with the query-string changes that remove it (first page again).
+
+    Removing the last one asks for every finding explicitly, not for the default view again.
+    """
+    chips = []
+    for param, label in words.filter_phrases(filters):
+        others = any(query.get(name, "").strip() for name in list_filters.VIEW_PARAMS if name != param)
+        chips.append({
+            "label": label,
+            "remove": {param: None, "after": None, "before": None, "start": None,
+                       ALL_MARKER: None if others else "1"},
+        })  # fmt: skip
+    return chips
+
+
+def _views_by_query(saved_views: list[SavedView]) -> Iterator[tuple[str, str]]:
+    """(name, normalised filter) of the built-in and saved views, to name the view being shown."""
+    for name, query in (*list_filters.BUILTIN_VIEWS, *((v.name, v.query) for v in saved_views)):
+        yield name, list_filters.filter_query(QueryDict(query))
 
 
 def _page_size(request: HttpRequest) -> int:
@@ -58,7 +88,15 @@ def _position(request: HttpRequest) -> int | None:
 @requires("view_findings")
 @vary_on_headers("HX-Request")
 def finding_list(request: HttpRequest) -> HttpResponse:
-    """The workspace: filters, counts by severity, one keyset page; HTMX swaps just the results."""
+    """The workspace: filters, counts by severity, one keyset page; HTMX swaps just the results.
+
+    A bare /findings/ shows the user's default view (`selectors.saved_view_default`): its query
+    becomes this request's, so the chips, counts and page links carry its filters like any other.
+    """
+    saved_views = selectors.saved_views_for(user=request.user)
+    on_default = _opens_on_default(request.GET)
+    if on_default:
+        request.GET = QueryDict(selectors.saved_view_default(user=request.user, views=saved_views)[1])
     filters = FindingFilters.from_query(request.GET)
     sort_key = request.GET.get("sort", list_filters.DEFAULT_SORT)
     page = selectors.finding_page(
@@ -90,10 +128,21 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         "bulk_actions": bulk_actions.BULK_ACTIONS,
         "bands": sla.BANDS,
     }
+    view_key = list_filters.filter_query(request.GET)  # a view is named by its filters, whatever the page size
+    context.update(
+        chips=_filter_chips(filters, request.GET),
+        all_marker=ALL_MARKER,
+        on_default=on_default,
+        current_view=next(
+            (name for name, query in _views_by_query(saved_views) if query == view_key),
+            "All findings" if not view_key else None,
+        ),
+    )
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "triage/list.html#results", {**context, "fragment": True})
     context.update(
-        saved_views=selectors.saved_views_for(user=request.user),
+        saved_views=saved_views,
+        my_default=next((v for v in saved_views if v.is_default and v.owner_id == request.user.pk), None),
         builtin_views=list_filters.BUILTIN_VIEWS,
         assignees=selectors.assignable_users() if context["can_triage"] else [],
     )
@@ -262,12 +311,24 @@ def saved_view_save_view(request: HttpRequest) -> HttpResponse:
             name=request.POST.get("name", ""),
             query=query,
             shared=request.POST.get("shared") == "on" and can(request.user, "triage_findings"),
+            default=request.POST.get("default") == "on",
         )
     except triage.TriageError as error:
         messages.error(request, str(error))
         return redirect(_list_url(query))
     messages.success(request, f"View “{view.name}” saved.")
     return redirect(_list_url(view.query))
+
+
+@require_POST
+@requires("view_findings")
+def saved_view_default_view(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Make one of your views the one the list opens on; without one, go back to the built-in default."""
+    view = get_object_or_404(SavedView, pk=pk, owner=request.user) if pk is not None else None
+    triage.saved_view_default_set(view=view, actor=request.user)
+    name = view.name if view is not None else list_filters.BUILTIN_VIEWS[0][0]
+    messages.success(request, f"The findings list now opens on “{name}”.")
+    return redirect("triage:list")
 
 
 @require_POST

@@ -99,50 +99,60 @@ def _number(value: float) -> str:
 
 def filter_words(filters: FindingFilters) -> list[str]:
     """The findings list's filter as phrases, e.g. ["severity high or critical", "status open"]."""
+    return [phrase for _param, phrase in filter_phrases(filters)]
+
+
+def filter_phrases(filters: FindingFilters) -> list[tuple[str, str]]:
+    """Each active filter as (its query parameter, its phrase): what the list shows as removable chips."""
     statuses = dict(STATUS_CHOICES)
     phrases = []
     if filters.q:
-        phrases.append(f"text contains “{filters.q}”")
+        phrases.append(("q", f"text contains “{filters.q}”"))
     if filters.bands:
-        phrases.append(f"severity {_one_of(filters.bands)}")
+        phrases.append(("band", f"severity {_one_of(filters.bands)}"))
     if filters.sev_min is not None:
-        phrases.append(f"severity at least {_number(filters.sev_min)}")
+        phrases.append(("sev_min", f"severity at least {_number(filters.sev_min)}"))
     if filters.sev_max is not None:
-        phrases.append(f"severity at most {_number(filters.sev_max)}")
-    for label, value in (
-        ("type starts with", filters.type_prefix),
-        ("type contains", filters.type_contains),
-        ("threat purpose is", filters.purpose),
-        ("resource type is", filters.resource_type),
-        ("resource id is", filters.resource_id),
-        ("action is", ACTION_TYPES.get(filters.action_type, filters.action_type)),
-        ("remote IP is", filters.remote_ip),
-        ("remote country is", filters.remote_country),
+        phrases.append(("sev_max", f"severity at most {_number(filters.sev_max)}"))
+    for param, label, value in (
+        ("type_prefix", "type starts with", filters.type_prefix),
+        ("type_contains", "type contains", filters.type_contains),
+        ("purpose", "threat purpose is", filters.purpose),
+        ("resource_type", "resource type is", filters.resource_type),
+        ("resource_id", "resource id is", filters.resource_id),
+        ("action_type", "action is", ACTION_TYPES.get(filters.action_type, filters.action_type)),
+        ("remote_ip", "remote IP is", filters.remote_ip),
+        ("remote_country", "remote country is", filters.remote_country),
     ):
         if value:
-            phrases.append(f"{label} {value}")
+            phrases.append((param, f"{label} {value}"))
     if filters.accounts:
-        phrases.append(f"account {'is' if len(filters.accounts) == 1 else 'is one of'} {_one_of(filters.accounts)}")
+        phrases.append(
+            ("account", f"account {'is' if len(filters.accounts) == 1 else 'is one of'} {_one_of(filters.accounts)}")
+        )
     if filters.regions:
-        phrases.append(f"region {'is' if len(filters.regions) == 1 else 'is one of'} {_one_of(filters.regions)}")
+        phrases.append(
+            ("region", f"region {'is' if len(filters.regions) == 1 else 'is one of'} {_one_of(filters.regions)}")
+        )
     if filters.statuses:
         labels = [statuses.get(s, dict(TriageStatus.choices).get(s, s)).split(" (")[0].lower() for s in filters.statuses]
-        phrases.append(f"status {_one_of(labels)}")
+        phrases.append(("status", f"status {_one_of(labels)}"))
     if filters.assignee:
         who = {"me": "you", "none": "nobody"}.get(filters.assignee, filters.assignee)
-        phrases.append(f"assigned to {who}")
+        phrases.append(("assignee", f"assigned to {who}"))
     if filters.archived is not None:
-        phrases.append("archived" if filters.archived else "not archived")
+        phrases.append(("archived", "archived" if filters.archived else "not archived"))
     if filters.sample is not None:
-        phrases.append("sample findings" if filters.sample else "not sample findings")
+        phrases.append(("sample", "sample findings" if filters.sample else "not sample findings"))
     if filters.overdue:
-        phrases.append("overdue")
-    for label, value in (
-        ("first seen from", filters.first_seen_from),
-        ("first seen up to", filters.first_seen_to),
-        ("last seen from", filters.last_seen_from),
-        ("last seen up to", filters.last_seen_to),
+        phrases.append(("overdue", "overdue"))
+    for param, label in (
+        ("first_seen_from", "first seen from"),
+        ("first_seen_to", "first seen up to"),
+        ("last_seen_from", "last seen from"),
+        ("last_seen_to", "last seen up to"),
     ):
+        value = getattr(filters, param)
         if value:
-            phrases.append(f"{label} {value:%Y-%m-%d}")
+            phrases.append((param, f"{label} {value:%Y-%m-%d}"))
     return phrases

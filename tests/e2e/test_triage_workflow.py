@@ -55,11 +55,13 @@ def test_analyst_triages_high_severity_ec2_findings_end_to_end(
     simulator, estate_synced, celery_worker_process, page, sign_in, screenshot
 ):
     sign_in("analyst")
-    page.goto("/findings/")
+    page.goto("/findings/")  # the default view: open high and critical
+    page.get_by_role("link", name="All findings").click()
 
     # Filter to high-severity EC2 findings: each change swaps the results in place and updates the URL.
     page.get_by_role("checkbox", name="High", exact=True).check()
     page.wait_for_url("**band=high**")
+    page.get_by_text("More filters").click()
     page.get_by_label("Resource type").select_option("Instance")
     page.wait_for_url("**resource_type=Instance**")
     expected = set(
@@ -72,6 +74,7 @@ def test_analyst_triages_high_severity_ec2_findings_end_to_end(
     assert page.get_by_test_id("match-count").inner_text().startswith(f"{len(expected)} matching")
 
     # Save the view.
+    page.get_by_text("Save this view…").click()
     page.get_by_label("Save this filter as").fill("EC2 highs")
     page.get_by_role("button", name="Save view").click()
     page.get_by_role("link", name="EC2 highs").wait_for()

@@ -178,8 +178,9 @@ def test_the_timeline_includes_guardduty_occurrences(synced, client_for):
 def test_managers_read_but_cannot_act(synced, client_for):
     finding = Finding.objects.first()
     client = client_for("manager")
-    list_html = client.get("/findings/").content.decode()
+    list_html = client.get("/findings/?all=1").content.decode()  # every finding, not just the default view's
     detail_html = client.get(f"/findings/{finding.pk}/").content.decode()
+    assert 'data-finding="' in list_html
     assert 'id="bulk"' not in list_html and 'name="ids"' not in list_html
     assert "Set status" not in detail_html and "Add a comment" not in detail_html
     for url, data in (
