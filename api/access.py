@@ -43,6 +43,7 @@ def endpoint(permissions: dict[str, str]) -> Callable:
                                      status=response.status_code)  # fmt: skip
             return response
 
+        recorded.required_permissions = tuple(sorted({f"core.{needed}" for needed in permissions.values()}))
         return login_not_required(recorded)
 
     return decorator
