@@ -7,10 +7,7 @@ API acts as that user through the same services and selectors as a person.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -21,20 +18,16 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from guardwatch.core.keys import key_hash, key_matches, key_new, key_prefix
 from guardwatch.core.models import ApiToken
 from guardwatch.core.rates import minute_rate_take
 from guardwatch.core.roles import ROLE_PERMISSIONS, Role, role_of
 from guardwatch.core.services import audit_record
 
 TOKEN_PREFIX = "gwt_"  # noqa: S105 - the public start of every token, not a secret
-_PREFIX_LENGTH = 8
 # Reads with a token go to the audit log at most this often per token; every write goes there.
 READ_RECORD_EVERY = timedelta(hours=1)
 _RANK = {Role.MANAGER: 0, Role.ANALYST: 1, Role.ADMIN: 2}
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def roles_grantable(*, user, kind: str) -> list[Role]:
@@ -77,11 +70,10 @@ def api_token_create(*, name: str, kind: str, role: str, days: int | None, actor
         raise PermissionDenied("Only Admins create service tokens.")
     if role not in {r.value for r in grantable}:
         raise ValidationError({"role": f"Choose one of: {', '.join(r.value for r in grantable)}."})
-    prefix = secrets.token_hex(_PREFIX_LENGTH // 2)
-    secret = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    prefix, secret = key_new(TOKEN_PREFIX)
     user = actor if kind == ApiToken.Kind.PERSONAL else _service_user(name=name, prefix=prefix, role=Role(role))
     token = ApiToken.objects.create(
-        name=name[:100], kind=kind, user=user, role=role, prefix=prefix, secret_hash=_hash(secret),
+        name=name[:100], kind=kind, user=user, role=role, prefix=prefix, secret_hash=key_hash(secret),
         created_by=actor, expires_at=timezone.now() + timedelta(days=days),
     )  # fmt: skip
     audit_record(actor=actor, verb="api_token.create", target=token,
@@ -102,22 +94,14 @@ def api_token_revoke(*, token: ApiToken, actor) -> None:
     audit_record(actor=actor, verb="api_token.revoke", target=token, details={"prefix": token.prefix})
 
 
-_DUMMY_HASH = _hash("gwt_00000000_not-a-token")
-
-
 def api_token_authenticate(*, presented: str, now: datetime | None = None) -> ApiToken | None:
     """The usable token matching `presented` (compared in constant time), its user active; else None."""
     presented = presented.strip()
-    prefix = presented[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + _PREFIX_LENGTH]
-    well_formed = (
-        presented.startswith(TOKEN_PREFIX)
-        and len(presented) > len(TOKEN_PREFIX) + _PREFIX_LENGTH + 1
-        and presented[len(TOKEN_PREFIX) + _PREFIX_LENGTH] == "_"
-    )
-    token = ApiToken.objects.select_related("user").filter(prefix=prefix).first() if well_formed else None
-    matches = hmac.compare_digest(_hash(presented), token.secret_hash if token else _DUMMY_HASH)
-    now = now or timezone.now()
-    if token is None or not matches or not token.usable_at(now) or not token.user.is_active:
+    prefix = key_prefix(presented, TOKEN_PREFIX)
+    token = ApiToken.objects.select_related("user").filter(prefix=prefix).first() if prefix else None
+    if not key_matches(presented, token.secret_hash if token else None):
+        return None
+    if not token.usable_at(now or timezone.now()) or not token.user.is_active:
         return None
     return token
 
