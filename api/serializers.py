@@ -112,13 +112,6 @@ class AccountSerializer(serializers.Serializer):
     regions = RegionStatusSerializer(many=True, help_text="Its status in each configured region.")
 
 
-class AccountPageSerializer(serializers.Serializer):
-    results = AccountSerializer(many=True)
-    page = serializers.IntegerField()
-    pages = serializers.IntegerField()
-    count = serializers.IntegerField()
-
-
 class AccountCreateSerializer(serializers.Serializer):
     account_id = serializers.CharField(max_length=32)
     email = serializers.CharField(max_length=254)
