@@ -9,24 +9,16 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-API_PATH = "/api/"
+from guardwatch.core.problems import PROBLEM_CONTENT_TYPE, problem, problem_response, wants_problem
+
 # Headers of DRF's error answers that the client needs (the auth scheme, when to retry).
 _KEPT_HEADERS = ("WWW-Authenticate", "Retry-After", "Allow")
-
-
-def problem(status: int, detail: str, *, errors: list[dict] | None = None) -> dict:
-    """The body of a problem: `type` about:blank means the status says it all (RFC 9457 §4.2.1)."""
-    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
-    if errors:
-        body["errors"] = errors
-    return body
 
 
 def _field_errors(detail, path: str = "") -> list[dict]:
@@ -60,19 +52,15 @@ def problem_exception_handler(exc, context) -> Response | None:
     return answer
 
 
-def _problem_response(status: int, detail: str) -> HttpResponse:
-    return JsonResponse(problem(status, detail), status=status, content_type=PROBLEM_CONTENT_TYPE)
-
-
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's 404: a problem under /api/, the usual page elsewhere."""
-    if request.path.startswith(API_PATH):
-        return _problem_response(404, "There is no such API endpoint or object.")
+    if wants_problem(request):
+        return problem_response(404, "There is no such API endpoint or object.")
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """Django's 500: a problem under /api/, the usual page elsewhere."""
-    if request.path.startswith(API_PATH):
-        return _problem_response(500, "GuardWatch failed to answer; the error is logged.")
+    if wants_problem(request):
+        return problem_response(500, "GuardWatch failed to answer; the error is logged.")
     return defaults.server_error(request)

@@ -109,3 +109,14 @@ def test_the_docs_page_needs_sign_in_and_its_document_answers_the_session(client
     assert Client().get("/api/v1/docs/").status_code == 302
     document = client_for("manager").get("/api/v1/schema/?format=json")
     assert document.status_code == 200 and "/api/v1/findings/" in document.json()["paths"]
+
+
+def test_a_too_long_link_and_a_too_large_upload_are_problems_under_the_api(admin, settings):
+    settings.GUARDWATCH_MAX_REQUEST_BYTES = 64 * 1024
+    client = api_client(token_of(admin))
+    long_link = client.get("/api/v1/findings/?q=" + "a" * 9000)
+    assert (long_link.status_code, long_link["Content-Type"]) == (400, "application/problem+json")
+    upload = client.post("/api/v1/accounts/import/", {"file": ("big.csv", b"1" * 70 * 1024)})
+    assert (upload.status_code, upload["Content-Type"]) == (413, "application/problem+json")
+    nul = client.get("/api/v1/findings/?q=a%00b")
+    assert (nul.status_code, nul["Content-Type"]) == (400, "application/problem+json")
