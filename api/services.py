@@ -117,11 +117,16 @@ def api_token_use_record(*, token: ApiToken, method: str, path: str, status: int
     Every write (any method but GET/HEAD/OPTIONS) is recorded; reads at most once an hour per token.
     """
     now = now or timezone.now()
-    ApiToken.objects.filter(pk=token.pk).filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1))
-    ).update(last_used_at=now)
+    # The token as authentication read it says whether either write is due; the conditional UPDATEs
+    # keep concurrent requests from writing twice.
+    if token.last_used_at is None or token.last_used_at < now - timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1))
+        ).update(last_used_at=now)
     write = method not in ("GET", "HEAD", "OPTIONS")
     if not write:
+        if token.use_recorded_at is not None and token.use_recorded_at >= now - READ_RECORD_EVERY:
+            return
         due = ApiToken.objects.filter(pk=token.pk).filter(
             Q(use_recorded_at__isnull=True) | Q(use_recorded_at__lt=now - READ_RECORD_EVERY)
         )

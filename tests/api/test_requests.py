@@ -120,3 +120,19 @@ def test_a_too_long_link_and_a_too_large_upload_are_problems_under_the_api(admin
     assert (upload.status_code, upload["Content-Type"]) == (413, "application/problem+json")
     nul = client.get("/api/v1/findings/?q=a%00b")
     assert (nul.status_code, nul["Content-Type"]) == (400, "application/problem+json")
+
+
+def test_the_findings_list_costs_the_same_queries_whatever_the_page_size(analyst):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    store_findings(120)
+    client = api_client(token_of(analyst))
+    client.get("/api/v1/findings/")  # the hourly read record is written once, not on every request
+    counts = {}
+    for size in (25, 100):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(f"/api/v1/findings/?size={size}&band=high&band=medium").status_code == 200
+        counts[size] = len(queries)
+    # The token with its user, the user's and the groups' permissions, the page.
+    assert counts[25] == counts[100] == 4, counts
