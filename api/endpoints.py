@@ -48,10 +48,18 @@ def _answers(ok: dict, *errors: int) -> dict:
     return {**ok, **COMMON, **dict.fromkeys(errors, PROBLEM)}
 
 
+class Conflict(ValidationError):
+    """What the request would create already exists (409), with the field that says so."""
+
+    status_code = 409
+
+
 def _refused(error: Exception) -> ValidationError:
-    """A service's refusal (TriageError, Django's ValidationError) as a 400 problem with its messages."""
+    """A service's refusal (TriageError, Django's ValidationError) as a 400 problem with its messages;
+    409 when the service says the thing exists already (code "duplicate")."""
     if isinstance(error, DjangoValidationError) and hasattr(error, "error_dict"):
-        return ValidationError(error.message_dict)
+        duplicate = any(e.code == "duplicate" for found in error.error_dict.values() for e in found)
+        return (Conflict if duplicate else ValidationError)(error.message_dict)
     if isinstance(error, DjangoValidationError):
         return ValidationError({"non_field_errors": error.messages})
     return ValidationError({"non_field_errors": [str(error)]})
@@ -193,8 +201,8 @@ def findings_bulk(request: Request) -> Response:
     """One action on every finding a filter matches (or on `ids`): run now (200) or queued when large (202)."""
     data = _valid(s.BulkSerializer, request)
     select_all = "ids" not in data
-    if select_all and FindingFilters.from_query(QueryDict(data["filters"])).errors:
-        raise ValidationError({"filters": FindingFilters.from_query(QueryDict(data["filters"])).errors})
+    if select_all and (errors := FindingFilters.from_query(QueryDict(data["filters"])).errors):
+        raise ValidationError({"filters": errors})  # the list would ignore them: a bulk action must not
     try:
         bulk = bulk_actions.bulk_request_clean(
             action=data["action"], params=data, ids=[str(i) for i in data.get("ids", [])], query=data["filters"],
@@ -224,7 +232,7 @@ def _account_rows(rows) -> list[dict]:
     OpenApiParameter("page", OpenApiTypes.INT)],
     responses=_answers({200: s.page_of(s.AccountSerializer, "AccountPage")}))  # fmt: skip
 @extend_schema(methods=["POST"], operation_id="accounts_create", request=s.AccountCreateSerializer,
-               tags=["accounts"], responses=_answers({201: s.AccountSerializer}, 400))  # fmt: skip
+               tags=["accounts"], responses=_answers({201: s.AccountSerializer}, 400, 409))  # fmt: skip
 @endpoint({"GET": "view_members", "POST": "manage_members"})
 def accounts(request: Request) -> Response:
     """GET: member accounts with their status in each region, filtered and sorted as the accounts page is.

@@ -1,6 +1,7 @@
 """API token reads: the tokens a person sees on the API tokens page."""
 
 from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
 
 from guardwatch.core.models import ApiToken
 
@@ -15,6 +16,4 @@ def api_token_list(*, user) -> QuerySet[ApiToken]:
 
 def api_token_get(*, pk: int, user) -> ApiToken:
     """One token the user may see (and so revoke), else 404."""
-    from django.shortcuts import get_object_or_404
-
     return get_object_or_404(api_token_list(user=user), pk=pk)

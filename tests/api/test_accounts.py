@@ -27,12 +27,19 @@ def test_a_manager_lists_accounts_but_cannot_add_one(manager):
     assert not MemberAccount.objects.exists()
 
 
-def test_an_account_added_twice_is_refused_with_the_field_named(admin):
+def test_an_account_added_twice_is_a_409_conflict_naming_the_field(admin):
     client = api_client(token_of(admin))
     body = {"account_id": "111111111112", "email": "a@example.com"}
     assert client.post("/api/v1/accounts/", body, content_type="application/json").status_code == 201
     again = client.post("/api/v1/accounts/", body, content_type="application/json")
-    assert again.status_code == 400 and again.json()["errors"][0]["field"] == "account_id"
+    assert (again.status_code, again.json()["title"]) == (409, "Conflict")
+    assert again.json()["errors"][0]["field"] == "account_id"
+
+
+def test_a_bad_account_id_is_a_400_not_a_conflict(admin):
+    response = api_client(token_of(admin)).post("/api/v1/accounts/", {"account_id": "12", "email": "a@example.com"},
+                                                content_type="application/json")  # fmt: skip
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "account_id"
 
 
 def test_admin_invites_accounts_and_gets_the_queued_operation(admin, settings):
