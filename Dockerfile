@@ -22,6 +22,7 @@ COPY findings findings
 COPY triage triage
 COPY reports reports
 COPY notifications notifications
+COPY api api
 COPY templates templates
 COPY static static
 

@@ -11,7 +11,7 @@ TEST_ENV := GUARDWATCH_ENV=test
 DEMO_PORT ?= 8000
 SIM_PORT ?= 4566
 
-.PHONY: help install demo test lint unit browser-deps ci-services bench lock clean compose-check
+.PHONY: help install demo test lint unit browser-deps ci-services bench lock clean compose-check openapi
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -62,6 +62,9 @@ compose-check:  ## validate docker-compose.yml when a docker client exists
 lock: install  ## re-resolve requirements/*.txt from pyproject.toml (needs uv: pip install uv)
 	uv pip compile pyproject.toml --python-version $(PYTHON_VERSION) --generate-hashes --universal -o requirements/prod.txt
 	uv pip compile pyproject.toml --extra dev --python-version $(PYTHON_VERSION) --generate-hashes --universal -o requirements/dev.txt
+
+openapi: install  ## regenerate docs/openapi.yaml, the API's committed OpenAPI document (a test fails on drift)
+	$(TEST_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 
 clean:  ## remove the venv and demo state
 	rm -rf $(VENV) var staticfiles test-output

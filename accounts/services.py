@@ -127,7 +127,9 @@ def member_account_create(
     if problem := email_problem(email):
         errors["email"] = problem
     if not errors and MemberAccount.objects.filter(account_id=account_id).exists():
-        errors["account_id"] = f"Account {account_id} is already a member account in GuardWatch."
+        errors["account_id"] = ValidationError(
+            f"Account {account_id} is already a member account in GuardWatch.", code="duplicate"
+        )
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():

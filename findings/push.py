@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,6 +43,7 @@ from findings.upsert import UpsertResult, findings_upsert
 from guardwatch import aws
 from guardwatch.core.data_version import data_version_bump_on_commit
 from guardwatch.core.queue import task_send
+from guardwatch.core.rates import minute_rate_take
 from guardwatch.core.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,6 @@ CONFIRM_TASK = "findings.tasks.findings_push_confirm"
 CONFIRM_SWEEP_LIMIT = 5000  # pushed findings one sweep confirms (100 GetFindings calls at most)
 CONFIRM_DELAY_SECONDS = 5  # pushes within this many seconds share one confirmation sweep
 CONFIRM_QUEUED_MARKER = "gw:ingest-confirm-queued"
-RATE_WINDOW_SECONDS = 60
 
 
 class IngestRejected(Exception):
@@ -79,30 +78,11 @@ class _Invalid(Exception):
 
 
 def ingest_rate_take(*, key: IngestApiKey, now: datetime | None = None) -> int:
-    """Count one request against the key's current minute (a Redis counter shared by every web process).
+    """Count one request against the key's current minute; 0 to go on, else the seconds for `Retry-After`.
 
-    Returns 0 when the request may go on, else the seconds until the next minute, for `Retry-After`.
     GUARDWATCH_INGEST_RATE_PER_MINUTE = 0 turns the limit off.
     """
-    limit = settings.GUARDWATCH_INGEST_RATE_PER_MINUTE
-    if limit <= 0:
-        return 0
-    moment = (now or timezone.now()).timestamp()
-    window = int(moment // RATE_WINDOW_SECONDS)
-    counter = f"gw:ingest-rate:{key.prefix}:{window}"
-    try:
-        shared_cache.add(counter, 0, timeout=2 * RATE_WINDOW_SECONDS)
-        try:
-            count = shared_cache.incr(counter)
-        except ValueError:  # expired between add and incr
-            shared_cache.set(counter, 1, timeout=2 * RATE_WINDOW_SECONDS)
-            count = 1
-    except Exception:  # noqa: BLE001 - a cache outage: pushes go on unlimited (the key still authenticates)
-        logger.warning("Ingest rate limit not applied: the cache is unreachable.", exc_info=True)
-        return 0
-    if count <= limit:
-        return 0
-    return max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - moment))
+    return minute_rate_take(label="Ingest", name=f"ingest-rate:{key.prefix}", limit=settings.GUARDWATCH_INGEST_RATE_PER_MINUTE, now=now)
 
 
 # --- Checking and storing a push ---------------------------------------------------------------

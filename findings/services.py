@@ -8,10 +8,7 @@ only a strictly newer `updatedAt` replace a stored finding, so pull and push can
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +26,7 @@ from findings.parsing import findings_parse_skipping
 from findings.sync import detector_id_known, error_describe
 from findings.upsert import findings_upsert
 from guardwatch.core.data_version import data_version_bump
+from guardwatch.core.keys import key_hash, key_matches, key_new, key_prefix
 from guardwatch.core.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -239,11 +237,6 @@ def _missing_store(findings: tuple[dict, ...]) -> int:
 # --- Ingest API keys ---------------------------------------------------------------------------
 
 KEY_PREFIX = "gw_"
-_PREFIX_LENGTH = 8
-
-
-def _key_hash(presented: str) -> str:
-    return hashlib.sha256(presented.encode("utf-8", "replace")).hexdigest()
 
 
 @transaction.atomic
@@ -263,10 +256,9 @@ def ingest_key_create(
         errors["accounts"] = f"An AWS account id is exactly 12 digits: {', '.join(bad[:5])}."
     if errors:
         raise ValidationError(errors)
-    prefix = secrets.token_hex(_PREFIX_LENGTH // 2)
-    secret = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    prefix, secret = key_new(KEY_PREFIX)
     key = IngestApiKey.objects.create(
-        name=name.strip()[:100], prefix=prefix, secret_hash=_key_hash(secret), created_by=actor,
+        name=name.strip()[:100], prefix=prefix, secret_hash=key_hash(secret), created_by=actor,
         regions=regions, accounts=accounts,
     )  # fmt: skip
     audit_record(actor=actor, verb="ingest_key.create", target=key,
@@ -284,21 +276,12 @@ def ingest_key_revoke(*, key: IngestApiKey, actor) -> None:
     audit_record(actor=actor, verb="ingest_key.revoke", target=key, details={"prefix": key.prefix})
 
 
-_DUMMY_HASH = _key_hash("gw_00000000_not-a-key")
-
-
 def ingest_key_authenticate(*, presented: str) -> IngestApiKey | None:
     """The active key matching `presented`, compared in constant time; None if there is none."""
     presented = presented.strip()
-    prefix = presented[len(KEY_PREFIX) : len(KEY_PREFIX) + _PREFIX_LENGTH]
-    well_formed = (
-        presented.startswith(KEY_PREFIX)
-        and len(presented) > len(KEY_PREFIX) + _PREFIX_LENGTH + 1
-        and presented[len(KEY_PREFIX) + _PREFIX_LENGTH] == "_"
-    )
-    key = IngestApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).first() if well_formed else None
-    matches = hmac.compare_digest(_key_hash(presented), key.secret_hash if key else _DUMMY_HASH)
-    if key is None or not matches:
+    prefix = key_prefix(presented, KEY_PREFIX)
+    key = IngestApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).first() if prefix else None
+    if not key_matches(presented, key.secret_hash if key else None):
         return None
     now = timezone.now()
     # One write a minute at most, however often EventBridge calls.

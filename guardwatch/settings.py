@@ -185,6 +185,10 @@ INSTALLED_APPS = [
     "triage",
     "reports",
     "notifications",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from static/ like htmx (no CDN)
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -462,6 +466,33 @@ GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS = env_bool("GUARDWATCH_SUPPRESSION_APPROV
 # GuardDuty still does not return is deleted.
 GUARDWATCH_INGEST_MAX_FUTURE_SECONDS = env_int("GUARDWATCH_INGEST_MAX_FUTURE_SECONDS", 300)
 GUARDWATCH_INGEST_RATE_PER_MINUTE = env_int("GUARDWATCH_INGEST_RATE_PER_MINUTE", 1200)
+
+# --- REST API (/api/v1/, docs/api.md) -----------------------------------------------------------
+# Requests a minute per API token (429 with Retry-After beyond; a Redis counter shared by every web
+# process); 0 turns the limit off. Tokens expire after the days chosen at creation, at most MAX_DAYS.
+GUARDWATCH_API_RATE_PER_MINUTE = env_int("GUARDWATCH_API_RATE_PER_MINUTE", 600)
+GUARDWATCH_API_TOKEN_DEFAULT_DAYS = env_int("GUARDWATCH_API_TOKEN_DEFAULT_DAYS", 90, minimum=1)
+GUARDWATCH_API_TOKEN_MAX_DAYS = env_int("GUARDWATCH_API_TOKEN_MAX_DAYS", 365, minimum=1)
+REST_FRAMEWORK = {
+    # Tokens only: no session, so no CSRF (the docs page signs in like every page; the API does not).
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.authentication.ApiTokenRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.problem_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "GuardWatch API",
+    "DESCRIPTION": "The REST API of GuardWatch (docs/api.md). Authenticate with `Authorization: Bearer <token>`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "OAS_VERSION": "3.1.0",  # JSON Schema 2020-12 inside, so the tests validate answers with jsonschema as is
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+}
 GUARDWATCH_INGEST_CONFIRM_MINUTES = env_int("GUARDWATCH_INGEST_CONFIRM_MINUTES", 5, minimum=1)
 GUARDWATCH_INGEST_CONFIRM_GRACE_MINUTES = env_int("GUARDWATCH_INGEST_CONFIRM_GRACE_MINUTES", 30, minimum=1)
 

@@ -6,6 +6,8 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from api import problems as api_problems
+from api import views as api_views
 from findings import ingest as findings_ingest
 from guardwatch.core import views as core_views
 from guardwatch.core.login import ThrottledAuthenticationForm
@@ -27,7 +29,13 @@ urlpatterns = [
     path("findings/", include("triage.urls")),  # the list, a finding's page, bulk, suppression
     path("settings/notifications/", include("notifications.urls")),
     path("ingest/eventbridge/", findings_ingest.eventbridge, name="ingest_eventbridge"),
+    path("api/v1/", include("api.urls")),  # the REST API (docs/api.md)
+    path("settings/api-tokens/", api_views.tokens, name="api_tokens"),
+    path("settings/api-tokens/<int:pk>/revoke/", api_views.token_revoke, name="api_token_revoke"),
 ]
+# Problem details (RFC 9457) under /api/, the usual pages elsewhere.
+handler404 = api_problems.page_not_found
+handler500 = api_problems.server_error
 
 
 class ThrottledAdminAuthenticationForm(ThrottledAuthenticationForm, AdminAuthenticationForm):

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import OperationalError, connection
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.utils import timezone
@@ -25,6 +24,7 @@ from psycopg.errors import QueryCanceled
 
 from findings.models import Finding, FindingEvent, TriageStatus
 from findings.sla import BAND_RANGES, BANDS
+from guardwatch.core.selectors import people
 from triage.filters import (
     BUILTIN_VIEWS,
     DEFAULT_PAGE_SIZE,
@@ -335,10 +335,9 @@ def saved_view_default(*, user, views: list[SavedView] | None = None) -> tuple[s
 
 
 def assignable_users() -> list:
-    """People who may be assigned findings: Analysts and Admins."""
-    User = get_user_model()
+    """People who may be assigned findings: Analysts and Admins (not service tokens' users)."""
     return list(
-        User.objects.filter(is_active=True, groups__name__in=["Analyst", "Admin"])
+        people().filter(is_active=True, groups__name__in=["Analyst", "Admin"])
         .distinct()
         .order_by("username")
     )

@@ -18,6 +18,7 @@ NAVIGATION = (
     ("Ingest keys", "findings:ingest_keys", "core.manage_settings"),
     ("Users", "core:users", "core.manage_settings"),
     ("Audit", "core:audit", "core.view_audit"),
+    ("API tokens", "api_tokens", None),
 )
 
 

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, Query
 from django.template.loader import render_to_string
 
 from guardwatch.core.logs import log_context_bind, log_context_reset, log_request_bind, log_request_reset
+from guardwatch.core.problems import problem_response, wants_problem
 
 request_logger = logging.getLogger("guardwatch.request")
 # An incoming X-Request-ID kept as it is: what proxies and load balancers send (hex, UUIDs, AWS trace ids).
@@ -65,7 +66,8 @@ class RequestLimitsMiddleware:
     memory; a larger upload is still read and spooled to a temporary file before the view can refuse
     it. The declared Content-Length is checked before the CSRF check (the first to read a form), so
     nothing is read. Django reads no more than Content-Length, so a body without one is read as empty.
-    Views that bound and read their own body (the EventBridge endpoint, csrf_exempt) are left alone.
+    Views that bound and read their own body (the EventBridge endpoint, csrf_exempt) are left alone; the
+    API's (csrf_exempt: they take tokens, not cookies) are not, and get problem details (RFC 9457) instead.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
@@ -75,13 +77,13 @@ class RequestLimitsMiddleware:
         length = len(request.META.get("QUERY_STRING", ""))
         limit = settings.GUARDWATCH_MAX_QUERY_STRING_BYTES
         if length > limit:
-            return _error_page("400.html", 400, f"This link is too long for GuardWatch ({length:,} characters after "
+            return _error_page(request, "400.html", 400, f"This link is too long for GuardWatch ({length:,} characters after "
                                f"the “?”; at most {limit:,}). Go back and choose fewer filters, or start again "
                                "from the dashboard.")  # fmt: skip
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
-        if getattr(view_func, "csrf_exempt", False):
+        if getattr(view_func, "csrf_exempt", False) and not wants_problem(request):  # the API's views are exempt too
             return None
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -89,13 +91,15 @@ class RequestLimitsMiddleware:
             declared = 0  # Django reads such a body as empty
         limit = settings.GUARDWATCH_MAX_REQUEST_BYTES
         if declared > limit:
-            return _error_page("413.html", 413, f"The upload is {declared:,} bytes; GuardWatch accepts at most "
+            return _error_page(request, "413.html", 413, f"The upload is {declared:,} bytes; GuardWatch accepts at most "
                                f"{limit:,} bytes in one request. Go back and send a smaller file (split a large "
                                "CSV into several).")  # fmt: skip
         return None
 
 
-def _error_page(template: str, status: int, reason: str) -> HttpResponse:
+def _error_page(request: HttpRequest, template: str, status: int, reason: str) -> HttpResponse:
+    if wants_problem(request):
+        return problem_response(status, reason)
     # Rendered without the request: these answers come before sign-in and the context processors.
     return HttpResponse(render_to_string(template, {"reason": reason}), status=status)
 
@@ -116,7 +120,7 @@ class RejectNulCharactersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if _has_nul(request.GET):
-            return _refused("The link contains a NUL character (%00), which no GuardWatch page accepts.")
+            return _refused(request, "The link contains a NUL character (%00), which no GuardWatch page accepts.")
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
@@ -125,11 +129,13 @@ class RejectNulCharactersMiddleware:
         if request.method != "POST" or getattr(view_func, "csrf_exempt", False):
             return None
         if _has_nul(request.POST):
-            return _refused("The form contains a NUL character, which no GuardWatch form accepts.")
+            return _refused(request, "The form contains a NUL character, which no GuardWatch form accepts.")
         return None
 
 
-def _refused(reason: str) -> HttpResponse:
+def _refused(request: HttpRequest, reason: str) -> HttpResponse:
+    if wants_problem(request):
+        return problem_response(400, reason)
     return HttpResponseBadRequest(reason, content_type="text/plain; charset=utf-8")
 
 

@@ -101,3 +101,43 @@ class Alert(models.Model):
     def is_open(self) -> bool:
         """Not yet acknowledged."""
         return self.acknowledged_at is None
+
+
+class ApiToken(models.Model):
+    """A key for the REST API (/api/v1/). Only a SHA-256 of the secret is stored; the secret is shown once.
+
+    A personal token acts as its owner, with the owner's role or a lower one chosen at creation. A service
+    token acts as a user of its own (`user`, made for it, who cannot sign in) holding the chosen role, so
+    whatever scopes what a user sees (roles today, teams later) scopes the token the same way.
+    """
+
+    class Kind(models.TextChoices):
+        PERSONAL = "personal", "Personal"
+        SERVICE = "service", "Service"
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Who the API sees: the owner for a personal token, the token's own service user for a service token.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    role = models.CharField(max_length=16)  # a roles.Role value: what the token may do, at most the user's role
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # When a read with the token was last written to the audit log (reads are recorded at most hourly).
+    use_recorded_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (gwt_{self.prefix}…)"
+
+    def usable_at(self, moment) -> bool:
+        """Neither revoked nor expired at `moment`."""
+        return self.revoked_at is None and self.expires_at > moment

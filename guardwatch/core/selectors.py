@@ -79,13 +79,22 @@ class UserRow:
     active: bool
 
 
-def user_rows() -> list[UserRow]:
-    """Every user with their role and last sign-in, active ones first, then by name (two queries)."""
+def people() -> QuerySet:
+    """Every user but those made for service API tokens (who act only through the API, never sign in)."""
     from django.contrib.auth import get_user_model
 
+    from guardwatch.core.models import ApiToken
+
+    return get_user_model().objects.exclude(api_tokens__kind=ApiToken.Kind.SERVICE)
+
+
+def user_rows() -> list[UserRow]:
+    """Every person with their role and last sign-in, active ones first, then by name (two queries).
+
+    Service tokens' users are not people: the API tokens page lists them with their tokens."""
     from guardwatch.core.roles import Role
 
-    users = get_user_model().objects.prefetch_related("groups").order_by("-is_active", "username")
+    users = people().prefetch_related("groups").order_by("-is_active", "username")
     order = [r.value for r in (Role.ADMIN, Role.ANALYST, Role.MANAGER)]
     rows = []
     for user in users:

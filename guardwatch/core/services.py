@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from guardwatch.core.models import Alert, AuditEntry
 from guardwatch.core.roles import Role
+from guardwatch.core.selectors import people
 from guardwatch.core.signals import alert_raised
 
 SYSTEM_ACTOR = "system"
@@ -94,8 +95,7 @@ class UserChangeRefused(Exception):
 
 
 def _last_active_admin(user) -> bool:
-    User = get_user_model()
-    others = User.objects.filter(is_active=True, groups__name=Role.ADMIN.value).exclude(pk=user.pk)
+    others = people().filter(is_active=True, groups__name=Role.ADMIN.value).exclude(pk=user.pk)
     return user.groups.filter(name=Role.ADMIN.value).exists() and not others.exists()
 
 

@@ -66,7 +66,7 @@ def test_the_image_holds_every_app_the_settings_install_and_not_the_simulator():
 
     copied = set(re.findall(r"^COPY (\w+) \1$", (ROOT / "Dockerfile").read_text(), re.M))
     ours = {app.split(".")[0] for app in settings.INSTALLED_APPS if (ROOT / app.split(".")[0]).is_dir()}
-    assert ours == {"guardwatch", "accounts", "findings", "triage", "reports", "notifications"}
+    assert ours == {"guardwatch", "accounts", "findings", "triage", "reports", "notifications", "api"}
     assert ours <= copied
     assert "gdsim" not in copied
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("guardwatch", "accounts", "findings", "triage", "reports", "notifications", "gdsim")
+PACKAGES = ("guardwatch", "accounts", "findings", "triage", "reports", "notifications", "api", "gdsim")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

@@ -5,9 +5,9 @@ import pytest
 pytestmark = pytest.mark.browser
 
 EXPECTED_NAV = {
-    "admin": ["Dashboard", "Accounts", "Alerts", "Findings", "Sync", "Coverage", "Report", "Notifications", "Ingest keys", "Users", "Audit"],
-    "analyst": ["Dashboard", "Accounts", "Alerts", "Findings", "Sync", "Coverage", "Report"],
-    "manager": ["Dashboard", "Accounts", "Alerts", "Findings", "Coverage", "Report"],
+    "admin": ["Dashboard", "Accounts", "Alerts", "Findings", "Sync", "Coverage", "Report", "Notifications", "Ingest keys", "Users", "Audit", "API tokens"],
+    "analyst": ["Dashboard", "Accounts", "Alerts", "Findings", "Sync", "Coverage", "Report", "API tokens"],
+    "manager": ["Dashboard", "Accounts", "Alerts", "Findings", "Coverage", "Report", "API tokens"],
 }
 
 
