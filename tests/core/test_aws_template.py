@@ -19,7 +19,10 @@ from tests.core.test_iam_policy import documented_policies
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "aws" / "guardwatch.yaml"
-APP_CONTAINERS = {"WebTask": "web", "WorkerTask": "worker", "BeatTask": "beat", "MigrateTask": "migrate"}
+APP_CONTAINERS = {"WebTask": "web", "WorkerTask": "worker", "SyncWorkerTask": "worker-syncs",
+                  "ReportWorkerTask": "worker-reports", "BeatTask": "beat", "MigrateTask": "migrate"}
+# docker-compose.yml's ${NAME:-default}: ECS passes a command as written, so the template spells the defaults.
+COMPOSE_DEFAULT = re.compile(r"\$\{[A-Z_]+:-([^}]*)\}")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +72,8 @@ def test_the_services_run_the_commands_docker_compose_runs(template):
         if name == "web":  # the image's CMD (gunicorn) in both
             assert "Command" not in container(template, task) and "command" not in compose["web"]
         else:
-            assert container(template, task)["Command"] == compose[name]["command"], name
+            expected = [COMPOSE_DEFAULT.sub(r"\1", part) for part in compose[name]["command"]]
+            assert container(template, task)["Command"] == expected, name
 
 
 def test_exactly_one_beat_and_rolling_web_and_workers(template):
@@ -77,7 +81,7 @@ def test_exactly_one_beat_and_rolling_web_and_workers(template):
     beat = resources["BeatService"]["Properties"]
     assert beat["DesiredCount"] == 1
     assert beat["DeploymentConfiguration"] == {"MinimumHealthyPercent": 0, "MaximumPercent": 100}
-    for service in ("WebService", "WorkerService"):  # release N+1 starts beside N (docs/operations.md)
+    for service in ("WebService", "WorkerService", "SyncWorkerService", "ReportWorkerService"):  # release N+1 starts beside N (docs/operations.md)
         deployment = resources[service]["Properties"]["DeploymentConfiguration"]
         assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (100, 200)
     migrate_runs_alone = [r for r in resources.values() if r["Type"] == "AWS::ECS::Service"]
