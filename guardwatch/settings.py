@@ -250,8 +250,9 @@ GUARDWATCH_LOCAL_SIGN_IN = env_bool("GUARDWATCH_LOCAL_SIGN_IN", True)  # off: on
 GUARDWATCH_MFA_REQUIRED_FOR_ADMINS = env_bool("GUARDWATCH_MFA_REQUIRED_FOR_ADMINS", False)
 ACCOUNT_ADAPTER = "guardwatch.core.sso.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "guardwatch.core.sso.SocialAccountAdapter"
-ACCOUNT_FORMS = {"login": "guardwatch.core.sso.LoginForm"}
-MFA_FORMS = {"authenticate": "guardwatch.core.sso.MfaAuthenticateForm"}
+ACCOUNT_FORMS = {"login": "guardwatch.core.sso.LoginForm", "reauthenticate": "guardwatch.core.sso.ReauthenticateForm"}
+MFA_FORMS = {"authenticate": "guardwatch.core.sso.MfaAuthenticateForm",
+             "reauthenticate": "guardwatch.core.sso.MfaReauthenticateForm"}  # fmt: skip
 ACCOUNT_LOGIN_METHODS = {"username"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*"]  # signup itself is closed (AccountAdapter)
 ACCOUNT_EMAIL_VERIFICATION = "none"

@@ -12,10 +12,12 @@ import logging
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.forms import LoginForm as AllauthLoginForm
+from allauth.account.forms import ReauthenticateForm as AllauthReauthenticateForm
 from allauth.account.internal.flows.login import AUTHENTICATION_METHODS_SESSION_KEY
 from allauth.core import context
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.mfa.base.forms import AuthenticateForm
+from allauth.mfa.base.forms import ReauthenticateForm as MfaAllauthReauthenticateForm
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django import forms
 from django.conf import settings
@@ -135,14 +137,30 @@ class LoginForm(AllauthLoginForm):
         return self.cleaned_data
 
 
-class MfaAuthenticateForm(AuthenticateForm):
-    """The second step's code (TOTP or a recovery code), throttled like a password: its own budgets per
-    user name and address, so a right password does not give the codes their attempts back."""
+class ReauthenticateForm(AllauthReauthenticateForm):
+    """"Confirm your password" (before adding or removing a second factor), under the same throttle."""
+
+    def clean_password(self) -> str:
+        with throttled_check(username=self.user.get_username(), address=client_address(context.request)):
+            return super().clean_password()
+
+
+class _ThrottledCode:
+    """A second-factor code (TOTP or a recovery code) throttled like a password: its own budgets per user
+    name and address, so a right password does not give the codes their attempts back."""
 
     def clean_code(self) -> str:
         address = client_address(context.request)
         with throttled_check(username=f"{MFA_PREFIX}{self.user.get_username()}", address=address):
             return super().clean_code()
+
+
+class MfaAuthenticateForm(_ThrottledCode, AuthenticateForm):
+    """The code asked for after the password."""
+
+
+class MfaReauthenticateForm(_ThrottledCode, MfaAllauthReauthenticateForm):
+    """The code asked for to confirm it is still you."""
 
 
 # --- The sign-in audit ------------------------------------------------------------------------------------

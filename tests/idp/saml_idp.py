@@ -16,17 +16,18 @@ import uuid
 from base64 import b64encode
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
-from xml.etree import ElementTree
 
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
+from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 PORT = int(sys.argv[1])
-CONFIG = json.loads(open(sys.argv[2]).read())
+CONFIG = json.loads(Path(sys.argv[2]).read_text())
 BASE = f"http://127.0.0.1:{PORT}"
-KEY = open(CONFIG["key_file"]).read()
-CERT = open(CONFIG["cert_file"]).read()
+KEY = Path(CONFIG["key_file"]).read_text()
+CERT = Path(CONFIG["cert_file"]).read_text()
 CERT_BODY = "".join(line for line in CERT.splitlines() if "-----" not in line)
 
 
@@ -106,10 +107,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
         name = form.get("user", [""])[0]
-        users = json.loads(open(CONFIG["users_file"]).read())
+        users = json.loads(Path(CONFIG["users_file"]).read_text())
         if name not in users:
             return self._send(403, "unknown user", "text/plain")
-        request = ElementTree.fromstring(OneLogin_Saml2_Utils.decode_base64_and_inflate(form["SAMLRequest"][0]))
+        request = OneLogin_Saml2_XML.to_etree(OneLogin_Saml2_Utils.decode_base64_and_inflate(form["SAMLRequest"][0]))
         acs = request.get("AssertionConsumerServiceURL")
         response = signed_response(request_id=request.get("ID"), acs=acs, name=name, user=users[name])
         relay = form.get("RelayState", [""])[0]
