@@ -29,11 +29,11 @@ $(STAMP): requirements/dev.txt $(VENV)/bin/python
 
 install: $(STAMP)  ## create .venv and install the locked dependencies
 
-demo: install  ## migrate a SQLite demo, seed it, start simulator + worker + web, print URL and logins
+demo: install $(if $(filter 1,$(SSO)),idp-deps)  ## migrate a SQLite demo, seed it, start simulator + worker + web, print URL and logins (SSO=1: and an OpenID Connect IdP)
 	@mkdir -p var
 	$(DEMO_ENV) $(PY) manage.py migrate --no-input -v 0
 	$(DEMO_ENV) $(PY) manage.py demo_users
-	$(DEMO_ENV) $(PY) manage.py demo --port $(DEMO_PORT) --sim-port $(SIM_PORT)
+	$(DEMO_ENV) $(PY) manage.py demo --port $(DEMO_PORT) --sim-port $(SIM_PORT) $(if $(filter 1,$(SSO)),--sso)
 
 browser-deps:  ## Debian's chromium for the browser tests (Playwright cannot download browsers here)
 	@command -v chromium >/dev/null 2>&1 || { \

@@ -55,14 +55,21 @@ def sign_in_with_saml(page, login: str = "dana") -> None:
     page.get_by_role("button", name="Continue to the application").click()  # the signed assertion, posted
 
 
-def test_oidc_user_is_created_at_first_sign_in_with_the_role_their_group_maps_to(page, oidc, django_user_model):
+def signed_in_as(page, whoami: str):
+    """The dashboard, with `whoami` ("name Role") in the header; the user it is."""
+    from django.contrib.auth import get_user_model
+
+    page.wait_for_url("**/")
+    assert page.get_by_test_id("whoami").inner_text() == whoami
+    return get_user_model().objects.get(username=whoami.split()[0])
+
+
+def test_oidc_user_is_created_at_first_sign_in_with_the_role_their_group_maps_to(page, oidc):
     SsoGroupMapping.objects.create(group="team-payments", role="Analyst")
 
     sign_in_with_oidc(page)
 
-    page.wait_for_url("**/")
-    assert page.get_by_test_id("whoami").inner_text() == "dana Analyst"
-    dana = django_user_model.objects.get(username="dana")
+    dana = signed_in_as(page, "dana Analyst")
     assert not dana.has_usable_password()
     entry = AuditEntry.objects.get(verb="auth.sign_in", actor=dana)
     assert entry.details["method"] == "sso" and entry.details["provider"] == "oidc"
@@ -86,14 +93,12 @@ def test_oidc_user_whose_group_was_removed_at_the_idp_is_refused_at_next_sign_in
     assert AuditEntry.objects.filter(verb="auth.sso_refused", target_id=str(dana.pk)).exists()
 
 
-def test_saml_user_gets_the_mapped_role_and_loses_access_when_the_group_is_removed(page, saml, django_user_model):
+def test_saml_user_gets_the_mapped_role_and_loses_access_when_the_group_is_removed(page, saml):
     SsoGroupMapping.objects.create(group="team-payments", role="Manager")
 
     sign_in_with_saml(page)
 
-    page.wait_for_url("**/")
-    assert page.get_by_test_id("whoami").inner_text() == "dana Manager"
-    dana = django_user_model.objects.get(username="dana")
+    dana = signed_in_as(page, "dana Manager")
     assert AuditEntry.objects.get(verb="auth.sign_in", actor=dana).details["provider"] == "saml"
 
     page.get_by_role("button", name="Sign out").click()
