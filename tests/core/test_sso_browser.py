@@ -4,6 +4,7 @@ user whose group is gone at the IdP is refused at their next sign-in."""
 
 import pytest
 from django.utils.csp import CSP
+from playwright.sync_api import expect
 
 from guardwatch.core.models import AuditEntry, SsoGroupMapping
 from guardwatch.settings import sso_form_action_origins, sso_providers
@@ -85,7 +86,7 @@ def test_oidc_user_whose_group_was_removed_at_the_idp_is_refused_at_next_sign_in
 
     sign_in_with_oidc(page)
 
-    assert page.get_by_role("heading", name="No access to GuardWatch").is_visible()
+    expect(page.get_by_role("heading", name="No access to GuardWatch")).to_be_visible()
     page.goto("/findings/")
     assert "/login/" in page.url
     dana = django_user_model.objects.get(username="dana")
@@ -106,5 +107,24 @@ def test_saml_user_gets_the_mapped_role_and_loses_access_when_the_group_is_remov
     saml.set_users({"dana": {"email": "dana@example.com", "groups": ["everyone"]}})
     sign_in_with_saml(page)
 
-    assert page.get_by_role("heading", name="No access to GuardWatch").is_visible()
+    expect(page.get_by_role("heading", name="No access to GuardWatch")).to_be_visible()
     assert list(dana.groups.all()) == []
+
+
+def test_admin_deactivates_an_sso_user_who_is_signed_out_and_refused_at_the_next_sign_in(page, oidc):
+    from guardwatch.core.services import user_active_set
+    from tests.conftest import persona_create
+
+    SsoGroupMapping.objects.create(group="team-payments", role="Analyst")
+    sign_in_with_oidc(page)
+    dana = signed_in_as(page, "dana Analyst")
+
+    user_active_set(user=dana, active=False, actor=persona_create("admin"))
+    page.goto("/findings/")
+    assert "/login/" in page.url
+    page.context.clear_cookies()
+    sign_in_with_oidc(page)
+
+    expect(page.get_by_role("heading", name="Account Inactive")).to_be_visible()
+    page.goto("/findings/")
+    assert "/login/" in page.url
