@@ -13,6 +13,9 @@ WORKDIR /app
 # Locked, hash-checked runtime dependencies only (no test tools in the image).
 COPY requirements/prod.txt requirements/prod.txt
 RUN pip install --require-hashes -r requirements/prod.txt
+# SAML (python3-saml) signs and verifies with xmlsec, whose wheel bundles libxmlsec1 and a libxml2 matching
+# lxml's: no Debian packages are needed, and the build stops here if the pair ever stops matching.
+RUN python -c "import lxml.etree, xmlsec; from onelogin.saml2.auth import OneLogin_Saml2_Auth"
 
 # The product's apps; not gdsim/ (the GuardDuty simulator is for the demo and tests only).
 COPY manage.py pyproject.toml gunicorn.conf.py ./

@@ -11,7 +11,7 @@ TEST_ENV := GUARDWATCH_ENV=test
 DEMO_PORT ?= 8000
 SIM_PORT ?= 4566
 
-.PHONY: help install demo test lint unit browser-deps ci-services bench lock clean compose-check openapi
+.PHONY: help install demo test lint unit browser-deps idp-deps ci-services bench lock clean compose-check openapi
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -29,11 +29,11 @@ $(STAMP): requirements/dev.txt $(VENV)/bin/python
 
 install: $(STAMP)  ## create .venv and install the locked dependencies
 
-demo: install  ## migrate a SQLite demo, seed it, start simulator + worker + web, print URL and logins
+demo: install $(if $(filter 1,$(SSO)),idp-deps)  ## migrate a SQLite demo, seed it, start simulator + worker + web, print URL and logins (SSO=1: and an OpenID Connect IdP)
 	@mkdir -p var
 	$(DEMO_ENV) $(PY) manage.py migrate --no-input -v 0
 	$(DEMO_ENV) $(PY) manage.py demo_users
-	$(DEMO_ENV) $(PY) manage.py demo --port $(DEMO_PORT) --sim-port $(SIM_PORT)
+	$(DEMO_ENV) $(PY) manage.py demo --port $(DEMO_PORT) --sim-port $(SIM_PORT) $(if $(filter 1,$(SSO)),--sso)
 
 browser-deps:  ## Debian's chromium for the browser tests (Playwright cannot download browsers here)
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -45,7 +45,16 @@ lint: install  ## ruff, and import-linter's contracts (the apps' layers; no impo
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 
-test: lint browser-deps  ## lint, then the whole suite against real Postgres and Redis
+IDP_STAMP := tests/idp/node_modules/.installed-$(shell sha256sum tests/idp/package-lock.json | cut -c1-16)
+
+$(IDP_STAMP): tests/idp/package.json tests/idp/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: the single sign-on tests run node-oidc-provider (node 20+)"; exit 1; }
+	cd tests/idp && npm ci --no-audit --no-fund --loglevel=error
+	@rm -f tests/idp/node_modules/.installed-*; touch $@
+
+idp-deps: $(IDP_STAMP)  ## the single sign-on tests' OpenID Connect provider (npm ci from tests/idp/package-lock.json)
+
+test: lint browser-deps idp-deps  ## lint, then the whole suite against real Postgres and Redis
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: install  ## the suite without browser tests, for quick runs

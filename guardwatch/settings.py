@@ -180,6 +180,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    # Single sign-on (OpenID Connect, SAML 2.0) and MFA (TOTP, passkeys): see docs/sso.md.
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
+    "allauth.mfa",
     "accounts",
     "findings",
     "triage",
@@ -203,6 +210,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "guardwatch.core.middleware.LoginRequiredMiddleware",  # Django's, plus HTMX polls of an ended session
+    "allauth.account.middleware.AccountMiddleware",  # allauth's sign-in stages (MFA) and their clean-up
+    "guardwatch.core.middleware.AdminMfaRequiredMiddleware",  # GUARDWATCH_MFA_REQUIRED_FOR_ADMINS
     "guardwatch.aws.SourceIdentityMiddleware",  # who acted, in CloudTrail (STS SourceIdentity)
     "guardwatch.core.middleware.RejectNulCharactersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -292,6 +301,112 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "reports:dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Sign-in: local passwords, single sign-on, MFA (django-allauth; docs/sso.md) ------------------------
+# allauth's backend is Django's ModelBackend (permissions) that also signs in by username; one backend, so
+# a password is checked once per attempt (the throttle counts checks).
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
+GUARDWATCH_LOCAL_SIGN_IN = env_bool("GUARDWATCH_LOCAL_SIGN_IN", True)  # off: only single sign-on
+GUARDWATCH_MFA_REQUIRED_FOR_ADMINS = env_bool("GUARDWATCH_MFA_REQUIRED_FOR_ADMINS", False)
+ACCOUNT_ADAPTER = "guardwatch.core.sso.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "guardwatch.core.sso.SocialAccountAdapter"
+ACCOUNT_FORMS = {"login": "guardwatch.core.sso.LoginForm", "reauthenticate": "guardwatch.core.sso.ReauthenticateForm"}
+MFA_FORMS = {"authenticate": "guardwatch.core.sso.MfaAuthenticateForm",
+             "reauthenticate": "guardwatch.core.sso.MfaReauthenticateForm"}  # fmt: skip
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*"]  # signup itself is closed (AccountAdapter)
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_RATE_LIMITS = False  # guardwatch.core.login throttles passwords and MFA codes (shared by every process)
+ACCOUNT_LOGOUT_REDIRECT_URL = "login"
+SOCIALACCOUNT_AUTO_SIGNUP = True  # users are created at their first single sign-on
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # an IdP's email never signs in as an existing local account
+ACCOUNT_UNIQUE_EMAIL = False  # an IdP user whose email a local account also has is still created (never linked)
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_ONLY = False
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_PASSKEY_LOGIN_ENABLED = False  # a passkey is a second factor after the password, not a password
+MFA_TOTP_ISSUER = "GuardWatch"
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env_bool("GUARDWATCH_WEBAUTHN_INSECURE_ORIGIN", not PRODUCTION)
+
+# Where the identity provider lists the user's groups: an OpenID Connect claim or a SAML attribute (the
+# first one present is used); Entra ID's SAML attribute is a URI.
+GUARDWATCH_SSO_GROUPS_CLAIMS = env_list(
+    "GUARDWATCH_SSO_GROUPS_CLAIMS", "groups,http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
+)
+
+
+def sso_providers(
+    *, oidc_issuer: str = "", oidc_client_id: str = "", oidc_secret: str = "", oidc_name: str = "",
+    oidc_scopes: str = "openid profile email groups", saml_metadata_url: str = "", saml_entity_id: str = "",
+    saml_sso_url: str = "", saml_cert: str = "", saml_name: str = "", sp_entity_id: str = "",
+) -> dict:
+    """allauth's SOCIALACCOUNT_PROVIDERS for at most one OpenID Connect and one SAML identity provider."""
+    providers: dict = {}
+    if oidc_issuer:
+        if not (oidc_client_id and oidc_secret):
+            raise ImproperlyConfigured("GUARDWATCH_OIDC_ISSUER needs GUARDWATCH_OIDC_CLIENT_ID and _CLIENT_SECRET.")
+        providers["openid_connect"] = {
+            "OAUTH_PKCE_ENABLED": True,
+            "APPS": [{
+                "provider_id": "oidc", "name": oidc_name or "Single sign-on", "client_id": oidc_client_id,
+                "secret": oidc_secret,
+                "settings": {"server_url": oidc_issuer, "scope": oidc_scopes.split(), "fetch_userinfo": True},
+            }],
+        }  # fmt: skip
+    if saml_metadata_url or saml_entity_id:
+        if saml_metadata_url:
+            idp = {"entity_id": saml_entity_id, "metadata_url": saml_metadata_url}
+        elif saml_sso_url and saml_cert:
+            idp = {"entity_id": saml_entity_id, "sso_url": saml_sso_url, "x509cert": saml_cert}
+        else:
+            raise ImproperlyConfigured("SAML needs GUARDWATCH_SAML_METADATA_URL, or _SSO_URL and _CERTIFICATE.")
+        providers["saml"] = {
+            "APPS": [{
+                "client_id": "saml", "name": saml_name or "SAML single sign-on",
+                "settings": {
+                    "idp": idp,
+                    "sp": {"entity_id": sp_entity_id or "guardwatch"},
+                    "attribute_mapping": {
+                        "uid": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier",
+                        "email": ["email", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"],
+                        "username": ["username", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"],
+                    },
+                    "advanced": {"want_assertion_signed": True, "want_message_signed": False,
+                                 "reject_idp_initiated_sso": True, "strict": True},
+                },
+            }],
+        }  # fmt: skip
+    return providers
+
+
+def sso_form_action_origins(providers: dict) -> list[str]:
+    """The identity providers' origins: the sign-in buttons post to GuardWatch, which redirects there,
+    and CSP's form-action covers that redirect."""
+    from urllib.parse import urlsplit
+
+    urls = [app["settings"]["server_url"] for app in providers.get("openid_connect", {}).get("APPS", [])]
+    for app in providers.get("saml", {}).get("APPS", []):
+        idp = app["settings"]["idp"]
+        urls.append(idp.get("sso_url") or idp.get("metadata_url", ""))
+    return sorted({f"{p.scheme}://{p.netloc}" for p in map(urlsplit, urls) if p.scheme and p.netloc})
+
+
+SOCIALACCOUNT_PROVIDERS = sso_providers(
+    oidc_issuer=env_str("GUARDWATCH_OIDC_ISSUER", ""),
+    oidc_client_id=env_str("GUARDWATCH_OIDC_CLIENT_ID", ""),
+    oidc_secret=env_str("GUARDWATCH_OIDC_CLIENT_SECRET", ""),
+    oidc_name=env_str("GUARDWATCH_OIDC_NAME", ""),
+    oidc_scopes=env_str("GUARDWATCH_OIDC_SCOPES", "openid profile email groups"),
+    saml_metadata_url=env_str("GUARDWATCH_SAML_METADATA_URL", ""),
+    saml_entity_id=env_str("GUARDWATCH_SAML_ENTITY_ID", ""),
+    saml_sso_url=env_str("GUARDWATCH_SAML_SSO_URL", ""),
+    saml_cert=env_str("GUARDWATCH_SAML_CERTIFICATE", ""),
+    saml_name=env_str("GUARDWATCH_SAML_NAME", ""),
+    sp_entity_id=env_str("GUARDWATCH_SAML_SP_ENTITY_ID", ""),
+)
+if not GUARDWATCH_LOCAL_SIGN_IN and not SOCIALACCOUNT_PROVIDERS:
+    raise ImproperlyConfigured("GUARDWATCH_LOCAL_SIGN_IN=0 needs an identity provider (docs/sso.md).")
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -332,7 +447,7 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
     "base-uri": [CSP.NONE],
     "frame-ancestors": [CSP.NONE],
-    "form-action": [CSP.SELF],
+    "form-action": [CSP.SELF, *sso_form_action_origins(SOCIALACCOUNT_PROVIDERS)],
 }
 SECURE_CONTENT_TYPE_NOSNIFF = True
 # The container's health check calls http://127.0.0.1:8000/healthz directly, without the proxy's TLS.

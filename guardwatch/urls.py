@@ -1,27 +1,26 @@
 """Root URL configuration: the project's own pages, then each app's URLs (every path as it has always been)."""
 
+from allauth.account import views as allauth_views
+from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from api import problems as api_problems
 from api import views as api_views
 from findings import ingest as findings_ingest
 from guardwatch.core import views as core_views
-from guardwatch.core.login import ThrottledAuthenticationForm
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            redirect_authenticated_user=True, authentication_form=ThrottledAuthenticationForm
-        ),
-        name="login",
-    ),
+    # Sign-in is allauth's (passwords under guardwatch.core.login's throttle, then MFA; single sign-on):
+    # /login/ as it has always been, the rest under /auth/ (see docs/sso.md). People are added by Admins
+    # or by single sign-on, so signing up and resetting a password by email are not offered.
+    path("login/", allauth_views.login, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    re_path(r"^auth/(signup|password/reset)/", core_views.not_offered, name="not_offered"),
+    path("auth/", include("allauth.urls")),
     path("", include("guardwatch.core.urls")),
     path("", include("reports.urls")),  # /, /findings/report/, /accounts/coverage/
     path("accounts/", include("accounts.urls")),
@@ -38,12 +37,9 @@ handler404 = api_problems.page_not_found
 handler500 = api_problems.server_error
 
 
-class ThrottledAdminAuthenticationForm(ThrottledAuthenticationForm, AdminAuthenticationForm):
-    """The Django admin's sign-in (staff only) under the same lock-out as /login/."""
-
-
 if settings.GUARDWATCH_DJANGO_ADMIN:
     # Off in production unless asked for: GuardWatch's own pages manage users and settings. Where it is on,
-    # its sign-in page is throttled like /login/, so it is no side door for guessing passwords.
-    admin.site.login_form = ThrottledAdminAuthenticationForm
+    # it has no sign-in page of its own: it sends people to /login/ (throttled, then MFA), so it is no
+    # side door for guessing passwords or skipping the second factor.
+    admin.site.login = secure_admin_login(admin.site.login)
     urlpatterns.append(path("django-admin/", admin.site.urls))

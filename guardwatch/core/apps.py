@@ -12,7 +12,12 @@ class CoreConfig(AppConfig):
     verbose_name = "GuardWatch core"
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from guardwatch.core.sso import sign_in_audit
+
         post_migrate.connect(_install_roles, sender=self, dispatch_uid="guardwatch-roles")
+        user_logged_in.connect(sign_in_audit, dispatch_uid="guardwatch-sign-in-audit")
 
 
 def _install_roles(sender: AppConfig, using: str = "default", **_kwargs) -> None:

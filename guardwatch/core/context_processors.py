@@ -1,5 +1,6 @@
 """Template context every page needs: the navigation the user may see, and their role."""
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -26,7 +27,7 @@ def navigation(request: HttpRequest) -> dict:
     """Links filtered by permission, the current section marked, and the signed-in user's role."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_items": [], "user_role": None}
+        return {"nav_items": [], "user_role": None, "local_sign_in": settings.GUARDWATCH_LOCAL_SIGN_IN}
     path = request.path
     items = []
     for label, url_name, perm in NAVIGATION:

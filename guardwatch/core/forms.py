@@ -47,3 +47,10 @@ class UserCreateForm(forms.Form):
 
 class UserRoleForm(forms.Form):
     role = forms.ChoiceField(choices=ROLE_CHOICES)
+
+
+class SsoMappingForm(forms.Form):
+    """An IdP group and the role its members get."""
+
+    group = forms.CharField(max_length=255, help_text="The group's name or id exactly as the identity provider sends it.")
+    role = forms.ChoiceField(choices=ROLE_CHOICES)

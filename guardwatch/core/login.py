@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 
 from guardwatch.core.services import audit_record
@@ -39,6 +38,7 @@ from guardwatch.core.services import audit_record
 log = logging.getLogger(__name__)
 WINDOW_SECONDS = 24 * 3600  # a budget's counts start over this long after its first attempt
 KNOWN_FOR_SECONDS = 30 * 24 * 3600  # a (name, address) that signed in is exempt from the shared budgets this long
+MFA_PREFIX = "mfa\0"  # an MFA code's budgets are the user name's own, apart from its password's
 ANONYMOUS = "anonymous sign-in"  # the audit log's actor for attempts by someone not signed in
 
 
@@ -221,6 +221,7 @@ def _audit_refusal(attempt: LoginAttempt) -> None:
 
 
 def _target(username: str) -> tuple[str, str, str]:
+    username = username.removeprefix(MFA_PREFIX)
     user = get_user_model().objects.filter(username__iexact=username.strip()).only("pk").first()
     return ("auth.user", str(user.pk) if user else "", username.strip()[:255])
 
@@ -231,7 +232,7 @@ def login_failed(*, attempt: LoginAttempt) -> None:
                 extra={"attempted_username": attempt.username[:150], "client": attempt.address})  # fmt: skip
     audit_record(
         actor=ANONYMOUS,
-        verb="auth.sign_in_failed",
+        verb="auth.mfa_failed" if attempt.username.startswith(MFA_PREFIX) else "auth.sign_in_failed",
         target=_target(attempt.username),
         details={"address": attempt.address, "failures_from_address": attempt.counts.get("pair", 0)},
     )
@@ -266,31 +267,23 @@ def _wait_text(seconds: float) -> str:
     return f"{minutes} minutes"
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's sign-in form, refusing an attempt until its delay has passed once a budget is spent."""
-
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "invalid_login": "Your username and password didn't match. Please try again.",
-    }
-
-    def clean(self):
-        username = self.cleaned_data.get("username") or ""
-        if not (username and self.cleaned_data.get("password")):
-            return super().clean()  # no password is checked: a missing field is reported, nothing counted
-        attempt = login_attempt_reserve(username=username, address=client_address(self.request))
-        if not attempt.allowed:
-            raise forms.ValidationError(
-                "Too many failed sign-ins for this user or from this address. Try again in "
-                f"{_wait_text(attempt.retry_in)} (each further failure makes the wait longer, up to "
-                f"{settings.GUARDWATCH_LOGIN_MAX_DELAY_MINUTES} minutes), sign in from an address you have "
-                "used before, or ask an Admin to unlock your sign-in.",
-                code="throttled",
-            )
-        try:
-            cleaned = super().clean()  # a wrong password raises here; its attempt stays counted
-        except forms.ValidationError:
-            login_failed(attempt=attempt)
-            raise
-        login_succeeded(attempt=attempt)
-        return cleaned
+@contextlib.contextmanager
+def throttled_check(*, username: str, address: str):
+    """Run one credential check (the body) under the sign-in budgets: reserved first, refused with a
+    "try again in" error while a budget is spent, audited as a failure when the body raises
+    ValidationError, cleared when it does not. Used by every password form and by MFA codes."""
+    attempt = login_attempt_reserve(username=username, address=address)
+    if not attempt.allowed:
+        raise forms.ValidationError(
+            "Too many failed sign-ins for this user or from this address. Try again in "
+            f"{_wait_text(attempt.retry_in)} (each further failure makes the wait longer, up to "
+            f"{settings.GUARDWATCH_LOGIN_MAX_DELAY_MINUTES} minutes), sign in from an address you have "
+            "used before, or ask an Admin to unlock your sign-in.",
+            code="throttled",
+        )
+    try:
+        yield attempt
+    except forms.ValidationError:
+        login_failed(attempt=attempt)
+        raise
+    login_succeeded(attempt=attempt)

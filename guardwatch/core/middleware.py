@@ -7,14 +7,18 @@ import uuid
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
 
 from guardwatch.core.logs import log_context_bind, log_context_reset, log_request_bind, log_request_reset
 from guardwatch.core.problems import problem_response, wants_problem
+from guardwatch.core.roles import Role, role_of
 
 request_logger = logging.getLogger("guardwatch.request")
 # An incoming X-Request-ID kept as it is: what proxies and load balancers send (hex, UUIDs, AWS trace ids).
@@ -167,3 +171,26 @@ def _page_path(request: HttpRequest) -> str:
     if current.netloc != request.get_host() or not current.path.startswith("/") or current.path.startswith("//"):
         return "/"
     return f"{current.path}?{current.query}" if current.query else current.path
+
+
+class AdminMfaRequiredMiddleware:
+    """With GUARDWATCH_MFA_REQUIRED_FOR_ADMINS, an Admin who signed in with a password and has no second
+    factor yet sees only the page that adds one (and can sign out). Single sign-on leaves MFA to the IdP."""
+
+    ALLOWED_PREFIXES = ("/auth/2fa/", "/auth/reauthenticate/", "/logout/", "/auth/logout/", "/static/", "/healthz")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if settings.GUARDWATCH_MFA_REQUIRED_FOR_ADMINS and self._needs_mfa(request):
+            return redirect("mfa_index")
+        return self.get_response(request)
+
+    def _needs_mfa(self, request: HttpRequest) -> bool:
+        user = request.user
+        if not user.is_authenticated or request.path.startswith(self.ALLOWED_PREFIXES):
+            return False
+        if role_of(user) is not Role.ADMIN or SocialAccount.objects.filter(user=user).exists():
+            return False
+        return not Authenticator.objects.filter(user=user).exclude(type=Authenticator.Type.RECOVERY_CODES).exists()

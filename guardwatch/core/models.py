@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from guardwatch.core.roles import Role
+
 
 class GuardWatchPermission(models.Model):
     """Holds GuardWatch's custom permissions; no table, only `Meta.permissions`.
@@ -141,3 +143,22 @@ class ApiToken(models.Model):
     def usable_at(self, moment) -> bool:
         """Neither revoked nor expired at `moment`."""
         return self.revoked_at is None and self.expires_at > moment
+
+
+class SsoGroupMapping(models.Model):
+    """An identity provider's group and the role its members get at single sign-on (Admins edit these).
+
+    At each sign-in the user's groups are read from the IdP; the highest role any of them maps to is
+    theirs, and a user none of whose groups is mapped is refused (and loses their role). Teams will be a
+    second target of the same row (a nullable `team` beside `role`), see docs/sso.md.
+    """
+
+    group = models.CharField(max_length=255, unique=True, help_text="The group's name or id, as the IdP sends it.")
+    role = models.CharField(max_length=16, choices=[(role.value, role.value) for role in Role])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group"]
+
+    def __str__(self) -> str:
+        return f"{self.group} → {self.role}"

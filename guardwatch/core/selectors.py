@@ -6,7 +6,8 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from guardwatch.core.models import AuditEntry
+from guardwatch.core.models import AuditEntry, SsoGroupMapping
+from guardwatch.core.roles import Role
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,14 @@ def user_rows() -> list[UserRow]:
         role = next((name for name in order if name in held), "")
         rows.append(UserRow(user=user, role=role, last_login=user.last_login, active=user.is_active))
     return rows
+
+
+def sso_mapping_list() -> list:
+    """The IdP group → role mappings, by group."""
+    return list(SsoGroupMapping.objects.order_by("group"))
+
+
+def sso_role_for(*, groups: list[str]) -> Role | None:
+    """The highest role any of `groups` maps to (Admin over Analyst over Manager), or None."""
+    mapped = set(SsoGroupMapping.objects.filter(group__in=groups).values_list("role", flat=True)) if groups else set()
+    return next((role for role in (Role.ADMIN, Role.ANALYST, Role.MANAGER) if role.value in mapped), None)

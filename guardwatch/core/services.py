@@ -11,7 +11,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from guardwatch.core.models import Alert, AuditEntry
+from guardwatch.core.models import Alert, AuditEntry, SsoGroupMapping
 from guardwatch.core.roles import Role
 from guardwatch.core.selectors import people
 from guardwatch.core.signals import alert_raised
@@ -84,6 +84,35 @@ def user_set_role(*, user, role: Role, actor=None) -> None:
     """Replace the user's role."""
     user.groups.set([Group.objects.get(name=Role(role).value)])
     audit_record(actor=actor, verb="user.set_role", target=user, details={"role": Role(role).value})
+
+
+@transaction.atomic
+def user_roles_revoke(*, user, actor=None) -> None:
+    """Take every role from `user` (single sign-on found none of their groups mapped): they see nothing."""
+    if not user.groups.exists():
+        return
+    user.groups.clear()
+    audit_record(actor=actor, verb="user.roles_revoked", target=user)
+
+
+@transaction.atomic
+def sso_mapping_save(*, group: str, role: Role, actor) -> SsoGroupMapping:
+    """Map an IdP group to a role (a group already mapped gets the new role); applied at each sign-in."""
+    group = group.strip()
+    if not group:
+        raise ValueError("Enter the group's name or id, as the identity provider sends it.")
+    mapping, created = SsoGroupMapping.objects.update_or_create(group=group, defaults={"role": Role(role).value})
+    audit_record(actor=actor, verb="sso.mapping_create" if created else "sso.mapping_change", target=mapping,
+                 details={"group": group, "role": mapping.role})  # fmt: skip
+    return mapping
+
+
+@transaction.atomic
+def sso_mapping_delete(*, mapping: SsoGroupMapping, actor) -> None:
+    """Remove a mapping: its group's members lose that role at their next sign-in."""
+    audit_record(actor=actor, verb="sso.mapping_delete", target=mapping,
+                 details={"group": mapping.group, "role": mapping.role})  # fmt: skip
+    mapping.delete()
 
 
 class UserChangeRefused(Exception):

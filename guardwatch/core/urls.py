@@ -14,4 +14,6 @@ urlpatterns = [
     path("users/<int:pk>/role/", views.user_role_view, name="user_role"),
     path("users/<int:pk>/active/", views.user_active_view, name="user_active"),
     path("users/<int:pk>/password/", views.user_password_view, name="user_password"),
+    path("users/sso/", views.sso_mappings, name="sso_mappings"),
+    path("users/sso/<int:pk>/delete/", views.sso_mapping_delete_view, name="sso_mapping_delete"),
 ]

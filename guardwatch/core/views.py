@@ -1,26 +1,29 @@
 """Core pages: audit log, alerts, health check."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from guardwatch.core.access import requires
-from guardwatch.core.forms import AuditFilterForm, UserCreateForm, UserRoleForm
-from guardwatch.core.models import Alert
+from guardwatch.core.forms import AuditFilterForm, SsoMappingForm, UserCreateForm, UserRoleForm
+from guardwatch.core.models import Alert, SsoGroupMapping
 from guardwatch.core.redirects import next_url
 from guardwatch.core.roles import Role
-from guardwatch.core.selectors import alert_list, audit_list, audit_verbs, user_rows
+from guardwatch.core.selectors import alert_list, audit_list, audit_verbs, sso_mapping_list, user_rows
 from guardwatch.core.services import (
     UserChangeRefused,
     alert_acknowledge,
+    sso_mapping_delete,
+    sso_mapping_save,
     user_active_set,
     user_create,
     user_password_reset,
@@ -49,6 +52,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+def not_offered(request: HttpRequest, *args) -> HttpResponse:
+    """Signing up and resetting a password by email: Admins add people (or single sign-on does)."""
+    raise Http404("Not offered: ask an Admin.")
 
 
 ALERT_STATES = ("open", "acknowledged", "all")
@@ -151,3 +160,34 @@ def user_password_view(request: HttpRequest, pk: int) -> HttpResponse:
     password = user_password_reset(user=user, actor=request.user)
     request.session[NEW_PASSWORD_SESSION] = {"username": user.get_username(), "password": password}
     return redirect("core:users")
+
+
+# --- Single sign-on group mappings (Admins) -----------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@requires("manage_settings")
+def sso_mappings(request: HttpRequest) -> HttpResponse:
+    """Which IdP group gives which role; applied at each single sign-on."""
+    form = SsoMappingForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            mapping = sso_mapping_save(group=form.cleaned_data["group"], role=Role(form.cleaned_data["role"]),
+                                       actor=request.user)  # fmt: skip
+        except ValueError as error:
+            form.add_error("group", str(error))
+        else:
+            messages.success(request, f"Members of {mapping.group} get {mapping.role} at their next sign-in.")
+            return redirect("core:sso_mappings")
+    return render(request, "core/sso_mappings.html", {"form": form, "mappings": sso_mapping_list(),
+                                                      "providers": settings.SOCIALACCOUNT_PROVIDERS})  # fmt: skip
+
+
+@require_POST
+@requires("manage_settings")
+def sso_mapping_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    mapping = get_object_or_404(SsoGroupMapping, pk=pk)
+    sso_mapping_delete(mapping=mapping, actor=request.user)
+    messages.success(request, f"Members of {mapping.group} lose {mapping.role} at their next sign-in "
+                              "unless another of their groups is mapped.")  # fmt: skip
+    return redirect("core:sso_mappings")

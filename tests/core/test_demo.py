@@ -153,3 +153,43 @@ def test_demo_migrates_sqlite_seeds_and_serves_a_dashboard_filled_by_the_worker(
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", used))
+
+
+@pytest.mark.browser
+def test_demo_with_sso_signs_in_through_its_idp_with_the_role_the_group_mapping_gives(demo_env, tmp_path, browser):
+    """`make demo SSO=1`: the demo's OpenID Connect IdP; pat (team-payments) is an Analyst, kim (no mapped
+    group) is refused."""
+    assert manage(demo_env, "migrate", "--no-input", "-v", "0").returncode == 0
+    port, sim_port, idp_port = free_port(), free_port(), free_port()
+    log = (tmp_path / "demo.out").open("w")
+    demo = subprocess.Popen([sys.executable, "manage.py", "demo", "--port", str(port), "--sim-port", str(sim_port),
+                             "--sso", "--idp-port", str(idp_port)],
+                            cwd=ROOT, env=demo_env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_for(lambda: "GuardWatch demo is running" in (tmp_path / "demo.out").read_text() or demo.poll(),
+                 timeout=120, what="the demo banner")  # fmt: skip
+        banner = (tmp_path / "demo.out").read_text()
+        assert demo.poll() is None, banner
+        assert "pat      groups team-payments, everyone -> Analyst" in banner
+        seen = {}
+        for login in ("pat", "kim"):
+            context = browser.new_context(base_url=f"http://127.0.0.1:{port}")
+            context.set_default_timeout(30_000)
+            page = context.new_page()
+            page.goto("/login/")
+            page.get_by_role("button", name="Sign in with the demo IdP").click()
+            page.locator("input[name=login]").fill(login)
+            page.locator("input[name=password]").fill("any")
+            page.get_by_role("button", name="Sign-in").click()
+            page.get_by_role("button", name="Continue").click()
+            page.wait_for_url(f"http://127.0.0.1:{port}/**")
+            seen[login] = (page.locator("h1").first.inner_text(), page.get_by_test_id("whoami").all_inner_texts())
+            context.close()
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=60)
+    assert seen == {"pat": ("Dashboard", ["pat Analyst"]), "kim": ("No access to GuardWatch", [])}
+    for used in (port, sim_port, idp_port):
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", used))

@@ -1,4 +1,4 @@
-"""The Django admin: not served in production unless asked for; its sign-in is throttled like /login/."""
+"""The Django admin: not served in production unless asked for; it signs in through /login/ (throttled, MFA)."""
 
 import os
 import subprocess
@@ -33,15 +33,17 @@ def test_production_does_not_serve_the_django_admin_unless_asked():
 
 
 @pytest.mark.django_db
-def test_the_django_admin_sign_in_is_throttled_like_the_login_page(client, django_user_model, settings, monkeypatch):
+def test_the_django_admin_signs_in_through_the_throttled_login_page(client, django_user_model, settings, monkeypatch):
     settings.GUARDWATCH_LOGIN_MAX_FAILURES = 3
     monkeypatch.setattr("guardwatch.core.login._clock", lambda: 1_800_000_000.0)  # no time passes
     django_user_model.objects.create_user("staff-member", password=PASSWORD, is_staff=True, is_superuser=True)
+    admin_login = client.post("/django-admin/login/", {"username": "staff-member", "password": PASSWORD})
+    assert admin_login.status_code == 302 and admin_login.url.startswith("/login/")  # no sign-in of its own
+    assert "_auth_user_id" not in client.session
     for _ in range(3):
-        client.post("/django-admin/login/", {"username": "staff-member", "password": "wrong"})
+        client.post("/login/", {"username": "staff-member", "password": "wrong"})
 
-    response = client.post("/django-admin/login/?next=/django-admin/",
-                           {"username": "staff-member", "password": PASSWORD})  # fmt: skip
+    response = client.post("/login/?next=/django-admin/", {"username": "staff-member", "password": PASSWORD})
 
     assert response.status_code == 200 and LOCKED in response.content.decode()
     assert "_auth_user_id" not in client.session

@@ -212,7 +212,7 @@ def _simultaneous_wrong_passwords(monkeypatch, addresses: list[str]) -> list[str
     from django.contrib.auth.hashers import check_password as real_check
     from django.db import connection
 
-    from guardwatch.core.login import ThrottledAuthenticationForm
+    from guardwatch.core.sso import LoginForm
 
     checks, lock, start = [], threading.Lock(), threading.Barrier(len(addresses))
 
@@ -225,7 +225,7 @@ def _simultaneous_wrong_passwords(monkeypatch, addresses: list[str]) -> list[str
 
     def attempt(n: int, address: str) -> None:
         request = RequestFactory().post("/login/", REMOTE_ADDR=address)
-        form = ThrottledAuthenticationForm(request, data={"username": "throttled-analyst", "password": f"wrong{n}"})
+        form = LoginForm(request=request, data={"username": "throttled-analyst", "password": f"wrong{n}"})
         start.wait()
         form.is_valid()
         connection.close()

@@ -16,15 +16,18 @@ pytestmark = pytest.mark.django_db
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 # Views that deliberately carry no `@requires`: every signed-in person's dashboard, the sign-in pages,
-# the load balancer's probe, EventBridge's API-key endpoint, Django's own admin (staff only), and the API's
-# documentation (signed in or a token; it describes the API and holds no data).
-WITHOUT_ROLE_CHECK = {"reports:dashboard", "login", "logout", "healthz", "ingest_eventbridge", "api:docs", "api:schema"}
+# the load balancer's probe, EventBridge's API-key endpoint, Django's own admin (staff only), the API's
+# documentation (signed in or a token; it describes the API and holds no data); and allauth's pages under /auth/
+# (single sign-on's callbacks, each person's own second factor), which are signing in or about the signed-in
+# person only.
+WITHOUT_ROLE_CHECK = {"reports:dashboard", "login", "logout", "healthz", "ingest_eventbridge", "api:docs", "api:schema",
+                      "not_offered"}
 
 
 def _patterns(resolver: URLResolver, prefix: str = ""):
     for entry in resolver.url_patterns:
         if isinstance(entry, URLResolver):
-            if entry.app_name == "admin":
+            if entry.app_name == "admin" or getattr(entry.urlconf_module, "__name__", "").startswith("allauth"):
                 continue
             namespace = f"{prefix}{entry.namespace}:" if entry.namespace else prefix
             yield from _patterns(entry, namespace)

@@ -32,6 +32,14 @@ FIRST_SYNC_TASKS = (
     "findings.tasks.findings_sync_all_regions",
     "findings.tasks.demo_history_seed",
 )
+# `make demo SSO=1`: the demo IdP's users (login, groups, the role the mappings give) and the mappings.
+DEMO_IDP_MAPPINGS = (("team-payments", "Analyst"), ("secops", "Admin"), ("leadership", "Manager"))
+DEMO_IDP_USERS = (
+    ("pat", ["team-payments", "everyone"], "Analyst"),
+    ("sam", ["secops", "everyone"], "Admin"),
+    ("lee", ["leadership"], "Manager"),
+    ("kim", ["everyone"], "no access: no mapped group"),
+)
 
 
 class Command(BaseCommand):
@@ -42,8 +50,12 @@ class Command(BaseCommand):
         parser.add_argument("--sim-port", type=int, default=4566)
         parser.add_argument("--scenario", default="demo")
         parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--sso", action="store_true",
+                            help="also start a local OpenID Connect IdP (node; `make demo SSO=1`)")
+        parser.add_argument("--idp-port", type=int, default=9400)
 
-    def handle(self, *args, port: int, sim_port: int, scenario: str, seed: int, **options):
+    def handle(self, *args, port: int, sim_port: int, scenario: str, seed: int, sso: bool = False,
+               idp_port: int = 9400, **options):  # fmt: skip
         if not settings.DEMO:
             raise CommandError("`manage.py demo` only runs with GUARDWATCH_ENV=demo.")
         from gdsim import credentials_for, invitation_only_accounts
@@ -112,10 +124,13 @@ class Command(BaseCommand):
                  "--concurrency", "4", "--loglevel", "INFO", "--schedule", str(var / "celerybeat-schedule")],
             )  # fmt: skip
             self._first_sync(env)
+            if sso:
+                issuer = self._start_idp(spawn, env, var, port=port, idp_port=idp_port)
+                self._wait_for(f"{issuer}/.well-known/openid-configuration", "the demo IdP", processes, var)
             spawn("web", [python, manage, "runserver", f"127.0.0.1:{port}", "--noreload"])
             self._wait_for(f"http://127.0.0.1:{port}/healthz", "the web server", processes, var)
             self._eventbridge_connect(port, endpoint)
-            self._banner(port, endpoint, var)
+            self._banner(port, endpoint, var, idp_port=idp_port if sso else None)
             while all(proc.poll() is None for _name, proc in processes):
                 time.sleep(1)
             dead = [name for name, proc in processes if proc.poll() is not None]
@@ -158,7 +173,41 @@ class Command(BaseCommand):
         call_command("demo_eventbridge", ingest_url=f"http://127.0.0.1:{port}/ingest/eventbridge/",
                      simulator=endpoint)  # fmt: skip
 
-    def _banner(self, port: int, endpoint: str, var: Path) -> None:
+    def _start_idp(self, spawn, env: dict, var: Path, *, port: int, idp_port: int) -> str:
+        """node-oidc-provider (tests/idp, installed by `make idp-deps`) with the demo's IdP users, its
+        groups mapped to roles, and the web process configured for it (env, before the web starts)."""
+        import json
+        import shutil
+
+        from guardwatch.core.services import sso_mapping_save
+
+        node = shutil.which("node")
+        script = Path(settings.BASE_DIR) / "tests" / "idp" / "oidc.mjs"
+        if node is None or not (script.parent / "node_modules" / "oidc-provider").exists():
+            raise CommandError("SSO=1 needs node 20+ and `make idp-deps` (npm ci in tests/idp).")
+        folder = var / "idp"
+        folder.mkdir(exist_ok=True)
+        users = folder / "users.json"
+        users.write_text(json.dumps({login: {"email": f"{login}@example.com", "groups": groups}
+                                     for login, groups, _role in DEMO_IDP_USERS}))  # fmt: skip
+        config = folder / "config.json"
+        config.write_text(json.dumps({"client_id": "guardwatch-demo", "client_secret": "guardwatch-demo-secret",
+                                      "redirect_uri": f"http://127.0.0.1:{port}/auth/oidc/oidc/login/callback/",
+                                      "users_file": str(users)}))  # fmt: skip
+        for group, role in DEMO_IDP_MAPPINGS:
+            sso_mapping_save(group=group, role=role, actor="demo")
+        issuer = f"http://127.0.0.1:{idp_port}"
+        env.update(GUARDWATCH_OIDC_ISSUER=issuer, GUARDWATCH_OIDC_CLIENT_ID="guardwatch-demo",
+                   GUARDWATCH_OIDC_CLIENT_SECRET="guardwatch-demo-secret",  # noqa: S106 - the demo IdP's, published
+                   GUARDWATCH_OIDC_NAME="the demo IdP")  # fmt: skip
+        spawn("idp", [node, str(script), str(idp_port), str(config)])
+        return issuer
+
+    def _banner(self, port: int, endpoint: str, var: Path, idp_port: int | None = None) -> None:
+        sso = [
+            f"  Demo IdP:   http://127.0.0.1:{idp_port}/ (OpenID Connect; any password) — sign in as:",
+            *[f"    {login:<8} groups {', '.join(groups)} -> {role}" for login, groups, role in DEMO_IDP_USERS],
+        ] if idp_port else []  # fmt: skip
         lines = [
             "",
             "GuardWatch demo is running.",
@@ -168,6 +217,7 @@ class Command(BaseCommand):
             f"  Logs:       {var}/logs/{{simulator,worker,web}}.log",
             "  Logins:",
             *[f"    {role.value:<8} {username} / {password}" for username, role, password in DEMO_USERS],
+            *sso,
             "Press Ctrl-C to stop.",
             "",
         ]
