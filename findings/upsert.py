@@ -30,6 +30,7 @@ from django.utils import timezone
 from findings.fields import json_text
 from findings.models import Finding, FindingOccurrence, FindingSearch
 from findings.signals import findings_upsert_starting
+from guardwatch.core.metrics import FINDINGS_INGESTED, FINDINGS_UPDATED
 
 # Findings per statement. Postgres: one COPY + one upsert per 1,000 (statement overhead is then noise).
 # SQLite (the demo): a VALUES list of 37 parameters per finding must stay under its 32,766 limit.
@@ -164,7 +165,13 @@ def findings_upsert(*, findings: Sequence, source: str, now: datetime | None = N
             total = total + _upsert_batch(batch, source=source, now=now)
         for watcher in watchers:  # notifications: new, raised and repeated findings
             watcher.publish()
+        transaction.on_commit(lambda: _count(source, total))  # /metrics counts what stays stored
     return total
+
+
+def _count(source: str, result: UpsertResult) -> None:
+    FINDINGS_INGESTED.labels(source=source).inc(result.new)
+    FINDINGS_UPDATED.labels(source=source).inc(result.updated)
 
 
 def _upsert_batch(batch: Sequence, *, source: str, now: datetime) -> UpsertResult:

@@ -9,9 +9,11 @@ from django.urls import include, path
 from findings import ingest as findings_ingest
 from guardwatch.core import views as core_views
 from guardwatch.core.login import ThrottledAuthenticationForm
+from guardwatch.monitoring import views as monitoring_views
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
+    path("metrics", monitoring_views.metrics, name="metrics"),  # 404 unless GUARDWATCH_METRICS is on
     path(
         "login/",
         auth_views.LoginView.as_view(
