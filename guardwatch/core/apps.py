@@ -12,7 +12,12 @@ class CoreConfig(AppConfig):
     verbose_name = "GuardWatch core"
 
     def ready(self) -> None:
+        from django.conf import settings
+
+        from guardwatch.core.metrics import counters_initialise
+
         post_migrate.connect(_install_roles, sender=self, dispatch_uid="guardwatch-roles")
+        counters_initialise(regions=settings.GUARDWATCH_AWS_REGIONS)
 
 
 def _install_roles(sender: AppConfig, using: str = "default", **_kwargs) -> None:

@@ -69,6 +69,24 @@ REQUEST_LATENCY = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 
+
+
+def counters_initialise(*, regions: list[str]) -> None:
+    """Every known label combination at 0, so a series exists (and `increase()` works) before its first event."""
+    for source in ("pull", "push"):
+        FINDINGS_INGESTED.labels(source=source)
+        FINDINGS_UPDATED.labels(source=source)
+    for source, reason in (("push", "invalid"), ("push", "out_of_scope"), ("pull", "unparseable")):
+        FINDINGS_REFUSED.labels(source=source, reason=reason)
+    for outcome in ("sent", "failed"):
+        WRITEBACKS.labels(outcome=outcome)
+    for region in regions:
+        IDS_COMPARE_MISSING.labels(region=region)
+        for outcome in ("succeeded", "failed"):
+            SYNC_RUNS.labels(region=region, outcome=outcome)
+            IDS_COMPARE_RUNS.labels(region=region, outcome=outcome)
+
+
 # EventBridge pushes arrive at the web processes, possibly on several hosts: their last success per
 # region is kept in the shared cache (Redis) so any scrape sees it.
 PUSH_MARK_KEY = "guardwatch:metrics:push:{region}"
