@@ -18,9 +18,13 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from django.core.cache import cache
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, disable_created_metrics
 
 logger = logging.getLogger(__name__)
+
+# A `_created` gauge beside each counter doubles the series for a timestamp Prometheus does not need (and
+# multiprocess mode never serves), so one process's answer reads like every other's.
+disable_created_metrics()
 
 FINDINGS_INGESTED = Counter(
     "guardwatch_findings_ingested",
