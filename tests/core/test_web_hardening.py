@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 # Views that deliberately carry no `@requires`: every signed-in person's dashboard, the sign-in pages,
-# the load balancer's probe, EventBridge's API-key endpoint, and Django's own admin (staff only).
-WITHOUT_ROLE_CHECK = {"reports:dashboard", "login", "logout", "healthz", "ingest_eventbridge"}
+# the load balancer's probe, EventBridge's API-key endpoint, Prometheus's token/allowlist endpoint, and
+# Django's own admin (staff only).
+WITHOUT_ROLE_CHECK = {"reports:dashboard", "login", "logout", "healthz", "ingest_eventbridge", "metrics"}
 
 
 def _patterns(resolver: URLResolver, prefix: str = ""):
