@@ -23,7 +23,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Min
+from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -52,6 +52,12 @@ def _bounded() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
         yield
+
+
+def _by_status(queryset: QuerySet, statuses: Iterable[str]) -> dict[str, int]:
+    """Rows per status, for these statuses only (one grouped count the (status, …) index answers)."""
+    rows = queryset.filter(status__in=list(statuses)).order_by().values("status").annotate(n=Count("id"))
+    return dict(rows.values_list("status", "n"))
 
 
 def _gauge(name: str, documentation: str, labels: Iterable[str] = ()) -> GaugeMetricFamily:
@@ -121,37 +127,40 @@ def findings_metrics(now: datetime) -> list[Metric]:
     return [open_findings, breached, ages]
 
 
+def _status_gauge(name: str, documentation: str, statuses: Iterable[str], counts: dict[str, int]) -> GaugeMetricFamily:
+    gauge = _gauge(name, documentation, ["status"])
+    for status in statuses:
+        gauge.add_metric([status], counts.get(status, 0))
+    return gauge
+
+
 def writeback_metrics(now: datetime) -> list[Metric]:
     """Write-backs still owed to GuardDuty, by status, and how long the most overdue one has waited."""
-    backlog = _gauge("guardwatch_writeback_backlog", "Write-backs owed to GuardDuty: pending, or failed and to be retried.",
-                     ["status"])  # fmt: skip
+    with _bounded():
+        counts = _by_status(WriteBack.objects.all(), BACKLOG_WRITEBACK)
+        oldest = WriteBack.objects.filter(status__in=BACKLOG_WRITEBACK).aggregate(due=Min("next_attempt_at"))["due"]
     overdue = _gauge("guardwatch_writeback_overdue_seconds",
                      "Seconds the most overdue owed write-back has been due (0 when none is due).")  # fmt: skip
-    with _bounded():
-        rows = WriteBack.objects.filter(status__in=BACKLOG_WRITEBACK).order_by().values("status")
-        counts = dict(rows.annotate(n=Count("id")).values_list("status", "n"))
-        oldest = rows.aggregate(due=Min("next_attempt_at"))["due"]
-    for status in BACKLOG_WRITEBACK:
-        backlog.add_metric([status], counts.get(status, 0))
     overdue.add_metric([], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
-    return [backlog, overdue]
+    return [
+        _status_gauge("guardwatch_writeback_backlog", "Write-backs owed to GuardDuty: pending, or failed and to be retried.",
+                      BACKLOG_WRITEBACK, counts),
+        overdue,
+    ]  # fmt: skip
 
 
 def notification_metrics(now: datetime) -> list[Metric]:
     """Deliveries waiting to be sent, by status, and dead letters (deliveries given up on)."""
-    backlog = _gauge("guardwatch_notification_backlog", "Notification deliveries not yet sent: pending, sending, failed.",
-                     ["status"])  # fmt: skip
+    with _bounded():
+        counts = _by_status(Delivery.objects.all(), (*BACKLOG_DELIVERY, Delivery.Status.DEAD))
     dead = _gauge("guardwatch_notification_dead_letters",
                   "Notification deliveries given up on after GUARDWATCH_NOTIFY_MAX_ATTEMPTS (until resent).")  # fmt: skip
-    with _bounded():
-        counts = dict(
-            Delivery.objects.filter(status__in=(*BACKLOG_DELIVERY, Delivery.Status.DEAD)).order_by()
-            .values("status").annotate(n=Count("id")).values_list("status", "n")
-        )  # fmt: skip
-    for status in BACKLOG_DELIVERY:
-        backlog.add_metric([status], counts.get(status, 0))
     dead.add_metric([], counts.get(Delivery.Status.DEAD, 0))
-    return [backlog, dead]
+    return [
+        _status_gauge("guardwatch_notification_backlog", "Notification deliveries not yet sent: pending, sending, failed.",
+                      BACKLOG_DELIVERY, counts),
+        dead,
+    ]  # fmt: skip
 
 
 def celery_queues() -> list[str]:
