@@ -507,6 +507,13 @@ if not GUARDWATCH_METRICS and (GUARDWATCH_METRICS_TOKEN or GUARDWATCH_METRICS_AL
     )
 if GUARDWATCH_METRICS_TOKEN and (len(GUARDWATCH_METRICS_TOKEN) < 32 or GUARDWATCH_METRICS_TOKEN.strip() != GUARDWATCH_METRICS_TOKEN):
     raise ImproperlyConfigured("GUARDWATCH_METRICS_TOKEN must be at least 32 characters, without surrounding spaces.")
+# prometheus-client reads it itself: counts of every gunicorn and Celery process of this host are kept there.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR and not (os.path.isdir(PROMETHEUS_MULTIPROC_DIR) and os.access(PROMETHEUS_MULTIPROC_DIR, os.W_OK)):
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR={PROMETHEUS_MULTIPROC_DIR!r} is not a folder this process can write: create it "
+        "(shared by the web and worker processes of this host, emptied before they start) or unset it."
+    )
 if GUARDWATCH_METRICS:
     # Prometheus scrapes gunicorn directly, like the container's health check (see docs/operations.md).
     SECURE_REDIRECT_EXEMPT.append(r"^metrics$")

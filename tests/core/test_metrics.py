@@ -128,6 +128,7 @@ def test_behind_a_trusted_proxy_the_allowlist_reads_the_forwarded_address(metric
         ({"GUARDWATCH_METRICS": "true", "GUARDWATCH_METRICS_ALLOW": "10.0.0.0/8,intranet"},
          "'intranet', which is not an IP address or CIDR network"),
         ({"GUARDWATCH_METRICS_TOKEN": TOKEN}, "GUARDWATCH_METRICS is off"),
+        ({"PROMETHEUS_MULTIPROC_DIR": "/nonexistent/guardwatch-metrics"}, "is not a folder this process can write"),
     ],
 )  # fmt: skip
 def test_metrics_settings_fail_loudly(env, message):
