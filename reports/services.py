@@ -285,7 +285,7 @@ def snapshot_ages(*, now: datetime | None = None) -> dict[str, float]:
     now = now or timezone.now()
     kept = {"dashboard": snapshot_get(DASHBOARD, {})}
     for key in STANDARD_PERIODS:
-        kept[f"report_{key}"] = snapshot_get(REPORT, {"period": key})
+        kept[f"report_{key}"] = snapshot_get(REPORT, _report_params(periods.report_period(params={"period": key}, now=now)))
     return {name: max(0.0, _age(snapshot, now)) for name, snapshot in kept.items() if snapshot is not None}
 
 

@@ -313,3 +313,41 @@ def test_a_section_that_cannot_be_read_is_reported_and_the_rest_still_served(met
     up = {s.labels["section"]: s.value for s in families["guardwatch_metrics_section_up"].samples}
     assert up["queues"] == 0 and up["sync"] == 1
     assert "guardwatch_findings_open" in families
+
+
+# --- The ledger gap -------------------------------------------------------------------------------
+
+
+def test_a_finding_the_sync_lost_shows_as_the_ledger_gap_when_the_ids_comparison_finds_it(metrics_on, simulator):
+    from findings.models import Finding
+    from findings.services import findings_ids_compare_region
+    from findings.sync import findings_sync_region
+    from tests.findings.simulated import estate
+
+    estate(simulator, ["us-east-1"], per_region=30)
+    simulator.advance_clock(3600)
+    assert findings_sync_region(region="us-east-1").status == "succeeded"
+    Finding.objects.filter(archived=False).order_by("arn").first().delete()  # as if a page had been skipped
+    before = scrape()
+
+    assert findings_ids_compare_region(region="us-east-1").missing == 1
+
+    after = scrape()
+    gap = {"region": "us-east-1"}
+    assert sample(after, "guardwatch_findings_ids_compare_missing_total", gap) == \
+        sample(before, "guardwatch_findings_ids_compare_missing_total", gap) + 1  # fmt: skip
+    runs = {"region": "us-east-1", "outcome": "succeeded"}
+    assert sample(after, "guardwatch_findings_ids_compare_runs_total", runs) == \
+        sample(before, "guardwatch_findings_ids_compare_runs_total", runs) + 1  # fmt: skip
+
+
+def test_a_finding_guardduty_returns_that_cannot_be_parsed_counts_as_refused(metrics_on):
+    from findings.parsing import findings_parse_skipping
+
+    before = scrape()
+
+    assert findings_parse_skipping([{"Id": "not-a-finding"}, raw_finding()], what="Confirmation") != []
+
+    unparseable = {"source": "pull", "reason": "unparseable"}
+    assert sample(scrape(), "guardwatch_findings_refused_total", unparseable) == \
+        sample(before, "guardwatch_findings_refused_total", unparseable) + 1  # fmt: skip
