@@ -42,6 +42,7 @@ from findings.readers import (
     _timestamp,
 )
 from findings.resources import _resource_identity
+from guardwatch.core.metrics import FINDINGS_REFUSED
 
 logger = logging.getLogger(__name__)
 
@@ -389,6 +390,7 @@ def findings_parse_skipping(raws: Iterable[Any], *, what: str) -> list[ParsedFin
             parsed.append(parse_finding(raw))
         except FindingParseError as error:
             logger.warning("%s skipped a finding: %s", what, error)
+            FINDINGS_REFUSED.labels(source="pull", reason="unparseable").inc()
     return parsed
 
 

@@ -42,6 +42,7 @@ from findings.sync import detector_id_known, error_describe
 from findings.upsert import UpsertResult, findings_upsert
 from guardwatch import aws
 from guardwatch.core.data_version import data_version_bump_on_commit
+from guardwatch.core.metrics import FINDINGS_REFUSED, push_marks_put
 from guardwatch.core.queue import task_send
 from guardwatch.core.rates import minute_rate_take
 from guardwatch.core.services import audit_record
@@ -238,6 +239,8 @@ def findings_ingest_events(*, events: list, key: IngestApiKey | None = None, now
         if reason := _refusal(finding, key, monitored, administrator):
             refused.append({"index": index, "reason": reason})
     if invalid or refused:
+        FINDINGS_REFUSED.labels(source=WriteSource.PUSH, reason="invalid").inc(len(invalid))
+        FINDINGS_REFUSED.labels(source=WriteSource.PUSH, reason="out_of_scope").inc(len(refused))
         errors = sorted(invalid + refused, key=lambda error: error["index"])
         raise IngestRejected(errors, status=400 if invalid else 403)
     findings = [finding for _index, finding in checked]
@@ -246,6 +249,7 @@ def findings_ingest_events(*, events: list, key: IngestApiKey | None = None, now
     if result.new or result.updated:  # reports: as a pull sync does, once the findings are committed
         data_version_bump_on_commit(scope="findings")
     transaction.on_commit(_confirm_soon)
+    transaction.on_commit(lambda: _push_marks(findings, now))
     return result
 
 
@@ -259,6 +263,15 @@ def _pushes_note(findings: list[ParsedFinding], *, now: datetime) -> None:
             last_push_at=now, pushed_findings=F("pushed_findings") + count
         ):
             SyncState.objects.get_or_create(region=region, defaults={"last_push_at": now, "pushed_findings": count})
+
+
+def _push_marks(findings: list[ParsedFinding], now: datetime) -> None:
+    """/metrics: when each region's pushed findings were last stored, and how long after GuardDuty updated them."""
+    newest: dict[str, datetime] = {}
+    for finding in findings:
+        newest[finding.region] = max(newest.get(finding.region, finding.updated_at), finding.updated_at)
+    push_marks_put(lag_by_region={region: max(0.0, (now - updated).total_seconds()) for region, updated in newest.items()},
+                   at=now)  # fmt: skip
 
 
 def _confirm_soon() -> None:

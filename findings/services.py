@@ -27,6 +27,7 @@ from findings.sync import detector_id_known, error_describe
 from findings.upsert import findings_upsert
 from guardwatch.core.data_version import data_version_bump
 from guardwatch.core.keys import key_hash, key_matches, key_new, key_prefix
+from guardwatch.core.metrics import IDS_COMPARE_MISSING, IDS_COMPARE_RUNS
 from guardwatch.core.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -208,6 +209,8 @@ def findings_ids_compare_region(
     except (ClientError, BotoCoreError, gateway.DetectorNotFound) as error:
         result.error = error_describe(error)
         logger.warning("Findings ids comparison of %s failed: %s", region, result.error)
+    IDS_COMPARE_RUNS.labels(region=region, outcome="failed" if result.error else "succeeded").inc()
+    IDS_COMPARE_MISSING.labels(region=region).inc(result.missing)
     if result.missing:
         logger.warning(
             "Findings ids comparison of %s: %d finding(s) GuardDuty lists were not stored; %d fetched now.",

@@ -33,6 +33,7 @@ from findings.signals import findings_sync_failed
 from findings.upsert import findings_upsert
 from guardwatch.core.data_version import data_version_bump
 from guardwatch.core.db.locks import advisory_lock
+from guardwatch.core.metrics import FINDINGS_REFUSED, SYNC_RUNS
 from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import audit_record
 
@@ -332,6 +333,7 @@ def _sync_claimed_region(claim: SyncClaim, *, trigger: str, requested_by: str) -
     progress.run.status = SyncRun.Status.SUCCEEDED
     progress.run.finished_at = finished
     progress.save("status", "finished_at")
+    SYNC_RUNS.labels(region=region, outcome="succeeded").inc()
     if progress.run.new or progress.run.updated:  # reports: findings figures are stale only if findings changed
         data_version_bump(scope="findings")
     return progress.run
@@ -498,6 +500,7 @@ def parsed_batches(pages: Iterator, *, size: int) -> Iterator[ParsedBatch]:
                         # than after, on the upsert's path.
                         batch.parsed.append(parse_finding(raw, raw_as=_raw_json_text))
                     except FindingParseError as error:
+                        FINDINGS_REFUSED.labels(source=WriteSource.PULL, reason="unparseable").inc()
                         batch.errors.append(
                             f"Finding {raw.get('Id', '?') if isinstance(raw, dict) else '?'}: {error}"
                         )
@@ -565,6 +568,7 @@ def _sync_failed(state: SyncState, progress: _RunProgress, message: str) -> None
     state.last_failure_at = now
     state.last_error = message[:2000]
     state.save(update_fields=["last_failure_at", "last_error"])
+    SYNC_RUNS.labels(region=state.region, outcome="failed").inc()
     findings_sync_failed.send(sender=SyncRun, region=state.region, run_id=progress.run.pk, error=message)
 
 

@@ -30,6 +30,7 @@ from django.utils import timezone
 from findings.fields import json_text
 from findings.models import Finding, FindingOccurrence, FindingSearch
 from findings.signals import findings_upsert_starting
+from guardwatch.core.metrics import FINDINGS_INGESTED, FINDINGS_UPDATED
 
 # Findings per statement. Postgres: one COPY + one upsert per 1,000 (statement overhead is then noise).
 # SQLite (the demo): a VALUES list of 37 parameters per finding must stay under its 32,766 limit.
@@ -164,6 +165,10 @@ def findings_upsert(*, findings: Sequence, source: str, now: datetime | None = N
             total = total + _upsert_batch(batch, source=source, now=now)
         for watcher in watchers:  # notifications: new, raised and repeated findings
             watcher.publish()
+    # /metrics. Counted as the upsert's own transaction ends: a sync batch whose enclosing transaction
+    # then fails (a database error saving the checkpoint) is counted again when the next run stores it.
+    FINDINGS_INGESTED.labels(source=source).inc(total.new)
+    FINDINGS_UPDATED.labels(source=source).inc(total.updated)
     return total
 
 

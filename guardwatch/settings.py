@@ -204,6 +204,7 @@ MIDDLEWARE = [
     # Static files in every mode (the demo and runserver run with DEBUG off); from the apps' folders
     # outside production (WHITENOISE_USE_FINDERS), from collectstatic's manifest in production.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "guardwatch.monitoring.middleware.RequestLatencyMiddleware",  # /metrics: time per URL name (off unless on)
     "guardwatch.core.middleware.RequestLimitsMiddleware",  # before anything reads the query string or body
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -686,3 +687,58 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} must be DEBUG, INFO, WARNING, ERROR or CRITICAL.")
 LOGGING = logging_config(log_format=GUARDWATCH_LOG_FORMAT, level=LOG_LEVEL)
+
+# --- Metrics (docs/operations.md, "Metrics") ---------------------------------------------------
+def env_networks(name: str) -> list:
+    """Comma-separated CIDRs (`10.0.0.0/8,192.168.1.7`); a bare address is a /32 or /128 network."""
+    import ipaddress
+
+    networks = []
+    for part in env_list(name, ""):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} has {part!r}, which is not an IP address or CIDR network.") from None
+    return networks
+
+
+# Prometheus metrics at /metrics: off unless asked for (404). When on, the scraper must present
+# `Authorization: Bearer <GUARDWATCH_METRICS_TOKEN>` and/or come from GUARDWATCH_METRICS_ALLOW (CIDRs,
+# the client address as the sign-in throttle reads it, GUARDWATCH_TRUSTED_PROXY_HOPS included); with
+# both set, both must hold. On without either is refused: the figures name regions and backlogs.
+GUARDWATCH_METRICS = env_bool("GUARDWATCH_METRICS", False)
+GUARDWATCH_METRICS_TOKEN = os.environ.get("GUARDWATCH_METRICS_TOKEN", "")
+GUARDWATCH_METRICS_ALLOW = env_networks("GUARDWATCH_METRICS_ALLOW")
+# Seconds a web process reuses the figures it read from PostgreSQL and Redis for a scrape.
+GUARDWATCH_METRICS_CACHE_SECONDS = env_int("GUARDWATCH_METRICS_CACHE_SECONDS", 5)
+if GUARDWATCH_METRICS and not (GUARDWATCH_METRICS_TOKEN or GUARDWATCH_METRICS_ALLOW):
+    raise ImproperlyConfigured(
+        "GUARDWATCH_METRICS=true needs GUARDWATCH_METRICS_TOKEN or GUARDWATCH_METRICS_ALLOW (or both): "
+        "/metrics is never open to anyone."
+    )
+if not GUARDWATCH_METRICS and (GUARDWATCH_METRICS_TOKEN or GUARDWATCH_METRICS_ALLOW):
+    raise ImproperlyConfigured(
+        "GUARDWATCH_METRICS_TOKEN or GUARDWATCH_METRICS_ALLOW is set but GUARDWATCH_METRICS is off: "
+        "set GUARDWATCH_METRICS=true to serve /metrics, or unset them."
+    )
+if GUARDWATCH_METRICS_TOKEN and (len(GUARDWATCH_METRICS_TOKEN) < 32 or GUARDWATCH_METRICS_TOKEN.strip() != GUARDWATCH_METRICS_TOKEN):
+    raise ImproperlyConfigured("GUARDWATCH_METRICS_TOKEN must be at least 32 characters, without surrounding spaces.")
+# prometheus-client reads it itself: counts of every gunicorn and Celery process of this host are kept there.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR and not (os.path.isdir(PROMETHEUS_MULTIPROC_DIR) and os.access(PROMETHEUS_MULTIPROC_DIR, os.W_OK)):
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR={PROMETHEUS_MULTIPROC_DIR!r} is not a folder this process can write: create it "
+        "(shared by the web and worker processes of this host, emptied before they start) or unset it."
+    )
+if GUARDWATCH_METRICS:
+    # Prometheus scrapes gunicorn directly, like the container's health check (see docs/operations.md).
+    SECURE_REDIRECT_EXEMPT.append(r"^metrics$")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+}

@@ -11,9 +11,11 @@ from api import problems as api_problems
 from api import views as api_views
 from findings import ingest as findings_ingest
 from guardwatch.core import views as core_views
+from guardwatch.monitoring import views as monitoring_views
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
+    path("metrics", monitoring_views.metrics, name="metrics"),  # 404 unless GUARDWATCH_METRICS is on
     # Sign-in is allauth's (passwords under guardwatch.core.login's throttle, then MFA; single sign-on):
     # /login/ as it has always been, the rest under /auth/ (see docs/sso.md). People are added by Admins
     # or by single sign-on, so signing up and resetting a password by email are not offered.

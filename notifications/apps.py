@@ -12,8 +12,14 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from findings.signals import findings_sync_failed, findings_upsert_starting
+        from guardwatch.core.metrics import NOTIFICATION_DELIVERIES
         from guardwatch.core.signals import alert_raised
         from notifications import receivers
+        from notifications.models import Delivery, Destination
+
+        for kind in Destination.Kind.values:  # /metrics: every series from 0, before its first delivery
+            for outcome in (Delivery.Status.SENT, Delivery.Status.FAILED, Delivery.Status.DEAD):
+                NOTIFICATION_DELIVERIES.labels(kind=kind, outcome=outcome)
 
         alert_raised.connect(receivers.coverage_alert_received, dispatch_uid="notifications-coverage-alert")
         findings_upsert_starting.connect(receivers.findings_upsert_watch, dispatch_uid="notifications-upsert")

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from guardwatch.core.metrics import NOTIFICATION_DELIVERIES
 from guardwatch.core.services import audit_record
 from notifications import senders
 from notifications.crypto import SecretsUnreadable, secret_mask, secrets_encrypt
@@ -314,6 +315,7 @@ def _record(delivery: Delivery, outcome: SendOutcome, *, retry: bool, now: datet
         Delivery.objects.filter(pk=delivery.pk).update(**fields)
         if outcome.ok and outcome.ticket:
             _ticket_link_store(delivery, outcome.ticket)
+    NOTIFICATION_DELIVERIES.labels(kind=delivery.destination.kind, outcome=fields["status"]).inc()
     return AttemptResult(status=fields["status"], retry_in=retry_in)
 
 

@@ -277,6 +277,18 @@ def findings_dashboard(*, now: datetime | None = None) -> FindingsDashboard:
     return FindingsDashboard(open_by_band, overdue, reports.sync_states(), computed_at=snapshot.computed_at)
 
 
+def snapshot_ages(*, now: datetime | None = None) -> dict[str, float]:
+    """Seconds since each kept snapshot was computed, by name ("dashboard", "report_30", …); none when
+    snapshots are off (GUARDWATCH_REPORTS_CACHE_SECONDS=0), and a snapshot not computed yet is left out."""
+    if not _enabled():
+        return {}
+    now = now or timezone.now()
+    kept = {"dashboard": snapshot_get(DASHBOARD, {})}
+    for key in STANDARD_PERIODS:
+        kept[f"report_{key}"] = snapshot_get(REPORT, _report_params(periods.report_period(params={"period": key}, now=now)))
+    return {name: max(0.0, _age(snapshot, now)) for name, snapshot in kept.items() if snapshot is not None}
+
+
 def findings_figures_refresh_request() -> bool:
     """Queue a refresh of the stale snapshots (at most one request per GUARDWATCH_REPORTS_CACHE_SECONDS).
 

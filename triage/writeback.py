@@ -22,6 +22,7 @@ from django.utils import timezone
 from findings import gateway
 from findings.models import Finding, FindingEvent, SyncState, WriteSource
 from guardwatch.core.db.bulk import rows_insert
+from guardwatch.core.metrics import WRITEBACKS
 from guardwatch.core.queue import task_send
 from triage.models import WriteBack
 
@@ -174,6 +175,8 @@ def writebacks_flush(*, now: datetime | None = None, limit: int = FLUSH_LIMIT) -
             events.extend(_event(row, now, f"{Op(operation).label} sent to GuardDuty") for row in rows)
             result.sent += len(rows)
         FindingEvent.objects.bulk_create(events, batch_size=2000)
+    WRITEBACKS.labels(outcome="sent").inc(result.sent)
+    WRITEBACKS.labels(outcome="failed").inc(result.failed)
     return result
 
 

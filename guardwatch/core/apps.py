@@ -12,12 +12,15 @@ class CoreConfig(AppConfig):
     verbose_name = "GuardWatch core"
 
     def ready(self) -> None:
+        from django.conf import settings
         from django.contrib.auth.signals import user_logged_in
 
+        from guardwatch.core.metrics import counters_initialise
         from guardwatch.core.sso import sign_in_audit
 
         post_migrate.connect(_install_roles, sender=self, dispatch_uid="guardwatch-roles")
         user_logged_in.connect(sign_in_audit, dispatch_uid="guardwatch-sign-in-audit")
+        counters_initialise(regions=settings.GUARDWATCH_AWS_REGIONS)
 
 
 def _install_roles(sender: AppConfig, using: str = "default", **_kwargs) -> None:

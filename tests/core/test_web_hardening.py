@@ -16,12 +16,12 @@ pytestmark = pytest.mark.django_db
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 # Views that deliberately carry no `@requires`: every signed-in person's dashboard, the sign-in pages,
-# the load balancer's probe, EventBridge's API-key endpoint, Django's own admin (staff only), the API's
-# documentation (signed in or a token; it describes the API and holds no data); and allauth's pages under /auth/
-# (single sign-on's callbacks, each person's own second factor), which are signing in or about the signed-in
-# person only.
-WITHOUT_ROLE_CHECK = {"reports:dashboard", "login", "logout", "healthz", "ingest_eventbridge", "api:docs", "api:schema",
-                      "not_offered"}
+# the load balancer's probe, EventBridge's API-key endpoint, Prometheus's token/allowlist endpoint, Django's own
+# admin (staff only), the API's documentation (signed in or a token; it describes the API and holds no data); and
+# allauth's pages under /auth/ (single sign-on's callbacks, each person's own second factor), which are signing in
+# or about the signed-in person only.
+WITHOUT_ROLE_CHECK = {"reports:dashboard", "login", "logout", "healthz", "ingest_eventbridge", "metrics", "api:docs",
+                      "api:schema", "not_offered"}
 
 
 def _patterns(resolver: URLResolver, prefix: str = ""):

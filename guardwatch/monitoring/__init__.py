@@ -1,0 +1,1 @@
+"""Prometheus metrics: the /metrics endpoint, request timing, and the state read at scrape time."""
