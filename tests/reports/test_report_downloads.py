@@ -111,3 +111,25 @@ def test_manager_exports_every_table_of_the_report_as_one_workbook(client_for, m
     types = [row[0] for row in book["types"].values]
     assert "'" + HOSTILE in types  # text, not a formula
     assert all(cell.data_type != "f" for sheet in book for row in sheet.iter_rows() for cell in row)
+
+
+def test_manager_downloads_the_coverage_page_as_a_pdf_with_its_figures_and_filtered_heatmap(client_for):
+    from tests.reports.support import detectors, member
+
+    member("200000000001", "prod", us_east_1="Enabled", eu_west_1="Enabled")
+    member("200000000002", "shared", us_east_1="Enabled", eu_west_1="Resigned")
+    member("200000000003", "sandbox", us_east_1="Invited")
+    detectors("us-east-1", "eu-west-1")
+    client = client_for("manager")
+    html = client.get("/accounts/coverage/?status=Resigned").content.decode()
+    overall = re.search(r'data-testid="coverage-overall">.*?<p class="big">([\d.]+%)</p>', html, re.S).group(1)
+    pairs = re.search(r'data-testid="gap-pairs">(\d+)<', html).group(1)
+
+    response = client.get("/accounts/coverage/?status=Resigned&export=pdf")
+    reader, text = _pdf_text(response)
+    assert response["Content-Disposition"].startswith('attachment; filename="coverage-')
+    assert f"Monitored {overall}" in text and overall == "62.5%"
+    assert f"Gaps {pairs} account × region pairs not monitored" in text
+    assert "200000000002 shared ✓ Monitored ✗ Resigned" in text  # the heatmap, filtered as on the page
+    assert "200000000001 prod ✓" not in text
+    assert (6, 118, 71) in _fill_colours(reader)  # the share bars (#067647), styled inside their SVG
