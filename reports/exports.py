@@ -64,11 +64,12 @@ def report_table(*, report: FindingsReport, name: str) -> Table:
         ]  # fmt: skip
         return Table(name, "Response times and SLA", header, rows)
     if name == "comparison":
-        header = ["figure", "this period", "previous period", "change", "change %"]
+        header = ["figure", "unit", "this period", "previous period", "change", "change unit", "change %"]
         rows = [
-            [c.label, _blank(c.current), _blank(c.previous), _blank(c.change), _blank(c.change_percent)]
+            [c.label, c.unit.strip(), _blank(c.current), _blank(c.previous), _blank(c.change), c.change_unit.strip(),
+             _blank(c.change_percent)]
             for c in report.comparisons
-        ]
+        ]  # fmt: skip
         return Table(name, "Against the previous period", header, rows)
     raise ValueError(f"No report table {name!r}")
 

@@ -74,7 +74,7 @@ def test_manager_reads_dashboard_coverage_and_report_and_downloads_a_csv(estate,
     page.get_by_role("link", name="30-day findings report").click()
     page.wait_for_url("**/findings/report/?period=30")
     assert page.get_by_test_id("new-total").inner_text() == "28"
-    assert page.locator("svg.chart-svg").count() == 2
+    assert page.locator("svg.chart-svg").count() == 3
     assert page.locator("tr[data-day]").count() == 30
     assert page.get_by_role("img", name="New findings per day by severity: 28 in all").count() == 1
     screenshot("findings-report")
@@ -100,7 +100,7 @@ def test_a_period_nobody_asked_for_appears_once_a_worker_computed_it(
     expect(page.get_by_test_id("new-total")).to_have_text("28", timeout=30_000)  # swapped in by the poll
     assert page.get_by_test_id("report-pending").count() == 0
     assert page.locator("#report-body[hx-trigger]").count() == 0  # polling stopped
-    assert page.locator("svg.chart-svg").count() == 2
+    assert page.locator("svg.chart-svg").count() == 3
     screenshot("findings-report-computed-by-a-worker")
     assert page.console_errors == []
 
