@@ -79,7 +79,7 @@ def pdf_render(*, request: HttpRequest, template: str, context: dict) -> bytes:
 def pdf_download(*, request: HttpRequest, template: str, context: dict, filename: str) -> HttpResponse:
     """The page as a PDF attachment, rendered in an export slot (429 with the reason when none is free)."""
     try:
-        slot = slot_acquire("report-pdf", str(request.user.pk), total=settings.GUARDWATCH_EXPORTS_MAX, what="PDF")
+        slot = slot_acquire("report-pdf", str(request.user.pk), total=settings.GUARDWATCH_EXPORTS_MAX)
     except SlotsBusy as busy:
         response = HttpResponse(busy.message + "\n", status=429, content_type="text/plain; charset=utf-8")
         response["Retry-After"] = str(busy.retry_after)

@@ -133,3 +133,25 @@ def test_manager_downloads_the_coverage_page_as_a_pdf_with_its_figures_and_filte
     assert "200000000002 shared ✓ Monitored ✗ Resigned" in text  # the heatmap, filtered as on the page
     assert "200000000001 prod ✓" not in text
     assert (6, 118, 71) in _fill_colours(reader)  # the share bars (#067647), styled inside their SVG
+
+
+def test_a_second_pdf_at_once_is_refused_with_the_reason(client_for, manager, month):
+    from guardwatch.core.slots import slot_acquire
+
+    running = slot_acquire("report-pdf", str(manager.pk), total=3)
+    try:
+        response = client_for("manager").get("/findings/report/?period=30&export=pdf")
+    finally:
+        running.release()
+    assert response.status_code == 429 and "already have an export running" in response.content.decode()
+    assert client_for("manager").get("/findings/report/?period=30&export=pdf")["Content-Type"] == "application/pdf"
+
+
+def test_a_pdf_of_a_period_without_figures_waits_for_the_worker_like_the_page(client_for, month, settings, report_worker):
+    settings.GUARDWATCH_REPORTS_CACHE_SECONDS = 60
+    client = client_for("manager")
+    waiting = client.get("/findings/report/?period=30&export=pdf")
+    assert waiting["Content-Type"].startswith("text/html")
+    assert 'data-testid="report-export-waiting"' in waiting.content.decode()
+    report_worker.run()
+    assert client.get("/findings/report/?period=30&export=pdf")["Content-Type"] == "application/pdf"
