@@ -68,6 +68,8 @@ def _yes_no(value: bool | None) -> str:
 @vary_on_headers("HX-Request")
 def coverage_page(request: HttpRequest) -> HttpResponse:
     """Whether every account and region is watched: heatmap, % monitored, gap lists, freshness."""
+    if token := request.GET.get("pdf"):  # a PDF asked for from this page: its waiting page or its file
+        return report_pdf.pdf_job_page(request, token)
     filters = coverage_matrix.MatrixFilters.from_query(request.GET)
     export = request.GET.get("export", "")
     if export in EXPORTS:

@@ -4,26 +4,41 @@ The page is rendered with `reports/pdf_base.html` instead of `base.html` (no nav
 WeasyPrint lays it out with the print rules of our stylesheet. WeasyPrint would fetch every URL the HTML
 names (stylesheets, images); `static_only_fetcher` serves our own static files from disk and refuses
 anything else, so a hostile string that somehow reached the HTML as a URL cannot make the server fetch it.
-Rendering takes a fraction of a second to a few seconds (docs/benchmarks.md), so it runs in one of
-GUARDWATCH_EXPORTS_MAX slots (`guardwatch.core.slots`): one PDF per person at a time.
+Laying out a page takes seconds (a heatmap page of 100 accounts × 17 regions over ten on a loaded
+machine: docs/benchmarks.md), too long to hold a web thread: the request renders the page's HTML (the
+figures the person sees, as fast as the page itself), a Celery worker lays it out
+(`reports.tasks.report_pdf_render`) and keeps the PDF in the cache for JOB_SECONDS, and the person
+waits on a page that polls until its download link appears. One job per person at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import logging
 import mimetypes
 import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
+from django.core.cache import cache
 from django.core.exceptions import SuspiciousFileOperation
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils._os import safe_join
 
-from guardwatch.core.slots import SlotsBusy, slot_acquire
+from guardwatch.core.queue import task_send
 
+logger = logging.getLogger(__name__)
 PDF_BASE = "reports/pdf_base.html"
+QUEUED, READY, FAILED = "queued", "ready", "failed"
+JOB_SECONDS = 10 * 60  # a job, and its PDF once laid out, are kept this long (the cache is also the broker)
 
 
 class RefusedFetch(ValueError):
@@ -67,27 +82,115 @@ def _static_path(name: str) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def pdf_render(*, request: HttpRequest, template: str, context: dict) -> bytes:
-    """`template` (a page that extends `base`) rendered on PDF_BASE and laid out as a PDF."""
+def _layout(html: str, base_url: str) -> bytes:
     from weasyprint import HTML  # loads Pango: only the processes that make a PDF pay for it
 
-    html = render_to_string(template, {**context, "base": PDF_BASE, "pdf": True}, request=request)
-    base_url = request.build_absolute_uri("/")
     return HTML(string=html, base_url=base_url, url_fetcher=static_only_fetcher(base_url)).write_pdf()
 
 
-def pdf_download(*, request: HttpRequest, template: str, context: dict, filename: str) -> HttpResponse:
-    """The page as a PDF attachment, rendered in an export slot (429 with the reason when none is free)."""
+@dataclass(frozen=True)
+class PdfJob:
+    """One person's PDF: queued (a worker lays it out), ready (its bytes are kept) or failed (why)."""
+
+    token: str
+    owner: str
+    filename: str
+    state: str
+    queued_at: datetime
+    error: str = ""
+
+    @property
+    def pending(self) -> bool:
+        return self.state == QUEUED
+
+
+def _job_key(token: str) -> str:
+    return f"guardwatch:report-pdf:job:{token}"
+
+
+def _file_key(token: str) -> str:
+    return f"guardwatch:report-pdf:file:{token}"
+
+
+def _owner_key(owner: str) -> str:
+    return f"guardwatch:report-pdf:owner:{owner}"
+
+
+def pdf_job_start(*, request: HttpRequest, template: str, context: dict, filename: str) -> str:
+    """Render the page's HTML now, with the figures the person sees, and queue its layout; the job's token.
+
+    One job per person at a time: asking again while one is queued returns that one. With no broker
+    the layout is done here (as the report pages compute their figures when no worker can be asked).
+    """
+    owner = str(request.user.pk)
+    current = cache.get(_owner_key(owner))
+    if current and (job := cache.get(_job_key(current))) is not None and job.pending:
+        return current
+    html = render_to_string(template, {**context, "base": PDF_BASE, "pdf": True}, request=request)
+    token = secrets.token_urlsafe(16)
+    cache.set(_job_key(token), PdfJob(token, owner, filename, QUEUED, timezone.now()), JOB_SECONDS)
+    cache.set(_owner_key(owner), token, JOB_SECONDS)
     try:
-        slot = slot_acquire("report-pdf", str(request.user.pk), total=settings.GUARDWATCH_EXPORTS_MAX)
-    except SlotsBusy as busy:
-        response = HttpResponse(busy.message + "\n", status=429, content_type="text/plain; charset=utf-8")
-        response["Retry-After"] = str(busy.retry_after)
+        task_send("reports.tasks.report_pdf_render", token, html, request.build_absolute_uri("/"))
+    except Exception:  # noqa: BLE001 - no broker: this request lays the PDF out itself
+        logger.warning("Could not queue a PDF; laying it out on the request.", exc_info=True)
+        with contextlib.suppress(Exception):  # a failure is kept on the job and shown on its page
+            pdf_job_render(token=token, html=html, base_url=request.build_absolute_uri("/"))
+    return token
+
+
+def pdf_job_render(*, token: str, html: str, base_url: str) -> str:
+    """Lay out a queued PDF and keep it JOB_SECONDS (what the worker does); its state after. Safe to run twice."""
+    job: PdfJob | None = cache.get(_job_key(token))
+    if job is None or not job.pending:
+        return job.state if job else "expired"
+    try:
+        pdf = _layout(html, base_url)
+    except Exception as error:
+        message = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"[:300]
+        _finish(dataclasses.replace(job, state=FAILED, error=message))
+        raise
+    cache.set(_file_key(token), pdf, JOB_SECONDS)
+    _finish(dataclasses.replace(job, state=READY))
+    return READY
+
+
+def _finish(job: PdfJob) -> None:
+    cache.set(_job_key(job.token), job, JOB_SECONDS)
+    if cache.get(_owner_key(job.owner)) == job.token:
+        cache.delete(_owner_key(job.owner))
+
+
+def pdf_job_get(*, token: str, owner: str) -> PdfJob | None:
+    """The job `token` if it is `owner`'s and still kept (someone else's token is no one's)."""
+    job: PdfJob | None = cache.get(_job_key(token[:64]))
+    return job if job is not None and job.owner == owner else None
+
+
+def pdf_job_file(*, job: PdfJob) -> bytes | None:
+    return cache.get(_file_key(job.token)) if job.state == READY else None
+
+
+def pdf_job_page(request: HttpRequest, token: str) -> HttpResponse:
+    """A PDF job's page: waiting (it polls), the download once ready (`download=1` serves the file), or why not."""
+    job = pdf_job_get(token=token, owner=str(request.user.pk))
+    back = request.GET.copy()
+    for key in ("pdf", "download", "export"):
+        back.pop(key, None)
+    back_url = request.path + (f"?{back.urlencode()}" if back else "")
+    if job is not None and request.GET.get("download") == "1" and (pdf := pdf_job_file(job=job)) is not None:
+        response = HttpResponse(pdf, content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{job.filename}"'
         return response
-    try:
-        pdf = pdf_render(request=request, template=template, context=context)
-    finally:
-        slot.release()
-    response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    context = {"job": job, "back_url": back_url, "seconds": JOB_SECONDS // 60}
+    template = "reports/pdf_job.html#job" if request.htmx else "reports/pdf_job.html"
+    return render(request, template, context, status=200 if job else 404)
+
+
+def pdf_download(*, request: HttpRequest, template: str, context: dict, filename: str) -> HttpResponse:
+    """"Download PDF": queue the page's PDF and send the person to its waiting page."""
+    token = pdf_job_start(request=request, template=template, context=context, filename=filename)
+    query = request.GET.copy()
+    query.pop("export", None)
+    query["pdf"] = token
+    return redirect(f"{request.path}?{query.urlencode()}")

@@ -69,6 +69,8 @@ def _charts(report: FindingsReport) -> dict:
 @vary_on_headers("HX-Request")
 def findings_report(request: HttpRequest) -> HttpResponse:
     """What GuardDuty found in a period and how the team handled it."""
+    if token := request.GET.get("pdf"):  # a PDF asked for from this page: its waiting page or its file
+        return report_pdf.pdf_job_page(request, token)
     asked = periods.report_period(params=request.GET)
     export = request.GET.get("export", "")
     # A download goes through the same queue as the page (one custom period per person at a time, a

@@ -121,14 +121,25 @@ def _pdf_text(download) -> tuple[int, str]:
     return len(reader.pages), " ".join("\n".join(p.extract_text() for p in reader.pages).split())
 
 
-def test_manager_downloads_the_report_and_coverage_as_pdfs_with_the_pages_figures(estate, page, sign_in, screenshot):
+def _download_pdf(page, screenshot, name: str):
+    """Download PDF: the waiting page, a real worker lays the PDF out, its link appears; then the file."""
+    page.get_by_test_id("download-pdf").click()
+    page.wait_for_url("**pdf=*")
+    expect(page.get_by_test_id("pdf-download")).to_be_visible(timeout=120_000)  # swapped in by the poll
+    screenshot(f"{name}-pdf-ready")
+    with page.expect_download() as download_info:
+        page.get_by_test_id("pdf-download").click()
+    return download_info.value
+
+
+def test_manager_downloads_the_report_and_coverage_as_pdfs_with_the_pages_figures(
+    estate, page, sign_in, screenshot, celery_worker_process
+):
     """Done when (issue 16): a manager downloads the PDF; its figures are the page's."""
     sign_in("manager")
     page.goto("/findings/report/?period=30")
     figures = _figures(page)
-    with page.expect_download() as download_info:
-        page.get_by_test_id("download-pdf").click()
-    download = download_info.value
+    download = _download_pdf(page, screenshot, "findings-report")
     assert download.suggested_filename.startswith("findings-report-") and download.suggested_filename.endswith(".pdf")
     pages, text = _pdf_text(download)
     assert pages >= 2
@@ -140,9 +151,7 @@ def test_manager_downloads_the_report_and_coverage_as_pdfs_with_the_pages_figure
 
     page.goto("/accounts/coverage/")
     overall = page.get_by_test_id("coverage-overall").locator(".big").inner_text()
-    with page.expect_download() as download_info:
-        page.get_by_test_id("download-pdf").click()
-    pages, text = _pdf_text(download_info.value)
+    pages, text = _pdf_text(_download_pdf(page, screenshot, "coverage"))
     assert f"Monitored {overall}" in text and overall == "62.5%"
     assert "200000000002 payments ✓ Monitored ✗ Resigned" in text
     assert page.console_errors == []

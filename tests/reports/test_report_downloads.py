@@ -31,6 +31,18 @@ def month():
             moved(f, to="resolved", at=created + timedelta(hours=3))
 
 
+def _pdf_download(client, url: str, pdf_worker):
+    """What a person does: Download PDF, the waiting page (a worker lays it out), then the file."""
+    asked = client.get(url)
+    assert asked.status_code == 302 and "pdf=" in asked["Location"] and "export=" not in asked["Location"]
+    waiting = client.get(asked["Location"]).content.decode()
+    assert 'data-testid="pdf-pending"' in waiting and 'hx-trigger="every 1s"' in waiting
+    pdf_worker.run()
+    ready = client.get(asked["Location"]).content.decode()
+    assert 'data-testid="pdf-ready"' in ready
+    return client.get(asked["Location"] + "&download=1")
+
+
 def _pdf_text(response) -> tuple[PdfReader, str]:
     assert response["Content-Type"] == "application/pdf"
     reader = PdfReader(io.BytesIO(response.content))
@@ -47,13 +59,13 @@ def _fill_colours(reader: PdfReader) -> set[tuple[int, ...]]:
     }
 
 
-def test_manager_downloads_the_report_as_a_pdf_with_the_pages_figures_and_charts(client_for, month):
+def test_manager_downloads_the_report_as_a_pdf_with_the_pages_figures_and_charts(client_for, month, pdf_worker):
     client = client_for("manager")
     html = client.get("/findings/report/?period=30").content.decode()
     new_total = re.search(r'data-testid="new-total">([\d,]+)<', html).group(1)
     resolved = re.search(r'data-testid="resolved-total">([\d,]+)<', html).group(1)
 
-    response = client.get("/findings/report/?period=30&export=pdf")
+    response = _pdf_download(client, "/findings/report/?period=30&export=pdf", pdf_worker)
     reader, text = _pdf_text(response)
     assert response["Content-Disposition"].startswith('attachment; filename="findings-report-')
     assert len(reader.pages) >= 2
@@ -76,7 +88,7 @@ def test_the_pdf_renderer_fetches_only_our_static_files(rf):
             fetch.fetch(url)
 
 
-def test_hostile_strings_in_the_report_make_the_pdf_fetch_nothing(client_for, month, monkeypatch):
+def test_hostile_strings_in_the_report_make_the_pdf_fetch_nothing(client_for, month, monkeypatch, pdf_worker):
     from tests.reports.support import member
 
     member("200000000001", '<img src="http://attacker.example/a.png"><link rel=stylesheet href=//attacker.example/b.css>')
@@ -95,7 +107,7 @@ def test_hostile_strings_in_the_report_make_the_pdf_fetch_nothing(client_for, mo
         return fetcher
 
     monkeypatch.setattr(report_pdf, "static_only_fetcher", recording)
-    _reader, text = _pdf_text(client_for("manager").get("/findings/report/?period=30&export=pdf"))
+    _reader, text = _pdf_text(_pdf_download(client_for("manager"), "/findings/report/?period=30&export=pdf", pdf_worker))
     assert "attacker.example/a.png" in text  # shown as text, escaped
     assert asked and all(url.startswith("http://testserver/static/") for url in asked), asked
 
@@ -113,7 +125,7 @@ def test_manager_exports_every_table_of_the_report_as_one_workbook(client_for, m
     assert all(cell.data_type != "f" for sheet in book for row in sheet.iter_rows() for cell in row)
 
 
-def test_manager_downloads_the_coverage_page_as_a_pdf_with_its_figures_and_filtered_heatmap(client_for):
+def test_manager_downloads_the_coverage_page_as_a_pdf_with_its_figures_and_filtered_heatmap(client_for, pdf_worker):
     from tests.reports.support import detectors, member
 
     member("200000000001", "prod", us_east_1="Enabled", eu_west_1="Enabled")
@@ -125,7 +137,7 @@ def test_manager_downloads_the_coverage_page_as_a_pdf_with_its_figures_and_filte
     overall = re.search(r'data-testid="coverage-overall">.*?<p class="big">([\d.]+%)</p>', html, re.S).group(1)
     pairs = re.search(r'data-testid="gap-pairs">(\d+)<', html).group(1)
 
-    response = client.get("/accounts/coverage/?status=Resigned&export=pdf")
+    response = _pdf_download(client, "/accounts/coverage/?status=Resigned&export=pdf", pdf_worker)
     reader, text = _pdf_text(response)
     assert response["Content-Disposition"].startswith('attachment; filename="coverage-')
     assert f"Monitored {overall}" in text and overall == "62.5%"
@@ -135,23 +147,40 @@ def test_manager_downloads_the_coverage_page_as_a_pdf_with_its_figures_and_filte
     assert (6, 118, 71) in _fill_colours(reader)  # the share bars (#067647), styled inside their SVG
 
 
-def test_a_second_pdf_at_once_is_refused_with_the_reason(client_for, manager, month):
-    from guardwatch.core.slots import slot_acquire
+def test_a_person_has_one_pdf_queued_at_a_time_and_only_they_can_download_it(client_for, month, pdf_worker):
+    manager = client_for("manager")
+    first = manager.get("/findings/report/?period=30&export=pdf")["Location"]
+    token = re.search(r"pdf=([\w-]+)", first).group(1)
+    again = manager.get("/findings/report/?period=7&export=pdf")["Location"]
+    assert re.search(r"pdf=([\w-]+)", again).group(1) == token  # still queued: the same one
+    assert len(pdf_worker) == 1
+    pdf_worker.run()
+    other = client_for("admin").get(first + "&download=1")
+    assert other.status_code == 404 and 'data-testid="pdf-gone"' in other.content.decode()
+    assert manager.get(first + "&download=1")["Content-Type"] == "application/pdf"
+    assert token not in manager.get("/findings/report/?period=7&export=pdf")["Location"]  # done: a new one
 
-    running = slot_acquire("report-pdf", str(manager.pk), total=3)
-    try:
-        response = client_for("manager").get("/findings/report/?period=30&export=pdf")
-    finally:
-        running.release()
-    assert response.status_code == 429 and "already have an export running" in response.content.decode()
-    assert client_for("manager").get("/findings/report/?period=30&export=pdf")["Content-Type"] == "application/pdf"
+
+def test_a_pdf_the_worker_could_not_make_says_why(client_for, month, pdf_worker, monkeypatch):
+    def broken(html, base_url):
+        raise OSError("no fonts")
+
+    monkeypatch.setattr(report_pdf, "_layout", broken)
+    client = client_for("manager")
+    waiting = client.get("/accounts/coverage/?export=pdf")["Location"]
+    with pytest.raises(OSError):
+        pdf_worker.run()
+    page = client.get(waiting).content.decode()
+    assert 'data-testid="pdf-failed"' in page and "OSError: no fonts" in page and "every 1s" not in page
 
 
-def test_a_pdf_of_a_period_without_figures_waits_for_the_worker_like_the_page(client_for, month, settings, report_worker):
+def test_a_pdf_of_a_period_without_figures_waits_for_the_worker_like_the_page(
+    client_for, month, settings, report_worker, pdf_worker
+):
     settings.GUARDWATCH_REPORTS_CACHE_SECONDS = 60
     client = client_for("manager")
     waiting = client.get("/findings/report/?period=30&export=pdf")
     assert waiting["Content-Type"].startswith("text/html")
     assert 'data-testid="report-export-waiting"' in waiting.content.decode()
     report_worker.run()
-    assert client.get("/findings/report/?period=30&export=pdf")["Content-Type"] == "application/pdf"
+    _pdf_text(_pdf_download(client, "/findings/report/?period=30&export=pdf", pdf_worker))
