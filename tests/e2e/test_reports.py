@@ -59,7 +59,7 @@ def test_manager_reads_dashboard_coverage_and_report_and_downloads_a_csv(estate,
     resigned = page.locator("#gap-resigned")
     assert "200000000002" in resigned.inner_text() and "eu-west-1" in resigned.inner_text()
     assert (
-        page.locator('tr[data-account="200000000002"] td[data-region="eu-west-1"]').inner_text() == "Resigned"
+        page.locator('tr[data-account="200000000002"] td[data-region="eu-west-1"]').inner_text() == "✗ Resigned"
     )
     screenshot("coverage")
 
