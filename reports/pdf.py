@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 PDF_BASE = "reports/pdf_base.html"
 QUEUED, READY, FAILED = "queued", "ready", "failed"
 JOB_SECONDS = 10 * 60  # a job, and its PDF once laid out, are kept this long (the cache is also the broker)
+WORKER_WAIT_SECONDS = 120  # a job no worker started in this long is reported (the page stops polling)
 
 
 class RefusedFetch(ValueError):
@@ -103,6 +104,11 @@ class PdfJob:
     def pending(self) -> bool:
         return self.state == QUEUED
 
+    @property
+    def stalled(self) -> bool:
+        """Queued WORKER_WAIT_SECONDS and not laid out: no worker is taking report work (the page says so)."""
+        return self.pending and (timezone.now() - self.queued_at).total_seconds() >= WORKER_WAIT_SECONDS
+
 
 def _job_key(token: str) -> str:
     return f"guardwatch:report-pdf:job:{token}"
@@ -124,7 +130,7 @@ def pdf_job_start(*, request: HttpRequest, template: str, context: dict, filenam
     """
     owner = str(request.user.pk)
     current = cache.get(_owner_key(owner))
-    if current and (job := cache.get(_job_key(current))) is not None and job.pending:
+    if current and (job := cache.get(_job_key(current))) is not None and job.pending and not job.stalled:
         return current
     html = render_to_string(template, {**context, "base": PDF_BASE, "pdf": True}, request=request)
     token = secrets.token_urlsafe(16)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from datetime import timedelta
@@ -184,3 +185,19 @@ def test_a_pdf_of_a_period_without_figures_waits_for_the_worker_like_the_page(
     assert 'data-testid="report-export-waiting"' in waiting.content.decode()
     report_worker.run()
     _pdf_text(_pdf_download(client, "/findings/report/?period=30&export=pdf", pdf_worker))
+
+
+def test_a_pdf_no_worker_started_says_so_stops_polling_and_can_be_asked_again(client_for, month, pdf_worker):
+    from datetime import timedelta
+
+    from django.core.cache import cache
+
+    client = client_for("manager")
+    waiting = client.get("/accounts/coverage/?export=pdf")["Location"]
+    token = re.search(r"pdf=([\w-]+)", waiting).group(1)
+    key = report_pdf._job_key(token)
+    job = cache.get(key)
+    cache.set(key, dataclasses.replace(job, queued_at=job.queued_at - timedelta(seconds=report_pdf.WORKER_WAIT_SECONDS)))
+    page = client.get(waiting).content.decode()
+    assert 'data-testid="pdf-stalled"' in page and "every 1s" not in page
+    assert token not in client.get("/accounts/coverage/?export=pdf")["Location"]  # a new job, not the stuck one
