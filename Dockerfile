@@ -7,6 +7,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     GUARDWATCH_ENV=production
 
+# WeasyPrint (the reports' "Download PDF") needs Pango through its C bindings, and a font to set text in.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system guardwatch && useradd --system --gid guardwatch --home /app guardwatch
 WORKDIR /app
 

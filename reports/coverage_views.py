@@ -1,4 +1,5 @@
-"""The coverage page: accounts × regions, % monitored, gaps with reasons, data freshness; CSV per table."""
+"""The coverage page: the accounts × regions heatmap, % monitored, gaps with reasons, data freshness; CSV per
+table, the page as a PDF."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from guardwatch.core.access import requires
 from guardwatch.core.csv_export import csv_response
 from reports import coverage
 from reports import matrix as coverage_matrix
+from reports import pdf as report_pdf
 
 EXPORTS = ("regions", "matrix", "freshness", *sorted(coverage.GAP_KEYS))
 
 
-def _export(request: HttpRequest, table: str, q: str, gaps_only: bool) -> HttpResponse:
+def _export(table: str, filters: coverage_matrix.MatrixFilters) -> HttpResponse:
     stamp = timezone.now().strftime("%Y%m%d")
     if table == "regions":
         summary = coverage.coverage_summary()
@@ -36,7 +38,7 @@ def _export(request: HttpRequest, table: str, q: str, gaps_only: bool) -> HttpRe
         return csv_response(
             filename=f"coverage-matrix-{stamp}.csv",
             header=["account id", "name", *coverage.regions()],
-            rows=coverage_matrix.coverage_matrix_rows(q=q, gaps_only=gaps_only),
+            rows=coverage_matrix.coverage_matrix_rows(filters=filters),
         )
     if table == "freshness":
         rows = [
@@ -65,17 +67,16 @@ def _yes_no(value: bool | None) -> str:
 @requires("view_reports")
 @vary_on_headers("HX-Request")
 def coverage_page(request: HttpRequest) -> HttpResponse:
-    """Whether every account and region is watched: matrix, % monitored, gap lists, freshness."""
-    q = request.GET.get("q", "").strip()[:100]
-    gaps_only = request.GET.get("gaps_only") == "1"
+    """Whether every account and region is watched: heatmap, % monitored, gap lists, freshness."""
+    if token := request.GET.get("pdf"):  # a PDF asked for from this page: its waiting page or its file
+        return report_pdf.pdf_job_page(request, token)
+    filters = coverage_matrix.MatrixFilters.from_query(request.GET)
     export = request.GET.get("export", "")
     if export in EXPORTS:
-        return _export(request, export, q, gaps_only)
-    matrix = coverage_matrix.coverage_matrix(q=q, gaps_only=gaps_only, page_number=request.GET.get("page"))
+        return _export(export, filters)
+    matrix = coverage_matrix.coverage_matrix(filters=filters, page_number=request.GET.get("page"))
     if request.htmx and request.GET.get("fragment") == "matrix":  # the matrix alone needs no summary
-        return render(
-            request, "reports/coverage.html#matrix", {"matrix": matrix, "q": q, "gaps_only": gaps_only}
-        )
+        return render(request, "reports/coverage.html#matrix", {"matrix": matrix, "filters": filters})
     summary = coverage.coverage_summary()
     now = summary.as_of  # the gap lists and their counts describe the same moment
     counts = coverage.gap_counts(summary=summary)
@@ -96,8 +97,9 @@ def coverage_page(request: HttpRequest) -> HttpResponse:
     context = {
         "summary": summary,
         "matrix": matrix,
-        "q": q,
-        "gaps_only": gaps_only,
+        "filters": filters,
+        "tags": coverage_matrix.matrix_tags(),
+        "status_choices": coverage_matrix.STATUS_CHOICES,
         "gaps": gaps,
         "gap_counts": counts,
         "gap_totals": coverage.gap_totals(counts),
@@ -106,4 +108,9 @@ def coverage_page(request: HttpRequest) -> HttpResponse:
         "pending_days": settings.GUARDWATCH_INVITE_PENDING_DAYS,
         "plan_labels": coverage.PLAN_LABELS,
     }
+    if export == "pdf":
+        stamp = timezone.now().strftime("%Y%m%d")
+        return report_pdf.pdf_download(
+            request=request, template="reports/coverage.html", context=context, filename=f"coverage-{stamp}.pdf"
+        )
     return render(request, "reports/coverage.html", context)

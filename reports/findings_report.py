@@ -65,8 +65,14 @@ class Comparison:
         return round(self.current - self.previous, 1)
 
     @property
+    def change_unit(self) -> str:
+        """A change of a percentage is in percentage points ("+5.0 pp", not "+5.0 %")."""
+        return " pp" if self.unit == " %" else self.unit
+
+    @property
     def change_percent(self) -> float | None:
-        if self.change is None or not self.previous:
+        """The relative change; none for a percentage (a relative change of a rate reads as its points)."""
+        if self.change is None or not self.previous or self.unit == " %":
             return None
         return round(100 * self.change / self.previous, 1)
 

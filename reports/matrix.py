@@ -6,16 +6,19 @@ so the page costs the same at 50 accounts or 50,000; the CSV export streams ever
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts.models import (
+    ALERT_STATUSES,
     MONITORED,
     PROTECTION_PLANS,
+    STATUS_LABELS,
     MemberAccount,
     Membership,
     status_css,
@@ -25,6 +28,44 @@ from accounts.selectors import account_search_normalize, accounts_without
 from reports.coverage import regions
 
 MATRIX_PER_PAGE = 100
+NOT_A_MEMBER = "none"  # the status filter's value for "" (no membership in a region)
+# Each cell says its status in text and a symbol as well as its colour (colour alone fails colour-blind readers).
+_PENDING = ("Invited", "Created", "EmailVerificationInProgress")
+
+
+def status_symbol(status: str) -> str:
+    """✓ monitored, ○ on its way (created, invited, verifying), ✗ a gap someone caused, – not a member, ? other."""
+    if status == MONITORED:
+        return "✓"
+    if status in _PENDING:
+        return "○"
+    if status in ALERT_STATUSES or status == "AccountSuspended":
+        return "✗"
+    return "–" if status == "" else "?"
+
+
+@dataclass(frozen=True)
+class MatrixFilters:
+    """What the matrix shows, from the query string: text, a tag, a status in some region, gaps only."""
+
+    q: str = ""
+    tag: str = ""
+    status: str = ""  # a relationship status, NOT_A_MEMBER, or "" for any
+    gaps_only: bool = False
+
+    @classmethod
+    def from_query(cls, params) -> MatrixFilters:
+        status = params.get("status", "")
+        return cls(
+            q=params.get("q", "").strip()[:100],
+            tag=params.get("tag", "").strip()[:100],
+            status=status if status in STATUS_CHOICES_BY_VALUE else "",
+            gaps_only=params.get("gaps_only") == "1",
+        )
+
+
+STATUS_CHOICES = [(NOT_A_MEMBER if s == "" else s, label) for s, label in STATUS_LABELS.items()]
+STATUS_CHOICES_BY_VALUE = dict(STATUS_CHOICES)
 
 # --- The matrix: one page of accounts × every region ---------------------------------------------
 
@@ -43,13 +84,13 @@ class MatrixCell:
         if self.plans_off:
             off = ", ".join(self.plans_off)
             return format_html(
-                '<td class="cell {}" data-region="{}" title="{}: {}; plans off: {}">{} '
+                '<td class="cell {}" data-region="{}" title="{}: {}; plans off: {}"><span class="sym" aria-hidden="true">{}</span> {} '
                 '<span aria-label="protection plans off: {}">◐</span></td>',
-                self.css, self.region, self.region, self.label, off, self.label, off,
+                self.css, self.region, self.region, self.label, off, status_symbol(self.status), self.label, off,
             )  # fmt: skip
         return format_html(
-            '<td class="cell {}" data-region="{}" title="{}: {}">{}</td>',
-            self.css, self.region, self.region, self.label, self.label,
+            '<td class="cell {}" data-region="{}" title="{}: {}"><span class="sym" aria-hidden="true">{}</span> {}</td>',
+            self.css, self.region, self.region, self.label, status_symbol(self.status), self.label,
         )  # fmt: skip
 
 
@@ -65,32 +106,48 @@ class Matrix:
     page: Page
     rows: list[MatrixRow]
     regions: list[str]
+    filters: MatrixFilters
 
 
-def _matrix_accounts(*, q: str = "", gaps_only: bool = False) -> QuerySet[MemberAccount]:
+def _matrix_accounts(filters: MatrixFilters) -> QuerySet[MemberAccount]:
     accounts = MemberAccount.objects.order_by("account_id")
-    q = account_search_normalize(q)  # 4444-5555-6666, as the console shows ids
+    q = account_search_normalize(filters.q)  # 4444-5555-6666, as the console shows ids
     if q:
         accounts = accounts.filter(
             Q(account_id__startswith=q) | Q(display_name__icontains=q) | Q(email__icontains=q)
         )
-    if gaps_only:
+    if filters.tag:  # one element of the JSON list, matched as its JSON text (the demo's SQLite has no `contains`)
+        accounts = accounts.filter(tags__icontains=json.dumps(filters.tag))
+    if filters.status == NOT_A_MEMBER:
+        accounts = accounts_without(~Q(relationship_status=""), accounts)
+    elif filters.status:
+        in_status = Membership.objects.filter(
+            account=OuterRef("pk"), region__in=regions(), relationship_status=filters.status
+        )
+        accounts = accounts.filter(Exists(in_status))
+    if filters.gaps_only:
         accounts = accounts_without(Q(relationship_status=MONITORED), accounts)
     return accounts
+
+
+def matrix_tags() -> list[str]:
+    """Every tag some account carries, sorted: the matrix's tag filter offers them."""
+    tags = {tag for listed in MemberAccount.objects.values_list("tags", flat=True) for tag in listed or ()}
+    return sorted(tags, key=str.casefold)
 
 
 _PLAN_FIELDS = tuple(PROTECTION_PLANS)
 _PLAN_LABELS = tuple(label for _names, label in PROTECTION_PLANS.values())
 
 
-def coverage_matrix(*, q: str = "", gaps_only: bool = False, page_number=None) -> Matrix:
+def coverage_matrix(*, filters: MatrixFilters, page_number=None) -> Matrix:
     """One page of accounts with a cell per configured region (two queries plus the count).
 
     The page's ~1,700 memberships are read as tuples (status, plans off and the plans' statuses),
     not model instances: building instances was most of the matrix's time.
     """
     configured = regions()
-    accounts_qs = _matrix_accounts(q=q, gaps_only=gaps_only).only("id", "account_id", "display_name")
+    accounts_qs = _matrix_accounts(filters).only("id", "account_id", "display_name")
     page = Paginator(accounts_qs, MATRIX_PER_PAGE).get_page(page_number)
     accounts = list(page.object_list)
     found: dict[tuple[int, str], tuple[str, tuple[str, ...]]] = {}
@@ -120,22 +177,22 @@ def coverage_matrix(*, q: str = "", gaps_only: bool = False, page_number=None) -
                 html[cell] = cell.html
             row.append(cell)
         rows.append(MatrixRow(account, row, SafeString("".join(html[c] for c in row))))
-    return Matrix(page=page, rows=rows, regions=configured)
+    return Matrix(page=page, rows=rows, regions=configured, filters=filters)
 
 
-def coverage_matrix_rows(*, q: str = "", gaps_only: bool = False):
-    """Every account's row for the CSV (streamed: one pass over memberships ordered by account)."""
+def coverage_matrix_rows(*, filters: MatrixFilters):
+    """Every matching account's row for the CSV (streamed; its memberships read first, in one pass)."""
     configured = regions()
     statuses: dict[int, dict[str, str]] = {}
     memberships = (
         Membership.objects.filter(
-            region__in=configured, account__in=_matrix_accounts(q=q, gaps_only=gaps_only)
+            region__in=configured, account__in=_matrix_accounts(filters)
         )
         .values_list("account_id", "region", "relationship_status")
         .order_by()
     )
     for account_id, region, status in memberships.iterator(chunk_size=5000):
         statuses.setdefault(account_id, {})[region] = status
-    for account in _matrix_accounts(q=q, gaps_only=gaps_only).iterator(chunk_size=2000):
+    for account in _matrix_accounts(filters).iterator(chunk_size=2000):
         mine = statuses.get(account.pk, {})
         yield [account.account_id, account.display_name, *(status_label(mine.get(r, "")) for r in configured)]

@@ -6,7 +6,7 @@ previous version and beat entries still find them.
 
 from celery import shared_task
 
-from reports import services
+from reports import pdf, services
 
 
 @shared_task(name="findings.tasks.findings_figures_refresh")
@@ -25,3 +25,9 @@ def findings_report_snapshot(query: dict[str, str], owner: str = "") -> str:
 def findings_figures_rebuild() -> list[str]:
     """Recompute every findings snapshot now, stale or not (after the demo's history rewrote a month)."""
     return services.findings_figures_rebuild()
+
+
+@shared_task(name="reports.tasks.report_pdf_render")
+def report_pdf_render(token: str, html: str, base_url: str) -> str:
+    """A person asked for a page as PDF: lay out the HTML the request rendered and keep the PDF for them."""
+    return pdf.pdf_job_render(token=token, html=html, base_url=base_url)

@@ -1,5 +1,5 @@
 """Report pages: the dashboard every role lands on, and the findings report (a period's new findings, backlog,
-top lists, response times and SLA; CSV per table). Coverage has its own module, `coverage_views`."""
+top lists, response times and SLA; CSV per table, all tables as one XLSX, the page as a PDF). Coverage has its own module, `coverage_views`."""
 
 from __future__ import annotations
 
@@ -14,71 +14,29 @@ from django.views.decorators.vary import vary_on_headers
 from findings.sla import BANDS
 from guardwatch.core.access import requires
 from guardwatch.core.csv_export import csv_response
-from reports import charts, periods
+from reports import charts, exports, periods
+from reports import pdf as report_pdf
 from reports import services as report_services
 from reports.findings_report import FindingsReport
 from reports.periods import BAND_LABELS
 from reports.selectors import dashboard_cards
 
-EXPORTS = ("daily", "types", "accounts", "resources", "timing", "comparison")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+EXPORTS = (*exports.TABLES, "xlsx", "pdf")
 
 
-def _hours(seconds: float | None) -> str:
-    return "" if seconds is None else f"{seconds / 3600:.1f}"
-
-
-def _export(report: FindingsReport, table: str) -> HttpResponse:
-    name = f"findings-{table}-{report.period.first_day:%Y%m%d}-{report.period.last_day:%Y%m%d}.csv"
-    if table == "daily":
-        header = [
-            "day",
-            *(BAND_LABELS[b] for b in BANDS),
-            "new",
-            "resolved",
-            "reopened",
-            "open at end of day",
-        ]
-        rows = [
-            [d.day, *(d.by_band[b] for b in BANDS), d.new, d.closed, d.reopened, d.open_at_end]
-            for d in report.days
-        ]
-    elif table == "types":
-        header, rows = (
-            ["finding type", "new", "high or critical", "still open"],
-            [[r["type"], r["n"], r["severe"], r["open"]] for r in report.top_types],
+def _export(request: HttpRequest, report: FindingsReport, export: str, context: dict) -> HttpResponse:
+    stem = f"findings-{{}}-{report.period.first_day:%Y%m%d}-{report.period.last_day:%Y%m%d}"
+    if export == "pdf":
+        return report_pdf.pdf_download(
+            request=request, template="reports/findings.html", context=context, filename=stem.format("report") + ".pdf"
         )
-    elif table == "accounts":
-        header, rows = (
-            ["account id", "name", "new", "high or critical", "still open"],
-            [[r["account_id"], r["name"], r["n"], r["severe"], r["open"]] for r in report.top_accounts],
-        )
-    elif table == "resources":
-        header, rows = (
-            ["resource type", "resource id", "new", "high or critical", "still open"],
-            [
-                [r["resource_type"], r["resource_id"], r["n"], r["severe"], r["open"]]
-                for r in report.top_resources
-            ],
-        )
-    elif table == "timing":
-        header = ["severity", "findings", "acknowledged", "mean hours to acknowledge", "p90 hours to acknowledge",
-                  "resolved", "mean hours to resolve", "p90 hours to resolve", "SLA met", "SLA due", "SLA compliance %"]  # fmt: skip
-        rows = [
-            [t.label, t.findings, t.acknowledged, _hours(t.tta_mean), _hours(t.tta_p90), t.resolved,
-             _hours(t.ttr_mean), _hours(t.ttr_p90), t.sla_met, t.sla_due, "" if t.sla_percent is None else t.sla_percent]
-            for t in report.timing
-        ]  # fmt: skip
-    else:
-        header = ["figure", "this period", "previous period", "change", "change %"]
-        rows = [
-            [c.label, _blank(c.current), _blank(c.previous), _blank(c.change), _blank(c.change_percent)]
-            for c in report.comparisons
-        ]
-    return csv_response(filename=name, header=header, rows=rows)
-
-
-def _blank(value) -> str:
-    return "" if value is None else str(value)
+    if export == "xlsx":
+        response = HttpResponse(exports.report_workbook(report=report), content_type=XLSX)
+        response["Content-Disposition"] = f'attachment; filename="{stem.format("report")}.xlsx"'
+        return response
+    table = exports.report_table(report=report, name=export)
+    return csv_response(filename=stem.format(table.name) + ".csv", header=table.header, rows=table.rows)
 
 
 def _charts(report: FindingsReport) -> dict:
@@ -91,15 +49,19 @@ def _charts(report: FindingsReport) -> dict:
         ],
         title="New findings per day by severity",
     )
+    # Two charts, not two lines on one axis: beside a backlog of thousands a day's few resolved findings
+    # drew a flat line along zero.
     backlog_chart = charts.line_chart(
         labels=labels,
-        series=[
-            charts.Series("open", "open at end of day", [d.open_at_end for d in report.days], "line-open"),
-            charts.Series("resolved", "resolved that day", [d.closed for d in report.days], "line-resolved"),
-        ],
-        title="Open findings and findings resolved per day",
+        series=[charts.Series("open", "open at end of day", [d.open_at_end for d in report.days], "line-open")],
+        title="Open findings at the end of each day",
     )
-    return {"new_chart": new_chart, "backlog_chart": backlog_chart}
+    resolved_chart = charts.stacked_bars(
+        labels=labels,
+        series=[charts.Series("resolved", "resolved that day", [d.closed for d in report.days], "line-resolved")],
+        title="Findings resolved per day",
+    )
+    return {"new_chart": new_chart, "backlog_chart": backlog_chart, "resolved_chart": resolved_chart}
 
 
 @require_GET
@@ -107,6 +69,8 @@ def _charts(report: FindingsReport) -> dict:
 @vary_on_headers("HX-Request")
 def findings_report(request: HttpRequest) -> HttpResponse:
     """What GuardDuty found in a period and how the team handled it."""
+    if token := request.GET.get("pdf"):  # a PDF asked for from this page: its waiting page or its file
+        return report_pdf.pdf_job_page(request, token)
     asked = periods.report_period(params=request.GET)
     export = request.GET.get("export", "")
     # A download goes through the same queue as the page (one custom period per person at a time, a
@@ -115,8 +79,6 @@ def findings_report(request: HttpRequest) -> HttpResponse:
         period=asked, retry=request.GET.get("retry") == "1", owner=str(request.user.pk)
     )
     report = served.report
-    if export in EXPORTS and report is not None:
-        return _export(report, export)
     # The snapshot's own period: the one asked for, or (just after midnight UTC) the day before's.
     period = dataclasses.replace(report.period if report else asked, errors=asked.errors)
     context = {
@@ -133,6 +95,8 @@ def findings_report(request: HttpRequest) -> HttpResponse:
         "end_value": request.GET.get("end", f"{period.last_day:%Y-%m-%d}"),
         **(_charts(report) if report else {}),
     }
+    if export in EXPORTS and report is not None:
+        return _export(request, report, export, context)
     template = "reports/findings.html#report-body" if request.htmx else "reports/findings.html"
     return render(request, template, context)
 

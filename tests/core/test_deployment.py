@@ -46,6 +46,13 @@ def test_dockerfile_installs_only_the_locked_runtime_requirements():
     assert "FROM python:3.13" in dockerfile
 
 
+def test_the_image_has_the_libraries_and_font_the_pdf_downloads_need():
+    """WeasyPrint loads Pango at import: without it every "Download PDF" fails only in production."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in ("libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz-subset0", "fonts-dejavu-core"):
+        assert package in dockerfile
+
+
 def test_gunicorn_trusts_forwarded_headers_only_from_configured_proxies():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "--forwarded-allow-ips" not in dockerfile  # gunicorn then reads FORWARDED_ALLOW_IPS

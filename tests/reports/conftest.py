@@ -58,3 +58,27 @@ def report_worker(monkeypatch) -> QueuedReports:
     queued = QueuedReports()
     monkeypatch.setattr(tasks.findings_report_snapshot, "delay", queued.delay)
     return queued
+
+
+class QueuedPdfs(list):
+    """The PDFs pages queued (token, html, base_url); `run()` lays them out as a worker would."""
+
+    def delay(self, token: str, html: str, base_url: str) -> None:
+        self.append((token, html, base_url))
+
+    def run(self) -> None:
+        from reports import pdf
+
+        while self:
+            token, html, base_url = self.pop(0)
+            pdf.pdf_job_render(token=token, html=html, base_url=base_url)
+
+
+@pytest.fixture(autouse=True)
+def pdf_worker(monkeypatch) -> QueuedPdfs:
+    """PDF layouts are kept here instead of sent to the broker (no worker consumes them here)."""
+    from reports import tasks
+
+    queued = QueuedPdfs()
+    monkeypatch.setattr(tasks.report_pdf_render, "delay", queued.delay)
+    return queued

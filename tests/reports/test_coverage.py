@@ -197,7 +197,7 @@ def test_matrix_marks_a_cell_whose_protection_plans_are_off(client_for, world):
     html = client_for("manager").get("/accounts/coverage/").content.decode()
     row = re.search(r'<tr data-account="200000000001">.*?</tr>', html, re.S).group(0)
     assert 'data-region="eu-west-1" title="eu-west-1: Monitored; plans off: EKS, RDS"' in row
-    assert 'data-region="us-east-1" title="us-east-1: Monitored">Monitored</td>' in row
+    assert 'data-region="us-east-1" title="us-east-1: Monitored"><span class="sym" aria-hidden="true">✓</span> Monitored</td>' in row
 
 
 def test_only_accounts_with_a_gap_keeps_accounts_missing_a_region_or_not_monitored_there(client_for, world):
@@ -222,3 +222,43 @@ def test_the_dashboard_and_the_coverage_page_count_the_same_gaps(client_for, wor
         assert "not monitored" in html
     assert figures["/"] == figures["/accounts/coverage/"]
     assert figures["/"]["plans"] == "1"
+
+
+def _matrix_accounts(html: str) -> list[str]:
+    return re.findall(r'<tr data-account="(\d{12})">', html)
+
+
+def test_manager_filters_the_heatmap_by_tag_and_status_and_the_csv_keeps_the_filter(client_for, world):
+    MemberAccount.objects.filter(account_id="200000000002").update(tags=["payments", "pci"])
+    MemberAccount.objects.filter(account_id="200000000003").update(tags=["payments-sandbox"])
+    client = client_for("manager")
+    html = client.get("/accounts/coverage/?tag=payments").content.decode()
+    assert _matrix_accounts(html) == ["200000000002"]  # the tag itself, not a tag that starts with it
+    assert '<option value="payments" selected>' in html and '<option value="pci">' in html
+    assert _matrix_accounts(client.get("/accounts/coverage/?status=Resigned").content.decode()) == ["200000000002"]
+    # "Not a member": a region with no membership at all counts (the sandbox was never in eu-west-1).
+    assert _matrix_accounts(client.get("/accounts/coverage/?status=none").content.decode()) == ["200000000003"]
+    assert _matrix_accounts(client.get("/accounts/coverage/?status=Bogus").content.decode()) == [
+        "200000000001", "200000000002", "200000000003"]  # fmt: skip
+    rows = _csv(client.get("/accounts/coverage/?export=matrix&status=Invited"))
+    assert rows[1:] == [["200000000003", "sandbox", "Invited", "Not a member"]]
+    rows = _csv(client.get("/accounts/coverage/?export=matrix&tag=pci"))
+    assert [r[0] for r in rows[1:]] == ["200000000002"]
+
+
+def test_each_heatmap_cell_says_its_status_in_text_and_symbol_not_colour_alone(client_for, world):
+    html = client_for("manager").get("/accounts/coverage/").content.decode()
+    row = re.search(r'<tr data-account="200000000003">.*?</tr>', html, re.S).group(0)
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    assert cells == ["○ Invited", "– Not a member"]
+    assert "✗ Resigned" in re.sub(r"<[^>]+>", "", re.search(r'<tr data-account="200000000002">.*?</tr>', html, re.S).group(0))
+
+
+def test_heatmap_links_keep_the_filters_in_the_query_string(client_for, world):
+    MemberAccount.objects.bulk_create(
+        [MemberAccount(account_id=f"{300000000000 + i:012d}", email=f"r{i}@example.com", tags=["bulk"]) for i in range(120)]
+    )
+    html = client_for("manager").get("/accounts/coverage/?tag=bulk&status=none").content.decode()
+    assert "Accounts 1–100 of 120" in html
+    assert 'href="?tag=bulk&amp;status=none&amp;page=2"' in html
+    assert 'href="?tag=bulk&amp;status=none&amp;export=matrix"' in html

@@ -147,7 +147,7 @@ def test_report_page_runs_a_bounded_number_of_queries(client_for, week, django_a
 
 def test_charts_are_labelled_svg_without_inline_styles(client_for, week):
     html = _page(client_for("manager"))
-    assert html.count('<svg class="chart-svg"') == 2
+    assert html.count('<svg class="chart-svg"') == 3  # new per day; open at end of day; resolved per day
     assert (
         'aria-label="New findings per day by severity: 4 in all (1 Low, 0 Medium, 2 High, 1 Critical)' in html
     )
@@ -192,3 +192,32 @@ def test_page_says_when_its_figures_were_read_and_how_they_are_kept(client_for, 
     findings_figures_refresh()
     later = re.search(r'data-testid="report-freshness">Figures as of <time datetime="([^"]+)"', _page(client))
     assert later.group(1) > first.group(1)
+
+
+def test_resolved_per_day_has_its_own_chart_and_axis_not_a_flat_line_under_the_backlog(client_for, week):
+    """Issue 16.15: beside a backlog in the thousands, a day's few resolved findings drew a flat line on 0-2,000."""
+    for n in range(1500):  # a large open backlog from before the period
+        finding(created=at(20, 1) + timedelta(seconds=n), band="low")
+    html = _page(client_for("manager"))
+    resolved = re.search(r'<svg class="chart-svg"[^>]*aria-label="Findings resolved per day:[^"]*".*?</svg>', html, re.S).group(0)
+    assert re.findall(r'<text class="tick"[^>]*text-anchor="end">([^<]+)</text>', resolved) == ["0", "0.5", "1"]
+    backlog = re.search(r'<svg class="chart-svg"[^>]*aria-label="Open findings at the end of each day:[^"]*".*?</svg>', html, re.S).group(0)
+    assert "2,000" in backlog and "resolved" not in backlog
+
+
+def test_response_times_are_all_in_hours_and_percentage_changes_in_points(client_for, week):
+    """Issue 16.15: one table showed "30 min", "20.0 h" and "4.2 d" side by side."""
+    slow = finding(created=at(6, 1), band="medium")
+    moved(slow, to="acknowledged", at=at(6, 1) + timedelta(minutes=30))
+    moved(slow, to="resolved", at=at(6, 1) + timedelta(hours=100))
+    html = _page(client_for("manager"))
+    medium = re.search(r'<tr data-band="medium">(.*?)</tr>', html, re.S).group(1)
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", medium, re.S)]
+    assert cells[2] == "0.5 h" and cells[5] == "100.0 h"
+    assert " min<" not in html and " d<" not in html
+    sla = re.search(r'<th scope="row">SLA compliance</th>(.*?)</tr>', html, re.S).group(1)
+    change = re.sub(r"<[^>]+>", "", re.findall(r"<td[^>]*>(.*?)</td>", sla, re.S)[2]).strip()
+    assert change.endswith(" pp") and "%" not in change
+    rows = _csv(client_for("manager").get("/findings/report/?period=7&export=comparison"))
+    assert rows[0][-2:] == ["change unit", "change %"]
+    assert next(r for r in rows if r[0] == "SLA compliance")[-2:] == ["pp", ""]

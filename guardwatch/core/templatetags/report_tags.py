@@ -7,12 +7,8 @@ register = template.Library()
 
 @register.filter
 def hours(seconds) -> str:
-    """A duration in seconds as people read it: "45 min", "5.2 h", "3.1 d"; "—" when there is none."""
+    """A duration in seconds in hours, "0.8 h", "52.0 h", "130.5 h" ("—" when there is none): one unit in
+    a whole table, so a column of 45 min, 5.2 h and 3.1 d is not compared as 45, 5.2 and 3.1."""
     if seconds is None or seconds == "":
         return "—"
-    seconds = float(seconds)
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 72 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
+    return f"{float(seconds) / 3600:,.1f} h"
