@@ -61,7 +61,7 @@ class SavedView(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
     shared = models.BooleanField(default=False)
     query = models.TextField(blank=True, default="")
-    is_default = models.BooleanField(default=False)
+    is_default = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

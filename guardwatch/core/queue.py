@@ -71,6 +71,8 @@ TASK_QUEUES = {
     "findings.tasks.findings_reconcile_region": "syncs",
     "findings.tasks.findings_ids_compare_all_regions": "syncs",
     "findings.tasks.findings_ids_compare_region": "syncs",
+    "findings.tasks.findings_ledger_all_regions": "syncs",
+    "findings.tasks.findings_ledger_region": "syncs",
     "findings.tasks.findings_push_confirm": "syncs",
     # Member operations: invitations, removals and their verification (someone is waiting on the page).
     "accounts.tasks.member_operation_run": "members",
@@ -79,6 +81,7 @@ TASK_QUEUES = {
     "findings.tasks.findings_figures_refresh": "reports",
     "findings.tasks.findings_report_snapshot": "reports",
     "reports.tasks.findings_figures_rebuild": "reports",
+    "reports.tasks.report_pdf_render": "reports",
     # Notifications: deliveries to outside systems (each bounded by GUARDWATCH_NOTIFY_TIMEOUT_SECONDS).
     "notifications.tasks.delivery_send": "notifications",
     "notifications.tasks.deliveries_retry_due": "notifications",

@@ -86,6 +86,13 @@ BEFORE_THE_RULE: dict[tuple[str, str], str] = {
 # Contract steps: a migration that removes (or tightens) what the previous release no longer uses, with
 # the migration of that release which stopped using it (docs/operations.md, "Upgrades"). Empty so far.
 CONTRACTS: dict[tuple[str, str], str] = {}
+# Operations the rule refuses that are safe for a reason it cannot see, each with that reason.
+REVIEWED: dict[tuple[str, str], str] = {
+    ("triage", "0003_savedview_is_default"): (
+        "the unique constraint is partial (is_default = true) on a column added in the same migration with "
+        "db_default false: release N never writes the column, so none of its rows can match the condition."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -191,14 +198,14 @@ def our_migrations(loader: MigrationLoader) -> list[tuple[str, str]]:
 
 
 def test_every_migration_keeps_the_previous_release_working_against_the_new_schema(loader):
-    reviewed = BEFORE_THE_RULE | CONTRACTS
+    reviewed = BEFORE_THE_RULE | CONTRACTS | REVIEWED
     found = [p for key in our_migrations(loader) if key not in reviewed for p in problems_of(loader, *key)]
     assert found == [], "\n".join(map(str, found))
 
 
 def test_the_historical_allowlist_names_only_migrations_that_still_need_it(loader):
     """An entry that no longer matches a refused operation (renamed, squashed, fixed) goes."""
-    reviewed = BEFORE_THE_RULE | CONTRACTS
+    reviewed = BEFORE_THE_RULE | CONTRACTS | REVIEWED
     stale = [key for key in reviewed if key not in loader.disk_migrations or not problems_of(loader, *key)]
     assert stale == []
 
