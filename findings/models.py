@@ -44,6 +44,9 @@ class TriageStatus(models.TextChoices):
     SUPPRESSED = "suppressed", "Suppressed"
 
 
+_SEVERITY_BAND_LABELS = dict(SeverityBand.choices)
+_STATUS_LABELS = dict(TriageStatus.choices)
+
 OPEN_STATUSES = ("new", "acknowledged", "in_progress")
 
 # Keyset pagination walks (sort key, id) in either direction; the "open" partial indexes serve the
@@ -177,6 +180,14 @@ class Finding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} in {self.account_id}/{self.region}"
+
+    # The list shows both labels on each of its rows; Django's own get_FOO_display rebuilds a dict of
+    # the field's choices on every call (a measurable share of rendering a page of findings).
+    def get_severity_band_display(self) -> str:
+        return _SEVERITY_BAND_LABELS.get(self.severity_band, self.severity_band)
+
+    def get_status_display(self) -> str:
+        return _STATUS_LABELS.get(self.status, self.status)
 
 
 class FindingSearch(models.Model):

@@ -210,6 +210,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "guardwatch.core.middleware.AccessCacheMiddleware",  # permissions and role without 3 queries a request
     "guardwatch.core.middleware.LoginRequiredMiddleware",  # Django's, plus HTMX polls of an ended session
     "allauth.account.middleware.AccountMiddleware",  # allauth's sign-in stages (MFA) and their clean-up
     "guardwatch.core.middleware.AdminMfaRequiredMiddleware",  # GUARDWATCH_MFA_REQUIRED_FOR_ADMINS
@@ -456,6 +457,8 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Sessions are read from the cache (Redis) and written to both it and the database: no query a request.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=300)
 # Sign-in throttling (guardwatch/core/login.py, docs/security.md): this many attempts for one user name
 # from one address, then each further one waits DELAY_SECONDS, doubling up to MAX_DELAY_MINUTES. A name

@@ -33,6 +33,15 @@ PERSONA_ROLES: dict[str, Role | None] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _findings_counts_fresh():
+    """Each test starts from its own findings: counts the list kept for another test's rows (the cache
+    is shared; tests store findings without the sync that would bump the data version) are dropped."""
+    from guardwatch.core.data_version import data_version_bump
+
+    data_version_bump(scope="findings")
+
+
 def persona_create(name: str):
     """A user named after the persona, holding its role (the outsider holds none)."""
     role = PERSONA_ROLES[name]

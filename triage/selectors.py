@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.db import OperationalError, connection
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.utils import timezone
@@ -24,6 +27,7 @@ from psycopg.errors import QueryCanceled
 
 from findings.models import Finding, FindingEvent, TriageStatus
 from findings.sla import BAND_RANGES, BANDS
+from guardwatch.core.data_version import data_version
 from guardwatch.core.selectors import people
 from triage.filters import (
     BUILTIN_VIEWS,
@@ -252,7 +256,38 @@ class SeverityCounts:
 COUNT_BUDGET_MS = 50
 
 
+# Counts of one filter are kept this long, and dropped at once when findings change (the "findings"
+# data version: a triage move, a sync run, a push): most requests are the same few views.
+COUNTS_CACHE_SECONDS = 30
+# What the analyst asked for (not what was worked out from it, nor the messages about it).
+FILTER_FIELDS = tuple(f.name for f in fields(FindingFilters) if f.name not in ("errors", "search_ids", "search_narrowed"))
+
+
+def _counts_cache_key(filters: FindingFilters, user) -> str:
+    wanted = {name: getattr(filters, name) for name in FILTER_FIELDS}
+    if filters.assignee == "me":  # the only filter whose matches depend on who asks
+        wanted["me"] = getattr(user, "pk", None)
+    digest = hashlib.sha256(repr(sorted(wanted.items())).encode()).hexdigest()[:32]
+    return f"guardwatch:triage:counts:{data_version(scope='findings')}:{digest}"
+
+
 def severity_counts(*, filters: FindingFilters, user=None) -> SeverityCounts:
+    """`severity_counts_compute`'s answer for the filter, from the cache when someone asked within
+    COUNTS_CACHE_SECONDS and no finding changed since (a cache outage just computes them)."""
+    try:
+        key = _counts_cache_key(filters, user)
+        counts = cache.get(key)
+    except Exception:  # noqa: BLE001 - a cache outage (redis ConnectionError, TimeoutError, ...)
+        key, counts = None, None
+    if counts is None:
+        counts = severity_counts_compute(filters=filters, user=user)
+        if key is not None:
+            with contextlib.suppress(Exception):
+                cache.set(key, counts, COUNTS_CACHE_SECONDS)
+    return counts
+
+
+def severity_counts_compute(*, filters: FindingFilters, user=None) -> SeverityCounts:
     """Counts by band for the current filter: exact (capped) within `COUNT_BUDGET_MS`, else estimated.
 
     Exact counts are one statement of four capped subqueries; with free text, one scan of at most

@@ -40,7 +40,9 @@ def role_of(user) -> Role | None:
     """The highest role the user holds, for display."""
     if not user.is_authenticated:
         return None
-    names = {g.name for g in user.groups.all()}
+    names = getattr(user, "group_names", None)  # guardwatch.core.access.access_load's, when it ran
+    if names is None:
+        names = {g.name for g in user.groups.all()}
     for role in (Role.ADMIN, Role.ANALYST, Role.MANAGER):
         if role.value in names:
             return role
