@@ -121,15 +121,15 @@ class Celery:
         )  # fmt: skip
 
     def start_worker(self) -> None:
-        from django.conf import settings
 
         from guardwatch.celery import app
+        from guardwatch.core.queue import queue_names
 
         self.generation += 1
         name = f"faults{self.generation}-{os.getpid()}@%h"
         self.worker = self._spawn(
             ["worker", "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO",
-             "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--hostname", name, "--without-gossip", "--without-mingle"],
+             "-Q", ",".join(queue_names()), "--hostname", name, "--without-gossip", "--without-mingle"],
             "worker.log",
         )  # fmt: skip
         prefix = name.split("@")[0] + "@"
