@@ -81,6 +81,22 @@ def test_the_http_export_is_the_paged_rows(client_for):
     assert [int(r["id"]) for r in rows] == expected_order(Finding.objects.all())
 
 
+def test_the_csv_leaves_in_pieces_the_first_row_at_once_not_a_write_per_row(client_for, monkeypatch):
+    from triage import views
+
+    monkeypatch.setattr(views, "EXPORT_PIECE_CHARS", 4096)
+    monkeypatch.setattr(views, "EXPORT_PAUSE_SECONDS", 0)
+    store_findings(60, seed=7)
+
+    pieces = list(client_for("analyst").get("/findings/export.csv").streaming_content)
+
+    first = pieces[0].decode().splitlines()
+    assert len(first) == 2 and first[0].startswith("id,")  # the header and the first row, alone
+    assert 2 < len(pieces) < 30  # pieces of ~4 KB, not one per row (61 lines)
+    rows = list(csv.DictReader(io.StringIO(b"".join(pieces).decode())))
+    assert [int(r["id"]) for r in rows] == expected_order(Finding.objects.all())
+
+
 def test_one_export_per_person_at_a_time(client_for):
     store_findings(5)
     client = client_for("analyst")
