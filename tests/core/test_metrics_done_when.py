@@ -19,6 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from findings.models import Finding
+from guardwatch.core.queue import QUEUE_KINDS
 from tests.conftest import PASSWORD, ROOT, TEST_OUTPUT, _worker_env, persona_create
 from tests.core.test_demo import free_port, sign_in
 from tests.findings.simulated import estate, members_monitored
@@ -66,7 +67,8 @@ def stack(simulator, transactional_db, tmp_path):
     )  # fmt: skip
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "guardwatch", "worker", "--concurrency", "2", "--loglevel", "INFO",
-         "-Q", queue, "--hostname", f"metrics-{os.getpid()}@%h", "--without-gossip", "--without-mingle"],
+         "-Q", ",".join(queue if kind == "default" else f"{queue}.{kind}" for kind in QUEUE_KINDS),
+         "--hostname", f"metrics-{os.getpid()}@%h", "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
