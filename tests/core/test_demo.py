@@ -46,6 +46,17 @@ def demo_env(tmp_path) -> dict[str, str]:
     return env
 
 
+METRICS_TOKEN = "demo-test-metrics-token-0123456789abcdef"
+
+
+def scrape_metrics(base: str) -> dict:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    request = urllib.request.Request(f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (the local demo)
+        return {family.name: family for family in text_string_to_metric_families(answer.read().decode())}
+
+
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120, check=False)  # fmt: skip
@@ -81,6 +92,8 @@ def test_demo_migrates_sqlite_seeds_and_serves_a_dashboard_filled_by_the_worker(
 
     port, sim_port = free_port(), free_port()
     log = (tmp_path / "demo.out").open("w")
+    # Prometheus metrics on, as an operator would turn them on (issue 23's "scrape a running demo").
+    demo_env.update(GUARDWATCH_METRICS="true", GUARDWATCH_METRICS_TOKEN=METRICS_TOKEN)
     demo = subprocess.Popen([sys.executable, "manage.py", "demo", "--port", str(port), "--sim-port", str(sim_port)],
                             cwd=ROOT, env=demo_env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -111,6 +124,11 @@ def test_demo_migrates_sqlite_seeds_and_serves_a_dashboard_filled_by_the_worker(
                  what="findings synced from the simulator")  # fmt: skip
         wait_for(lambda: count(db, "select count(*) from accounts_memberprotection"), timeout=60,
                  what="protection plans read after the member sync")  # fmt: skip
+        # /metrics of the running demo, parsed as Prometheus parses it: the sync's series are there and filled.
+        families = scrape_metrics(base)
+        assert {"guardwatch_sync_last_success_timestamp_seconds", "guardwatch_findings_ingested",
+                "guardwatch_members", "guardwatch_http_request_duration_seconds"} <= set(families)
+        assert any(sample.value > 0 for sample in families["guardwatch_sync_last_success_timestamp_seconds"].samples)
 
         analyst = sign_in(base, "analyst", "analyst-demo-pass")
         newest = count(db, "select id from findings_finding where archived = 0 order by last_seen desc, id desc limit 1")
