@@ -123,11 +123,15 @@ class SuppressionRule(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    review_at = models.DateField()
+    # Required of every new rule (the services set it); nullable in the database only so the previous
+    # release's code keeps inserting rules during a rolling upgrade (tests/core/test_migration_rules.py).
+    review_at = models.DateField(null=True, blank=True)
     review_alerted_on = models.DateField(null=True, blank=True)  # the review date last alerted about
     expires_at = models.DateTimeField(null=True, blank=True)
     expired_at = models.DateTimeField(null=True, blank=True)
-    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.GUARDWATCH)
+    origin = models.CharField(
+        max_length=16, choices=Origin.choices, default=Origin.GUARDWATCH, db_default=Origin.GUARDWATCH
+    )
     rank = models.PositiveIntegerField(null=True, blank=True)  # GuardDuty's, kept for adopted filters
 
     class Meta:

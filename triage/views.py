@@ -401,7 +401,7 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
     for rule in rules:
         rule.criteria_words = words.criteria_words(rule.criteria)
         rule.hit_chart = governance.suppression_hit_chart(hits=list(rule.hits.all()), today=today)
-        rule.review_due = rule.review_at <= today
+        rule.review_due = rule.review_at is not None and rule.review_at <= today
         # An approver sees what a waiting rule would have hidden, against today's store.
         rule.preview = (
             governance.suppression_rule_pending_preview(rule=rule)

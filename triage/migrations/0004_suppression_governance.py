@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='suppressionrule',
             name='origin',
-            field=models.CharField(choices=[('guardwatch', 'Created in GuardWatch'), ('adopted', 'Adopted from GuardDuty')], default='guardwatch', max_length=16),
+            field=models.CharField(choices=[('guardwatch', 'Created in GuardWatch'), ('adopted', 'Adopted from GuardDuty')], db_default='guardwatch', default='guardwatch', max_length=16),
         ),
         migrations.AddField(
             model_name='suppressionrule',
@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='suppressionrule',
             name='review_at',
-            field=models.DateField(null=True),
+            field=models.DateField(blank=True, null=True),
         ),
         migrations.AlterField(
             model_name='suppressionrule',

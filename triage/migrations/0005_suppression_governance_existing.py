@@ -1,9 +1,7 @@
-"""Governance for rules made before it: owner and review date filled, then the review date required.
+"""Governance for rules made before it: their author becomes their owner, their review date 90 days
+after they were made. Separate from 0004 so the row updates run in their own transaction."""
 
-Separate from 0004 so the row updates run in their own transaction (Postgres refuses ALTER TABLE
-with the new foreign key's deferred checks pending)."""
-
-from django.db import migrations, models
+from django.db import migrations
 
 
 def _govern_existing_rules(apps, schema_editor):
@@ -25,5 +23,4 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(_govern_existing_rules, migrations.RunPython.noop),
-        migrations.AlterField(model_name="suppressionrule", name="review_at", field=models.DateField()),
     ]
