@@ -29,12 +29,13 @@ from triage.services import S, TriageError, findings_archive_set, findings_comme
 from triage.suppression import (
     FILTER_NAME,
     SuppressionPreview,
+    filters_delete,
     governance_check,
     guardduty_failed,
     may_approve,
     suppression_rule_preview,
 )
-from triage.writeback import _describe, _detector
+from triage.writeback import _detector
 
 HIT_DAYS = 30  # the hit chart's span, recomputed on each run
 
@@ -64,15 +65,7 @@ def suppression_rule_expire(*, rule: SuppressionRule, now: datetime | None = Non
     A region GuardDuty fails in leaves the rule Active, to be tried again on the next run.
     """
     now = now or timezone.now()
-    detectors: dict[str, str] = {}
-    for region in rule.regions:
-        try:
-            gateway.filter_delete(region=region, detector_id=_detector(region, detectors), name=rule.name)
-        except ClientError as error:
-            if "does not exist" not in _describe(error):
-                raise guardduty_failed(error, region) from error
-        except (BotoCoreError, gateway.DetectorNotFound) as error:
-            raise guardduty_failed(error, region) from error
+    filters_delete(name=rule.name, regions=rule.regions)
     reopen = settings.GUARDWATCH_SUPPRESSION_REOPEN_ON_EXPIRY
     reopened = 0
     with transaction.atomic():

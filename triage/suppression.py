@@ -614,19 +614,25 @@ def suppression_rule_update(*, rule: SuppressionRule, reason: str, query: str, a
     return rule
 
 
-def suppression_rule_delete(*, rule: SuppressionRule, actor) -> None:
-    """DeleteFilter in each region (a filter already gone is fine), then forget the rule.
-
-    A Pending or Rejected rule never reached GuardDuty: it is only forgotten."""
+def filters_delete(*, name: str, regions: list[str]) -> None:
+    """DeleteFilter in each region; a filter already gone is fine, any other failure a TriageError."""
     detectors: dict[str, str] = {}
-    for region in rule.regions if rule.status == SuppressionRule.Status.ACTIVE else []:
+    for region in regions:
         try:
-            gateway.filter_delete(region=region, detector_id=_detector(region, detectors), name=rule.name)
+            gateway.filter_delete(region=region, detector_id=_detector(region, detectors), name=name)
         except ClientError as error:
             if "does not exist" not in _describe(error):
                 raise guardduty_failed(error, region) from error
         except (BotoCoreError, gateway.DetectorNotFound) as error:
             raise guardduty_failed(error, region) from error
+
+
+def suppression_rule_delete(*, rule: SuppressionRule, actor) -> None:
+    """DeleteFilter in each region (a filter already gone is fine), then forget the rule.
+
+    A Pending, Rejected or Expired rule is not in GuardDuty: it is only forgotten."""
+    if rule.status == SuppressionRule.Status.ACTIVE:
+        filters_delete(name=rule.name, regions=rule.regions)
     with transaction.atomic():
         audit_record(
             actor=actor,

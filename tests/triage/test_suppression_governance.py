@@ -269,3 +269,18 @@ def test_an_admin_adopts_a_console_filter_keeping_its_name_and_rank(synced, admi
     assert suppression_filters_import() == 1  # now GuardWatch's own
     with pytest.raises(TriageError, match="hides nothing"):
         suppression_filter_adopt(imported=ImportedFilter.objects.get(), reason="x", actor=admin)
+
+
+def test_the_owner_records_a_review_and_another_analyst_cannot(synced, analyst, client_for):
+    from guardwatch.core.services import user_create as create
+
+    rule = suppression_rule_create(name="narrow", reason="x", query=f"band=critical&account={ACCOUNT}", actor=analyst)
+    create(username="other-analyst", role=Role.ANALYST, password="correct-horse-battery-staple", validate=False)
+    later = (timezone.localdate() + timedelta(days=200)).isoformat()
+    client_for("analyst").post(f"/findings/suppression/{rule.pk}/review/", {"review_at": later})
+    assert SuppressionRule.objects.get().review_at.isoformat() == later
+    from triage.governance import suppression_rule_review
+
+    with pytest.raises(TriageError, match="owner or an Admin"):
+        suppression_rule_review(rule=rule, review_at=timezone.localdate() + timedelta(days=5),
+                                actor=type(analyst).objects.get(username="other-analyst"))  # fmt: skip
