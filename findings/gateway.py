@@ -261,6 +261,29 @@ def filter_names(*, region: str, detector_id: str) -> list[str]:
             return names
 
 
+@dataclass(frozen=True, slots=True)
+class SavedFilter:
+    """One GuardDuty filter as GetFilter returns it."""
+
+    name: str
+    rank: int | None
+    action: str
+    description: str
+    criteria: dict
+
+
+def filter_get(*, region: str, detector_id: str, name: str) -> SavedFilter:
+    """GetFilter: a filter's rank, action (NOOP or ARCHIVE), description and criteria."""
+    response = aws.guardduty(region).get_filter(DetectorId=detector_id, FilterName=name)
+    return SavedFilter(
+        name=response["Name"],
+        rank=response.get("Rank"),
+        action=response.get("Action", "NOOP"),
+        description=response.get("Description") or "",
+        criteria=response.get("FindingCriteria") or {},
+    )
+
+
 def filter_create(*, region: str, detector_id: str, name: str, description: str, criteria: dict) -> None:
     """CreateFilter with Action ARCHIVE: GuardDuty archives new matching findings on arrival."""
     aws.guardduty(region).create_filter(

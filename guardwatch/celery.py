@@ -115,6 +115,12 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
         # Triage: retry failed GuardDuty write-backs; reopen accepted risks past their expiry.
         "findings-writeback-flush": ("findings.tasks.writeback_flush", 60),
         "findings-accepted-risk-reopen": ("findings.tasks.accepted_risk_reopen", 15 * 60),
+        # Suppression governance: expired rules leave GuardDuty, passed review dates alert, hit counts,
+        # and GuardDuty filters GuardWatch did not create.
+        "triage-suppression-expire": ("triage.tasks.suppression_rules_expire", 5 * 60),
+        "triage-suppression-review": ("triage.tasks.suppression_reviews_due", 3600),
+        "triage-suppression-hits": ("triage.tasks.suppression_hits_count", 3600),
+        "triage-suppression-import": ("triage.tasks.suppression_filters_import", 24 * 3600),
         # Notifications: hourly-style digests, re-enqueue lost/due deliveries, newly overdue findings.
         "notifications-digests": ("notifications.tasks.digests_send", 5 * 60),
         "notifications-retry-due": ("notifications.tasks.deliveries_retry_due", 60),

@@ -575,10 +575,23 @@ GUARDWATCH_FINDINGS_IDS_COMPARE_HOURS = env_int("GUARDWATCH_FINDINGS_IDS_COMPARE
 GUARDWATCH_FINDINGS_LEDGER_MINUTES = env_int("GUARDWATCH_FINDINGS_LEDGER_MINUTES", 60, minimum=5)
 # Delete findings last seen longer ago than this many days; 0 keeps them forever.
 GUARDWATCH_FINDINGS_RETENTION_DAYS = env_int("GUARDWATCH_FINDINGS_RETENTION_DAYS", 0)
-# Suppression rules (docs/security.md): a rule that would hide more than this many open findings now
-# waits for an Admin's approval before it reaches GuardDuty; with ..._APPROVAL_ALWAYS every rule does.
+# Suppression governance (docs/suppression.md). GuardDuty sends archived findings to no integration, so
+# a rule waits for a second Admin's approval before it reaches GuardDuty when it would have hidden more
+# than ..._THRESHOLD findings over the last 90 days or hides a whole finding type ("threshold"), or
+# always ("always"). ..._APPROVAL_ALWAYS=true is the older spelling of "always".
+GUARDWATCH_SUPPRESSION_APPROVAL = env_str("GUARDWATCH_SUPPRESSION_APPROVAL", "threshold").strip().lower()
+if GUARDWATCH_SUPPRESSION_APPROVAL not in {"threshold", "always"}:
+    raise ImproperlyConfigured(
+        f"GUARDWATCH_SUPPRESSION_APPROVAL={GUARDWATCH_SUPPRESSION_APPROVAL!r} must be threshold or always."
+    )
+if env_bool("GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS", False):
+    GUARDWATCH_SUPPRESSION_APPROVAL = "always"
 GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD = env_int("GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD", 100)
-GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS = env_bool("GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS", False)
+# When a rule's expiry passes it is removed from GuardDuty; its Suppressed findings go back to New
+# (unarchived) when this is true, or stay as they are.
+GUARDWATCH_SUPPRESSION_REOPEN_ON_EXPIRY = env_bool("GUARDWATCH_SUPPRESSION_REOPEN_ON_EXPIRY", True)
+# A new rule's review date defaults to this many days ahead; a passed review date raises an alert.
+GUARDWATCH_SUPPRESSION_REVIEW_DAYS = env_int("GUARDWATCH_SUPPRESSION_REVIEW_DAYS", 90, minimum=1)
 # EventBridge push ingest (docs/eventbridge.md). Refuse events whose timestamps are more than this many
 # seconds ahead of our clock; requests per minute per ingest key (0 = no limit; EventBridge retries 429s);
 # how often the beat confirms pushed findings with GetFindings, and after how many minutes a pushed finding

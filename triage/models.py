@@ -81,14 +81,22 @@ class SavedView(models.Model):
 class SuppressionRule(models.Model):
     """A GuardDuty filter with Action ARCHIVE, made from a list filter, pushed to every configured region.
 
-    A rule that would hide many findings (GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD) waits, Pending and
+    Governed (docs/suppression.md): an owner, a reason, a review date and an optional expiry. A rule that
+    would hide many findings or a whole finding type (GUARDWATCH_SUPPRESSION_APPROVAL) waits, Pending and
     not in GuardDuty, until an Admin other than its author approves it (then it is pushed) or rejects it.
+    Past its expiry it is removed from GuardDuty and kept as Expired. An adopted rule is a GuardDuty
+    filter GuardWatch did not create, taken over with its name and rank (its `query` is empty).
     """
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active in GuardDuty"
         PENDING = "pending", "Awaiting approval"
         REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
+
+    class Origin(models.TextChoices):
+        GUARDWATCH = "guardwatch", "Created in GuardWatch"
+        ADOPTED = "adopted", "Adopted from GuardDuty"
 
     name = models.CharField(max_length=64, unique=True)
     reason = models.TextField()
@@ -111,6 +119,20 @@ class SuppressionRule(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Governance: who answers for the rule, when it is looked at again, when it stops.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Required of every new rule (the services set it); nullable in the database only so the previous
+    # release's code keeps inserting rules during a rolling upgrade (tests/core/test_migration_rules.py).
+    review_at = models.DateField(null=True, blank=True)
+    review_alerted_on = models.DateField(null=True, blank=True)  # the review date last alerted about
+    expires_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+    origin = models.CharField(
+        max_length=16, choices=Origin.choices, default=Origin.GUARDWATCH, db_default=Origin.GUARDWATCH
+    )
+    rank = models.PositiveIntegerField(null=True, blank=True)  # GuardDuty's, kept for adopted filters
 
     class Meta:
         db_table = "findings_suppressionrule"  # kept from when the model lived in findings
@@ -118,6 +140,44 @@ class SuppressionRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SuppressionHit(models.Model):
+    """How many findings one rule suppressed on one day: stored findings created that day in its regions,
+    archived, that its criteria match (recomputed from the store, so a re-run replaces the count)."""
+
+    rule = models.ForeignKey(SuppressionRule, on_delete=models.CASCADE, related_name="hits")
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["rule", "day"]
+        constraints = [models.UniqueConstraint(fields=["rule", "day"], name="suppressionhit_rule_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} {self.day}: {self.count}"
+
+
+class ImportedFilter(models.Model):
+    """A GuardDuty filter in one region that no GuardWatch rule stands for, as GetFilter last returned it.
+
+    Shown read-only in GuardDuty's rank order; an Admin may adopt it (it becomes a governed rule).
+    """
+
+    region = models.CharField(max_length=32)
+    name = models.CharField(max_length=64)
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    action = models.CharField(max_length=16)
+    description = models.TextField(blank=True, default="")
+    criteria = models.JSONField(default=dict)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["region", "rank", "name"]
+        constraints = [models.UniqueConstraint(fields=["region", "name"], name="importedfilter_region_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.region})"
 
 
 class BulkAction(models.Model):

@@ -10,6 +10,7 @@ import contextlib
 import re
 import string
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
@@ -20,7 +21,8 @@ from django.utils import timezone
 
 from findings import gateway
 from findings.models import OPEN_STATUSES, Finding
-from findings.sla import BAND_RANGES
+from findings.parsing import ATTACK_SEQUENCE
+from findings.sla import BAND_RANGES, BANDS
 from guardwatch.core.access import can
 from guardwatch.core.services import actor_user, audit_record
 from triage.filters import FindingFilters, filter_query, findings_filtered
@@ -31,7 +33,7 @@ from triage.writeback import _describe, _detector
 FILTER_LIMIT = 100  # GuardDuty saved filters per account and region
 # CreateFilter's Name: "Valid characters include period (.), underscore (_), dash (-), and alphanumeric
 # characters" (3..64; botocore's guardduty model).
-_FILTER_NAME = re.compile(r"[A-Za-z0-9_.-]{3,64}")
+FILTER_NAME = re.compile(r"[A-Za-z0-9_.-]{3,64}")
 # CreateFilter's Description: "Valid characters include alphanumeric characters, and special characters such
 # as hyphen, period, colon, underscore, parentheses ({ }, [ ], and ( )), forward slash, horizontal tab,
 # vertical tab, newline, form feed, return, and whitespace" (0..512). Anything else, a comma say, and GuardDuty
@@ -160,7 +162,7 @@ def _rule_regions(filters: FindingFilters) -> list[str]:
     return list(filters.regions)
 
 
-def _guardduty_failed(error: Exception, region: str) -> TriageError:
+def guardduty_failed(error: Exception, region: str) -> TriageError:
     return TriageError(f"GuardDuty refused the rule in {region}: {_describe(error)}")
 
 
@@ -200,9 +202,77 @@ def criteria_match_everything(criteria: dict) -> bool:
     return True
 
 
+PREVIEW_DAYS = 90
+PREVIEW_TYPES = 10  # the types named in the preview; the rest are summed
+# Attack-sequence signals: GuardDuty's attack-sequence findings (types "AttackSequence:…", stored with
+# the action type ATTACK_SEQUENCE) and findings that name the sequence they belong to
+# (AssociatedAttackSequenceArn, kept only in the raw finding; either key spelling).
+ATTACK_SEQUENCE_TYPE_PREFIX = "AttackSequence:"
+_ATTACK_SEQUENCE_SIGNAL = (
+    Q(type__startswith=ATTACK_SEQUENCE_TYPE_PREFIX)
+    | Q(action_type=ATTACK_SEQUENCE)
+    | Q(raw__contains="ssociatedAttackSequenceArn")
+)
+
+
+@dataclass(frozen=True)
+class SuppressionPreview:
+    """What a rule would have hidden over the last `PREVIEW_DAYS` days of stored findings."""
+
+    days: int
+    total: int
+    by_band: list[tuple[str, int]]  # every band, highest first
+    by_type: list[tuple[str, int]]  # the most frequent types, at most PREVIEW_TYPES
+    other_types: int  # findings of the types not named
+    attack_sequences: int  # attack-sequence signals among them
+
+
+def suppression_rule_preview(*, filters: FindingFilters, regions: list[str], now: datetime | None = None) -> SuppressionPreview:
+    """Stored findings updated in the last 90 days (a filter acts on each new occurrence) in `regions` that
+    the rule's filter matches: counts by severity band and by type, and the attack-sequence signals."""
+    since = (now or timezone.now()) - timedelta(days=PREVIEW_DAYS)
+    matching = Finding.objects.filter(filters.q_object(), region__in=regions, updated_at__gte=since).order_by()
+    counts = matching.aggregate(
+        total=Count("id"),
+        attack_sequences=Count("id", filter=_ATTACK_SEQUENCE_SIGNAL),
+        **{band: Count("id", filter=Q(severity_band=band)) for band in BANDS},
+    )
+    by_type = list(matching.values("type").annotate(n=Count("id")).order_by("-n", "type")[:PREVIEW_TYPES])
+    named = sum(row["n"] for row in by_type)
+    return SuppressionPreview(
+        days=PREVIEW_DAYS,
+        total=counts["total"],
+        by_band=[(band, counts[band]) for band in reversed(BANDS)],
+        by_type=[(row["type"], row["n"]) for row in by_type],
+        other_types=counts["total"] - named,
+        attack_sequences=counts["attack_sequences"],
+    )
+
+
+def hides_whole_type(criteria: dict) -> bool:
+    """Whether a rule hides finding types in every account and resource (only type and severity conditions)."""
+    criterion = criteria.get("Criterion", {})
+    return "type" in criterion and set(criterion) <= {"type", "severity"}
+
+
+def approval_reasons(*, criteria: dict, preview: SuppressionPreview) -> list[str]:
+    """Why a rule must wait for a second Admin's approval (none: it may be pushed at once)."""
+    if settings.GUARDWATCH_SUPPRESSION_APPROVAL == "always":
+        return ["every suppression rule needs a second Admin's approval here"]
+    reasons = []
+    threshold = settings.GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD
+    if preview.total > threshold:
+        reasons.append(
+            f"it would have hidden {preview.total:,} findings over the last {preview.days} days, more than {threshold:,}"
+        )
+    if hides_whole_type(criteria):
+        reasons.append("it hides a whole finding type in every account")
+    return reasons
+
+
 @dataclass(frozen=True)
 class SuppressionPlan:
-    """A checked rule before anything reaches GuardDuty, with what it would do now."""
+    """A checked rule before anything reaches GuardDuty, with what it would do now and would have done."""
 
     name: str
     reason: str
@@ -213,18 +283,34 @@ class SuppressionPlan:
     in_scope: int  # stored findings in its regions
     matching: int  # of those, the ones its criteria match
     hiding: int  # of those, the open ones it would mark Suppressed now
-    needs_approval: bool
+    preview: SuppressionPreview
+    approval_reasons: list[str]
+    owner: object = None
+    review_at: date | None = None
+    expires_at: datetime | None = None
+
+    @property
+    def needs_approval(self) -> bool:
+        return bool(self.approval_reasons)
 
 
-def _needs_approval(*, hiding: int) -> bool:
-    return (
-        settings.GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS
-        or hiding > settings.GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD
-    )
-
-
-def _may_approve(actor) -> bool:
+def may_approve(actor) -> bool:
     return getattr(actor, "is_authenticated", False) and can(actor, "approve_suppression")
+
+
+def governance_check(*, owner, review_at: date | None, expires_at: datetime | None, actor) -> tuple:
+    """The rule's owner (the author unless named; someone who may triage), review date (default
+    GUARDWATCH_SUPPRESSION_REVIEW_DAYS ahead) and optional expiry, both in the future."""
+    today = timezone.localdate()
+    owner = owner or actor_user(actor)
+    if owner is None or not owner.is_active or not can(owner, "triage_findings"):
+        raise TriageError("A suppression rule's owner must be an active user who may triage findings.")
+    review_at = review_at or today + timedelta(days=settings.GUARDWATCH_SUPPRESSION_REVIEW_DAYS)
+    if review_at <= today:
+        raise TriageError("The review date must be in the future.")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise TriageError("The expiry must be in the future (leave it empty for a rule that does not expire).")
+    return owner, review_at, expires_at
 
 
 def _checked(
@@ -264,10 +350,19 @@ def suppression_preview(*, query: str) -> dict:
     return _checked(query=query)[2]
 
 
-def suppression_rule_plan(*, name: str, reason: str, query: str, actor) -> SuppressionPlan:
-    """Check a new rule and count what it would hide now, touching nothing (the confirmation page)."""
+def suppression_rule_plan(
+    *,
+    name: str,
+    reason: str,
+    query: str,
+    actor,
+    owner=None,
+    review_at: date | None = None,
+    expires_at: datetime | None = None,
+) -> SuppressionPlan:
+    """Check a new rule, count what it would hide now and preview its last 90 days, touching nothing."""
     name = name.strip()
-    if not _FILTER_NAME.fullmatch(name):
+    if not FILTER_NAME.fullmatch(name):
         raise TriageError(
             "The rule name must be 3–64 letters, digits, dots, dashes or underscores (GuardDuty's rule)."
         )
@@ -275,7 +370,9 @@ def suppression_rule_plan(*, name: str, reason: str, query: str, actor) -> Suppr
         raise TriageError("A suppression rule needs a reason.")
     if SuppressionRule.objects.filter(name=name).exists():
         raise TriageError(f"A suppression rule named “{name}” already exists.")
+    owner, review_at, expires_at = governance_check(owner=owner, review_at=review_at, expires_at=expires_at, actor=actor)
     query, filters, criteria, regions, counts = _checked(query=query)
+    preview = suppression_rule_preview(filters=filters, regions=regions)
     return SuppressionPlan(
         name=name,
         reason=reason.strip(),
@@ -283,7 +380,11 @@ def suppression_rule_plan(*, name: str, reason: str, query: str, actor) -> Suppr
         filters=filters,
         criteria=criteria,
         regions=regions,
-        needs_approval=_needs_approval(hiding=counts["hiding"]) and not _may_approve(actor),
+        preview=preview,
+        approval_reasons=approval_reasons(criteria=criteria, preview=preview),
+        owner=owner,
+        review_at=review_at,
+        expires_at=expires_at,
         **counts,
     )
 
@@ -300,7 +401,7 @@ def _filter_push(*, name: str, reason: str, criteria: dict, regions: list[str]) 
                     f"({FILTER_LIMIT}). Delete one (here or in the console) first."
                 )
     except (ClientError, BotoCoreError, gateway.DetectorNotFound) as error:
-        raise _guardduty_failed(error, region) from error
+        raise guardduty_failed(error, region) from error
     created: list[str] = []
     for region in regions:
         try:
@@ -315,18 +416,30 @@ def _filter_push(*, name: str, reason: str, criteria: dict, regions: list[str]) 
             for done in created:  # all or nothing: GuardDuty should not keep a rule GuardWatch does not list
                 with contextlib.suppress(ClientError, BotoCoreError):
                     gateway.filter_delete(region=done, detector_id=detectors[done], name=name)
-            raise _guardduty_failed(error, region) from error
+            raise guardduty_failed(error, region) from error
         created.append(region)
     return created
 
 
-def suppression_rule_create(*, name: str, reason: str, query: str, actor) -> SuppressionRule:
+def suppression_rule_create(
+    *,
+    name: str,
+    reason: str,
+    query: str,
+    actor,
+    owner=None,
+    review_at: date | None = None,
+    expires_at: datetime | None = None,
+) -> SuppressionRule:
     """Push the rule to GuardDuty in every region (all or nothing), then mark stored matches Suppressed.
 
-    A rule that needs approval (see `SuppressionPlan.needs_approval`) is kept Pending instead, and
-    nothing reaches GuardDuty or the findings until an Admin approves it.
+    A rule that needs approval (`SuppressionPlan.approval_reasons`) is kept Pending instead, whoever
+    asks, Admins included, and nothing reaches GuardDuty or the findings until another Admin approves it.
     """
-    plan = suppression_rule_plan(name=name, reason=reason, query=query, actor=actor)
+    plan = suppression_rule_plan(
+        name=name, reason=reason, query=query, actor=actor, owner=owner, review_at=review_at, expires_at=expires_at
+    )
+    governed = {"owner": plan.owner, "review_at": plan.review_at, "expires_at": plan.expires_at}
     if plan.needs_approval:
         with transaction.atomic():
             rule = SuppressionRule.objects.create(
@@ -338,13 +451,15 @@ def suppression_rule_create(*, name: str, reason: str, query: str, actor) -> Sup
                 status=SuppressionRule.Status.PENDING,
                 hidden_at_request=plan.hiding,
                 created_by=actor_user(actor),
+                **governed,
             )
             audit_record(
                 actor=actor,
                 verb="findings.suppression_request",
                 target=rule,
-                details={"criteria": plan.criteria, "regions": plan.regions, "would_hide": plan.hiding},
-            )
+                details={"criteria": plan.criteria, "regions": plan.regions, "would_hide": plan.hiding,
+                         "hidden_90_days": plan.preview.total, "why": plan.approval_reasons},
+            )  # fmt: skip
         return rule
     created = _filter_push(name=plan.name, reason=plan.reason, criteria=plan.criteria, regions=plan.regions)
     with transaction.atomic():
@@ -356,6 +471,7 @@ def suppression_rule_create(*, name: str, reason: str, query: str, actor) -> Sup
             regions=created,
             hidden_at_request=plan.hiding,
             created_by=actor_user(actor),
+            **governed,
         )
         matched = _suppress_stored(rule=rule, filters=plan.filters, actor=actor)
         audit_record(
@@ -370,7 +486,7 @@ def suppression_rule_create(*, name: str, reason: str, query: str, actor) -> Sup
 def suppression_rule_approve(*, rule: SuppressionRule, actor) -> SuppressionRule:
     """An Admin (not its author) approves a Pending rule: checked again against today's store, pushed to
     GuardDuty in its regions, and the findings it matches now marked Suppressed."""
-    if not _may_approve(actor):
+    if not may_approve(actor):
         raise TriageError("Only an Admin can approve a suppression rule.")
     if rule.created_by_id is not None and rule.created_by_id == getattr(actor, "pk", None):
         raise TriageError("You asked for this rule: another Admin must approve it.")
@@ -398,7 +514,7 @@ def suppression_rule_approve(*, rule: SuppressionRule, actor) -> SuppressionRule
 
 def suppression_rule_reject(*, rule: SuppressionRule, actor, note: str) -> SuppressionRule:
     """An Admin rejects a Pending rule, saying why; it stays listed as Rejected and never reaches GuardDuty."""
-    if not _may_approve(actor):
+    if not may_approve(actor):
         raise TriageError("Only an Admin can reject a suppression rule.")
     if not note.strip():
         raise TriageError("Say why the rule is rejected, so its author knows what to change.")
@@ -432,25 +548,28 @@ def _suppress_stored(*, rule: SuppressionRule, filters: FindingFilters, actor) -
 
 
 def suppression_rule_update_plan(*, rule: SuppressionRule, reason: str, query: str, actor) -> SuppressionPlan:
-    """Check a change to an active rule and count what it would hide now, touching nothing.
+    """Check a change to an active rule, count what it would hide now and preview it, touching nothing.
 
-    Held to the same checks as a new rule; a change that would need approval is refused to those who
-    cannot approve (widening an approved rule must not skip the approval).
+    Held to the same checks as a new rule; new criteria that would need approval are refused to
+    everyone (widening an approved rule must not skip the second Admin): ask for a new rule instead.
     """
     if rule.status != SuppressionRule.Status.ACTIVE:
         raise TriageError(
             "Only a rule active in GuardDuty can be edited; delete this one and ask for a new rule."
         )
+    if rule.origin == SuppressionRule.Origin.ADOPTED:
+        raise TriageError(
+            "An adopted rule keeps the criteria it had in GuardDuty; to change them, ask for a new rule and delete this one."
+        )
     if not reason.strip():
         raise TriageError("A suppression rule needs a reason.")
     query, filters, criteria, regions, counts = _checked(query=query, regions=rule.regions)
-    if _needs_approval(hiding=counts["hiding"]) and not _may_approve(actor):
+    preview = suppression_rule_preview(filters=filters, regions=regions)
+    reasons = approval_reasons(criteria=criteria, preview=preview)
+    if reasons and criteria != rule.criteria:
         raise TriageError(
-            f"This change would hide {counts['hiding']:,} findings now, more than "
-            f"{settings.GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD:,} without an Admin's approval. Create a new rule "
-            "(it will wait for approval) or ask an Admin to make this change."
-            if not settings.GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS
-            else "Every suppression rule needs an Admin's approval here: create a new rule, or ask an Admin to make this change."
+            f"This change cannot be made without an Admin's approval ({'; '.join(reasons)}). Ask for a new rule "
+            "(it waits for a second Admin's approval) and delete this one."
         )
     return SuppressionPlan(
         name=rule.name,
@@ -459,7 +578,11 @@ def suppression_rule_update_plan(*, rule: SuppressionRule, reason: str, query: s
         filters=filters,
         criteria=criteria,
         regions=regions,
-        needs_approval=False,
+        preview=preview,
+        approval_reasons=[],
+        owner=rule.owner,
+        review_at=rule.review_at,
+        expires_at=rule.expires_at,
         **counts,
     )
 
@@ -477,7 +600,7 @@ def suppression_rule_update(*, rule: SuppressionRule, reason: str, query: str, a
                 description=filter_description(reason), criteria=criteria,
             )  # fmt: skip
         except (ClientError, BotoCoreError, gateway.DetectorNotFound) as error:
-            raise _guardduty_failed(error, region) from error
+            raise guardduty_failed(error, region) from error
     with transaction.atomic():
         rule.reason, rule.query, rule.criteria = reason.strip(), query, criteria
         rule.save()
@@ -491,19 +614,25 @@ def suppression_rule_update(*, rule: SuppressionRule, reason: str, query: str, a
     return rule
 
 
+def filters_delete(*, name: str, regions: list[str]) -> None:
+    """DeleteFilter in each region; a filter already gone is fine, any other failure a TriageError."""
+    detectors: dict[str, str] = {}
+    for region in regions:
+        try:
+            gateway.filter_delete(region=region, detector_id=_detector(region, detectors), name=name)
+        except ClientError as error:
+            if "does not exist" not in _describe(error):
+                raise guardduty_failed(error, region) from error
+        except (BotoCoreError, gateway.DetectorNotFound) as error:
+            raise guardduty_failed(error, region) from error
+
+
 def suppression_rule_delete(*, rule: SuppressionRule, actor) -> None:
     """DeleteFilter in each region (a filter already gone is fine), then forget the rule.
 
-    A Pending or Rejected rule never reached GuardDuty: it is only forgotten."""
-    detectors: dict[str, str] = {}
-    for region in rule.regions if rule.status == SuppressionRule.Status.ACTIVE else []:
-        try:
-            gateway.filter_delete(region=region, detector_id=_detector(region, detectors), name=rule.name)
-        except ClientError as error:
-            if "does not exist" not in _describe(error):
-                raise _guardduty_failed(error, region) from error
-        except (BotoCoreError, gateway.DetectorNotFound) as error:
-            raise _guardduty_failed(error, region) from error
+    A Pending, Rejected or Expired rule is not in GuardDuty: it is only forgotten."""
+    if rule.status == SuppressionRule.Status.ACTIVE:
+        filters_delete(name=rule.name, regions=rule.regions)
     with transaction.atomic():
         audit_record(
             actor=actor,

@@ -7,7 +7,7 @@ queued by a previous version and beat entries still find them.
 from celery import shared_task
 
 from triage import bulk as bulk_actions
-from triage import demo_history, writeback
+from triage import demo_history, governance, writeback
 from triage import services as triage
 
 
@@ -46,3 +46,27 @@ def demo_history_seed(self) -> dict:
     if result.waiting:
         raise self.retry(countdown=5)
     return {"acknowledged": result.acknowledged, "closed": result.closed, "skipped": result.skipped}
+
+
+@shared_task(name="triage.tasks.suppression_rules_expire")
+def suppression_rules_expire() -> list[str]:
+    """Beat: rules past their expiry leave GuardDuty (their findings reopened or not, by the setting)."""
+    return governance.suppression_rules_expire()
+
+
+@shared_task(name="triage.tasks.suppression_reviews_due")
+def suppression_reviews_due() -> list[str]:
+    """Beat: an alert for each rule whose review date has passed."""
+    return governance.suppression_reviews_due()
+
+
+@shared_task(name="triage.tasks.suppression_hits_count")
+def suppression_hits_count() -> int:
+    """Beat: each rule's findings suppressed per day, recomputed from the store."""
+    return governance.suppression_hits_count()
+
+
+@shared_task(name="triage.tasks.suppression_filters_import")
+def suppression_filters_import() -> int:
+    """Beat and the Import button: GuardDuty filters GuardWatch did not create, shown read-only."""
+    return governance.suppression_filters_import()

@@ -8,8 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+from time import monotonic, sleep
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -33,11 +34,11 @@ from guardwatch.core.csv_export import csv_cell
 from guardwatch.core.redirects import next_url
 from guardwatch.core.slots import Slot, SlotsBusy, slot_acquire
 from triage import bulk as bulk_actions
-from triage import detail, selectors, suppression, words
+from triage import detail, governance, selectors, suppression, words
 from triage import filters as list_filters
 from triage import services as triage
 from triage.filters import FindingFilters
-from triage.models import BulkAction, SavedView, SuppressionRule, WriteBack
+from triage.models import BulkAction, ImportedFilter, SavedView, SuppressionRule, WriteBack
 from triage.writeback import writeback_queue, writeback_retry
 
 # A list URL with this marker and no filter shows every finding; a bare /findings/ opens on the default view.
@@ -376,10 +377,41 @@ def saved_view_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Suppression rules and the write-back queue --------------------------------------------------------------
 
 
+def _governed_fields(request: HttpRequest) -> dict:
+    """Owner, review date and expiry from a rule's form; a bad value is a TriageError naming it."""
+    fields: dict = {"owner": None, "review_at": None, "expires_at": None}
+    owner = request.POST.get("owner", "")
+    if owner:
+        fields["owner"] = next((u for u in selectors.assignable_users() if str(u.pk) == owner), None)
+        if fields["owner"] is None:
+            raise triage.TriageError("Choose an owner who may triage findings.")
+    for name, label in (("review_at", "review date"), ("expires_at", "expiry")):
+        raw = request.POST.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            raise triage.TriageError(f"The {label} must be a date (YYYY-MM-DD).") from None
+        # A rule expires at the start of its expiry day, in GuardWatch's time zone.
+        fields[name] = day if name == "review_at" else timezone.make_aware(datetime.combine(day, time.min))
+    return fields
+
+
+def _governed_query(fields: dict) -> dict:
+    """The governance fields as hidden inputs carry them from the confirmation page."""
+    return {
+        "owner": fields["owner"].pk if fields["owner"] else "",
+        "review_at": fields["review_at"].isoformat() if fields["review_at"] else "",
+        "expires_at": timezone.localtime(fields["expires_at"]).date().isoformat() if fields["expires_at"] else "",
+    }
+
+
 @require_GET
 @requires("view_findings")
 def suppression_list(request: HttpRequest) -> HttpResponse:
-    """Suppression rules, a form to create one from a filter, and the write-back queue."""
+    """Suppression rules with their governance and hits, a form to create one from a filter, GuardDuty's
+    filters GuardWatch did not create, and the write-back queue."""
     query = request.GET.get("query", "")
     preview = None
     error = None
@@ -391,21 +423,37 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
             preview = suppression.suppression_preview(query=query)
         except triage.TriageError as exc:
             error = str(exc)
-    rules = list(SuppressionRule.objects.select_related("created_by", "decided_by"))
+    rules = list(SuppressionRule.objects.select_related("created_by", "decided_by", "owner").prefetch_related("hits"))
+    today = timezone.localdate()
+    can_approve = can(request.user, "approve_suppression")
     for rule in rules:
         rule.criteria_words = words.criteria_words(rule.criteria)
+        rule.hit_chart = governance.suppression_hit_chart(hits=list(rule.hits.all()), today=today)
+        rule.review_due = rule.review_at is not None and rule.review_at <= today
+        # An approver sees what a waiting rule would have hidden, against today's store.
+        rule.preview = (
+            governance.suppression_rule_pending_preview(rule=rule)
+            if can_approve and rule.status == SuppressionRule.Status.PENDING
+            else None
+        )
+    imported = list(ImportedFilter.objects.order_by("region", "rank", "name"))
+    for found in imported:
+        found.criteria_words = words.criteria_words(found.criteria)
     return render(
         request,
         "triage/suppression.html",
         {
             "rules": rules,
-            "can_approve": can(request.user, "approve_suppression"),
+            "imported": imported,
+            "can_approve": can_approve,
             "query": query,
             "query_words": query_words,
             "preview": json.dumps(preview, indent=2) if preview else "",
             "preview_words": words.criteria_words(preview) if preview else [],
             "preview_error": error,
             "can_triage": can(request.user, "triage_findings"),
+            "owners": selectors.assignable_users(),
+            "review_default": today + timedelta(days=settings.GUARDWATCH_SUPPRESSION_REVIEW_DAYS),
             "queue": writeback_queue(),
         },
     )
@@ -414,30 +462,27 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def suppression_create_view(request: HttpRequest) -> HttpResponse:
-    """Step 1 shows what the rule would hide now and asks to confirm; step 2 (`confirmed`) creates it."""
+    """Step 1 shows what the rule would hide now and over the last 90 days and asks to confirm; step 2
+    (`confirmed`) creates it."""
     query = request.POST.get("query", "")
     fields = {"name": request.POST.get("name", ""), "reason": request.POST.get("reason", ""), "query": query}
     try:
+        governed = _governed_fields(request)
         if request.POST.get("confirmed") != "yes":
-            plan = suppression.suppression_rule_plan(**fields, actor=request.user)
+            plan = suppression.suppression_rule_plan(**fields, **governed, actor=request.user)
             return render(
                 request,
                 "triage/suppression_confirm.html",
-                {
-                    "plan": plan,
-                    "criteria": json.dumps(plan.criteria, indent=2),
-                    "threshold": settings.GUARDWATCH_SUPPRESSION_APPROVAL_THRESHOLD,
-                },
+                {"plan": plan, "criteria": json.dumps(plan.criteria, indent=2), "governed": _governed_query(governed)},
             )
-        rule = suppression.suppression_rule_create(**fields, actor=request.user)
+        rule = suppression.suppression_rule_create(**fields, **governed, actor=request.user)
     except triage.TriageError as error:
         messages.error(request, str(error))
         return redirect(reverse("triage:suppression") + "?" + urlencode({"query": query}))
     if rule.status == SuppressionRule.Status.PENDING:
         messages.success(
             request,
-            f"Suppression rule “{rule.name}” would hide {rule.hidden_at_request:,} findings: it waits for an "
-            "Admin's approval and reaches GuardDuty once approved.",
+            f"Suppression rule “{rule.name}” waits for a second Admin's approval and reaches GuardDuty once approved.",
         )
     else:
         messages.success(request, f"Suppression rule “{rule.name}” pushed to {', '.join(rule.regions)}.")
@@ -484,7 +529,7 @@ def suppression_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
                 return render(
                     request,
                     "triage/suppression_confirm.html",
-                    {"plan": plan, "rule": rule, "criteria": json.dumps(plan.criteria, indent=2)},
+                    {"plan": plan, "rule": rule, "criteria": json.dumps(plan.criteria, indent=2), "governed": {}},
                 )
             suppression.suppression_rule_update(rule=rule, **fields, actor=request.user)
         except triage.TriageError as error:
@@ -510,6 +555,53 @@ def suppression_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(error))
     else:
         messages.success(request, f"Suppression rule “{rule.name}” deleted from GuardDuty.")
+    return redirect("triage:suppression")
+
+
+@require_POST
+@requires("triage_findings")
+def suppression_review_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The owner (or an Admin) reviewed the rule: a new review date."""
+    rule = get_object_or_404(SuppressionRule, pk=pk)
+    try:
+        review_at = _governed_fields(request)["review_at"]
+        if review_at is None:
+            raise triage.TriageError("Give the next review date.")
+        governance.suppression_rule_review(rule=rule, review_at=review_at, actor=request.user)
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Suppression rule “{rule.name}” reviewed; next review {review_at.isoformat()}.")
+    return redirect("triage:suppression")
+
+
+@require_POST
+@requires("approve_suppression")
+def suppression_import_view(request: HttpRequest) -> HttpResponse:
+    """List every GuardDuty filter now (ListFilters + GetFilter per region)."""
+    try:
+        held = governance.suppression_filters_import()
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"{held} GuardDuty filter{'s' if held != 1 else ''} not created by GuardWatch.")
+    return redirect(reverse("triage:suppression") + "#imported")
+
+
+@require_POST
+@requires("approve_suppression")
+def suppression_adopt_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """An Admin adopts a GuardDuty filter: it becomes a governed rule keeping its name and rank."""
+    imported = get_object_or_404(ImportedFilter, pk=pk)
+    try:
+        governed = _governed_fields(request)
+        rule = governance.suppression_filter_adopt(
+            imported=imported, reason=request.POST.get("reason", ""), **governed, actor=request.user
+        )
+    except triage.TriageError as error:
+        messages.error(request, str(error))
+        return redirect(reverse("triage:suppression") + "#imported")
+    messages.success(request, f"GuardDuty filter “{rule.name}” adopted: it is now a governed rule.")
     return redirect("triage:suppression")
 
 
@@ -552,7 +644,7 @@ def _csv_pieces(rows: Iterator[dict]) -> Iterator[str]:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
-            time.sleep(EXPORT_PAUSE_SECONDS)  # yield the GIL to this worker's other requests
+            sleep(EXPORT_PAUSE_SECONDS)  # yield the GIL to this worker's other requests
     if buffer.tell():
         yield buffer.getvalue()
 
@@ -603,12 +695,12 @@ class _Holding:
         self.slot, self.chunks, self.renew_seconds = slot, chunks, renew_seconds
 
     def __iter__(self) -> Iterator[str]:
-        renewed = time.monotonic()
+        renewed = monotonic()
         try:
             for chunk in self.chunks:
-                if time.monotonic() - renewed >= self.renew_seconds:
+                if monotonic() - renewed >= self.renew_seconds:
                     self.slot.renew()
-                    renewed = time.monotonic()
+                    renewed = monotonic()
                 yield chunk
         finally:
             self.slot.release()

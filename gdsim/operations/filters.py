@@ -38,7 +38,9 @@ def _saved(context: Context, name: str) -> SavedFilter:
 
 @handles("CreateFilter")
 def create_filter(context: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """Save a filter; at most 100 per account and region."""
+    """Save a filter; at most 100 per account and region ("Filters (saved rules) per account per Region: 100",
+    GuardDuty quotas, https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_limits.html). Rank 1..100
+    (botocore's guardduty model); without one the simulator puts the filter last (GuardDuty does not say)."""
     context.detector(params["DetectorId"])
     _check_text(params)
     filters = context.scope.filters
@@ -59,7 +61,10 @@ def create_filter(context: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 @handles("GetFilter")
 def get_filter(context: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """One saved filter."""
+    """One saved filter. Output members per botocore's guardduty model (GetFilterResponse): Name, Description,
+    Action (NOOP | ARCHIVE), Rank ("the position of the filter in the list of current filters. Also specifies
+    the order in which this filter is applied to the findings", 1..100), FindingCriteria, Tags, CreatedAt,
+    UpdatedAt, Version."""
     context.detector(params["DetectorId"])
     saved = _saved(context, params["FilterName"])
     result: dict[str, Any] = {
@@ -105,7 +110,9 @@ def delete_filter(context: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 @handles("ListFilters")
 def list_filters(context: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """Filter names in rank order."""
+    """Filter names in rank order. MaxResults (botocore's guardduty model, ListFilters): "The default value is
+    50. The maximum value is 50."; NextToken continues the listing. The order is not documented; the
+    simulator lists by rank (GuardDuty's console shows saved rules in that order)."""
     context.detector(params["DetectorId"])
     names = [saved.name for saved in sorted(context.scope.filters.values(), key=lambda saved: (saved.rank, saved.name))]
     page, token = paginate(names, params.get("MaxResults"), params.get("NextToken"), scope="filters")

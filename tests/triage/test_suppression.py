@@ -9,7 +9,7 @@ from findings.sync import findings_sync_region
 from tests.findings.simulated import ADMIN, estate
 from triage.models import SuppressionRule
 from triage.services import TriageError
-from triage.suppression import suppression_rule_create
+from triage.suppression import suppression_rule_approve, suppression_rule_create
 
 pytestmark = pytest.mark.django_db
 REGIONS = ["us-east-1", "eu-west-1"]
@@ -35,7 +35,7 @@ def test_a_rule_from_the_filter_becomes_an_archive_filter_in_every_region(synced
         {
             "name": "quiet-port-probes",
             "reason": "Our scanner",
-            "query": "band=low&band=medium&type_prefix=Recon:EC2/",
+            "query": "band=low&band=medium&type_prefix=Recon:EC2/&resource_type=Instance",
             "confirmed": "yes",
         },
     )
@@ -43,7 +43,8 @@ def test_a_rule_from_the_filter_becomes_an_archive_filter_in_every_region(synced
     for region in REGIONS:
         saved = filter_in(synced, region, "quiet-port-probes")
         assert saved.action == "ARCHIVE"
-        assert saved.criteria == {"Criterion": {"severity": {"LessThan": 7}, "type": {"Matches": ["Recon:EC2/*"]}}}
+        assert saved.criteria == {"Criterion": {"severity": {"LessThan": 7}, "type": {"Matches": ["Recon:EC2/*"]},
+                                                "resource.resourceType": {"Eq": ["Instance"]}}}
     assert "quiet-port-probes" in client.get("/findings/suppression/").content.decode()
 
 
@@ -287,14 +288,16 @@ def test_nobody_approves_their_own_rule(synced, low_threshold, analyst, client_f
     assert all(filter_in(synced, region, "wide-rule") is None for region in REGIONS)
 
 
-def test_an_admins_own_rule_above_the_threshold_is_pushed_at_once(synced, low_threshold, admin):
+def test_an_admins_own_rule_above_the_threshold_waits_for_a_second_admin(synced, low_threshold, admin):
     rule = suppression_rule_create(name="wide-rule", reason="Noise", query="band=low&band=medium", actor=admin)
-    assert rule.status == "active" and rule.hidden_at_request > 3
-    assert filter_in(synced, "us-east-1", "wide-rule").action == "ARCHIVE"
+    assert rule.status == "pending" and rule.hidden_at_request > 3
+    assert filter_in(synced, "us-east-1", "wide-rule") is None
+    with pytest.raises(TriageError, match="another Admin must approve it"):
+        suppression_rule_approve(rule=rule, actor=admin)
 
 
 def test_with_approval_always_on_even_a_small_rule_waits(synced, settings, analyst):
-    settings.GUARDWATCH_SUPPRESSION_APPROVAL_ALWAYS = True
+    settings.GUARDWATCH_SUPPRESSION_APPROVAL = "always"
     rule = suppression_rule_create(name="tiny", reason="x", query="band=critical&account=111111111111", actor=analyst)
     assert rule.status == "pending"
     assert filter_in(synced, "us-east-1", "tiny") is None
