@@ -92,6 +92,12 @@ TASK_QUEUES = {
     "findings.tasks.bulk_action_run": "writebacks",
     "triage.tasks.bulk_actions_recover": "writebacks",
     "findings.tasks.accepted_risk_reopen": "writebacks",
+    # Suppression governance: expiry deletes filters and reopens findings (write-backs); importing reads
+    # GuardDuty's filters (a sync); hit counts are report-like counting; review reminders are alerts.
+    "triage.tasks.suppression_rules_expire": "writebacks",
+    "triage.tasks.suppression_filters_import": "syncs",
+    "triage.tasks.suppression_hits_count": "reports",
+    "triage.tasks.suppression_reviews_due": "default",
     # Default: housekeeping and probes (findings_retention_purge, demo_history_seed, worker_probe).
 }
 

@@ -28,17 +28,19 @@ KINDS = {
         "findings.tasks.findings_reconcile_all_regions", "findings.tasks.findings_reconcile_region",
         "findings.tasks.findings_ids_compare_all_regions", "findings.tasks.findings_ids_compare_region",
         "findings.tasks.findings_ledger_all_regions", "findings.tasks.findings_ledger_region",
-        "findings.tasks.findings_push_confirm",
+        "findings.tasks.findings_push_confirm", "triage.tasks.suppression_filters_import",
     },
     "members": {"accounts.tasks.member_operation_run", "accounts.tasks.member_invitations_verify"},
     "reports": {"findings.tasks.findings_figures_refresh", "findings.tasks.findings_report_snapshot",
-                "reports.tasks.findings_figures_rebuild", "reports.tasks.report_pdf_render"},
+                "reports.tasks.findings_figures_rebuild", "reports.tasks.report_pdf_render",
+                "triage.tasks.suppression_hits_count"},
     "notifications": {"notifications.tasks.delivery_send", "notifications.tasks.deliveries_retry_due",
                       "notifications.tasks.digests_send", "notifications.tasks.overdue_findings_publish"},
     "writebacks": {"findings.tasks.writeback_flush", "findings.tasks.bulk_action_run",
-                   "triage.tasks.bulk_actions_recover", "findings.tasks.accepted_risk_reopen"},
+                   "triage.tasks.bulk_actions_recover", "findings.tasks.accepted_risk_reopen",
+                   "triage.tasks.suppression_rules_expire"},
     "default": {"findings.tasks.findings_retention_purge", "findings.tasks.demo_history_seed",
-                "guardwatch.core.tasks.worker_probe"},
+                "guardwatch.core.tasks.worker_probe", "triage.tasks.suppression_reviews_due"},
 }  # fmt: skip
 EXPECTED = {name: kind for kind, names in KINDS.items() for name in names}
 
