@@ -67,8 +67,10 @@ class Matrix:
     regions: list[str]
 
 
-def _matrix_accounts(*, q: str = "", gaps_only: bool = False) -> QuerySet[MemberAccount]:
+def _matrix_accounts(*, q: str = "", gaps_only: bool = False, scope=None) -> QuerySet[MemberAccount]:
     accounts = MemberAccount.objects.order_by("account_id")
+    if scope is not None:  # a team-scoped user's accounts (guardwatch.core.scope)
+        accounts = accounts.filter(account_id__in=sorted(scope))
     q = account_search_normalize(q)  # 4444-5555-6666, as the console shows ids
     if q:
         accounts = accounts.filter(
@@ -83,14 +85,14 @@ _PLAN_FIELDS = tuple(PROTECTION_PLANS)
 _PLAN_LABELS = tuple(label for _names, label in PROTECTION_PLANS.values())
 
 
-def coverage_matrix(*, q: str = "", gaps_only: bool = False, page_number=None) -> Matrix:
+def coverage_matrix(*, q: str = "", gaps_only: bool = False, page_number=None, scope=None) -> Matrix:
     """One page of accounts with a cell per configured region (two queries plus the count).
 
     The page's ~1,700 memberships are read as tuples (status, plans off and the plans' statuses),
     not model instances: building instances was most of the matrix's time.
     """
     configured = regions()
-    accounts_qs = _matrix_accounts(q=q, gaps_only=gaps_only).only("id", "account_id", "display_name")
+    accounts_qs = _matrix_accounts(q=q, gaps_only=gaps_only, scope=scope).only("id", "account_id", "display_name")
     page = Paginator(accounts_qs, MATRIX_PER_PAGE).get_page(page_number)
     accounts = list(page.object_list)
     found: dict[tuple[int, str], tuple[str, tuple[str, ...]]] = {}
@@ -123,19 +125,19 @@ def coverage_matrix(*, q: str = "", gaps_only: bool = False, page_number=None) -
     return Matrix(page=page, rows=rows, regions=configured)
 
 
-def coverage_matrix_rows(*, q: str = "", gaps_only: bool = False):
+def coverage_matrix_rows(*, q: str = "", gaps_only: bool = False, scope=None):
     """Every account's row for the CSV (streamed: one pass over memberships ordered by account)."""
     configured = regions()
     statuses: dict[int, dict[str, str]] = {}
     memberships = (
         Membership.objects.filter(
-            region__in=configured, account__in=_matrix_accounts(q=q, gaps_only=gaps_only)
+            region__in=configured, account__in=_matrix_accounts(q=q, gaps_only=gaps_only, scope=scope)
         )
         .values_list("account_id", "region", "relationship_status")
         .order_by()
     )
     for account_id, region, status in memberships.iterator(chunk_size=5000):
         statuses.setdefault(account_id, {})[region] = status
-    for account in _matrix_accounts(q=q, gaps_only=gaps_only).iterator(chunk_size=2000):
+    for account in _matrix_accounts(q=q, gaps_only=gaps_only, scope=scope).iterator(chunk_size=2000):
         mine = statuses.get(account.pk, {})
         yield [account.account_id, account.display_name, *(status_label(mine.get(r, "")) for r in configured)]

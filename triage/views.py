@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,6 +27,7 @@ from findings import sla
 from findings.models import TriageStatus
 from guardwatch.core.access import can, requires
 from guardwatch.core.redirects import next_url
+from guardwatch.core.scope import organisation_wide, scope_for
 from guardwatch.core.slots import Slot, SlotsBusy, slot_acquire
 from triage import bulk as bulk_actions
 from triage import detail, selectors, suppression, words
@@ -153,7 +154,7 @@ def finding_list(request: HttpRequest) -> HttpResponse:
 @requires("view_findings")
 def finding_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Everything about one finding, its timeline and the actions an analyst can take."""
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     context = {
         "finding": finding,
         "explained": detail.finding_explained(finding),
@@ -180,7 +181,7 @@ def _back_to_detail(pk: int) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def finding_status_view(request: HttpRequest, pk: int) -> HttpResponse:
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     try:
         until = triage.accepted_until_parse(request.POST.get("accepted_until", "").strip())
         triage.finding_status_change(
@@ -201,7 +202,7 @@ def finding_status_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def finding_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     username = request.POST.get("assignee", "").strip()
     assignee = get_object_or_404(get_user_model(), username=username) if username else None
     try:
@@ -216,7 +217,7 @@ def finding_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def finding_comment_view(request: HttpRequest, pk: int) -> HttpResponse:
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     try:
         triage.finding_comment_add(finding=finding, body=request.POST.get("body", ""), actor=request.user)
     except triage.TriageError as error:
@@ -229,7 +230,7 @@ def finding_comment_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def finding_feedback_view(request: HttpRequest, pk: int) -> HttpResponse:
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     useful = request.POST.get("feedback") == "useful"
     triage.finding_feedback_set(finding=finding, useful=useful, actor=request.user)
     messages.success(
@@ -288,6 +289,8 @@ def bulk_view(request: HttpRequest) -> HttpResponse:
 def bulk_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """A queued bulk action's progress; the fragment polls itself until the task finishes."""
     bulk = get_object_or_404(BulkAction, pk=pk)
+    if scope_for(request.user) is not None and bulk.actor_id != request.user.pk:
+        raise Http404("No such bulk action.")  # another's filter may name accounts outside the user's teams
     context = {
         "bulk": bulk,
         "label": bulk_actions.BULK_ACTIONS.get(bulk.action, bulk.action),
@@ -350,6 +353,7 @@ def saved_view_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @requires("view_findings")
+@organisation_wide
 def suppression_list(request: HttpRequest) -> HttpResponse:
     """Suppression rules, a form to create one from a filter, and the write-back queue."""
     query = request.GET.get("query", "")
@@ -385,6 +389,7 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @requires("triage_findings")
+@organisation_wide
 def suppression_create_view(request: HttpRequest) -> HttpResponse:
     """Step 1 shows what the rule would hide now and asks to confirm; step 2 (`confirmed`) creates it."""
     query = request.POST.get("query", "")
@@ -418,6 +423,7 @@ def suppression_create_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @requires("approve_suppression")
+@organisation_wide
 def suppression_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(SuppressionRule, pk=pk)
     try:
@@ -431,6 +437,7 @@ def suppression_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @requires("approve_suppression")
+@organisation_wide
 def suppression_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(SuppressionRule, pk=pk)
     try:
@@ -444,6 +451,7 @@ def suppression_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @requires("view_findings")
+@organisation_wide
 def suppression_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(SuppressionRule, pk=pk)
     if request.method == "POST":
@@ -474,6 +482,7 @@ def suppression_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @requires("triage_findings")
+@organisation_wide
 def suppression_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(SuppressionRule, pk=pk)
     try:
@@ -487,6 +496,7 @@ def suppression_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @requires("triage_findings")
+@organisation_wide
 def writeback_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     writeback = get_object_or_404(WriteBack, pk=pk)
     writeback_retry(writeback=writeback, actor=request.user)
