@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from accounts.csvimport import account_id_normalize
 from accounts.models import MemberAccount, ScopedUser, Team, TeamMembership
@@ -45,10 +46,17 @@ def team_account_ids(*, teams: Sequence[Team]) -> frozenset[str]:
 
 
 def user_scope(user) -> Scope:
-    """None for an organisation-wide user; the union of their teams' accounts when they are team-scoped."""
-    if user.groups.filter(name=Role.ADMIN.value).exists():
-        return None
-    if not ScopedUser.objects.filter(user=user).exists():
+    """None for an organisation-wide user; the union of their teams' accounts when they are team-scoped.
+
+    One query says which (Admins are organisation-wide whatever their mark); a scoped person costs one more
+    for their teams and, when the teams have OU or tag rules, one for the accounts those match.
+    """
+    admin = Group.objects.filter(name=Role.ADMIN.value, user=OuterRef("pk"))
+    flags = get_user_model().objects.filter(pk=user.pk).annotate(
+        admin=Exists(admin), scoped=Exists(ScopedUser.objects.filter(user=OuterRef("pk")))
+    )
+    is_admin, scoped = flags.values_list("admin", "scoped").first() or (False, False)
+    if is_admin or not scoped:
         return None
     return team_account_ids(teams=list(Team.objects.filter(memberships__user=user)))
 
