@@ -19,30 +19,32 @@ def _rules_text(team: Team | None) -> dict[str, str]:
             "organizational_units": ", ".join(team.organizational_units), "tags": ", ".join(team.tags)}  # fmt: skip
 
 
-def _save(request: HttpRequest, team: Team | None) -> tuple[Team | None, str]:
-    """Create or change a team from the POSTed form: (the team, "") or (None, what is wrong)."""
+def _team_form(request: HttpRequest, team: Team | None) -> tuple[Team | None, dict[str, str], str]:
+    """The form's values and, on a POST, the team created or changed: (team, values, "") or (None, the values
+    as typed, what is wrong) so the page shows them again with the message."""
+    values = _rules_text(team)
+    if request.method != "POST":
+        return None, values, ""
     try:
         rules = teams.team_rules_parse(
             account_ids=request.POST.get("account_ids", "")[:60_000],
             organizational_units=request.POST.get("organizational_units", "")[:10_000],
             tags=request.POST.get("tags", "")[:10_000],
         )
-        return teams.team_save(team=team, name=request.POST.get("name", ""), rules=rules, actor=request.user), ""
+        saved = teams.team_save(team=team, name=request.POST.get("name", ""), rules=rules, actor=request.user)
     except ValidationError as error:
-        return None, " ".join(error.messages)
+        return None, {key: request.POST.get(key, "") for key in values}, " ".join(error.messages)
+    return saved, values, ""
 
 
 @require_http_methods(["GET", "POST"])
 @requires("manage_settings")
 def team_list(request: HttpRequest) -> HttpResponse:
     """Every team with its rules and members; a form to add one."""
-    values, error = _rules_text(None), ""
-    if request.method == "POST":
-        team, error = _save(request, None)
-        if team is not None:
-            messages.success(request, f"Team “{team.name}” created.")
-            return redirect("accounts:teams")
-        values = {key: request.POST.get(key, "") for key in values}
+    team, values, error = _team_form(request, None)
+    if team is not None:
+        messages.success(request, f"Team “{team.name}” created.")
+        return redirect("accounts:teams")
     context = {"teams": teams.team_list(), "values": values, "error": error, "scoped": teams.scoped_user_ids()}
     return render(request, "accounts/teams.html", context)
 
@@ -51,13 +53,11 @@ def team_list(request: HttpRequest) -> HttpResponse:
 @requires("manage_settings")
 def team_edit(request: HttpRequest, pk: int) -> HttpResponse:
     team = teams.team_get(pk=pk)
-    values, error = _rules_text(team), ""
-    if request.method == "POST":
-        saved, error = _save(request, team)
-        if saved is not None:
-            messages.success(request, f"Team “{saved.name}” saved.")
-            return redirect("accounts:teams")
-        values = {key: request.POST.get(key, "") for key in values}
+    saved, values, error = _team_form(request, team)
+    if saved is not None:
+        messages.success(request, f"Team “{saved.name}” saved.")
+        return redirect("accounts:teams")
+    if error:
         team.refresh_from_db()
     account_ids = sorted(teams.team_account_ids(teams=[team]))
     context = {"team": team, "values": values, "error": error, "account_ids": account_ids}
