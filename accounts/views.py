@@ -95,7 +95,7 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
     failed = operations.recreate_regions(account=account)
     edit = AccountEditForm(
         initial={"display_name": account.display_name, "notes": account.notes, "tags": ", ".join(account.tags),
-                 "auto_accept": account.auto_accept}  # fmt: skip
+                 "auto_accept": account.auto_accept, "organizational_unit": account.organizational_unit}  # fmt: skip
     )
     context = {
         "detail": detail,

@@ -83,3 +83,15 @@ def test_coverage_cached_for_the_organisation_is_not_served_to_a_scoped_reader(w
     blue = scope_for(_fresh(world["people"]["blue_manager"]))
     summary = coverage_summary(scope=blue)
     assert summary.accounts == 2 and summary.gap_counts["resigned"] == 1
+
+
+def test_admin_records_an_accounts_ou_and_the_ou_team_then_owns_it(db, admin):
+    MemberAccount.objects.create(account_id="777777777777", email="d@example.com")
+    team = Team.objects.create(name="Payments OU", organizational_units=["ou-ab12-paymnt01"])
+    client = Client()
+    client.force_login(admin)
+    refused = client.post("/accounts/777777777777/edit/", {"organizational_unit": "payments"})
+    assert refused.status_code == 302 and MemberAccount.objects.get().organizational_unit == ""
+    client.post("/accounts/777777777777/edit/", {"organizational_unit": "ou-ab12-paymnt01"})
+    assert team_account_ids(teams=[team]) == {"777777777777"}
+    assert AuditEntry.objects.get(verb="member.update").details == {"organizational_unit": "ou-ab12-paymnt01"}
