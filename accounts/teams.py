@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
+from django.shortcuts import get_object_or_404
 
 from accounts.csvimport import account_id_normalize
 from accounts.models import MemberAccount, ScopedUser, Team, TeamMembership
@@ -67,8 +68,7 @@ def team_list() -> list[Team]:
 
 
 def team_get(*, pk: int) -> Team:
-    from django.shortcuts import get_object_or_404
-
+    """One team, or 404."""
     return get_object_or_404(Team, pk=pk)
 
 
@@ -147,8 +147,3 @@ def user_teams_set(*, user, teams: Sequence[Team], scoped: bool, actor) -> None:
             "before": {"teams": sorted(before_teams), "scoped": before_scoped},
             "after": {"teams": sorted(after_teams), "scoped": scoped},
         })  # fmt: skip
-
-
-def users_for_teams() -> list:
-    """Everyone who may be put in a team (service tokens' users included: a token acts as its user)."""
-    return list(get_user_model().objects.filter(is_active=True).order_by("username"))
