@@ -107,7 +107,8 @@ def main() -> None:
 def _write_doc(total, team_findings, team_open, results, plan, loads, uptimes, seed_seconds) -> None:
     scoped = [r for r in results if r.name.startswith("scoped")]
     worst = max(r.p95_ms for r in scoped)
-    index_lines = [line.strip() for line in plan.splitlines() if "Index" in line or "Execution Time" in line]
+    index_lines = [re.sub(r"'\{[^}]*\}'", "'{…the 50 ids…}'", line.strip())
+                   for line in plan.splitlines() if "Index" in line or "Execution Time" in line or "Sort" in line]
     lines = [
         BEGIN,
         "## Teams: a team-scoped analyst's findings list at a million findings (`bench/bench_teams.py`)",
