@@ -56,6 +56,11 @@ class AccountEditForm(forms.Form):
     display_name = forms.CharField(label="Display name", max_length=128, required=False)
     tags = forms.CharField(label="Tags", max_length=500, required=False, help_text="Comma-separated.")
     notes = forms.CharField(label="Notes", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    organizational_unit = forms.RegexField(
+        label="Organizational unit", regex=r"^(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$", max_length=68,
+        required=False, help_text="The AWS Organizations OU (ou-…) the account is in; teams can be defined by OU.",
+        error_messages={"invalid": "An OU id looks like ou-ab12-cdef3456 (or a root, r-ab12)."},
+    )
     auto_accept = forms.BooleanField(
         label="Auto-accept invitations through the member role", required=False,
         help_text="GuardWatch assumes GUARDWATCH_MEMBER_ROLE_NAME in the account, enables GuardDuty if needed and "

@@ -56,6 +56,8 @@ class MemberAccount(models.Model):
     display_name = models.CharField(max_length=128, blank=True)
     notes = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
+    # The AWS Organizations organizational unit the account sits in (`ou-…`), for teams defined by OU.
+    organizational_unit = models.CharField(max_length=68, blank=True, default="", db_default="", db_index=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.INVITATION)
     # Whether AWS Organizations listed the account in the administrator's organization at the last read of the
     # Organization page's snapshot (or GuardWatch added it from there): Organizations-mode rules apply to it.
@@ -433,3 +435,51 @@ class PlanRow:
 
 
 # --- end coverage (reports) ---------------------------------------------------------------------
+
+
+class Team(models.Model):
+    """A group of people who own a set of member accounts: listed ids, Organizations OUs, and account tags.
+
+    An account belongs to the team when any rule matches it. A team-scoped member (`ScopedUser`) sees only
+    the findings, alerts, coverage and figures of their teams' accounts (`guardwatch.core.scope`).
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    account_ids = models.JSONField(default=list, blank=True)  # 12-digit ids, whether or not yet members
+    organizational_units = models.JSONField(default=list, blank=True)  # `ou-…` ids
+    tags = models.JSONField(default=list, blank=True)  # account tags as written on the account (`env=prod`)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMembership(models.Model):
+    """A person in a team."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="team_membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team}"
+
+
+class ScopedUser(models.Model):
+    """Marks a person as team-scoped: they see only their teams' accounts (none if they are in no team).
+
+    Admins are always organisation-wide, so the mark has no effect on them.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="team_scope"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} (team-scoped)"

@@ -25,6 +25,7 @@ from accounts.models import (
     status_label,
 )
 from guardwatch.core.models import AuditEntry
+from guardwatch.core.scope import scope_for, scope_q
 
 PER_PAGE = 100
 # Operations still under way (verifying: invitations sent, GuardDuty still checking emails).
@@ -112,8 +113,8 @@ class AccountPage:
         return any(state.refreshing for state in self.region_states.values())
 
 
-def _text_filtered(filters: AccountFilters) -> QuerySet[MemberAccount]:
-    qs = MemberAccount.objects.all()
+def _text_filtered(filters: AccountFilters, user=None) -> QuerySet[MemberAccount]:
+    qs = MemberAccount.objects.filter(scope_q(user))
     if filters.q:
         q = filters.q
         qs = qs.filter(
@@ -122,9 +123,9 @@ def _text_filtered(filters: AccountFilters) -> QuerySet[MemberAccount]:
     return qs
 
 
-def account_queryset(filters: AccountFilters) -> QuerySet[MemberAccount]:
-    """Accounts matching the text, status and region filters, sorted."""
-    qs = _text_filtered(filters)
+def account_queryset(filters: AccountFilters, user=None) -> QuerySet[MemberAccount]:
+    """Accounts matching the text, status and region filters, sorted (only a team-scoped user's teams' ones)."""
+    qs = _text_filtered(filters, user)
     if filters.status:
         memberships = Membership.objects.filter(account=OuterRef("pk"))
         if filters.region:
@@ -139,10 +140,12 @@ def account_queryset(filters: AccountFilters) -> QuerySet[MemberAccount]:
     return qs.order_by(order, "account_id") if "account_id" not in order else qs.order_by(order)
 
 
-def account_page(*, filters: AccountFilters, page_number=None, per_page: int = PER_PAGE) -> AccountPage:
-    """One page of accounts with a status cell per region, plus per-status counts, in constant queries."""
+def account_page(*, filters: AccountFilters, user, page_number=None, per_page: int = PER_PAGE) -> AccountPage:
+    """One page of accounts with a status cell per region, plus per-status counts, in constant queries.
+
+    A team-scoped `user` sees their teams' accounts and no member operations (those span the organisation)."""
     regions = [filters.region] if filters.region else list(settings.GUARDWATCH_AWS_REGIONS)
-    page = Paginator(account_queryset(filters), per_page).get_page(page_number)
+    page = Paginator(account_queryset(filters, user), per_page).get_page(page_number)
     accounts = list(page.object_list)
     by_account: dict[int, dict[str, tuple[str, str]]] = {}
     if accounts:
@@ -168,19 +171,19 @@ def account_page(*, filters: AccountFilters, page_number=None, per_page: int = P
         page=page,
         rows=rows,
         regions=regions,
-        counts=status_counts(filters=filters, regions=regions),
+        counts=status_counts(filters=filters, regions=regions, user=user),
         region_states={state.region: state for state in RegionState.objects.all()},
         active_operations=list(
             MemberOperation.objects.filter(status__in=ACTIVE_STATUSES)[:5]
-        ),
+        ) if scope_for(user) is None else [],
     )
 
 
-def status_counts(*, filters: AccountFilters, regions: list[str]) -> list[StatusCount]:
+def status_counts(*, filters: AccountFilters, regions: list[str], user=None) -> list[StatusCount]:
     """Memberships per status over the text-filtered accounts (2 queries), "Not a member" included."""
-    accounts = _text_filtered(filters)
+    accounts = _text_filtered(filters, user)
     memberships = Membership.objects.filter(region__in=regions)
-    if filters.q:
+    if filters.q or scope_for(user) is not None:
         memberships = memberships.filter(account__in=accounts)
     grouped = (
         memberships.exclude(relationship_status="")
@@ -201,9 +204,9 @@ def status_choices() -> list[tuple[str, str]]:
     return [(s, status_label(s)) for s in STATUS_LABELS if s] + [(NOT_A_MEMBER, status_label(""))]
 
 
-def account_get(*, account_id: str) -> MemberAccount:
-    """One account by its 12-digit id, or 404."""
-    return get_object_or_404(MemberAccount, account_id=account_id)
+def account_get(*, account_id: str, user) -> MemberAccount:
+    """One account by its 12-digit id, or 404 (also outside a team-scoped user's teams)."""
+    return get_object_or_404(MemberAccount.objects.filter(scope_q(user)), account_id=account_id)
 
 
 @dataclass

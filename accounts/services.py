@@ -147,16 +147,19 @@ def member_account_create(
 
 
 def member_account_update(
-    *, account: MemberAccount, actor, display_name: str, notes: str, tags: Sequence[str], auto_accept: bool
+    *, account: MemberAccount, actor, display_name: str, notes: str, tags: Sequence[str], auto_accept: bool,
+    organizational_unit: str | None = None,
 ) -> MemberAccount:
-    """Change what GuardWatch keeps about an account (not its GuardDuty state)."""
+    """Change what GuardWatch keeps about an account (not its GuardDuty state); `organizational_unit` None keeps it."""
     before = {"display_name": account.display_name, "notes": account.notes, "tags": account.tags,
-              "auto_accept": account.auto_accept}  # fmt: skip
+              "auto_accept": account.auto_accept, "organizational_unit": account.organizational_unit}  # fmt: skip
     account.display_name, account.notes, account.tags, account.auto_accept = (
         display_name.strip(), notes, list(tags), auto_accept
     )
+    if organizational_unit is not None:
+        account.organizational_unit = organizational_unit.strip()
     after = {"display_name": account.display_name, "notes": account.notes, "tags": account.tags,
-             "auto_accept": account.auto_accept}  # fmt: skip
+             "auto_accept": account.auto_accept, "organizational_unit": account.organizational_unit}  # fmt: skip
     changed = {key: value for key, value in after.items() if before[key] != value}
     if changed:
         with transaction.atomic():

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from accounts import views
+from accounts import team_views, views
 
 app_name = "accounts"
 
@@ -18,6 +18,10 @@ urlpatterns = [
     path("operations/<int:pk>/retry/", views.operation_retry, name="operation_retry"),
     path("organization/", views.organization, name="organization"),
     path("organization/refresh/", views.organization_refresh, name="organization_refresh"),
+    path("teams/", team_views.team_list, name="teams"),
+    path("teams/<int:pk>/", team_views.team_edit, name="team_edit"),
+    path("teams/<int:pk>/delete/", team_views.team_delete, name="team_delete"),
+    path("teams/people/<int:pk>/", team_views.user_teams, name="user_teams"),
     path("organization/auto-enable/", views.organization_auto_enable, name="organization_auto_enable"),
     re_path(r"^(?P<account_id>[0-9]{12})/$", views.account_detail, name="detail"),
     re_path(r"^(?P<account_id>[0-9]{12})/edit/$", views.account_edit, name="edit"),

@@ -32,6 +32,7 @@ from accounts.gateway import GatewayError
 from accounts.models import MemberAccount, MemberOperation, MemberOperationResult
 from guardwatch.core.access import requires
 from guardwatch.core.redirects import next_url
+from guardwatch.core.scope import organisation_wide
 
 SELECTION_KEY = "accounts.selection"
 PREVIEW_KEY = "accounts.csv_preview"
@@ -73,7 +74,7 @@ def _back(request: HttpRequest, fallback: str) -> str:
 def account_list(request: HttpRequest) -> HttpResponse:
     """All member accounts with a status cell per region; filters, counts, sort and page in the query string."""
     filters = selectors.AccountFilters.from_query(request.GET)
-    data = selectors.account_page(filters=filters, page_number=request.GET.get("page"))
+    data = selectors.account_page(filters=filters, user=request.user, page_number=request.GET.get("page"))
     context = {
         "data": data,
         "filters": filters,
@@ -89,12 +90,12 @@ def account_list(request: HttpRequest) -> HttpResponse:
 @requires("view_members")
 def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
     """One account: its membership in every region, status history, runs touching it, audit trail."""
-    account = selectors.account_get(account_id=account_id)
+    account = selectors.account_get(account_id=account_id, user=request.user)
     detail = selectors.account_detail(account=account)
     failed = operations.recreate_regions(account=account)
     edit = AccountEditForm(
         initial={"display_name": account.display_name, "notes": account.notes, "tags": ", ".join(account.tags),
-                 "auto_accept": account.auto_accept}  # fmt: skip
+                 "auto_accept": account.auto_accept, "organizational_unit": account.organizational_unit}  # fmt: skip
     )
     context = {
         "detail": detail,
@@ -113,7 +114,7 @@ def account_detail(request: HttpRequest, account_id: str) -> HttpResponse:
 @require_POST
 @requires("manage_members")
 def account_edit(request: HttpRequest, account_id: str) -> HttpResponse:
-    account = selectors.account_get(account_id=account_id)
+    account = selectors.account_get(account_id=account_id, user=request.user)
     form = AccountEditForm(request.POST)
     if form.is_valid():
         services.member_account_update(account=account, actor=request.user, **form.cleaned_data)
@@ -269,7 +270,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
 @requires("manage_members")
 def account_action(request: HttpRequest, account_id: str) -> HttpResponse:
     """One action on one account, in one region or all (destructive ones confirmed in the browser)."""
-    account = selectors.account_get(account_id=account_id)
+    account = selectors.account_get(account_id=account_id, user=request.user)
     form = AccountActionForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Unknown action or region.")
@@ -288,7 +289,7 @@ def account_action(request: HttpRequest, account_id: str) -> HttpResponse:
 @requires("manage_members")
 def account_remove(request: HttpRequest, account_id: str) -> HttpResponse:
     """Remove an account from GuardWatch entirely: a page that says what goes and what stays, then do it."""
-    account = selectors.account_get(account_id=account_id)
+    account = selectors.account_get(account_id=account_id, user=request.user)
     detail = selectors.account_detail(account=account)
     problem = ""
     if request.method == "POST" and request.POST.get("confirmed") == "yes":
@@ -307,7 +308,7 @@ def account_remove(request: HttpRequest, account_id: str) -> HttpResponse:
 @requires("manage_members")
 def account_recreate(request: HttpRequest, account_id: str) -> HttpResponse:
     """EmailVerificationFailed: delete, create with the corrected email, invite again."""
-    account = selectors.account_get(account_id=account_id)
+    account = selectors.account_get(account_id=account_id, user=request.user)
     form = RecreateForm(request.POST, regions=operations.recreate_regions(account=account))
     if not form.is_valid():
         messages.error(request, "Not re-created: " + "; ".join(e for errors in form.errors.values() for e in errors))
@@ -324,6 +325,7 @@ def account_recreate(request: HttpRequest, account_id: str) -> HttpResponse:
 
 @require_GET
 @requires("view_members")
+@organisation_wide
 @vary_on_headers("HX-Request")
 def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Live progress of an operation and its per-account results; polls itself while it runs."""
@@ -365,6 +367,7 @@ def refresh(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @requires("view_members")
+@organisation_wide
 @vary_on_headers("HX-Request")
 def organization(request: HttpRequest) -> HttpResponse:
     """Organizations mode from the kept snapshot (never AWS on a GET): accounts to add, auto-enable per region."""

@@ -29,6 +29,7 @@ from findings import selectors as findings_selectors
 from guardwatch.core import selectors as core_selectors
 from guardwatch.core.forms import AuditFilterForm
 from guardwatch.core.models import Alert
+from guardwatch.core.scope import organisation_wide, scope_for
 from guardwatch.core.services import alert_acknowledge
 from reports import coverage
 from reports.services import findings_dashboard
@@ -122,7 +123,7 @@ def findings_list(request: Request) -> Response:
 @endpoint({"GET": "view_findings"})
 def finding_detail(request: Request, pk: int) -> Response:
     """One finding."""
-    return Response(s.FindingDetailSerializer(findings_selectors.finding_get(pk=pk)).data)
+    return Response(s.FindingDetailSerializer(findings_selectors.finding_get(pk=pk, user=request.user)).data)
 
 
 @extend_schema(operation_id="findings_timeline", responses=_answers({200: s.TimelineEntrySerializer(many=True)}, 404),
@@ -130,7 +131,7 @@ def finding_detail(request: Request, pk: int) -> Response:
 @endpoint({"GET": "view_findings"})
 def finding_timeline(request: Request, pk: int) -> Response:
     """Status changes, assignments, comments, write-backs and GuardDuty occurrences, oldest first."""
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     return Response(s.TimelineEntrySerializer(triage_selectors.finding_timeline(finding=finding), many=True).data)
 
 
@@ -139,7 +140,7 @@ def finding_timeline(request: Request, pk: int) -> Response:
 @endpoint({"POST": "triage_findings"})
 def finding_status(request: Request, pk: int) -> Response:
     """Move a finding to a status (accepted risk needs a reason and an expiry), optionally with a comment."""
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     data = _valid(s.StatusChangeSerializer, request)
     try:
         until = triage.accepted_until_parse(data["accepted_until"].strip())
@@ -155,7 +156,7 @@ def finding_status(request: Request, pk: int) -> Response:
 @endpoint({"POST": "triage_findings"})
 def finding_assign(request: Request, pk: int) -> Response:
     """Assign a finding to a person (an Analyst or Admin), or unassign it."""
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     username = (_valid(s.AssignSerializer, request)["assignee"] or "").strip()
     assignee = None
     if username:
@@ -166,7 +167,7 @@ def finding_assign(request: Request, pk: int) -> Response:
         triage.finding_assign(finding=finding, assignee=assignee, actor=request.user)
     except triage.TriageError as error:
         raise _refused(error) from None
-    return Response(s.FindingDetailSerializer(findings_selectors.finding_get(pk=pk)).data)
+    return Response(s.FindingDetailSerializer(findings_selectors.finding_get(pk=pk, user=request.user)).data)
 
 
 @extend_schema(operation_id="findings_comment", request=s.CommentSerializer,
@@ -174,7 +175,7 @@ def finding_assign(request: Request, pk: int) -> Response:
 @endpoint({"POST": "triage_findings"})
 def finding_comment(request: Request, pk: int) -> Response:
     """Add a comment to a finding's timeline; answers the timeline."""
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     try:
         triage.finding_comment_add(finding=finding, body=_valid(s.CommentSerializer, request)["body"], actor=request.user)
     except triage.TriageError as error:
@@ -188,9 +189,9 @@ def finding_comment(request: Request, pk: int) -> Response:
 @endpoint({"POST": "triage_findings"})
 def finding_feedback(request: Request, pk: int) -> Response:
     """Tell GuardDuty the finding was useful or not (written back to GuardDuty)."""
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     triage.finding_feedback_set(finding=finding, useful=_valid(s.FeedbackSerializer, request)["useful"], actor=request.user)
-    return Response(s.FindingDetailSerializer(findings_selectors.finding_get(pk=pk)).data)
+    return Response(s.FindingDetailSerializer(findings_selectors.finding_get(pk=pk, user=request.user)).data)
 
 
 @extend_schema(operation_id="findings_bulk", request=s.BulkSerializer,
@@ -240,7 +241,7 @@ def accounts(request: Request) -> Response:
     if request.method == "POST":
         return _account_create(request)
     filters = account_selectors.AccountFilters.from_query(request.query_params)
-    data = account_selectors.account_page(filters=filters, page_number=_page_number(request))
+    data = account_selectors.account_page(filters=filters, user=request.user, page_number=_page_number(request))
     return Response({"results": _account_rows(data.rows), "page": data.page.number,
                      "pages": data.page.paginator.num_pages, "count": data.page.paginator.count})  # fmt: skip
 
@@ -255,14 +256,14 @@ def _account_create(request: Request) -> Response:
 
 def _one_account(account: MemberAccount) -> list:
     filters = account_selectors.AccountFilters(q=account.account_id)
-    return [row for row in account_selectors.account_page(filters=filters).rows if row.account.pk == account.pk]
+    return [row for row in account_selectors.account_page(filters=filters, user=None).rows if row.account.pk == account.pk]
 
 
 @extend_schema(operation_id="accounts_retrieve", tags=["accounts"], responses=_answers({200: s.AccountSerializer}, 404))
 @endpoint({"GET": "view_members"})
 def account_detail(request: Request, account_id: str) -> Response:
     """One account and its status in each region."""
-    return Response(_account_rows(_one_account(account_selectors.account_get(account_id=account_id)))[0])
+    return Response(_account_rows(_one_account(account_selectors.account_get(account_id=account_id, user=request.user)))[0])
 
 
 @extend_schema(operation_id="accounts_import", request={"multipart/form-data": s.AccountImportSerializer},
@@ -306,20 +307,21 @@ def accounts_invite(request: Request) -> Response:
 @endpoint({"GET": "view_reports"})
 def coverage_summary(request: Request) -> Response:
     """Whether every account and region is watched: % monitored per region and overall, gap counts."""
-    summary = coverage.coverage_summary()
+    scope = scope_for(request.user)
+    summary = coverage.coverage_summary(scope=scope)
     regions = [{"region": r.region, "managed": r.managed, "monitored": r.monitored, "accounts": r.accounts,
                 "percent": r.percent, "has_detector": r.has_detector, "findings_synced_at": r.findings_synced_at,
                 "members_synced_at": r.members_synced_at} for r in summary.regions]  # fmt: skip
     return Response({"accounts": summary.accounts, "fully_monitored": summary.fully_monitored,
                      "percent": summary.percent, "accounts_percent": summary.accounts_percent,
-                     "as_of": summary.as_of, "gap_counts": coverage.gap_counts(summary=summary), "regions": regions})  # fmt: skip
+                     "as_of": summary.as_of, "gap_counts": coverage.gap_counts(summary=summary, scope=scope), "regions": regions})  # fmt: skip
 
 
 @extend_schema(operation_id="reports_findings", tags=["reports"], responses=_answers({200: s.FindingsFiguresSerializer}))
 @endpoint({"GET": "view_findings"})
 def findings_figures(request: Request) -> Response:
     """The dashboard's findings figures: open findings per severity band, overdue ones."""
-    figures = findings_dashboard()
+    figures = findings_dashboard(scope=scope_for(request.user))
     return Response({"open_by_band": figures.open_by_band, "open_total": figures.open_total,
                      "overdue": figures.overdue, "computed_at": figures.computed_at})  # fmt: skip
 
@@ -332,6 +334,7 @@ def findings_figures(request: Request) -> Response:
 @extend_schema(methods=["POST"], operation_id="suppression_rules_create", request=s.SuppressionRuleCreateSerializer,
                tags=["suppression"], responses=_answers({201: s.SuppressionRuleSerializer}, 400))  # fmt: skip
 @endpoint({"GET": "view_findings", "POST": "triage_findings"})
+@organisation_wide
 def suppression_rules(request: Request) -> Response:
     """GET: every suppression rule, pending ones included. POST: create a rule from a filter, pushed to
     GuardDuty, or pending an Admin's approval when it hides many findings."""
@@ -354,7 +357,7 @@ def alerts_list(request: Request) -> Response:
     state = request.query_params.get("state", "open")
     if state not in ("open", "acknowledged", "all"):
         raise ValidationError({"state": ["One of open, acknowledged, all."]})
-    return _paged(core_selectors.alert_list(state=state), s.AlertSerializer, request)
+    return _paged(core_selectors.alert_list(state=state, user=request.user), s.AlertSerializer, request)
 
 
 @extend_schema(operation_id="alerts_acknowledge", request=None, tags=["alerts"],
@@ -362,7 +365,7 @@ def alerts_list(request: Request) -> Response:
 @endpoint({"POST": "manage_members"})
 def alert_acknowledge_endpoint(request: Request, pk: int) -> Response:
     """Mark an alert as seen and handled (no change if it already was)."""
-    alert = get_object_or_404(Alert, pk=pk)
+    alert = get_object_or_404(Alert.objects.filter(core_selectors.alert_scope_q(request.user)), pk=pk)
     alert_acknowledge(alert=alert, actor=request.user)
     return Response(s.AlertSerializer(alert).data)
 

@@ -28,22 +28,11 @@ BEGIN, END = "<!-- triage-bench:begin -->", "<!-- triage-bench:end -->"
 
 
 def _ensure_seeded() -> int:
-    from django.db import connection
+    import seed_findings
 
     from findings.models import Finding
 
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'findings_finding'")
-            row = cursor.fetchone()
-        have = int(row[0]) if row else 0
-    except Exception:  # noqa: BLE001 - no database yet
-        have = 0
-    if have < TARGET * 0.95:
-        import seed_findings
-
-        seed_findings.database_prepare()
-        seed_findings.seed(TARGET)
+    seed_findings.ensure_seeded(TARGET)
     return Finding.objects.count()
 
 

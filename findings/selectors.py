@@ -10,6 +10,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from findings.models import Finding, IngestApiKey, LedgerCheck, SyncRun, SyncState
+from guardwatch.core.scope import scope_q
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,9 @@ def ingest_key_list() -> QuerySet[IngestApiKey]:
     return IngestApiKey.objects.select_related("created_by").order_by("revoked_at", "-created_at", "-id")
 
 
-def finding_get(*, pk: int) -> Finding:
-    """One finding with its assignee, or 404."""
+def finding_get(*, pk: int, user) -> Finding:
+    """One finding with its assignee, or 404 (also for a finding outside a team-scoped user's accounts)."""
     try:
-        return Finding.objects.select_related("assignee").get(pk=pk)
+        return Finding.objects.select_related("assignee").filter(scope_q(user)).get(pk=pk)
     except Finding.DoesNotExist:
         raise Http404("No such finding.") from None

@@ -13,6 +13,7 @@ from findings.selectors import ingest_key_list, ledger_gaps, sync_runs_recent, s
 from findings.services import ingest_key_create, ingest_key_revoke
 from findings.sync import findings_sync_request
 from guardwatch.core.access import requires
+from guardwatch.core.scope import organisation_wide
 
 
 def _sync_context() -> dict:
@@ -29,6 +30,7 @@ def _sync_context() -> dict:
 
 @require_GET
 @requires("view_sync")
+@organisation_wide
 @vary_on_headers("HX-Request")
 def sync_status(request: HttpRequest) -> HttpResponse:
     """Per region: last run, freshness, counts, errors; polls itself while a run is in progress."""
@@ -39,6 +41,7 @@ def sync_status(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @requires("view_sync")
+@organisation_wide
 def sync_now(request: HttpRequest) -> HttpResponse:
     """Queue a pull sync of one region or of all of them."""
     form = SyncNowForm(request.POST)

@@ -164,10 +164,10 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("notifications:rules")
 
 
-def _finding(pk: int):
+def _finding(pk: int, user):
     from findings.selectors import finding_get
 
-    return finding_get(pk=pk)
+    return finding_get(pk=pk, user=user)
 
 
 def _count(raw: str) -> int | None:
@@ -185,7 +185,7 @@ def ticket_panel(request: HttpRequest, finding_pk: int) -> HttpResponse:
     way the panel polls itself to notice that moment. A count, not a time: an issue stamped before the
     page was rendered may commit after it, and a clock comparison would miss it.
     """
-    finding = _finding(finding_pk)
+    finding = _finding(finding_pk, request.user)
     known = _count(request.GET.get("known", ""))
     links = list(selectors.ticket_links_for_finding(finding=finding))
     if known is not None and len(links) > known:
@@ -209,7 +209,7 @@ def ticket_panel(request: HttpRequest, finding_pk: int) -> HttpResponse:
 @require_POST
 def ticket_create(request: HttpRequest, finding_pk: int) -> HttpResponse:
     """ "Create ticket" on a finding page: queue a Jira issue in the chosen (or only) Jira destination."""
-    finding = _finding(finding_pk)
+    finding = _finding(finding_pk, request.user)
     jira = list(selectors.jira_destinations())
     chosen = request.POST.get("destination", "")
     if chosen:

@@ -28,7 +28,17 @@ from accounts.models import (
 )
 from accounts.selectors import invited_q, never_invited_accounts
 from guardwatch.core.models import Alert
+from guardwatch.core.scope import scope_for
+from guardwatch.core.selectors import alert_scope_q
 from reports.cache import reports_cached
+
+Scope = frozenset[str] | None  # guardwatch.core.scope: None for the whole organisation
+
+
+def _scoped(scope: Scope, field: str) -> Q:
+    """Rows of the scope's accounts only (`field` names the account id through the model's relations)."""
+    return Q() if scope is None else Q(**{f"{field}__in": sorted(scope)})
+
 
 GAP_PER_PAGE = 50
 GAP_PREVIEW = 10
@@ -115,10 +125,10 @@ class CoverageSummary:
         return round(100 * self.fully_monitored / self.accounts, 1) if self.accounts else 0.0
 
 
-def _membership_counts(configured: list[str], now: datetime) -> dict[str, dict[str, int]]:
+def _membership_counts(configured: list[str], now: datetime, scope: Scope = None) -> dict[str, dict[str, int]]:
     """Per region: monitored, invited and each status gap's pairs, in one pass over the memberships."""
     rows = (
-        Membership.objects.filter(region__in=configured)
+        Membership.objects.filter(_scoped(scope, "account__account_id"), region__in=configured)
         .values("region")
         .annotate(
             monitored=Count("id", filter=Q(relationship_status=MONITORED)),
@@ -133,9 +143,10 @@ def _membership_counts(configured: list[str], now: datetime) -> dict[str, dict[s
     return {row.pop("region"): row for row in rows}
 
 
-def _fully_monitored(configured: list[str]) -> int:
+def _fully_monitored(configured: list[str], scope: Scope = None) -> int:
     return (
-        Membership.objects.filter(region__in=configured, relationship_status=MONITORED)
+        Membership.objects.filter(_scoped(scope, "account__account_id"), region__in=configured,
+                                  relationship_status=MONITORED)
         .values("account_id")
         .annotate(n=Count("id"))
         .filter(n=len(configured))
@@ -144,20 +155,22 @@ def _fully_monitored(configured: list[str]) -> int:
     )
 
 
-def _plans_off_count(configured: list[str]) -> int:
+def _plans_off_count(configured: list[str], scope: Scope = None) -> int:
     return MemberProtection.objects.filter(
-        plans_off__gt=0, membership__region__in=configured, membership__relationship_status=MONITORED
+        _scoped(scope, "membership__account__account_id"), plans_off__gt=0, membership__region__in=configured, membership__relationship_status=MONITORED
     ).count()
 
 
-def _summary(now: datetime | None = None) -> CoverageSummary:
+def _summary(now: datetime | None = None, scope: Scope = None) -> CoverageSummary:
+    """The figures over every account, or over a team's accounts (`scope`: then without the administrator)."""
     now = now or timezone.now()
     configured = regions()
     unmanaged = unmanaged_regions()
     every = configured + unmanaged
-    members = MemberAccount.objects.count()
-    accounts = members + 1  # the administrator account is watched by its own detectors
-    per_region = _membership_counts(every, now)
+    members = MemberAccount.objects.filter(_scoped(scope, "account_id")).count()
+    organisation = scope is None
+    accounts = members + organisation  # the administrator account is watched by its own detectors
+    per_region = _membership_counts(every, now, scope)
     states = {s.region: s for s in RegionState.objects.filter(region__in=every)}
     from findings.models import SyncState
 
@@ -166,7 +179,7 @@ def _summary(now: datetime | None = None) -> CoverageSummary:
     for region in every:
         state, sync = states.get(region), syncs.get(region)
         managed = region in configured
-        administrator = bool(state and state.detector_id)
+        administrator = bool(state and state.detector_id) and organisation
         rows.append(
             RegionCoverage(
                 region=region,
@@ -184,23 +197,24 @@ def _summary(now: datetime | None = None) -> CoverageSummary:
                 administrator_monitored=administrator,
             )
         )
-    fully = _fully_monitored(configured) if not unmanaged else 0
-    fully += all(r.administrator_monitored for r in rows) if rows else 0
+    fully = _fully_monitored(configured, scope) if not unmanaged else 0
+    fully += all(r.administrator_monitored for r in rows) if rows and organisation else 0
     summary = CoverageSummary(regions=rows, accounts=accounts, fully_monitored=fully, as_of=now)
     managed_counts = [c for region, c in per_region.items() if region in configured]
     counts = {key: sum(c[key] for c in managed_counts) for key in (*_STATUS_GAPS, "pending", "other")}
     counts["never_invited"] = members * len(configured) - sum(c["invited"] for c in managed_counts)
-    counts["plans_off"] = _plans_off_count(configured)
+    counts["plans_off"] = _plans_off_count(configured, scope)
     counts["no_detector"] = sum(1 for r in rows if r.has_detector is False)
     counts["unmanaged_regions"] = len(unmanaged)
     summary.gap_counts = counts
     return summary
 
 
-def coverage_summary() -> CoverageSummary:
-    """% of accounts monitored per region and overall, detectors and freshness; cached briefly."""
+def coverage_summary(*, scope: Scope = None) -> CoverageSummary:
+    """% of accounts monitored per region and overall, detectors and freshness; cached briefly (per scope)."""
     # v3: the summary counts enabled unmanaged regions and the administrator; v2 entries do not.
-    return reports_cached("coverage-summary-v3", {"regions": regions()}, _summary)
+    params = {"regions": regions(), **({} if scope is None else {"scope": sorted(scope)})}
+    return reports_cached("coverage-summary-v3", params, lambda: _summary(scope=scope))
 
 
 # --- Gaps ---------------------------------------------------------------------------------------
@@ -269,16 +283,18 @@ def _membership_gap_q(key: str, now: datetime) -> Q:
     return ~Q(relationship_status__in=_KNOWN)  # "other"
 
 
-def gap_counts(*, summary: CoverageSummary | None = None, now: datetime | None = None) -> dict[str, int]:
+def gap_counts(
+    *, summary: CoverageSummary | None = None, now: datetime | None = None, scope: Scope = None
+) -> dict[str, int]:
     """How many (account, region) pairs each gap holds (regions for no_detector).
 
     Read with the summary (the same pass as the per-region monitored counts), as of `summary.as_of`;
     a `now` other than that moment (or no summary at all with a `now`) reads them afresh.
     """
     if summary is None:
-        summary = coverage_summary() if now is None else _summary(now)
+        summary = coverage_summary(scope=scope) if now is None else _summary(now, scope)
     elif now is not None and now != summary.as_of:
-        summary = _summary(now)
+        summary = _summary(now, scope)
     return dict(summary.gap_counts)
 
 
@@ -356,7 +372,8 @@ def _membership_rows(memberships) -> list[GapRow]:
 
 
 def gap_list(
-    *, key: str, count: int, full: bool, page_number=None, now: datetime | None = None, summary=None
+    *, key: str, count: int, full: bool, page_number=None, now: datetime | None = None, summary=None,
+    scope: Scope = None,
 ) -> GapList:
     """The rows of one gap: a preview of GAP_PREVIEW, or a page of GAP_PER_PAGE when `full`."""
     now = now or timezone.now()
@@ -381,7 +398,7 @@ def gap_list(
         ]  # fmt: skip
         return GapList(kind, count, rows)
     if key == "never_invited":
-        accounts = never_invited_accounts()
+        accounts = never_invited_accounts().filter(_scoped(scope, "account_id"))
         page = Paginator(accounts, size).get_page(page_number) if full else None
         chosen = list(page.object_list if page else accounts[:size])
         invited = set(
@@ -398,7 +415,8 @@ def gap_list(
     if key == "plans_off":
         protections = (
             MemberProtection.objects.filter(
-                plans_off__gt=0, membership__region__in=configured, membership__relationship_status=MONITORED
+                _scoped(scope, "membership__account__account_id"), plans_off__gt=0,
+                membership__region__in=configured, membership__relationship_status=MONITORED,
             )
             .select_related("membership__account")
             .order_by("membership__account__account_id", "membership__region")
@@ -412,7 +430,8 @@ def gap_list(
         ]  # fmt: skip
         return GapList(kind, count, rows, page, full)
     memberships = (
-        Membership.objects.filter(_membership_gap_q(key, now), region__in=configured)
+        Membership.objects.filter(_membership_gap_q(key, now), _scoped(scope, "account__account_id"),
+                                  region__in=configured)
         .select_related("account")
         .order_by("account__account_id", "region")
     )
@@ -421,12 +440,12 @@ def gap_list(
     return GapList(kind, count, _membership_rows(chosen), page, full)
 
 
-def gap_export_rows(*, key: str, now: datetime | None = None):
+def gap_export_rows(*, key: str, now: datetime | None = None, scope: Scope = None):
     """Every row of one gap, for its CSV."""
-    count = gap_counts(now=now).get(key, 0)
+    count = gap_counts(now=now, scope=scope).get(key, 0)
     number = 1
     while True:
-        gaps = gap_list(key=key, count=count, full=True, page_number=number, now=now)
+        gaps = gap_list(key=key, count=count, full=True, page_number=number, now=now, scope=scope)
         for row in gaps.rows:
             yield [
                 row.account_id,
@@ -454,14 +473,16 @@ class CoverageDashboard:
     regions: list[RegionCoverage] = field(default_factory=list)
 
 
-def coverage_dashboard() -> CoverageDashboard:
-    """The dashboard's coverage and alert cards."""
-    summary = coverage_summary()
+def coverage_dashboard(*, user=None) -> CoverageDashboard:
+    """The dashboard's coverage and alert cards (a team-scoped user's teams' accounts only)."""
+    scope = scope_for(user)
+    summary = coverage_summary(scope=scope)
 
     def compute() -> dict:
-        return {"alerts": Alert.objects.filter(acknowledged_at__isnull=True).count()}
+        return {"alerts": Alert.objects.filter(alert_scope_q(user), acknowledged_at__isnull=True).count()}
 
-    figures = reports_cached("coverage-dashboard", {"regions": regions()}, compute)
+    params = {"regions": regions(), **({} if scope is None else {"scope": sorted(scope)})}
+    figures = reports_cached("coverage-dashboard", params, compute)
     return CoverageDashboard(
         percent=summary.percent,
         accounts=summary.accounts,

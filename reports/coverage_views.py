@@ -14,6 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from guardwatch.core.access import requires
 from guardwatch.core.csv_export import csv_response
+from guardwatch.core.scope import scope_for
 from reports import coverage
 from reports import matrix as coverage_matrix
 from reports import pdf as report_pdf
@@ -21,10 +22,11 @@ from reports import pdf as report_pdf
 EXPORTS = ("regions", "matrix", "freshness", *sorted(coverage.GAP_KEYS))
 
 
-def _export(table: str, filters: coverage_matrix.MatrixFilters) -> HttpResponse:
+def _export(request: HttpRequest, table: str, filters: coverage_matrix.MatrixFilters) -> HttpResponse:
+    scope = scope_for(request.user)
     stamp = timezone.now().strftime("%Y%m%d")
     if table == "regions":
-        summary = coverage.coverage_summary()
+        summary = coverage.coverage_summary(scope=scope)
         rows = [
             [r.region, r.monitored, r.accounts, r.percent, _yes_no(r.has_detector)] for r in summary.regions
         ]
@@ -38,13 +40,13 @@ def _export(table: str, filters: coverage_matrix.MatrixFilters) -> HttpResponse:
         return csv_response(
             filename=f"coverage-matrix-{stamp}.csv",
             header=["account id", "name", *coverage.regions()],
-            rows=coverage_matrix.coverage_matrix_rows(filters=filters),
+            rows=coverage_matrix.coverage_matrix_rows(filters=filters, scope=scope),
         )
     if table == "freshness":
         rows = [
             [r.region, r.members_synced_at, r.findings_synced_at, r.findings_failed_at, r.findings_error,
              r.protection_checked_at]
-            for r in coverage.coverage_summary().regions
+            for r in coverage.coverage_summary(scope=scope).regions
         ]  # fmt: skip
         return csv_response(
             filename=f"coverage-freshness-{stamp}.csv",
@@ -55,7 +57,7 @@ def _export(table: str, filters: coverage_matrix.MatrixFilters) -> HttpResponse:
     return csv_response(
         filename=f"coverage-gaps-{table}-{stamp}.csv",
         header=["account id", "name", "region(s)", "status", "since", "detail"],
-        rows=coverage.gap_export_rows(key=table),
+        rows=coverage.gap_export_rows(key=table, scope=scope),
     )
 
 
@@ -73,13 +75,14 @@ def coverage_page(request: HttpRequest) -> HttpResponse:
     filters = coverage_matrix.MatrixFilters.from_query(request.GET)
     export = request.GET.get("export", "")
     if export in EXPORTS:
-        return _export(export, filters)
-    matrix = coverage_matrix.coverage_matrix(filters=filters, page_number=request.GET.get("page"))
+        return _export(request, export, filters)
+    scope = scope_for(request.user)
+    matrix = coverage_matrix.coverage_matrix(filters=filters, page_number=request.GET.get("page"), scope=scope)
     if request.htmx and request.GET.get("fragment") == "matrix":  # the matrix alone needs no summary
         return render(request, "reports/coverage.html#matrix", {"matrix": matrix, "filters": filters})
-    summary = coverage.coverage_summary()
+    summary = coverage.coverage_summary(scope=scope)
     now = summary.as_of  # the gap lists and their counts describe the same moment
-    counts = coverage.gap_counts(summary=summary)
+    counts = coverage.gap_counts(summary=summary, scope=scope)
     chosen = request.GET.get("gap", "")
     gaps = [
         coverage.gap_list(
@@ -89,6 +92,7 @@ def coverage_page(request: HttpRequest) -> HttpResponse:
             page_number=request.GET.get("gpage") if kind.key == chosen else None,
             now=now,
             summary=summary,
+            scope=scope,
         )
         for kind in coverage.GAP_KINDS
         if counts[kind.key] or kind.key == chosen

@@ -29,7 +29,7 @@ from django.utils import timezone
 from findings.models import OPEN_STATUSES, Finding, FindingEvent, SyncState
 from findings.sla import BAND_RANGES, BANDS, CLOSED_STATUSES, overdue_q
 from reports.periods import BAND_LABELS, TOP_N, ReportPeriod
-from reports.timing import TimingRow, response_times, sql_datetimes
+from reports.timing import TimingRow, response_times, scope_sql, sql_datetimes
 
 logger = logging.getLogger(__name__)
 
@@ -105,10 +105,15 @@ def _in(period: ReportPeriod, column: str = "created_at") -> Q:
     return Q(**{f"{column}__gte": period.start, f"{column}__lt": period.end})
 
 
-def _daily_new(period: ReportPeriod) -> dict[date, dict[str, int]]:
+def _scoped(scope, field: str = "account_id") -> Q:
+    """A team's accounts only (guardwatch.core.scope); everything for `None`."""
+    return Q() if scope is None else Q(**{f"{field}__in": sorted(scope)})
+
+
+def _daily_new(period: ReportPeriod, scope=None) -> dict[date, dict[str, int]]:
     """New findings per day and band: one GROUP BY on the created_at index range."""
     rows = (
-        Finding.objects.filter(_in(period))
+        Finding.objects.filter(_in(period), _scoped(scope))
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values("day", "severity_band")
         .annotate(n=Count("id"))
@@ -134,10 +139,11 @@ class _Moves:
     reopened_after: int
 
 
-def _moves(period: ReportPeriod) -> _Moves:
+def _moves(period: ReportPeriod, scope=None) -> _Moves:
     """One pass over the timeline from the previous period's start, grouped by day (whole UTC days)."""
     rows = (
         FindingEvent.objects.filter(created_at__gte=period.previous.start, kind=FindingEvent.Kind.STATUS)
+        .filter(_scoped(scope, "finding__account_id"))
         .filter(_CLOSING | _REOPENING)
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values("day")
@@ -158,16 +164,16 @@ def _moves(period: ReportPeriod) -> _Moves:
     return moves
 
 
-def open_count() -> int:
+def open_count(scope=None) -> int:
     """Open findings now (served by the open-findings partial index)."""
-    return Finding.objects.filter(status__in=OPEN_STATUSES).count()
+    return Finding.objects.filter(_scoped(scope), status__in=OPEN_STATUSES).count()
 
 
-def _top(period: ReportPeriod, *fields: str) -> list[dict]:
+def _top(period: ReportPeriod, *fields: str, scope=None) -> list[dict]:
     """The TOP_N most frequent values of `fields` among the period's new findings, with high+critical."""
     severe = Q(severity__gte=BAND_RANGES["high"][0])
     return list(
-        Finding.objects.filter(_in(period))
+        Finding.objects.filter(_in(period), _scoped(scope))
         .values(*fields)
         .annotate(
             n=Count("id"),
@@ -182,7 +188,7 @@ def _top(period: ReportPeriod, *fields: str) -> list[dict]:
 _SET_DAILY, _SET_TYPE, _SET_ACCOUNT, _SET_RESOURCE = 0b001111, 0b110111, 0b111011, 0b111100
 
 
-def _period_figures_sql() -> str:
+def _period_figures_sql(scoped: str = "") -> str:
     """New findings per day × band and the three top lists in one pass over the period (Postgres).
 
     One index-only range scan of the report's covering index, hashed into four grouping sets; the top
@@ -194,7 +200,7 @@ def _period_figures_sql() -> str:
         WITH f AS (
             SELECT (created_at AT TIME ZONE 'UTC')::date AS day, severity_band AS band, type, account_id,
                    resource_type, resource_id, severity >= %s AS severe, status = ANY(%s) AS open
-            FROM {finding} WHERE created_at >= %s AND created_at < %s
+            FROM {finding} WHERE created_at >= %s AND created_at < %s{scoped}
         ), sets AS (
             SELECT GROUPING(day, band, type, account_id, resource_type, resource_id) AS kind,
                    day, band, type, account_id, resource_type, resource_id,
@@ -219,17 +225,18 @@ class _PeriodFigures:
     top_resources: list[dict]
 
 
-def _period_figures(period: ReportPeriod) -> _PeriodFigures:
+def _period_figures(period: ReportPeriod, scope=None) -> _PeriodFigures:
     """Daily new per band and the top lists: one pass on Postgres, one query per figure elsewhere."""
     if connection.vendor != "postgresql":  # the SQLite demo: no GROUPING SETS
         return _PeriodFigures(
-            _daily_new(period), _top(period, "type"), _top(period, "account_id"),
-            _top(period, "resource_type", "resource_id"),
+            _daily_new(period, scope), _top(period, "type", scope=scope), _top(period, "account_id", scope=scope),
+            _top(period, "resource_type", "resource_id", scope=scope),
         )  # fmt: skip
     figures = _PeriodFigures({}, [], [], [])
-    params = [BAND_RANGES["high"][0], list(OPEN_STATUSES), *sql_datetimes(period.start, period.end)]
+    scoped, scope_params = scope_sql(scope)
+    params = [BAND_RANGES["high"][0], list(OPEN_STATUSES), *sql_datetimes(period.start, period.end), *scope_params]
     with connection.cursor() as cursor:
-        cursor.execute(_period_figures_sql(), params)
+        cursor.execute(_period_figures_sql(scoped), params)
         rows = cursor.fetchall()
     for kind, day, band, type_, account_id, resource_type, resource_id, n, severe, open_ in rows:
         counts = {"n": n, "severe": severe, "open": open_}
@@ -276,6 +283,7 @@ class _Passes:
 
     figures: _PeriodFigures | None = None
     previous_timing: list[TimingRow] | None = None
+    scope: frozenset[str] | None = None  # a team's accounts only (guardwatch.core.scope)
     moves: _Moves | None = None
     open_now: int = 0
     new_after: int = 0
@@ -284,17 +292,17 @@ class _Passes:
 
 def _passes_period(passes: _Passes, period: ReportPeriod, now: datetime) -> None:
     """The period's rows hashed into daily counts and top lists, and the previous period's times."""
-    passes.figures = _period_figures(period)
-    passes.previous_timing = response_times(period.previous, now=now, percentiles=False)
+    passes.figures = _period_figures(period, passes.scope)
+    passes.previous_timing = response_times(period.previous, now=now, percentiles=False, scope=passes.scope)
 
 
 def _passes_rest(passes: _Passes, period: ReportPeriod, now: datetime) -> None:
     """The period's response times (p90s), the timeline's moves and the open backlog now."""
-    passes.timing = response_times(period, now=now)
-    passes.moves = _moves(period)
-    passes.open_now = open_count()
+    passes.timing = response_times(period, now=now, scope=passes.scope)
+    passes.moves = _moves(period, passes.scope)
+    passes.open_now = open_count(passes.scope)
     if period.end < now:
-        passes.new_after = Finding.objects.filter(created_at__gte=period.end).count()
+        passes.new_after = Finding.objects.filter(_scoped(passes.scope), created_at__gte=period.end).count()
 
 
 def _passes_on_own_connection(passes: _Passes, period: ReportPeriod, now: datetime) -> None:
@@ -315,8 +323,8 @@ def _parallel() -> bool:
     return connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
-def _compute(period: ReportPeriod, now: datetime) -> FindingsReport:
-    passes = _Passes()
+def _compute(period: ReportPeriod, now: datetime, scope=None) -> FindingsReport:
+    passes = _Passes(scope=scope)
     if _parallel():
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-pass") as pool:
             other = pool.submit(_passes_on_own_connection, passes, period, now)
@@ -402,9 +410,10 @@ def _comparisons(report: FindingsReport, timing: list[TimingRow], *, closed_befo
     return rows
 
 
-def findings_report_compute(*, period: ReportPeriod, now: datetime | None = None) -> FindingsReport:
-    """The whole report for a period, computed now (report_services serves it from a snapshot)."""
-    return _compute(period, now or timezone.now())
+def findings_report_compute(*, period: ReportPeriod, now: datetime | None = None, scope=None) -> FindingsReport:
+    """The whole report for a period, computed now (report_services serves it from a snapshot);
+    with `scope`, over a team's accounts only."""
+    return _compute(period, now or timezone.now(), scope)
 
 
 # --- Dashboard figures ------------------------------------------------------------------------------
@@ -424,9 +433,9 @@ class FindingsDashboard:
         return sum(self.open_by_band.values())
 
 
-def findings_dashboard_counts(*, now: datetime | None = None) -> tuple[dict[str, int], int]:
-    """Open findings per band and overdue at `now`: one query over the open findings."""
-    counts = Finding.objects.filter(status__in=OPEN_STATUSES).aggregate(
+def findings_dashboard_counts(*, now: datetime | None = None, scope=None) -> tuple[dict[str, int], int]:
+    """Open findings per band and overdue at `now`: one query over the open findings (of `scope`'s accounts)."""
+    counts = Finding.objects.filter(_scoped(scope), status__in=OPEN_STATUSES).aggregate(
         **{
             band: Count("id", filter=Q(severity__gte=low, severity__lt=high))
             for band, (low, high) in BAND_RANGES.items()

@@ -109,8 +109,10 @@ class Matrix:
     filters: MatrixFilters
 
 
-def _matrix_accounts(filters: MatrixFilters) -> QuerySet[MemberAccount]:
+def _matrix_accounts(filters: MatrixFilters, scope=None) -> QuerySet[MemberAccount]:
     accounts = MemberAccount.objects.order_by("account_id")
+    if scope is not None:  # a team-scoped user's accounts (guardwatch.core.scope)
+        accounts = accounts.filter(account_id__in=sorted(scope))
     q = account_search_normalize(filters.q)  # 4444-5555-6666, as the console shows ids
     if q:
         accounts = accounts.filter(
@@ -140,14 +142,14 @@ _PLAN_FIELDS = tuple(PROTECTION_PLANS)
 _PLAN_LABELS = tuple(label for _names, label in PROTECTION_PLANS.values())
 
 
-def coverage_matrix(*, filters: MatrixFilters, page_number=None) -> Matrix:
+def coverage_matrix(*, filters: MatrixFilters, page_number=None, scope=None) -> Matrix:
     """One page of accounts with a cell per configured region (two queries plus the count).
 
     The page's ~1,700 memberships are read as tuples (status, plans off and the plans' statuses),
     not model instances: building instances was most of the matrix's time.
     """
     configured = regions()
-    accounts_qs = _matrix_accounts(filters).only("id", "account_id", "display_name")
+    accounts_qs = _matrix_accounts(filters, scope).only("id", "account_id", "display_name")
     page = Paginator(accounts_qs, MATRIX_PER_PAGE).get_page(page_number)
     accounts = list(page.object_list)
     found: dict[tuple[int, str], tuple[str, tuple[str, ...]]] = {}
@@ -180,19 +182,19 @@ def coverage_matrix(*, filters: MatrixFilters, page_number=None) -> Matrix:
     return Matrix(page=page, rows=rows, regions=configured, filters=filters)
 
 
-def coverage_matrix_rows(*, filters: MatrixFilters):
+def coverage_matrix_rows(*, filters: MatrixFilters, scope=None):
     """Every matching account's row for the CSV (streamed; its memberships read first, in one pass)."""
     configured = regions()
     statuses: dict[int, dict[str, str]] = {}
     memberships = (
         Membership.objects.filter(
-            region__in=configured, account__in=_matrix_accounts(filters)
+            region__in=configured, account__in=_matrix_accounts(filters, scope)
         )
         .values_list("account_id", "region", "relationship_status")
         .order_by()
     )
     for account_id, region, status in memberships.iterator(chunk_size=5000):
         statuses.setdefault(account_id, {})[region] = status
-    for account in _matrix_accounts(filters).iterator(chunk_size=2000):
+    for account in _matrix_accounts(filters, scope).iterator(chunk_size=2000):
         mine = statuses.get(account.pk, {})
         yield [account.account_id, account.display_name, *(status_label(mine.get(r, "")) for r in configured)]

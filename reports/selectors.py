@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from guardwatch.core.scope import scope_for
 from reports.coverage import CoverageDashboard, coverage_dashboard
 from reports.findings_report import FindingsDashboard
 from reports.services import findings_dashboard
@@ -28,8 +29,8 @@ class DashboardCards:
 def dashboard_cards(*, user) -> DashboardCards:
     """The cards `user`'s role may follow, each with its figures (read from the kept snapshots)."""
     return DashboardCards(
-        coverage=coverage_dashboard() if user.has_perm("core.view_reports") else None,
-        findings=findings_dashboard() if user.has_perm("core.view_findings") else None,
+        coverage=coverage_dashboard(user=user) if user.has_perm("core.view_reports") else None,
+        findings=findings_dashboard(scope=scope_for(user)) if user.has_perm("core.view_findings") else None,
         can_alerts=user.has_perm("core.view_members"),
         can_sync=user.has_perm("core.view_sync"),
         can_reports=user.has_perm("core.view_reports"),

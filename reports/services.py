@@ -141,7 +141,8 @@ class ServedReport:
 
 
 def findings_report(
-    *, period: ReportPeriod, now: datetime | None = None, wait: bool = False, retry: bool = False, owner: str = ""
+    *, period: ReportPeriod, now: datetime | None = None, wait: bool = False, retry: bool = False, owner: str = "",
+    scope: frozenset[str] | None = None,
 ) -> ServedReport:
     """The report for `period`: its snapshot when there is one (a stale one queues a refresh).
 
@@ -149,9 +150,14 @@ def findings_report(
     when no worker can be asked, this call computes it. A computation that failed is reported, not
     queued again, for FAILED_SECONDS, unless `retry`. The custom periods of one `owner` (who asks) are
     queued one at a time: any reader can ask for many, and they share the workers with the syncs.
+
+    A team-scoped reader (`scope`, guardwatch.core.scope) gets figures over their teams' accounts,
+    computed for them: the snapshots hold the whole organisation's.
     """
     now = now or timezone.now()
     period = dataclasses.replace(period, errors=())
+    if scope is not None:
+        return ServedReport(reports.findings_report_compute(period=period, now=now, scope=scope))
     if not _enabled():
         return ServedReport(reports.findings_report_compute(period=period, now=now))
     mark = findings_data_mark()
@@ -260,11 +266,13 @@ def findings_report_snapshot(*, query: dict[str, str], owner: str = "", now: dat
     return period.label
 
 
-def findings_dashboard(*, now: datetime | None = None) -> FindingsDashboard:
-    """The dashboard's findings cards: counts from their snapshot (a stale one queues a refresh), live sync states."""
+def findings_dashboard(*, now: datetime | None = None, scope: frozenset[str] | None = None) -> FindingsDashboard:
+    """The dashboard's findings cards: counts from their snapshot (a stale one queues a refresh), live sync states.
+
+    A team-scoped reader's (`scope`) counts are read for them (one query over their open findings)."""
     now = now or timezone.now()
-    if not _enabled():
-        open_by_band, overdue = reports.findings_dashboard_counts(now=now)
+    if not _enabled() or scope is not None:
+        open_by_band, overdue = reports.findings_dashboard_counts(now=now, scope=scope)
         return FindingsDashboard(open_by_band, overdue, reports.sync_states(), computed_at=now)
     mark = findings_data_mark()
     snapshot = snapshot_get(DASHBOARD, {})

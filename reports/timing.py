@@ -49,7 +49,17 @@ def _seconds_between(later: str, earlier: str) -> str:
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
 
-def _spans_sql() -> str:
+def scope_sql(scope) -> tuple[str, list]:
+    """`AND account_id IN (…)` for a team's accounts (guardwatch.core.scope), with its parameters; nothing for all."""
+    if scope is None:
+        return "", []
+    ids = sorted(scope)
+    if not ids:
+        return " AND FALSE", []
+    return f" AND account_id IN ({', '.join(['%s'] * len(ids))})", ids
+
+
+def _spans_sql(scoped: str = "") -> str:
     """The period's findings as durations (seconds), their band's SLA, and whether it has run out.
 
     Past its SLA when older than the band's hours at `now`: created before now minus those hours.
@@ -67,7 +77,7 @@ def _spans_sql() -> str:
                         ELSE %s END AS sla,
                    CASE severity_band WHEN 'critical' THEN created_at < %s WHEN 'high' THEN created_at < %s
                         WHEN 'medium' THEN created_at < %s ELSE created_at < %s END AS overdue
-            FROM {finding} WHERE created_at >= %s AND created_at < %s
+            FROM {finding} WHERE created_at >= %s AND created_at < %s{scoped}
         )
     """  # noqa: S608
 
@@ -79,7 +89,7 @@ _FIGURES = [
 _P90S = ["percentile_cont(0.9) WITHIN GROUP (ORDER BY tta)", "percentile_cont(0.9) WITHIN GROUP (ORDER BY ttr)"]
 
 
-def _timing_sql(*, per_band: bool, percentiles: bool = True) -> str:
+def _timing_sql(*, per_band: bool, percentiles: bool = True, scoped: str = "") -> str:
     """Counts, means, SLA met/due (and where cheap, p90s) per band and overall, or overall only.
 
     `per_band`: one row per band plus (Postgres) an overall row in the same pass (GROUPING SETS, band
@@ -93,21 +103,22 @@ def _timing_sql(*, per_band: bool, percentiles: bool = True) -> str:
         select, group = "band", "GROUP BY GROUPING SETS ((band), ())"
     else:
         select, group = "band", "GROUP BY band"
-    return f"{_spans_sql()} SELECT {select}, {', '.join(_FIGURES)}, {p90} FROM spans {group}"  # noqa: S608 - constants only
+    return f"{_spans_sql(scoped)} SELECT {select}, {', '.join(_FIGURES)}, {p90} FROM spans {group}"  # noqa: S608 - constants only
 
 
-def _p90_sqlite(period: ReportPeriod) -> dict[str, tuple[float | None, float | None]]:
+def _p90_sqlite(period: ReportPeriod, scope=None) -> dict[str, tuple[float | None, float | None]]:
     """SQLite has no percentile_cont: read the period's durations (two numbers a finding) and rank them."""
     finding = Finding._meta.db_table
+    scoped, scope_params = scope_sql(scope)
     sql = f"""
         SELECT severity_band, (julianday(acknowledged_at) - julianday(created_at)) * 86400.0,
                (julianday(resolved_at) - julianday(created_at)) * 86400.0
         FROM {finding}
-        WHERE created_at >= %s AND created_at < %s AND (acknowledged_at IS NOT NULL OR resolved_at IS NOT NULL)
+        WHERE created_at >= %s AND created_at < %s AND (acknowledged_at IS NOT NULL OR resolved_at IS NOT NULL){scoped}
     """  # noqa: S608 - constant identifiers
     spans: dict[str, tuple[list[float], list[float]]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, sql_datetimes(period.start, period.end))
+        cursor.execute(sql, [*sql_datetimes(period.start, period.end), *scope_params])
         for band, tta, ttr in cursor.fetchall():
             acks, closes = spans.setdefault(band, ([], []))
             if tta is not None:
@@ -143,10 +154,13 @@ def _timing_params(period: ReportPeriod, *, now: datetime) -> list:
     return [*(hours[b] * 3600 for b in BANDS), *cutoffs, *sql_datetimes(period.start, period.end)]
 
 
-def _timing_rows(period: ReportPeriod, *, now: datetime, per_band: bool, percentiles: bool = True) -> list[tuple]:
-    params = _timing_params(period, now=now)
+def _timing_rows(
+    period: ReportPeriod, *, now: datetime, per_band: bool, percentiles: bool = True, scope=None
+) -> list[tuple]:
+    scoped, scope_params = scope_sql(scope)
+    params = [*_timing_params(period, now=now), *scope_params]
     with connection.cursor() as cursor:
-        cursor.execute(_timing_sql(per_band=per_band, percentiles=percentiles), params)
+        cursor.execute(_timing_sql(per_band=per_band, percentiles=percentiles, scoped=scoped), params)
         return cursor.fetchall()
 
 
@@ -155,14 +169,16 @@ def _timing_row(row: tuple) -> TimingRow:
     return TimingRow(band or "all", total, acks, as_float(tta), as_float(tta90), closes, as_float(ttr), as_float(ttr90), met or 0, due or 0)
 
 
-def response_times(period: ReportPeriod, *, now: datetime, percentiles: bool = True) -> list[TimingRow]:
+def response_times(
+    period: ReportPeriod, *, now: datetime, percentiles: bool = True, scope=None
+) -> list[TimingRow]:
     """Per band and overall (the overall p90 over every finding, not an average of the bands').
 
     Without `percentiles` (the previous period's comparison) the pass can hash instead of sort.
     """
     rows = {band: TimingRow(band=band) for band in BANDS}
     overall = None
-    for raw in _timing_rows(period, now=now, per_band=True, percentiles=percentiles):
+    for raw in _timing_rows(period, now=now, per_band=True, percentiles=percentiles, scope=scope):
         row = _timing_row(raw)
         if row.band == "all":
             overall = row
@@ -179,7 +195,7 @@ def response_times(period: ReportPeriod, *, now: datetime, percentiles: bool = T
         overall.tta_mean = weighted_mean(rows.values(), "tta_mean", "acknowledged")
         overall.ttr_mean = weighted_mean(rows.values(), "ttr_mean", "resolved")
         if connection.vendor != "postgresql" and percentiles:
-            p90s = _p90_sqlite(period)
+            p90s = _p90_sqlite(period, scope)
             for band, row in [*rows.items(), ("all", overall)]:
                 row.tta_p90, row.ttr_p90 = p90s.get(band, (None, None))
     return [*(rows[b] for b in BANDS), overall]

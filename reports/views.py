@@ -14,6 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from findings.sla import BANDS
 from guardwatch.core.access import requires
 from guardwatch.core.csv_export import csv_response
+from guardwatch.core.scope import scope_for
 from reports import charts, exports, periods
 from reports import pdf as report_pdf
 from reports import services as report_services
@@ -76,7 +77,8 @@ def findings_report(request: HttpRequest) -> HttpResponse:
     # A download goes through the same queue as the page (one custom period per person at a time, a
     # worker computes): with no figures yet it gets the waiting page, whose CSV links appear with them.
     served = report_services.findings_report(
-        period=asked, retry=request.GET.get("retry") == "1", owner=str(request.user.pk)
+        period=asked, retry=request.GET.get("retry") == "1", owner=str(request.user.pk),
+        scope=scope_for(request.user),
     )
     report = served.report
     # The snapshot's own period: the one asked for, or (just after midnight UTC) the day before's.

@@ -18,6 +18,7 @@ from django.utils import timezone
 from findings.models import Finding
 from guardwatch.core.db.locks import advisory_lock, lock_is_free
 from guardwatch.core.queue import task_send_on_commit
+from guardwatch.core.scope import scope_q
 from guardwatch.core.services import actor_user, audit_record
 from triage.filters import FindingFilters, filter_query, findings_filtered
 from triage.models import BulkAction
@@ -101,9 +102,10 @@ def bulk_request_clean(
 
 
 def bulk_findings(*, request: BulkRequest, actor) -> QuerySet[Finding]:
-    """The findings a bulk request covers, the filter re-evaluated server side."""
+    """The findings a bulk request covers, the filter re-evaluated server side; only the actor's teams'
+    findings when they are team-scoped (selected ids outside their accounts are dropped)."""
     if request.ids is not None:
-        return Finding.objects.filter(pk__in=request.ids)
+        return Finding.objects.filter(scope_q(actor_user(actor)), pk__in=request.ids)
     return findings_filtered(filters=FindingFilters.from_query(QueryDict(request.query)), user=actor)
 
 

@@ -27,6 +27,7 @@ from psycopg.errors import QueryCanceled
 from accounts.csvimport import account_id_normalize
 from findings.models import OPEN_STATUSES, Finding, FindingSearch, TriageStatus
 from findings.sla import BAND_RANGES, BANDS, CLOSED_STATUSES, overdue_q
+from guardwatch.core.scope import scope_q
 
 # GuardDuty severities run from 0 to 10 ("Severity levels for GuardDuty findings": Low 1.0–3.9 up to
 # Critical 9.0–10.0); a limit outside that is a typo, refused rather than matching nothing.
@@ -392,9 +393,11 @@ def findings_filtered(
 ) -> QuerySet[Finding]:
     """Every finding matching the filter (unordered), for bulk actions, exports and rules.
 
-    With `band`, only that severity band's matches.
+    With `band`, only that severity band's matches. A team-scoped `user` gets only their teams' accounts'
+    findings (`account_id IN (…)`, served by the (account_id, severity, id) index); `user=None` is
+    system work and sees all.
     """
-    queryset = filters.apply(Finding.objects.all(), user=user, now=now, band=band)
+    queryset = filters.apply(Finding.objects.filter(scope_q(user)), user=user, now=now, band=band)
     if band is not None:
         low, high = BAND_RANGES[band]
         queryset = queryset.filter(severity__gte=low, severity__lt=high)

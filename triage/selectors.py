@@ -22,12 +22,14 @@ from typing import Any
 from django.core.cache import cache
 from django.db import OperationalError, connection
 from django.db.models import Count, F, Q, QuerySet, Value
+from django.http import QueryDict
 from django.utils import timezone
 from psycopg.errors import QueryCanceled
 
 from findings.models import Finding, FindingEvent, TriageStatus
 from findings.sla import BAND_RANGES, BANDS
 from guardwatch.core.data_version import data_version
+from guardwatch.core.scope import scope_allows, scope_for
 from guardwatch.core.selectors import people
 from triage.filters import (
     BUILTIN_VIEWS,
@@ -354,8 +356,15 @@ def _severity_counts_sampled(base: QuerySet[Finding]) -> SeverityCounts:
 
 
 def saved_views_for(*, user) -> list[SavedView]:
-    """The user's own views and everyone's shared ones."""
-    return list(SavedView.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner"))
+    """The user's own views and everyone's shared ones; for a team-scoped user, not the shared ones that
+    name accounts outside their teams (the account ids in the view's query would show them)."""
+    views = list(SavedView.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner"))
+    if scope_for(user) is None:
+        return views
+    return [
+        view for view in views
+        if view.owner_id == user.pk or scope_allows(user, FindingFilters.from_query(QueryDict(view.query)).accounts)
+    ]  # fmt: skip
 
 
 def saved_view_default(*, user, views: list[SavedView] | None = None) -> tuple[str, str]:

@@ -18,7 +18,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -32,6 +32,7 @@ from findings.models import TriageStatus
 from guardwatch.core.access import can, requires
 from guardwatch.core.csv_export import csv_cell
 from guardwatch.core.redirects import next_url
+from guardwatch.core.scope import organisation_wide, scope_for
 from guardwatch.core.slots import Slot, SlotsBusy, slot_acquire
 from triage import bulk as bulk_actions
 from triage import detail, governance, selectors, suppression, words
@@ -182,7 +183,7 @@ def finding_list(request: HttpRequest) -> HttpResponse:
 @requires("view_findings")
 def finding_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Everything about one finding, its timeline and the actions an analyst can take."""
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     context = {
         "finding": finding,
         "explained": detail.finding_explained(finding),
@@ -209,7 +210,7 @@ def _back_to_detail(pk: int) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def finding_status_view(request: HttpRequest, pk: int) -> HttpResponse:
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     try:
         until = triage.accepted_until_parse(request.POST.get("accepted_until", "").strip())
         triage.finding_status_change(
@@ -230,7 +231,7 @@ def finding_status_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def finding_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     username = request.POST.get("assignee", "").strip()
     assignee = get_object_or_404(get_user_model(), username=username) if username else None
     try:
@@ -245,7 +246,7 @@ def finding_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def finding_comment_view(request: HttpRequest, pk: int) -> HttpResponse:
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     try:
         triage.finding_comment_add(finding=finding, body=request.POST.get("body", ""), actor=request.user)
     except triage.TriageError as error:
@@ -258,7 +259,7 @@ def finding_comment_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @requires("triage_findings")
 def finding_feedback_view(request: HttpRequest, pk: int) -> HttpResponse:
-    finding = findings_selectors.finding_get(pk=pk)
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
     useful = request.POST.get("feedback") == "useful"
     triage.finding_feedback_set(finding=finding, useful=useful, actor=request.user)
     messages.success(
@@ -317,6 +318,8 @@ def bulk_view(request: HttpRequest) -> HttpResponse:
 def bulk_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """A queued bulk action's progress; the fragment polls itself until the task finishes."""
     bulk = get_object_or_404(BulkAction, pk=pk)
+    if scope_for(request.user) is not None and bulk.actor_id != request.user.pk:
+        raise Http404("No such bulk action.")  # another's filter may name accounts outside the user's teams
     context = {
         "bulk": bulk,
         "label": bulk_actions.BULK_ACTIONS.get(bulk.action, bulk.action),
@@ -409,6 +412,7 @@ def _governed_query(fields: dict) -> dict:
 
 @require_GET
 @requires("view_findings")
+@organisation_wide
 def suppression_list(request: HttpRequest) -> HttpResponse:
     """Suppression rules with their governance and hits, a form to create one from a filter, GuardDuty's
     filters GuardWatch did not create, and the write-back queue."""
@@ -461,6 +465,7 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @requires("triage_findings")
+@organisation_wide
 def suppression_create_view(request: HttpRequest) -> HttpResponse:
     """Step 1 shows what the rule would hide now and over the last 90 days and asks to confirm; step 2
     (`confirmed`) creates it."""
@@ -491,6 +496,7 @@ def suppression_create_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @requires("approve_suppression")
+@organisation_wide
 def suppression_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(SuppressionRule, pk=pk)
     try:
@@ -504,6 +510,7 @@ def suppression_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @requires("approve_suppression")
+@organisation_wide
 def suppression_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(SuppressionRule, pk=pk)
     try:
@@ -517,6 +524,7 @@ def suppression_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @requires("view_findings")
+@organisation_wide
 def suppression_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(SuppressionRule, pk=pk)
     if request.method == "POST":
@@ -547,6 +555,7 @@ def suppression_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @requires("triage_findings")
+@organisation_wide
 def suppression_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(SuppressionRule, pk=pk)
     try:
@@ -560,6 +569,7 @@ def suppression_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @requires("triage_findings")
+@organisation_wide
 def suppression_review_view(request: HttpRequest, pk: int) -> HttpResponse:
     """The owner (or an Admin) reviewed the rule: a new review date."""
     rule = get_object_or_404(SuppressionRule, pk=pk)
@@ -577,6 +587,7 @@ def suppression_review_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @requires("approve_suppression")
+@organisation_wide
 def suppression_import_view(request: HttpRequest) -> HttpResponse:
     """List every GuardDuty filter now (ListFilters + GetFilter per region)."""
     try:
@@ -590,6 +601,7 @@ def suppression_import_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @requires("approve_suppression")
+@organisation_wide
 def suppression_adopt_view(request: HttpRequest, pk: int) -> HttpResponse:
     """An Admin adopts a GuardDuty filter: it becomes a governed rule keeping its name and rank."""
     imported = get_object_or_404(ImportedFilter, pk=pk)
@@ -607,6 +619,7 @@ def suppression_adopt_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @requires("triage_findings")
+@organisation_wide
 def writeback_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     writeback = get_object_or_404(WriteBack, pk=pk)
     writeback_retry(writeback=writeback, actor=request.user)

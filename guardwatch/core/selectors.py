@@ -3,11 +3,12 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from guardwatch.core.models import AuditEntry, SsoGroupMapping
 from guardwatch.core.roles import Role
+from guardwatch.core.scope import scope_for, scope_q
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,13 @@ def audit_for_target(*, target_type: str, target_id: str, limit: int = 50) -> li
     return list(AuditEntry.objects.filter(target_type=target_type, target_id=target_id)[:limit])
 
 
-def alert_list(*, state: str = "open") -> QuerySet:
-    """Alerts newest first: `open` (unacknowledged), `acknowledged`, or `all`."""
+def alert_list(*, state: str = "open", user) -> QuerySet:
+    """Alerts newest first: `open` (unacknowledged), `acknowledged`, or `all`.
+
+    A team-scoped user sees only the alerts about their teams' accounts (every alert names its account)."""
     from guardwatch.core.models import Alert
 
-    qs = Alert.objects.select_related("acknowledged_by")
+    qs = Alert.objects.select_related("acknowledged_by").filter(alert_scope_q(user))
     if state == "open":
         qs = qs.filter(acknowledged_at__isnull=True)
     elif state == "acknowledged":
@@ -63,11 +66,11 @@ def alert_list(*, state: str = "open") -> QuerySet:
     return qs
 
 
-def alert_open_count() -> int:
-    """How many alerts wait for someone."""
-    from guardwatch.core.models import Alert
-
-    return Alert.objects.filter(acknowledged_at__isnull=True).count()
+def alert_scope_q(user) -> Q:
+    """The alerts a user may see: all, or for a team-scoped user those about their accounts."""
+    if scope_for(user) is None:
+        return Q()
+    return Q(target_type="accounts.memberaccount") & scope_q(user, "target_id")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,14 @@ from guardwatch.core.forms import AuditFilterForm, SsoMappingForm, UserCreateFor
 from guardwatch.core.models import Alert, SsoGroupMapping
 from guardwatch.core.redirects import next_url
 from guardwatch.core.roles import Role
-from guardwatch.core.selectors import alert_list, audit_list, audit_verbs, sso_mapping_list, user_rows
+from guardwatch.core.selectors import (
+    alert_list,
+    alert_scope_q,
+    audit_list,
+    audit_verbs,
+    sso_mapping_list,
+    user_rows,
+)
 from guardwatch.core.services import (
     UserChangeRefused,
     alert_acknowledge,
@@ -71,7 +78,7 @@ def alerts(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "open")
     if state not in ALERT_STATES:
         state = "open"
-    page = Paginator(alert_list(state=state), 50).get_page(request.GET.get("page"))
+    page = Paginator(alert_list(state=state, user=request.user), 50).get_page(request.GET.get("page"))
     context = {"page": page, "state": state, "states": ALERT_STATES}
     template = "core/alerts.html#results" if request.htmx else "core/alerts.html"
     return render(request, template, context)
@@ -81,7 +88,7 @@ def alerts(request: HttpRequest) -> HttpResponse:
 @requires("manage_members")
 def alert_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Mark an alert as seen and handled."""
-    alert = get_object_or_404(Alert, pk=pk)
+    alert = get_object_or_404(Alert.objects.filter(alert_scope_q(request.user)), pk=pk)
     if alert_acknowledge(alert=alert, actor=request.user):
         messages.success(request, f"Acknowledged: {alert.title}")
     else:

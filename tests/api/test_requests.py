@@ -134,5 +134,5 @@ def test_the_findings_list_costs_the_same_queries_whatever_the_page_size(analyst
         with CaptureQueriesContext(connection) as queries:
             assert client.get(f"/api/v1/findings/?size={size}&band=high&band=medium").status_code == 200
         counts[size] = len(queries)
-    # The token with its user, the user's and the groups' permissions, the page.
-    assert counts[25] == counts[100] == 4, counts
+    # The token with its user, the user's and the groups' permissions, the user's team scope, the page.
+    assert counts[25] == counts[100] == 5, counts

@@ -137,7 +137,7 @@ def test_matrix_shows_a_hundred_accounts_per_page_with_status_colours(
 def test_htmx_page_change_returns_only_the_matrix(client_for, world, django_assert_max_num_queries):
     client = client_for("manager")
     client.get("/accounts/coverage/")  # the session and permissions are read once
-    with django_assert_max_num_queries(8):  # session, user, permissions, groups; matrix count, page, cells
+    with django_assert_max_num_queries(9):  # session, user, permissions, groups, team scope; matrix count, page, cells
         response = client.get("/accounts/coverage/?fragment=matrix", headers={"HX-Request": "true"})
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="matrix">') and "<h1>" not in html

@@ -134,11 +134,11 @@ def test_a_list_page_costs_the_same_number_of_queries_whatever_its_size(
     client = client_for("analyst")
     client.post(f"/findings/{findings[0].pk}/assign/", {"assignee": "analyst"})
     client.get("/findings/")  # session and permission caches warm, as for any page after the first
-    # session, user, 2 permission reads, the search's estimate, the page, saved views, assignable
+    # session, user, 2 permission reads, the person's team scope, the search's estimate, the page, saved views, assignable
     # people, their groups; then either the probe (savepoint, settings on, the probe, settings off,
     # release) and one grouped count, or the capped counts (savepoint, timeout on and off, the count,
     # release)
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(16):
         response = client.get(f"/findings/?size={size}&status=open&q=port&sort=-last_seen")
     assert len(rows_of(response)) == size
 
@@ -151,7 +151,7 @@ def test_a_type_filtered_page_costs_the_same_number_of_queries_whatever_its_size
     client = client_for("analyst")
     client.get("/findings/")
     # as above, plus the planner's estimate that picks the filter-first plan
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(15):
         response = client.get(f"/findings/?size={size}&type_prefix=Recon:EC2/")
     assert len(rows_of(response)) == size
 

@@ -1,0 +1,149 @@
+"""Teams and who is scoped to them: the accounts a team owns, a user's scope, and the writes (audited).
+
+`user_scope` is the resolver behind `guardwatch.core.scope.scope_for` (registered in `AccountsConfig.ready`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.shortcuts import get_object_or_404
+
+from accounts.csvimport import account_id_normalize
+from accounts.models import MemberAccount, ScopedUser, Team, TeamMembership
+from guardwatch.core.roles import Role
+from guardwatch.core.scope import Scope, scope_forget
+from guardwatch.core.services import audit_record
+
+# --- Reads ---------------------------------------------------------------------------------------
+
+
+def _rules_q(teams: Iterable[Team]) -> Q | None:
+    """Member accounts matched by the teams' OU and tag rules (None when there are no such rules)."""
+    q = Q()
+    matched = False
+    for team in teams:
+        if team.organizational_units:
+            q |= Q(organizational_unit__in=team.organizational_units)
+            matched = True
+        for tag in team.tags:
+            q |= Q(tags__contains=[tag])
+            matched = True
+    return q if matched else None
+
+
+def team_account_ids(*, teams: Sequence[Team]) -> frozenset[str]:
+    """Every account id the teams own: their listed ids and the member accounts their OU and tag rules match."""
+    ids = {account for team in teams for account in team.account_ids}
+    rules = _rules_q(teams)
+    if rules is not None:
+        ids.update(MemberAccount.objects.filter(rules).values_list("account_id", flat=True))
+    return frozenset(ids)
+
+
+def user_scope(user) -> Scope:
+    """None for an organisation-wide user; the union of their teams' accounts when they are team-scoped.
+
+    One query says which (Admins are organisation-wide whatever their mark); a scoped person costs one more
+    for their teams and, when the teams have OU or tag rules, one for the accounts those match.
+    """
+    admin = Group.objects.filter(name=Role.ADMIN.value, user=OuterRef("pk"))
+    flags = get_user_model().objects.filter(pk=user.pk).annotate(
+        admin=Exists(admin), scoped=Exists(ScopedUser.objects.filter(user=OuterRef("pk")))
+    )
+    is_admin, scoped = flags.values_list("admin", "scoped").first() or (False, False)
+    if is_admin or not scoped:
+        return None
+    return team_account_ids(teams=list(Team.objects.filter(memberships__user=user)))
+
+
+def team_list() -> list[Team]:
+    """Every team with its members (two queries)."""
+    return list(Team.objects.prefetch_related("memberships__user"))
+
+
+def team_get(*, pk: int) -> Team:
+    """One team, or 404."""
+    return get_object_or_404(Team, pk=pk)
+
+
+def scoped_user_ids() -> set[int]:
+    return set(ScopedUser.objects.values_list("user_id", flat=True))
+
+
+# --- Writes --------------------------------------------------------------------------------------
+
+
+def team_rules_parse(*, account_ids: str, organizational_units: str, tags: str) -> dict[str, list[str]]:
+    """The three rule lists from comma- or line-separated text; a malformed account id or OU is refused."""
+
+    def parts(text: str) -> list[str]:
+        return sorted({p.strip() for line in text.splitlines() for p in line.split(",") if p.strip()})
+
+    ids = [account_id_normalize(a) for a in parts(account_ids)]
+    bad = [a for a in ids if not (a.isascii() and a.isdigit() and len(a) == 12)]
+    if bad:
+        raise ValidationError(f"Not a 12-digit account id: {', '.join(bad[:5])}.")
+    ous = parts(organizational_units)
+    bad = [ou for ou in ous if not (ou.startswith("ou-") or ou.startswith("r-"))]
+    if bad:
+        raise ValidationError(f"Not an organizational unit id (ou-… or r-…): {', '.join(bad[:5])}.")
+    return {"account_ids": sorted(set(ids)), "organizational_units": ous, "tags": parts(tags)}
+
+
+@transaction.atomic
+def team_save(*, team: Team | None, name: str, rules: dict[str, list[str]], actor) -> Team:
+    """Create a team or change its name and rules (audited with the rules before and after)."""
+    name = name.strip()[:100]
+    if not name:
+        raise ValidationError("A team needs a name.")
+    if Team.objects.filter(name__iexact=name).exclude(pk=team.pk if team else None).exists():
+        raise ValidationError(f"A team named “{name}” exists already.")
+    before = None
+    if team is None:
+        team = Team(name=name, **rules)
+    else:
+        before = {"name": team.name, "account_ids": team.account_ids,
+                  "organizational_units": team.organizational_units, "tags": team.tags}  # fmt: skip
+        team.name = name
+        for key, value in rules.items():
+            setattr(team, key, value)
+    team.save()
+    after = {"name": team.name, **rules}
+    audit_record(actor=actor, verb="team.create" if before is None else "team.change", target=team,
+                 details={"after": after} if before is None else {"before": before, "after": after})  # fmt: skip
+    return team
+
+
+@transaction.atomic
+def team_delete(*, team: Team, actor) -> None:
+    members = list(team.memberships.values_list("user__username", flat=True))
+    audit_record(actor=actor, verb="team.delete", target=team, details={"members": members})
+    team.delete()
+
+
+@transaction.atomic
+def user_teams_set(*, user, teams: Sequence[Team], scoped: bool, actor) -> None:
+    """Put a person in exactly `teams` and mark them team-scoped or organisation-wide (audited when it changes)."""
+    before_teams = set(TeamMembership.objects.filter(user=user).values_list("team__name", flat=True))
+    before_scoped = ScopedUser.objects.filter(user=user).exists()
+    TeamMembership.objects.filter(user=user).exclude(team__in=teams).delete()
+    TeamMembership.objects.bulk_create(
+        [TeamMembership(user=user, team=team) for team in teams], ignore_conflicts=True
+    )
+    if scoped and not before_scoped:
+        ScopedUser.objects.create(user=user)
+    elif not scoped and before_scoped:
+        ScopedUser.objects.filter(user=user).delete()
+    after_teams = {team.name for team in teams}
+    scope_forget(user)
+    if before_teams != after_teams or before_scoped != scoped:
+        audit_record(actor=actor, verb="user.teams", target=user, details={
+            "before": {"teams": sorted(before_teams), "scoped": before_scoped},
+            "after": {"teams": sorted(after_teams), "scoped": scoped},
+        })  # fmt: skip

@@ -1,0 +1,313 @@
+"""Team scoping leaks nothing: every page, fragment, export and API endpoint, walked as a team-scoped analyst
+and a team-scoped manager, never shows the other team's account ids, finding ARNs, titles or account names.
+
+Every URL name in the URLconf needs a case in `CASES` (and every path of docs/openapi.yaml resolves to one),
+so a new page fails here until someone says how to walk it.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import yaml
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+
+from accounts.models import MemberAccount, Membership, ScopedUser, Team, TeamMembership
+from accounts.services import coverage_alert_raise
+from api.services import api_token_create
+from guardwatch.core.models import Alert
+from guardwatch.core.roles import Role
+from guardwatch.core.services import user_create
+from tests.api.support import token_of
+from tests.findings.factories import NOW, raw_finding
+from tests.triage.support import store
+from triage.models import BulkAction, SavedView
+
+BLUE, BLUE_TAGGED, RED = "111111111111", "111111111122", "222222222222"
+RED_NAME = "red-team-crown-jewels"
+OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+
+
+@pytest.fixture
+def world(db):
+    """Two teams' accounts, findings and alerts; scoped Blue analyst and manager; an organisation-wide analyst."""
+    blue = MemberAccount.objects.create(account_id=BLUE, email="blue@example.com", display_name="blue-main")
+    tagged = MemberAccount.objects.create(account_id=BLUE_TAGGED, email="b2@example.com", display_name="blue-tagged",
+                                          tags=["team=blue"])  # fmt: skip
+    red = MemberAccount.objects.create(account_id=RED, email="red@example.com", display_name=RED_NAME,
+                                       organizational_unit="ou-red1-abcdefgh")  # fmt: skip
+    for account, status in ((blue, "Enabled"), (tagged, "Resigned"), (red, "Resigned")):
+        Membership.objects.create(account=account, region="us-east-1", relationship_status=status)
+        coverage_alert_raise(account=account, status="Resigned", regions=["us-east-1"])
+    rng = random.Random(5)
+    blue_findings = store([raw_finding(rng, finding_type="Recon:EC2/PortProbeUnprotectedPort", account_id=a, now=NOW)
+                           for a in (BLUE, BLUE_TAGGED)])  # fmt: skip
+    red_findings = store([raw_finding(rng, finding_type="CryptoCurrency:EC2/BitcoinTool.B!DNS", account_id=RED, now=NOW)])
+    team_blue = Team.objects.create(name="Blue", account_ids=[BLUE], tags=["team=blue"])
+    team_red = Team.objects.create(name="Red", organizational_units=["ou-red1-abcdefgh"])
+    people = {
+        "blue_analyst": user_create(username="blue_analyst", role=Role.ANALYST, password="x" * 20, validate=False),
+        "blue_manager": user_create(username="blue_manager", role=Role.MANAGER, password="x" * 20, validate=False),
+        "wide_analyst": user_create(username="wide_analyst", role=Role.ANALYST, password="x" * 20, validate=False),
+        "red_analyst": user_create(username="red_analyst", role=Role.ANALYST, password="x" * 20, validate=False),
+    }
+    for name in ("blue_analyst", "blue_manager"):
+        TeamMembership.objects.create(team=team_blue, user=people[name])
+        ScopedUser.objects.create(user=people[name])
+    TeamMembership.objects.create(team=team_red, user=people["red_analyst"])
+    ScopedUser.objects.create(user=people["red_analyst"])
+    # What an organisation-wide colleague leaves lying around: a shared view and a bulk action naming Red.
+    SavedView.objects.create(owner=people["wide_analyst"], name="Red watch", query=f"account={RED}", shared=True)
+    bulk = BulkAction.objects.create(actor=people["wide_analyst"], action="comment", query=f"account={RED}",
+                                     total=1, finding_ids=[red_findings[0].pk])  # fmt: skip
+    red_finding = red_findings[0]
+    return {
+        "people": people,
+        "blue": blue_findings,
+        "red": red_finding,
+        "markers": [RED, red_finding.arn, red_finding.title, RED_NAME, "ou-red1-abcdefgh"],
+        "ids": {
+            "finding": red_finding.pk,
+            "blue_finding": blue_findings[0].pk,
+            "alert": Alert.objects.get(target_id=RED).pk,
+            "bulk": bulk.pk,
+            "view": SavedView.objects.get(name="Red watch").pk,
+            "team": team_red.pk,
+            "user": people["wide_analyst"].pk,
+            # Someone else's token: revoking one's own mid-walk would leave the API walk unauthenticated.
+            "token": api_token_create(name="wide", kind="personal", role="Analyst", days=30,
+                                      actor=people["wide_analyst"])[0].pk,
+        },
+    }
+
+
+# name -> list of (method, kwargs for reverse, query string or POST data). `pk` placeholders are filled from
+# world["ids"]; every case is requested plainly and with HX-Request.
+def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
+    finding = {"pk": ids["finding"]}
+    red_filter = f"account={RED}"
+    return {
+        "healthz": [("GET", {}, "")],
+        "login": [("GET", {}, "")],
+        "logout": [("POST", {}, {})],
+        "ingest_eventbridge": [("POST", {}, {})],
+        "api_tokens": [("GET", {}, "")],
+        "api_token_revoke": [("POST", {"pk": ids["token"]}, {})],
+        "reports:dashboard": [("GET", {}, "")],
+        "reports:findings": [("GET", {}, "period=7d"), *(("GET", {}, f"period=7d&export={e}")
+                             for e in ("daily", "types", "accounts", "resources", "timing", "comparison"))],
+        "reports:coverage": [("GET", {}, ""), ("GET", {}, "fragment=matrix"), ("GET", {}, "gap=resigned"),
+                             *(("GET", {}, f"export={e}") for e in ("regions", "matrix", "freshness", "resigned",
+                                                                    "never_invited"))],
+        "findings:sync": [("GET", {}, "")],
+        "findings:sync_now": [("POST", {}, {})],
+        "findings:ingest_keys": [("GET", {}, "")],
+        "findings:ingest_key_revoke": [("POST", {"pk": 1}, {})],
+        "core:audit": [("GET", {}, "")],
+        "core:alerts": [("GET", {}, ""), ("GET", {}, "state=all")],
+        "core:alert_acknowledge": [("POST", {"pk": ids["alert"]}, {})],
+        "core:users": [("GET", {}, "")],
+        "core:user_role": [("POST", {"pk": ids["user"]}, {"role": "Admin"})],
+        "core:user_active": [("POST", {"pk": ids["user"]}, {"active": "0"})],
+        "core:user_password": [("POST", {"pk": ids["user"]}, {})],
+        "accounts:list": [("GET", {}, ""), ("GET", {}, "q=2222"), ("GET", {}, "status=Resigned")],
+        "accounts:add": [("GET", {}, "")],
+        "accounts:upload": [("GET", {}, "")],
+        "accounts:upload_confirm": [("POST", {}, {})],
+        "accounts:invite": [("GET", {}, f"accounts={RED}")],
+        "accounts:bulk": [("POST", {}, {"ids": ["1"], "action": "invite"})],
+        "accounts:refresh": [("POST", {}, {})],
+        "accounts:operation": [("GET", {"pk": 1}, "")],
+        "accounts:operation_retry": [("POST", {"pk": 1}, {})],
+        "accounts:organization": [("GET", {}, "")],
+        "accounts:organization_refresh": [("POST", {}, {})],
+        "accounts:organization_auto_enable": [("POST", {}, {})],
+        "accounts:teams": [("GET", {}, "")],
+        "accounts:team_edit": [("GET", {"pk": ids["team"]}, "")],
+        "accounts:team_delete": [("POST", {"pk": ids["team"]}, {})],
+        "accounts:user_teams": [("GET", {"pk": ids["user"]}, "")],
+        "accounts:detail": [("GET", {"account_id": RED}, "")],
+        "accounts:edit": [("POST", {"account_id": RED}, {"display_name": "x"})],
+        "accounts:action": [("POST", {"account_id": RED}, {"action": "invite"})],
+        "accounts:recreate": [("POST", {"account_id": RED}, {})],
+        "accounts:remove": [("GET", {"account_id": RED}, "")],
+        "triage:list": [("GET", {}, ""), ("GET", {}, "status=open"), ("GET", {}, red_filter),
+                        ("GET", {}, "q=bitcoin"), ("GET", {}, "sort=-last_seen")],
+        "triage:detail": [("GET", finding, "")],
+        "triage:status": [("POST", finding, {"status": "acknowledged"})],
+        "triage:assign": [("POST", finding, {"assignee": "me"})],
+        "triage:comment": [("POST", finding, {"body": "mine now"})],
+        "triage:feedback": [("POST", finding, {"feedback": "USEFUL"})],
+        "triage:bulk": [("POST", {}, {"action": "comment", "comment": "x", "ids": [str(ids["finding"])]}),
+                        ("POST", {}, {"action": "comment", "comment": "x", "scope": "all", "query": red_filter}),
+                        ("POST", {}, {"action": "comment", "comment": "x", "scope": "all", "query": "",
+                                      "confirmed": "yes"})],
+        "triage:bulk_progress": [("GET", {"pk": ids["bulk"]}, "")],
+        "triage:view_save": [("POST", {}, {"name": "peek", "query": red_filter})],
+        "triage:view_delete": [("POST", {"pk": ids["view"]}, {})],
+        "triage:view_default": [("POST", {"pk": ids["view"]}, {})],
+        "triage:view_default_reset": [("POST", {}, {})],
+        "triage:suppression": [("GET", {}, f"query={red_filter}")],
+        "triage:suppression_create": [("POST", {}, {"query": red_filter, "name": "hide red"})],
+        "triage:suppression_edit": [("GET", {"pk": 1}, "")],
+        "triage:suppression_approve": [("POST", {"pk": 1}, {})],
+        "triage:suppression_reject": [("POST", {"pk": 1}, {})],
+        "triage:suppression_delete": [("POST", {"pk": 1}, {})],
+        "triage:writeback_retry": [("POST", {"pk": 1}, {})],
+        "triage:export_csv": [("GET", {}, ""), ("GET", {}, red_filter)],
+        "triage:export_json": [("GET", {}, ""), ("GET", {}, red_filter)],
+        "notifications:destinations": [("GET", {}, "")],
+        "notifications:destination_create": [("GET", {}, "")],
+        "notifications:destination_edit": [("GET", {"pk": 1}, "")],
+        "notifications:destination_delete": [("POST", {"pk": 1}, {})],
+        "notifications:destination_test": [("POST", {"pk": 1}, {})],
+        "notifications:delivery_log": [("GET", {"pk": 1}, "")],
+        "notifications:rules": [("GET", {}, "")],
+        "notifications:rule_create": [("GET", {}, "")],
+        "notifications:rule_edit": [("GET", {"pk": 1}, "")],
+        "notifications:rule_delete": [("POST", {"pk": 1}, {})],
+        "notifications:dead_letters": [("GET", {}, "")],
+        "notifications:delivery_resend": [("POST", {"pk": 1}, {})],
+        "notifications:ticket_create": [("POST", {"finding_pk": ids["finding"]}, {})],
+        "notifications:ticket_panel": [("GET", {"finding_pk": ids["finding"]}, "")],
+        # The API: a token acts as its user, so it is scoped as they are.
+        "api:findings": [("GET", {}, ""), ("GET", {}, red_filter), ("GET", {}, "q=bitcoin")],
+        "api:findings_bulk": [("POST", {}, {"action": "comment", "comment": "x", "ids": [ids["finding"]]}),
+                              ("POST", {}, {"action": "comment", "comment": "x", "filters": red_filter})],
+        "api:finding": [("GET", finding, "")],
+        "api:finding_timeline": [("GET", finding, "")],
+        "api:finding_status": [("POST", finding, {"status": "acknowledged"})],
+        "api:finding_assign": [("POST", finding, {"assignee": "me"})],
+        "api:finding_comment": [("POST", finding, {"body": "x"})],
+        "api:finding_feedback": [("POST", finding, {"feedback": "USEFUL"})],
+        "api:accounts": [("GET", {}, ""), ("GET", {}, "q=2222")],
+        "api:accounts_import": [("POST", {}, {})],
+        "api:accounts_invite": [("POST", {}, {"account_ids": [RED], "regions": ["us-east-1"]})],
+        "api:account": [("GET", {"account_id": RED}, "")],
+        "api:coverage": [("GET", {}, "")],
+        "api:findings_figures": [("GET", {}, "")],
+        "api:suppression_rules": [("GET", {}, "")],
+        "api:alerts": [("GET", {}, ""), ("GET", {}, "state=all")],
+        "api:alert_acknowledge": [("POST", {"pk": ids["alert"]}, {})],
+        "api:audit": [("GET", {}, "")],
+        "api:schema": [("GET", {}, "")],
+        "api:docs": [("GET", {}, "")],
+    }
+
+
+KEY_AUTHENTICATED = {"ingest_eventbridge"}  # EventBridge posts with an ingest key, not as a person
+
+
+def _url_names(patterns=None, namespace: str = "") -> list[str]:
+    names = []
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            names += _url_names(pattern.url_patterns, pattern.namespace or namespace)
+        elif isinstance(pattern, URLPattern):
+            names.append(f"{namespace}:{pattern.name}" if namespace else str(pattern.name))
+    return names
+
+
+def _body(response) -> str:
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content).decode(errors="replace")
+    return response.content.decode(errors="replace")
+
+
+def _request(client: Client, method: str, url: str, data, *, api: bool, htmx: bool):
+    headers = {"HX-Request": "true"} if htmx else {}
+    if method == "GET":
+        return client.get(f"{url}?{data}" if data else url, headers=headers)
+    if api:
+        return client.post(url, data, content_type="application/json", headers=headers)
+    return client.post(url, data, headers=headers)
+
+
+def _walk(client: Client, api_client: Client, cases: dict, markers: list[str]) -> list[str]:
+    leaks = []
+    # Signing out ends the session the rest of the walk needs: it goes last.
+    for name, requests in sorted(cases.items(), key=lambda item: item[0] == "logout"):
+        if name.startswith("admin:"):
+            continue
+        for method, kwargs, data in requests:
+            url = reverse(name, kwargs=kwargs)
+            api = name.startswith("api:") and name not in ("api:schema", "api:docs")
+            for htmx in (False, True):
+                response = _request(api_client if api else client, method, url, data, api=api, htmx=htmx)
+                body = _body(response)
+                if response.status_code >= 500 or (response.status_code == 401 and name not in KEY_AUTHENTICATED):
+                    leaks.append(f"{method} {url} {data!r}: {response.status_code}")
+                if (response.status_code == 302 and response["Location"].startswith(reverse("login"))
+                        and name != "logout"):  # fmt: skip
+                    leaks.append(f"{method} {url} {data!r}: signed out, the walk would read nothing")
+                # What the person typed (a filter naming Red's account) may be echoed back; nothing else may.
+                found = [m for m in markers if m and m in body and m not in str(data)]
+                if found:
+                    leaks.append(f"{method} {url} {data!r} (htmx={htmx}): shows {found}")
+    return leaks
+
+
+def test_every_url_and_api_path_has_a_scope_case(world):
+    cases = _cases(world["ids"])
+    names = {n for n in _url_names() if not n.startswith("admin:")}  # the Django admin: staff only, below
+    assert sorted(names - set(cases)) == [], "walk these URLs as a team-scoped user in CASES"
+    paths = yaml.safe_load(OPENAPI.read_text())["paths"]
+    for path in paths:
+        sample = path.replace("{id}", "1").replace("{account_id}", RED).replace("{pk}", "1")
+        match = resolve(sample)
+        assert f"{match.namespace}:{match.url_name}" in cases, path
+
+
+@pytest.mark.parametrize("persona", ["blue_analyst", "blue_manager"])
+def test_a_team_scoped_user_sees_nothing_of_the_other_team_anywhere(world, persona, settings):
+    settings.GUARDWATCH_API_RATE_PER_MINUTE = 10_000
+    user = world["people"][persona]
+    client = Client()
+    client.force_login(user)
+    api_client = Client(HTTP_AUTHORIZATION=f"Bearer {token_of(user)}")
+    assert client.get("/findings/").status_code == 200  # signed in: the walk reads what the person sees
+    leaks = _walk(client, api_client, _cases(world["ids"]), world["markers"])
+    assert not leaks, "\n".join(leaks)
+    # The Django admin is for staff; a scoped user is sent to its sign-in.
+    assert client.get("/django-admin/auth/user/").status_code in (302, 404)
+
+
+def test_the_markers_are_there_for_an_organisation_wide_analyst(world):
+    """The walk would see a leak: the same pages show Red's markers to someone who may see them."""
+    client = Client()
+    client.force_login(world["people"]["wide_analyst"])
+    assert RED in _body(client.get("/findings/?status=open"))
+    assert world["red"].arn in _body(client.get("/findings/export.csv"))
+    assert RED_NAME in _body(client.get("/accounts/"))
+    assert RED in _body(client.get("/alerts/"))
+
+
+def test_a_scoped_analyst_sees_and_acts_on_their_teams_findings(world):
+    user = world["people"]["blue_analyst"]
+    client = Client()
+    client.force_login(user)
+    listed = _body(client.get("/findings/?status=open"))
+    assert all(f.arn in listed or f.title in listed for f in world["blue"])
+    assert BLUE_TAGGED in _body(client.get("/findings/export.csv"))  # by the team's tag rule
+    assert client.get(f"/findings/{world['ids']['blue_finding']}/").status_code == 200
+    assert client.get(f"/findings/{world['ids']['finding']}/").status_code == 404
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token_of(user)}")
+    results = api.get("/api/v1/findings/").json()["results"]
+    assert {r["account_id"] for r in results} == {BLUE, BLUE_TAGGED}
+    # Bulk "all matching" acts on their findings only.
+    response = client.post("/findings/bulk/", {"action": "status", "status": "acknowledged", "scope": "all",
+                                               "query": "", "confirmed": "yes"})  # fmt: skip
+    assert response.status_code == 302
+    world["red"].refresh_from_db()
+    assert world["red"].status == "new"
+    assert {f.account_id for f in type(world["red"]).objects.filter(status="acknowledged")} == {BLUE, BLUE_TAGGED}
+
+
+def test_a_team_defined_by_ou_scopes_its_member_to_that_ou(world):
+    client = Client()
+    client.force_login(world["people"]["red_analyst"])
+    body = _body(client.get("/findings/export.csv"))
+    assert world["red"].arn in body and BLUE not in body
