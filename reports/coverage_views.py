@@ -103,6 +103,7 @@ def coverage_page(request: HttpRequest) -> HttpResponse:
         "matrix": matrix,
         "filters": filters,
         "tags": coverage_matrix.matrix_tags(),
+        "ous": coverage_matrix.matrix_ous(),
         "status_choices": coverage_matrix.STATUS_CHOICES,
         "gaps": gaps,
         "gap_counts": counts,

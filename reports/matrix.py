@@ -46,9 +46,10 @@ def status_symbol(status: str) -> str:
 
 @dataclass(frozen=True)
 class MatrixFilters:
-    """What the matrix shows, from the query string: text, a tag, a status in some region, gaps only."""
+    """What the matrix shows, from the query string: text, an OU, a tag, a status in some region, gaps only."""
 
     q: str = ""
+    ou: str = ""  # an AWS Organizations OU id (`ou-…`) or root (`r-…`), as recorded on the account
     tag: str = ""
     status: str = ""  # a relationship status, NOT_A_MEMBER, or "" for any
     gaps_only: bool = False
@@ -58,6 +59,7 @@ class MatrixFilters:
         status = params.get("status", "")
         return cls(
             q=params.get("q", "").strip()[:100],
+            ou=params.get("ou", "").strip()[:68],
             tag=params.get("tag", "").strip()[:100],
             status=status if status in STATUS_CHOICES_BY_VALUE else "",
             gaps_only=params.get("gaps_only") == "1",
@@ -118,6 +120,8 @@ def _matrix_accounts(filters: MatrixFilters, scope=None) -> QuerySet[MemberAccou
         accounts = accounts.filter(
             Q(account_id__startswith=q) | Q(display_name__icontains=q) | Q(email__icontains=q)
         )
+    if filters.ou:
+        accounts = accounts.filter(organizational_unit=filters.ou)
     if filters.tag:  # one element of the JSON list, matched as its JSON text (the demo's SQLite has no `contains`)
         accounts = accounts.filter(tags__icontains=json.dumps(filters.tag))
     if filters.status == NOT_A_MEMBER:
@@ -130,6 +134,14 @@ def _matrix_accounts(filters: MatrixFilters, scope=None) -> QuerySet[MemberAccou
     if filters.gaps_only:
         accounts = accounts_without(Q(relationship_status=MONITORED), accounts)
     return accounts
+
+
+def matrix_ous() -> list[str]:
+    """Every OU some account is recorded in, sorted: the matrix's OU filter offers them."""
+    return list(
+        MemberAccount.objects.exclude(organizational_unit="").order_by("organizational_unit")
+        .values_list("organizational_unit", flat=True).distinct()
+    )
 
 
 def matrix_tags() -> list[str]:

@@ -246,6 +246,19 @@ def test_manager_filters_the_heatmap_by_tag_and_status_and_the_csv_keeps_the_fil
     assert [r[0] for r in rows[1:]] == ["200000000002"]
 
 
+def test_manager_filters_the_heatmap_by_organizational_unit_and_the_csv_keeps_it(client_for, world):
+    MemberAccount.objects.filter(account_id="200000000002").update(organizational_unit="ou-ab12-payments")
+    MemberAccount.objects.filter(account_id="200000000003").update(organizational_unit="ou-ab12-sandbox")
+    client = client_for("manager")
+
+    html = client.get("/accounts/coverage/?ou=ou-ab12-payments").content.decode()
+
+    assert _matrix_accounts(html) == ["200000000002"]
+    assert '<option value="ou-ab12-payments" selected>' in html and '<option value="ou-ab12-sandbox">' in html
+    rows = _csv(client.get("/accounts/coverage/?export=matrix&ou=ou-ab12-sandbox"))
+    assert [r[0] for r in rows[1:]] == ["200000000003"]
+
+
 def test_each_heatmap_cell_says_its_status_in_text_and_symbol_not_colour_alone(client_for, world):
     html = client_for("manager").get("/accounts/coverage/").content.decode()
     row = re.search(r'<tr data-account="200000000003">.*?</tr>', html, re.S).group(0)
