@@ -136,17 +136,22 @@ def _matrix_accounts(filters: MatrixFilters, scope=None) -> QuerySet[MemberAccou
     return accounts
 
 
-def matrix_ous() -> list[str]:
-    """Every OU some account is recorded in, sorted: the matrix's OU filter offers them."""
+def _scoped_accounts(scope) -> QuerySet[MemberAccount]:
+    accounts = MemberAccount.objects.all()
+    return accounts if scope is None else accounts.filter(account_id__in=sorted(scope))
+
+
+def matrix_ous(*, scope=None) -> list[str]:
+    """Every OU one of the reader's accounts is recorded in, sorted: the matrix's OU filter offers them."""
     return list(
-        MemberAccount.objects.exclude(organizational_unit="").order_by("organizational_unit")
+        _scoped_accounts(scope).exclude(organizational_unit="").order_by("organizational_unit")
         .values_list("organizational_unit", flat=True).distinct()
     )
 
 
-def matrix_tags() -> list[str]:
-    """Every tag some account carries, sorted: the matrix's tag filter offers them."""
-    tags = {tag for listed in MemberAccount.objects.values_list("tags", flat=True) for tag in listed or ()}
+def matrix_tags(*, scope=None) -> list[str]:
+    """Every tag one of the reader's accounts carries, sorted: the matrix's tag filter offers them."""
+    tags = {tag for listed in _scoped_accounts(scope).values_list("tags", flat=True) for tag in listed or ()}
     return sorted(tags, key=str.casefold)
 
 
