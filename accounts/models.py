@@ -60,6 +60,9 @@ class MemberAccount(models.Model):
     # Whether AWS Organizations listed the account in the administrator's organization at the last read of the
     # Organization page's snapshot (or GuardWatch added it from there): Organizations-mode rules apply to it.
     in_organization = models.BooleanField(default=False)
+    # The AWS Organizations parent (an OU id `ou-…` or the root `r-…`) as last read; "" = not known. Coverage
+    # policies scoped to an OU match on it.
+    organizational_unit = models.CharField(max_length=68, blank=True)
     auto_accept = models.BooleanField(
         default=False, help_text="Accept invitations on the member's behalf through the configured member role."
     )
@@ -433,3 +436,101 @@ class PlanRow:
 
 
 # --- end coverage (reports) ---------------------------------------------------------------------
+
+
+# --- Coverage policies and drift (accounts/policies.py, accounts/drift.py) ------------------------------
+
+# Runtime Monitoring's automated agents a policy can require (botocore enum OrgFeatureAdditionalConfiguration).
+RUNTIME_AGENTS = ("EKS_ADDON_MANAGEMENT", "ECS_FARGATE_AGENT_MANAGEMENT", "EC2_AGENT_MANAGEMENT")
+# botocore enum FindingPublishingFrequency.
+PUBLISHING_FREQUENCIES = ("FIFTEEN_MINUTES", "ONE_HOUR", "SIX_HOURS")
+
+
+class CoveragePolicy(models.Model):
+    """Desired GuardDuty coverage for a scope: required regions, protection plans, agents, publishing frequency.
+
+    Where several policies match an account, the most specific scope wins (accounts > tag > OU > organisation);
+    two policies of the same scope that both match and disagree are a conflict, shown on the policies page
+    (the older one applies until it is resolved).
+    """
+
+    class Scope(models.TextChoices):
+        ORGANISATION = "organisation", "Whole organisation"
+        OU = "ou", "Organizations OU"
+        TAG = "tag", "Account tag"
+        ACCOUNTS = "accounts", "List of accounts"
+
+    name = models.CharField(max_length=128, unique=True)
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    # OU id (scope ou) or tag (scope tag); the account ids for scope accounts.
+    scope_value = models.CharField(max_length=128, blank=True)
+    scope_accounts = models.JSONField(default=list, blank=True)
+    # Required regions; empty = every region enabled for the administrator account (RegionState.account_enabled).
+    regions = models.JSONField(default=list, blank=True)
+    plans = models.JSONField(default=list, blank=True)  # PROTECTION_PLANS field names
+    runtime_agents = models.JSONField(default=list, blank=True)  # RUNTIME_AGENTS names
+    # S3 Malware Protection plans are per bucket: buckets carrying one of these tags must have one.
+    s3_malware_bucket_tags = models.JSONField(default=list, blank=True)
+    finding_publishing_frequency = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Deviation(models.Model):
+    """One way reality differs from the policy that applies, as the last drift evaluation found it."""
+
+    class Kind(models.TextChoices):
+        MEMBERSHIP = "membership", "Not monitored"
+        PLAN = "plan", "Protection plan off"
+        AGENT = "agent", "Runtime agent not managed"
+        AUTO_ENABLE = "auto_enable", "Organisation auto-enable"
+
+    policy = models.ForeignKey(CoveragePolicy, on_delete=models.CASCADE, related_name="deviations")
+    # None for a region-wide deviation (the organisation's auto-enable).
+    account = models.ForeignKey(MemberAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    region = models.CharField(max_length=32)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    feature = models.CharField(max_length=64, blank=True)  # plan field or agent name
+    status = models.CharField(max_length=64, blank=True)  # what reality shows
+    cause = models.TextField()
+    first_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["region", "account__account_id", "kind", "feature"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "region", "kind", "feature"], name="deviation_unique", nulls_distinct=False
+            )
+        ]
+        indexes = [models.Index(fields=["kind", "region"], name="deviation_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id or 'region'} {self.region} {self.kind} {self.feature}"
+
+
+class ComplianceDay(models.Model):
+    """Compliance on one day: (account, required region) pairs that match their policy, out of all of them."""
+
+    day = models.DateField(unique=True)
+    pairs = models.PositiveIntegerField(default=0)
+    compliant = models.PositiveIntegerField(default=0)
+    evaluated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.percent:.1f} %"
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.compliant / self.pairs if self.pairs else 100.0
