@@ -30,6 +30,7 @@ from accounts.models import (
 )
 from accounts.policies import policies_ordered, policy_resolve
 from accounts.services import account_who, configured_regions
+from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import alert_raise
 
 Kind = Deviation.Kind
@@ -258,3 +259,8 @@ def _alerts_raise(new: Iterable[Found]) -> int:
         alert_raise(kind=f"drift.{kind}", title=f"{who} drifted from its coverage policy: {label} in {where}",
                     message=" ".join(sorted({i.cause for i in items}))[:2000], target=target, dedupe_key=key)  # fmt: skip
     return len(grouped)
+
+
+def drift_evaluate_request() -> None:
+    """Queue an evaluation (after commit), e.g. from the drift page's "Evaluate now"."""
+    task_send_on_commit("accounts.tasks.drift_evaluate")

@@ -12,9 +12,10 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from findings.sla import BANDS
+from guardwatch.core import charts
 from guardwatch.core.access import requires
 from guardwatch.core.csv_export import csv_response
-from reports import charts, periods
+from reports import periods
 from reports import services as report_services
 from reports.findings_report import FindingsReport
 from reports.periods import BAND_LABELS

@@ -15,8 +15,8 @@ from accounts.models import (
     Membership,
     RegionState,
 )
-from accounts.policies import policy_conflicts, policy_resolve, policies_ordered
-from guardwatch.core.models import Alert
+from accounts.policies import policies_ordered, policy_conflicts, policy_resolve
+from guardwatch.core.models import Alert, AuditEntry
 from tests.accounts.helpers import accounts_make
 
 Scope = CoveragePolicy.Scope
@@ -164,3 +164,49 @@ def test_fixed_deviations_are_resolved_and_compliance_is_recorded_per_day(estate
     assert (second.resolved, Deviation.objects.count()) == (1, 0)
     day = ComplianceDay.objects.get()
     assert (day.pairs, day.compliant, day.percent) == (6, 6, 100.0)
+
+
+def test_admin_creating_an_ou_policy_without_an_ou_id_sees_the_error_and_nothing_is_saved(estate, client_for):
+    response = client_for("admin").post("/accounts/policies/add/", {"name": "eu", "scope": "ou", "scope_value": "x",
+                                                                    "regions": "eu-west-1, moon-1"})  # fmt: skip
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "An OU policy needs an OU id" in html and "Not AWS region names: moon-1" in html
+    assert not CoveragePolicy.objects.exists()
+
+
+def test_admin_creates_a_tag_policy_and_it_is_audited(estate, client_for):
+    response = client_for("admin").post("/accounts/policies/add/", {
+        "name": "prod", "scope": "tag", "scope_value": "prod", "regions": "eu-west-1",
+        "plans": ["s3_data_events", "runtime_monitoring"], "runtime_agents": ["EKS_ADDON_MANAGEMENT"],
+        "finding_publishing_frequency": "FIFTEEN_MINUTES"})  # fmt: skip
+
+    assert response.status_code == 302
+    saved = CoveragePolicy.objects.get()
+    assert (saved.scope, saved.scope_value, saved.regions, saved.runtime_agents) == (
+        "tag",
+        "prod",
+        ["eu-west-1"],
+        ["EKS_ADDON_MANAGEMENT"],
+    )
+    assert AuditEntry.objects.filter(verb="policy.create").exists()
+
+
+@pytest.mark.parametrize("persona", ["analyst", "manager"])
+def test_only_an_admin_may_edit_policies(estate, client_for, persona):
+    response = client_for(persona).post("/accounts/policies/add/", {"name": "x", "scope": "organisation"})
+    assert response.status_code == 403 and not CoveragePolicy.objects.exists()
+
+
+def test_manager_sees_each_deviation_with_its_cause_and_the_compliance_chart(estate, client_for):
+    policy("everything", regions=["us-east-1"], plans=["s3_data_events"])
+    monitored(estate[0], "us-east-1", s3_data_events="DISABLED")
+    monitored(estate[1], "us-east-1")
+    drift_evaluate()
+
+    html = client_for("manager").get("/accounts/drift/").content.decode()
+
+    row = html.split('id="deviations"')[1].split("</table>")[0]
+    assert estate[0].account_id in row and "S3 is DISABLED." in row and "Not a member in this region" in row
+    assert '<svg class="chart-svg"' in html and "33.3 %" in html.split('id="compliance"')[1]
