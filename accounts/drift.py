@@ -236,29 +236,42 @@ def _store(found: list[Found], result: DriftResult) -> None:
         result.alerts = _alerts_raise(new)
 
 
+# Past this many accounts newly drifting in one evaluation (a first evaluation, a new policy), each kind raises one
+# summary alert for the rest instead of one per account: thousands of alerts would bury everything else.
+ALERTS_PER_EVALUATION = 200
+
+
 def _alerts_raise(new: Iterable[Found]) -> int:
     """One alert per account (or region) and kind of deviation, naming what is off and where."""
     grouped: dict[tuple, list[Found]] = defaultdict(list)
     for item in new:
         grouped[(item.account_id, item.region if item.account_id is None else "", item.kind)].append(item)
-    accounts = MemberAccount.objects.in_bulk([pk for pk, _r, _k in grouped if pk is not None])
-    for (account_pk, region, kind), items in grouped.items():
+    keys = sorted(grouped, key=lambda key: (key[0] is not None, key[0] or 0, key[1], key[2]))
+    one_by_one, rest = keys[:ALERTS_PER_EVALUATION], keys[ALERTS_PER_EVALUATION:]
+    accounts = MemberAccount.objects.in_bulk([pk for pk, _r, _k in one_by_one if pk is not None])
+    for key in one_by_one:
+        account_pk, region, kind = key
+        items = grouped[key]
         where = ", ".join(sorted({i.region for i in items}))
         what = ", ".join(sorted({PLAN_LABELS.get(i.feature, i.feature) for i in items if i.feature}))
         label = Kind(kind).label + (f" ({what})" if what else "")
         if account_pk is None:
-            target, who, key = (
-                ("region", region, f"Organisation in {region}"),
-                f"Region {region}",
-                f"drift:region:{region}:{kind}",
-            )
+            target, who = ("region", region, f"Organisation in {region}"), f"Region {region}"
+            dedupe = f"drift:region:{region}:{kind}"
         else:
             account = accounts[account_pk]
             target = ("accounts.memberaccount", account.account_id, f"{account.account_id} in {where}")
-            who, key = f"Member {account_who(account)}", f"drift:{account.account_id}:{kind}"
+            who, dedupe = f"Member {account_who(account)}", f"drift:{account.account_id}:{kind}"
         alert_raise(kind=f"drift.{kind}", title=f"{who} drifted from its coverage policy: {label} in {where}",
-                    message=" ".join(sorted({i.cause for i in items}))[:2000], target=target, dedupe_key=key)  # fmt: skip
-    return len(grouped)
+                    message=" ".join(sorted({i.cause for i in items}))[:2000], target=target, dedupe_key=dedupe)  # fmt: skip
+    by_kind: dict[str, int] = defaultdict(int)
+    for _pk, _region, kind in rest:
+        by_kind[kind] += 1
+    for kind, count in by_kind.items():
+        alert_raise(kind=f"drift.{kind}", title=f"{count:,} more accounts drifted from their coverage policy: "
+                    f"{Kind(kind).label}", message="See the drift page for each account and cause.",
+                    target=("page", "accounts:drift", "Drift"), dedupe_key=f"drift:many:{kind}")  # fmt: skip
+    return len(one_by_one) + len(by_kind)
 
 
 def drift_evaluate_request() -> None:
