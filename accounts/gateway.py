@@ -285,15 +285,36 @@ def members_invite(
     return BatchResult(calls=calls, unprocessed=tuple(unprocessed))
 
 
-def _batch_call(region: str, operation: str, method_name: str, detector_id: str, account_ids) -> BatchResult:
+def _batch_call(region: str, operation: str, method_name: str, detector_id: str, account_ids, **extra) -> BatchResult:
     client = _client(region)
     calls, unprocessed = 0, []
     for batch in batches(list(account_ids)):
         with _calling(region, operation):
-            response = getattr(client, method_name)(DetectorId=detector_id, AccountIds=batch)
+            response = getattr(client, method_name)(DetectorId=detector_id, AccountIds=batch, **extra)
         calls += 1
         unprocessed.extend(_unprocessed(response))
     return BatchResult(calls=calls, unprocessed=tuple(unprocessed))
+
+
+def member_features_payload(features: Iterable[str], agents: Iterable[str] = ()) -> list[dict]:
+    """UpdateMemberDetectors' Features: each plan ENABLED; Runtime's agent management under RUNTIME_MONITORING."""
+    payload = [{"Name": name, "Status": "ENABLED"} for name in sorted(set(features))]
+    agents = sorted(set(agents))
+    if agents:
+        runtime = next((f for f in payload if f["Name"] == "RUNTIME_MONITORING"), None)
+        if runtime is None:
+            runtime = {"Name": "RUNTIME_MONITORING", "Status": "ENABLED"}
+            payload.append(runtime)
+        runtime["AdditionalConfiguration"] = [{"Name": name, "Status": "ENABLED"} for name in agents]
+    return payload
+
+
+def member_detectors_update(
+    *, region: str, detector_id: str, account_ids: Iterable[str], features: Iterable[str], agents: Iterable[str] = ()
+) -> BatchResult:
+    """UpdateMemberDetectors, 50 per call: turn the named plans (and Runtime's agent management) on."""
+    return _batch_call(region, "UpdateMemberDetectors", "update_member_detectors", detector_id, account_ids,
+                       Features=member_features_payload(features, agents))  # fmt: skip
 
 
 def members_start_monitoring(*, region: str, detector_id: str, account_ids: Iterable[str]) -> BatchResult:

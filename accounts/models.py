@@ -256,6 +256,7 @@ class MemberOperation(models.Model):
         RECREATE = "recreate", "Re-create with corrected email"
         ACCEPT = "accept", "Accept on the member's behalf"
         ORG_ADD = "org_add", "Add organization accounts"
+        FEATURES = "features", "Turn protection plans on"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -277,6 +278,8 @@ class MemberOperation(models.Model):
     # Protection plans (DETECTOR_FEATURES names) to enable in any detector this operation creates; every
     # other plan is sent DISABLED.
     detector_features = models.JSONField(default=list, blank=True)
+    # Started by "Fix" on the drift page: the policies are evaluated again once it finishes.
+    drift_fix = models.BooleanField(default=False)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)

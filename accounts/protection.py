@@ -64,6 +64,27 @@ def member_protection_sync_region(*, region: str) -> ProtectionSyncResult:
     except GatewayError as error:
         outcome.error = error.message
         return outcome
+    outcome.described = _store(state, described, memberships)
+    return outcome
+
+
+def member_protection_refresh(*, region: str, detector_id: str, account_ids: list[str]) -> int:
+    """Read some members' plans again (GetMemberDetectors, 50 per call) after changing them; returns the calls."""
+    if not account_ids:
+        return 0
+    memberships = dict(
+        Membership.objects.filter(region=region, account__account_id__in=account_ids).values_list(
+            "account__account_id", "id"
+        )
+    )
+    described = gateway.member_detectors_get(region=region, detector_id=detector_id, account_ids=sorted(memberships))
+    state = RegionState.objects.get(region=region)
+    _store(state, described, memberships)
+    return -(-len(memberships) // gateway.BATCH)
+
+
+def _store(state: RegionState, described: list[gateway.MemberDetector], memberships: dict[str, int]) -> int:
+    """Upsert what GetMemberDetectors described; returns how many rows were written."""
     now = timezone.now()
     rows = []
     for item in described:
@@ -90,5 +111,4 @@ def member_protection_sync_region(*, region: str) -> ProtectionSyncResult:
         if rows:  # the region's freshness on the coverage page: the newest checked_at of its plans
             RegionState.objects.filter(pk=state.pk).update(protection_checked_at=now)
         transaction.on_commit(data_version_bump)
-    outcome.described = len(rows)
-    return outcome
+    return len(rows)

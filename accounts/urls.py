@@ -24,6 +24,7 @@ urlpatterns = [
     path("policies/<int:pk>/", views.policy_edit, name="policy_edit"),
     path("policies/<int:pk>/delete/", views.policy_delete, name="policy_delete"),
     path("drift/", views.drift, name="drift"),
+    path("drift/fix/", views.drift_fix, name="drift_fix"),
     re_path(r"^(?P<account_id>[0-9]{12})/$", views.account_detail, name="detail"),
     re_path(r"^(?P<account_id>[0-9]{12})/edit/$", views.account_edit, name="edit"),
     re_path(r"^(?P<account_id>[0-9]{12})/action/$", views.account_action, name="action"),

@@ -16,6 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts import aws_organizations, member_sync, operations, policies, selectors, services
 from accounts import drift as drift_module
+from accounts import drift_fix as drift_fix_module
 from accounts.csvimport import parse_member_csv
 from accounts.forms import (
     CONFIRM_WORDS,
@@ -481,3 +482,24 @@ def drift(request: HttpRequest) -> HttpResponse:
     )  # fmt: skip
     context = {"page": page, "kind": kind, "region": region, "chart": chart}
     return render(request, "accounts/drift.html", context)
+
+
+@require_POST
+@requires("manage_members")
+def drift_fix(request: HttpRequest) -> HttpResponse:
+    """The fix preview for the chosen deviations (exact calls, their count, paid plans); "confirm" runs it."""
+    ids = [int(value) for value in request.POST.getlist("deviation") if _is_pk(value)]
+    plan = drift_fix_module.fix_plan(deviation_ids=ids)
+    if not plan.deviation_ids:
+        messages.error(request, "Select at least one deviation to fix.")
+        return redirect("accounts:drift")
+    if request.POST.get("confirm") == "yes":
+        try:
+            started = drift_fix_module.drift_fix_start(plan=plan, actor=request.user)
+        except (GatewayError, ValidationError) as error:
+            messages.error(request, getattr(error, "message", None) or " ".join(error.messages))
+            return render(request, "accounts/drift_fix.html", {"plan": plan})
+        messages.success(request, f"Fixing: {len(started)} operation(s) started; the policies are evaluated again "
+                                  "when each finishes.")  # fmt: skip
+        return redirect("accounts:operation", pk=started[0].pk) if started else redirect("accounts:drift")
+    return render(request, "accounts/drift_fix.html", {"plan": plan})
