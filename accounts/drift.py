@@ -49,6 +49,7 @@ MEMBERSHIP_CAUSES = {
     "AccountSuspended": "The AWS account is suspended.",
 }
 _MEMBERSHIP_FIELDS = ("account_id", "region", "relationship_status", *(f"protection__{n}" for n in PROTECTION_PLANS),
+                      "protection__runtime_unhealthy", "protection__runtime_issue",
                       "protection__additional_configuration", "protection__checked_at")  # fmt: skip
 
 
@@ -96,7 +97,7 @@ def pair_deviations(policy: CoveragePolicy, account_pk: int, region: str, row: t
             )
         ]
     plans = dict(zip(PROTECTION_PLANS, row[3 : 3 + len(PROTECTION_PLANS)], strict=True))
-    additional, checked_at = row[-2], row[-1]
+    unhealthy, issue, additional, checked_at = row[-4:]
     found = []
     for name in policy.plans:
         current = (plans.get(name) or "").upper()
@@ -105,6 +106,10 @@ def pair_deviations(policy: CoveragePolicy, account_pk: int, region: str, row: t
                      f"GetMemberDetectors has not reported {PLAN_LABELS.get(name, name)} for this member"
                      + (" yet." if checked_at is None else "."))  # fmt: skip
             found.append(Found(policy.pk, account_pk, region, Kind.PLAN, name, current, cause))
+    if unhealthy and ("runtime_monitoring" in policy.plans or policy.runtime_agents):
+        found.append(Found(policy.pk, account_pk, region, Kind.AGENT, "COVERAGE", "UNHEALTHY",
+                           f"{unhealthy} resource{'s' if unhealthy != 1 else ''} without a healthy runtime agent "
+                           f"(ListCoverage){': ' + issue if issue else ''}."))  # fmt: skip
     if policy.runtime_agents:
         agents = (
             (additional or {}).get("RUNTIME_MONITORING")

@@ -88,6 +88,10 @@ def fix_plan(*, deviation_ids: Sequence[int]) -> FixPlan:
             steps[(deviation.region, "auto_enable")] = FixStep(
                 deviation.region, "auto_enable", ("UpdateOrganizationConfiguration",)
             )
+        elif deviation.kind == Kind.AGENT and deviation.feature == "COVERAGE":
+            skipped.append((deviation, "No API call repairs an agent that does not report: check the resources "
+                                       "GuardDuty lists under Runtime coverage (automated agent management, "
+                                       "VPC endpoint, agent version)."))  # fmt: skip
         elif deviation.kind in (Kind.PLAN, Kind.AGENT):
             wanted[(deviation.region, account.pk)].add(FEATURE_NAMES.get(deviation.feature, deviation.feature))
             accounts[account.pk] = account

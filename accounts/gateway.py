@@ -402,6 +402,42 @@ def member_detectors_get(*, region: str, detector_id: str, account_ids: Iterable
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class UnhealthyCoverage:
+    """Runtime Monitoring resources of one account without a healthy agent (ListCoverage UNHEALTHY)."""
+
+    account_id: str
+    resources: int
+    issue: str
+
+
+def coverage_unhealthy_list(*, region: str, detector_id: str) -> tuple[list[UnhealthyCoverage], int]:
+    """Accounts with UNHEALTHY runtime coverage, and the calls made: GetCoverageStatistics first (one call), then
+    ListCoverage filtered on UNHEALTHY (50 per page) only when there is any."""
+    client = _client(region)
+    unhealthy = {"FilterCriterion": [{"CriterionKey": "COVERAGE_STATUS", "FilterCondition": {"Equals": ["UNHEALTHY"]}}]}
+    with _calling(region, "GetCoverageStatistics"):
+        statistics = client.get_coverage_statistics(DetectorId=detector_id, StatisticsType=["COUNT_BY_COVERAGE_STATUS"])
+    calls = 1
+    if not (statistics.get("CoverageStatistics") or {}).get("CountByCoverageStatus", {}).get("UNHEALTHY"):
+        return [], calls
+    counts: dict[str, int] = {}
+    issues: dict[str, str] = {}
+    token = None
+    while True:
+        request = {"DetectorId": detector_id, "FilterCriteria": unhealthy, "MaxResults": BATCH}
+        with _calling(region, "ListCoverage"):
+            response = client.list_coverage(**request, **({"NextToken": token} if token else {}))
+        calls += 1
+        for resource in response.get("Resources") or ():
+            account_id = resource.get("AccountId", "")
+            counts[account_id] = counts.get(account_id, 0) + 1
+            issues.setdefault(account_id, resource.get("Issue", ""))
+        token = response.get("NextToken")
+        if not token:
+            return [UnhealthyCoverage(a, n, issues.get(a, "")) for a, n in sorted(counts.items())], calls
+
+
 # --- Member-side calls (assumed into the member account) ----------------------------------------
 
 

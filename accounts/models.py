@@ -384,6 +384,10 @@ class MemberProtection(models.Model):
     # Each plan's AdditionalConfiguration as GuardDuty reports it: feature name -> configuration name -> status
     # (botocore MemberFeaturesConfigurationResult.AdditionalConfiguration, enum OrgFeatureAdditionalConfiguration).
     additional_configuration = models.JSONField(default=dict, blank=True)
+    # Runtime Monitoring coverage (ListCoverage, COVERAGE_STATUS UNHEALTHY): resources of this member in the region
+    # without a healthy security agent, and the first issue GuardDuty gave ("No Agent Reporting", …).
+    runtime_unhealthy = models.PositiveIntegerField(default=0)
+    runtime_issue = models.CharField(max_length=255, blank=True)
     plans_off = models.PositiveSmallIntegerField(default=0)
     checked_at = models.DateTimeField()
 

@@ -65,7 +65,27 @@ def member_protection_sync_region(*, region: str) -> ProtectionSyncResult:
         outcome.error = error.message
         return outcome
     outcome.described = _store(state, described, memberships)
+    try:
+        unhealthy, _calls = gateway.coverage_unhealthy_list(region=region, detector_id=state.detector_id)
+    except GatewayError as error:
+        outcome.error = error.message  # the plans are stored; runtime coverage keeps its last reading
+        return outcome
+    _coverage_store(region, unhealthy, memberships)
     return outcome
+
+
+def _coverage_store(region: str, unhealthy: list[gateway.UnhealthyCoverage], memberships: dict[str, int]) -> None:
+    """Record each member's UNHEALTHY runtime resources (three queries); members not listed have none."""
+    listed = {memberships[item.account_id]: item for item in unhealthy if item.account_id in memberships}
+    with transaction.atomic():
+        MemberProtection.objects.filter(membership__region=region, runtime_unhealthy__gt=0).exclude(
+            membership_id__in=list(listed)
+        ).update(runtime_unhealthy=0, runtime_issue="")
+        rows = list(MemberProtection.objects.filter(membership_id__in=list(listed)).only("pk", "membership_id"))
+        for row in rows:
+            row.runtime_unhealthy = listed[row.membership_id].resources
+            row.runtime_issue = listed[row.membership_id].issue[:255]
+        MemberProtection.objects.bulk_update(rows, ["runtime_unhealthy", "runtime_issue"], batch_size=1000)
 
 
 def member_protection_refresh(*, region: str, detector_id: str, account_ids: list[str]) -> int:

@@ -210,3 +210,33 @@ def test_manager_sees_each_deviation_with_its_cause_and_the_compliance_chart(est
     row = html.split('id="deviations"')[1].split("</table>")[0]
     assert estate[0].account_id in row and "S3 is DISABLED." in row and "Not a member in this region" in row
     assert '<svg class="chart-svg"' in html and "33.3 %" in html.split('id="compliance"')[1]
+
+
+@pytest.mark.django_db
+def test_runtime_resources_without_a_healthy_agent_are_a_deviation_read_with_few_calls(simulator, settings):
+    from accounts.member_sync import members_sync_region
+    from accounts.protection import member_protection_sync_region
+    from tests.findings.simulated import MEMBERS
+    from tests.findings.simulated import estate as simulated_estate
+
+    region = "us-east-1"
+    settings.GUARDWATCH_AWS_REGIONS = [region]
+    simulated_estate(simulator, [region], per_region=0)
+    for member in MEMBERS:  # the first with Runtime off (every resource UNHEALTHY), the second with it on
+        detector = simulator.scope(member, region).detector
+        detector.features = {
+            **detector.features,
+            "RUNTIME_MONITORING": "DISABLED" if member == MEMBERS[0] else "ENABLED",
+        }
+    members_sync_region(region=region)
+    member_protection_sync_region(region=region)
+    policy(
+        "everything", Scope.ACCOUNTS, accounts=[MEMBERS[0]], regions=[region], plans=["runtime_monitoring"]
+    )
+
+    drift_evaluate()
+
+    found = Deviation.objects.get(kind="agent", feature="COVERAGE")
+    assert found.account.account_id == MEMBERS[0] and found.status == "UNHEALTHY"
+    assert "without a healthy runtime agent (ListCoverage): Runtime Monitoring is not enabled" in found.cause
+    assert simulator.call_counts["GetCoverageStatistics"] == 1 and simulator.call_counts["ListCoverage"] == 1
