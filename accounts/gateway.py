@@ -501,6 +501,39 @@ def organization_accounts_list(*, region: str) -> list[OrganizationAccount]:
             return accounts
 
 
+def organization_parents(*, region: str) -> tuple[dict[str, str], int]:
+    """Each organization account's parent (an OU id, or the root id), walking the tree from the root: ListRoots,
+    then ListOrganizationalUnitsForParent and ListAccountsForParent per node (paginated); and the calls made.
+    One call per OU rather than ListParents per account (50,000 accounts, a few hundred OUs)."""
+    with _calling(region, "AssumeRole"):
+        client = aws.client("organizations", region)
+
+    def listed(operation: str, method: str, key: str, parent_id: str) -> list[dict]:
+        nonlocal calls
+        found, token = [], None
+        while True:
+            with _calling(region, operation):
+                response = getattr(client, method)(ParentId=parent_id, **({"NextToken": token} if token else {}))
+            calls += 1
+            found.extend(response.get(key) or ())
+            token = response.get("NextToken")
+            if not token:
+                return found
+
+    with _calling(region, "ListRoots"):
+        roots = [root["Id"] for root in client.list_roots().get("Roots") or ()]
+    calls = 1
+    parents: dict[str, str] = {}
+    pending = list(roots)
+    while pending:
+        node = pending.pop()
+        for account in listed("ListAccountsForParent", "list_accounts_for_parent", "Accounts", node):
+            parents[account["Id"]] = node
+        pending.extend(unit["Id"] for unit in listed("ListOrganizationalUnitsForParent",
+                                                      "list_organizational_units_for_parent", "OrganizationalUnits", node))  # fmt: skip
+    return parents, calls
+
+
 def organization_management_account_id(*, region: str) -> str:
     """The organization's management account (Organizations DescribeOrganization)."""
     with _calling(region, "AssumeRole"):
