@@ -27,7 +27,7 @@ KINDS = {
         "findings.tasks.findings_sync_region", "findings.tasks.findings_sync_recover",
         "findings.tasks.findings_reconcile_all_regions", "findings.tasks.findings_reconcile_region",
         "findings.tasks.findings_ids_compare_all_regions", "findings.tasks.findings_ids_compare_region",
-        "findings.tasks.findings_push_confirm",
+        "findings.tasks.findings_push_confirm", "accounts.tasks.drift_evaluate",
     },
     "members": {"accounts.tasks.member_operation_run", "accounts.tasks.member_invitations_verify"},
     "reports": {"findings.tasks.findings_figures_refresh", "findings.tasks.findings_report_snapshot",
