@@ -6,9 +6,9 @@
 Target (issue 19, "Scale"): policies evaluated for 50,000 accounts × 17 regions in ≤ 60 s of worker time,
 with no AWS call (the evaluation reads the synced Membership and MemberProtection tables). The tables are
 seeded in SQL (generate_series, deterministic): ~94 % of memberships Monitored with every plan on, the rest
-spread over other statuses, ~2 % of monitored members with S3 off and ~3 % without the EC2 agent. Four
-policies, each over every enabled region (850,000 account × region pairs): organisation-wide, an OU, a tag and a
-list of 1,000 accounts. Three runs: the first (every deviation new, alerts raised), a second with nothing
+spread over other statuses, ~2 % of monitored members with S3 off, ~3 % without the EC2 agent and 2.5 % with
+runtime resources whose agent does not report. Four policies, each over every enabled region (850,000 account ×
+region pairs): organisation-wide, an OU, a tag and a list of 1,000 accounts. Three runs: the first (every deviation new, alerts raised), a second with nothing
 changed, a third after 1 % of the plans were switched off.
 Worker time: wall-clock of `drift_evaluate()` in this process, and its CPU time (Postgres works beside it).
 """
@@ -65,12 +65,14 @@ def populate(count: int) -> float:
         cursor.execute(
             """INSERT INTO accounts_memberprotection (membership_id, s3_data_events, eks_audit_logs,
                    runtime_monitoring, ebs_malware_protection, rds_login_events, lambda_network_logs, ai_protection,
-                   additional_configuration, plans_off, checked_at)
+                   additional_configuration, runtime_unhealthy, runtime_issue, plans_off, checked_at)
                SELECT m.id, CASE WHEN m.id % 50 = 0 THEN 'DISABLED' ELSE 'ENABLED' END, 'ENABLED', 'ENABLED',
                       'ENABLED', 'ENABLED', 'ENABLED', 'ENABLED',
                       jsonb_build_object('RUNTIME_MONITORING', jsonb_build_object(
                           'EKS_ADDON_MANAGEMENT', 'ENABLED',
                           'EC2_AGENT_MANAGEMENT', CASE WHEN m.id % 33 = 0 THEN 'DISABLED' ELSE 'ENABLED' END)),
+                      CASE WHEN m.id % 40 = 0 THEN 2 ELSE 0 END,
+                      CASE WHEN m.id % 40 = 0 THEN 'No Agent Reporting' ELSE '' END,
                       CASE WHEN m.id % 50 = 0 THEN 1 ELSE 0 END, now()
                FROM accounts_membership m WHERE m.relationship_status = 'Enabled'"""
         )
