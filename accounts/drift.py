@@ -172,6 +172,7 @@ def drift_evaluate() -> DriftResult:
                 result.compliant += not pair
                 found.extend(pair)
     found.extend(_auto_enable_deviations(applied, policies))
+    found.extend(_publishing_deviations(applied))
     _store(found, result)
     ComplianceDay.objects.update_or_create(
         day=timezone.localdate(), defaults={"pairs": result.pairs, "compliant": result.compliant,
@@ -200,6 +201,30 @@ def _auto_enable_deviations(applied: dict, policies: Sequence[CoveragePolicy]) -
                                f"Auto-enable for organisation members is {value}: accounts that join the "
                                f"organisation{' ' if value == 'NEW' else ' (or are already in it) '}"
                                f"{'are added, but existing ones that are not members stay out' if value == 'NEW' else 'are not added'}."))  # fmt: skip
+    return found
+
+
+def _publishing_deviations(applied: dict) -> list[Found]:
+    """The administrator's publishing frequency applies to every member of a region: a region whose frequency (as
+    last read) is not the one its accounts' policies ask for deviates; policies asking for two is shown too."""
+    wanted: dict[str, dict[str, CoveragePolicy]] = defaultdict(dict)  # region -> frequency -> a policy asking it
+    for policy, regions in {(p.pk, r): (p, r) for p, r in applied.values()}.values():
+        if policy.finding_publishing_frequency:
+            for region in regions:
+                wanted[region].setdefault(policy.finding_publishing_frequency, policy)
+    known = dict(RegionState.objects.filter(region__in=list(wanted)).exclude(finding_publishing_frequency="")
+                 .values_list("region", "finding_publishing_frequency"))  # fmt: skip
+    found = []
+    for region, asked in sorted(wanted.items()):
+        current = known.get(region)
+        if current is None or current in asked and len(asked) == 1:
+            continue
+        policy = next(iter(asked.values()))
+        cause = (f"Findings are published every {current.replace('_', ' ').lower()}; the policy asks for "
+                 f"{policy.finding_publishing_frequency.replace('_', ' ').lower()}.") if len(asked) == 1 else (
+                 f"Policies ask for {', '.join(sorted(asked))} in one region, and one frequency applies to every "
+                 "member there.")  # fmt: skip
+        found.append(Found(policy.pk, None, region, Kind.PUBLISHING, "", current, cause))
     return found
 
 

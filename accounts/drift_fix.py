@@ -15,10 +15,19 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts import aws_organizations
+from accounts import aws_organizations, gateway
 from accounts.gateway import BATCH
-from accounts.models import PROTECTION_PLANS, RUNTIME_AGENTS, Deviation, MemberAccount, MemberOperation
+from accounts.models import (
+    PROTECTION_PLANS,
+    RUNTIME_AGENTS,
+    Deviation,
+    MemberAccount,
+    MemberOperation,
+    RegionState,
+)
 from accounts.operations import member_operation_start
+from accounts.services import administrator_detector
+from guardwatch.core.services import audit_record
 
 Action = MemberOperation.Action
 Kind = Deviation.Kind
@@ -46,7 +55,7 @@ class FixStep:
 
     @property
     def calls(self) -> int:
-        if self.action == "auto_enable":
+        if self.action in ("auto_enable", "publishing"):
             return 1
         return len(self.operations) * -(-len(self.accounts) // BATCH)
 
@@ -70,7 +79,7 @@ class FixPlan:
     @property
     def paid_plans(self) -> list[str]:
         """Protection plans (all billed by GuardDuty) the fix turns on, and Runtime's agents."""
-        names = {name for step in self.steps for name in step.features}
+        names = {name for step in self.steps if step.action != "publishing" for name in step.features}
         labels = [label for feature, label in PLAN_LABELS.items() if feature in names]
         return labels + [name for name in RUNTIME_AGENTS if name in names]
 
@@ -88,6 +97,10 @@ def fix_plan(*, deviation_ids: Sequence[int]) -> FixPlan:
             steps[(deviation.region, "auto_enable")] = FixStep(
                 deviation.region, "auto_enable", ("UpdateOrganizationConfiguration",)
             )
+        elif deviation.kind == Kind.PUBLISHING:
+            frequency = deviation.policy.finding_publishing_frequency
+            steps[(deviation.region, "publishing")] = FixStep(deviation.region, "publishing", ("UpdateDetector",),
+                                                               features=(frequency,))  # fmt: skip
         elif deviation.kind == Kind.AGENT and deviation.feature == "COVERAGE":
             skipped.append((deviation, "No API call repairs an agent that does not report: check the resources "
                                        "GuardDuty lists under Runtime coverage (automated agent management, "
@@ -115,6 +128,15 @@ def fix_plan(*, deviation_ids: Sequence[int]) -> FixPlan:
     return FixPlan(ordered, skipped, [d.pk for d in deviations])
 
 
+def publishing_frequency_set(*, region: str, frequency: str, actor) -> None:
+    """UpdateDetector's FindingPublishingFrequency on the administrator's detector (it applies to its members)."""
+    detector_id = administrator_detector(region, create=False)
+    gateway.detector_publishing_frequency_update(region=region, detector_id=detector_id, frequency=frequency)
+    RegionState.objects.filter(region=region).update(finding_publishing_frequency=frequency)
+    audit_record(actor=actor, verb="detector.publishing_frequency", target=("region", region, f"Detector in {region}"),
+                 details={"finding_publishing_frequency": frequency})  # fmt: skip
+
+
 def _step(steps: dict, region: str, action: str, operations: tuple[str, ...], features: tuple[str, ...] = ()):
     key = (region, action, operations, features)
     if key not in steps:
@@ -131,6 +153,9 @@ def drift_fix_start(*, plan: FixPlan, actor) -> list[MemberOperation]:
         for step in plan.steps:
             if step.action == "auto_enable":
                 aws_organizations.organization_auto_enable_set(region=step.region, value="ALL", actor=actor)
+                continue
+            if step.action == "publishing":
+                publishing_frequency_set(region=step.region, frequency=step.features[0], actor=actor)
                 continue
             invite = {"message": "", "disable_email_notification": False} if step.action == Action.INVITE else {}
             started.append(member_operation_start(

@@ -230,6 +230,20 @@ def detector_id_find(*, region: str, member_account_id: str | None = None) -> st
                 return None
 
 
+def detector_publishing_frequency(*, region: str, detector_id: str) -> str:
+    """The detector's FindingPublishingFrequency (GetDetector)."""
+    client = _client(region)
+    with _calling(region, "GetDetector"):
+        return client.get_detector(DetectorId=detector_id).get("FindingPublishingFrequency", "")
+
+
+def detector_publishing_frequency_update(*, region: str, detector_id: str, frequency: str) -> None:
+    """UpdateDetector's FindingPublishingFrequency (the administrator's applies to its members)."""
+    client = _client(region)
+    with _calling(region, "UpdateDetector"):
+        client.update_detector(DetectorId=detector_id, FindingPublishingFrequency=frequency)
+
+
 def detector_create(*, region: str, features: Iterable[str] = (), member_account_id: str | None = None) -> str:
     """Enable GuardDuty (CreateDetector) for the administrator, or for a member by assume-role, with every
     protection plan of DETECTOR_FEATURES explicitly ENABLED (those in `features`) or DISABLED."""

@@ -226,6 +226,9 @@ class RegionState(models.Model):
     # Coverage (reports): when the protection-plan sync last recorded plans in this region, so the
     # coverage page's freshness column reads 17 rows instead of MAX over every MemberProtection.
     protection_checked_at = models.DateTimeField(null=True, blank=True)
+    # The administrator detector's FindingPublishingFrequency (GetDetector, read by the protection sync); it applies
+    # to every member in the region. "" = not read.
+    finding_publishing_frequency = models.CharField(max_length=16, blank=True)
 
     def __str__(self) -> str:
         return self.region
@@ -500,6 +503,7 @@ class Deviation(models.Model):
         PLAN = "plan", "Protection plan off"
         AGENT = "agent", "Runtime agent not managed"
         AUTO_ENABLE = "auto_enable", "Organisation auto-enable"
+        PUBLISHING = "publishing", "Finding publishing frequency"
 
     policy = models.ForeignKey(CoveragePolicy, on_delete=models.CASCADE, related_name="deviations")
     # None for a region-wide deviation (the organisation's auto-enable).

@@ -66,6 +66,8 @@ def member_protection_sync_region(*, region: str) -> ProtectionSyncResult:
         return outcome
     outcome.described = _store(state, described, memberships)
     try:
+        frequency = gateway.detector_publishing_frequency(region=region, detector_id=state.detector_id)
+        RegionState.objects.filter(pk=state.pk).update(finding_publishing_frequency=frequency)
         unhealthy, _calls = gateway.coverage_unhealthy_list(region=region, detector_id=state.detector_id)
     except GatewayError as error:
         outcome.error = error.message  # the plans are stored; runtime coverage keeps its last reading

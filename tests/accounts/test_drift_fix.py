@@ -108,3 +108,29 @@ def test_admin_fixes_drift_through_the_worker_against_the_simulator_and_complian
     assert simulator.scope(MEMBERS[0], region).detector.features["RDS_LOGIN_EVENTS"] == "ENABLED"
     assert not Deviation.objects.exists()
     assert set(MemberOperation.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+def test_a_publishing_frequency_other_than_the_policys_is_fixed_with_one_update_detector(
+    simulator, policy, admin
+):
+    from accounts.drift_fix import drift_fix_start
+
+    detector = simulator.ensure_detector("111111111111", REGION)
+    RegionState.objects.create(region=REGION, detector_id=detector, account_enabled=True,
+                               finding_publishing_frequency="SIX_HOURS")  # fmt: skip
+    CoveragePolicy.objects.filter(pk=policy.pk).update(finding_publishing_frequency="FIFTEEN_MINUTES", plans=[],
+                                                       regions=[REGION])  # fmt: skip
+    accounts_make(1)
+
+    drift_evaluate()
+    found = Deviation.objects.get(kind="publishing")
+    assert (found.region, found.status) == (REGION, "SIX_HOURS") and "every six hours" in found.cause
+    plan = fix_plan(deviation_ids=[found.pk])
+    assert [(s.operations, s.calls) for s in plan.steps] == [
+        (("UpdateDetector",), 1)
+    ] and plan.paid_plans == []
+
+    drift_fix_start(plan=plan, actor=admin)
+
+    assert simulator.scope("111111111111", REGION).detector.finding_publishing_frequency == "FIFTEEN_MINUTES"
+    assert RegionState.objects.get(region=REGION).finding_publishing_frequency == "FIFTEEN_MINUTES"

@@ -240,3 +240,5 @@ def test_runtime_resources_without_a_healthy_agent_are_a_deviation_read_with_few
     assert found.account.account_id == MEMBERS[0] and found.status == "UNHEALTHY"
     assert "without a healthy runtime agent (ListCoverage): Runtime Monitoring is not enabled" in found.cause
     assert simulator.call_counts["GetCoverageStatistics"] == 1 and simulator.call_counts["ListCoverage"] == 1
+    # The same sync reads the administrator's publishing frequency (GetDetector), which policies check per region.
+    assert RegionState.objects.get(region=region).finding_publishing_frequency == "SIX_HOURS"
