@@ -2,8 +2,9 @@
 
 The preview is computed from the stored deviations and member data, without calling AWS. The run reuses member
 operations (Celery, progress, audit, retry): StartMonitoringMembers, CreateMembers (organisation accounts) or
-CreateMembers + InviteMembers, and UpdateMemberDetectors (a plan set per operation), plus
-UpdateOrganizationConfiguration for auto-enable. Each operation evaluates the policies again when it finishes.
+CreateMembers + InviteMembers, and UpdateMemberDetectors (a plan set per operation), plus UpdateDetector (publishing
+frequency) and UpdateOrganizationConfiguration (auto-enable). Each operation evaluates the policies again when it
+finishes.
 """
 
 from __future__ import annotations
