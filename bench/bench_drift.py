@@ -80,7 +80,8 @@ def populate(count: int) -> float:
         for region in regions:
             cursor.execute(
                 "INSERT INTO accounts_regionstate (region, detector_id, last_error, org_auto_enable_members, "
-                "account_enabled) VALUES (%s, 'admin', '', 'ALL', true) ON CONFLICT (region) DO NOTHING",
+                "account_enabled, finding_publishing_frequency) VALUES (%s, 'admin', '', 'ALL', true, 'SIX_HOURS') "
+                "ON CONFLICT (region) DO NOTHING",
                 [region],
             )
         cursor.execute("VACUUM ANALYZE")
