@@ -49,6 +49,9 @@ class OrganizationSnapshot:
     administrator_id: str = ""
     management_account_id: str = ""
     accounts: list[gateway.OrganizationAccount] = field(default_factory=list)
+    # Each account's parent in the organization (OU or root id), for coverage policies scoped to an OU; empty when
+    # the tree could not be read (the accounts' last known OU is kept).
+    parents: dict[str, str] = field(default_factory=dict)
     configurations: dict[str, gateway.OrganizationConfiguration | str] = field(default_factory=dict)
 
 
@@ -100,6 +103,11 @@ def organization_snapshot_refresh(*, actor=None) -> OrganizationSnapshot:
         except GatewayError as error:
             snapshot.error = _explain(error, home, snapshot.administrator_id)
     if not snapshot.error:
+        try:
+            snapshot.parents, _calls = gateway.organization_parents(region=home)
+        except GatewayError as error:
+            logger.warning("Could not read the organization's OUs: %s", error.message)
+    if not snapshot.error:
         for region in regions:
             try:
                 detector_id = administrator_detector(region, create=False)
@@ -130,6 +138,16 @@ def _record(snapshot: OrganizationSnapshot, regions: Sequence[str]) -> None:
         ids = [a.account_id for a in snapshot.accounts]
         MemberAccount.objects.filter(account_id__in=ids, in_organization=False).update(in_organization=True)
         MemberAccount.objects.exclude(account_id__in=ids).filter(in_organization=True).update(in_organization=False)
+        if snapshot.parents:
+            moved = [
+                account
+                for account in MemberAccount.objects.filter(account_id__in=list(snapshot.parents)).only(
+                    "pk", "account_id", "organizational_unit")
+                if account.organizational_unit != snapshot.parents[account.account_id]
+            ]  # fmt: skip
+            for account in moved:
+                account.organizational_unit = snapshot.parents[account.account_id]
+            MemberAccount.objects.bulk_update(moved, ["organizational_unit"], batch_size=1000)
 
 
 def organization_snapshot_get() -> OrganizationSnapshot | None:
@@ -160,6 +178,8 @@ def organization_members_add(
     inactive = [a.account_id for a in accounts if not a.active]
     if inactive:
         raise ValidationError(f"Only ACTIVE organization accounts can become members; not {', '.join(inactive[:5])}.")
+    snapshot = organization_snapshot_get()
+    parents = snapshot.parents if snapshot else {}
     with transaction.atomic():
         rows = []
         for org_account in accounts:
@@ -168,6 +188,7 @@ def organization_members_add(
                 account = MemberAccount.objects.create(
                     account_id=org_account.account_id, email=org_account.email[:64], display_name=org_account.name[:128],
                     source=MemberAccount.Source.ORGANIZATIONS, in_organization=True, created_by=actor_user(actor),
+                    organizational_unit=parents.get(org_account.account_id, ""),
                 )  # fmt: skip
                 audit_record(actor=actor, verb="member.create", target=account, details={"source": "organizations"})
             elif not account.in_organization:

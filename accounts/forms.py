@@ -1,10 +1,20 @@
 """Member account forms: validation with one message per field; the services decide, forms only parse."""
 
+import re
+
 from django import forms
 from django.conf import settings
 
 from accounts.csvimport import MAX_BYTES, MAX_ROWS, account_id_normalize, account_id_problem, email_problem
-from accounts.models import DETECTOR_FEATURES, MemberOperation
+from accounts.models import (
+    ADDITIONAL_CONFIGURATION_LABELS,
+    DETECTOR_FEATURES,
+    PROTECTION_PLANS,
+    PUBLISHING_FREQUENCIES,
+    RUNTIME_AGENTS,
+    CoveragePolicy,
+    MemberOperation,
+)
 
 Action = MemberOperation.Action
 
@@ -200,3 +210,96 @@ class AutoEnableForm(forms.Form):
                               choices=[("NEW", "New accounts: added as they join"),
                                        ("ALL", "All accounts: every account is kept a member"),
                                        ("NONE", "None: add by hand")])  # fmt: skip
+
+
+# --- Coverage policies ---------------------------------------------------------------------------
+
+OU_PATTERN = r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})\Z"
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d\Z")
+
+
+def _words(text: str) -> list[str]:
+    """`a, b c` → ["a", "b", "c"] (commas, spaces or lines; deduplicated, order kept)."""
+    return list(dict.fromkeys(part for part in re.split(r"[\s,]+", text.strip()) if part))
+
+
+class CoveragePolicyForm(forms.Form):
+    """An Admin's coverage policy: scope, required regions, protection plans, agents, publishing frequency."""
+
+    name = forms.CharField(max_length=128, strip=True)
+    scope = forms.ChoiceField(choices=CoveragePolicy.Scope.choices)
+    scope_value = forms.CharField(label="OU id or tag", max_length=128, required=False, strip=True,
+                                  help_text="For an OU: ou-xxxx-xxxxxxxx (or the root r-xxxx). For a tag: the tag.")  # fmt: skip
+    scope_accounts = forms.CharField(label="Accounts", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                     help_text="For a list of accounts: 12-digit ids, separated by commas or lines.")  # fmt: skip
+    regions = forms.CharField(label="Required regions", required=False, max_length=1000,
+                              help_text="Empty: every region enabled for the administrator account.")  # fmt: skip
+    plans = forms.MultipleChoiceField(label="Protection plans", required=False, widget=forms.CheckboxSelectMultiple,
+                                      choices=[(name, label) for name, (_n, label) in PROTECTION_PLANS.items()])  # fmt: skip
+    runtime_agents = forms.MultipleChoiceField(
+        label="Runtime agent management", required=False, widget=forms.CheckboxSelectMultiple,
+        choices=[(name, ADDITIONAL_CONFIGURATION_LABELS[name]) for name in RUNTIME_AGENTS],
+    )  # fmt: skip
+    s3_malware_bucket_tags = forms.CharField(label="S3 malware protection for buckets tagged", required=False,
+                                             max_length=500, help_text="Comma-separated bucket tags.")  # fmt: skip
+    finding_publishing_frequency = forms.ChoiceField(
+        label="Finding publishing frequency", required=False,
+        choices=[("", "Any"), *((value, value.replace("_", " ").capitalize()) for value in PUBLISHING_FREQUENCIES)],
+    )  # fmt: skip
+
+    def __init__(self, *args, instance: CoveragePolicy | None = None, **kwargs):
+        self.instance = instance
+        if instance is not None and "data" not in kwargs and not args:
+            kwargs["initial"] = {
+                "name": instance.name, "scope": instance.scope, "scope_value": instance.scope_value,
+                "scope_accounts": ", ".join(instance.scope_accounts), "regions": ", ".join(instance.regions),
+                "plans": instance.plans, "runtime_agents": instance.runtime_agents,
+                "s3_malware_bucket_tags": ", ".join(instance.s3_malware_bucket_tags),
+                "finding_publishing_frequency": instance.finding_publishing_frequency,
+            }  # fmt: skip
+        super().__init__(*args, **kwargs)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        taken = CoveragePolicy.objects.filter(name=name)
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise forms.ValidationError("Another policy has this name.")
+        return name
+
+    def clean_scope_accounts(self) -> list[str]:
+        ids = [account_id_normalize(word) for word in _words(self.cleaned_data["scope_accounts"])]
+        bad = [value for value in ids if account_id_problem(value)]
+        if bad:
+            raise forms.ValidationError(f"Not 12-digit account ids: {', '.join(bad[:5])}.")
+        if len(ids) > 50000:
+            raise forms.ValidationError("At most 50,000 accounts.")
+        return ids
+
+    def clean_regions(self) -> list[str]:
+        regions = _words(self.cleaned_data["regions"])
+        bad = [region for region in regions if not REGION_PATTERN.match(region)]
+        if bad:
+            raise forms.ValidationError(f"Not AWS region names: {', '.join(bad[:5])} (e.g. eu-west-1).")
+        return regions
+
+    def clean_s3_malware_bucket_tags(self) -> list[str]:
+        return parse_tags(self.cleaned_data["s3_malware_bucket_tags"])
+
+    def clean(self) -> dict:
+        data = super().clean()
+        scope, value = data.get("scope"), data.get("scope_value", "")
+        if scope == CoveragePolicy.Scope.OU and not re.match(OU_PATTERN, value or ""):
+            self.add_error("scope_value", "An OU policy needs an OU id (ou-xxxx-xxxxxxxx) or the root id (r-xxxx).")
+        elif scope == CoveragePolicy.Scope.TAG and not value:
+            self.add_error("scope_value", "A tag policy needs the account tag it applies to.")
+        elif scope == CoveragePolicy.Scope.ACCOUNTS and not data.get("scope_accounts"):
+            self.add_error("scope_accounts", "A list-of-accounts policy needs at least one account id.")
+        if scope in (CoveragePolicy.Scope.ORGANISATION, CoveragePolicy.Scope.ACCOUNTS):
+            data["scope_value"] = ""
+        if scope != CoveragePolicy.Scope.ACCOUNTS:
+            data["scope_accounts"] = []
+        if data.get("runtime_agents") and "runtime_monitoring" not in (data.get("plans") or []):
+            self.add_error("runtime_agents", "Agent management needs the Runtime protection plan.")
+        return data

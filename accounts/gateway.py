@@ -230,6 +230,20 @@ def detector_id_find(*, region: str, member_account_id: str | None = None) -> st
                 return None
 
 
+def detector_publishing_frequency(*, region: str, detector_id: str) -> str:
+    """The detector's FindingPublishingFrequency (GetDetector)."""
+    client = _client(region)
+    with _calling(region, "GetDetector"):
+        return client.get_detector(DetectorId=detector_id).get("FindingPublishingFrequency", "")
+
+
+def detector_publishing_frequency_update(*, region: str, detector_id: str, frequency: str) -> None:
+    """UpdateDetector's FindingPublishingFrequency (the administrator's applies to its members)."""
+    client = _client(region)
+    with _calling(region, "UpdateDetector"):
+        client.update_detector(DetectorId=detector_id, FindingPublishingFrequency=frequency)
+
+
 def detector_create(*, region: str, features: Iterable[str] = (), member_account_id: str | None = None) -> str:
     """Enable GuardDuty (CreateDetector) for the administrator, or for a member by assume-role, with every
     protection plan of DETECTOR_FEATURES explicitly ENABLED (those in `features`) or DISABLED."""
@@ -285,15 +299,36 @@ def members_invite(
     return BatchResult(calls=calls, unprocessed=tuple(unprocessed))
 
 
-def _batch_call(region: str, operation: str, method_name: str, detector_id: str, account_ids) -> BatchResult:
+def _batch_call(region: str, operation: str, method_name: str, detector_id: str, account_ids, **extra) -> BatchResult:
     client = _client(region)
     calls, unprocessed = 0, []
     for batch in batches(list(account_ids)):
         with _calling(region, operation):
-            response = getattr(client, method_name)(DetectorId=detector_id, AccountIds=batch)
+            response = getattr(client, method_name)(DetectorId=detector_id, AccountIds=batch, **extra)
         calls += 1
         unprocessed.extend(_unprocessed(response))
     return BatchResult(calls=calls, unprocessed=tuple(unprocessed))
+
+
+def member_features_payload(features: Iterable[str], agents: Iterable[str] = ()) -> list[dict]:
+    """UpdateMemberDetectors' Features: each plan ENABLED; Runtime's agent management under RUNTIME_MONITORING."""
+    payload = [{"Name": name, "Status": "ENABLED"} for name in sorted(set(features))]
+    agents = sorted(set(agents))
+    if agents:
+        runtime = next((f for f in payload if f["Name"] == "RUNTIME_MONITORING"), None)
+        if runtime is None:
+            runtime = {"Name": "RUNTIME_MONITORING", "Status": "ENABLED"}
+            payload.append(runtime)
+        runtime["AdditionalConfiguration"] = [{"Name": name, "Status": "ENABLED"} for name in agents]
+    return payload
+
+
+def member_detectors_update(
+    *, region: str, detector_id: str, account_ids: Iterable[str], features: Iterable[str], agents: Iterable[str] = ()
+) -> BatchResult:
+    """UpdateMemberDetectors, 50 per call: turn the named plans (and Runtime's agent management) on."""
+    return _batch_call(region, "UpdateMemberDetectors", "update_member_detectors", detector_id, account_ids,
+                       Features=member_features_payload(features, agents))  # fmt: skip
 
 
 def members_start_monitoring(*, region: str, detector_id: str, account_ids: Iterable[str]) -> BatchResult:
@@ -381,6 +416,42 @@ def member_detectors_get(*, region: str, detector_id: str, account_ids: Iterable
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class UnhealthyCoverage:
+    """Runtime Monitoring resources of one account without a healthy agent (ListCoverage UNHEALTHY)."""
+
+    account_id: str
+    resources: int
+    issue: str
+
+
+def coverage_unhealthy_list(*, region: str, detector_id: str) -> tuple[list[UnhealthyCoverage], int]:
+    """Accounts with UNHEALTHY runtime coverage, and the calls made: GetCoverageStatistics first (one call), then
+    ListCoverage filtered on UNHEALTHY (50 per page) only when there is any."""
+    client = _client(region)
+    unhealthy = {"FilterCriterion": [{"CriterionKey": "COVERAGE_STATUS", "FilterCondition": {"Equals": ["UNHEALTHY"]}}]}
+    with _calling(region, "GetCoverageStatistics"):
+        statistics = client.get_coverage_statistics(DetectorId=detector_id, StatisticsType=["COUNT_BY_COVERAGE_STATUS"])
+    calls = 1
+    if not (statistics.get("CoverageStatistics") or {}).get("CountByCoverageStatus", {}).get("UNHEALTHY"):
+        return [], calls
+    counts: dict[str, int] = {}
+    issues: dict[str, str] = {}
+    token = None
+    while True:
+        request = {"DetectorId": detector_id, "FilterCriteria": unhealthy, "MaxResults": BATCH}
+        with _calling(region, "ListCoverage"):
+            response = client.list_coverage(**request, **({"NextToken": token} if token else {}))
+        calls += 1
+        for resource in response.get("Resources") or ():
+            account_id = resource.get("AccountId", "")
+            counts[account_id] = counts.get(account_id, 0) + 1
+            issues.setdefault(account_id, resource.get("Issue", ""))
+        token = response.get("NextToken")
+        if not token:
+            return [UnhealthyCoverage(a, n, issues.get(a, "")) for a, n in sorted(counts.items())], calls
+
+
 # --- Member-side calls (assumed into the member account) ----------------------------------------
 
 
@@ -442,6 +513,39 @@ def organization_accounts_list(*, region: str) -> list[OrganizationAccount]:
         token = response.get("NextToken")
         if not token:
             return accounts
+
+
+def organization_parents(*, region: str) -> tuple[dict[str, str], int]:
+    """Each organization account's parent (an OU id, or the root id), walking the tree from the root: ListRoots,
+    then ListOrganizationalUnitsForParent and ListAccountsForParent per node (paginated); and the calls made.
+    One call per OU rather than ListParents per account (50,000 accounts, a few hundred OUs)."""
+    with _calling(region, "AssumeRole"):
+        client = aws.client("organizations", region)
+
+    def listed(operation: str, method: str, key: str, parent_id: str) -> list[dict]:
+        nonlocal calls
+        found, token = [], None
+        while True:
+            with _calling(region, operation):
+                response = getattr(client, method)(ParentId=parent_id, **({"NextToken": token} if token else {}))
+            calls += 1
+            found.extend(response.get(key) or ())
+            token = response.get("NextToken")
+            if not token:
+                return found
+
+    with _calling(region, "ListRoots"):
+        roots = [root["Id"] for root in client.list_roots().get("Roots") or ()]
+    calls = 1
+    parents: dict[str, str] = {}
+    pending = list(roots)
+    while pending:
+        node = pending.pop()
+        for account in listed("ListAccountsForParent", "list_accounts_for_parent", "Accounts", node):
+            parents[account["Id"]] = node
+        pending.extend(unit["Id"] for unit in listed("ListOrganizationalUnitsForParent",
+                                                      "list_organizational_units_for_parent", "OrganizationalUnits", node))  # fmt: skip
+    return parents, calls
 
 
 def organization_management_account_id(*, region: str) -> str:

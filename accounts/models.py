@@ -56,7 +56,8 @@ class MemberAccount(models.Model):
     display_name = models.CharField(max_length=128, blank=True)
     notes = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
-    # The AWS Organizations organizational unit the account sits in (`ou-…`), for teams defined by OU.
+    # The AWS Organizations parent (an OU id `ou-…` or the root `r-…`): read by the Organization page's refresh,
+    # or recorded by an Admin; "" = not known. Teams and coverage policies scoped to an OU match on it.
     organizational_unit = models.CharField(max_length=68, blank=True, default="", db_default="", db_index=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.INVITATION)
     # Whether AWS Organizations listed the account in the administrator's organization at the last read of the
@@ -225,6 +226,9 @@ class RegionState(models.Model):
     # Coverage (reports): when the protection-plan sync last recorded plans in this region, so the
     # coverage page's freshness column reads 17 rows instead of MAX over every MemberProtection.
     protection_checked_at = models.DateTimeField(null=True, blank=True)
+    # The administrator detector's FindingPublishingFrequency (GetDetector, read by the protection sync); it applies
+    # to every member in the region. "" = not read.
+    finding_publishing_frequency = models.CharField(max_length=16, blank=True, default="", db_default="")
 
     def __str__(self) -> str:
         return self.region
@@ -255,6 +259,7 @@ class MemberOperation(models.Model):
         RECREATE = "recreate", "Re-create with corrected email"
         ACCEPT = "accept", "Accept on the member's behalf"
         ORG_ADD = "org_add", "Add organization accounts"
+        FEATURES = "features", "Turn protection plans on"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -276,6 +281,8 @@ class MemberOperation(models.Model):
     # Protection plans (DETECTOR_FEATURES names) to enable in any detector this operation creates; every
     # other plan is sent DISABLED.
     detector_features = models.JSONField(default=list, blank=True)
+    # Started by "Fix" on the drift page: the policies are evaluated again once it finishes.
+    drift_fix = models.BooleanField(default=False, db_default=False)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
@@ -380,6 +387,10 @@ class MemberProtection(models.Model):
     # Each plan's AdditionalConfiguration as GuardDuty reports it: feature name -> configuration name -> status
     # (botocore MemberFeaturesConfigurationResult.AdditionalConfiguration, enum OrgFeatureAdditionalConfiguration).
     additional_configuration = models.JSONField(default=dict, blank=True)
+    # Runtime Monitoring coverage (ListCoverage, COVERAGE_STATUS UNHEALTHY): resources of this member in the region
+    # without a healthy security agent, and the first issue GuardDuty gave ("No Agent Reporting", …).
+    runtime_unhealthy = models.PositiveIntegerField(default=0, db_default=0)
+    runtime_issue = models.CharField(max_length=255, blank=True, default="", db_default="")
     plans_off = models.PositiveSmallIntegerField(default=0)
     checked_at = models.DateTimeField()
 
@@ -483,3 +494,102 @@ class ScopedUser(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} (team-scoped)"
+
+
+# --- Coverage policies and drift (accounts/policies.py, accounts/drift.py) ------------------------------
+
+# Runtime Monitoring's automated agents a policy can require (botocore enum OrgFeatureAdditionalConfiguration).
+RUNTIME_AGENTS = ("EKS_ADDON_MANAGEMENT", "ECS_FARGATE_AGENT_MANAGEMENT", "EC2_AGENT_MANAGEMENT")
+# botocore enum FindingPublishingFrequency.
+PUBLISHING_FREQUENCIES = ("FIFTEEN_MINUTES", "ONE_HOUR", "SIX_HOURS")
+
+
+class CoveragePolicy(models.Model):
+    """Desired GuardDuty coverage for a scope: required regions, protection plans, agents, publishing frequency.
+
+    Where several policies match an account, the most specific scope wins (accounts > tag > OU > organisation);
+    two policies of the same scope that both match and disagree are a conflict, shown on the policies page
+    (the older one applies until it is resolved).
+    """
+
+    class Scope(models.TextChoices):
+        ORGANISATION = "organisation", "Whole organisation"
+        OU = "ou", "Organizations OU"
+        TAG = "tag", "Account tag"
+        ACCOUNTS = "accounts", "List of accounts"
+
+    name = models.CharField(max_length=128, unique=True)
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    # OU id (scope ou) or tag (scope tag); the account ids for scope accounts.
+    scope_value = models.CharField(max_length=128, blank=True)
+    scope_accounts = models.JSONField(default=list, blank=True)
+    # Required regions; empty = every region enabled for the administrator account (RegionState.account_enabled).
+    regions = models.JSONField(default=list, blank=True)
+    plans = models.JSONField(default=list, blank=True)  # PROTECTION_PLANS field names
+    runtime_agents = models.JSONField(default=list, blank=True)  # RUNTIME_AGENTS names
+    # S3 Malware Protection plans are per bucket: buckets carrying one of these tags must have one.
+    s3_malware_bucket_tags = models.JSONField(default=list, blank=True)
+    finding_publishing_frequency = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Deviation(models.Model):
+    """One way reality differs from the policy that applies, as the last drift evaluation found it."""
+
+    class Kind(models.TextChoices):
+        MEMBERSHIP = "membership", "Not monitored"
+        PLAN = "plan", "Protection plan off"
+        AGENT = "agent", "Runtime agent not managed"
+        AUTO_ENABLE = "auto_enable", "Organisation auto-enable"
+        PUBLISHING = "publishing", "Finding publishing frequency"
+
+    policy = models.ForeignKey(CoveragePolicy, on_delete=models.CASCADE, related_name="deviations")
+    # None for a region-wide deviation (the organisation's auto-enable).
+    account = models.ForeignKey(MemberAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    region = models.CharField(max_length=32)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    feature = models.CharField(max_length=64, blank=True)  # plan field or agent name
+    status = models.CharField(max_length=64, blank=True)  # what reality shows
+    cause = models.TextField()
+    first_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["region", "account__account_id", "kind", "feature"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "region", "kind", "feature"], name="deviation_unique", nulls_distinct=False
+            )
+        ]
+        indexes = [models.Index(fields=["kind", "region"], name="deviation_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id or 'region'} {self.region} {self.kind} {self.feature}"
+
+
+class ComplianceDay(models.Model):
+    """Compliance on one day: (account, required region) pairs that match their policy, out of all of them."""
+
+    day = models.DateField(unique=True)
+    pairs = models.PositiveIntegerField(default=0)
+    compliant = models.PositiveIntegerField(default=0)
+    evaluated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.percent:.1f} %"
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.compliant / self.pairs if self.pairs else 100.0

@@ -30,6 +30,7 @@ from accounts import gateway
 from accounts.csvimport import email_problem
 from accounts.gateway import GatewayError
 from accounts.models import (
+    RUNTIME_AGENTS,
     MemberAccount,
     MemberOperation,
     MemberOperationResult,
@@ -39,6 +40,7 @@ from accounts.models import (
     organization_refusal,
     status_label,
 )
+from accounts.protection import member_protection_refresh
 from accounts.services import (
     STALE_AFTER,
     _memberships_for,
@@ -86,6 +88,7 @@ def member_operation_start(
     create_detectors: bool = False,
     detector_features: Sequence[str] = (),
     pairs: Sequence[tuple[MemberAccount, str]] | None = None,
+    drift_fix: bool = False,
 ) -> MemberOperation:
     """Record an operation with one pending result per (account, region) and queue it after commit.
 
@@ -111,7 +114,7 @@ def member_operation_start(
     return _operation_create(
         action=action, pairs=work, actor=actor,
         message=message, disable_email_notification=disable_email_notification, create_detectors=create_detectors,
-        detector_features=detector_features,
+        detector_features=detector_features, drift_fix=drift_fix,
     )  # fmt: skip
 
 
@@ -124,6 +127,7 @@ def _operation_create(
     disable_email_notification: bool = False,
     create_detectors: bool = False,
     detector_features: Sequence[str] = (),
+    drift_fix: bool = False,
 ) -> MemberOperation:
     """An operation with one pending result per (account, region) pair, audited and queued after commit."""
     regions = [region for region in configured_regions() if region in {region for _account, region in pairs}]
@@ -136,6 +140,7 @@ def _operation_create(
             disable_email_notification=disable_email_notification,
             create_detectors=create_detectors,
             detector_features=sorted(detector_features),
+            drift_fix=drift_fix,
             total=len(pairs),
             created_by=actor_user(actor),
         )
@@ -304,6 +309,8 @@ def _operation_finish(operation: MemberOperation) -> MemberOperation:
     operation.finished_at = timezone.now()
     operation.verify_check_at = None
     operation.save(update_fields=["status", "finished_at", "verify_check_at"])
+    if operation.drift_fix:  # checked again: the policies against what the operation left
+        task_send_on_commit("accounts.tasks.drift_evaluate")
     return operation
 
 
@@ -679,6 +686,25 @@ def _handle_org_add(operation: MemberOperation, region: str, detector_id: str, c
     return outcomes, calls
 
 
+def _handle_features(operation: MemberOperation, region: str, detector_id: str, chunk: Chunk):
+    """Turn protection plans (and Runtime's agent management) on in members' detectors, then read them back
+    (GetMemberDetectors) into MemberProtection, so drift is checked against what GuardDuty now reports."""
+    names = operation.detector_features
+    agents = [name for name in names if name in RUNTIME_AGENTS]
+    features = [name for name in names if name not in RUNTIME_AGENTS]
+    done = gateway.member_detectors_update(region=region, detector_id=detector_id, account_ids=_ids(chunk),
+                                           features=features, agents=agents)  # fmt: skip
+    failed = done.failed()
+    reread = member_protection_refresh(region=region, detector_id=detector_id,
+                                       account_ids=[a for a in _ids(chunk) if a not in failed])  # fmt: skip
+    outcomes = {
+        account_id: AccountOutcome(ok=False, text=f"UpdateMemberDetectors: {failed[account_id]}")
+        if account_id in failed else AccountOutcome(ok=True, text=f"Turned on: {', '.join(names)}")
+        for account_id in _ids(chunk)
+    }  # fmt: skip
+    return outcomes, done.calls + reread
+
+
 HANDLERS: dict[str, Handler] = {
     Action.INVITE: _handle_invite,
     Action.RESEND: _handle_resend,
@@ -689,6 +715,7 @@ HANDLERS: dict[str, Handler] = {
     Action.RECREATE: _handle_recreate,
     Action.ACCEPT: _handle_accept,
     Action.ORG_ADD: _handle_org_add,
+    Action.FEATURES: _handle_features,
 }
 
 

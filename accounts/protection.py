@@ -64,6 +64,49 @@ def member_protection_sync_region(*, region: str) -> ProtectionSyncResult:
     except GatewayError as error:
         outcome.error = error.message
         return outcome
+    outcome.described = _store(state, described, memberships)
+    try:
+        frequency = gateway.detector_publishing_frequency(region=region, detector_id=state.detector_id)
+        RegionState.objects.filter(pk=state.pk).update(finding_publishing_frequency=frequency)
+        unhealthy, _calls = gateway.coverage_unhealthy_list(region=region, detector_id=state.detector_id)
+    except GatewayError as error:
+        outcome.error = error.message  # the plans are stored; runtime coverage keeps its last reading
+        return outcome
+    _coverage_store(region, unhealthy, memberships)
+    return outcome
+
+
+def _coverage_store(region: str, unhealthy: list[gateway.UnhealthyCoverage], memberships: dict[str, int]) -> None:
+    """Record each member's UNHEALTHY runtime resources (three queries); members not listed have none."""
+    listed = {memberships[item.account_id]: item for item in unhealthy if item.account_id in memberships}
+    with transaction.atomic():
+        MemberProtection.objects.filter(membership__region=region, runtime_unhealthy__gt=0).exclude(
+            membership_id__in=list(listed)
+        ).update(runtime_unhealthy=0, runtime_issue="")
+        rows = list(MemberProtection.objects.filter(membership_id__in=list(listed)).only("pk", "membership_id"))
+        for row in rows:
+            row.runtime_unhealthy = listed[row.membership_id].resources
+            row.runtime_issue = listed[row.membership_id].issue[:255]
+        MemberProtection.objects.bulk_update(rows, ["runtime_unhealthy", "runtime_issue"], batch_size=1000)
+
+
+def member_protection_refresh(*, region: str, detector_id: str, account_ids: list[str]) -> int:
+    """Read some members' plans again (GetMemberDetectors, 50 per call) after changing them; returns the calls."""
+    if not account_ids:
+        return 0
+    memberships = dict(
+        Membership.objects.filter(region=region, account__account_id__in=account_ids).values_list(
+            "account__account_id", "id"
+        )
+    )
+    described = gateway.member_detectors_get(region=region, detector_id=detector_id, account_ids=sorted(memberships))
+    state = RegionState.objects.get(region=region)
+    _store(state, described, memberships)
+    return -(-len(memberships) // gateway.BATCH)
+
+
+def _store(state: RegionState, described: list[gateway.MemberDetector], memberships: dict[str, int]) -> int:
+    """Upsert what GetMemberDetectors described; returns how many rows were written."""
     now = timezone.now()
     rows = []
     for item in described:
@@ -90,5 +133,4 @@ def member_protection_sync_region(*, region: str) -> ProtectionSyncResult:
         if rows:  # the region's freshness on the coverage page: the newest checked_at of its plans
             RegionState.objects.filter(pk=state.pk).update(protection_checked_at=now)
         transaction.on_commit(data_version_bump)
-    outcome.described = len(rows)
-    return outcome
+    return len(rows)

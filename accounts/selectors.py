@@ -14,6 +14,9 @@ from accounts import aws_organizations, operations
 from accounts.models import (
     NOT_INVITED,
     STATUS_LABELS,
+    ComplianceDay,
+    CoveragePolicy,
+    Deviation,
     MemberAccount,
     MemberOperation,
     MemberOperationResult,
@@ -512,3 +515,40 @@ def organization_page(*, now) -> OrganizationPage:
         else:
             page.candidates.append(row)
     return page
+
+
+# --- Coverage policies and drift -------------------------------------------------------------------
+
+
+@dataclass
+class DriftPage:
+    """The drift page: deviations (filtered, paginated), counts by kind, compliance history."""
+
+    deviations: Page
+    by_kind: list[tuple[str, str, int]]
+    regions: list[str]
+    history: list
+    total: int
+
+
+def drift_page(*, kind: str, region: str, page_number, days: int = 30) -> DriftPage:
+    """Deviations by kind and region (first 200 per page) and the last `days` days of compliance."""
+    qs = Deviation.objects.select_related("account", "policy")
+    counts = dict(qs.order_by().values_list("kind").annotate(n=Count("id")))
+    if kind:
+        qs = qs.filter(kind=kind)
+    if region:
+        qs = qs.filter(region=region)
+    history = list(ComplianceDay.objects.order_by("-day")[:days])[::-1]
+    return DriftPage(
+        deviations=Paginator(qs, 200).get_page(page_number),
+        by_kind=[(value, label, counts.get(value, 0)) for value, label in Deviation.Kind.choices],
+        regions=list(Deviation.objects.order_by("region").values_list("region", flat=True).distinct()),
+        history=history,
+        total=sum(counts.values()),
+    )
+
+
+def policy_get(*, pk: int) -> CoveragePolicy:
+    """One coverage policy (404 when there is none)."""
+    return get_object_or_404(CoveragePolicy, pk=pk)

@@ -85,3 +85,15 @@ def enabled_regions_discover() -> dict:
     """Read which regions are enabled for the administrator and where it has a detector; idempotent."""
     found = region_discovery.enabled_regions_discover()
     return {"enabled": found.enabled, "unmanaged": found.unmanaged, "error": found.error}
+
+
+# --- Coverage policies: drift --------------------------------------------------------------------
+
+
+@shared_task(name="accounts.tasks.drift_evaluate")
+def drift_evaluate() -> dict:
+    """Beat: compare every account with its coverage policy from the synced tables; idempotent."""
+    from accounts.drift import drift_evaluate as evaluate
+
+    result = evaluate()
+    return {"pairs": result.pairs, "compliant": result.compliant, "new": result.new, "resolved": result.resolved}

@@ -14,7 +14,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from accounts import aws_organizations, member_sync, operations, selectors, services
+from accounts import aws_organizations, member_sync, operations, policies, selectors, services
+from accounts import drift as drift_module
+from accounts import drift_fix as drift_fix_module
 from accounts.csvimport import parse_member_csv
 from accounts.forms import (
     CONFIRM_WORDS,
@@ -24,12 +26,14 @@ from accounts.forms import (
     AccountEditForm,
     AutoEnableForm,
     BulkActionForm,
+    CoveragePolicyForm,
     CsvUploadForm,
     InviteForm,
     RecreateForm,
 )
 from accounts.gateway import GatewayError
-from accounts.models import MemberAccount, MemberOperation, MemberOperationResult
+from accounts.models import Deviation, MemberAccount, MemberOperation, MemberOperationResult
+from guardwatch.core import charts
 from guardwatch.core.access import requires
 from guardwatch.core.redirects import next_url
 from guardwatch.core.scope import organisation_wide
@@ -423,3 +427,82 @@ def organization_auto_enable(request: HttpRequest) -> HttpResponse:
     else:
         messages.error(request, "Choose a region and NEW, ALL or NONE.")
     return redirect("accounts:organization")
+
+
+# --- Coverage policies and drift ---------------------------------------------------------------------
+
+
+@require_GET
+@requires("view_members")
+def policy_list(request: HttpRequest) -> HttpResponse:
+    """The policies, most specific scope first, and the accounts two same-scope policies disagree on."""
+    conflicts, conflicts_total = policies.policy_conflicts()
+    context = {"policies": policies.policies_ordered(), "conflicts": conflicts, "conflicts_total": conflicts_total}
+    return render(request, "accounts/policies.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@requires("manage_settings")
+def policy_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Add or change a policy (Admin only); a form with errors answers 200 with the messages."""
+    policy = selectors.policy_get(pk=pk) if pk is not None else None
+    form = CoveragePolicyForm(request.POST or None, instance=policy)
+    if request.method == "POST" and form.is_valid():
+        saved = policies.policy_save(policy=policy, data=form.cleaned_data, actor=request.user)
+        messages.success(request, f"Policy “{saved.name}” saved; the next drift evaluation applies it.")
+        return redirect("accounts:policies")
+    return render(request, "accounts/policy_edit.html", {"form": form, "policy": policy})
+
+
+@require_POST
+@requires("manage_settings")
+def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = selectors.policy_get(pk=pk)
+    policies.policy_delete(policy=policy, actor=request.user)
+    messages.success(request, f"Policy “{policy.name}” deleted.")
+    return redirect("accounts:policies")
+
+
+@require_http_methods(["GET", "POST"])
+@requires("view_members")
+def drift(request: HttpRequest) -> HttpResponse:
+    """Deviations from the policies with their causes, and compliance over time; POST evaluates now."""
+    if request.method == "POST":
+        if not request.user.has_perm("core.manage_members"):
+            raise PermissionDenied("Your role does not allow this (manage_members).")
+        drift_module.drift_evaluate_request()
+        messages.success(request, "Evaluating the policies against the synced state; reload in a moment.")
+        return redirect("accounts:drift")
+    kind = request.GET.get("kind", "")
+    if kind not in Deviation.Kind.values:
+        kind = ""
+    region = request.GET.get("region", "")[:32]
+    page = selectors.drift_page(kind=kind, region=region, page_number=request.GET.get("page"))
+    chart = charts.line_chart(
+        labels=[day.day.strftime("%m-%d") for day in page.history],
+        series=[charts.Series("compliance", "% compliant", [round(d.percent, 1) for d in page.history], "line-resolved")],
+        title="Compliance with the coverage policies per day",
+    )  # fmt: skip
+    context = {"page": page, "kind": kind, "region": region, "chart": chart}
+    return render(request, "accounts/drift.html", context)
+
+
+@require_POST
+@requires("manage_members")
+def drift_fix(request: HttpRequest) -> HttpResponse:
+    """The fix preview for the chosen deviations (exact calls, their count, paid plans); "confirm" runs it."""
+    ids = [int(value) for value in request.POST.getlist("deviation") if _is_pk(value)]
+    plan = drift_fix_module.fix_plan(deviation_ids=ids)
+    if not plan.deviation_ids:
+        messages.error(request, "Select at least one deviation to fix.")
+        return redirect("accounts:drift")
+    if request.POST.get("confirm") == "yes":
+        try:
+            started = drift_fix_module.drift_fix_start(plan=plan, actor=request.user)
+        except (GatewayError, ValidationError) as error:
+            messages.error(request, getattr(error, "message", None) or " ".join(error.messages))
+            return render(request, "accounts/drift_fix.html", {"plan": plan})
+        messages.success(request, f"Fixing: {len(started)} operation(s) started; the policies are evaluated again "
+                                  "when each finishes.")  # fmt: skip
+        return redirect("accounts:operation", pk=started[0].pk) if started else redirect("accounts:drift")
+    return render(request, "accounts/drift_fix.html", {"plan": plan})

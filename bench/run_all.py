@@ -21,6 +21,7 @@ BENCH = Path(__file__).resolve().parent
 SUITE = (
     ("bench_simulator.py", []),
     ("bench_accounts_page.py", []),
+    ("bench_drift.py", []),
     ("bench_ingest.py", []),
     ("bench_sync_calls.py", []),
     ("bench_sync_rss.py", []),

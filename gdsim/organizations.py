@@ -1,7 +1,8 @@
-"""A minimal AWS Organizations (json-1.1 protocol): ListAccounts and DescribeOrganization.
+"""A minimal AWS Organizations (json-1.1 protocol): ListAccounts, DescribeOrganization, and the tree of one
+root with organizational units directly under it (ListRoots, ListOrganizationalUnitsForParent,
+ListAccountsForParent).
 
-Enough for the demo to show Organizations mode with the simulator's registered organization;
-the product's own tests use moto for Organizations.
+Enough for Organizations mode and for coverage policies scoped to an OU.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def organization_id(management_account_id: str) -> str:
     return "o-" + hashlib.sha256(management_account_id.encode()).hexdigest()[:10]
 
 
+def root_id(management_account_id: str) -> str:
+    """A stable root id (botocore organizations model, RootId pattern ^r-[0-9a-z]{4,32}$)."""
+    return "r-" + hashlib.sha256(("root:" + management_account_id).encode()).hexdigest()[:4]
+
+
 def handle(state: SimulatorState, account_id: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
     """Answer ListAccounts or DescribeOrganization for a caller in the organization."""
     management = state.management_account_id
@@ -51,20 +57,34 @@ def handle(state: SimulatorState, account_id: str, operation: str, params: dict[
             "MasterAccountArn": arn(management), "MasterAccountId": management, "MasterAccountEmail": email,
             "AvailablePolicyTypes": [],
         }}
-    if operation == "ListAccounts":
-        accounts = [{
+    def account_view(account) -> dict[str, Any]:
+        return {
             "Id": account.account_id, "Arn": arn(account.account_id),
             "Email": account.email or f"{account.account_id}@example.com",
             "Name": account.name or account.account_id, "State": account.state,
             **({"Status": account.state} if account.state in _STATUS_VALUES else {}),
             "JoinedMethod": "CREATED" if account.account_id == management else "INVITED",
             "JoinedTimestamp": parse_iso(account.joined_at) if account.joined_at else datetime(2020, 1, 1, tzinfo=UTC),
-        } for account in state.organization_accounts()]
-        page, token = paginate(accounts, params.get("MaxResults"), params.get("NextToken"), default=20,
-                               scope="org-accounts")
-        result: dict[str, Any] = {"Accounts": page}
-        if token:
-            result["NextToken"] = token
-        return result
+        }
+
+    def paged(key: str, items: list, scope: str) -> dict[str, Any]:
+        page, token = paginate(items, params.get("MaxResults"), params.get("NextToken"), default=20, scope=scope)
+        return {key: page, **({"NextToken": token} if token else {})}
+
+    root = root_id(management)
+    if operation == "ListAccounts":
+        return paged("Accounts", [account_view(a) for a in state.organization_accounts()], "org-accounts")
+    if operation == "ListRoots":
+        return {"Roots": [{"Id": root, "Arn": f"arn:aws:organizations::{management}:root/{org_id}/{root}",
+                           "Name": "Root", "PolicyTypes": []}]}
+    if operation == "ListOrganizationalUnitsForParent":
+        units = sorted({a.parent_id for a in state.organization_accounts() if a.parent_id}) if (
+            params["ParentId"] == root) else []  # fmt: skip
+        return paged("OrganizationalUnits", [{"Id": unit, "Name": unit, "Arn": f"arn:aws:organizations::{management}:ou/"
+                                              f"{org_id}/{unit}"} for unit in units], f"org-units:{params['ParentId']}")
+    if operation == "ListAccountsForParent":
+        parent = params["ParentId"]
+        held = [a for a in state.organization_accounts() if (a.parent_id or root) == parent]
+        return paged("Accounts", [account_view(a) for a in held], f"org-accounts:{parent}")
     raise SimulatorError(f"The GuardWatch simulator does not implement Organizations {operation}.", status=501,
                          code="NotImplementedException", error_type="NotImplementedException")

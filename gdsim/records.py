@@ -137,6 +137,8 @@ class Account:
     # Organizations' account State (botocore organizations model, shape Account: PENDING_ACTIVATION | ACTIVE |
     # SUSPENDED | PENDING_CLOSURE | CLOSED).
     state: str = "ACTIVE"
+    # The organizational unit holding the account (`ou-…`); None: directly under the organization's root.
+    parent_id: str | None = None
 
 
 @dataclass

@@ -249,7 +249,7 @@ class SimulatorState:
         return account_in_access_key(access_key_id)
 
     def register_account(self, account_id: str, email: str | None = None, *, name: str | None = None,
-                         organization: bool = False) -> Account:
+                         organization: bool = False, parent_id: str | None = None) -> Account:
         """Make an account known (its root email decides email verification of invitations).
 
         `organization=True` adds it to the organization, which auto-enables it as a member where a
@@ -261,6 +261,8 @@ class SimulatorState:
                 account.email = email
             if name is not None:
                 account.name = name
+            if parent_id is not None:
+                account.parent_id = parent_id
             self.accounts[account_id] = account
             if organization and not account.in_organization:
                 account.in_organization = True

@@ -80,6 +80,8 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
         ),
         # Coverage: the regions enabled for the administrator account and its detectors there.
         "enabled-regions-discover": ("accounts.tasks.enabled_regions_discover", 3600),
+        # Coverage policies: drift from the tables the member and protection syncs keep (no AWS call).
+        "drift-evaluate": ("accounts.tasks.drift_evaluate", settings.GUARDWATCH_MEMBER_SYNC_MINUTES * 60),
         "findings-pull-sync": (
             "findings.tasks.findings_sync_all_regions",
             settings.GUARDWATCH_FINDINGS_SYNC_MINUTES * 60,

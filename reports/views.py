@@ -12,10 +12,11 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from findings.sla import BANDS
+from guardwatch.core import charts
 from guardwatch.core.access import requires
 from guardwatch.core.csv_export import csv_response
 from guardwatch.core.scope import scope_for
-from reports import charts, exports, periods
+from reports import exports, periods
 from reports import pdf as report_pdf
 from reports import services as report_services
 from reports.findings_report import FindingsReport

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from .. import relationships
-from ..errors import invalid_parameter
+from ..errors import BadRequest, invalid_parameter
 from ..findings import paginate
-from ..records import ASSOCIATED, FOUNDATIONAL_FEATURES, Detector, Member
-from .detectors import data_sources, detector_features
+from ..records import ASSOCIATED, FOUNDATIONAL_FEATURES, Detector, Member, iso
+from .detectors import BOTH_RUNTIMES, data_sources, detector_features, requested_features
 from .registry import Context, handles
 
 
@@ -138,3 +138,32 @@ def get_member_detectors(context: Context, params: dict[str, Any]) -> dict[str, 
 def member_features(detector: Detector) -> list[dict[str, Any]]:
     """GetMemberDetectors' per-member Features (protection plans only: the model's OrgFeature names)."""
     return [feature for feature in detector_features(detector) if feature["Name"] not in FOUNDATIONAL_FEATURES]
+
+
+# botocore model, UpdateMemberDetectors: "Contains information on member accounts to be updated" (AccountIds 1..50,
+# Features of OrgFeature names with AdditionalConfiguration), and "Specifying both EKS Runtime Monitoring
+# (EKS_RUNTIME_MONITORING) and Runtime Monitoring (RUNTIME_MONITORING) will cause an error." The administrator
+# changes the plans of members it holds (GuardDuty User Guide, "Configuring protection plans for member
+# accounts"): a member that is not associated, or has no detector, comes back in UnprocessedAccounts.
+@handles("UpdateMemberDetectors")
+def update_member_detectors(context: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Switch protection plans (and Runtime Monitoring's agent management) in members' detectors."""
+    context.detector(params["DetectorId"])
+    named = {feature.get("Name") for feature in params.get("Features") or []}
+    if {"EKS_RUNTIME_MONITORING", "RUNTIME_MONITORING"} <= named:
+        raise BadRequest(BOTH_RUNTIMES)
+    chosen, additional = requested_features(params)
+    unprocessed = []
+    for account_id in params["AccountIds"]:
+        member = context.scope.members.get(account_id)
+        member_detector = context.state.scope(account_id, context.region).detector
+        if member is None or member.relationship_status not in ASSOCIATED:
+            unprocessed.append({"AccountId": account_id, "Result": relationships.NOT_A_MEMBER})
+        elif member_detector is None:
+            unprocessed.append({"AccountId": account_id, "Result": "The request is rejected because the given "
+                                "account ID does not have a detector in this Region."})
+        else:
+            member_detector.features.update(chosen)
+            member_detector.additional.update(additional)
+            member_detector.updated_at = iso(context.state.now())
+    return {"UnprocessedAccounts": unprocessed}

@@ -64,6 +64,7 @@ TASK_QUEUES = {
     "accounts.tasks.member_protection_sync_region": "syncs",
     "accounts.tasks.organization_refresh": "syncs",
     "accounts.tasks.enabled_regions_discover": "syncs",
+    "accounts.tasks.drift_evaluate": "syncs",
     "findings.tasks.findings_sync_all_regions": "syncs",
     "findings.tasks.findings_sync_region": "syncs",
     "findings.tasks.findings_sync_recover": "syncs",

@@ -304,3 +304,19 @@ def test_a_region_without_the_administrators_detector_says_how_to_get_one(organi
 
     row = html.split('<tr data-region="eu-west-1">')[1].split("</tr>")[0]
     assert "no detector" in row and "--region eu-west-1" in row and "Create the administrator" not in row
+
+
+def test_the_organization_refresh_records_each_accounts_ou_so_an_ou_policy_applies(organization, regions, admin):
+    from accounts.models import CoveragePolicy
+    from accounts.policies import policies_ordered, policy_resolve
+
+    organization.register_account(WORKLOAD, parent_id="ou-ab12-workload1")
+    added(organization, regions, admin, WORKLOAD, DATA)  # reads the snapshot, OUs included
+    workload, data = (MemberAccount.objects.get(account_id=i) for i in (WORKLOAD, DATA))
+    assert workload.organizational_unit == "ou-ab12-workload1" and data.organizational_unit.startswith("r-")
+    assert organization.call_counts["organizations:ListOrganizationalUnitsForParent"] == 2  # the root and one OU
+
+    unit = CoveragePolicy.objects.create(name="workloads", scope="ou", scope_value="ou-ab12-workload1")
+    CoveragePolicy.objects.create(name="everything", scope="organisation", plans=["s3_data_events"])
+    applied = policy_resolve(policies_ordered(), account_id=WORKLOAD, tags=[], ou=workload.organizational_unit)
+    assert applied.policy == unit

@@ -7,10 +7,10 @@ import pytest
 from django.template.loader import render_to_string
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from guardwatch.core import charts
 from guardwatch.core.csv_export import csv_cell
 from guardwatch.core.models import Alert
 from guardwatch.core.services import alert_raise
-from reports import charts
 
 pytestmark = pytest.mark.django_db
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"

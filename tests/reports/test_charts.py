@@ -1,6 +1,6 @@
 """The SVG chart helpers: pure functions, so a chart's shapes follow from its numbers."""
 
-from reports.charts import Series, line_chart, nice_max, stacked_bars
+from guardwatch.core.charts import Series, line_chart, nice_max, stacked_bars
 
 
 def test_axis_top_is_a_round_number_at_or_above_the_peak():

@@ -1,5 +1,7 @@
 """The administrator's member list: every relationship status and the per-account failures."""
 
+import botocore.exceptions
+import pytest
 
 from gdsim.relationships import (
     ALREADY_INVITED,
@@ -179,3 +181,29 @@ def test_new_detectors_leave_some_plans_off_depending_on_the_account(state):
     plans = [state.create_detector(f"{700000000000 + index:012d}", REGION).features for index in range(20)]
     assert any("DISABLED" in detector.values() for detector in plans)
     assert all("ENABLED" in detector.values() for detector in plans)
+
+
+def test_update_member_detectors_switches_a_members_plans_and_agents(gd_client, admin_detector, enabled_member):
+    client = gd_client(ADMIN)
+    answer = client.update_member_detectors(DetectorId=admin_detector, AccountIds=[MEMBER, OUTSIDER], Features=[
+        {"Name": "RDS_LOGIN_EVENTS", "Status": "DISABLED"},
+        {"Name": "RUNTIME_MONITORING", "Status": "ENABLED",
+         "AdditionalConfiguration": [{"Name": "EKS_ADDON_MANAGEMENT", "Status": "ENABLED"}]}])  # fmt: skip
+
+    assert answer["UnprocessedAccounts"] == [{"AccountId": OUTSIDER, "Result": NOT_A_MEMBER}]
+    described = client.get_member_detectors(DetectorId=admin_detector, AccountIds=[MEMBER])
+    features = {f["Name"]: f for f in described["MemberDataSourceConfigurations"][0]["Features"]}
+    assert features["RDS_LOGIN_EVENTS"]["Status"] == "DISABLED"
+    assert features["RUNTIME_MONITORING"]["Status"] == "ENABLED"
+    assert {"Name": "EKS_ADDON_MANAGEMENT", "Status": "ENABLED"}.items() <= features["RUNTIME_MONITORING"][
+        "AdditionalConfiguration"][0].items()  # fmt: skip
+
+
+def test_update_member_detectors_takes_at_most_50_accounts_and_not_both_runtimes(gd_client, admin_detector):
+    client = gd_client(ADMIN)
+    with pytest.raises(botocore.exceptions.ClientError, match="BadRequest"):
+        client.update_member_detectors(DetectorId=admin_detector, AccountIds=[f"{i:012d}" for i in range(51)],
+                                       Features=[{"Name": "S3_DATA_EVENTS", "Status": "ENABLED"}])  # fmt: skip
+    with pytest.raises(botocore.exceptions.ClientError, match="cannot both be specified"):
+        client.update_member_detectors(DetectorId=admin_detector, AccountIds=[MEMBER], Features=[
+            {"Name": "RUNTIME_MONITORING", "Status": "ENABLED"}, {"Name": "EKS_RUNTIME_MONITORING", "Status": "ENABLED"}])  # fmt: skip

@@ -1,0 +1,166 @@
+"""Fixing drift: from selected deviations, the exact AWS calls that would fix them (the preview), then the run.
+
+The preview is computed from the stored deviations and member data, without calling AWS. The run reuses member
+operations (Celery, progress, audit, retry): StartMonitoringMembers, CreateMembers (organisation accounts) or
+CreateMembers + InviteMembers, and UpdateMemberDetectors (a plan set per operation), plus UpdateDetector (publishing
+frequency) and UpdateOrganizationConfiguration (auto-enable). Each operation evaluates the policies again when it
+finishes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts import aws_organizations, gateway
+from accounts.gateway import BATCH
+from accounts.models import (
+    PROTECTION_PLANS,
+    RUNTIME_AGENTS,
+    Deviation,
+    MemberAccount,
+    MemberOperation,
+    RegionState,
+)
+from accounts.operations import member_operation_start
+from accounts.services import administrator_detector
+from guardwatch.core.services import audit_record
+
+Action = MemberOperation.Action
+Kind = Deviation.Kind
+FEATURE_NAMES = {name: names[0] for name, (names, _label) in PROTECTION_PLANS.items()}  # field -> GuardDuty name
+PLAN_LABELS = {names[0]: label for names, label in PROTECTION_PLANS.values()}
+# What each membership status needs to become monitored, by whether the account is in the organisation.
+ORG_ADD_FROM = ("", "Removed")
+INVITE_FROM = ("", "Removed", "Resigned", "Created")
+WAITING = {
+    "Invited": "Waiting for the member to accept the invitation (or accept on its behalf from the account page).",
+    "EmailVerificationInProgress": "GuardDuty is still verifying the member's email.",
+    "EmailVerificationFailed": "Needs “Re-create with a corrected email” on the account page.",
+}
+
+
+@dataclass
+class FixStep:
+    """One kind of work in one region: the AWS operations, the accounts they take, and how many calls."""
+
+    region: str
+    action: str  # MemberOperation.Action, or "auto_enable"
+    operations: tuple[str, ...]
+    accounts: list[MemberAccount] = field(default_factory=list)
+    features: tuple[str, ...] = ()  # GuardDuty feature and agent names to turn on
+
+    @property
+    def calls(self) -> int:
+        if self.action in ("auto_enable", "publishing"):
+            return 1
+        return len(self.operations) * -(-len(self.accounts) // BATCH)
+
+    @property
+    def account_ids(self) -> list[str]:
+        return [account.account_id for account in self.accounts]
+
+
+@dataclass
+class FixPlan:
+    """What fixing the selected deviations would do."""
+
+    steps: list[FixStep]
+    skipped: list[tuple[Deviation, str]]
+    deviation_ids: list[int]
+
+    @property
+    def calls(self) -> int:
+        return sum(step.calls for step in self.steps)
+
+    @property
+    def paid_plans(self) -> list[str]:
+        """Protection plans (all billed by GuardDuty) the fix turns on, and Runtime's agents."""
+        names = {name for step in self.steps if step.action != "publishing" for name in step.features}
+        labels = [label for feature, label in PLAN_LABELS.items() if feature in names]
+        return labels + [name for name in RUNTIME_AGENTS if name in names]
+
+
+def fix_plan(*, deviation_ids: Sequence[int]) -> FixPlan:
+    """The AWS calls that would fix the chosen deviations, grouped per region and kind, 50 accounts per call."""
+    deviations = list(Deviation.objects.filter(pk__in=deviation_ids).select_related("account"))
+    steps: dict[tuple, FixStep] = {}
+    skipped: list[tuple[Deviation, str]] = []
+    wanted: dict[tuple[str, int], set[str]] = defaultdict(set)  # (region, account pk) -> features to turn on
+    accounts: dict[int, MemberAccount] = {}
+    for deviation in deviations:
+        account = deviation.account
+        if deviation.kind == Kind.AUTO_ENABLE:
+            steps[(deviation.region, "auto_enable")] = FixStep(
+                deviation.region, "auto_enable", ("UpdateOrganizationConfiguration",)
+            )
+        elif deviation.kind == Kind.PUBLISHING:
+            frequency = deviation.policy.finding_publishing_frequency
+            steps[(deviation.region, "publishing")] = FixStep(deviation.region, "publishing", ("UpdateDetector",),
+                                                               features=(frequency,))  # fmt: skip
+        elif deviation.kind == Kind.AGENT and deviation.feature == "COVERAGE":
+            skipped.append((deviation, "No API call repairs an agent that does not report: check the resources "
+                                       "GuardDuty lists under Runtime coverage (automated agent management, "
+                                       "VPC endpoint, agent version)."))  # fmt: skip
+        elif deviation.kind in (Kind.PLAN, Kind.AGENT):
+            wanted[(deviation.region, account.pk)].add(FEATURE_NAMES.get(deviation.feature, deviation.feature))
+            accounts[account.pk] = account
+        elif deviation.status == "Disabled":
+            _step(steps, deviation.region, Action.START, ("StartMonitoringMembers",)).accounts.append(account)
+        elif account.is_organization_account and deviation.status in ORG_ADD_FROM:
+            _step(steps, deviation.region, Action.ORG_ADD, ("CreateMembers",)).accounts.append(account)
+        elif deviation.status in INVITE_FROM:
+            operations = ("InviteMembers",) if deviation.status in ("Removed", "Resigned", "Created") else (
+                "CreateMembers", "InviteMembers")  # fmt: skip
+            _step(steps, deviation.region, Action.INVITE, operations).accounts.append(account)
+        else:
+            skipped.append((deviation, WAITING.get(deviation.status, f"No call fixes {deviation.status} from here.")))
+    for (region, account_pk), features in sorted(wanted.items()):
+        names = tuple(sorted(features))
+        if any(name in RUNTIME_AGENTS for name in names) and "RUNTIME_MONITORING" not in names:
+            names = tuple(sorted({*names, "RUNTIME_MONITORING"}))
+        step = _step(steps, region, Action.FEATURES, ("UpdateMemberDetectors",), names)
+        step.accounts.append(accounts[account_pk])
+    ordered = sorted(steps.values(), key=lambda s: (s.region, s.action, s.features))
+    return FixPlan(ordered, skipped, [d.pk for d in deviations])
+
+
+def publishing_frequency_set(*, region: str, frequency: str, actor) -> None:
+    """UpdateDetector's FindingPublishingFrequency on the administrator's detector (it applies to its members)."""
+    detector_id = administrator_detector(region, create=False)
+    gateway.detector_publishing_frequency_update(region=region, detector_id=detector_id, frequency=frequency)
+    RegionState.objects.filter(region=region).update(finding_publishing_frequency=frequency)
+    audit_record(actor=actor, verb="detector.publishing_frequency", target=("region", region, f"Detector in {region}"),
+                 details={"finding_publishing_frequency": frequency})  # fmt: skip
+
+
+def _step(steps: dict, region: str, action: str, operations: tuple[str, ...], features: tuple[str, ...] = ()):
+    key = (region, action, operations, features)
+    if key not in steps:
+        steps[key] = FixStep(region, action, operations, features=features)
+    return steps[key]
+
+
+def drift_fix_start(*, plan: FixPlan, actor) -> list[MemberOperation]:
+    """Run a previewed fix: one member operation per step (Celery, with progress and audit), auto-enable at once."""
+    if not plan.steps:
+        raise ValidationError("Nothing to fix among the chosen deviations.")
+    started = []
+    with transaction.atomic():
+        for step in plan.steps:
+            if step.action == "auto_enable":
+                aws_organizations.organization_auto_enable_set(region=step.region, value="ALL", actor=actor)
+                continue
+            if step.action == "publishing":
+                publishing_frequency_set(region=step.region, frequency=step.features[0], actor=actor)
+                continue
+            invite = {"message": "", "disable_email_notification": False} if step.action == Action.INVITE else {}
+            started.append(member_operation_start(
+                action=step.action, accounts=step.accounts, regions=[step.region], actor=actor,
+                detector_features=step.features, drift_fix=True, **invite,
+            ))  # fmt: skip
+    return started
