@@ -434,6 +434,7 @@ def organization_auto_enable(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @requires("view_members")
+@organisation_wide  # every account's deviations: not for a team-scoped person
 def policy_list(request: HttpRequest) -> HttpResponse:
     """The policies, most specific scope first, and the accounts two same-scope policies disagree on."""
     conflicts, conflicts_total = policies.policy_conflicts()
@@ -465,6 +466,7 @@ def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @requires("view_members")
+@organisation_wide  # every account's deviations: not for a team-scoped person
 def drift(request: HttpRequest) -> HttpResponse:
     """Deviations from the policies with their causes, and compliance over time; POST evaluates now."""
     if request.method == "POST":
