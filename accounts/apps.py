@@ -10,7 +10,14 @@ class AccountsConfig(AppConfig):
     verbose_name = "Member accounts"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from accounts.models import ScopedUser
         from accounts.teams import user_scope
+        from guardwatch.core.access import access_changed
         from guardwatch.core.scope import scope_resolver_set
 
         scope_resolver_set(user_scope)
+        # A person marked team-scoped or no longer: the cached marks (accounts.teams._scoped_mark) go stale.
+        post_save.connect(access_changed, sender=ScopedUser, dispatch_uid="guardwatch-access-scoped-save")
+        post_delete.connect(access_changed, sender=ScopedUser, dispatch_uid="guardwatch-access-scoped-delete")

@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
@@ -16,6 +18,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.csvimport import account_id_normalize
 from accounts.models import MemberAccount, ScopedUser, Team, TeamMembership
+from guardwatch.core.data_version import data_version
 from guardwatch.core.roles import Role
 from guardwatch.core.scope import Scope, scope_forget
 from guardwatch.core.services import audit_record
@@ -46,12 +49,37 @@ def team_account_ids(*, teams: Sequence[Team]) -> frozenset[str]:
     return frozenset(ids)
 
 
+def _scoped_mark(user) -> bool:
+    """Whether the person is marked team-scoped: kept in the shared cache under the access version, which a
+    mark given or taken bumps (accounts' app config connects ScopedUser's saves and deletes to it)."""
+    from guardwatch.core.access import ACCESS_CACHE_SECONDS, ACCESS_SCOPE
+
+    try:
+        key = f"guardwatch:scoped:{data_version(scope=ACCESS_SCOPE)}:{user.pk}"
+        found = cache.get(key)
+    except Exception:  # noqa: BLE001 - a cache outage: read the database
+        key, found = None, None
+    if found is None:
+        found = ScopedUser.objects.filter(user_id=user.pk).exists()
+        if key is not None:
+            with contextlib.suppress(Exception):
+                cache.set(key, found, ACCESS_CACHE_SECONDS)
+    return bool(found)
+
+
 def user_scope(user) -> Scope:
     """None for an organisation-wide user; the union of their teams' accounts when they are team-scoped.
 
-    One query says which (Admins are organisation-wide whatever their mark); a scoped person costs one more
-    for their teams and, when the teams have OU or tag rules, one for the accounts those match.
+    Admins are organisation-wide whatever their mark. When the request's access was loaded from the cache
+    (`guardwatch.core.access`: its group names), the mark comes from the cache too, so an organisation-wide
+    person's request asks the database nothing; a scoped person costs one query for their teams and, when
+    the teams have OU or tag rules, one for the accounts those match.
     """
+    names = getattr(user, "group_names", None)
+    if names is not None:
+        if Role.ADMIN.value in names or not _scoped_mark(user):
+            return None
+        return team_account_ids(teams=list(Team.objects.filter(memberships__user=user)))
     admin = Group.objects.filter(name=Role.ADMIN.value, user=OuterRef("pk"))
     flags = get_user_model().objects.filter(pk=user.pk).annotate(
         admin=Exists(admin), scoped=Exists(ScopedUser.objects.filter(user=OuterRef("pk")))
