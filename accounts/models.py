@@ -473,6 +473,8 @@ class TeamMembership(models.Model):
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships")
+    # Made by single sign-on from the user's IdP groups (re-made at each sign-in), not by an Admin's hand.
+    from_sso = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "user"], name="team_membership_unique")]
@@ -491,6 +493,7 @@ class ScopedUser(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="team_scope"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    from_sso = models.BooleanField(default=False, db_default=False)  # set by single sign-on's group mappings
 
     def __str__(self) -> str:
         return f"{self.user} (team-scoped)"

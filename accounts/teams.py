@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404
 from accounts.csvimport import account_id_normalize
 from accounts.models import MemberAccount, ScopedUser, Team, TeamMembership
 from guardwatch.core.data_version import data_version
+from guardwatch.core.models import SsoGroupMapping
 from guardwatch.core.roles import Role
 from guardwatch.core.scope import Scope, scope_forget
 from guardwatch.core.services import audit_record
@@ -142,6 +143,8 @@ def team_save(*, team: Team | None, name: str, rules: dict[str, list[str]], acto
         for key, value in rules.items():
             setattr(team, key, value)
     team.save()
+    if before is not None and before["name"] != team.name:  # single sign-on's mappings follow the rename
+        SsoGroupMapping.objects.filter(team=before["name"]).update(team=team.name)
     after = {"name": team.name, **rules}
     audit_record(actor=actor, verb="team.create" if before is None else "team.change", target=team,
                  details={"after": after} if before is None else {"before": before, "after": after})  # fmt: skip
@@ -152,6 +155,7 @@ def team_save(*, team: Team | None, name: str, rules: dict[str, list[str]], acto
 def team_delete(*, team: Team, actor) -> None:
     members = list(team.memberships.values_list("user__username", flat=True))
     audit_record(actor=actor, verb="team.delete", target=team, details={"members": members})
+    SsoGroupMapping.objects.filter(team=team.name).update(team="")  # those groups now name no team
     team.delete()
 
 
@@ -174,4 +178,38 @@ def user_teams_set(*, user, teams: Sequence[Team], scoped: bool, actor) -> None:
         audit_record(actor=actor, verb="user.teams", target=user, details={
             "before": {"teams": sorted(before_teams), "scoped": before_scoped},
             "after": {"teams": sorted(after_teams), "scoped": scoped},
+        })  # fmt: skip
+
+
+def team_names() -> list[str]:
+    return list(Team.objects.values_list("name", flat=True))
+
+
+@transaction.atomic
+def user_sso_teams_set(*, user, teams: Sequence[str], scoped: bool, actor) -> None:
+    """At a single sign-on: the memberships single sign-on made become exactly `teams` (by name; names of no
+    team are skipped), and its team-scoped mark follows `scoped`. Memberships and a mark an Admin gave by
+    hand are kept. Audited (`user.teams`, source sso) when anything changes."""
+    wanted = list(Team.objects.filter(name__in=teams))
+    mine = TeamMembership.objects.filter(user=user)
+    before_teams = set(mine.values_list("team__name", flat=True))
+    by_hand = set(mine.filter(from_sso=False).values_list("team_id", flat=True))
+    mine.filter(from_sso=True).exclude(team__in=wanted).delete()
+    TeamMembership.objects.bulk_create(
+        [TeamMembership(user=user, team=team, from_sso=True) for team in wanted if team.pk not in by_hand],
+        ignore_conflicts=True,
+    )
+    mark = ScopedUser.objects.filter(user=user).first()
+    if scoped and mark is None:
+        ScopedUser.objects.create(user=user, from_sso=True)
+    elif not scoped and mark is not None and mark.from_sso:
+        mark.delete()
+    after_teams = set(TeamMembership.objects.filter(user=user).values_list("team__name", flat=True))
+    after_scoped = ScopedUser.objects.filter(user=user).exists()
+    scope_forget(user)
+    if before_teams != after_teams or (mark is not None) != after_scoped:
+        audit_record(actor=actor, verb="user.teams", target=user, details={
+            "source": "sso",
+            "before": {"teams": sorted(before_teams), "scoped": mark is not None},
+            "after": {"teams": sorted(after_teams), "scoped": after_scoped},
         })  # fmt: skip

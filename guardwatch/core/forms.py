@@ -3,6 +3,7 @@
 from django import forms
 
 from guardwatch.core.roles import Role
+from guardwatch.core.scope import team_names
 from guardwatch.core.selectors import AuditFilters
 
 
@@ -54,3 +55,10 @@ class SsoMappingForm(forms.Form):
 
     group = forms.CharField(max_length=255, help_text="The group's name or id exactly as the identity provider sends it.")
     role = forms.ChoiceField(choices=ROLE_CHOICES)
+    team = forms.ChoiceField(required=False, help_text="Its members are put in this team (optional).")
+    scoped = forms.BooleanField(required=False, label="Team-scoped",
+                                help_text="Its members see only their teams' accounts.")  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [("", "No team"), *[(name, name) for name in team_names()]]

@@ -149,12 +149,16 @@ class SsoGroupMapping(models.Model):
     """An identity provider's group and the role its members get at single sign-on (Admins edit these).
 
     At each sign-in the user's groups are read from the IdP; the highest role any of them maps to is
-    theirs, and a user none of whose groups is mapped is refused (and loses their role). Teams will be a
-    second target of the same row (a nullable `team` beside `role`), see docs/sso.md.
+    theirs, and a user none of whose groups is mapped is refused (and loses their role). A row may also name
+    a team (its members are put in it) and say "team-scoped" (they see only their teams' accounts); see
+    docs/sso.md. The team is kept by name because teams live in `accounts`, above this app: accounts
+    applies it (`guardwatch.core.scope.sso_teams_hooks_set`) and renames or clears it with the team.
     """
 
     group = models.CharField(max_length=255, unique=True, help_text="The group's name or id, as the IdP sends it.")
     role = models.CharField(max_length=16, choices=[(role.value, role.value) for role in Role])
+    team = models.CharField(max_length=100, blank=True, default="", db_default="")  # a Team's name, or none
+    scoped = models.BooleanField(default=False, db_default=False)  # members see only their teams' accounts
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

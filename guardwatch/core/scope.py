@@ -68,3 +68,32 @@ def organisation_wide(view: Callable) -> Callable:
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+# --- Teams from single sign-on ------------------------------------------------------------------------------
+# A group mapping (`SsoGroupMapping`) names a team and may say "team-scoped"; the teams and marks live in
+# `accounts`, which registers how to list team names and how to apply a sign-in's teams when the app loads.
+
+_team_names: Callable[[], list[str]] | None = None
+_sso_teams_apply: Callable[..., None] | None = None
+
+
+def sso_teams_hooks_set(*, names: Callable[[], list[str]], apply: Callable[..., None]) -> None:
+    """Install the team names (for the mapping form) and the sign-in's team writer (accounts.teams does)."""
+    global _team_names, _sso_teams_apply
+    _team_names, _sso_teams_apply = names, apply
+
+
+def team_names() -> list[str]:
+    """Every team's name (for choosing a mapping's team)."""
+    if _team_names is None:
+        raise RuntimeError("No team hooks installed (is the accounts app loaded?)")
+    return _team_names()
+
+
+def sso_teams_apply(*, user, teams: list[str], scoped: bool, actor) -> None:
+    """Put a person signing in with single sign-on in exactly `teams` (of the memberships SSO made) and mark
+    them team-scoped or not (if SSO made the mark); see accounts.teams.user_sso_teams_set."""
+    if _sso_teams_apply is None:
+        raise RuntimeError("No team hooks installed (is the accounts app loaded?)")
+    _sso_teams_apply(user=user, teams=teams, scoped=scoped, actor=actor)

@@ -117,3 +117,10 @@ def sso_role_for(*, groups: list[str]) -> Role | None:
     """The highest role any of `groups` maps to (Admin over Analyst over Manager), or None."""
     mapped = set(SsoGroupMapping.objects.filter(group__in=groups).values_list("role", flat=True)) if groups else set()
     return next((role for role in (Role.ADMIN, Role.ANALYST, Role.MANAGER) if role.value in mapped), None)
+
+
+def sso_teams_for(*, groups: list[str]) -> tuple[list[str], bool]:
+    """The teams `groups` map to (by name, sorted) and whether any of their mappings says team-scoped."""
+    rows = SsoGroupMapping.objects.filter(group__in=groups).values_list("team", "scoped") if groups else []
+    rows = list(rows)
+    return sorted({team for team, _scoped in rows if team}), any(scoped for _team, scoped in rows)

@@ -96,14 +96,17 @@ def user_roles_revoke(*, user, actor=None) -> None:
 
 
 @transaction.atomic
-def sso_mapping_save(*, group: str, role: Role, actor) -> SsoGroupMapping:
-    """Map an IdP group to a role (a group already mapped gets the new role); applied at each sign-in."""
+def sso_mapping_save(*, group: str, role: Role, actor, team: str = "", scoped: bool = False) -> SsoGroupMapping:
+    """Map an IdP group to a role, optionally a team (by name) and team-scoping (a group already mapped gets
+    the new ones); applied at each sign-in."""
     group = group.strip()
     if not group:
         raise ValueError("Enter the group's name or id, as the identity provider sends it.")
-    mapping, created = SsoGroupMapping.objects.update_or_create(group=group, defaults={"role": Role(role).value})
+    mapping, created = SsoGroupMapping.objects.update_or_create(
+        group=group, defaults={"role": Role(role).value, "team": team, "scoped": scoped}
+    )
     audit_record(actor=actor, verb="sso.mapping_create" if created else "sso.mapping_change", target=mapping,
-                 details={"group": group, "role": mapping.role})  # fmt: skip
+                 details={"group": group, "role": mapping.role, "team": team, "scoped": scoped})  # fmt: skip
     return mapping
 
 

@@ -3,7 +3,8 @@ sign-in throttle, and the sign-in audit. See docs/sso.md.
 
 At every single sign-on the user's IdP groups are read afresh and mapped to a role (`SsoGroupMapping`):
 users are created at their first sign-in, their role follows their groups, and someone none of whose
-groups is mapped any more is refused and loses their role.
+groups is mapped any more is refused and loses their role. Their teams and team-scoped mark follow the same
+mappings (`_teams_apply`): the memberships and mark single sign-on made, never those an Admin gave by hand.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from django.shortcuts import render
 
 from guardwatch.core.login import MFA_PREFIX, client_address, throttled_check
 from guardwatch.core.roles import role_of
-from guardwatch.core.selectors import sso_role_for
+from guardwatch.core.scope import sso_teams_apply
+from guardwatch.core.selectors import sso_role_for, sso_teams_for
 from guardwatch.core.services import audit_record, user_roles_revoke, user_set_role
 
 log = logging.getLogger(__name__)
@@ -95,18 +97,28 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             raise ImmediateHttpResponse(render(request, "account/sso_refused.html", status=403))
         if user is not None and role_of(user) != role:
             user_set_role(user=user, role=role, actor=SSO_ACTOR)
+        if user is not None:
+            _teams_apply(user=user, groups=groups)
 
     def save_user(self, request, sociallogin, form=None):
         """A user's first single sign-on creates them, with the role their groups map to."""
         user = super().save_user(request, sociallogin, form)
         user.set_unusable_password()  # they sign in at the IdP, never with a password here
         user.save(update_fields=["password"])
-        role = sso_role_for(groups=sso_groups(extra_data=sociallogin.account.extra_data))
+        groups = sso_groups(extra_data=sociallogin.account.extra_data)
+        role = sso_role_for(groups=groups)
         audit_record(actor=SSO_ACTOR, verb="user.create", target=user,
                      details={"role": role.value if role else "", "provider": sociallogin.account.provider})  # fmt: skip
         if role is not None:
             user_set_role(user=user, role=role, actor=SSO_ACTOR)
+        _teams_apply(user=user, groups=groups)
         return user
+
+
+def _teams_apply(*, user, groups: list[str]) -> None:
+    """The teams the user's mapped groups name, and team-scoped if any of those mappings says so."""
+    teams, scoped = sso_teams_for(groups=groups)
+    sso_teams_apply(user=user, teams=teams, scoped=scoped, actor=SSO_ACTOR)
 
 
 # --- Forms: local passwords and MFA codes under the sign-in throttle ---------------------------------------

@@ -179,8 +179,9 @@ def sso_mappings(request: HttpRequest) -> HttpResponse:
     form = SsoMappingForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            mapping = sso_mapping_save(group=form.cleaned_data["group"], role=Role(form.cleaned_data["role"]),
-                                       actor=request.user)  # fmt: skip
+            data = form.cleaned_data
+            mapping = sso_mapping_save(group=data["group"], role=Role(data["role"]), team=data["team"],
+                                       scoped=data["scoped"], actor=request.user)  # fmt: skip
         except ValueError as error:
             form.add_error("group", str(error))
         else:

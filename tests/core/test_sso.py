@@ -38,7 +38,8 @@ def test_admin_maps_a_group_to_a_role_and_the_change_is_audited(client_for):
     assert "Members of team-payments get Analyst at their next sign-in." in response.content.decode()
     assert SsoGroupMapping.objects.get().role == "Analyst"
     entry = AuditEntry.objects.get(verb="sso.mapping_create")
-    assert entry.actor_name == "admin" and entry.details == {"group": "team-payments", "role": "Analyst"}
+    assert entry.actor_name == "admin" and entry.details == {"group": "team-payments", "role": "Analyst",
+                                                              "team": "", "scoped": False}
 
 
 def test_admin_removes_a_mapping_and_the_removal_is_audited(client_for):

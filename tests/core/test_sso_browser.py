@@ -1,6 +1,7 @@
 """Single sign-on in Chromium, through a real OpenID Connect provider (node-oidc-provider) and a SAML IdP
 started by the tests: users are created at first sign-in with the role their IdP group maps to, and a
-user whose group is gone at the IdP is refused at their next sign-in."""
+user whose group is gone at the IdP is refused at their next sign-in; a group mapped to a team, scoped,
+shows its members only that team's accounts."""
 
 import pytest
 from django.utils.csp import CSP
@@ -128,3 +129,35 @@ def test_admin_deactivates_an_sso_user_who_is_signed_out_and_refused_at_the_next
     expect(page.get_by_role("heading", name="Account Inactive")).to_be_visible()
     page.goto("/findings/")
     assert "/login/" in page.url
+
+
+def test_oidc_analyst_in_team_payments_sees_only_the_payments_accounts_findings(page, oidc):
+    """Group team-payments maps to Analyst, team payments and team-scoped: the findings list and the accounts
+    list show the payments account and nothing of the other one."""
+    import random
+
+    from accounts.models import MemberAccount, Team
+    from tests.findings.factories import NOW, raw_finding
+    from tests.triage.support import store
+
+    payments, other = "201000000000", "205000031676"
+    for account_id, name in ((payments, "payments-prod"), (other, "web-prod")):
+        MemberAccount.objects.create(account_id=account_id, email=f"{name}@example.com", display_name=name)
+    rng = random.Random(3)
+    mine, theirs = store([raw_finding(rng, finding_type=kind, account_id=account, now=NOW) for kind, account in (
+        ("Recon:EC2/PortProbeUnprotectedPort", payments), ("CryptoCurrency:EC2/BitcoinTool.B!DNS", other))])  # fmt: skip
+    Team.objects.create(name="payments", account_ids=[payments])
+    SsoGroupMapping.objects.create(group="team-payments", role="Analyst", team="payments", scoped=True)
+
+    sign_in_with_oidc(page)
+    signed_in_as(page, "dana Analyst")
+
+    page.goto("/findings/")
+    page.get_by_role("link", name="All findings").click()  # not only the default view's open high and critical
+    expect(page.get_by_text(mine.title).first).to_be_visible()
+    findings = page.content()
+    assert other not in findings and theirs.title not in findings
+    page.goto("/accounts/")
+    expect(page.get_by_text("payments-prod").first).to_be_visible()
+    accounts = page.content()
+    assert other not in accounts and "web-prod" not in accounts
