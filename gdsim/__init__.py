@@ -7,7 +7,7 @@ Nothing here imports Django or the product: run it as `python -m gdsim` (`manage
 
 from .auth import credentials_for
 from .protocol import OutputValidationError, validate_output
-from .scenarios import invitation_only_accounts
+from .scenarios import invitation_only_accounts, member_accounts
 from .server import SimulatorServer, make_wsgi_app, serve
 from .state import SimulatorState
 
@@ -18,6 +18,7 @@ __all__ = [
     "credentials_for",
     "invitation_only_accounts",
     "make_wsgi_app",
+    "member_accounts",
     "serve",
     "validate_output",
 ]

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from gdsim import member_accounts
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.worker
@@ -189,7 +190,13 @@ def test_demo_with_sso_signs_in_through_its_idp_with_the_role_the_group_mapping_
         banner = (tmp_path / "demo.out").read_text()
         assert demo.poll() is None, banner
         assert "pat      groups team-payments, everyone -> Analyst" in banner
-        seen = {}
+        db = tmp_path / "var" / "demo.sqlite3"  # pat's pages below need the first sync's accounts and findings
+        payments = tuple(a["account_id"] for a in member_accounts() if a["name"].startswith("payments-"))
+        wait_for(lambda: count(db, "select count(*) from findings_finding where substr(account_id, 1, 3) "
+                               "in ('201', '202', '203', '204')")  # payments-prod … payments-sandbox
+                 and count(db, "select count(*) from accounts_memberaccount where display_name = 'web-prod'"),
+                 timeout=120, what="the payments accounts' findings and the web-prod account")  # fmt: skip
+        seen, pat_pages = {}, {}
         for login in ("pat", "kim"):
             context = browser.new_context(base_url=f"http://127.0.0.1:{port}")
             context.set_default_timeout(30_000)
@@ -202,11 +209,20 @@ def test_demo_with_sso_signs_in_through_its_idp_with_the_role_the_group_mapping_
             page.get_by_role("button", name="Continue").click()
             page.wait_for_url(f"http://127.0.0.1:{port}/**")
             seen[login] = (page.locator("h1").first.inner_text(), page.get_by_test_id("whoami").all_inner_texts())
+            if login == "pat":  # team-payments: team payments, scoped — only the payments-* accounts
+                page.goto("/accounts/")
+                pat_pages["accounts"] = page.content()
+                page.goto("/findings/")
+                page.get_by_role("link", name="All findings").click()
+                pat_pages["findings"] = page.content()
             context.close()
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(timeout=60)
     assert seen == {"pat": ("Dashboard", ["pat Analyst"]), "kim": ("No access to GuardWatch", [])}
+    assert "payments-prod" in pat_pages["accounts"] and "web-prod" not in pat_pages["accounts"]
+    shown = set(re.findall(r"\b\d{12}\b", pat_pages["findings"]))
+    assert shown and shown <= set(payments), shown
     for used in (port, sim_port, idp_port):
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -33,7 +33,10 @@ FIRST_SYNC_TASKS = (
     "findings.tasks.demo_history_seed",
 )
 # `make demo SSO=1`: the demo IdP's users (login, groups, the role the mappings give) and the mappings.
-DEMO_IDP_MAPPINGS = (("team-payments", "Analyst"), ("secops", "Admin"), ("leadership", "Manager"))
+# team-payments also puts its members in the demo's "payments" team (the payments-* accounts), scoped to it.
+DEMO_IDP_MAPPINGS = (("team-payments", "Analyst", "payments", True), ("secops", "Admin", "", False),
+                     ("leadership", "Manager", "", False))  # fmt: skip
+DEMO_TEAM = "payments"
 DEMO_IDP_USERS = (
     ("pat", ["team-payments", "everyone"], "Analyst"),
     ("sam", ["secops", "everyone"], "Admin"),
@@ -194,8 +197,12 @@ class Command(BaseCommand):
         config.write_text(json.dumps({"client_id": "guardwatch-demo", "client_secret": "guardwatch-demo-secret",
                                       "redirect_uri": f"http://127.0.0.1:{port}/auth/oidc/oidc/login/callback/",
                                       "users_file": str(users)}))  # fmt: skip
-        for group, role in DEMO_IDP_MAPPINGS:
-            sso_mapping_save(group=group, role=role, actor="demo")
+        from gdsim import member_accounts
+
+        payments = [a["account_id"] for a in member_accounts() if a["name"].startswith(f"{DEMO_TEAM}-")]
+        call_command("demo_team", DEMO_TEAM, *payments)
+        for group, role, team, scoped in DEMO_IDP_MAPPINGS:
+            sso_mapping_save(group=group, role=role, team=team, scoped=scoped, actor="demo")
         issuer = f"http://127.0.0.1:{idp_port}"
         env.update(GUARDWATCH_OIDC_ISSUER=issuer, GUARDWATCH_OIDC_CLIENT_ID="guardwatch-demo",
                    GUARDWATCH_OIDC_CLIENT_SECRET="guardwatch-demo-secret",  # noqa: S106 - the demo IdP's, published
@@ -207,6 +214,7 @@ class Command(BaseCommand):
         sso = [
             f"  Demo IdP:   http://127.0.0.1:{idp_port}/ (OpenID Connect; any password) — sign in as:",
             *[f"    {login:<8} groups {', '.join(groups)} -> {role}" for login, groups, role in DEMO_IDP_USERS],
+            f"    (team-payments also gives team {DEMO_TEAM}, scoped: pat sees only the {DEMO_TEAM}-* accounts)",
         ] if idp_port else []  # fmt: skip
         lines = [
             "",
