@@ -569,9 +569,16 @@ class Deviation(models.Model):
     class Meta:
         ordering = ["region", "account__account_id", "kind", "feature"]
         constraints = [
+            # One deviation per (account, region, kind, feature), and one per region-wide (no account) one: two
+            # partial constraints rather than nulls_distinct=False, which the demo's SQLite cannot build.
             models.UniqueConstraint(
-                fields=["account", "region", "kind", "feature"], name="deviation_unique", nulls_distinct=False
-            )
+                fields=["account", "region", "kind", "feature"], name="deviation_unique",
+                condition=models.Q(account__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["region", "kind", "feature"], name="deviation_region_unique",
+                condition=models.Q(account__isnull=True),
+            ),
         ]
         indexes = [models.Index(fields=["kind", "region"], name="deviation_kind_idx")]
 

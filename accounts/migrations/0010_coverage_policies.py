@@ -88,7 +88,7 @@ class Migration(migrations.Migration):
             options={
                 'ordering': ['region', 'account__account_id', 'kind', 'feature'],
                 'indexes': [models.Index(fields=['kind', 'region'], name='deviation_kind_idx')],
-                'constraints': [models.UniqueConstraint(fields=('account', 'region', 'kind', 'feature'), name='deviation_unique', nulls_distinct=False)],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('account__isnull', False)), fields=('account', 'region', 'kind', 'feature'), name='deviation_unique'), models.UniqueConstraint(condition=models.Q(('account__isnull', True)), fields=('region', 'kind', 'feature'), name='deviation_region_unique')],
             },
         ),
     ]
