@@ -134,6 +134,8 @@ def test_prometheus_scrapes_every_series_and_a_sync_run_by_the_worker_moves_them
         lambda: (families := scrape(base))
         and sample(families, "guardwatch_sync_runs_total", {"region": REGION, "outcome": "succeeded"}) == 1
         and open_total(families) == stored
+        # State gauges are cached a second per process (GUARDWATCH_METRICS_CACHE_SECONDS): wait for a fresh read.
+        and sample(families, "guardwatch_sync_last_success_timestamp_seconds", pull) > 0
         and families,
         timeout=90, what="the sync and the refreshed dashboard counts in /metrics",
     )  # fmt: skip
