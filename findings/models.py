@@ -105,6 +105,8 @@ class Finding(models.Model):
     resource_id = models.TextField(blank=True, default="")
     resource_name = models.TextField(blank=True, default="")
     action_type = models.TextField(blank=True, default="")
+    # The attack-sequence finding this one is a signal of (Finding.AssociatedAttackSequenceArn), or "".
+    attack_sequence_arn = models.CharField(max_length=512, blank=True, default="", db_default="")
     # Text, not inet: these come from the finding as-is and one odd value must not fail a batch.
     remote_ip = models.TextField(blank=True, default="")
     remote_country = models.TextField(blank=True, default="")
@@ -173,6 +175,13 @@ class Finding(models.Model):
                 )
             ),
             *TRIAGE_INDEXES,  # triage: keyset sorts and open-findings partial indexes
+            # An attack sequence's signals (the sequence page, grouping, the suppression preview's flag):
+            # only the few findings that name a sequence are in it (0016).
+            models.Index(
+                fields=["attack_sequence_arn"],
+                name="finding_sequence_idx",
+                condition=~models.Q(attack_sequence_arn=""),
+            ),
         ]
         # A constraint rather than `unique=True`, which also builds a `varchar_pattern_ops` index
         # nothing uses (no query matches ARNs by prefix). The upsert's ON CONFLICT (arn) needs it.

@@ -129,6 +129,10 @@ class ParsedFinding:
     resource_id: str | None
     resource_name: str | None
     action_type: str | None
+    # The attack sequence this finding is a signal of (GuardDuty Extended Threat Detection): botocore's
+    # guardduty model, Finding.AssociatedAttackSequenceArn, "Amazon Resource Name (ARN) associated with
+    # the attack sequence finding". Kept in a column so a sequence's signals are one index lookup.
+    attack_sequence_arn: str | None
     remote_ip: str | None
     remote_country: str | None
     remote_country_code: str | None
@@ -191,7 +195,7 @@ _MEMBERS = {
     "malware_scan_details": "MalwareScanDetails", "detection": "Detection", "sequence": "Sequence",
     "archived": "Archived", "count": "Count", "detector_id": "DetectorId", "event_first_seen": "EventFirstSeen",
     "event_last_seen": "EventLastSeen", "user_feedback": "UserFeedback", "additional_info": "AdditionalInfo",
-    "sample": "Sample",
+    "sample": "Sample", "associated_attack_sequence_arn": "AssociatedAttackSequenceArn",
 }
 _REQUIRED = ("account_id", "arn", "created_at", "id", "region", "resource", "schema_version", "severity",
              "type", "updated_at")
@@ -312,6 +316,8 @@ def parse_finding(raw: Any, *, raw_as: Callable[[dict], Any] | None = None) -> P
             action_type = MALWARE_SCAN
         elif type(service.get(k.detection)) is dict and service[k.detection].get(k.sequence):
             action_type = ATTACK_SEQUENCE
+    attack_sequence_arn = _text(raw.get(k.associated_attack_sequence_arn), ARN_MAX_LENGTH,
+                                k.associated_attack_sequence_arn)
     remote = _remote_ip_details(action, k) if action else _EMPTY
     if remote:
         remote_ip = _ip(remote.get(k.ip_address_v4), remote.get(k.ip_address_v6), k)
@@ -365,6 +371,7 @@ def parse_finding(raw: Any, *, raw_as: Callable[[dict], Any] | None = None) -> P
         resource_id=resource_id,
         resource_name=resource_name,
         action_type=action_type,
+        attack_sequence_arn=attack_sequence_arn,
         remote_ip=remote_ip,
         remote_country=remote_country,
         remote_country_code=remote_country_code,

@@ -33,7 +33,7 @@ from findings.signals import findings_upsert_starting
 from guardwatch.core.metrics import FINDINGS_INGESTED, FINDINGS_UPDATED
 
 # Findings per statement. Postgres: one COPY + one upsert per 1,000 (statement overhead is then noise).
-# SQLite (the demo): a VALUES list of 37 parameters per finding must stay under its 32,766 limit.
+# SQLite (the demo): a VALUES list of 38 parameters per finding must stay under its 32,766 limit.
 BATCH_SIZE = 1000
 PORTABLE_BATCH_SIZE = 50
 
@@ -42,7 +42,7 @@ GUARDDUTY_COLUMNS: tuple[str, ...] = (
     "arn", "finding_id", "detector_id", "account_id", "region", "partition", "type", "threat_purpose",
     "resource_type_affected", "threat_family", "detection_mechanism", "artifact", "severity",
     "severity_band", "title", "description", "resource_type", "resource_id", "resource_name",
-    "action_type", "remote_ip", "remote_country", "remote_country_code", "remote_asn", "remote_org",
+    "action_type", "attack_sequence_arn", "remote_ip", "remote_country", "remote_country_code", "remote_asn", "remote_org",
     "created_at", "updated_at", "first_seen", "last_seen", "count", "archived", "feedback", "sample", "raw",
 )  # fmt: skip
 # Written by GuardWatch alongside them: when, and by which path.

@@ -206,12 +206,12 @@ PREVIEW_DAYS = 90
 PREVIEW_TYPES = 10  # the types named in the preview; the rest are summed
 # Attack-sequence signals: GuardDuty's attack-sequence findings (types "AttackSequence:…", stored with
 # the action type ATTACK_SEQUENCE) and findings that name the sequence they belong to
-# (AssociatedAttackSequenceArn, kept only in the raw finding; either key spelling).
+# (AssociatedAttackSequenceArn, stored as `attack_sequence_arn`).
 ATTACK_SEQUENCE_TYPE_PREFIX = "AttackSequence:"
 _ATTACK_SEQUENCE_SIGNAL = (
     Q(type__startswith=ATTACK_SEQUENCE_TYPE_PREFIX)
     | Q(action_type=ATTACK_SEQUENCE)
-    | Q(raw__contains="ssociatedAttackSequenceArn")
+    | ~Q(attack_sequence_arn="")
 )
 
 

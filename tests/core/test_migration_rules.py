@@ -92,6 +92,10 @@ REVIEWED: dict[tuple[str, str], str] = {
         "the unique constraint is partial (is_default = true) on a column added in the same migration with "
         "db_default false: release N never writes the column, so none of its rows can match the condition."
     ),
+    ("findings", "0016_finding_attack_sequence_arn"): (
+        "the RunPython only builds a partial index (CONCURRENTLY on PostgreSQL) on a column added in the same "
+        "migration with db_default '': release N's reads and writes are unchanged by an index."
+    ),
 }
 
 

@@ -535,3 +535,24 @@ def test_a_finding_without_a_region_field_is_still_refused():
     raw = finding_of("Recon:EC2/PortProbeUnprotectedPort")
     raw["Region"] = ""
     assert "Region must be a non-empty string" in rejection(raw)
+
+
+# --- attack sequences --------------------------------------------------------------------------------------
+
+SEQUENCE_ARN = f"arn:aws:guardduty:{REGION}:{ACCOUNT}:detector/{DETECTOR}/finding/{'a' * 32}"
+
+
+def test_a_signal_names_its_attack_sequence_in_both_spellings():
+    signal = finding_of("Recon:IAMUser/MaliciousIPCaller")
+    signal["AssociatedAttackSequenceArn"] = SEQUENCE_ARN
+
+    assert parse_finding(signal).attack_sequence_arn == SEQUENCE_ARN
+    assert parse_finding(to_camel_case(signal)).attack_sequence_arn == SEQUENCE_ARN
+    assert parse_finding(finding_of("Recon:IAMUser/MaliciousIPCaller")).attack_sequence_arn is None
+
+
+def test_an_attack_sequence_arn_that_is_not_text_is_refused_by_name():
+    signal = finding_of("Recon:IAMUser/MaliciousIPCaller")
+    signal["AssociatedAttackSequenceArn"] = {"arn": SEQUENCE_ARN}
+
+    assert "AssociatedAttackSequenceArn must be a string" in rejection(signal)

@@ -110,7 +110,9 @@ def test_redundant_finding_indexes_stay_dropped():
 
     dropped = {"finding_severity_idx", "finding_last_seen_idx", "finding_type_prefix_idx", "finding_updated_idx"}
     assert not dropped & set(indexes)
-    assert len(indexes) == 15
+    # 15, and since 0016 the partial index of attack-sequence signals (only findings naming a sequence).
+    assert len(indexes) == 16
+    assert "WHERE (NOT ((attack_sequence_arn)::text = ''::text))" in indexes["finding_sequence_idx"]
     assert not [name for name in indexes if name.endswith("_like")]
     assert not [name for name, definition in indexes.items() if "gin" in definition.lower()]
     assert "findings_finding_arn_key" in indexes  # the upsert's ON CONFLICT (arn)
