@@ -58,8 +58,10 @@ ADDRESS_FIELDS = {
     Destination.Kind.SLACK: ("secrets", "url"),
     Destination.Kind.TEAMS: ("secrets", "url"),
     Destination.Kind.JIRA: ("config", "base_url"),
+    Destination.Kind.TICKET_WEBHOOK: ("secrets", "url"),
 }
-CREDENTIALS = {Destination.Kind.WEBHOOK: ("signing_secret",), Destination.Kind.JIRA: ("api_token",)}
+CREDENTIALS = {Destination.Kind.WEBHOOK: ("signing_secret",), Destination.Kind.JIRA: ("api_token",),
+               Destination.Kind.TICKET_WEBHOOK: ("signing_secret",)}  # fmt: skip
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
