@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -254,10 +255,8 @@ class JiraStandIn:
         except ValueError:
             return _error(400, "maxResults must be a number.")
         if self.search_gate is not None:
-            try:
+            with contextlib.suppress(threading.BrokenBarrierError):
                 self.search_gate.wait(timeout=0.5)
-            except threading.BrokenBarrierError:
-                pass
         cap = SEARCH_KEYS_ONLY_MAX if set(fields) <= {"id", "key"} and not any(expand) else SEARCH_FIELDS_MAX
         size = max(1, min(wanted, cap))
         with self.lock:

@@ -9,8 +9,8 @@ import json
 import re
 import time
 from pathlib import Path
-from urllib.parse import unquote
 from unittest import mock
+from urllib.parse import unquote
 
 import boto3
 import pytest
