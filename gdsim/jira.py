@@ -14,6 +14,10 @@ What it models (each with its documentation source next to the code):
 - Status categories `new`, `indeterminate`, `done` (the keys a status's `statusCategory` carries).
 - Rate limiting: 429 with Retry-After (seconds).
 - Admin webhooks with a secret: `jira:issue_updated` bodies, signed `X-Hub-Signature: sha256=<hex>`.
+
+Beside the API, for the demo: `/browse/<KEY>` (where Jira's issue links point) is a small page showing the
+issue with a button per transition, so a person can close the ticket "in Jira" by hand. It needs no login
+(it stands for a person already signed in to Jira) and is not part of Jira's REST API.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import html
+import ipaddress
 import itertools
 import json
 import re
@@ -30,9 +36,11 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 # https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-workflow-status-categories/ :
 # every status belongs to one of three categories, keyed "new" (To Do), "indeterminate" (In Progress), "done".
@@ -154,6 +162,10 @@ class JiraStandIn:
                 self.throttled -= 1
                 status, _, document = _error(429, "Rate limit exceeded.")
                 return status, {"Retry-After": str(self.retry_after)}, document
+        if path == "/_standin/health":
+            return 200, {}, {"ok": True}
+        if path.startswith("/browse/"):
+            return self._browse(method, path, body)
         # https://developer.atlassian.com/cloud/jira/platform/basic-auth-for-rest-apis/ : Basic auth with the
         # account's email and an API token; a wrong pair is 401.
         if not self._authenticated(headers.get("authorization", "")):
@@ -318,6 +330,31 @@ class JiraStandIn:
             issue.comments.append(comment)
         return 201, {}, comment
 
+    # --- The issue page a person uses (demo) ---------------------------------------------------------------------
+
+    def _browse(self, method: str, path: str, body: bytes) -> tuple[int, dict, Any]:
+        """GET /browse/KEY: the issue and its transitions; POST /browse/KEY/transition: move it, as a person."""
+        match = re.fullmatch(r"/browse/([A-Z][A-Z0-9_]*-[0-9]+)(/transition)?", path)
+        with self.lock:
+            issue = self.issues.get(match.group(1)) if match else None
+        if issue is None:
+            return 404, {"Content-Type": "text/plain"}, "No such issue."
+        if method == "POST" and match.group(2):
+            wanted = parse_qs(body.decode("utf-8", "replace")).get("id", [""])[0]
+            allowed = {t["id"]: t["to"]["name"] for t in self._transitions(issue)}
+            if wanted in allowed:
+                self.transition(issue.key, allowed[wanted], by="Demo Person")
+            return 303, {"Location": f"/browse/{quote(issue.key)}"}, ""
+        buttons = "".join(
+            f'<form method="post" action="/browse/{quote(issue.key)}/transition"><input type="hidden" name="id" '
+            f'value="{html.escape(t["id"])}"><button type="submit">{html.escape(t["name"])}</button></form>'
+            for t in self._transitions(issue)
+        )
+        page = (f"<!doctype html><title>{html.escape(issue.key)}</title><h1>{html.escape(issue.key)}: "
+                f"{html.escape(str(issue.fields.get('summary', '')))}</h1><p>Status: <strong data-testid=\"status\">"
+                f"{html.escape(issue.status)}</strong></p>{buttons}<p>Local Jira stand-in (gdsim.jira)</p>")  # fmt: skip
+        return 200, {"Content-Type": "text/html; charset=utf-8"}, page
+
     # --- The server ---------------------------------------------------------------------------------------------
 
     def start(
@@ -335,9 +372,15 @@ class JiraStandIn:
                     stand_in.release.wait(timeout=30)  # the client times out long before this
                     return
                 status, extra, document = answer
-                payload = b"" if document is None else json.dumps(document).encode()
+                if isinstance(document, str):  # the demo's issue page (text/html or text/plain)
+                    payload = document.encode()
+                else:
+                    payload = b"" if document is None else json.dumps(document).encode()
                 self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **extra}.items():
+                for name, value in {
+                    "Content-Type": "application/json",
+                    **extra,
+                }.items():  # extra may override
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -370,6 +413,39 @@ class JiraStandIn:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+def self_signed_write(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost (the demo's https Jira): (cert file, key file).
+
+    Give the cert file to GuardWatch as GUARDWATCH_NOTIFY_CA_FILE: it is its own trust anchor.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Jira stand-in")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = folder / "jira-standin.pem", folder / "jira-standin.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    key_file.chmod(0o600)
+    return cert_file, key_file
 
 
 def main(argv: list[str] | None = None) -> None:
