@@ -213,7 +213,8 @@ def ticket_webhook_post(destination: Destination, delivery: Delivery, *, action:
 def tickets_follow_findings(*, ids: list[int], status: str, previous: dict[int, str], actor_name: str) -> int:
     """Findings moved in triage: queue the moves of their tickets; returns how many were queued.
 
-    Resolved: each ticket not yet done whose every linked finding is now resolved is moved to done.
+    Resolved: each ticket not yet done none of whose linked findings is still open is moved to done (one
+    ticket per sequence: the last of its findings to be closed closes it).
     Back to an open status from resolved: each ticket that is done is moved back. A ticket whose status
     caused the move (already done, or already open) is left alone, so nothing echoes back and forth.
     """
@@ -235,7 +236,7 @@ def tickets_follow_findings(*, ids: list[int], status: str, previous: dict[int, 
     if kind == "ticket_resolve":
         still_open = set(TicketLink.objects.filter(
             destination_id__in={d for d, _ in tickets}, key__in={k for _, k in tickets},
-            finding__status__in=[s for s in TriageStatus.values if s != TriageStatus.RESOLVED],
+            finding__status__in=OPEN_STATUSES,
         ).values_list("destination_id", "key"))  # fmt: skip
         tickets = {ticket: link for ticket, link in tickets.items() if ticket not in still_open}
     now = timezone.now()

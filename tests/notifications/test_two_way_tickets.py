@@ -23,7 +23,7 @@ from gdsim.catalogue import build_finding
 from gdsim.jira import hub_signature
 from guardwatch.core.models import AuditEntry
 from notifications import tasks
-from notifications.models import Delivery, TicketLink
+from notifications.models import Delivery, Destination, TicketLink
 from notifications.senders import webhook_signature
 from notifications.services import delivery_attempt, ticket_request
 from triage.services import finding_status_change
@@ -76,7 +76,9 @@ def test_a_ticket_closed_in_jira_resolves_its_finding_within_one_poll(jira_stand
     assert finding.status == "resolved"
     event = FindingEvent.objects.get(finding=finding, kind="status")
     assert event.body == "Resolved in Jira SEC-1 by Dana Jira" and event.actor_name == "Dana Jira (Jira)"
-    assert AuditEntry.objects.filter(verb="findings.status", details__reason="Resolved in Jira SEC-1 by Dana Jira").exists()
+    assert AuditEntry.objects.filter(
+        verb="findings.status", details__reason="Resolved in Jira SEC-1 by Dana Jira"
+    ).exists()
     link.refresh_from_db()
     assert (link.status_name, link.status_category) == ("Done", "done")
     assert not Delivery.objects.filter(kind="ticket_resolve").exists()  # no echo back to Jira
@@ -122,7 +124,9 @@ def test_a_deleted_issue_does_not_stop_the_others_from_being_followed(jira_stand
 
 def _post_jira_webhook(client, destination, body: bytes, signature: str | None):
     headers = {"X-Hub-Signature": signature} if signature is not None else {}
-    return client.post(f"/hooks/jira/{destination.pk}/", body, content_type="application/json", headers=headers)
+    return client.post(
+        f"/hooks/jira/{destination.pk}/", body, content_type="application/json", headers=headers
+    )
 
 
 def test_a_signed_jira_webhook_resolves_the_finding_at_once(client, jira_standin, finding):
@@ -231,7 +235,9 @@ def test_a_new_occurrence_of_a_resolved_finding_reopens_it_and_its_issue(jira_st
     finding.refresh_from_db()
     assert finding.status == "resolved"
 
-    again = dataclasses.replace(parsed, count=parsed.count + 1, updated_at=parsed.updated_at + timedelta(hours=1))
+    again = dataclasses.replace(
+        parsed, count=parsed.count + 1, updated_at=parsed.updated_at + timedelta(hours=1)
+    )
     findings_upsert(findings=[again], source="pull")
 
     finding.refresh_from_db()
@@ -246,7 +252,9 @@ def test_a_new_occurrence_of_a_resolved_finding_reopens_it_and_its_issue(jira_st
 
 def test_a_repeat_of_a_finding_that_is_not_resolved_reopens_nothing(jira_standin, finding, settings):
     parsed = parsed_finding()
-    again = dataclasses.replace(parsed, count=parsed.count + 1, updated_at=parsed.updated_at + timedelta(hours=1))
+    again = dataclasses.replace(
+        parsed, count=parsed.count + 1, updated_at=parsed.updated_at + timedelta(hours=1)
+    )
     findings_upsert(findings=[again], source="pull")
     finding.refresh_from_db()
     assert finding.status == "new" and not FindingEvent.objects.filter(kind="status").exists()
@@ -341,7 +349,9 @@ def ticket_system(receiver_factory, fast_notify):
     return receiver, destination
 
 
-def _callback(client, destination, document: dict, *, timestamp: int | None = None, secret: str = TICKET_SECRET):
+def _callback(
+    client, destination, document: dict, *, timestamp: int | None = None, secret: str = TICKET_SECRET
+):
     body = json.dumps(document).encode()
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     return client.post(f"/hooks/tickets/{destination.pk}/", body, content_type="application/json", headers={
@@ -390,11 +400,15 @@ def test_a_bad_callback_is_refused_and_writes_nothing(client, ticket_system, fin
     document = {"ticket": "INC-7", "status": "resolved", "by": "Mallory"}
     if problem == "replayed":
         stamp = int(time.time())
-        assert _callback(client, destination, {**document, "status": "open"}, timestamp=stamp).status_code == 200
+        assert (
+            _callback(client, destination, {**document, "status": "open"}, timestamp=stamp).status_code == 200
+        )
     audits = AuditEntry.objects.count()
 
     if problem == "unsigned":
-        response = client.post(f"/hooks/tickets/{destination.pk}/", json.dumps(document), content_type="application/json")
+        response = client.post(
+            f"/hooks/tickets/{destination.pk}/", json.dumps(document), content_type="application/json"
+        )
     elif problem == "wrong secret":
         response = _callback(client, destination, document, secret="not-the-secret-at-all")
     elif problem == "stale":
@@ -408,3 +422,35 @@ def test_a_bad_callback_is_refused_and_writes_nothing(client, ticket_system, fin
                                     "unknown status": 400}[problem]  # fmt: skip
     finding.refresh_from_db()
     assert finding.status == "new" and AuditEntry.objects.count() == audits
+
+
+def test_a_sequence_issue_closes_only_once_its_last_open_finding_is_resolved(jira_standin, analyst):
+    destination = standin_destination(jira_standin, ticket_scope="sequence")
+    rule_make(destination, name="New findings to Jira")
+    findings_upsert(findings=[in_sequence(1), in_sequence(2)], source="pull")
+    run_pending("new_finding")
+    first, second = Finding.objects.order_by("id")
+
+    finding_status_change(finding=first, status="resolved", actor=analyst)
+    assert run_pending("ticket_resolve") == []  # the other finding of the sequence is still open
+    finding_status_change(finding=second, status="resolved", actor=analyst)
+    [move] = run_pending("ticket_resolve")
+
+    move.refresh_from_db()
+    assert move.status == "sent" and jira_standin.issues["SEC-1"].status == "Done"
+
+
+def test_the_demo_adds_its_stand_in_jira_once_and_follows_a_new_port(settings):
+    from django.core.management import call_command
+
+    settings.DEMO = True
+    call_command("demo_jira", base_url="https://127.0.0.1:9443")
+    call_command("demo_jira", base_url="https://127.0.0.1:9443")
+    call_command("demo_jira", base_url="https://127.0.0.1:9555")
+
+    [destination] = Destination.objects.filter(kind="jira")
+    assert (
+        destination.name == "Jira (local stand-in)"
+        and destination.config["base_url"] == "https://127.0.0.1:9555"
+    )
+    assert destination.secrets()["api_token"] == "tok-123456789"
