@@ -104,6 +104,8 @@ class JiraStandIn:
         self.requests: list[tuple[str, str]] = []
         self.throttled = 0
         self.slow_creates = 0
+        # Jira may return fewer issues per page than asked when fields are requested: this many at most.
+        self.fields_page_max = SEARCH_FIELDS_MAX
         # Tests of concurrent clients: each search waits (up to half a second) at this barrier for the others.
         self.search_gate: threading.Barrier | None = None
         self.lock = threading.RLock()
@@ -269,7 +271,9 @@ class JiraStandIn:
         if self.search_gate is not None:
             with contextlib.suppress(threading.BrokenBarrierError):
                 self.search_gate.wait(timeout=0.5)
-        cap = SEARCH_KEYS_ONLY_MAX if set(fields) <= {"id", "key"} and not any(expand) else SEARCH_FIELDS_MAX
+        cap = (
+            SEARCH_KEYS_ONLY_MAX if set(fields) <= {"id", "key"} and not any(expand) else self.fields_page_max
+        )
         size = max(1, min(wanted, cap))
         with self.lock:
             if match := JQL_LABEL.fullmatch(jql.strip()):

@@ -454,3 +454,28 @@ def test_the_demo_adds_its_stand_in_jira_once_and_follows_a_new_port(settings):
         and destination.config["base_url"] == "https://127.0.0.1:9555"
     )
     assert destination.secrets()["api_token"] == "tok-123456789"
+
+
+def test_the_poll_follows_jiras_pages_when_it_returns_fewer_issues_than_asked(jira_standin):
+    findings_upsert(findings=[parsed_finding(seed=seed) for seed in (1, 2, 3)], source="pull")
+    destination = standin_destination(jira_standin)
+    for finding in Finding.objects.order_by("id"):
+        ticketed(finding, destination)
+    jira_standin.fields_page_max = 2  # Jira may cut a page short when fields are asked for
+    for key in ("SEC-1", "SEC-2", "SEC-3"):
+        jira_standin.close(key)
+
+    assert tasks.tickets_poll.run() == 3
+    searches = [path for _method, path in jira_standin.requests if "key+in" in path]
+    assert len(searches) == 2 and "nextPageToken=2" in searches[1]
+
+
+def test_the_stand_in_refuses_a_wrong_api_token_and_the_poll_changes_nothing(jira_standin, finding):
+    destination = standin_destination(jira_standin)
+    ticketed(finding, destination)
+    jira_standin.close("SEC-1")
+    jira_standin.accounts["bot@example.com"] = "a-rotated-token"  # the stored token no longer works: 401
+
+    assert tasks.tickets_poll.run() == 0
+    finding.refresh_from_db()
+    assert finding.status == "new" and TicketLink.objects.get().status_checked_at is None
