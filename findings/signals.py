@@ -13,3 +13,14 @@ findings_upsert_starting = Signal()
 
 # Sent when a pull sync of a region fails, after the failure is recorded: `region`, `run_id`, `error`.
 findings_sync_failed = Signal()
+
+# Sent by triage inside the transaction of every workflow status change (`triage.findings_status_set`):
+# `ids` (the findings that moved), `status` (where they went), `previous` ({id: the status they left}) and
+# `actor_name`. Notifications follows it to close or reopen the findings' tickets. A receiver that raises
+# fails the change, so receivers guard themselves.
+findings_status_changed = Signal()
+
+# Sent by an app that may not import triage (notifications: a ticket closed or reopened in Jira) to move
+# findings through triage's workflow service: `finding_ids`, `status`, `actor` (a name such as "jira:Dana")
+# and `reason`. Triage connects `findings_status_set`; its answer is how many findings moved.
+finding_status_requested = Signal()

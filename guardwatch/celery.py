@@ -127,6 +127,8 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
         "notifications-digests": ("notifications.tasks.digests_send", 5 * 60),
         "notifications-retry-due": ("notifications.tasks.deliveries_retry_due", 60),
         "notifications-overdue": ("notifications.tasks.overdue_findings_publish", 5 * 60),
+        # Two-way tickets: Jira issue statuses back to their findings (webhooks make it immediate).
+        "notifications-tickets-poll": ("notifications.tasks.tickets_poll", settings.GUARDWATCH_TICKET_POLL_SECONDS),
     }
     # Every entry, whether or not autodiscovery has imported its module in this process yet: beat
     # only sends task names, and filtering on `sender.tasks` dropped entries when the app finalized

@@ -692,6 +692,13 @@ GUARDWATCH_NOTIFY_RETRY_BASE_SECONDS = env_int("GUARDWATCH_NOTIFY_RETRY_BASE_SEC
 GUARDWATCH_NOTIFY_ALLOW_LOOPBACK = env_bool("GUARDWATCH_NOTIFY_ALLOW_LOOPBACK", not PRODUCTION)
 # A PEM file of extra certificate authorities for https destinations (a self-hosted Jira behind a private CA).
 GUARDWATCH_NOTIFY_CA_FILE = env_get("GUARDWATCH_NOTIFY_CA_FILE", "")
+# Two-way tickets (docs/notifications.md): how often open tickets' statuses are polled from Jira, how many
+# links one poll checks per destination, and how old a signed ticket callback may be (its replay window).
+GUARDWATCH_TICKET_POLL_SECONDS = env_int("GUARDWATCH_TICKET_POLL_SECONDS", 120, minimum=10)
+GUARDWATCH_TICKET_POLL_LIMIT = env_int("GUARDWATCH_TICKET_POLL_LIMIT", 1000, minimum=1)
+GUARDWATCH_TICKET_CALLBACK_WINDOW_SECONDS = env_int("GUARDWATCH_TICKET_CALLBACK_WINDOW_SECONDS", 300, minimum=30)
+# A new occurrence of a resolved finding reopens it (and, through it, its tickets).
+GUARDWATCH_REOPEN_RESOLVED_ON_RECURRENCE = env_bool("GUARDWATCH_REOPEN_RESOLVED_ON_RECURRENCE", True)
 
 # Logs (docs/operations.md, "Logs"): one JSON object a line in production, readable lines in the demo and
 # tests; every line of a request carries its id and user, every line of a Celery task its id, name and

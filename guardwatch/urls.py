@@ -12,6 +12,7 @@ from api import views as api_views
 from findings import ingest as findings_ingest
 from guardwatch.core import views as core_views
 from guardwatch.monitoring import views as monitoring_views
+from notifications import hooks as notification_hooks
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
@@ -30,6 +31,9 @@ urlpatterns = [
     path("findings/", include("triage.urls")),  # the list, a finding's page, bulk, suppression
     path("settings/notifications/", include("notifications.urls")),
     path("ingest/eventbridge/", findings_ingest.eventbridge, name="ingest_eventbridge"),
+    # Ticket status pushed back (signed by the ticket system, not a session): docs/notifications.md.
+    path("hooks/jira/<int:pk>/", notification_hooks.jira_webhook, name="hooks_jira"),
+    path("hooks/tickets/<int:pk>/", notification_hooks.ticket_callback, name="hooks_tickets"),
     path("api/v1/", include("api.urls")),  # the REST API (docs/api.md)
     path("settings/api-tokens/", api_views.tokens, name="api_tokens"),
     path("settings/api-tokens/<int:pk>/revoke/", api_views.token_revoke, name="api_token_revoke"),

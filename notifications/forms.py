@@ -26,6 +26,19 @@ def _secret_field(label: str, help_text: str = "") -> forms.CharField:
                            widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))  # fmt: skip
 
 
+def _optional_secret_field(label: str, help_text: str = "") -> forms.CharField:
+    field = _secret_field(label, help_text)
+    field.required = False
+    return field
+
+
+# Two-way tickets (notifications/tickets.py): one ticket per finding, or per attack sequence.
+TWO_WAY_FIELDS = [
+    ("ticket_scope", lambda: forms.ChoiceField(
+        label="One ticket per", initial="finding", required=False,
+        choices=[("finding", "Finding"), ("sequence", "Attack sequence (its findings share one ticket)")]), False),
+]  # fmt: skip
+
 # Per kind: (field name, field factory, secret?)
 KIND_FIELDS: dict[str, list[tuple[str, Any, bool]]] = {
     Destination.Kind.WEBHOOK: [
@@ -108,7 +121,26 @@ KIND_FIELDS: dict[str, list[tuple[str, Any, bool]]] = {
             ),
             False,
         ),  # fmt: skip
-    ],
+        *TWO_WAY_FIELDS,
+        ("done_transition", lambda: forms.CharField(
+            label="Transition when resolved", max_length=100, required=False,
+            help_text="Its name or id; blank takes the first transition into a Done-category status. "
+                      "When none is allowed, GuardWatch comments instead."), False),
+        ("reopen_transition", lambda: forms.CharField(
+            label="Transition when reopened", max_length=100, required=False,
+            help_text="Its name or id; blank takes the first transition back to a To Do or In Progress status."), False),
+        ("webhook_secret", lambda: _optional_secret_field(
+            "Webhook secret", "The secret of the Jira admin webhook that posts to /hooks/jira/<id>/ (Jira signs "
+            "X-Hub-Signature with it). Blank: no webhooks, status is polled."), True),
+    ],  # fmt: skip
+    Destination.Kind.TICKET_WEBHOOK: [
+        ("url", lambda: _url_field("Receiver URL", "Receives signed create, update, resolve and reopen documents; "
+                                   'answers a create with {"key": …, "url": …}.'), True),
+        ("signing_secret", lambda: _secret_field(
+            "Signing secret", "Signs what GuardWatch sends and what the ticket system calls back to "
+            "/hooks/tickets/<id>/ (docs/notifications.md); at least 16 characters."), True),
+        *TWO_WAY_FIELDS,
+    ],  # fmt: skip
     Destination.Kind.S3: [
         (
             "bucket",
@@ -182,7 +214,7 @@ class DestinationForm(forms.Form):
                     self.add_error(name, str(error))
                 data[name] = value
         if (
-            self.kind == Destination.Kind.WEBHOOK
+            self.kind in (Destination.Kind.WEBHOOK, Destination.Kind.TICKET_WEBHOOK)
             and data.get("signing_secret")
             and len(data["signing_secret"]) < 16
         ):

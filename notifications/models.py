@@ -44,6 +44,7 @@ class Destination(models.Model):
         EMAIL = "email", "Email"
         JIRA = "jira", "Jira Cloud issue"
         S3 = "s3", "S3 export (JSON Lines)"
+        TICKET_WEBHOOK = "ticket_webhook", "Ticket webhook (signed JSON, two-way)"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -230,7 +231,13 @@ class DigestEntry(models.Model):
 
 
 class TicketLink(models.Model):
-    """A Jira issue created for a finding (automatically by a rule, or from the finding page)."""
+    """A ticket (Jira issue, or a generic ticket webhook's ticket) tracking a finding.
+
+    Created automatically by a rule or from the finding page. Its status flows back (`tickets.py`: Jira
+    polling and webhooks, signed callbacks): `status_category` is Jira's status category key (`new`,
+    `indeterminate`, `done`), the last one GuardWatch saw. With a destination's `ticket_scope` set to
+    `sequence`, every finding of one attack sequence links to the same ticket (`sequence_arn`).
+    """
 
     finding = models.ForeignKey(
         "findings.Finding", null=True, blank=True, on_delete=models.CASCADE, related_name="ticket_links"
@@ -247,9 +254,19 @@ class TicketLink(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    status_name = models.CharField(max_length=100, blank=True, default="", db_default="")
+    status_category = models.CharField(max_length=16, blank=True, default="", db_default="")
+    # The poll's checkpoint: links checked longest ago are polled first, so a large backlog rotates.
+    status_checked_at = models.DateTimeField(null=True, blank=True)
+    sequence_arn = models.CharField(max_length=512, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["destination", "status_checked_at"], name="ticketlink_poll_idx")]
 
     def __str__(self) -> str:
         return self.key
+
+    @property
+    def done(self) -> bool:
+        return self.status_category == "done"

@@ -57,6 +57,8 @@ class HttpAnswer:
 
     status: int
     body: str
+    # Retry-After in seconds, when the receiver sent one (Jira's 429s do).
+    retry_after: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -237,6 +239,14 @@ def _body_text(raw: bytes) -> str:
     return raw[: MAX_BODY_CHARS * 4].decode("utf-8", "replace")[:MAX_BODY_CHARS]
 
 
+def _seconds(value: str | None) -> float | None:
+    """Retry-After as delta-seconds (the form Jira sends); an HTTP date or junk is ignored."""
+    try:
+        return min(max(float(value), 0.0), 3600.0) if value else None
+    except ValueError:
+        return None
+
+
 def http_post(*, url: str, body: bytes, headers: dict[str, str], timeout: float | None = None) -> HttpAnswer:
     """POST `body` to `url`; an HTTP error status is an answer, a network failure raises OutboundFailed."""
     return _request(method="POST", url=url, body=body, headers=headers, timeout=timeout)
@@ -263,7 +273,8 @@ def _request(*, method: str, url: str, body: bytes | None, headers: dict[str, st
             connection.putheader(name, value)
         connection.endheaders(body)
         response = connection.getresponse()
-        return HttpAnswer(status=response.status, body=_body_text(response.read(MAX_BODY_CHARS * 4)))
+        return HttpAnswer(status=response.status, body=_body_text(response.read(MAX_BODY_CHARS * 4)),
+                          retry_after=_seconds(response.getheader("Retry-After")))  # fmt: skip
     except TimeoutError:
         raise OutboundFailed(f"Timed out after {timeout:g} s waiting for the receiver.") from None
     except ssl.SSLError as error:

@@ -21,8 +21,9 @@ def destination_get(*, pk: int) -> Destination:
 
 
 def jira_destinations() -> QuerySet[Destination]:
-    """Enabled Jira destinations, for the finding page's "Create ticket" button."""
-    return Destination.objects.filter(kind=Destination.Kind.JIRA, enabled=True).order_by("name")
+    """Enabled ticket destinations (Jira, generic ticket webhooks), for the finding page's "Create ticket" button."""
+    kinds = (Destination.Kind.JIRA, Destination.Kind.TICKET_WEBHOOK)
+    return Destination.objects.filter(kind__in=kinds, enabled=True).order_by("name")
 
 
 def rule_list() -> QuerySet[RoutingRule]:

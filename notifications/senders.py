@@ -35,6 +35,10 @@ class SendOutcome:
     error: str = ""
     # Jira: (issue key, browse URL)
     ticket: tuple[str, str] | None = None
+    # The receiver asked to wait this long before the next attempt (429 Retry-After).
+    retry_after: float | None = None
+    # The ticket is its attack sequence's (one ticket per sequence): the link records the sequence.
+    sequence_arn: str = ""
 
 
 # --- Message text --------------------------------------------------------------------------------
@@ -195,7 +199,8 @@ def _json_bytes(document: dict[str, Any]) -> bytes:
 def _outcome(answer: HttpAnswer) -> SendOutcome:
     if answer.ok:
         return SendOutcome(ok=True, status_code=answer.status, body=answer.body)
-    return SendOutcome(ok=False, status_code=answer.status, body=answer.body, error=f"HTTP {answer.status}")
+    return SendOutcome(ok=False, status_code=answer.status, body=answer.body, error=f"HTTP {answer.status}",
+                       retry_after=answer.retry_after)  # fmt: skip
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> SendOutcome:
@@ -205,6 +210,11 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> SendOutcome:
         )
     except (OutboundFailed, OutboundRefused) as error:
         return SendOutcome(ok=False, error=str(error))
+
+
+def post_json(url: str, body: bytes, headers: dict[str, str]) -> SendOutcome:
+    """POST JSON `body` under the outbound rules; the answer (or the failure) as an outcome."""
+    return _post(url, body, headers)
 
 
 # --- Senders ---------------------------------------------------------------------------------------
@@ -306,7 +316,7 @@ def jira_delivery_label(delivery: Delivery) -> str:
     return f"guardwatch-delivery-{delivery.pk}"
 
 
-def jira_fields(destination: Destination, delivery: Delivery) -> dict[str, Any]:
+def jira_fields(destination: Destination, delivery: Delivery, *, group_label: str = "") -> dict[str, Any]:
     """The issue's fields: project, type, summary, description, labels, priority, plus static extras."""
     config = destination.config
     events = _events(delivery)
@@ -318,7 +328,14 @@ def jira_fields(destination: Destination, delivery: Delivery) -> dict[str, Any]:
         "issuetype": {"name": config.get("issue_type") or "Task"},
         "summary": summary[:250],
         "description": _adf(message_text(delivery)),
-        "labels": sorted({"guardwatch", jira_delivery_label(delivery), *(config.get("labels") or [])}),
+        "labels": sorted(
+            {
+                "guardwatch",
+                jira_delivery_label(delivery),
+                *([group_label] if group_label else []),
+                *(config.get("labels") or []),
+            }
+        ),
     }
     priority = priority_map(config.get("priority_map", "")).get(first.get("band") or "")
     if priority:
@@ -338,9 +355,12 @@ def _jira_ticket(base: str, key: Any) -> tuple[str, str] | None:
 
 
 def jira_issue_find(
-    destination: Destination, delivery: Delivery, headers: dict[str, str]
+    destination: Destination, delivery: Delivery, headers: dict[str, str], *, label: str = ""
 ) -> SendOutcome | None:
     """The issue an earlier attempt of `delivery` created, looked up by its label (JQL search).
+
+    `label`: the finding's or attack sequence's label instead (one ticket per finding or sequence), so an
+    issue made by any delivery for it is found, not only by this one.
 
     None: no such issue, so creating one is safe. An outcome: found (`ok`), or the search failed and
     creating could duplicate the issue, so the attempt fails and is retried later. Jira's search index
@@ -348,7 +368,7 @@ def jira_issue_find(
     """
     base = destination.config.get("base_url", "").rstrip("/")
     query = urlencode(
-        {"jql": f'labels = "{jira_delivery_label(delivery)}"', "fields": "key", "maxResults": "1"}
+        {"jql": f'labels = "{label or jira_delivery_label(delivery)}"', "fields": "key", "maxResults": "1"}
     )
     try:
         answer = http_get(url=f"{base}/rest/api/3/search/jql?{query}", headers=headers)
@@ -376,9 +396,14 @@ def jira_issue_find(
                        ticket=ticket)  # fmt: skip
 
 
-def send_jira(destination: Destination, delivery: Delivery, *, retrying: bool = False) -> SendOutcome:
+def send_jira(destination: Destination, delivery: Delivery, *, retrying: bool = False,
+              group_label: str = "") -> SendOutcome:  # fmt: skip
     """Create one issue. On a retry, first look for the issue an earlier attempt may have created
-    (a timeout can hide a success), and return that one instead of creating a duplicate."""
+    (a timeout can hide a success), and return that one instead of creating a duplicate.
+
+    `group_label` (the finding's or its attack sequence's, `tickets.py`): always look for an issue with
+    that label first, and mark the new issue with it, so one finding or sequence has one issue.
+    """
     config = destination.config
     base = config.get("base_url", "").rstrip("/")
     if not base.startswith("https://"):
@@ -388,13 +413,12 @@ def send_jira(destination: Destination, delivery: Delivery, *, retrying: bool = 
     secrets = destination.secrets()
     token = base64.b64encode(f"{config.get('email', '')}:{secrets.get('api_token', '')}".encode()).decode()
     headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
-    if retrying:
-        found = jira_issue_find(destination, delivery, headers)
+    if retrying or group_label:
+        found = jira_issue_find(destination, delivery, headers, label=group_label)
         if found is not None:
             return found
-    outcome = _post(
-        f"{base}/rest/api/3/issue", _json_bytes({"fields": jira_fields(destination, delivery)}), headers
-    )
+    outcome = _post(f"{base}/rest/api/3/issue",
+                    _json_bytes({"fields": jira_fields(destination, delivery, group_label=group_label)}), headers)  # fmt: skip
     if not outcome.ok:
         return outcome
     try:
@@ -414,6 +438,8 @@ SENDERS = {
     Destination.Kind.EMAIL: send_email,
     Destination.Kind.JIRA: send_jira,
     Destination.Kind.S3: send_s3,
+    # Test messages and digests to a ticket webhook are plain signed webhooks; tickets go through tickets.py.
+    Destination.Kind.TICKET_WEBHOOK: send_webhook,
 }
 
 

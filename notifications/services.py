@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from guardwatch.core.metrics import NOTIFICATION_DELIVERIES
 from guardwatch.core.services import audit_record
-from notifications import senders
+from notifications import senders, tickets
 from notifications.crypto import SecretsUnreadable, secret_mask, secrets_encrypt
 from notifications.events import deliveries_enqueue, event_for_finding, finding_rules_changed, public_url
 from notifications.models import Delivery, Destination, DigestEntry, RoutingRule, TicketLink
@@ -58,8 +58,10 @@ ADDRESS_FIELDS = {
     Destination.Kind.SLACK: ("secrets", "url"),
     Destination.Kind.TEAMS: ("secrets", "url"),
     Destination.Kind.JIRA: ("config", "base_url"),
+    Destination.Kind.TICKET_WEBHOOK: ("secrets", "url"),
 }
-CREDENTIALS = {Destination.Kind.WEBHOOK: ("signing_secret",), Destination.Kind.JIRA: ("api_token",)}
+CREDENTIALS = {Destination.Kind.WEBHOOK: ("signing_secret",), Destination.Kind.JIRA: ("api_token",),
+               Destination.Kind.TICKET_WEBHOOK: ("signing_secret",)}  # fmt: skip
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -262,10 +264,18 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Attemp
 def _attempt(
     delivery: Delivery, *, retry: bool, claimed_at: datetime | None = None, reclaimed: bool = False
 ) -> AttemptResult:
+    # One ticket per finding or sequence: concurrent attempts for the same one take turns (tickets.py).
+    with tickets.ticket_lock(delivery):
+        return _attempt_locked(delivery, retry=retry, claimed_at=claimed_at, reclaimed=reclaimed)
+
+
+def _attempt_locked(
+    delivery: Delivery, *, retry: bool, claimed_at: datetime | None = None, reclaimed: bool = False
+) -> AttemptResult:
     destination = delivery.destination
     link = (
         TicketLink.objects.filter(delivery=delivery).first()
-        if destination.kind == Destination.Kind.JIRA
+        if destination.kind in tickets.TICKET_KINDS
         else None
     )
     if link is not None:
@@ -279,7 +289,12 @@ def _attempt(
             # An earlier attempt (also one before a resend, which resets `attempts` but keeps its error)
             # may have reached the destination.
             retrying = reclaimed or delivery.attempts > 0 or bool(delivery.error)
-            outcome = senders.send(delivery, retrying=retrying)
+            if delivery.kind in tickets.MOVES:
+                outcome = tickets.ticket_move(delivery)
+            elif tickets.makes_ticket(delivery):
+                outcome = tickets.ticket_make(delivery, retrying=retrying)
+            else:
+                outcome = senders.send(delivery, retrying=retrying)
         except SecretsUnreadable as error:
             outcome = SendOutcome(ok=False, error=str(error))
         except Exception as error:  # a bug in a sender must not kill the task without a trace
@@ -306,7 +321,7 @@ def _record(delivery: Delivery, outcome: SendOutcome, *, retry: bool, now: datet
     if outcome.ok:
         fields.update(status=Delivery.Status.SENT, sent_at=timezone.now(), next_attempt_at=None)
     elif retry and attempts < settings.GUARDWATCH_NOTIFY_MAX_ATTEMPTS:
-        retry_in = backoff_seconds(attempts)
+        retry_in = max(backoff_seconds(attempts), outcome.retry_after or 0)
         fields.update(status=Delivery.Status.FAILED, next_attempt_at=now + timedelta(seconds=retry_in))
     else:
         dead = retry or not delivery.payload.get("test")
@@ -314,27 +329,31 @@ def _record(delivery: Delivery, outcome: SendOutcome, *, retry: bool, now: datet
     with transaction.atomic():
         Delivery.objects.filter(pk=delivery.pk).update(**fields)
         if outcome.ok and outcome.ticket:
-            _ticket_link_store(delivery, outcome.ticket)
+            _ticket_link_store(delivery, outcome.ticket, sequence_arn=outcome.sequence_arn)
     NOTIFICATION_DELIVERIES.labels(kind=delivery.destination.kind, outcome=fields["status"]).inc()
     return AttemptResult(status=fields["status"], retry_in=retry_in)
 
 
-def _ticket_link_store(delivery: Delivery, ticket: tuple[str, str]) -> TicketLink:
+def _ticket_link_store(delivery: Delivery, ticket: tuple[str, str], *, sequence_arn: str = "") -> TicketLink:
     """Keep the issue's key and URL, and put it in the finding's timeline."""
     from findings.models import FindingEvent
 
     key, url = ticket
     events = delivery.payload.get("events") or [{}]
     actor = get_user_model().objects.filter(pk=delivery.payload.get("actor_id")).first()
+    # A ticket shared by an attack sequence: this finding's link starts from the status the others know.
+    known = TicketLink.objects.filter(destination=delivery.destination, key=key[:64]).first()
     link = TicketLink.objects.create(
         finding_id=delivery.finding_id, finding_arn=events[0].get("arn", "")[:512], destination=delivery.destination,
-        delivery=delivery, key=key[:64], url=url[:500], created_by=actor,
+        delivery=delivery, key=key[:64], url=url[:500], created_by=actor, sequence_arn=sequence_arn[:512],
+        status_name=known.status_name if known else "", status_category=known.status_category if known else "",
     )  # fmt: skip
     if delivery.finding_id:
         FindingEvent.objects.create(
             finding_id=delivery.finding_id, kind=FindingEvent.Kind.TICKET, actor=actor,
             actor_name=actor.get_username() if actor else "", created_at=link.created_at,
-            body=f"Jira issue {link.key} created in {delivery.destination.name}",
+            body=(f"Jira issue {link.key} created in {delivery.destination.name}" if known is None
+                  else f"Linked to {link.key}, its attack sequence's ticket in {delivery.destination.name}"),
             details={"key": link.key, "url": link.url, "destination": delivery.destination.name,
                      "delivery": delivery.pk},
         )  # fmt: skip
@@ -427,7 +446,7 @@ def ticket_request(*, finding, destination: Destination, actor) -> Delivery:
     One ticket per finding and Jira destination: a second request while one is under way returns
     that one (a double click makes one issue), and a finding already ticketed there is refused.
     """
-    if destination.kind != Destination.Kind.JIRA:
+    if destination.kind not in tickets.TICKET_KINDS:
         raise TicketError("Tickets can only be created in a Jira destination.")
     if not destination.enabled:
         raise TicketError(f"The Jira destination “{destination.name}” is disabled.")

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from notifications import events, services
+from notifications import events, services, tickets
 
 
 @shared_task(name="notifications.tasks.delivery_send")
@@ -39,3 +39,9 @@ def digests_send() -> int:
 def overdue_findings_publish() -> int:
     """Beat, every 5 minutes: notify rules about findings whose triage SLA just ran out."""
     return events.overdue_findings_publish()
+
+
+@shared_task(name="notifications.tasks.tickets_poll")
+def tickets_poll() -> int:
+    """Beat, every GUARDWATCH_TICKET_POLL_SECONDS: Jira issue statuses back to their findings."""
+    return tickets.tickets_poll()

@@ -14,3 +14,14 @@ class TriageConfig(AppConfig):
 
     name = "triage"
     verbose_name = "Triage"
+
+    def ready(self) -> None:
+        from findings.signals import finding_status_requested, findings_upsert_starting
+        from triage import receivers
+
+        finding_status_requested.connect(
+            receivers.finding_status_requested_received, dispatch_uid="triage-status-request"
+        )
+        findings_upsert_starting.connect(
+            receivers.findings_upsert_reopen_watch, dispatch_uid="triage-reopen-recurring"
+        )

@@ -16,6 +16,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from findings.models import OPEN_STATUSES, Finding, FindingEvent, TriageStatus
+from findings.signals import findings_status_changed
 from findings.sla import report_marks
 from guardwatch.core.data_version import data_version_bump_on_commit
 from guardwatch.core.db.bulk import rows_insert
@@ -111,6 +112,9 @@ def findings_status_set(
         writebacks_enqueue(
             findings=not_useful, operation=WriteBack.Operation.NOT_USEFUL, actor_name=name, now=now
         )
+        # Tickets follow the finding (notifications): closed when it is resolved, reopened with it.
+        findings_status_changed.send(sender=Finding, ids=ids, status=status, actor_name=name,
+                                     previous={pk: old for pk, old, _region, _archived in rows})  # fmt: skip
         # Reports: the findings figures are stale once this commits. The snapshots' data mark (newest
         # event id) misses a move whose ids were taken before a refresh but committed after it.
         data_version_bump_on_commit(scope="findings")

@@ -94,6 +94,8 @@ def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
         "login": [("GET", {}, "")],
         "logout": [("POST", {}, {})],
         "ingest_eventbridge": [("POST", {}, {})],
+        "hooks_jira": [("POST", {"pk": 1}, {})],
+        "hooks_tickets": [("POST", {"pk": 1}, {})],
         "api_tokens": [("GET", {}, "")],
         "api_token_revoke": [("POST", {"pk": ids["token"]}, {})],
         "reports:dashboard": [("GET", {}, "")],
@@ -233,7 +235,8 @@ SIGN_IN_FLOWS = {
 }  # fmt: skip
 
 
-KEY_AUTHENTICATED = {"ingest_eventbridge"}  # EventBridge posts with an ingest key, not as a person
+# EventBridge posts with an ingest key, Jira and ticket systems sign their status pushes: not as a person.
+KEY_AUTHENTICATED = {"ingest_eventbridge", "hooks_jira", "hooks_tickets"}
 
 
 def _url_names(patterns=None, namespace: str = "") -> list[str]:

@@ -104,3 +104,25 @@ def parsed_finding(*, finding_type: str = "Backdoor:EC2/C&CActivity.B!DNS", acco
     raw = build_finding(random.Random(seed), finding_type=finding_type, account_id=account, region=region,
                         detector_id="d" * 32, now=now or datetime(2026, 11, 28, 9, 0, tzinfo=UTC))  # fmt: skip
     return parse_finding(raw)
+
+
+@pytest.fixture
+def jira_standin(test_pki, fast_notify):
+    """A started Jira Cloud stand-in (gdsim.jira) on local https, trusted by GuardWatch; stopped after the test."""
+    from gdsim.jira import JiraStandIn
+
+    fast_notify.GUARDWATCH_NOTIFY_CA_FILE = str(test_pki.ca_file)
+    stand_in = JiraStandIn().start(tls=test_pki.server_context())
+    yield stand_in
+    stand_in.stop()
+
+
+JIRA_WEBHOOK_SECRET = "jira-webhook-secret-for-tests"
+
+
+def standin_destination(stand_in, *, name: str = "Jira SEC", **config) -> Destination:
+    """A Jira destination for the stand-in, with a webhook secret; `config` adds ticket_scope, transitions."""
+    return destination_make("jira", name=name, config={
+        "base_url": stand_in.url, "email": "bot@example.com", "project_key": "SEC", "issue_type": "Task",
+        "labels": [], "priority_map": "", "extra_fields": {}, **config,
+    }, secrets={"api_token": "tok-123456789", "webhook_secret": JIRA_WEBHOOK_SECRET})  # fmt: skip

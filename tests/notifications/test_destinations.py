@@ -10,6 +10,7 @@ import re
 import time
 from pathlib import Path
 from unittest import mock
+from urllib.parse import unquote
 
 import boto3
 import pytest
@@ -148,7 +149,9 @@ def test_jira_issue_is_created_and_linked_to_the_finding(tls_receiver_factory, f
     )  # fmt: skip
     delivery = deliver(destination, finding)
 
-    [request] = jira.requests
+    # The finding's issue is looked for first (one ticket per finding), then created.
+    search, request = jira.requests
+    assert search.method == "GET" and search.path.startswith("/rest/api/3/search/jql?")
     assert request.path == "/rest/api/3/issue"
     assert (
         request.headers["authorization"]
@@ -158,7 +161,9 @@ def test_jira_issue_is_created_and_linked_to_the_finding(tls_receiver_factory, f
     assert fields["project"] == {"key": "SEC"} and fields["issuetype"] == {"name": "Bug"}
     assert fields["summary"] == f"[HIGH] {finding.title}"
     assert fields["priority"] == {"name": "High"}
-    assert fields["labels"] == ["aws", "guardwatch", f"guardwatch-delivery-{delivery.pk}"]
+    finding_label = "guardwatch-finding-" + hashlib.sha256(finding.arn.encode()).hexdigest()[:20]
+    assert fields["labels"] == ["aws", "guardwatch", f"guardwatch-delivery-{delivery.pk}", finding_label]
+    assert finding_label in unquote(search.path)
     assert fields["components"] == [{"name": "Sec"}]
     assert fields["description"]["type"] == "doc"
     link = TicketLink.objects.get()

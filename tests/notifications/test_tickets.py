@@ -97,7 +97,7 @@ def test_a_jira_timeout_after_the_issue_was_made_does_not_make_a_duplicate_on_re
     delivery.refresh_from_db()
     assert delivery.status == "sent" and "Found SEC-1" in delivery.response_body
     assert len(jira.issues) == 1 and len(posts(receiver)) == 1  # searched by its label, not created again
-    assert [r.method for r in receiver.requests] == ["POST", "GET"]
+    assert [r.method for r in receiver.requests] == ["GET", "POST", "GET"]  # the finding's issue looked for first
     assert TicketLink.objects.get().key == "SEC-1"
     assert FindingEvent.objects.filter(finding=finding, kind="ticket").count() == 1
 
@@ -111,7 +111,7 @@ def test_a_retry_after_jira_made_nothing_creates_the_issue(fake_jira_factory, fi
     delivery_attempt(delivery_id=delivery.pk, now=start + timedelta(seconds=10))
 
     delivery.refresh_from_db()
-    assert delivery.status == "sent" and [r.method for r in receiver.requests] == ["POST", "GET", "POST"]
+    assert delivery.status == "sent" and [r.method for r in receiver.requests] == ["GET", "POST", "GET", "POST"]
     assert [issue["key"] for issue in jira.issues] == ["SEC-1"]
 
 
@@ -125,7 +125,8 @@ def test_when_jira_search_fails_a_retry_does_not_risk_a_duplicate(fake_jira_fact
 
     delivery.refresh_from_db()
     assert delivery.status == "failed" and "not creating a possible duplicate" in delivery.error
-    assert len(jira.issues) == 1 and len(posts(receiver)) == 1
+    # The finding's issue is looked for before every create, so not even the first attempt creates one.
+    assert len(jira.issues) == 0 and len(posts(receiver)) == 0
 
 
 def test_a_worker_that_died_mid_attempt_is_followed_by_a_search_not_a_second_create(
@@ -171,7 +172,7 @@ def test_a_delivery_whose_issue_key_is_stored_never_creates_it_again(fake_jira_f
 
     delivery.refresh_from_db()
     assert delivery.status == "sent" and "SEC-1 was already created" in delivery.response_body
-    assert len(jira.issues) == 1 and len(receiver.requests) == 1
+    assert len(jira.issues) == 1 and len(receiver.requests) == 2  # the first attempt's search and create only
     assert TicketLink.objects.count() == 1
 
 

@@ -8,6 +8,8 @@ instead of AWS. Only the broker differs when Redis is absent (kombu's filesystem
 import contextlib
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -56,9 +58,10 @@ class Command(BaseCommand):
         parser.add_argument("--sso", action="store_true",
                             help="also start a local OpenID Connect IdP (node; `make demo SSO=1`)")
         parser.add_argument("--idp-port", type=int, default=9400)
+        parser.add_argument("--jira-port", type=int, default=0, help="the local Jira stand-in (https); 0: a free port")
 
     def handle(self, *args, port: int, sim_port: int, scenario: str, seed: int, sso: bool = False,
-               idp_port: int = 9400, **options):  # fmt: skip
+               idp_port: int = 9400, jira_port: int = 0, **options):  # fmt: skip
         if not settings.DEMO:
             raise CommandError("`manage.py demo` only runs with GUARDWATCH_ENV=demo.")
         from gdsim import credentials_for, invitation_only_accounts
@@ -81,6 +84,14 @@ class Command(BaseCommand):
             AWS_DEFAULT_REGION=settings.GUARDWATCH_AWS_REGIONS[0],
             GUARDWATCH_PUBLIC_URL=f"http://127.0.0.1:{port}",
         )
+        # The local Jira stand-in (two-way tickets): https under its own certificate, which GuardWatch trusts,
+        # polled often enough that a ticket closed there resolves its finding within a few seconds.
+        from gdsim.jira import self_signed_write
+
+        jira_cert, jira_key = self_signed_write(var / "jira-standin")
+        jira_port = jira_port or _free_port()
+        jira_url = f"https://127.0.0.1:{jira_port}"
+        env.update(GUARDWATCH_NOTIFY_CA_FILE=str(jira_cert), GUARDWATCH_TICKET_POLL_SECONDS="15")
         env.pop("AWS_SESSION_TOKEN", None)
         env.pop("AWS_PROFILE", None)
         python = sys.executable
@@ -119,6 +130,11 @@ class Command(BaseCommand):
                  "--persist", str(var / "simulator.sqlite3"), "--live"],
             )  # fmt: skip
             self._wait_for(f"{endpoint}/_sim/health", "the GuardDuty simulator", processes, var)
+            spawn("jira", [python, "-m", "gdsim.jira", "--port", str(jira_port), "--cert", str(jira_cert),
+                           "--key", str(jira_key)])  # fmt: skip
+            self._wait_for(f"{jira_url}/_standin/health", "the Jira stand-in", processes, var,
+                           context=ssl.create_default_context(cafile=str(jira_cert)))  # fmt: skip
+            call_command("demo_jira", base_url=jira_url)
             # One worker consumes every queue in the demo (production runs one per kind of work).
             spawn(
                 "worker",
@@ -133,7 +149,7 @@ class Command(BaseCommand):
             spawn("web", [python, manage, "runserver", f"127.0.0.1:{port}", "--noreload"])
             self._wait_for(f"http://127.0.0.1:{port}/healthz", "the web server", processes, var)
             self._eventbridge_connect(port, endpoint)
-            self._banner(port, endpoint, var, idp_port=idp_port if sso else None)
+            self._banner(port, endpoint, var, idp_port=idp_port if sso else None, jira_url=jira_url)
             while all(proc.poll() is None for _name, proc in processes):
                 time.sleep(1)
             dead = [name for name, proc in processes if proc.poll() is not None]
@@ -143,7 +159,7 @@ class Command(BaseCommand):
         finally:
             stop_all()
 
-    def _wait_for(self, url: str, what: str, processes, var: Path, timeout: float = 60) -> None:
+    def _wait_for(self, url: str, what: str, processes, var: Path, timeout: float = 60, context=None) -> None:
         """Poll `url` until it answers 200, or fail naming the log to read."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -151,7 +167,7 @@ class Command(BaseCommand):
                 if proc.poll() is not None:
                     raise CommandError(f"The {name} process exited; see {var}/logs/{name}.log")
             try:
-                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (local URL)
+                with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310 (local URL)
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -210,7 +226,7 @@ class Command(BaseCommand):
         spawn("idp", [node, str(script), str(idp_port), str(config)])
         return issuer
 
-    def _banner(self, port: int, endpoint: str, var: Path, idp_port: int | None = None) -> None:
+    def _banner(self, port: int, endpoint: str, var: Path, idp_port: int | None = None, jira_url: str = "") -> None:
         sso = [
             f"  Demo IdP:   http://127.0.0.1:{idp_port}/ (OpenID Connect; any password) — sign in as:",
             *[f"    {login:<8} groups {', '.join(groups)} -> {role}" for login, groups, role in DEMO_IDP_USERS],
@@ -222,7 +238,9 @@ class Command(BaseCommand):
             f"  Dashboard:  http://127.0.0.1:{port}/",
             f"  Simulator:  {endpoint} (GuardDuty API stand-in; state in {var}/simulator.sqlite3)",
             "  EventBridge: the simulator pushes CloudTrail's GuardDuty calls to /ingest/eventbridge/ (tamper alarms)",
-            f"  Logs:       {var}/logs/{{simulator,worker,web}}.log",
+            f"  Jira:       {jira_url} (Jira Cloud stand-in, self-signed): \"Create ticket\" on a finding, open the"
+            " issue, press Done; the next poll (15 s) resolves the finding",
+            f"  Logs:       {var}/logs/{{simulator,jira,worker,web}}.log",
             "  Logins:",
             *[f"    {role.value:<8} {username} / {password}" for username, role, password in DEMO_USERS],
             *sso,
@@ -230,6 +248,12 @@ class Command(BaseCommand):
             "",
         ]
         self.stdout.write("\n".join(lines))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _signal_group(proc: subprocess.Popen, signum: int) -> None:
