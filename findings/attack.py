@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import csv
 import functools
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -291,3 +292,80 @@ def finding_types_for_technique(technique_id: str) -> tuple[str, ...]:
 def known_technique_id(technique_id: str) -> bool:
     """Whether the table uses the technique, or sub-techniques of it."""
     return bool(finding_types_for_technique(technique_id)) or technique_id in _table().techniques
+
+
+def technique_tactics(technique_id: str) -> frozenset[str]:
+    """The tactics ATT&CK files the technique under (as bundled); empty for one the table does not use."""
+    return _table().technique_tactics.get(technique_id, frozenset())
+
+
+# --- The heatmap: finding counts by type (one GROUP BY in SQL) spread over tactics in Python -------------
+
+
+@dataclass
+class HeatmapRow:
+    """One tactic: its findings by severity band and the techniques they were mapped to, most first."""
+
+    tactic: Tactic
+    by_band: dict[str, int]
+    techniques: list[tuple[Technique, int]]
+    # (band, findings, shade 0-5 relative to the heatmap's largest cell) for the page's cells.
+    cells: list[tuple[str, int, int]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_band.values())
+
+
+@dataclass
+class Heatmap:
+    """Tactics × severity bands. A finding whose type has two tactics counts in both rows, so the rows
+    add up to more than `findings`; `unmapped` counts findings whose type names no tactic."""
+
+    bands: tuple[str, ...]
+    rows: list[HeatmapRow]
+    findings: int
+    unmapped: int
+
+    @property
+    def peak(self) -> int:
+        """The largest cell, which the page's shading is relative to."""
+        return max((count for row in self.rows for count in row.by_band.values()), default=0)
+
+
+def heatmap(counts: Iterable[tuple[str, str, int]], *, bands: tuple[str, ...]) -> Heatmap:
+    """The heatmap of (finding type, severity band, findings) counts, every tactic in kill-chain order."""
+    cells = {tactic.id: dict.fromkeys(bands, 0) for tactic in TACTICS}
+    by_technique: dict[str, dict[str, int]] = {tactic.id: {} for tactic in TACTICS}
+    findings = unmapped = 0
+    for finding_type, band, count in counts:
+        findings += count
+        mapping = mapping_for(finding_type)
+        if not mapping.tactics:
+            unmapped += count
+        for tactic_id in mapping.tactics:
+            if band in cells[tactic_id]:
+                cells[tactic_id][band] += count
+            for item in mapping.techniques:
+                if tactic_id in technique_tactics(item.id):
+                    by_technique[tactic_id][item.id] = by_technique[tactic_id].get(item.id, 0) + count
+    rows = [
+        HeatmapRow(
+            tactic=tactic,
+            by_band=cells[tactic.id],
+            techniques=[
+                (_table().techniques[technique_id], count)
+                for technique_id, count in sorted(
+                    by_technique[tactic.id].items(), key=lambda item: (-item[1], item[0])
+                )
+            ],
+        )
+        for tactic in TACTICS
+    ]
+    result = Heatmap(bands=bands, rows=rows, findings=findings, unmapped=unmapped)
+    peak = result.peak
+    for row in rows:
+        row.cells = [
+            (band, count, -(-5 * count // peak) if peak else 0) for band, count in row.by_band.items()
+        ]
+    return result
