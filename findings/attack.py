@@ -145,6 +145,9 @@ class _Table:
     techniques: dict[str, Technique]
     technique_tactics: dict[str, frozenset[str]]
     mappings: dict[str, AttackMapping]
+    # Indexes built at load, so a lookup by an id from a query string is a dict read (nothing cached per input).
+    by_tactic: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    by_technique: dict[str, tuple[str, ...]] = field(default_factory=dict)  # parents cover their subs
 
 
 def _ids(raw: str) -> list[str]:
@@ -233,7 +236,20 @@ def load_table(mapping_file: Path = MAPPING_FILE, techniques_file: Path = TECHNI
             source_ref=row["source_ref"],
             note=row["note"],
         )
-    return _Table(techniques, technique_tactics, mappings)
+    by_tactic: dict[str, list[str]] = {}
+    by_technique: dict[str, list[str]] = {}
+    for finding_type, mapping in mappings.items():
+        for tactic_id in mapping.tactics:
+            by_tactic.setdefault(tactic_id, []).append(finding_type)
+        for technique_id in {key for t in mapping.techniques for key in (t.id, t.parent_id)}:
+            by_technique.setdefault(technique_id, []).append(finding_type)
+    return _Table(
+        techniques,
+        technique_tactics,
+        mappings,
+        by_tactic={key: tuple(sorted(types)) for key, types in by_tactic.items()},
+        by_technique={key: tuple(sorted(types)) for key, types in by_technique.items()},
+    )
 
 
 @functools.cache
@@ -271,22 +287,14 @@ def technique(technique_id: str) -> Technique | None:
     return _table().techniques.get(technique_id)
 
 
-@functools.cache
 def finding_types_for_tactic(tactic_id: str) -> tuple[str, ...]:
     """The table's types mapped to the tactic (empty for an unknown id), sorted."""
-    return tuple(sorted(t for t, mapping in _table().mappings.items() if tactic_id in mapping.tactics))
+    return _table().by_tactic.get(tactic_id, ())
 
 
-@functools.cache
 def finding_types_for_technique(technique_id: str) -> tuple[str, ...]:
     """The table's types mapped to the technique, or to one of its sub-techniques when given a parent (T1078)."""
-    return tuple(
-        sorted(
-            finding_type
-            for finding_type, mapping in _table().mappings.items()
-            if any(t.id == technique_id or t.parent_id == technique_id for t in mapping.techniques)
-        )
-    )
+    return _table().by_technique.get(technique_id, ())
 
 
 def known_technique_id(technique_id: str) -> bool:
