@@ -7,6 +7,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+from findings import attack
 from findings.models import Finding
 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
@@ -115,7 +116,19 @@ def finding_explained(finding: Finding) -> dict[str, Any]:
         "custom_rule": _scalar(_key(raw, "CustomDetectionRuleName")),
         "resource_pairs": flatten(_key(raw, "Resource"), limit=60),
         "raw_pretty": json.dumps(raw, indent=2, sort_keys=True, ensure_ascii=False, default=str),
+        "attack": attack.mapping_for(finding.type),
+        "sequence_tactics": sequence_tactics(raw),
     }
+
+
+def sequence_tactics(raw: dict) -> list[str]:
+    """The tactics GuardDuty itself names for an attack sequence (its ATTACK_TACTIC indicator), as sent."""
+    values: list[str] = []
+    for indicator in _items(dig(raw, "Service", "Detection", "Sequence", "SequenceIndicators")):
+        listed = _key(indicator, "Values")
+        if _key(indicator, "Key") == "ATTACK_TACTIC" and isinstance(listed, list):
+            values.extend(text for text in (_scalar(value) for value in listed[:_LIST_LIMIT]) if text)
+    return values
 
 
 def _additional(service: dict) -> Any:

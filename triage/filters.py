@@ -25,6 +25,7 @@ from django.utils import timezone
 from psycopg.errors import QueryCanceled
 
 from accounts.csvimport import account_id_normalize
+from findings import attack
 from findings.models import OPEN_STATUSES, Finding, FindingSearch, TriageStatus
 from findings.sla import BAND_RANGES, BANDS, CLOSED_STATUSES, overdue_q
 from guardwatch.core.scope import scope_q
@@ -81,6 +82,7 @@ FILTER_PARAMS = (
     "q", "band", "sev_min", "sev_max", "type_prefix", "type_contains", "purpose", "account", "region",
     "resource_type", "resource_id", "action_type", "remote_ip", "remote_country", "status", "assignee",
     "archived", "sample", "overdue", "first_seen_from", "first_seen_to", "last_seen_from", "last_seen_to",
+    "tactic", "technique",
 )  # fmt: skip
 VIEW_PARAMS = (*FILTER_PARAMS, "sort", "size")
 
@@ -124,6 +126,9 @@ class FindingFilters:
     first_seen_to: date | None = None
     last_seen_from: date | None = None
     last_seen_to: date | None = None
+    # MITRE ATT&CK, through the table in findings/attack.py: matched as `type IN (the tactic's types)`.
+    tactic: str = ""
+    technique: str = ""
     errors: list[str] = field(default_factory=list)
     # Every finding the free text matches, when `narrow_search` found them few (see there).
     search_ids: list[int] | None = field(default=None, repr=False, compare=False)
@@ -164,7 +169,27 @@ class FindingFilters:
         f.overdue = query.get("overdue", "") in {"1", "yes", "true", "on"}
         for name in ("first_seen_from", "first_seen_to", "last_seen_from", "last_seen_to"):
             setattr(f, name, f._date(query, name))
+        f._attack(query)
         return f
+
+    def _attack(self, query: QueryDict) -> None:
+        tactic = query.get("tactic", "").strip()[:200]
+        if tactic:
+            if tactic.upper() in attack.TACTICS_BY_ID:
+                self.tactic = tactic.upper()
+            else:
+                self.errors.append(
+                    f"“{tactic}” is not an ATT&CK tactic id (TA0001 Initial Access … TA0040 Impact); ignored."
+                )
+        technique = query.get("technique", "").strip()[:200]
+        if technique:
+            if attack.known_technique_id(technique.upper()):
+                self.technique = technique.upper()
+            else:
+                self.errors.append(
+                    f"No finding type is mapped to ATT&CK technique “{technique}” (ids look like T1078 or "
+                    "T1078.004; docs/attack.md lists the table); ignored."
+                )
 
     def _number(self, query: QueryDict, name: str) -> float | None:
         raw = query.get(name, "").strip()
@@ -246,6 +271,10 @@ class FindingFilters:
             q &= Q(type__icontains=self.type_contains)
         if self.purpose:
             q &= Q(threat_purpose=self.purpose)
+        if self.tactic:
+            q &= _types_q(attack.finding_types_for_tactic(self.tactic))
+        if self.technique:
+            q &= _types_q(attack.finding_types_for_technique(self.technique))
         if self.accounts:
             q &= Q(account_id__in=self.accounts)
         if self.regions:
@@ -327,6 +356,15 @@ class FindingFilters:
             for name in self.__dataclass_fields__
             if name not in ("errors", "search_ids", "search_narrowed")
         )
+
+
+def _types_q(types: tuple[str, ...]) -> Q:
+    """Findings of these types: one IN list on the indexed type column, not a join to a mapping table.
+
+    No types (a tactic GuardDuty has no finding for, such as Lateral Movement) matches nothing with a
+    condition that still compiles: an empty IN raises EmptyResultSet where the counts build their SQL.
+    """
+    return Q(type__in=types) if types else Q(pk__isnull=True)
 
 
 def filter_query(query: QueryDict, params: tuple[str, ...] = FILTER_PARAMS) -> str:

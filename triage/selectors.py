@@ -101,7 +101,7 @@ def _order(sort: Sort, *, filter_first: bool = False, search: bool = False) -> l
 
 # Filters whose matches cluster by severity (GuardDuty derives a finding's severity from its type):
 # walking the severity index from the top can pass half the table before the first match.
-SEVERITY_BOUND_FILTERS = ("type_prefix", "type_contains", "purpose", "resource_type", "action_type")
+SEVERITY_BOUND_FILTERS = ("type_prefix", "type_contains", "purpose", "tactic", "technique", "resource_type", "action_type")
 # Below this many estimated matches, fetching them all and sorting beats walking the severity index.
 FILTER_FIRST_ROWS = 50_000
 

@@ -26,8 +26,8 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from findings import attack, sla
 from findings import selectors as findings_selectors
-from findings import sla
 from findings.models import TriageStatus
 from guardwatch.core.access import can, requires
 from guardwatch.core.csv_export import csv_cell
@@ -110,6 +110,7 @@ def list_rows(findings: list, *, now) -> list[dict]:
             "due": due,
             "overdue": due is not None and due < now,
             "due_short": timezone.localtime(due).strftime("%m-%d %H:%M") if due else "",
+            "tactics": attack.mapping_for(f.type).tactic_list,
         })  # fmt: skip
     return rows
 
@@ -157,6 +158,8 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         "triage_statuses": TriageStatus.choices,
         "bulk_actions": bulk_actions.BULK_ACTIONS,
         "bands": sla.BANDS,
+        "tactics": attack.TACTICS,
+        "techniques": attack.techniques(),
     }
     view_key = list_filters.filter_query(request.GET)  # a view is named by its filters, whatever the page size
     context.update(

@@ -6,6 +6,7 @@ FindingCriteria JSON GuardDuty stores.
 
 from __future__ import annotations
 
+from findings import attack
 from findings.models import TriageStatus
 from triage.filters import STATUS_CHOICES, FindingFilters
 
@@ -126,6 +127,13 @@ def filter_phrases(filters: FindingFilters) -> list[tuple[str, str]]:
     ):
         if value:
             phrases.append((param, f"{label} {value}"))
+    if filters.tactic:
+        tactic = attack.TACTICS_BY_ID[filters.tactic]
+        phrases.append(("tactic", f"ATT&CK tactic is {tactic.id} {tactic.name}"))
+    if filters.technique:
+        technique = attack.technique(filters.technique)
+        name = f" {technique.name}" if technique else ""
+        phrases.append(("technique", f"ATT&CK technique is {filters.technique}{name}"))
     if filters.accounts:
         phrases.append(
             ("account", f"account {'is' if len(filters.accounts) == 1 else 'is one of'} {_one_of(filters.accounts)}")
