@@ -84,4 +84,4 @@ def runs(subscription) -> list[ReportRun]:
 
 
 SECTIONS = ("Coverage", "Policy compliance", "New and resolved findings", "Time to acknowledge and resolve",
-            "SLA breaches by team and OU", "Top finding types")  # fmt: skip
+            "SLA breaches by team and OU", "Top finding types", "ATT&CK heatmap")  # fmt: skip
