@@ -21,6 +21,7 @@ from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import MemberAccount, Team
@@ -242,12 +243,19 @@ def _summary(report) -> dict:
             "resolved": report.findings.closed_total, "sla_breaches": report.breaches_total}  # fmt: skip
 
 
-def _body(summary: dict) -> str:
+def _body(run: ReportRun) -> str:
+    summary = run.summary
+    archive = reverse("reports:scheduled_archive", args=[run.subscription_id])
+    where = (
+        f"{settings.GUARDWATCH_PUBLIC_URL.rstrip('/')}{archive}"
+        if settings.GUARDWATCH_PUBLIC_URL
+        else archive
+    )
     return (
         f"{summary['title']} for {summary['scope']}, {summary['period']} (UTC).\n\n"
         f"Coverage: {summary['coverage_percent']} % of account × region pairs monitored.\n"
         f"New findings: {summary['new']}; resolved: {summary['resolved']}; SLA breaches: {summary['sla_breaches']}.\n\n"
-        "The full report is attached as a PDF. Past reports are on GuardWatch's Scheduled reports page.\n"
+        f"The full report is attached as a PDF. Past reports: {where}\n"
     )
 
 
@@ -275,7 +283,7 @@ def scheduled_report_deliver(*, run_id: int, now: datetime | None = None) -> str
         run.pdf, run.summary = pdf, _summary(report)
         ReportRun.objects.filter(pk=run.pk).update(pdf=pdf, rendered_at=now, summary=run.summary)
     message = EmailMessage(subject=_subject(run, f"{title.lower()}: {subscription.scope_label}")[:200],
-                           body=_body(run.summary),
+                           body=_body(run),
                            from_email=settings.DEFAULT_FROM_EMAIL, to=recipients)  # fmt: skip
     message.attach(run.filename, bytes(run.pdf), "application/pdf")
     try:

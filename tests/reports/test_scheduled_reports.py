@@ -98,6 +98,7 @@ def test_after_a_long_downtime_only_the_newest_missed_periods_are_owed():
 def test_manager_subscribes_to_a_weekly_report_of_an_ou(world, client):
     manager = person("manager", Role.MANAGER)
     client.force_login(manager)
+    assert 'href="/reports/scheduled/"' in client.get("/findings/report/").content.decode()
     response = client.post("/reports/scheduled/", {"cadence": "weekly", "weekday": "0", "hour": "7",
                                                    "scope_kind": "ou", "organizational_unit": BLUE_OU})  # fmt: skip
     assert response.status_code == 302
@@ -144,6 +145,7 @@ def test_a_team_scoped_manager_can_only_choose_their_own_team(world, client):
 
 def test_an_analyst_cannot_subscribe(world, client):
     client.force_login(person("analyst", Role.ANALYST))
+    assert 'href="/reports/scheduled/"' not in client.get("/findings/report/").content.decode()
     assert client.get("/reports/scheduled/").status_code == 403
 
 
@@ -230,6 +232,7 @@ def test_the_manager_receives_the_weekly_pdf_with_its_figures_and_delivering_aga
     assert "Blue 0 1 0 0 1" in text and "ou-redd-22222222 1 0 0 0 1" in text
     assert "Recon:EC2/PortProbeUnprotectedPort 2 1 2" in text
     assert "New findings: 4; resolved: 1; SLA breaches: 2." in message.body
+    assert f"/reports/scheduled/{subscription.pk}/" in message.body
     # The heatmap counts each new finding under its type's tactics (findings.attack), per band.
     heat = attack_heatmap(
         counts=new_by_type_and_band(period=ReportPeriod("custom", WEEK_START, WEEK_END), scope=None)
