@@ -370,3 +370,48 @@ def test_the_archive_lists_each_period_and_only_its_owner_or_an_admin_downloads_
     assert client.get(f"/reports/scheduled/runs/{run.pk}/pdf/").status_code == 403
     client.force_login(person("boss", Role.ADMIN))
     assert client.get(f"/reports/scheduled/runs/{run.pk}/pdf/").status_code == 200
+
+
+def test_hostile_finding_and_team_names_are_text_in_the_pdf_which_fetches_only_our_static_files(
+    world, tick, sent_tasks, monkeypatch
+):
+    from tests.reports.support import finding
+
+    hostile = '<img src="http://attacker.example/a.png">'
+    finding(created=WEEK_START + timedelta(days=2), band="high", account_id=BLUE, type=f"Recon:EC2/{hostile}")
+    world["team"].name = f"Blue{hostile}"
+    world["team"].save(update_fields=["name"])
+    asked: list[str] = []
+    real = report_pdf.static_only_fetcher
+
+    def recording(base_url):
+        fetcher = real(base_url)
+        fetch = fetcher.fetch
+
+        def wrapped(url, *args, **kwargs):
+            asked.append(url)
+            return fetch(url, *args, **kwargs)
+
+        fetcher.fetch = wrapped
+        return fetcher
+
+    monkeypatch.setattr(report_pdf, "static_only_fetcher", recording)
+    subscription = subscribe(person("manager", Role.MANAGER))
+    tick(MONDAY)
+    scheduled_report_deliver(run_id=runs(subscription)[0].pk, now=MONDAY)
+    _reader, text = pdf_of(mail.outbox[0].attachments[0][1])
+    assert text.count("attacker.example/a.png") == 2  # the type and the team, shown as text
+    assert asked and all(url.startswith("http://guardwatch.invalid/static/") for url in asked), asked
+
+
+def test_the_archive_page_reads_a_constant_number_of_queries(
+    world, tick, sent_tasks, client, django_assert_max_num_queries
+):
+    owner = person("manager", Role.MANAGER)
+    subscription = subscribe(owner)
+    tick(MONDAY + timedelta(weeks=3))
+    assert len(runs(subscription)) == 4
+    client.force_login(owner)
+    with django_assert_max_num_queries(12):
+        page = client.get(f"/reports/scheduled/{subscription.pk}/")
+    assert page.content.decode().count('data-testid="run"') == 4
