@@ -79,9 +79,14 @@ def _page_number(request: Request) -> str | None:
 # --- Findings ---------------------------------------------------------------------------------------
 
 
+_FILTER_HELP = {
+    "tactic": "An ATT&CK tactic id (TA0006): findings of the types mapped to it (docs/attack.md).",
+    "technique": "An ATT&CK technique id (T1078, T1078.004; a parent covers its sub-techniques).",
+}
 _FILTER_DOCS = [
-    OpenApiParameter(name, OpenApiTypes.STR, description="As on the findings list (repeat or comma-separate "
-                     "`band`, `account`, `region`, `status`).", many=name in {"band", "account", "region", "status"})
+    OpenApiParameter(name, OpenApiTypes.STR, description=_FILTER_HELP.get(name, "As on the findings list (repeat "
+                     "or comma-separate `band`, `account`, `region`, `status`)."),
+                     many=name in {"band", "account", "region", "status"})
     for name in FILTER_PARAMS
 ]  # fmt: skip
 _PAGE_DOCS = [

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from findings import attack
 from findings.models import Finding, TriageStatus
 from triage.bulk import BULK_ACTIONS
 
@@ -26,13 +28,35 @@ class FindingSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class AttackTechniqueSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="ATT&CK technique id, e.g. T1078.004.")
+    name = serializers.CharField()
+
+
+class AttackMappingSerializer(serializers.Serializer):
+    """The finding type's row in GuardWatch's ATT&CK table (docs/attack.md)."""
+
+    tactics = serializers.ListField(child=serializers.CharField(), help_text="ATT&CK tactic ids, kill-chain order.")
+    techniques = AttackTechniqueSerializer(many=True)
+    source = serializers.CharField(help_text="aws-docs, ctid (CTID security stack mappings) or reasoned.")
+    source_ref = serializers.CharField(help_text="A URL, or a note when the type is not in the table.")
+    in_table = serializers.BooleanField(help_text="False: a type the table does not know; tactic from its purpose.")
+
+
 class FindingDetailSerializer(FindingSerializer):
     """A finding with what its page shows beyond the list."""
 
+    attack = serializers.SerializerMethodField()
+
     class Meta(FindingSerializer.Meta):
         fields = (*FindingSerializer.Meta.fields, "description", "threat_purpose", "resource_name", "remote_country",
-                  "remote_asn", "remote_org", "feedback", "status_changed_at", "acknowledged_at", "resolved_at")  # fmt: skip
+                  "remote_asn", "remote_org", "feedback", "status_changed_at", "acknowledged_at", "resolved_at",
+                  "attack")  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(AttackMappingSerializer)
+    def get_attack(self, finding: Finding) -> dict:
+        return AttackMappingSerializer(attack.mapping_for(finding.type)).data
 
 
 class FindingPageSerializer(serializers.Serializer):

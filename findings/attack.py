@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import csv
 import functools
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -144,6 +145,9 @@ class _Table:
     techniques: dict[str, Technique]
     technique_tactics: dict[str, frozenset[str]]
     mappings: dict[str, AttackMapping]
+    # Indexes built at load, so a lookup by an id from a query string is a dict read (nothing cached per input).
+    by_tactic: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    by_technique: dict[str, tuple[str, ...]] = field(default_factory=dict)  # parents cover their subs
 
 
 def _ids(raw: str) -> list[str]:
@@ -232,7 +236,20 @@ def load_table(mapping_file: Path = MAPPING_FILE, techniques_file: Path = TECHNI
             source_ref=row["source_ref"],
             note=row["note"],
         )
-    return _Table(techniques, technique_tactics, mappings)
+    by_tactic: dict[str, list[str]] = {}
+    by_technique: dict[str, list[str]] = {}
+    for finding_type, mapping in mappings.items():
+        for tactic_id in mapping.tactics:
+            by_tactic.setdefault(tactic_id, []).append(finding_type)
+        for technique_id in {key for t in mapping.techniques for key in (t.id, t.parent_id)}:
+            by_technique.setdefault(technique_id, []).append(finding_type)
+    return _Table(
+        techniques,
+        technique_tactics,
+        mappings,
+        by_tactic={key: tuple(sorted(types)) for key, types in by_tactic.items()},
+        by_technique={key: tuple(sorted(types)) for key, types in by_technique.items()},
+    )
 
 
 @functools.cache
@@ -270,24 +287,93 @@ def technique(technique_id: str) -> Technique | None:
     return _table().techniques.get(technique_id)
 
 
-@functools.cache
 def finding_types_for_tactic(tactic_id: str) -> tuple[str, ...]:
     """The table's types mapped to the tactic (empty for an unknown id), sorted."""
-    return tuple(sorted(t for t, mapping in _table().mappings.items() if tactic_id in mapping.tactics))
+    return _table().by_tactic.get(tactic_id, ())
 
 
-@functools.cache
 def finding_types_for_technique(technique_id: str) -> tuple[str, ...]:
     """The table's types mapped to the technique, or to one of its sub-techniques when given a parent (T1078)."""
-    return tuple(
-        sorted(
-            finding_type
-            for finding_type, mapping in _table().mappings.items()
-            if any(t.id == technique_id or t.parent_id == technique_id for t in mapping.techniques)
-        )
-    )
+    return _table().by_technique.get(technique_id, ())
 
 
 def known_technique_id(technique_id: str) -> bool:
     """Whether the table uses the technique, or sub-techniques of it."""
     return bool(finding_types_for_technique(technique_id)) or technique_id in _table().techniques
+
+
+def technique_tactics(technique_id: str) -> frozenset[str]:
+    """The tactics ATT&CK files the technique under (as bundled); empty for one the table does not use."""
+    return _table().technique_tactics.get(technique_id, frozenset())
+
+
+# --- The heatmap: finding counts by type (one GROUP BY in SQL) spread over tactics in Python -------------
+
+
+@dataclass
+class HeatmapRow:
+    """One tactic: its findings by severity band and the techniques they were mapped to, most first."""
+
+    tactic: Tactic
+    by_band: dict[str, int]
+    techniques: list[tuple[Technique, int]]
+    # (band, findings, shade 0-5 relative to the heatmap's largest cell) for the page's cells.
+    cells: list[tuple[str, int, int]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_band.values())
+
+
+@dataclass
+class Heatmap:
+    """Tactics × severity bands. A finding whose type has two tactics counts in both rows, so the rows
+    add up to more than `findings`; `unmapped` counts findings whose type names no tactic."""
+
+    bands: tuple[str, ...]
+    rows: list[HeatmapRow]
+    findings: int
+    unmapped: int
+
+    @property
+    def peak(self) -> int:
+        """The largest cell, which the page's shading is relative to."""
+        return max((count for row in self.rows for count in row.by_band.values()), default=0)
+
+
+def heatmap(counts: Iterable[tuple[str, str, int]], *, bands: tuple[str, ...]) -> Heatmap:
+    """The heatmap of (finding type, severity band, findings) counts, every tactic in kill-chain order."""
+    cells = {tactic.id: dict.fromkeys(bands, 0) for tactic in TACTICS}
+    by_technique: dict[str, dict[str, int]] = {tactic.id: {} for tactic in TACTICS}
+    findings = unmapped = 0
+    for finding_type, band, count in counts:
+        findings += count
+        mapping = mapping_for(finding_type)
+        if not mapping.tactics:
+            unmapped += count
+        for tactic_id in mapping.tactics:
+            if band in cells[tactic_id]:
+                cells[tactic_id][band] += count
+            for item in mapping.techniques:
+                if tactic_id in technique_tactics(item.id):
+                    by_technique[tactic_id][item.id] = by_technique[tactic_id].get(item.id, 0) + count
+    rows = [
+        HeatmapRow(
+            tactic=tactic,
+            by_band=cells[tactic.id],
+            techniques=[
+                (_table().techniques[technique_id], count)
+                for technique_id, count in sorted(
+                    by_technique[tactic.id].items(), key=lambda item: (-item[1], item[0])
+                )
+            ],
+        )
+        for tactic in TACTICS
+    ]
+    result = Heatmap(bands=bands, rows=rows, findings=findings, unmapped=unmapped)
+    peak = result.peak
+    for row in rows:
+        row.cells = [
+            (band, count, -(-5 * count // peak) if peak else 0) for band, count in row.by_band.items()
+        ]
+    return result

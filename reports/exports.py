@@ -17,7 +17,7 @@ from guardwatch.core.csv_export import csv_cell
 from reports.findings_report import FindingsReport
 from reports.periods import BAND_LABELS
 
-TABLES = ("daily", "types", "accounts", "resources", "timing", "comparison")
+TABLES = ("daily", "types", "accounts", "resources", "attack", "timing", "comparison")
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,14 @@ def report_table(*, report: FindingsReport, name: str) -> Table:
         rows = [[r["resource_type"], r["resource_id"], r["n"], r["severe"], r["open"]] for r in report.top_resources]
         header = ["resource type", "resource id", "new", "high or critical", "still open"]
         return Table(name, "Top resources", header, rows)
+    if name == "attack":
+        header = ["tactic id", "tactic", *(BAND_LABELS[b] for b in BANDS), "total", "techniques (findings)"]
+        rows = [
+            [row.tactic.id, row.tactic.name, *(row.by_band.get(b, 0) for b in BANDS), row.total,
+             "; ".join(f"{technique.id} {technique.name} ({count})" for technique, count in row.techniques)]
+            for row in (report.attack.rows if report.attack else [])
+        ]  # fmt: skip
+        return Table(name, "New findings by MITRE ATT&CK tactic", header, rows)
     if name == "timing":
         header = ["severity", "findings", "acknowledged", "mean hours to acknowledge", "p90 hours to acknowledge",
                   "resolved", "mean hours to resolve", "p90 hours to resolve", "SLA met", "SLA due", "SLA compliance %"]  # fmt: skip

@@ -26,6 +26,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from findings import attack
 from findings.models import OPEN_STATUSES, Finding, FindingEvent, SyncState
 from findings.sla import BAND_RANGES, BANDS, CLOSED_STATUSES, overdue_q
 from reports.periods import BAND_LABELS, TOP_N, ReportPeriod
@@ -99,6 +100,9 @@ class FindingsReport:
     timing: list[TimingRow]
     computed_at: datetime | None = None  # when these figures were read (the page says so: they are cached)
     comparisons: list[Comparison] = field(default_factory=list)
+    # The period's new findings by ATT&CK tactic and band. A class-level None, so a snapshot pickled
+    # before this field existed reads back without it (the page then leaves the heatmap out).
+    attack: attack.Heatmap | None = None
 
 
 def _in(period: ReportPeriod, column: str = "created_at") -> Q:
@@ -186,13 +190,27 @@ def _top(period: ReportPeriod, *fields: str, scope=None) -> list[dict]:
 
 # GROUPING() over (day, band, type, account_id, resource_type, resource_id): which set a row belongs to.
 _SET_DAILY, _SET_TYPE, _SET_ACCOUNT, _SET_RESOURCE = 0b001111, 0b110111, 0b111011, 0b111100
+_SET_TYPE_BAND = 0b100111  # every (type, band) count, which the ATT&CK heatmap spreads over tactics
+
+
+def _type_bands(period: ReportPeriod, scope=None) -> list[tuple[str, str, int]]:
+    """New findings per type and band (the SQLite demo's query; Postgres has them from the one pass)."""
+    rows = (
+        Finding.objects.filter(_in(period), _scoped(scope))
+        .values_list("type", "severity_band")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return sorted((type_, band, n) for type_, band, n in rows)
 
 
 def _period_figures_sql(scoped: str = "") -> str:
-    """New findings per day × band and the three top lists in one pass over the period (Postgres).
+    """New findings per day × band, per type × band and the three top lists in one pass (Postgres).
 
-    One index-only range scan of the report's covering index, hashed into four grouping sets; the top
+    One index-only range scan of the report's covering index, hashed into five grouping sets; the top
     lists are ranked in SQL (same order as `_top`: count, then the key) so only TOP_N rows each return.
+    Every (type, band) row returns: a few hundred at most (GuardDuty has ~150 types), for the ATT&CK
+    heatmap, which maps types to tactics in Python (`findings.attack.heatmap`), not per row in SQL.
     """
     finding = Finding._meta.db_table
     # S608: identifiers are constants of this module; every value is a parameter.
@@ -205,14 +223,15 @@ def _period_figures_sql(scoped: str = "") -> str:
             SELECT GROUPING(day, band, type, account_id, resource_type, resource_id) AS kind,
                    day, band, type, account_id, resource_type, resource_id,
                    COUNT(*) AS n, COUNT(*) FILTER (WHERE severe) AS severe, COUNT(*) FILTER (WHERE open) AS open
-            FROM f GROUP BY GROUPING SETS ((day, band), (type), (account_id), (resource_type, resource_id))
+            FROM f GROUP BY GROUPING SETS ((day, band), (type), (account_id), (resource_type, resource_id),
+                                          (band, type))
         ), ranked AS (
             SELECT sets.*, row_number() OVER (
                 PARTITION BY kind ORDER BY n DESC, type, account_id, resource_type, resource_id) AS rank
             FROM sets
         )
         SELECT kind, day, band, type, account_id, resource_type, resource_id, n, severe, open
-        FROM ranked WHERE kind = {_SET_DAILY} OR rank <= {TOP_N}
+        FROM ranked WHERE kind IN ({_SET_DAILY}, {_SET_TYPE_BAND}) OR rank <= {TOP_N}
         ORDER BY kind, rank
     """  # noqa: S608
 
@@ -223,6 +242,7 @@ class _PeriodFigures:
     top_types: list[dict]
     top_accounts: list[dict]
     top_resources: list[dict]
+    type_bands: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 def _period_figures(period: ReportPeriod, scope=None) -> _PeriodFigures:
@@ -230,7 +250,7 @@ def _period_figures(period: ReportPeriod, scope=None) -> _PeriodFigures:
     if connection.vendor != "postgresql":  # the SQLite demo: no GROUPING SETS
         return _PeriodFigures(
             _daily_new(period, scope), _top(period, "type", scope=scope), _top(period, "account_id", scope=scope),
-            _top(period, "resource_type", "resource_id", scope=scope),
+            _top(period, "resource_type", "resource_id", scope=scope), _type_bands(period, scope),
         )  # fmt: skip
     figures = _PeriodFigures({}, [], [], [])
     scoped, scope_params = scope_sql(scope)
@@ -248,6 +268,9 @@ def _period_figures(period: ReportPeriod, scope=None) -> _PeriodFigures:
             figures.top_accounts.append({"account_id": account_id, **counts})
         elif kind == _SET_RESOURCE:
             figures.top_resources.append({"resource_type": resource_type, "resource_id": resource_id, **counts})
+        elif kind == _SET_TYPE_BAND:
+            figures.type_bands.append((type_, band, n))
+    figures.type_bands.sort()
     return figures
 
 
@@ -373,6 +396,7 @@ def _report(period: ReportPeriod, now: datetime, passes: _Passes) -> FindingsRep
         top_resources=figures.top_resources,
         timing=passes.timing,
         computed_at=now,
+        attack=attack.heatmap(figures.type_bands, bands=BANDS),
     )
     report.comparisons = _comparisons(report, passes.previous_timing, closed_before=moves.closed_before)
     return report

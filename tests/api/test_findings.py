@@ -48,3 +48,24 @@ def test_accepted_risk_without_a_reason_is_refused_with_the_workflows_message(an
                                                   {"status": "accepted_risk"}, content_type="application/json")  # fmt: skip
     assert response.status_code == 400
     assert response.json()["errors"] == [{"field": "non_field_errors", "detail": "Accepted risk needs a reason."}]
+
+
+def test_a_script_lists_findings_by_attack_tactic_and_reads_a_findings_mapping(analyst):
+    from findings import attack
+
+    store_findings(60)
+    client = api_client(token_of(analyst))
+    listed = client.get("/api/v1/findings/?tactic=TA0011&size=200").json()["results"]
+    mapped = set(attack.finding_types_for_tactic("TA0011"))
+    assert listed and {f["type"] for f in listed} <= mapped
+    assert len(listed) == Finding.objects.filter(type__in=mapped).count()
+    detail = client.get(f"/api/v1/findings/{listed[0]['id']}/").json()
+    assert "TA0011" in detail["attack"]["tactics"]
+    assert detail["attack"]["source"] in {"aws-docs", "ctid", "reasoned"} and detail["attack"]["in_table"] is True
+    assert all(set(t) == {"id", "name"} for t in detail["attack"]["techniques"])
+
+
+def test_an_unknown_attack_tactic_is_a_400_that_says_why(analyst):
+    response = api_client(token_of(analyst)).get("/api/v1/findings/?tactic=Impact")
+    assert response.status_code == 400
+    assert "is not an ATT&CK tactic id" in response.content.decode()

@@ -76,6 +76,7 @@ def test_manager_downloads_the_report_as_a_pdf_with_the_pages_figures_and_charts
     assert re.search(rf"Resolved\s+{resolved}\b", text)
     # The two SVG charts are drawn (their axis labels are text in the PDF) and coloured from their own style.
     assert "New findings per day by severity" in text
+    assert "New findings by MITRE ATT&CK tactic" in text and "Reconnaissance" in text
     assert (217, 45, 32) in _fill_colours(reader)  # .fill-high (#d92d20): the bars are drawn in their colour
     assert "Download PDF" not in text and "Sign out" not in text  # no buttons, no navigation
 
@@ -117,7 +118,7 @@ def test_manager_exports_every_table_of_the_report_as_one_workbook(client_for, m
     response = client_for("manager").get("/findings/report/?period=30&export=xlsx")
     assert response["Content-Disposition"].endswith('.xlsx"')
     book = load_workbook(io.BytesIO(response.content))
-    assert book.sheetnames == ["summary", "daily", "types", "accounts", "resources", "timing", "comparison"]
+    assert book.sheetnames == ["summary", "daily", "types", "accounts", "resources", "attack", "timing", "comparison"]
     daily = list(book["daily"].values)
     assert daily[0][0] == "day" and len(daily) == 31  # the header and 30 days
     assert sum(row[5] for row in daily[1:]) == 12  # "new", typed as numbers
