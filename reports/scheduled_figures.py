@@ -1,6 +1,7 @@
 """A scheduled report's figures and its PDF: coverage, policy compliance, new and resolved findings,
-MTTA/MTTR, SLA breaches by team and by OU, the top finding types and an ATT&CK heatmap (tactics ×
-severity of the new findings), over one period and one scope.
+MTTA/MTTR, SLA breaches by team and by OU, the top finding types and the ATT&CK heatmap (tactics ×
+severity of the new findings: the findings report's own, `FindingsReport.attack`), over one period and
+one scope.
 
 Each figure is an aggregate in SQL (the findings figures are the findings report's own,
 `findings_report_compute`); the PDF is laid out by WeasyPrint as the pages' "Download PDF" is
@@ -18,7 +19,6 @@ from django.template.loader import render_to_string
 
 from accounts.models import ComplianceDay, Deviation, MemberAccount, Team
 from accounts.teams import team_account_ids
-from findings.attack import TACTICS, mapping_for
 from findings.models import Finding
 from findings.sla import BAND_RANGES, BANDS
 from guardwatch.core import charts
@@ -66,63 +66,6 @@ class Compliance:
         return round(100 * self.compliant / self.accounts, 1) if self.accounts else 100.0
 
 
-HEAT_LEVELS = 4  # shades of the heatmap's cells besides white (0)
-
-
-@dataclass
-class HeatRow:
-    """One ATT&CK tactic: the period's new findings whose type maps to it, per severity band."""
-
-    tactic_id: str
-    name: str
-    by_band: dict[str, int]
-    cells: list[tuple[int, int]] = field(default_factory=list)  # (count, shade) per band, most severe first
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_band.values())
-
-
-@dataclass
-class AttackHeatmap:
-    """Tactics × severity: a finding counts once under each tactic its type maps to (findings.attack)."""
-
-    rows: list[HeatRow]
-    unmapped: int  # findings whose type names no tactic (Policy, Behavior, attack sequences)
-
-    @property
-    def mapped(self) -> int:
-        return sum(row.total for row in self.rows)
-
-
-def attack_heatmap(*, counts: dict[tuple[str, str], int]) -> AttackHeatmap:
-    """The heatmap from new findings per (type, band): the mapping is applied in Python, once per type."""
-    rows = {tactic.id: HeatRow(tactic.id, tactic.name, dict.fromkeys(BANDS, 0)) for tactic in TACTICS}
-    unmapped = 0
-    for (finding_type, band), n in counts.items():
-        tactics = mapping_for(finding_type).tactics
-        if not tactics:
-            unmapped += n
-        for tactic_id in tactics:
-            rows[tactic_id].by_band[band] += n
-    peak = max((n for row in rows.values() for n in row.by_band.values()), default=0)
-    for row in rows.values():
-        row.cells = [(row.by_band[b], -(-HEAT_LEVELS * row.by_band[b] // peak) if peak else 0) for b in BANDS]
-    return AttackHeatmap(rows=list(rows.values()), unmapped=unmapped)
-
-
-def new_by_type_and_band(*, period: ReportPeriod, scope) -> dict[tuple[str, str], int]:
-    """The period's new findings per (type, band): one GROUP BY on the created_at range."""
-    rows = (
-        Finding.objects.filter(created_at__gte=period.start, created_at__lt=period.end)
-        .filter(_scoped(scope, "account_id"))
-        .values("type", "severity_band")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    return {(row["type"], row["severity_band"]): row["n"] for row in rows}
-
-
 @dataclass
 class ScheduledReport:
     """Everything the scheduled PDF shows."""
@@ -135,7 +78,6 @@ class ScheduledReport:
     findings: FindingsReport
     breaches_by_team: list[BreachRow]
     breaches_by_ou: list[BreachRow]
-    attack: AttackHeatmap
     generated_at: datetime
     extra: dict = field(default_factory=dict)
 
@@ -236,7 +178,6 @@ def scheduled_report_compute(
         findings=findings_report_compute(period=period, now=now, scope=scope),
         breaches_by_team=by_team,
         breaches_by_ou=by_ou,
-        attack=attack_heatmap(counts=new_by_type_and_band(period=period, scope=scope)),
         generated_at=now,
     )
 
