@@ -7,6 +7,8 @@ GUARDWATCH_SCHEDULED_REPORTS_KEEP_DAYS.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 
@@ -101,7 +103,5 @@ class ReportRun(models.Model):
 
     @property
     def filename(self) -> str:
-        last = self.period_end.date().toordinal() - 1
-        from datetime import date
-
-        return f"guardwatch-report-{self.period_start:%Y%m%d}-{date.fromordinal(last):%Y%m%d}.pdf"
+        last_day = self.period_end - timedelta(days=1)
+        return f"guardwatch-report-{self.period_start:%Y%m%d}-{last_day:%Y%m%d}.pdf"

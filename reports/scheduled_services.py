@@ -139,6 +139,16 @@ def run_scope(subscription: ReportSubscription) -> frozenset[str] | None:
     return allowed if chosen is None else chosen & allowed
 
 
+def run_scope_label(subscription: ReportSubscription) -> str:
+    """What the report says it covers: the chosen scope, and that it stops at a team-scoped owner's teams."""
+    owner = subscription.owner
+    if scope_for(owner) is None:
+        return subscription.scope_label
+    if subscription.scope_kind == ReportSubscription.ScopeKind.ORGANISATION:
+        return f"the accounts of {owner.get_username()}'s teams"
+    return f"{subscription.scope_label}, within {owner.get_username()}'s teams"
+
+
 def run_recipients(subscription: ReportSubscription) -> list[str]:
     """The owner's address, and the extra ones while the owner is an Admin."""
     owner = subscription.owner
@@ -274,7 +284,7 @@ def scheduled_report_deliver(*, run_id: int, now: datetime | None = None) -> str
         return _fail(run, str(refused), now=now, final=True)
     if run.pdf is None:
         try:
-            report = scheduled_report_compute(title=title, scope_label=subscription.scope_label,
+            report = scheduled_report_compute(title=title, scope_label=run_scope_label(subscription),
                                               start=run.period_start, end=run.period_end, scope=scope, now=now)  # fmt: skip
             pdf = scheduled_report_pdf(report=report, user=subscription.owner)
         except Exception as error:  # noqa: BLE001 - any failure is kept on the run, shown, and retried

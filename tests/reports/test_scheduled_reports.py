@@ -244,7 +244,7 @@ def test_a_team_scoped_manager_gets_only_their_teams_accounts_even_subscribed_to
     scheduled_report_deliver(run_id=runs(subscription)[0].pk, now=MONDAY)
     _reader, text = pdf_of(mail.outbox[0].attachments[0][1])
     assert f"New findings {new_in_week({BLUE})}" in text and new_in_week({BLUE}) == 2
-    assert "Coverage 100.0 %" in text
+    assert "Coverage 100.0 %" in text and "Covering the accounts of blue_manager's teams." in text
     assert "CryptoCurrency" not in text and "ou-redd" not in text and "SSHBruteForce" not in text
 
 
@@ -409,3 +409,18 @@ def test_the_archive_page_reads_a_constant_number_of_queries(
     with django_assert_max_num_queries(12):
         page = client.get(f"/reports/scheduled/{subscription.pk}/")
     assert page.content.decode().count('data-testid="run"') == 4
+
+
+def test_a_report_of_a_deleted_team_fails_saying_so_instead_of_covering_more(world, tick, sent_tasks):
+    team = world["team"]
+    subscription = subscribe(
+        person("manager", Role.MANAGER), scope_kind="team", team=team, team_name=team.name
+    )
+    team.delete()
+    tick(MONDAY)
+    run = runs(subscription)[0]
+    assert scheduled_report_deliver(run_id=run.pk, now=MONDAY) == "failed"
+    run.refresh_from_db()
+    assert (
+        run.error == "The team 'Blue' was deleted; subscribe again with another scope." and mail.outbox == []
+    )
