@@ -114,6 +114,8 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
         "triage-bulk-recover": ("triage.tasks.bulk_actions_recover", settings.GUARDWATCH_WATCHDOG_SECONDS),
         # Reports: recompute stale findings report / dashboard snapshots (a no-op when none is stale).
         "findings-figures-refresh": ("findings.tasks.findings_figures_refresh", 60),
+        # Scheduled reports: claim due periods (and missed ones after downtime), deliver, retry, expire PDFs.
+        "reports-scheduled-tick": ("reports.tasks.scheduled_reports_tick", 5 * 60),
         # Triage: retry failed GuardDuty write-backs; reopen accepted risks past their expiry.
         "findings-writeback-flush": ("findings.tasks.writeback_flush", 60),
         "findings-accepted-risk-reopen": ("findings.tasks.accepted_risk_reopen", 15 * 60),

@@ -662,6 +662,12 @@ GUARDWATCH_REPORTS_MAX_AGE_SECONDS = env_int("GUARDWATCH_REPORTS_MAX_AGE_SECONDS
 # Downloads that hold a web thread while they stream (findings CSV/JSON, report CSVs): one per person at
 # a time and at most this many at once, so exports cannot take every gunicorn thread (docs/deployment.md).
 GUARDWATCH_EXPORTS_MAX = env_int("GUARDWATCH_EXPORTS_MAX", 3, minimum=1)
+# Scheduled reports (docs/reports.md, "Scheduled reports"): each period's PDF is kept this many days for the
+# archive page; a render or send that fails is tried this many times in all, base × 2^(attempt-1) seconds apart.
+GUARDWATCH_SCHEDULED_REPORTS_KEEP_DAYS = env_int("GUARDWATCH_SCHEDULED_REPORTS_KEEP_DAYS", 400, minimum=1)
+GUARDWATCH_SCHEDULED_REPORTS_MAX_ATTEMPTS = env_int("GUARDWATCH_SCHEDULED_REPORTS_MAX_ATTEMPTS", 5, minimum=1)
+GUARDWATCH_SCHEDULED_REPORTS_RETRY_BASE_SECONDS = env_int("GUARDWATCH_SCHEDULED_REPORTS_RETRY_BASE_SECONDS", 300,
+                                                          minimum=1)  # fmt: skip
 
 # --- Notifications ----------------------------------------------------------------------------
 # Outbound mail (email destinations), in Django 6.1's MAILERS form (the EMAIL_* settings are deprecated;

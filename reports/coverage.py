@@ -210,6 +210,11 @@ def _summary(now: datetime | None = None, scope: Scope = None) -> CoverageSummar
     return summary
 
 
+def coverage_summary_compute(*, scope: Scope = None, now: datetime | None = None) -> CoverageSummary:
+    """The summary computed now, uncached (a scheduled report's, read once by a worker)."""
+    return _summary(now=now, scope=scope)
+
+
 def coverage_summary(*, scope: Scope = None) -> CoverageSummary:
     """% of accounts monitored per region and overall, detectors and freshness; cached briefly (per scope)."""
     # v3: the summary counts enabled unmanaged regions and the administrator; v2 entries do not.

@@ -89,6 +89,11 @@ def _layout(html: str, base_url: str) -> bytes:
     return HTML(string=html, base_url=base_url, url_fetcher=static_only_fetcher(base_url)).write_pdf()
 
 
+def pdf_layout(*, html: str, base_url: str) -> bytes:
+    """Lay out `html` as a PDF now (seconds: workers only), fetching nothing but our static files."""
+    return _layout(html, base_url)
+
+
 @dataclass(frozen=True)
 class PdfJob:
     """One person's PDF: queued (a worker lays it out), ready (its bytes are kept) or failed (why)."""

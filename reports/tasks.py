@@ -4,9 +4,11 @@ The first two keep the names they had when they lived in `findings.tasks`, so me
 previous version and beat entries still find them.
 """
 
+from datetime import datetime
+
 from celery import shared_task
 
-from reports import pdf, services
+from reports import pdf, scheduled_services, services
 
 
 @shared_task(name="findings.tasks.findings_figures_refresh")
@@ -31,3 +33,18 @@ def findings_figures_rebuild() -> list[str]:
 def report_pdf_render(token: str, html: str, base_url: str) -> str:
     """A person asked for a page as PDF: lay out the HTML the request rendered and keep the PDF for them."""
     return pdf.pdf_job_render(token=token, html=html, base_url=base_url)
+
+
+@shared_task(name="reports.tasks.scheduled_reports_tick")
+def scheduled_reports_tick(now: str | None = None) -> dict[str, int]:
+    """Beat: claim every due scheduled report period (catching up), queue due deliveries, expire old PDFs.
+
+    `now` (ISO 8601) stands in for the clock: tests and catch-up drills pass it instead of waiting.
+    """
+    return scheduled_services.scheduled_reports_tick(now=datetime.fromisoformat(now) if now else None)
+
+
+@shared_task(name="reports.tasks.scheduled_report_deliver")
+def scheduled_report_deliver(run_id: int) -> str:
+    """Render one scheduled report run's PDF (once) and email it (once); failures are kept and retried."""
+    return scheduled_services.scheduled_report_deliver(run_id=run_id)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from reports import coverage_views, views
+from reports import coverage_views, scheduled_views, views
 
 app_name = "reports"
 
@@ -10,4 +10,10 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("findings/report/", views.findings_report, name="findings"),
     path("accounts/coverage/", coverage_views.coverage_page, name="coverage"),
+    path("reports/scheduled/", scheduled_views.scheduled_reports, name="scheduled"),
+    path("reports/scheduled/<int:pk>/", scheduled_views.scheduled_report_archive, name="scheduled_archive"),
+    path(
+        "reports/scheduled/<int:pk>/delete/", scheduled_views.scheduled_report_delete, name="scheduled_delete"
+    ),
+    path("reports/scheduled/runs/<int:pk>/pdf/", scheduled_views.scheduled_report_pdf, name="scheduled_pdf"),
 ]

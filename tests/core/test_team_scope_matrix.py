@@ -21,6 +21,7 @@ from api.services import api_token_create
 from guardwatch.core.models import Alert
 from guardwatch.core.roles import Role
 from guardwatch.core.services import user_create
+from reports.models import ReportRun, ReportSubscription
 from tests.api.support import token_of
 from tests.findings.factories import NOW, raw_finding
 from tests.triage.support import store
@@ -64,6 +65,11 @@ def world(db):
     bulk = BulkAction.objects.create(actor=people["wide_analyst"], action="comment", query=f"account={RED}",
                                      total=1, finding_ids=[red_findings[0].pk])  # fmt: skip
     red_finding = red_findings[0]
+    # An organisation-wide colleague's scheduled report of Red's OU, with its archived PDF.
+    red_report = ReportSubscription.objects.create(owner=people["wide_analyst"], cadence="weekly", scope_kind="ou",
+                                                   organizational_unit="ou-red1-abcdefgh")  # fmt: skip
+    red_run = ReportRun.objects.create(subscription=red_report, period_start=NOW, period_end=NOW, due_at=NOW,
+                                       next_attempt_at=NOW, state="sent", pdf=f"{RED} {RED_NAME}".encode())  # fmt: skip
     return {
         "people": people,
         "blue": blue_findings,
@@ -76,6 +82,8 @@ def world(db):
             "bulk": bulk.pk,
             "view": SavedView.objects.get(name="Red watch").pk,
             "team": team_red.pk,
+            "subscription": red_report.pk,
+            "run": red_run.pk,
             "user": people["wide_analyst"].pk,
             # Someone else's token: revoking one's own mid-walk would leave the API walk unauthenticated.
             "token": api_token_create(name="wide", kind="personal", role="Analyst", days=30,
@@ -101,6 +109,11 @@ def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
         "reports:dashboard": [("GET", {}, "")],
         "reports:findings": [("GET", {}, "period=7d"), *(("GET", {}, f"period=7d&export={e}")
                              for e in ("daily", "types", "accounts", "resources", "timing", "comparison"))],
+        "reports:scheduled": [("GET", {}, ""), ("POST", {}, {"cadence": "weekly", "hour": "7",
+                                                              "scope_kind": "organisation"})],
+        "reports:scheduled_archive": [("GET", {"pk": ids["subscription"]}, "")],
+        "reports:scheduled_delete": [("POST", {"pk": ids["subscription"]}, {})],
+        "reports:scheduled_pdf": [("GET", {"pk": ids["run"]}, "")],
         "reports:coverage": [("GET", {}, ""), ("GET", {}, "fragment=matrix"), ("GET", {}, "gap=resigned"),
                              *(("GET", {}, f"export={e}") for e in ("regions", "matrix", "freshness", "resigned",
                                                                     "never_invited"))],

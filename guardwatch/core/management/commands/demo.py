@@ -69,6 +69,7 @@ class Command(BaseCommand):
         if scenario == "demo":  # the members outside the organization, with the names their admin gave them
             call_command("demo_accounts", *[",".join((a["account_id"], a["email"], a["name"]))
                                             for a in invitation_only_accounts()])  # fmt: skip
+        call_command("demo_report_subscription")  # the manager's weekly PDF (issue 20): the beat sends the last one
 
         var = Path(settings.VAR_DIR)
         for folder in ("celery/queue", "celery/processed", "celery/results", "celery/control", "logs"):
