@@ -49,7 +49,6 @@ logger = logging.getLogger(__name__)
 
 TICKET_KINDS = (Destination.Kind.JIRA, Destination.Kind.TICKET_WEBHOOK)
 MOVES = {"ticket_resolve": "done", "ticket_reopen": "new"}
-SEQUENCE_KEYS = ("AssociatedAttackSequenceArn", "associatedAttackSequenceArn")
 ATTACK_SEQUENCE_TYPE_PREFIX = "AttackSequence:"
 # A generic ticket system's key and link: printable, short, no markup.
 TICKET_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:#/-]{0,63}")
@@ -60,11 +59,8 @@ TICKET_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:#/-]{0,63}")
 
 def finding_sequence_arn(finding: Finding) -> str:
     """The attack sequence a finding belongs to: its AssociatedAttackSequenceArn, or itself for a sequence."""
-    raw = finding.raw if isinstance(finding.raw, dict) else {}
-    for key in SEQUENCE_KEYS:
-        value = raw.get(key)
-        if isinstance(value, str) and value.startswith("arn:"):
-            return value[:512]
+    if finding.attack_sequence_arn:
+        return finding.attack_sequence_arn
     return finding.arn if finding.type.startswith(ATTACK_SEQUENCE_TYPE_PREFIX) else ""
 
 
