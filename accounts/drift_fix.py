@@ -70,6 +70,11 @@ class FixStep:
     def account_ids(self) -> list[str]:
         return [account.account_id for account in self.accounts]
 
+    @property
+    def plan_calls(self) -> list[tuple[str, str, str]]:
+        """s3_malware: (account id, bucket, scanning role ARN) of each CreateMalwareProtectionPlan, in this region."""
+        return [(b.account.account_id, b.name, role_arn(b.account.account_id)) for b in self.buckets]
+
 
 @dataclass
 class FixPlan:
