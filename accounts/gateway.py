@@ -675,7 +675,7 @@ def member_malware_plan_create(*, account_id: str, region: str, bucket: str, rol
     with _calling(region, "CreateMalwareProtectionPlan"):
         plan_id = client.create_malware_protection_plan(
             Role=role_arn, ProtectedResource={"S3Bucket": {"BucketName": bucket}},
-            Actions={"Tagging": {"Status": "ENABLED"}}, Tags={"CreatedBy": "GuardWatch"},
+            Actions={"Tagging": {"Status": "ENABLED"}},
         )["MalwareProtectionPlanId"]  # fmt: skip
     with _calling(region, "GetMalwareProtectionPlan"):
         return _malware_plan(plan_id, client.get_malware_protection_plan(MalwareProtectionPlanId=plan_id))
