@@ -29,6 +29,7 @@ from accounts.models import (
     status_label,
 )
 from accounts.policies import policies_ordered, policy_resolve
+from accounts.s3_malware import bucket_deviations
 from accounts.services import account_who, configured_regions
 from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import alert_raise
@@ -173,6 +174,7 @@ def drift_evaluate() -> DriftResult:
                 found.extend(pair)
     found.extend(_auto_enable_deviations(applied, policies))
     found.extend(_publishing_deviations(applied))
+    found.extend(_s3_malware_deviations(applied, result))
     _store(found, result)
     ComplianceDay.objects.update_or_create(
         day=timezone.localdate(), defaults={"pairs": result.pairs, "compliant": result.compliant,
@@ -226,6 +228,16 @@ def _publishing_deviations(applied: dict) -> list[Found]:
                  "member there.")  # fmt: skip
         found.append(Found(policy.pk, None, region, Kind.PUBLISHING, "", current, cause))
     return found
+
+
+def _s3_malware_deviations(applied: dict, result: DriftResult) -> list[Found]:
+    """Buckets carrying one of their policy's S3 malware tags without an ACTIVE plan (from the S3 inventory); each
+    covered bucket counts in compliance like an (account, region) pair."""
+    rows, covered = bucket_deviations(applied)
+    result.pairs += covered
+    result.compliant += covered - len(rows)
+    return [Found(policy, account, region, Kind.S3_MALWARE, bucket, status, cause)
+            for policy, account, region, bucket, status, cause in rows]  # fmt: skip
 
 
 def _key(item) -> tuple:

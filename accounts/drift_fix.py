@@ -3,8 +3,8 @@
 The preview is computed from the stored deviations and member data, without calling AWS. The run reuses member
 operations (Celery, progress, audit, retry): StartMonitoringMembers, CreateMembers (organisation accounts) or
 CreateMembers + InviteMembers, and UpdateMemberDetectors (a plan set per operation), plus UpdateDetector (publishing
-frequency) and UpdateOrganizationConfiguration (auto-enable). Each operation evaluates the policies again when it
-finishes.
+frequency) and UpdateOrganizationConfiguration (auto-enable), and CreateMalwareProtectionPlan (S3 buckets, as the
+member that owns each, in the bucket's region). Each operation evaluates the policies again when it finishes.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -25,9 +26,11 @@ from accounts.models import (
     MemberAccount,
     MemberOperation,
     RegionState,
+    S3Bucket,
 )
 from accounts.operations import member_operation_start
-from accounts.services import administrator_detector
+from accounts.s3_malware import PAID_PLAN, role_arn
+from accounts.services import administrator_detector, configured_regions
 from guardwatch.core.services import audit_record
 
 Action = MemberOperation.Action
@@ -53,16 +56,24 @@ class FixStep:
     operations: tuple[str, ...]
     accounts: list[MemberAccount] = field(default_factory=list)
     features: tuple[str, ...] = ()  # GuardDuty feature and agent names to turn on
+    buckets: list[S3Bucket] = field(default_factory=list)  # s3_malware: one CreateMalwareProtectionPlan each
 
     @property
     def calls(self) -> int:
         if self.action in ("auto_enable", "publishing"):
             return 1
+        if self.action == Action.S3_MALWARE:
+            return len(self.buckets)
         return len(self.operations) * -(-len(self.accounts) // BATCH)
 
     @property
     def account_ids(self) -> list[str]:
         return [account.account_id for account in self.accounts]
+
+    @property
+    def plan_calls(self) -> list[tuple[str, str, str]]:
+        """s3_malware: (account id, bucket, scanning role ARN) of each CreateMalwareProtectionPlan, in this region."""
+        return [(b.account.account_id, b.name, role_arn(b.account.account_id)) for b in self.buckets]
 
 
 @dataclass
@@ -82,7 +93,8 @@ class FixPlan:
         """Protection plans (all billed by GuardDuty) the fix turns on, and Runtime's agents."""
         names = {name for step in self.steps if step.action != "publishing" for name in step.features}
         labels = [label for feature, label in PLAN_LABELS.items() if feature in names]
-        return labels + [name for name in RUNTIME_AGENTS if name in names]
+        s3 = [PAID_PLAN] if any(step.action == Action.S3_MALWARE for step in self.steps) else []
+        return labels + [name for name in RUNTIME_AGENTS if name in names] + s3
 
 
 def fix_plan(*, deviation_ids: Sequence[int]) -> FixPlan:
@@ -106,6 +118,10 @@ def fix_plan(*, deviation_ids: Sequence[int]) -> FixPlan:
             skipped.append((deviation, "No API call repairs an agent that does not report: check the resources "
                                        "GuardDuty lists under Runtime coverage (automated agent management, "
                                        "VPC endpoint, agent version)."))  # fmt: skip
+        elif deviation.kind == Kind.S3_MALWARE:
+            problem = _s3_bucket_step(steps, deviation)
+            if problem:
+                skipped.append((deviation, problem))
         elif deviation.kind in (Kind.PLAN, Kind.AGENT):
             wanted[(deviation.region, account.pk)].add(FEATURE_NAMES.get(deviation.feature, deviation.feature))
             accounts[account.pk] = account
@@ -138,6 +154,28 @@ def publishing_frequency_set(*, region: str, frequency: str, actor) -> None:
                  details={"finding_publishing_frequency": frequency})  # fmt: skip
 
 
+def _s3_bucket_step(steps: dict, deviation: Deviation) -> str:
+    """Add the bucket of an S3 malware deviation to its region's CreateMalwareProtectionPlan step; or why not."""
+    bucket = S3Bucket.objects.filter(account=deviation.account, name=deviation.feature).select_related("account").first()
+    if bucket is None:
+        return "The bucket is no longer in the S3 inventory: it will drop off at the next evaluation."
+    if bucket.plan_id:
+        return (f"The bucket already has a plan ({bucket.plan_status}): GuardDuty allows one per bucket. Fix what its "
+                "status reasons name (usually the scanning role's permissions) in the member account.")
+    if not role_arn(bucket.account.account_id):
+        return ("No scanning role is configured: set GUARDWATCH_S3_MALWARE_ROLE_NAME to the IAM role GuardDuty "
+                "assumes in member accounts (see docs/s3-malware.md).")
+    if not settings.GUARDWATCH_MEMBER_ROLE_NAME:
+        return "Plans are created as the member: set GUARDWATCH_MEMBER_ROLE_NAME to the member role."
+    if bucket.region not in configured_regions():
+        return f"The bucket is in {bucket.region}, which is not among GUARDWATCH_AWS_REGIONS."
+    step = _step(steps, bucket.region, Action.S3_MALWARE, ("CreateMalwareProtectionPlan",))
+    step.buckets.append(bucket)
+    if all(account.pk != bucket.account_id for account in step.accounts):
+        step.accounts.append(bucket.account)
+    return ""
+
+
 def _step(steps: dict, region: str, action: str, operations: tuple[str, ...], features: tuple[str, ...] = ()):
     key = (region, action, operations, features)
     if key not in steps:
@@ -159,6 +197,8 @@ def drift_fix_start(*, plan: FixPlan, actor) -> list[MemberOperation]:
                 publishing_frequency_set(region=step.region, frequency=step.features[0], actor=actor)
                 continue
             invite = {"message": "", "disable_email_notification": False} if step.action == Action.INVITE else {}
+            if step.action == Action.S3_MALWARE:
+                invite = {"s3_bucket_ids": [bucket.pk for bucket in step.buckets]}
             started.append(member_operation_start(
                 action=step.action, accounts=step.accounts, regions=[step.region], actor=actor,
                 detector_features=step.features, drift_fix=True, **invite,

@@ -576,3 +576,106 @@ def organization_configuration_update(*, region: str, detector_id: str, auto_ena
     client = _client(region)
     with _calling(region, "UpdateOrganizationConfiguration"):
         client.update_organization_configuration(DetectorId=detector_id, AutoEnableOrganizationMembers=auto_enable_members)
+
+
+# --- S3 buckets and GuardDuty Malware Protection for S3 (as the member that owns the buckets) -----------
+
+
+@dataclass(frozen=True, slots=True)
+class BucketInfo:
+    """A member's S3 bucket: its name, region (GetBucketLocation) and tags (GetBucketTagging)."""
+
+    name: str
+    region: str
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class MalwarePlanInfo:
+    """A GuardDuty Malware Protection plan (GetMalwareProtectionPlan): the bucket it protects and its status."""
+
+    plan_id: str
+    bucket: str
+    role: str
+    status: str  # ACTIVE | WARNING | ERROR (botocore enum MalwareProtectionPlanStatus)
+    status_reasons: tuple[tuple[str, str], ...] = ()  # (Code, Message)
+
+
+def _bucket_region(location: str | None) -> str:
+    """GetBucketLocation's LocationConstraint as a region: null is us-east-1, and the legacy `EU` is eu-west-1
+    (S3 API reference, GetBucketLocation)."""
+    return {"": "us-east-1", "EU": "eu-west-1"}.get(location or "", location or "us-east-1")
+
+
+def member_buckets_list(*, account_id: str, region: str) -> tuple[list[BucketInfo], int]:
+    """Every bucket the member owns, with its region and tags, and the calls made: ListBuckets (paginated), then
+    GetBucketLocation and GetBucketTagging per bucket (S3 has no batch read of either). A bucket without tags
+    answers NoSuchTagSet, which is no tags."""
+    with _calling(region, "AssumeRole"):
+        client = aws.client("s3", region, member_account_id=account_id)
+    names: list[str] = []
+    calls, token = 0, None
+    while True:
+        with _calling(region, "ListBuckets"):
+            response = client.list_buckets(**({"ContinuationToken": token} if token else {}))
+        calls += 1
+        names.extend(item["Name"] for item in response.get("Buckets") or ())
+        token = response.get("ContinuationToken")
+        if not token:
+            break
+    buckets = []
+    for name in names:
+        with _calling(region, "GetBucketLocation"):
+            location = client.get_bucket_location(Bucket=name).get("LocationConstraint")
+        try:
+            tag_set = client.get_bucket_tagging(Bucket=name).get("TagSet") or ()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NoSuchTagSet":
+                raise _describe(region, "GetBucketTagging", error) from error
+            tag_set = ()
+        except BotoCoreError as error:
+            raise _describe(region, "GetBucketTagging", error) from error
+        calls += 2
+        buckets.append(BucketInfo(name, _bucket_region(location), {t["Key"]: t.get("Value", "") for t in tag_set}))
+    return buckets, calls
+
+
+def _malware_plan(plan_id: str, response: dict) -> MalwarePlanInfo:
+    bucket = ((response.get("ProtectedResource") or {}).get("S3Bucket") or {}).get("BucketName", "")
+    reasons = tuple((r.get("Code", ""), r.get("Message", "")) for r in response.get("StatusReasons") or ())
+    return MalwarePlanInfo(plan_id, bucket, response.get("Role", ""), response.get("Status", ""), reasons)
+
+
+def member_malware_plans_list(*, account_id: str, region: str) -> tuple[list[MalwarePlanInfo], int]:
+    """The member's Malware Protection plans in `region`, and the calls made: ListMalwareProtectionPlans (it
+    answers only ids, paginated) then GetMalwareProtectionPlan for each (bucket, role, status and reasons)."""
+    client = _client(region, account_id)
+    ids: list[str] = []
+    calls, token = 0, None
+    while True:
+        with _calling(region, "ListMalwareProtectionPlans"):
+            response = client.list_malware_protection_plans(**({"NextToken": token} if token else {}))
+        calls += 1
+        ids.extend(item["MalwareProtectionPlanId"] for item in response.get("MalwareProtectionPlans") or ())
+        token = response.get("NextToken")
+        if not token:
+            break
+    plans = []
+    for plan_id in ids:
+        with _calling(region, "GetMalwareProtectionPlan"):
+            plans.append(_malware_plan(plan_id, client.get_malware_protection_plan(MalwareProtectionPlanId=plan_id)))
+        calls += 1
+    return plans, calls
+
+
+def member_malware_plan_create(*, account_id: str, region: str, bucket: str, role_arn: str) -> MalwarePlanInfo:
+    """CreateMalwareProtectionPlan for one bucket, as the member that owns it (in the bucket's region), scanned
+    objects tagged with the result; then GetMalwareProtectionPlan for the status GuardDuty gives it."""
+    client = _client(region, account_id)
+    with _calling(region, "CreateMalwareProtectionPlan"):
+        plan_id = client.create_malware_protection_plan(
+            Role=role_arn, ProtectedResource={"S3Bucket": {"BucketName": bucket}},
+            Actions={"Tagging": {"Status": "ENABLED"}},
+        )["MalwareProtectionPlanId"]  # fmt: skip
+    with _calling(region, "GetMalwareProtectionPlan"):
+        return _malware_plan(plan_id, client.get_malware_protection_plan(MalwareProtectionPlanId=plan_id))

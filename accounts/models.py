@@ -260,6 +260,7 @@ class MemberOperation(models.Model):
         ACCEPT = "accept", "Accept on the member's behalf"
         ORG_ADD = "org_add", "Add organization accounts"
         FEATURES = "features", "Turn protection plans on"
+        S3_MALWARE = "s3_malware", "Protect S3 buckets from malware"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -283,6 +284,8 @@ class MemberOperation(models.Model):
     detector_features = models.JSONField(default=list, blank=True)
     # Started by "Fix" on the drift page: the policies are evaluated again once it finishes.
     drift_fix = models.BooleanField(default=False, db_default=False)
+    # S3_MALWARE: the S3Bucket rows to give a Malware Protection plan (each in its own account and region).
+    s3_bucket_ids = models.JSONField(null=True, blank=True)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
@@ -555,13 +558,14 @@ class Deviation(models.Model):
         AGENT = "agent", "Runtime agent not managed"
         AUTO_ENABLE = "auto_enable", "Organisation auto-enable"
         PUBLISHING = "publishing", "Finding publishing frequency"
+        S3_MALWARE = "s3_malware", "S3 bucket without malware protection"
 
     policy = models.ForeignKey(CoveragePolicy, on_delete=models.CASCADE, related_name="deviations")
     # None for a region-wide deviation (the organisation's auto-enable).
     account = models.ForeignKey(MemberAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     region = models.CharField(max_length=32)
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    feature = models.CharField(max_length=64, blank=True)  # plan field or agent name
+    feature = models.CharField(max_length=64, blank=True)  # plan field, agent name, or bucket name (S3_MALWARE)
     status = models.CharField(max_length=64, blank=True)  # what reality shows
     cause = models.TextField()
     first_seen_at = models.DateTimeField()
@@ -603,3 +607,28 @@ class ComplianceDay(models.Model):
     @property
     def percent(self) -> float:
         return 100.0 * self.compliant / self.pairs if self.pairs else 100.0
+
+
+class S3Bucket(models.Model):
+    """A member's S3 bucket (ListBuckets, GetBucketLocation, GetBucketTagging as the member) and its GuardDuty
+    Malware Protection plan (ListMalwareProtectionPlans + GetMalwareProtectionPlan in the bucket's region), as the
+    S3 inventory last read them. Bucket names are global, so (account, name) identifies one."""
+
+    account = models.ForeignKey(MemberAccount, on_delete=models.CASCADE, related_name="s3_buckets")
+    name = models.CharField(max_length=63)  # S3 bucket names are 3..63 characters
+    region = models.CharField(max_length=32)
+    tags = models.JSONField(default=dict, blank=True)  # tag key -> value
+    # The bucket's Malware Protection plan; empty when it has none.
+    plan_id = models.CharField(max_length=128, blank=True)
+    plan_status = models.CharField(max_length=16, blank=True)  # ACTIVE | WARNING | ERROR
+    plan_status_reasons = models.JSONField(default=list, blank=True)  # [{"Code": …, "Message": …}]
+    plan_role = models.CharField(max_length=2048, blank=True)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["account__account_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["account", "name"], name="s3_bucket_unique")]
+        indexes = [models.Index(fields=["region"], name="s3_bucket_region_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.name} ({self.region})"

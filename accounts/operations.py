@@ -37,10 +37,12 @@ from accounts.models import (
     Membership,
     MembershipStatusChange,
     RegionState,
+    S3Bucket,
     organization_refusal,
     status_label,
 )
 from accounts.protection import member_protection_refresh
+from accounts.s3_malware import plan_record, role_arn
 from accounts.services import (
     STALE_AFTER,
     _memberships_for,
@@ -89,6 +91,7 @@ def member_operation_start(
     detector_features: Sequence[str] = (),
     pairs: Sequence[tuple[MemberAccount, str]] | None = None,
     drift_fix: bool = False,
+    s3_bucket_ids: Sequence[int] | None = None,
 ) -> MemberOperation:
     """Record an operation with one pending result per (account, region) and queue it after commit.
 
@@ -114,7 +117,7 @@ def member_operation_start(
     return _operation_create(
         action=action, pairs=work, actor=actor,
         message=message, disable_email_notification=disable_email_notification, create_detectors=create_detectors,
-        detector_features=detector_features, drift_fix=drift_fix,
+        detector_features=detector_features, drift_fix=drift_fix, s3_bucket_ids=s3_bucket_ids,
     )  # fmt: skip
 
 
@@ -128,6 +131,7 @@ def _operation_create(
     create_detectors: bool = False,
     detector_features: Sequence[str] = (),
     drift_fix: bool = False,
+    s3_bucket_ids: Sequence[int] | None = None,
 ) -> MemberOperation:
     """An operation with one pending result per (account, region) pair, audited and queued after commit."""
     regions = [region for region in configured_regions() if region in {region for _account, region in pairs}]
@@ -141,6 +145,7 @@ def _operation_create(
             create_detectors=create_detectors,
             detector_features=sorted(detector_features),
             drift_fix=drift_fix,
+            s3_bucket_ids=list(s3_bucket_ids) if s3_bucket_ids is not None else None,
             total=len(pairs),
             created_by=actor_user(actor),
         )
@@ -157,6 +162,9 @@ def _operation_create(
             details["create_detectors"] = True
         if detector_features:
             details["detector_features"] = sorted(detector_features)
+        if s3_bucket_ids:
+            details["s3_buckets"] = list(S3Bucket.objects.filter(pk__in=s3_bucket_ids).order_by("name")
+                                         .values_list("name", flat=True))  # fmt: skip
         audit_record(actor=actor, verb=f"member.{Action(action).value}", target=operation, details=details)
         task_send_on_commit("accounts.tasks.member_operation_run", operation.pk)
     return operation
@@ -705,6 +713,36 @@ def _handle_features(operation: MemberOperation, region: str, detector_id: str, 
     return outcomes, done.calls + reread
 
 
+def _handle_s3_malware(operation: MemberOperation, region: str, detector_id: str, chunk: Chunk):
+    """CreateMalwareProtectionPlan, as each member, for its chosen buckets in this region (one call per bucket: the
+    API takes one), recording each plan GuardDuty answers (GetMalwareProtectionPlan) for drift to see."""
+    buckets = S3Bucket.objects.filter(pk__in=operation.s3_bucket_ids or [], region=region,
+                                      account__in=[result.account for result in chunk]).order_by("name")  # fmt: skip
+    by_account: dict[int, list[S3Bucket]] = {}
+    for bucket in buckets:
+        by_account.setdefault(bucket.account_id, []).append(bucket)
+    outcomes, calls = {}, 0
+    for result in chunk:
+        done, problems = [], []
+        for bucket in by_account.get(result.account_id, []):
+            if bucket.plan_id:
+                done.append(f"{bucket.name} (already {bucket.plan_status})")
+                continue
+            try:
+                plan = gateway.member_malware_plan_create(account_id=result.account.account_id, region=region,
+                                                          bucket=bucket.name, role_arn=role_arn(result.account.account_id))  # fmt: skip
+            except GatewayError as error:
+                calls += 1
+                problems.append(f"{bucket.name}: {error.operation}: {error.message}")
+                continue
+            calls += 2
+            plan_record(bucket=bucket, plan=plan)
+            done.append(f"{bucket.name} ({plan.status})")
+        text = "; ".join([*(["Protected: " + ", ".join(done)] if done else []), *problems]) or "No bucket to protect."
+        outcomes[result.account.account_id] = AccountOutcome(ok=not problems, text=text)
+    return outcomes, calls
+
+
 HANDLERS: dict[str, Handler] = {
     Action.INVITE: _handle_invite,
     Action.RESEND: _handle_resend,
@@ -716,6 +754,7 @@ HANDLERS: dict[str, Handler] = {
     Action.ACCEPT: _handle_accept,
     Action.ORG_ADD: _handle_org_add,
     Action.FEATURES: _handle_features,
+    Action.S3_MALWARE: _handle_s3_malware,
 }
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from accounts.models import CoveragePolicy, MemberAccount
+from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import audit_record
 
 Scope = CoveragePolicy.Scope
@@ -123,6 +124,10 @@ def policy_save(*, policy: CoveragePolicy | None = None, data: dict, actor) -> C
         )
         audit_record(actor=actor, verb="policy.create" if creating else "policy.update", target=policy,
                      details=changes)  # fmt: skip
+        if policy.s3_malware_bucket_tags and (creating or "s3_malware_bucket_tags" in changes):
+            # The members' buckets are read only for policies that name bucket tags: read them now, not at the
+            # next hourly inventory.
+            task_send_on_commit("accounts.tasks.s3_inventory_sync")
     return policy
 
 

@@ -97,3 +97,30 @@ def drift_evaluate() -> dict:
 
     result = evaluate()
     return {"pairs": result.pairs, "compliant": result.compliant, "new": result.new, "resolved": result.resolved}
+
+
+# --- Coverage policies: S3 malware protection per bucket tag ------------------------------------------
+
+
+@shared_task(name="accounts.tasks.s3_inventory_sync")
+def s3_inventory_sync() -> dict:
+    """Beat: one inventory task per account whose policy names S3 malware bucket tags."""
+    from accounts.s3_malware import accounts_needing_inventory
+
+    pks = accounts_needing_inventory()
+    for pk in pks:
+        s3_inventory_account.delay(pk)
+    return {"accounts": len(pks)}
+
+
+@shared_task(name="accounts.tasks.s3_inventory_account")
+def s3_inventory_account(account_pk: int) -> dict:
+    """Read one member's buckets, tags and malware protection plans (as the member); idempotent."""
+    from accounts.models import MemberAccount
+    from accounts.s3_malware import s3_inventory_refresh
+
+    account = MemberAccount.objects.filter(pk=account_pk).first()
+    if account is None:
+        return {"account": account_pk, "error": "gone"}
+    result = s3_inventory_refresh(account=account)
+    return {"account": result.account_id, "buckets": result.buckets, "plans": result.plans, "error": result.error}

@@ -1,7 +1,7 @@
 """Drift evaluation at 50,000 accounts × 17 regions (850,000 memberships with protection plans).
 
     GUARDWATCH_ENV=test DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_bench_drift \\
-        .venv/bin/python bench/bench_drift.py [--accounts 50000]
+        .venv/bin/python bench/bench_drift.py [--accounts 50000] [--buckets 4 --database gw_bench_s3malware]
 
 Target (issue 19, "Scale"): policies evaluated for 50,000 accounts × 17 regions in ≤ 60 s of worker time,
 with no AWS call (the evaluation reads the synced Membership and MemberProtection tables). The tables are
@@ -9,7 +9,9 @@ seeded in SQL (generate_series, deterministic): ~94 % of memberships Monitored w
 spread over other statuses, ~2 % of monitored members with S3 off, ~3 % without the EC2 agent and 2.5 % with
 runtime resources whose agent does not report. Four policies, each over every enabled region (850,000 account ×
 region pairs): organisation-wide, an OU, a tag and a list of 1,000 accounts. Three runs: the first (every deviation new, alerts raised), a second with nothing
-changed, a third after 1 % of the plans were switched off.
+changed, a third after 1 % of the plans were switched off. With `--buckets N`, every account also has N S3 buckets
+(half tagged data-class=confidential, 5 % of those without a Malware Protection plan, 1 % with a plan in ERROR) and
+the organisation-wide policy asks for S3 malware protection of confidential buckets.
 Worker time: wall-clock of `drift_evaluate()` in this process, and its CPU time (Postgres works beside it).
 """
 
@@ -88,12 +90,37 @@ def populate(count: int) -> float:
     return time.perf_counter() - started
 
 
-def policies_create(count: int) -> None:
+def buckets_populate(per_account: int) -> float:
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO accounts_s3bucket (account_id, name, region, tags, plan_id, plan_status,
+                   plan_status_reasons, plan_role, checked_at)
+               SELECT a.id, 'b-' || a.id || '-' || b, 'us-east-1',
+                      CASE WHEN b %% 2 = 0 THEN '{"data-class": "confidential"}'::jsonb
+                           ELSE '{"data-class": "public"}'::jsonb END,
+                      CASE WHEN (a.id + b) %% 20 = 0 THEN '' ELSE 'plan-' || a.id || '-' || b END,
+                      CASE WHEN (a.id + b) %% 20 = 0 THEN '' WHEN (a.id + b) %% 100 = 1 THEN 'ERROR' ELSE 'ACTIVE' END,
+                      CASE WHEN (a.id + b) %% 100 = 1
+                           THEN '[{"Code": "ROLE", "Message": "The role cannot read the bucket"}]'::jsonb
+                           ELSE '[]'::jsonb END,
+                      '', now()
+               FROM accounts_memberaccount a CROSS JOIN generate_series(1, %s) AS b""",
+            [per_account],
+        )
+        cursor.execute("VACUUM ANALYZE accounts_s3bucket")
+    return time.perf_counter() - started
+
+
+def policies_create(count: int, *, bucket_tags: bool = False) -> None:
     from accounts.models import CoveragePolicy, MemberAccount
 
     Scope = CoveragePolicy.Scope
     CoveragePolicy.objects.create(name="organisation", scope=Scope.ORGANISATION, plans=list(PLANS),
-                                  runtime_agents=["EKS_ADDON_MANAGEMENT", "EC2_AGENT_MANAGEMENT"])  # fmt: skip
+                                  runtime_agents=["EKS_ADDON_MANAGEMENT", "EC2_AGENT_MANAGEMENT"],
+                                  s3_malware_bucket_tags=["data-class=confidential"] if bucket_tags else [])  # fmt: skip
     CoveragePolicy.objects.create(name="ou", scope=Scope.OU, scope_value="ou-ab12-00000003",
                                   plans=["s3_data_events", "runtime_monitoring"])  # fmt: skip
     CoveragePolicy.objects.create(name="sandbox", scope=Scope.TAG, scope_value="sandbox",
@@ -127,17 +154,22 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--accounts", type=int, default=50000)
+    parser.add_argument("--buckets", type=int, default=0, help="S3 buckets per account (0: none)")
+    parser.add_argument("--database", default="gw_bench_drift")
     args = parser.parse_args()
-    setup_django("gw_bench_drift")
+    setup_django(args.database)
     with fresh_database():
         from django.db import connection
 
         seconds = populate(args.accounts)
-        policies_create(args.accounts)
-        from accounts.models import MemberProtection, Membership
+        if args.buckets:
+            seconds += buckets_populate(args.buckets)
+        policies_create(args.accounts, bucket_tags=bool(args.buckets))
+        from accounts.models import MemberProtection, Membership, S3Bucket
 
         print(f"\n{args.accounts:,} accounts × 17 regions: {Membership.objects.count():,} memberships, "
-              f"{MemberProtection.objects.count():,} protection rows (seeded in {seconds:.1f} s)\n")  # fmt: skip
+              f"{MemberProtection.objects.count():,} protection rows, {S3Bucket.objects.count():,} S3 buckets "
+              f"(seeded in {seconds:.1f} s)\n")  # fmt: skip
         print(
             "| run | pairs | deviations | new | resolved | alerts | compliant | wall | CPU (this process) | load (1/5/15) |"
         )

@@ -71,3 +71,19 @@ def invalid_parameter(path: str, detail: str = "") -> BadRequest:
 def detector_not_owned() -> BadRequest:
     """GuardDuty's answer to a detector id that is not the caller's in this region."""
     return BadRequest("The request is rejected because the input detectorId is not owned by the current account.")
+
+
+class Conflict(SimulatorError):
+    """HTTP 409 ConflictException (botocore guardduty model: CreateMalwareProtectionPlan's errors)."""
+
+    status = 409
+    code = "ConflictException"
+    type = "ConflictException"
+
+
+class ResourceNotFound(SimulatorError):
+    """HTTP 404 ResourceNotFoundException (botocore guardduty model: Get/Update/DeleteMalwareProtectionPlan)."""
+
+    status = 404
+    code = "ResourceNotFoundException"
+    type = "ResourceNotFoundException"

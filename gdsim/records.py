@@ -139,6 +139,24 @@ class Account:
     state: str = "ACTIVE"
     # The organizational unit holding the account (`ou-…`); None: directly under the organization's root.
     parent_id: str | None = None
+    # S3 buckets the account owns (name -> {"region": …, "tags": {…}}): what GuardDuty checks a Malware Protection
+    # plan's bucket against (ownership, region). The simulator serves no S3 API; tests and scenarios set them.
+    s3_buckets: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class MalwareProtectionPlan:
+    """A GuardDuty Malware Protection plan for one S3 bucket, kept by the account (and region) that created it."""
+
+    plan_id: str
+    bucket_name: str
+    role: str
+    created_at: str
+    object_prefixes: list[str] = field(default_factory=list)
+    tagging: str = "DISABLED"
+    status: str = "ACTIVE"  # ACTIVE | WARNING | ERROR (botocore enum MalwareProtectionPlanStatus)
+    status_reasons: list[dict[str, str]] = field(default_factory=list)  # [{"Code": …, "Message": …}]
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -154,6 +172,7 @@ class AccountRegion:
     filters: dict[str, SavedFilter] = field(default_factory=dict)
     organization: OrganizationConfiguration = field(default_factory=OrganizationConfiguration)
     detector_generation: int = 0
+    malware_plans: dict[str, MalwareProtectionPlan] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for persistence."""
@@ -172,4 +191,5 @@ class AccountRegion:
             filters={key: SavedFilter(**value) for key, value in data.get("filters", {}).items()},
             organization=OrganizationConfiguration(**data.get("organization", {})),
             detector_generation=data.get("detector_generation", 0),
+            malware_plans={key: MalwareProtectionPlan(**value) for key, value in data.get("malware_plans", {}).items()},
         )

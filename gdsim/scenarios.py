@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import relationships
-from .records import SavedFilter, iso, parse_iso
+from .records import MalwareProtectionPlan, SavedFilter, iso, parse_iso
 
 if TYPE_CHECKING:
     from .state import SimulatorState
@@ -105,6 +105,7 @@ def build_demo(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
     for region in REGIONS:
         state.delegated_admins[region] = ADMIN_ACCOUNT
     _save_filters(state)
+    _seed_buckets(state, members)
 
     # Findings span the last 90 days, so build them at the anchor (the clock held there).
     state.set_clock(anchor)
@@ -128,6 +129,37 @@ def build_demo(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
     return {"scenario": "demo", "admin": ADMIN_ACCOUNT, "management_account": MANAGEMENT_ACCOUNT,
             "regions": list(REGIONS), "members": len(members), "statuses": statuses,
             "findings": state.finding_count(), "generated": finding_total}
+
+
+# A few members' S3 buckets (bucket -> region, tags, plan status or None) for S3 malware protection per bucket tag:
+# confidential buckets without a plan, one protected, one whose plan is in ERROR (GuardDuty's status reason for a
+# scanning role that lost its permissions: the code is the simulator's own, the docs name no codes), and a public one
+# no policy asks for. No draw from the random stream (it would move every finding id that follows).
+_BUCKETS = {
+    0: {"payments-prod-statements": ("us-east-1", {"data-class": "confidential", "team": "payments"}, None),
+        "payments-prod-static-assets": ("us-east-1", {"data-class": "public"}, None)},
+    1: {"payments-staging-kyc-documents": ("us-west-2", {"data-class": "confidential"}, "ERROR")},
+    8: {"data-prod-warehouse-exports": ("eu-west-1", {"data-class": "confidential"}, "ACTIVE"),
+        "data-prod-raw-uploads": ("eu-west-1", {"data-class": "confidential"}, None)},
+}
+
+
+def _seed_buckets(state: SimulatorState, members: list[dict[str, str]]) -> None:
+    for index, buckets in _BUCKETS.items():
+        account_id = members[index]["account_id"]
+        for number, (name, (region, tags, status)) in enumerate(sorted(buckets.items())):
+            state.accounts[account_id].s3_buckets[name] = {"region": region, "tags": dict(tags)}
+            if status is None:
+                continue
+            plan_id = f"{int(account_id):012x}{index:04x}{number:04x}"
+            reasons = [] if status == "ACTIVE" else [{
+                "Code": "S3_BUCKET_ACCESS_DENIED",
+                "Message": "The IAM role does not have the permissions to access the S3 bucket.",
+            }]  # fmt: skip
+            state.scope(account_id, region).malware_plans[plan_id] = MalwareProtectionPlan(
+                plan_id=plan_id, bucket_name=name, created_at=iso(state.now()), tagging="ENABLED", status=status,
+                role=f"arn:aws:iam::{account_id}:role/GuardDutyS3MalwareProtection", status_reasons=reasons,
+            )
 
 
 def _build_relationships(state: SimulatorState, rng: random.Random, members: list[dict[str, str]]) -> None:

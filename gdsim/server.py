@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
-from . import control, ec2, organizations, sts
+from . import control, ec2, organizations, s3, sts
 from .auth import parse_caller
 from .errors import (
     AccessDenied,
@@ -105,6 +105,8 @@ class SimulatorApp:
                 status, headers, body = self._organizations(request)
             elif self._is_ec2(request):
                 status, headers, body = self._ec2(request)
+            elif self._is_s3(request):
+                status, headers, body = self._s3(request)
             elif self._is_sts(request):
                 status, headers, body = self._sts(request)
             else:
@@ -140,6 +142,24 @@ class SimulatorApp:
             return 200, headers, ec2.handle(self.state, account, form)
         except ec2.Ec2Error as error:
             return error.status, headers, ec2.error_body(error)
+
+    @staticmethod
+    def _is_s3(request: Request) -> bool:
+        caller = parse_caller(request.headers.get("authorization"), request.headers.get("host"))
+        return caller is not None and caller.service == "s3"
+
+    def _s3(self, request: Request) -> Response:
+        caller = parse_caller(request.headers.get("authorization"), request.headers.get("host"))
+        account = self.state.account_for_access_key(caller.access_key_id) if caller else None
+        headers = [("Content-Type", "application/xml"), ("x-amz-request-id", uuid.uuid4().hex[:16].upper())]
+        try:
+            with self.state.lock:
+                operation, body = s3.handle(self.state, account, request.method, request.raw_path, request.query)
+        except s3.S3Error as error:
+            self.state.call_counts.record("s3:error", account, caller.region if caller else None)
+            return error.status, headers, s3.error_body(error)
+        self.state.call_counts.record(f"s3:{operation}", account, caller.region if caller else None)
+        return 200, headers, body
 
     @staticmethod
     def _is_sts(request: Request) -> bool:

@@ -22,9 +22,9 @@ from botocore.credentials import RefreshableCredentials
 from botocore.session import get_session
 from django.conf import settings
 
-# The local GuardDuty simulator serves these services on one endpoint (EC2: DescribeRegions only); everything else goes to AWS
-# (or, in tests, to moto).
-SIMULATED_SERVICES = frozenset({"guardduty", "sts", "organizations", "ec2"})
+# The local GuardDuty simulator serves these services on one endpoint (EC2: DescribeRegions only; S3: a member's bucket
+# list, locations and tags, path-style); everything else goes to AWS (or, in tests, to moto).
+SIMULATED_SERVICES = frozenset({"guardduty", "sts", "organizations", "ec2", "s3"})
 
 _local = threading.local()
 
@@ -208,7 +208,10 @@ def client(service: str, region: str, *, member_account_id: str | None = None, r
     found = clients.get(key)
     if found is None:
         session = member_session(member_account_id, role_name) if member_account_id else admin_session()
-        found = session.client(service, region_name=region, endpoint_url=key.endpoint_url, config=client_config())
+        config = client_config()
+        if service == "s3" and key.endpoint_url:  # one host serves every bucket: path-style addressing
+            config = config.merge(botocore.config.Config(s3={"addressing_style": "path"}))
+        found = session.client(service, region_name=region, endpoint_url=key.endpoint_url, config=config)
         clients[key] = found
     return found
 

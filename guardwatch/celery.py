@@ -82,6 +82,9 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
         "enabled-regions-discover": ("accounts.tasks.enabled_regions_discover", 3600),
         # Coverage policies: drift from the tables the member and protection syncs keep (no AWS call).
         "drift-evaluate": ("accounts.tasks.drift_evaluate", settings.GUARDWATCH_MEMBER_SYNC_MINUTES * 60),
+        # S3 malware protection per bucket tag: members' buckets and plans, read as each member (hourly: buckets
+        # and their tags change slowly, and each bucket costs two S3 calls).
+        "s3-inventory-sync": ("accounts.tasks.s3_inventory_sync", 3600),
         "findings-pull-sync": (
             "findings.tasks.findings_sync_all_regions",
             settings.GUARDWATCH_FINDINGS_SYNC_MINUTES * 60,

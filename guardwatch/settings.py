@@ -9,6 +9,7 @@ A bad value fails loudly at start-up with the variable's name, never silently fa
 """
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -533,6 +534,14 @@ if GUARDWATCH_ADMIN_ROLE_ARN and not GUARDWATCH_ADMIN_ROLE_ARN.startswith("arn:a
 # (its simulator lets the administrator assume it in every member account), so "Accept on member's behalf"
 # takes an added member to Monitored in one click; elsewhere it is off until set.
 GUARDWATCH_MEMBER_ROLE_NAME = env_get("GUARDWATCH_MEMBER_ROLE_NAME", "GuardWatchMember" if DEMO else "")
+# GuardDuty Malware Protection for S3 needs, in the account that owns each bucket, an IAM role GuardDuty assumes to
+# scan (and tag) its objects ("Create or update IAM role policy", GuardDuty User Guide); a fix creates each plan with
+# arn:<partition>:iam::<bucket's account>:role/<this name>. Empty: the drift page names the deviation but no fix.
+GUARDWATCH_S3_MALWARE_ROLE_NAME = env_get(
+    "GUARDWATCH_S3_MALWARE_ROLE_NAME", "GuardDutyS3MalwareProtection" if DEMO else ""
+)
+if GUARDWATCH_S3_MALWARE_ROLE_NAME and not re.fullmatch(r"[\w+=,.@-]{1,64}", GUARDWATCH_S3_MALWARE_ROLE_NAME):
+    raise ImproperlyConfigured("GUARDWATCH_S3_MALWARE_ROLE_NAME must be an IAM role name (letters, digits, +=,.@_-).")
 # The demo's embedded default is the local simulator that `manage.py demo` starts.
 # botocore retry mode: adaptive (default) also rate-limits the client after throttling; standard only
 # backs off. Tests that inject random (not rate-driven) throttling run subprocesses with standard.

@@ -162,6 +162,8 @@ def celery_worker_process(django_db_setup, django_db_blocker, simulator_server, 
     env["GUARDWATCH_NOTIFY_CA_FILE"] = str(test_pki.ca_file)  # the worker trusts the https receivers too
     # As in the demo: "Accept on member's behalf" assumes this role (the simulator grants any role name).
     env.setdefault("GUARDWATCH_MEMBER_ROLE_NAME", "GuardWatchMember")
+    # As in the demo: the role GuardDuty assumes in a member account to scan a bucket's objects (S3 malware fixes).
+    env.setdefault("GUARDWATCH_S3_MALWARE_ROLE_NAME", "GuardDutyS3MalwareProtection")
     proc = celery_worker_start(queues=queue_names(), hostname=f"test-{os.getpid()}", env=env, log_name="celery-worker.log")
     yield proc
     celery_worker_stop(proc)

@@ -65,6 +65,8 @@ TASK_QUEUES = {
     "accounts.tasks.organization_refresh": "syncs",
     "accounts.tasks.enabled_regions_discover": "syncs",
     "accounts.tasks.drift_evaluate": "syncs",
+    "accounts.tasks.s3_inventory_sync": "syncs",
+    "accounts.tasks.s3_inventory_account": "syncs",
     "findings.tasks.findings_sync_all_regions": "syncs",
     "findings.tasks.findings_sync_region": "syncs",
     "findings.tasks.findings_sync_recover": "syncs",

@@ -23,6 +23,10 @@ SERVICES = ("guardduty", "sts", "organizations", "s3", "ec2")
 # STS API reference, GetCallerIdentity: "No permissions are required to perform this operation."
 NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 SERVICE_LINKED = {"guardduty.amazonaws.com", "malware-protection.guardduty.amazonaws.com"}
+# Operations whose IAM action has another name (Service Authorization Reference, Amazon S3).
+IAM_ACTION_NAMES = {"s3:ListBuckets": "s3:ListAllMyBuckets"}
+# Permissions that are no API call: creating a service-linked role, handing a role to a service.
+NOT_CALLS = {"iam:CreateServiceLinkedRole", "iam:PassRole"}
 
 
 def operations_by_method() -> dict[str, str]:
@@ -33,7 +37,8 @@ def operations_by_method() -> dict[str, str]:
         model = session.get_service_model(service)
         for operation in model.operation_names:
             method = xform_name(operation)
-            found[method] = "?" if method in found else f"{service}:{operation}"
+            action = f"{service}:{operation}"
+            found[method] = "?" if method in found else IAM_ACTION_NAMES.get(action, action)
     return found
 
 
@@ -65,8 +70,9 @@ def product_calls() -> tuple[set[str], set[str]]:
             if path == ROOT / "accounts" / "gateway.py":
                 for function in (n for n in tree.body if isinstance(n, ast.FunctionDef)):
                     reaches_member = any(
-                        isinstance(c, ast.Call) and getattr(c.func, "id", "") == "_client"
-                        and (len(c.args) == 2 or any(k.arg == "member_account_id" for k in c.keywords))
+                        isinstance(c, ast.Call) and getattr(c.func, "id", getattr(c.func, "attr", "")) in ("_client", "client")
+                        and (len(c.args) == 2 and getattr(c.func, "id", "") == "_client"
+                             or any(k.arg == "member_account_id" for k in c.keywords))
                         for c in ast.walk(function)
                     )  # fmt: skip
                     if reaches_member:
@@ -95,7 +101,7 @@ def test_the_three_policies_are_documented():
 def test_every_call_the_product_makes_is_allowed_and_every_allowed_call_is_made():
     every, _as_member = product_calls()
     policies = documented_policies()
-    allowed = set().union(*(actions(statements) for statements in policies.values())) - {"iam:CreateServiceLinkedRole"}
+    allowed = set().union(*(actions(statements) for statements in policies.values())) - NOT_CALLS
     assert len(every) >= 20
     assert "?" not in every, "a call whose service cannot be told from its name: name it differently"
     assert sorted(every - NEEDS_NO_PERMISSION - allowed) == [], "called but not allowed: AWS would refuse it"
@@ -105,8 +111,20 @@ def test_every_call_the_product_makes_is_allowed_and_every_allowed_call_is_made(
 def test_the_member_role_allows_exactly_what_guardwatch_does_as_a_member():
     _every, as_member = product_calls()
     assert as_member == {"guardduty:ListDetectors", "guardduty:CreateDetector", "guardduty:ListInvitations",
-                         "guardduty:AcceptAdministratorInvitation"}  # fmt: skip
-    assert actions(documented_policies()["member"]) - {"iam:CreateServiceLinkedRole"} == as_member
+                         "guardduty:AcceptAdministratorInvitation", "guardduty:ListMalwareProtectionPlans",
+                         "guardduty:GetMalwareProtectionPlan", "guardduty:CreateMalwareProtectionPlan",
+                         "s3:ListAllMyBuckets", "s3:GetBucketLocation", "s3:GetBucketTagging"}  # fmt: skip
+    assert actions(documented_policies()["member"]) - NOT_CALLS == as_member
+
+
+def test_whoever_creates_malware_protection_plans_may_pass_only_the_scanning_role_to_guardduty():
+    for name, statements in documented_policies().items():
+        if "guardduty:CreateMalwareProtectionPlan" not in actions(statements):
+            continue
+        (passing,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+        assert passing["Resource"].endswith(":role/GuardDutyS3MalwareProtection"), name
+        assert passing["Condition"]["StringEquals"]["iam:PassedToService"] == (
+            "malware-protection-plan.guardduty.amazonaws.com")  # fmt: skip
 
 
 def test_whoever_creates_a_detector_may_create_guardduty_s_service_linked_roles():

@@ -29,7 +29,7 @@ KINDS = {
         "findings.tasks.findings_ids_compare_all_regions", "findings.tasks.findings_ids_compare_region",
         "findings.tasks.findings_ledger_all_regions", "findings.tasks.findings_ledger_region",
         "findings.tasks.findings_push_confirm", "triage.tasks.suppression_filters_import",
-        "accounts.tasks.drift_evaluate",
+        "accounts.tasks.drift_evaluate", "accounts.tasks.s3_inventory_sync", "accounts.tasks.s3_inventory_account",
     },
     "members": {"accounts.tasks.member_operation_run", "accounts.tasks.member_invitations_verify"},
     "reports": {"findings.tasks.findings_figures_refresh", "findings.tasks.findings_report_snapshot",

@@ -50,3 +50,25 @@ def test_reset_clears_the_saved_state(tmp_path):
     reopened = SimulatorState(persist_path=path)
     assert reopened.finding_count() == 0
     reopened.close()
+
+
+def test_buckets_and_malware_protection_plans_survive_a_restart(tmp_path):
+    path = tmp_path / "gdsim.sqlite3"
+    first = SimulatorState(seed=3, persist_path=path, strict_responses=True, now=START)
+    first.register_account(MEMBER, "m@example.com")
+    first.accounts[MEMBER].s3_buckets["payroll-exports"] = {"region": REGION, "tags": {"data-class": "confidential"}}
+    with SimulatorServer(first) as server:
+        plan_id = _client(server, MEMBER).create_malware_protection_plan(
+            Role=f"arn:aws:iam::{MEMBER}:role/GuardDutyS3MalwareProtection",
+            ProtectedResource={"S3Bucket": {"BucketName": "payroll-exports"}},
+        )["MalwareProtectionPlanId"]
+    first.close()
+
+    second = SimulatorState(persist_path=path, strict_responses=True)
+    with SimulatorServer(second) as server:
+        plan = _client(server, MEMBER).get_malware_protection_plan(MalwareProtectionPlanId=plan_id)
+        tags = boto3.client("s3", endpoint_url=server.endpoint_url, region_name=REGION,
+                            **credentials_for(MEMBER)).get_bucket_tagging(Bucket="payroll-exports")["TagSet"]  # fmt: skip
+    second.close()
+    assert (plan["ProtectedResource"]["S3Bucket"]["BucketName"], plan["Status"]) == ("payroll-exports", "ACTIVE")
+    assert tags == [{"Key": "data-class", "Value": "confidential"}]
