@@ -127,6 +127,9 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
         "notifications-digests": ("notifications.tasks.digests_send", 5 * 60),
         "notifications-retry-due": ("notifications.tasks.deliveries_retry_due", 60),
         "notifications-overdue": ("notifications.tasks.overdue_findings_publish", 5 * 60),
+        # Owner routing and SLA: teams' daily digests (each at its own hour), escalation steps that fell due.
+        "notifications-team-digests": ("notifications.tasks.team_digests_send", 15 * 60),
+        "notifications-sla-escalations": ("notifications.tasks.sla_escalations_run", 5 * 60),
     }
     # Every entry, whether or not autodiscovery has imported its module in this process yet: beat
     # only sends task names, and filtering on `sender.tasks` dropped entries when the app finalized

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from notifications import events, services
+from notifications import escalation, events, owners, services
 
 
 @shared_task(name="notifications.tasks.delivery_send")
@@ -39,3 +39,21 @@ def digests_send() -> int:
 def overdue_findings_publish() -> int:
     """Beat, every 5 minutes: notify rules about findings whose triage SLA just ran out."""
     return events.overdue_findings_publish()
+
+
+@shared_task(name="notifications.tasks.team_digests_send")
+def team_digests_send() -> int:
+    """Beat, every 15 minutes: each team whose digest hour has come gets its daily digest (once a day)."""
+    return owners.team_digests_send()
+
+
+@shared_task(name="notifications.tasks.sla_escalations_run")
+def sla_escalations_run() -> int:
+    """Beat, every 5 minutes: take the SLA escalation steps that fell due (each once per finding)."""
+    return escalation.sla_escalations_run()
+
+
+@shared_task(name="notifications.tasks.escalation_notify")
+def escalation_notify(escalation_id: int) -> str | None:
+    """Email one escalation step's recipients; a failed send is queued again by the next escalation run."""
+    return escalation.escalation_notify(escalation_id=escalation_id)

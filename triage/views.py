@@ -95,8 +95,9 @@ def list_rows(findings: list, *, now) -> list[dict]:
     `{% url %}` cost more than the rest of a row's rendering together, and a page has 50 to 200 rows."""
     detail = reverse("triage:detail", args=[0]).removesuffix("0/")
     rows = []
+    hours = sla.sla_hours()
     for f in findings:
-        due = sla.sla_due(f)
+        due = sla.sla_due(f, hours=hours)
         last_seen = timezone.localtime(f.last_seen) if f.last_seen else None
         rows.append({
             "finding": f,
