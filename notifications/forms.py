@@ -240,7 +240,7 @@ class RoutingRuleForm(forms.Form):
     name = forms.CharField(max_length=100)
     enabled = forms.BooleanField(required=False, initial=True)
     target = forms.ChoiceField(
-        choices=RoutingRule.Target.choices, initial=RoutingRule.Target.DESTINATION, label="Send to",
+        choices=RoutingRule.Target.choices, initial=RoutingRule.Target.DESTINATION, label="Send to", required=False,
         help_text="The owning team's destinations: the teams owning the finding's account (team scope, OU or "
         "owner tag) each get it at the destinations set under Teams. A finding no team owns, or whose teams "
         "have no enabled destination, goes to the destination below (the fallback).",
@@ -297,6 +297,7 @@ class RoutingRuleForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        data["target"] = data.get("target") or RoutingRule.Target.DESTINATION  # forms and scripts predating it
         if (
             data.get("target") == RoutingRule.Target.OWNING_TEAM
             and data.get("throttle") == RoutingRule.Throttle.DIGEST
