@@ -26,6 +26,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from accounts.teams import finding_owners
 from findings import selectors as findings_selectors
 from findings import sla
 from findings.models import TriageStatus
@@ -196,6 +197,7 @@ def finding_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "chart": selectors.occurrences_chart(finding=finding),
         "console_url": detail.console_url(finding),
         "due": sla.sla_due(finding),
+        "owners": finding_owners(findings=[finding])[finding.pk],
         "now": timezone.now(),
         "can_triage": can(request.user, "triage_findings"),
         "triage_statuses": TriageStatus.choices,

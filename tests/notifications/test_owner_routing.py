@@ -208,3 +208,14 @@ def test_a_team_digest_waits_for_its_hour(payments_digest):
     early = finding.last_synced_at.replace(hour=7, minute=50) + timedelta(days=1)
     assert team_digests_send(now=early) == 0
     assert team_digests_send(now=early + timedelta(minutes=15)) == 1
+
+
+def test_the_finding_page_names_its_owning_teams(teams, client_for):
+    owned = stored(account=SHOP, seed=1)
+    unowned = stored(account=NOBODY, seed=2)
+    client = client_for("analyst")
+    assert (
+        "owned by <strong>Data</strong>, <strong>Shop</strong>"
+        in client.get(f"/findings/{owned.pk}/").content.decode()
+    )
+    assert "no owning team" in client.get(f"/findings/{unowned.pk}/").content.decode()
