@@ -64,21 +64,19 @@ def _cache_key() -> str:
 def sla_policy() -> Sla:
     """The SLA in force: the saved policy (cached under the SLA data version a save bumps) or the defaults.
 
-    An unsaved policy is not cached, so the defaults follow GUARDWATCH_SLA_HOURS as configured.
+    Without a saved policy the cache holds only "none saved", so the defaults follow GUARDWATCH_SLA_HOURS.
     """
     key = None
     with contextlib.suppress(Exception):  # a cache outage: read the database
         key = _cache_key()
         found = cache.get(key)
         if found is not None:
-            return Sla(**found)
+            return _defaults() if found.get("absent") else Sla(**found)
     row = SlaPolicy.objects.filter(pk=1).first()
-    if row is None:
-        return _defaults()
-    policy = _from_row(row)
+    policy = _defaults() if row is None else _from_row(row)
     if key is not None:
         with contextlib.suppress(Exception):
-            cache.set(key, asdict(policy), 3600)
+            cache.set(key, {"absent": True} if row is None else asdict(policy), 3600)
     return policy
 
 

@@ -198,6 +198,7 @@ def test_a_team_digest_lists_its_new_findings_above_its_severity_once_a_day(paym
 
     [message] = mail.outbox
     assert message.to == ["payments@example.com"]
+    assert message.subject == "GuardWatch daily digest for Payments: 1 finding"
     assert high.title in message.body
     assert low.title not in message.body and others.arn not in message.body
     assert team_digests_send(now=morning + timedelta(hours=2)) == 0  # today's digest went out already
