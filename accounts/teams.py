@@ -56,8 +56,8 @@ def team_account_ids(*, teams: Sequence[Team]) -> frozenset[str]:
 
 
 def team_slug(name: str) -> str:
-    """How an owner tag's value names a team: `Payments Core`, `payments-core` and `payments core` are one."""
-    return slugify(name)
+    """How an owner tag's value names a team: `Payments Core`, `payments-core` and `PAYMENTS_CORE` are one."""
+    return slugify(name.replace("_", " "))
 
 
 def _owner_tag_values(tags: Iterable[str]) -> set[str]:

@@ -35,7 +35,7 @@ def teams(db):
     MemberAccount.objects.create(account_id=PAYMENTS, email="p@example.com", tags=["owner=Payments Core"])
     MemberAccount.objects.create(account_id=SHOP, email="s@example.com", organizational_unit="ou-shop-12345678",
                                  tags=["env=prod"])  # fmt: skip
-    MemberAccount.objects.create(account_id=LOOSE, email="l@example.com", tags=["squad=payments-core"])
+    MemberAccount.objects.create(account_id=LOOSE, email="l@example.com", tags=["squad=PAYMENTS_CORE"])
     return {
         "payments": Team.objects.create(name="Payments", account_ids=[PAYMENTS]),
         "shop": Team.objects.create(name="Shop", organizational_units=["ou-shop-12345678"]),
@@ -220,3 +220,17 @@ def test_the_finding_page_names_its_owning_teams(teams, client_for):
         in client.get(f"/findings/{owned.pk}/").content.decode()
     )
     assert "no owning team" in client.get(f"/findings/{unowned.pk}/").content.decode()
+
+
+def test_a_digest_hour_or_severity_out_of_range_is_refused_before_anything_is_saved(teams, fast_notify):
+    from django.core.exceptions import ValidationError
+
+    hook = webhook_make("http://127.0.0.1:9/hook")
+    for hour, band, message in (
+        (24, "high", "from 0 to 23"),
+        (8, "urgent", "one of low, medium, high, critical"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            team_routing_save(team=teams["shop"], destinations=[hook], digest_enabled=True, digest_hour=hour,
+                              digest_min_band=band, actor=None)  # fmt: skip
+    assert not TeamRouting.objects.exists()
