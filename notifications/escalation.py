@@ -9,8 +9,8 @@ Steps, in order (timing from `findings.sla.sla_policy()`, set on the SLA page):
 A step is taken at most once per finding: its `SlaEscalation` row (unique per finding and step) is the
 claim, inserted with the finding row locked, so retries and two beat runs at once take it once. A
 finding no longer open (Resolved, False positive, Accepted risk, Suppressed) or archived is not escalated.
-Only findings whose last step fell due within `LOOKBACK` (or is still to come) are escalated: a step
-missed while beat was down is taken late and in order, and switching escalation on does not mail the backlog.
+Only steps that fell due within `LOOKBACK` (a day) are taken, in order when several did: switching escalation
+on, or beat coming back after days, does not mail the backlog.
 Each step is written to the finding's timeline.
 """
 
@@ -57,14 +57,13 @@ def step_offset(policy: Sla, band: str, step: str) -> timedelta:
 
 def _due_findings(*, policy: Sla, band: str, step: str, now: datetime) -> list[Finding]:
     offset = step_offset(policy, band, step)
-    # Findings whose last step fell due within LOOKBACK, or is still to come: a step missed while beat was
-    # down is taken late (in order), a backlog older than that is left alone.
-    oldest = now - step_offset(policy, band, EscalationStep.MANAGER) - LOOKBACK
+    # Steps that fell due within LOOKBACK: a run missed (a worker restart) costs nothing, and an older
+    # backlog (escalation switched on, beat down for days) is not mailed all at once.
     taken = SlaEscalation.objects.filter(finding=OuterRef("pk"), step=step)
     rows = (
         Finding.objects.filter(
             severity_band=band, status__in=OPEN_STATUSES, archived=False,
-            created_at__gt=oldest, created_at__lte=now - offset,
+            created_at__gt=now - offset - LOOKBACK, created_at__lte=now - offset,
         )
         .filter(~Exists(taken))
         .select_related("assignee")

@@ -96,11 +96,24 @@ def test_escalation_warns_the_assignee_then_the_owning_team_then_its_manager(own
     assert sla_escalations_run(now=at(finding, 48.2)) == 0 and len(mails_sent()) == 2  # each step once
 
 
+def manager_after_one_hour():
+    sla_policy_save(hours={"critical": 4, "high": 24, "medium": 168, "low": 720}, warn_percent=75,
+                    manager_after_hours=1, escalation_enabled=True, actor=None)  # fmt: skip
+
+
 @pytest.mark.django_db
-def test_a_finding_past_every_step_at_once_escalates_in_order(owned):
+def test_steps_that_fell_due_together_are_taken_in_order(owned):
+    manager_after_one_hour()
     finding = owned["finding"]
-    assert sla_escalations_run(now=at(finding, 48.5)) == 3
+    assert sla_escalations_run(now=at(finding, 25.5)) == 3  # warning at 18 h, breach at 24 h, manager at 25 h
     assert escalation_timeline(finding) == ["warning", "breach", "manager"]
+
+
+@pytest.mark.django_db
+def test_steps_missed_by_more_than_a_day_are_skipped_not_mailed_late(owned):
+    finding = owned["finding"]
+    assert sla_escalations_run(now=at(finding, 48.5)) == 1  # the warning (18 h) and breach (24 h) are too old
+    assert escalation_timeline(finding) == ["manager"]
 
 
 @pytest.mark.django_db
@@ -115,9 +128,10 @@ def test_a_resolved_finding_is_not_escalated(owned):
 def test_an_unassigned_finding_says_so_in_its_timeline_and_every_manager_hears_when_the_team_has_none(
     fast_notify,
 ):
+    manager_after_one_hour()
     person("mia", Role.MANAGER, "mia@example.com")
     finding = stored(account="999999999999")  # no team owns it
-    assert sla_escalations_run(now=at(finding, 48.5)) == 3
+    assert sla_escalations_run(now=at(finding, 25.5)) == 3
     bodies = list(
         FindingEvent.objects.filter(finding=finding, kind="escalation").values_list("body", flat=True)
     )
@@ -136,6 +150,7 @@ def test_escalation_can_be_switched_off(owned, admin):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_runs_take_each_step_once(owned):
+    manager_after_one_hour()
     finding = owned["finding"]
     start = threading.Barrier(2)
     results: list[int] = []
@@ -143,7 +158,7 @@ def test_two_concurrent_runs_take_each_step_once(owned):
     def run():
         try:
             start.wait(timeout=10)
-            results.append(sla_escalations_run(now=at(finding, 48.5)))
+            results.append(sla_escalations_run(now=at(finding, 25.5)))
         finally:
             connection.close()
 
@@ -223,7 +238,7 @@ def test_only_admins_edit_the_sla(client_for):
 
 @pytest.mark.django_db
 def test_a_backlog_older_than_the_last_step_and_a_day_is_left_alone(owned):
-    assert sla_escalations_run(now=at(owned["finding"], 24 + 24 + 24 + 1)) == 0
+    assert sla_escalations_run(now=at(owned["finding"], 48 + 24 + 1)) == 0
 
 
 @pytest.mark.django_db
