@@ -85,9 +85,19 @@ def account_owners(*, account_ids: Iterable[str]) -> dict[str, list[Team]]:
     teams = list(Team.objects.order_by("name"))
     if not teams:
         return {a: [] for a in ids}
-    by_slug: dict[str, list[Team]] = {}
-    for team in teams:
-        by_slug.setdefault(team_slug(team.name), []).append(team)
+    # Each rule kind as a lookup table (value -> team positions), so a long list costs no teams × accounts walk.
+    by_slug: dict[str, set[int]] = {}
+    by_account: dict[str, set[int]] = {}
+    by_ou: dict[str, set[int]] = {}
+    by_tag: dict[str, set[int]] = {}
+    for position, team in enumerate(teams):
+        by_slug.setdefault(team_slug(team.name), set()).add(position)
+        for account in team.account_ids:
+            by_account.setdefault(account, set()).add(position)
+        for ou in team.organizational_units:
+            by_ou.setdefault(ou, set()).add(position)
+        for tag in team.tags:
+            by_tag.setdefault(tag, set()).add(position)
     accounts = {
         account_id: (ou, tags or [])
         for account_id, ou, tags in MemberAccount.objects.filter(account_id__in=ids).values_list(
@@ -97,15 +107,14 @@ def account_owners(*, account_ids: Iterable[str]) -> dict[str, list[Team]]:
     owners: dict[str, list[Team]] = {}
     for account_id in ids:
         ou, tags = accounts.get(account_id, ("", []))
-        named = {team.pk for slug in _owner_tag_values(tags) for team in by_slug.get(slug, [])}
-        owners[account_id] = [
-            team
-            for team in teams
-            if team.pk in named
-            or account_id in team.account_ids
-            or (ou and ou in team.organizational_units)
-            or any(tag in team.tags for tag in tags)
-        ]
+        found = set(by_account.get(account_id, ()))
+        if ou:
+            found |= by_ou.get(ou, set())
+        for tag in tags:
+            found |= by_tag.get(tag, set())
+        for slug in _owner_tag_values(tags):
+            found |= by_slug.get(slug, set())
+        owners[account_id] = [teams[position] for position in sorted(found)]  # in name order
     return owners
 
 

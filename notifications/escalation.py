@@ -33,7 +33,7 @@ from findings.models import OPEN_STATUSES, Finding, FindingEvent
 from findings.sla import Sla, sla_policy
 from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.roles import Role
-from notifications.events import deliveries_enqueue, event_for_finding
+from notifications.events import FINDING_FIELDS, deliveries_enqueue, event_for_finding
 from notifications.models import ESCALATION_ORDER, Delivery, EscalationStep, EventKind, SlaEscalation
 from notifications.selectors import account_team_destinations
 
@@ -67,6 +67,7 @@ def _due_findings(*, policy: Sla, band: str, step: str, now: datetime) -> list[F
         )
         .filter(~Exists(taken))
         .select_related("assignee")
+        .only(*FINDING_FIELDS, "created_at", "status", "assignee__username", "assignee__email")
         .order_by("created_at", "id")
     )  # fmt: skip
     return list(rows[:BATCH])

@@ -72,7 +72,8 @@ def finding_snapshot(*, finding_id: int | None, values: dict[str, Any]) -> dict[
     }
 
 
-_FINDING_FIELDS = ("id", "arn", "finding_id", "title", "type", "severity", "severity_band", "account_id",
+# What an event snapshot reads from a finding (callers loading findings to publish pass these to `.only()`).
+FINDING_FIELDS = _FINDING_FIELDS = ("id", "arn", "finding_id", "title", "type", "severity", "severity_band", "account_id",
                    "region", "count", "updated_at")  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Team
 from guardwatch.core.services import audit_record
-from notifications.events import deliveries_enqueue, event_for_finding
+from notifications.events import FINDING_FIELDS, deliveries_enqueue, event_for_finding
 from notifications.models import BANDS, Delivery, Destination, TeamRouting
 from notifications.selectors import owned_account_ids
 
@@ -105,7 +105,7 @@ def _team_digest_make(*, routing: TeamRouting, accounts: set[str], now: datetime
         rows = Finding.objects.filter(
             Q(first_synced_at__gt=since) | Q(last_synced_at__gt=since),
             account_id__in=sorted(accounts), severity__gte=low, archived=False,
-        ).order_by("-severity", "-id")  # fmt: skip
+        ).only(*FINDING_FIELDS, "first_synced_at").order_by("-severity", "-id")  # fmt: skip
         total = rows.count()
         if not total:
             return []
