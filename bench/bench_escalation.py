@@ -1,4 +1,4 @@
-"""Owner routing and SLA escalation at a million findings over 5,000 accounts and 50 teams.
+"""Owner routing and SLA escalation at a million findings (BENCH_FINDINGS) over 5,000 accounts and 50 teams.
 
 Measures `finding_owners` for a page of 200 findings (p50/p95 of 20 calls, its query count), the SLA
 escalation beat (`sla_escalations_run`) at the seeded store's "now": the first runs, which take every step
@@ -104,7 +104,7 @@ def main() -> None:
     uptime_end = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     lines = [
         BEGIN,
-        "## Owner routing and SLA escalation at a million findings (`bench/bench_escalation.py`, issue 20 points 2, 4)",
+        f"## Owner routing and SLA escalation at {total:,} findings (`bench/bench_escalation.py`, issue 20 points 2, 4)",
         "",
         "Reproduce: `flock /tmp/gw-bench.lock .venv/bin/python bench/bench_escalation.py` (seeds gw_bench_routing"
         + (f": {seed_seconds:.0f} s this time" if seed_seconds else "") + ").",
