@@ -48,7 +48,9 @@ def _world() -> None:
     for n in range(50):
         ids = ACCOUNTS[n * 100 : (n + 1) * 100] if n % 2 == 0 else []
         team, _ = Team.objects.update_or_create(name=f"team-{n}", defaults={"account_ids": ids})
-        destination, _ = Destination.objects.get_or_create(name=f"team-{n} hook", defaults={"kind": "webhook"})
+        destination, _ = Destination.objects.get_or_create(
+            name=f"team-{n} hook", defaults={"kind": "webhook"}
+        )
         routing, _ = TeamRouting.objects.update_or_create(
             team=team, defaults={"digest_enabled": True, "digest_hour": 8, "digest_min_band": "high",
                                  "digest_last_sent_at": None},
@@ -98,7 +100,9 @@ def main() -> None:
         if not taken:
             break
     steps = {s: SlaEscalation.objects.filter(step=s).count() for s in ("warning", "breach", "manager")}
-    digest_ms, digests = _timed(lambda: owners.team_digests_send(now=seed_findings.NOW.replace(hour=8, minute=5)))
+    digest_ms, digests = _timed(
+        lambda: owners.team_digests_send(now=seed_findings.NOW.replace(hour=8, minute=5))
+    )
     digest_rows = Delivery.objects.filter(kind="digest")
     listed = sum(len(d.payload["events"]) for d in digest_rows)
     uptime_end = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
@@ -107,7 +111,8 @@ def main() -> None:
         f"## Owner routing and SLA escalation at {total:,} findings (`bench/bench_escalation.py`, issue 20 points 2, 4)",
         "",
         "Reproduce: `flock /tmp/gw-bench.lock .venv/bin/python bench/bench_escalation.py` (seeds gw_bench_routing"
-        + (f": {seed_seconds:.0f} s this time" if seed_seconds else "") + ").",
+        + (f": {seed_seconds:.0f} s this time" if seed_seconds else "")
+        + ").",
         "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {total:,} findings (70 % open, created"
         " over 90 days) over 5,000 accounts and 50 teams (25 by listed ids, 25 by `owner=` tags), default SLA."
