@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.cache import cache
@@ -15,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
+from django.utils.text import slugify
 
 from accounts.csvimport import account_id_normalize
 from accounts.models import MemberAccount, ScopedUser, Team, TeamMembership
@@ -48,6 +50,83 @@ def team_account_ids(*, teams: Sequence[Team]) -> frozenset[str]:
     if rules is not None:
         ids.update(MemberAccount.objects.filter(rules).values_list("account_id", flat=True))
     return frozenset(ids)
+
+
+# --- Owners: which teams own an account (and so a finding of it) ----------------------------------
+
+
+def team_slug(name: str) -> str:
+    """How an owner tag's value names a team: `Payments Core`, `payments-core` and `PAYMENTS_CORE` are one."""
+    return slugify(name.replace("_", " "))
+
+
+def _owner_tag_values(tags: Iterable[str]) -> set[str]:
+    """The slugs named by an account's owner tags (`owner=payments`, keys in GUARDWATCH_OWNER_TAG_KEYS)."""
+    keys = {key.lower() for key in settings.GUARDWATCH_OWNER_TAG_KEYS}
+    found = set()
+    for tag in tags or ():
+        key, sep, value = str(tag).partition("=")
+        if sep and key.strip().lower() in keys and value.strip():
+            found.add(team_slug(value.strip()))
+    return found
+
+
+def account_owners(*, account_ids: Iterable[str]) -> dict[str, list[Team]]:
+    """The teams owning each account id (by name), for any number of ids in two queries.
+
+    A team owns an account when its scope covers it (a listed id, the account's Organizations OU, one of its
+    tags as written) or when one of the account's owner tags (keys GUARDWATCH_OWNER_TAG_KEYS, default `owner`
+    and `team`) names the team: the tag's value and the team's name compare as slugs (case, spaces and
+    punctuation aside). An account GuardWatch does not list as a member can still be owned by listed id.
+    """
+    ids = sorted({a for a in account_ids if a})
+    if not ids:
+        return {}
+    teams = list(Team.objects.order_by("name"))
+    if not teams:
+        return {a: [] for a in ids}
+    # Each rule kind as a lookup table (value -> team positions), so a long list costs no teams × accounts walk.
+    by_slug: dict[str, set[int]] = {}
+    by_account: dict[str, set[int]] = {}
+    by_ou: dict[str, set[int]] = {}
+    by_tag: dict[str, set[int]] = {}
+    for position, team in enumerate(teams):
+        by_slug.setdefault(team_slug(team.name), set()).add(position)
+        for account in team.account_ids:
+            by_account.setdefault(account, set()).add(position)
+        for ou in team.organizational_units:
+            by_ou.setdefault(ou, set()).add(position)
+        for tag in team.tags:
+            by_tag.setdefault(tag, set()).add(position)
+    accounts = {
+        account_id: (ou, tags or [])
+        for account_id, ou, tags in MemberAccount.objects.filter(account_id__in=ids).values_list(
+            "account_id", "organizational_unit", "tags"
+        )
+    }
+    owners: dict[str, list[Team]] = {}
+    for account_id in ids:
+        ou, tags = accounts.get(account_id, ("", []))
+        found = set(by_account.get(account_id, ()))
+        if ou:
+            found |= by_ou.get(ou, set())
+        for tag in tags:
+            found |= by_tag.get(tag, set())
+        for slug in _owner_tag_values(tags):
+            found |= by_slug.get(slug, set())
+        owners[account_id] = [teams[position] for position in sorted(found)]  # in name order
+    return owners
+
+
+def finding_owners(*, findings: Iterable) -> dict[int, list[Team]]:
+    """The owning teams of each finding (anything with `pk` and `account_id`), keyed by the finding's pk.
+
+    The one selector for "whose finding is this": routing to the owning team, team digests and SLA escalation
+    call it with a whole batch (two queries whatever the number of findings).
+    """
+    findings = list(findings)
+    owners = account_owners(account_ids=[f.account_id for f in findings])
+    return {f.pk: owners.get(f.account_id, []) for f in findings}
 
 
 def _scoped_mark(user) -> bool:

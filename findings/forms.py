@@ -49,3 +49,24 @@ class SyncNowForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["region"].choices = [("", "All regions")] + [(r, r) for r in settings.GUARDWATCH_AWS_REGIONS]
+
+
+class SlaPolicyForm(forms.Form):
+    """The SLA page: hours per severity band and the escalation steps' timing (validated by sla_policy_save)."""
+
+    critical_hours = forms.IntegerField(min_value=1, max_value=365 * 24, label="Critical (hours)")
+    high_hours = forms.IntegerField(min_value=1, max_value=365 * 24, label="High (hours)", help_text="24 = 1 day.")
+    medium_hours = forms.IntegerField(
+        min_value=1, max_value=365 * 24, label="Medium (hours)", help_text="168 = 7 days."
+    )
+    low_hours = forms.IntegerField(min_value=1, max_value=365 * 24, label="Low (hours)", help_text="720 = 30 days.")
+    escalation_enabled = forms.BooleanField(required=False, label="Escalate findings that near or pass their SLA")
+    warn_percent = forms.IntegerField(
+        min_value=1, max_value=99, label="Warn the assignee at (% of the SLA)",
+        help_text="Step 1: the finding's assignee gets an email once this share of its SLA has passed.",
+    )  # fmt: skip
+    manager_after_hours = forms.IntegerField(
+        min_value=0, max_value=365 * 24, label="Call a manager (hours after the breach)",
+        help_text="Step 2 notifies the owning team's destinations at the breach; step 3 emails the team's "
+        "managers (or every Manager when the team has none) this long after it.",
+    )  # fmt: skip

@@ -402,6 +402,7 @@ class FindingEvent(models.Model):
         WRITEBACK = "writeback", "Write-back"
         SUPPRESSION = "suppression", "Suppression"
         TICKET = "ticket", "Ticket"  # a Jira issue created for the finding (notifications.TicketLink)
+        ESCALATION = "escalation", "SLA escalation"  # a step of notifications.escalation, once per finding
 
     finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -422,3 +423,31 @@ class FindingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on finding {self.finding_id}"
+
+
+class SlaPolicy(models.Model):
+    """The SLA an Admin set on the SLA page: hours per severity band and the escalation steps' timing.
+
+    One row at most (pk 1). Until an Admin saves it, `findings.sla.sla_policy()` answers with the defaults
+    (GUARDWATCH_SLA_HOURS and the escalation defaults below), so there is one place every reader asks.
+    """
+
+    critical_hours = models.PositiveIntegerField(default=4, db_default=4)
+    high_hours = models.PositiveIntegerField(default=24, db_default=24)
+    medium_hours = models.PositiveIntegerField(default=168, db_default=168)
+    low_hours = models.PositiveIntegerField(default=720, db_default=720)
+    # Escalation: the assignee hears at this share of the SLA; a manager this many hours after the breach.
+    warn_percent = models.PositiveSmallIntegerField(default=75, db_default=75)
+    manager_after_hours = models.PositiveIntegerField(default=24, db_default=24)
+    escalation_enabled = models.BooleanField(default=True, db_default=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+
+    def __str__(self) -> str:
+        return "SLA policy"

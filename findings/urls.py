@@ -11,4 +11,5 @@ urlpatterns = [
     path("sync/run/", views.sync_now, name="sync_now"),
     path("ingest-keys/", views.ingest_keys, name="ingest_keys"),
     path("ingest-keys/<int:pk>/revoke/", views.ingest_key_revoke_view, name="ingest_key_revoke"),
+    path("sla/", views.sla_settings, name="sla"),
 ]

@@ -1,13 +1,15 @@
-"""Finding pages: sync status and ingest API keys (the triage pages are in triage_views.py)."""
+"""Finding pages: sync status, ingest API keys and the SLA page (the triage pages are in triage_views.py)."""
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from findings.forms import IngestKeyForm, SyncNowForm
+from findings import sla
+from findings.forms import IngestKeyForm, SlaPolicyForm, SyncNowForm
 from findings.models import IngestApiKey
 from findings.selectors import ingest_key_list, ledger_gaps, sync_runs_recent, sync_status_list
 from findings.services import ingest_key_create, ingest_key_revoke
@@ -92,3 +94,28 @@ def ingest_key_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     ingest_key_revoke(key=key, actor=request.user)
     messages.success(request, f"Key “{key.name}” revoked.")
     return redirect("findings:ingest_keys")
+
+
+@requires("manage_settings")
+@require_http_methods(["GET", "POST"])
+def sla_settings(request: HttpRequest) -> HttpResponse:
+    """Admins: the SLA per severity band and the escalation steps' timing (one policy for every reader)."""
+    policy = sla.sla_policy()
+    initial = {**{f"{band}_hours": hours for band, hours in policy.hours.items()}, "warn_percent": policy.warn_percent,
+               "manager_after_hours": policy.manager_after_hours, "escalation_enabled": policy.escalation_enabled}  # fmt: skip
+    form = SlaPolicyForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            sla.sla_policy_save(
+                hours={band: data[f"{band}_hours"] for band in sla.BANDS}, warn_percent=data["warn_percent"],
+                manager_after_hours=data["manager_after_hours"], escalation_enabled=data["escalation_enabled"],
+                actor=request.user,
+            )  # fmt: skip
+        except ValidationError as error:
+            for message in error.messages:
+                form.add_error(None, message)
+        else:
+            messages.success(request, "SLA saved. Overdue marks, reports and escalations use it from now on.")
+            return redirect("findings:sla")
+    return render(request, "findings/sla.html", {"form": form, "policy": policy})

@@ -134,6 +134,9 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
         "notifications-overdue": ("notifications.tasks.overdue_findings_publish", 5 * 60),
         # Two-way tickets: Jira issue statuses back to their findings (webhooks make it immediate).
         "notifications-tickets-poll": ("notifications.tasks.tickets_poll", settings.GUARDWATCH_TICKET_POLL_SECONDS),
+        # Owner routing and SLA: teams' daily digests (each at its own hour), escalation steps that fell due.
+        "notifications-team-digests": ("notifications.tasks.team_digests_send", 15 * 60),
+        "notifications-sla-escalations": ("notifications.tasks.sla_escalations_run", 5 * 60),
     }
     # Every entry, whether or not autodiscovery has imported its module in this process yet: beat
     # only sends task names, and filtering on `sender.tasks` dropped entries when the app finalized

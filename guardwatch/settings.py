@@ -661,6 +661,9 @@ def env_sla_hours(name: str, default: str) -> dict[str, int]:
 
 # Triage SLA: an open finding is overdue this many hours after GuardDuty created it.
 GUARDWATCH_SLA_HOURS = env_sla_hours("GUARDWATCH_SLA_HOURS", "critical=4,high=24,medium=168,low=720")
+# The defaults only: once an Admin saves the SLA page (findings.SlaPolicy) its values are used instead.
+# Owner routing: account tags whose value names the owning team (`owner=payments`), compared as slugs.
+GUARDWATCH_OWNER_TAG_KEYS = env_list("GUARDWATCH_OWNER_TAG_KEYS", "owner,team")
 # Reports: seconds the coverage figures are cached (a member sync invalidates them sooner), and the
 # shortest time between two background refreshes of the findings report and dashboard snapshots, which
 # are also refreshed once they are this old (the dashboard) or GUARDWATCH_REPORTS_MAX_AGE_SECONDS old

@@ -72,7 +72,8 @@ def finding_snapshot(*, finding_id: int | None, values: dict[str, Any]) -> dict[
     }
 
 
-_FINDING_FIELDS = ("id", "arn", "finding_id", "title", "type", "severity", "severity_band", "account_id",
+# What an event snapshot reads from a finding (callers loading findings to publish pass these to `.only()`).
+FINDING_FIELDS = _FINDING_FIELDS = ("id", "arn", "finding_id", "title", "type", "severity", "severity_band", "account_id",
                    "region", "count", "updated_at")  # fmt: skip
 
 
@@ -150,6 +151,7 @@ def events_publish(
     if not matched:
         return []
     recent = _recently_sent(matched, now)
+    teams = _owning_team_targets(matched)
     deliveries: list[Delivery] = []
     held: list[DigestEntry] = []
     for rule, event in matched:
@@ -161,24 +163,58 @@ def events_publish(
             if (rule.pk, event.subject) in recent:
                 continue
             recent.add((rule.pk, event.subject))
-        deliveries.append(
-            Delivery(
-                destination=rule.destination,
-                rule=rule,
-                kind=event.kind,
-                subject=event.subject[:512],
-                event_key=event.key[:600],
-                finding_id=event.finding_id,
-                created_at=now,
-                payload={"events": [event.snapshot], "digest": False, "test": False},
-            )  # fmt: skip
-        )
+        for destination, extra in _rule_targets(rule, event, teams):
+            deliveries.append(
+                Delivery(
+                    destination=destination,
+                    rule=rule,
+                    kind=event.kind,
+                    subject=event.subject[:512],
+                    event_key=event.key[:600],
+                    finding_id=event.finding_id,
+                    created_at=now,
+                    payload={"events": [event.snapshot], "digest": False, "test": False, **extra},
+                )  # fmt: skip
+            )
     if held:
         DigestEntry.objects.bulk_create(held)
     if deliveries:
         deliveries = Delivery.objects.bulk_create(deliveries)
         deliveries_enqueue(deliveries=deliveries)
     return deliveries
+
+
+def _owning_team_targets(matched: list[tuple[RoutingRule, Event]]) -> dict[str, list]:
+    """For rules targeting the owning team: each event account's (team, destination) pairs (four queries,
+    none when no matched rule targets the owning team)."""
+    accounts = {
+        event.snapshot.get("account") or ""
+        for rule, event in matched
+        if rule.target == RoutingRule.Target.OWNING_TEAM
+    }
+    accounts.discard("")
+    if not accounts:
+        return {}
+    from notifications.selectors import account_team_destinations
+
+    return account_team_destinations(account_ids=accounts)
+
+
+def _rule_targets(
+    rule: RoutingRule, event: Event, teams: dict[str, list]
+) -> list[tuple[Any, dict[str, Any]]]:
+    """(destination, payload extras) for one matched event: the rule's destination, or each owning team's
+    destination — the rule's destination being the fallback when no team owns the finding or none of its
+    owners has an enabled destination."""
+    if rule.target != RoutingRule.Target.OWNING_TEAM:
+        return [(rule.destination, {})]
+    pairs = teams.get(event.snapshot.get("account") or "", [])
+    if not pairs:
+        return [(rule.destination, {"owner_fallback": True})]
+    seen: dict[int, tuple[Any, list[str]]] = {}
+    for team, destination in pairs:  # two owning teams sharing a destination get one message
+        seen.setdefault(destination.pk, (destination, []))[1].append(team.name)
+    return [(destination, {"teams": names}) for destination, names in seen.values()]
 
 
 def _recently_sent(matched: list[tuple[RoutingRule, Event]], now: datetime) -> set[tuple[int, str]]:
@@ -343,17 +379,18 @@ def overdue_findings_publish(
 ) -> int:
     """Publish `finding_overdue` for open findings whose SLA ran out within `lookback` (beat, every 5 min).
 
-    Due = created_at + GUARDWATCH_SLA_HOURS[band] (as the finding page shows it). An event key already
+    Due = created_at + the band's SLA (`findings.sla.sla_hours`) (as the finding page shows it). An event key already
     delivered, or a finding already held for a digest, is not published again, so the overlapping
     runs (every 5 minutes over a 30-minute lookback) notify once.
     """
     from findings.models import OPEN_STATUSES, Finding
+    from findings.sla import sla_hours
 
     if not _active_rules({EventKind.FINDING_OVERDUE}):
         return 0
     now = now or timezone.now()
     events = []
-    for band, hours in settings.GUARDWATCH_SLA_HOURS.items():
+    for band, hours in sla_hours().items():
         sla = timedelta(hours=hours)
         due_now = Finding.objects.filter(
             severity_band=band, status__in=OPEN_STATUSES, archived=False,

@@ -271,7 +271,14 @@ class RoutingRuleForm(forms.Form):
 
     name = forms.CharField(max_length=100)
     enabled = forms.BooleanField(required=False, initial=True)
-    destination = forms.ModelChoiceField(queryset=Destination.objects.order_by("name"))
+    target = forms.ChoiceField(
+        choices=RoutingRule.Target.choices, initial=RoutingRule.Target.DESTINATION, label="Send to", required=False,
+        help_text="The owning team's destinations: the teams owning the finding's account (team scope, OU or "
+        "owner tag) each get it at the destinations set under Teams. A finding no team owns, or whose teams "
+        "have no enabled destination, goes to the destination below (the fallback).",
+    )  # fmt: skip
+    destination = forms.ModelChoiceField(queryset=Destination.objects.order_by("name"),
+                                         label="Destination (the fallback when sending to the owning team)")  # fmt: skip
     event_kinds = forms.MultipleChoiceField(choices=EventKind.choices, widget=forms.CheckboxSelectMultiple,
                                             label="Events")  # fmt: skip
     min_band = forms.ChoiceField(choices=[("", "Any severity"), *[(b, f"{b.title()} and above") for b in BANDS]],
@@ -299,6 +306,7 @@ class RoutingRuleForm(forms.Form):
                 "type_prefix": instance.type_prefix, "accounts": ", ".join(instance.accounts),
                 "regions": ", ".join(instance.regions), "min_count": instance.min_count,
                 "throttle": instance.throttle, "throttle_minutes": instance.throttle_minutes,
+                "target": instance.target,
             }  # fmt: skip
         super().__init__(*args, **kwargs)
 
@@ -319,5 +327,31 @@ class RoutingRuleForm(forms.Form):
     def clean_type_prefix(self) -> str:
         return ",".join(_split(self.cleaned_data.get("type_prefix", "")))
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        data["target"] = data.get("target") or RoutingRule.Target.DESTINATION  # forms and scripts predating it
+        if (
+            data.get("target") == RoutingRule.Target.OWNING_TEAM
+            and data.get("throttle") == RoutingRule.Throttle.DIGEST
+        ):
+            self.add_error("throttle", "A rule sending to the owning team cannot digest: each team has its own daily "
+                           "digest (Notifications → Teams). Choose “Send every event” or a window.")  # fmt: skip
+        return data
+
     def values(self) -> dict[str, Any]:
         return dict(self.cleaned_data)
+
+
+class TeamRoutingForm(forms.Form):
+    """A team's destinations and daily digest (Notifications → Teams)."""
+
+    destinations = forms.ModelMultipleChoiceField(
+        queryset=Destination.objects.order_by("name"), required=False, widget=forms.CheckboxSelectMultiple,
+        label="The team's destinations",
+        help_text="Where rules sending to the owning team, SLA breaches and the daily digest reach this team.",
+    )  # fmt: skip
+    digest_enabled = forms.BooleanField(required=False, label="Send a daily digest")
+    digest_hour = forms.TypedChoiceField(choices=[(h, f"{h:02d}:00") for h in range(24)], coerce=int, initial=8,
+                                         label="Digest hour", help_text="Server time zone.")  # fmt: skip
+    digest_min_band = forms.ChoiceField(choices=[(b, f"{b.title()} and above") for b in BANDS], initial="medium",
+                                        label="Findings in the digest")  # fmt: skip

@@ -95,9 +95,17 @@ class RoutingRule(models.Model):
         WINDOW = "window", "At most one message per finding per window"
         DIGEST = "digest", "One digest per window"
 
+    class Target(models.TextChoices):
+        DESTINATION = "destination", "The destination below"
+        OWNING_TEAM = "owning_team", "The owning team's destinations"
+
     name = models.CharField(max_length=100)
     enabled = models.BooleanField(default=True)
+    # With target "owning team" this is the fallback: where events go whose finding no team owns (or whose
+    # owning teams have no enabled destination).
     destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="rules")
+    target = models.CharField(max_length=16, choices=Target.choices, default=Target.DESTINATION,
+                              db_default=Target.DESTINATION)  # fmt: skip
     event_kinds = models.JSONField(default=list)
     min_band = models.CharField(max_length=8, blank=True, default="")
     # Comma-separated type prefixes, e.g. "Recon:,UnauthorizedAccess:IAMUser/".
@@ -270,3 +278,55 @@ class TicketLink(models.Model):
     @property
     def done(self) -> bool:
         return self.status_category == "done"
+
+class TeamRouting(models.Model):
+    """A team's notification settings: its destinations (for rules targeting the owning team, and SLA
+    breaches) and its daily digest of new and updated findings it owns."""
+
+    team = models.OneToOneField("accounts.Team", on_delete=models.CASCADE, related_name="routing")
+    destinations = models.ManyToManyField(Destination, blank=True, related_name="team_routings")
+    digest_enabled = models.BooleanField(default=False, db_default=False)
+    digest_hour = models.PositiveSmallIntegerField(default=8, db_default=8)  # 0-23, in TIME_ZONE
+    digest_min_band = models.CharField(max_length=8, default="medium", db_default="medium")
+    # The end of the last digest's window: a claim by conditional UPDATE makes one digest per day.
+    digest_last_sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"routing of team {self.team_id}"
+
+
+class EscalationStep(models.TextChoices):
+    """The SLA escalation steps, in order."""
+
+    WARNING = "warning", "Assignee warned"
+    BREACH = "breach", "Owning team notified"
+    MANAGER = "manager", "Manager notified"
+
+
+ESCALATION_ORDER = (EscalationStep.WARNING, EscalationStep.BREACH, EscalationStep.MANAGER)
+
+
+class SlaEscalation(models.Model):
+    """One escalation step taken for one finding: the unique row is the claim, so a step happens once.
+
+    People (the assignee, managers) are emailed from `recipients` by a task that claims `notified_at`;
+    team destinations get ordinary `Delivery` rows.
+    """
+
+    finding = models.ForeignKey("findings.Finding", on_delete=models.CASCADE, related_name="sla_escalations")
+    step = models.CharField(max_length=16, choices=EscalationStep.choices)
+    due_at = models.DateTimeField()  # when the step fell due (warning point, breach, breach + delay)
+    created_at = models.DateTimeField(default=timezone.now)
+    recipients = models.JSONField(default=list, blank=True)  # email addresses (warning, manager steps)
+    subject = models.CharField(max_length=255, blank=True, default="")
+    body = models.TextField(blank=True, default="")
+    notified_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["finding", "step"], name="sla_escalation_once")]
+
+    def __str__(self) -> str:
+        return f"{self.step} for finding {self.finding_id}"

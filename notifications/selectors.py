@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from notifications.models import Delivery, Destination, RoutingRule, TicketLink
+from accounts.models import MemberAccount, Team
+from accounts.teams import account_owners
+from notifications.models import Delivery, Destination, RoutingRule, TeamRouting, TicketLink
 
 
 def destination_list() -> QuerySet[Destination]:
@@ -70,3 +74,47 @@ def ticket_requests_for_finding(*, finding, limit: int = 5) -> QuerySet[Delivery
         .select_related("destination")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+# --- Owner routing: teams' destinations and the accounts they own ------------------------------
+
+
+def team_routing_list() -> list[tuple[Team, TeamRouting | None]]:
+    """Every team with its routing (destinations prefetched): three queries whatever the number of teams."""
+    teams = list(Team.objects.order_by("name"))
+    routings = {
+        r.team_id: r for r in TeamRouting.objects.filter(team__in=teams).prefetch_related("destinations")
+    }
+    return [(team, routings.get(team.pk)) for team in teams]
+
+
+def team_routing_get(*, pk: int) -> tuple[Team, TeamRouting | None]:
+    """One team (404 if none) and its routing, if it has one yet."""
+    team = get_object_or_404(Team, pk=pk)
+    return team, TeamRouting.objects.filter(team=team).prefetch_related("destinations").first()
+
+
+def account_team_destinations(*, account_ids: Iterable[str]) -> dict[str, list[tuple[Team, Destination]]]:
+    """For each account id, the (owning team, enabled destination) pairs its findings go to (four queries)."""
+    owners = account_owners(account_ids=account_ids)
+    team_ids = {team.pk for teams in owners.values() for team in teams}
+    by_team: dict[int, list[Destination]] = {}
+    if team_ids:
+        for routing in TeamRouting.objects.filter(team_id__in=team_ids).prefetch_related("destinations"):
+            by_team[routing.team_id] = [d for d in routing.destinations.all() if d.enabled]
+    return {
+        account: [(team, destination) for team in teams for destination in by_team.get(team.pk, [])]
+        for account, teams in owners.items()
+    }
+
+
+def owned_account_ids(*, teams: Sequence[Team]) -> dict[int, set[str]]:
+    """Each team's accounts by `account_owners` (scope, OU, owner tags), over the members and listed ids."""
+    ids = set(MemberAccount.objects.values_list("account_id", flat=True))
+    ids.update(account for team in teams for account in team.account_ids)
+    owned: dict[int, set[str]] = {team.pk: set() for team in teams}
+    for account, owners in account_owners(account_ids=ids).items():
+        for team in owners:
+            if team.pk in owned:
+                owned[team.pk].add(account)
+    return owned

@@ -52,6 +52,7 @@ KIND_LABELS = {
     "sync_failing": "Sync failing",
     "test": "Test message",
     "ticket": "Ticket",
+    "finding_updated": "Finding updated",  # in a team's daily digest
 }
 
 
@@ -86,6 +87,10 @@ def event_facts(event: dict[str, Any]) -> list[tuple[str, str]]:
 
 def message_subject(delivery: Delivery) -> str:
     events = _events(delivery)
+    if delivery.payload.get("digest") and delivery.payload.get("team"):  # a team's daily digest (owners.py)
+        team = " ".join(str(delivery.payload["team"]).split())
+        total = delivery.payload.get("total", len(events))
+        return f"GuardWatch daily digest for {team}: {total} finding{'' if total == 1 else 's'}"
     if delivery.payload.get("digest"):
         return f"GuardWatch digest: {len(events)} events"
     headline = event_headline(events[0]) if events else "notification"

@@ -183,7 +183,7 @@ def destination_test(*, destination: Destination, actor) -> Delivery:
 # --- Routing rules ---------------------------------------------------------------------------------
 
 RULE_FIELDS = ("name", "enabled", "destination", "event_kinds", "min_band", "type_prefix", "accounts", "regions",
-               "min_count", "throttle", "throttle_minutes")  # fmt: skip
+               "min_count", "throttle", "throttle_minutes", "target")  # fmt: skip
 
 
 def _rule_audit_view(rule: RoutingRule) -> dict[str, Any]:

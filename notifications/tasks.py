@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from notifications import events, services, tickets
+from notifications import escalation, events, owners, services, tickets
 
 
 @shared_task(name="notifications.tasks.delivery_send")
@@ -45,3 +45,21 @@ def overdue_findings_publish() -> int:
 def tickets_poll() -> int:
     """Beat, every GUARDWATCH_TICKET_POLL_SECONDS: Jira issue statuses back to their findings."""
     return tickets.tickets_poll()
+
+
+@shared_task(name="notifications.tasks.team_digests_send")
+def team_digests_send() -> int:
+    """Beat, every 15 minutes: each team whose digest hour has come gets its daily digest (once a day)."""
+    return owners.team_digests_send()
+
+
+@shared_task(name="notifications.tasks.sla_escalations_run")
+def sla_escalations_run() -> int:
+    """Beat, every 5 minutes: take the SLA escalation steps that fell due (each once per finding)."""
+    return escalation.sla_escalations_run()
+
+
+@shared_task(name="notifications.tasks.escalation_notify")
+def escalation_notify(escalation_id: int) -> str | None:
+    """Email one escalation step's recipients; a failed send is queued again by the next escalation run."""
+    return escalation.escalation_notify(escalation_id=escalation_id)

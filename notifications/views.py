@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -11,8 +13,8 @@ from django.views.decorators.vary import vary_on_headers
 
 from guardwatch.core.access import requires
 from guardwatch.core.redirects import next_url
-from notifications import selectors, services
-from notifications.forms import DestinationForm, RoutingRuleForm
+from notifications import owners, selectors, services
+from notifications.forms import DestinationForm, RoutingRuleForm, TeamRoutingForm
 from notifications.models import Delivery, Destination
 
 
@@ -229,3 +231,33 @@ def ticket_create(request: HttpRequest, finding_pk: int) -> HttpResponse:
             f"Ticket requested in “{destination.name}”; its key appears in the timeline once Jira answers.",
         )
     return redirect("triage:detail", pk=finding.pk)
+
+
+@requires("manage_settings")
+def team_list(request: HttpRequest) -> HttpResponse:
+    """Each team's destinations and daily digest; how owners are found."""
+    return render(request, "notifications/teams.html", {
+        "teams": selectors.team_routing_list(), "owner_tag_keys": settings.GUARDWATCH_OWNER_TAG_KEYS,
+    })  # fmt: skip
+
+
+@requires("manage_settings")
+@require_http_methods(["GET", "POST"])
+def team_routing_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Set one team's destinations and daily digest."""
+    team, routing = selectors.team_routing_get(pk=pk)
+    initial = None
+    if routing is not None:
+        initial = {"destinations": list(routing.destinations.all()), "digest_enabled": routing.digest_enabled,
+                   "digest_hour": routing.digest_hour, "digest_min_band": routing.digest_min_band}  # fmt: skip
+    form = TeamRoutingForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            owners.team_routing_save(team=team, actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            for message in error.messages:
+                form.add_error(None, message)
+        else:
+            messages.success(request, f"Routing of team “{team.name}” saved.")
+            return redirect("notifications:teams")
+    return render(request, "notifications/team_form.html", {"form": form, "team": team, "routing": routing})

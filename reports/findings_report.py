@@ -6,7 +6,7 @@ Definitions (shown on the page too):
   a closed status (resolved, false positive, accepted risk, suppressed); both come from the triage
   timeline (`FindingEvent`), measured from `created_at`, for the findings created in the period;
 - *SLA compliance* is, of the period's findings whose SLA has run out or that were resolved, the share
-  resolved within their band's `GUARDWATCH_SLA_HOURS`;
+  resolved within their band's SLA (`findings.sla.sla_hours`: the SLA page, or GUARDWATCH_SLA_HOURS);
 - the *open backlog* at the end of a day is today's open count walked back through the days' new,
   closed and reopened counts.
 """

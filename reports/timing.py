@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import connection
 
 from findings.models import Finding
-from findings.sla import BANDS
+from findings.sla import BANDS, sla_hours
 from reports.periods import BAND_LABELS, ReportPeriod
 
 
@@ -149,7 +148,7 @@ def sql_datetimes(*moments: datetime) -> list:
 
 def _timing_params(period: ReportPeriod, *, now: datetime) -> list:
     """`_spans_sql`'s parameters: each band's SLA in seconds, its cutoff at `now`, the period."""
-    hours = settings.GUARDWATCH_SLA_HOURS
+    hours = sla_hours()
     cutoffs = sql_datetimes(*(now - timedelta(hours=hours[b]) for b in BANDS))
     return [*(hours[b] * 3600 for b in BANDS), *cutoffs, *sql_datetimes(period.start, period.end)]
 

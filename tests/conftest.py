@@ -40,6 +40,7 @@ def _findings_counts_fresh():
     from guardwatch.core.data_version import data_version_bump
 
     data_version_bump(scope="findings")
+    data_version_bump(scope="sla")  # an SLA policy another test saved (and rolled back) is not served from the cache
 
 
 def persona_create(name: str):

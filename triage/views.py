@@ -26,6 +26,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from accounts.teams import finding_owners
 from findings import attack, sla
 from findings import selectors as findings_selectors
 from findings.models import TriageStatus
@@ -95,8 +96,9 @@ def list_rows(findings: list, *, now) -> list[dict]:
     `{% url %}` cost more than the rest of a row's rendering together, and a page has 50 to 200 rows."""
     detail = reverse("triage:detail", args=[0]).removesuffix("0/")
     rows = []
+    hours = sla.sla_hours()
     for f in findings:
-        due = sla.sla_due(f)
+        due = sla.sla_due(f, hours=hours)
         last_seen = timezone.localtime(f.last_seen) if f.last_seen else None
         rows.append({
             "finding": f,
@@ -198,6 +200,7 @@ def finding_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "chart": selectors.occurrences_chart(finding=finding),
         "console_url": detail.console_url(finding),
         "due": sla.sla_due(finding),
+        "owners": finding_owners(findings=[finding])[finding.pk],
         "now": timezone.now(),
         "can_triage": can(request.user, "triage_findings"),
         "triage_statuses": TriageStatus.choices,

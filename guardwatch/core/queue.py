@@ -93,6 +93,9 @@ TASK_QUEUES = {
     "notifications.tasks.digests_send": "notifications",
     "notifications.tasks.overdue_findings_publish": "notifications",
     "notifications.tasks.tickets_poll": "notifications",
+    "notifications.tasks.team_digests_send": "notifications",
+    "notifications.tasks.sla_escalations_run": "notifications",
+    "notifications.tasks.escalation_notify": "notifications",
     # Write-backs: triage decisions sent to GuardDuty, and the bulk actions that make them.
     "findings.tasks.writeback_flush": "writebacks",
     "findings.tasks.bulk_action_run": "writebacks",

@@ -117,7 +117,7 @@ def findings_metrics(now: datetime) -> list[Metric]:
     for band, n in dashboard.open_by_band.items():
         open_findings.add_metric([band], n)
     breached = _gauge("guardwatch_findings_sla_breached",
-                      "Open findings older than their severity band's SLA (GUARDWATCH_SLA_HOURS).")  # fmt: skip
+                      "Open findings older than their severity band's SLA (the SLA page; GUARDWATCH_SLA_HOURS until saved).")  # fmt: skip
     breached.add_metric([], dashboard.overdue)
     ages = _gauge("guardwatch_report_snapshot_age_seconds",
                   "Seconds since a kept report snapshot (the dashboard's counts, a standard report period) was computed.",
