@@ -13,14 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Count, F, Q
 from django.template.loader import render_to_string
 
 from accounts.models import ComplianceDay, Deviation, MemberAccount, Team
 from accounts.teams import team_account_ids
 from findings.models import Finding
-from findings.sla import BAND_RANGES, BANDS
+from findings.sla import BAND_RANGES, BANDS, sla_hours
 from guardwatch.core import charts
 from reports.coverage import CoverageSummary, coverage_summary_compute
 from reports.findings_report import FindingsReport, findings_report_compute
@@ -120,7 +119,7 @@ def sla_breaches(*, period: ReportPeriod, scope) -> dict[tuple[str, str], int]:
     One GROUP BY: per band, findings created one SLA before the period, resolved never or after
     `created_at` + SLA.
     """
-    hours = settings.GUARDWATCH_SLA_HOURS
+    hours = sla_hours()  # the SLA page's policy, or the defaults until an Admin saves one
     breached = Q()
     for band in BANDS:
         low, high = BAND_RANGES[band]
