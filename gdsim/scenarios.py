@@ -3,7 +3,7 @@
 `demo` (the default): administrator 111111111111 with 40 member accounts in four regions and a
 mix of relationship statuses that covers every state the console shows, several thousand findings
 spread over the last 90 days, saved filters (one a suppression rule), and an organization holding
-most accounts. The same seed and the same starting clock give the same world.
+most accounts in one OU per team (`organizational_unit`). The same seed and the same starting clock give the same world.
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ def member_accounts() -> list[dict[str, str]]:
         account_id = f"2{index + 1:02d}{(index * 7919) % 10**9:09d}"
         accounts.append({"account_id": account_id, "name": name, "email": f"aws+{name}@example.com"})
     return accounts
+
+
+def organizational_unit(team: str) -> str:
+    """The demo organization's OU for a team: one OU per team directly under the root, as many organizations
+    group accounts (botocore organizations model, OrganizationalUnitId pattern ^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$)."""
+    return f"ou-d3mo-{team[:8]:0>8}"
 
 
 def invitation_only_accounts() -> list[dict[str, str]]:
@@ -93,8 +99,10 @@ def build_demo(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
     state.set_organization(MANAGEMENT_ACCOUNT)
     state.register_account(ADMIN_ACCOUNT, "security@example.com", name="security-tooling", organization=True)
     for index, account in enumerate(members):
+        in_organization = index not in _OUTSIDE_ORGANIZATION
         state.register_account(account["account_id"], account["email"], name=account["name"],
-                               organization=index not in _OUTSIDE_ORGANIZATION)
+                               organization=in_organization,
+                               parent_id=organizational_unit(_TEAMS[index // 4]) if in_organization else None)
 
     for region in REGIONS:
         state.ensure_detector(ADMIN_ACCOUNT, region, features=dict.fromkeys(("S3_DATA_EVENTS", "EKS_AUDIT_LOGS", "EBS_MALWARE_PROTECTION", "RDS_LOGIN_EVENTS", "LAMBDA_NETWORK_LOGS", "RUNTIME_MONITORING"), "ENABLED"), finding_publishing_frequency="FIFTEEN_MINUTES")
