@@ -570,6 +570,15 @@ def drift_page(*, kind: str, region: str, page_number, days: int = 30) -> DriftP
     )
 
 
+def organizational_units() -> list[tuple[str, int]]:
+    """The OUs the Organization read recorded on accounts, with how many accounts each holds (a policy form offers
+    them for an OU scope)."""
+    return list(
+        MemberAccount.objects.exclude(organizational_unit="").order_by("organizational_unit")
+        .values_list("organizational_unit").annotate(n=Count("id"))
+    )  # fmt: skip
+
+
 def policy_get(*, pk: int) -> CoveragePolicy:
     """One coverage policy (404 when there is none)."""
     return get_object_or_404(CoveragePolicy, pk=pk)

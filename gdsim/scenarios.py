@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import relationships
+from .ec2 import ENABLED_BY_DEFAULT
 from .records import SavedFilter, iso, parse_iso
 
 if TYPE_CHECKING:
@@ -104,13 +105,17 @@ def build_demo(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
                                organization=in_organization,
                                parent_id=organizational_unit(_TEAMS[index // 4]) if in_organization else None)
 
-    for region in REGIONS:
+    # GuardDuty on for the administrator in every region enabled for it, members only in the four it started with: the
+    # organisation enabled the other regions later, and "auto-enable" reaches no existing account there (issue 19).
+    for region in ENABLED_BY_DEFAULT:
         state.ensure_detector(ADMIN_ACCOUNT, region, features=dict.fromkeys(("S3_DATA_EVENTS", "EKS_AUDIT_LOGS", "EBS_MALWARE_PROTECTION", "RDS_LOGIN_EVENTS", "LAMBDA_NETWORK_LOGS", "RUNTIME_MONITORING"), "ENABLED"), finding_publishing_frequency="FIFTEEN_MINUTES")
     _build_relationships(state, rng, members)
     # Later the organization made the security account its delegated GuardDuty administrator in every demo region
     # (EnableOrganizationAdminAccount, as the management account), so the console's Organization page works as it
     # does for a delegated administrator; the members it had invited stay members as they were.
-    for region in REGIONS:
+    # GuardDuty User Guide, "Designating a delegated GuardDuty administrator account": the designation applies to the
+    # current Region, and it is recommended to repeat it in every Region where GuardDuty is enabled; this one did.
+    for region in ENABLED_BY_DEFAULT:
         state.delegated_admins[region] = ADMIN_ACCOUNT
     _save_filters(state)
 
