@@ -22,7 +22,8 @@ import pytest
 
 from gdsim import member_accounts
 from gdsim.scenarios import organizational_unit
-from tests.core.test_demo import ROOT, count, demo_env, free_port, manage  # noqa: F401 (demo_env: a fixture)
+from tests.core import test_demo
+from tests.core.test_demo import ROOT, count, free_port, manage
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.browser]
@@ -30,6 +31,15 @@ pytestmark = [pytest.mark.worker, pytest.mark.browser]
 OU = organizational_unit("ml")
 ML = [a["account_id"] for a in member_accounts() if a["name"].startswith("ml-")]
 STOPPED = ML[2]  # ml-dev: Disabled in the demo's four regions, so the fix starts monitoring it
+demo_env = test_demo.demo_env  # the same fixture: the demo's environment without the test session's wiring
+# The OU's accounts, and their protection plans, as the first sync records them (OU is a constant of the scenario).
+IN_OU = (
+    f"select count(*) from accounts_memberaccount where organizational_unit = '{OU}' and in_organization = 1"  # noqa: S608
+)
+OU_PLANS = (
+    "select count(*) from accounts_memberprotection p join accounts_membership m on m.id = p.membership_id "  # noqa: S608
+    f"join accounts_memberaccount a on a.id = m.account_id where a.organizational_unit = '{OU}'"
+)
 MALLORY = f"arn:aws:sts::{ML[0]}:assumed-role/OrganizationAccountAccessRole/mallory"
 
 
@@ -49,12 +59,8 @@ def test_admin_makes_an_ou_comply_with_all_enabled_regions_and_sees_a_member_sto
         assert demo.poll() is None, (tmp_path / "demo.out").read_text()
         # The first sync (in the worker): the OU read from Organizations, the regions enabled for the administrator,
         # and the ml accounts' protection plans in the four regions they are members of.
-        wait_for(lambda: count(db, f"select count(*) from accounts_memberaccount where organizational_unit = '{OU}' "
-                                   "and in_organization = 1") == 4
-                 and count(db, "select count(*) from accounts_regionstate where account_enabled = 1") == 17
-                 and count(db, "select count(*) from accounts_memberprotection p join accounts_membership m on "
-                               "m.id = p.membership_id join accounts_memberaccount a on a.id = m.account_id where "
-                               f"a.organizational_unit = '{OU}'") == 16,
+        wait_for(lambda: count(db, IN_OU) == 4 and count(db, OU_PLANS) == 16
+                 and count(db, "select count(*) from accounts_regionstate where account_enabled = 1") == 17,
                  timeout=120, what="the ml OU, the enabled regions and the OU's protection plans")  # fmt: skip
 
         context = browser.new_context(base_url=f"http://127.0.0.1:{port}")
