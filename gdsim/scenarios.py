@@ -3,7 +3,9 @@
 `demo` (the default): administrator 111111111111 with 40 member accounts in four regions and a
 mix of relationship statuses that covers every state the console shows, several thousand findings
 spread over the last 90 days, saved filters (one a suppression rule), and an organization holding
-most accounts in one OU per team (`organizational_unit`). The same seed and the same starting clock give the same world.
+most accounts in one OU per team (`organizational_unit`). The administrator has GuardDuty on, and is the
+delegated administrator, in all 17 default regions; the members are in the first four only. The same seed
+and the same starting clock give the same world.
 """
 
 from __future__ import annotations
