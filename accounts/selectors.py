@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from accounts import aws_organizations, operations
@@ -395,6 +396,26 @@ def accounts_without(status: Q, accounts: QuerySet[MemberAccount]) -> QuerySet[M
         .order_by()
     )
     return accounts.exclude(pk__in=everywhere)
+
+
+def accounts_without_first(status: Q, accounts: QuerySet[MemberAccount]) -> QuerySet[MemberAccount]:
+    """`accounts_without`'s accounts, for reading the first few in the accounts' order: each account's matching
+    memberships are counted on their own (an index range), so a LIMIT stops the walk. At 50,000 accounts × 17
+    regions the NOT IN form builds its GROUP BY over all 850,000 memberships first (~0.5 s) even for 10 rows;
+    counting a whole set is that form's job."""
+    configured = list(settings.GUARDWATCH_AWS_REGIONS)
+    if not configured:
+        return accounts.none()
+    matched = (
+        Membership.objects.filter(status, account=OuterRef("pk"), region__in=configured)
+        .order_by()
+        .values("account")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return accounts.annotate(regions_matched=Coalesce(Subquery(matched), 0)).filter(
+        regions_matched__lt=len(configured)
+    )
 
 
 def never_invited_accounts() -> QuerySet[MemberAccount]:
