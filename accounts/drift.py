@@ -28,7 +28,7 @@ from accounts.models import (
     RegionState,
     status_label,
 )
-from accounts.policies import policies_ordered, policy_resolve
+from accounts.policies import policies_ordered, policy_resolve, resolution_key
 from accounts.s3_malware import bucket_deviations
 from accounts.services import account_who, configured_regions
 from guardwatch.core.queue import task_send_on_commit
@@ -147,12 +147,12 @@ def drift_evaluate() -> DriftResult:
     applied: dict[int, tuple[CoveragePolicy, frozenset[str]]] = {}  # account pk -> (policy, required regions)
     by_key: dict[tuple, CoveragePolicy | None] = {}
     wanted_by_policy: dict[int, frozenset[str]] = {}
-    needs_ids = any(p.scope == CoveragePolicy.Scope.ACCOUNTS for p in policies)
+    key_of = resolution_key(policies)
     for pk, account_id, tags, ou in MemberAccount.objects.values_list(
         "pk", "account_id", "tags", "organizational_unit"
     ).iterator(chunk_size=10000):
         tags = tuple(tags or ())
-        key = (account_id if needs_ids else "", tags, ou)
+        key = key_of(account_id, tags, ou)
         if key not in by_key:
             by_key[key] = policy_resolve(policies, account_id=account_id, tags=tags, ou=ou).policy
         if by_key[key] is not None:

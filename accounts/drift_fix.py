@@ -22,6 +22,7 @@ from accounts.gateway import BATCH
 from accounts.models import (
     PROTECTION_PLANS,
     RUNTIME_AGENTS,
+    CoveragePolicy,
     Deviation,
     MemberAccount,
     MemberOperation,
@@ -100,6 +101,10 @@ class FixPlan:
 def fix_plan(*, deviation_ids: Sequence[int]) -> FixPlan:
     """The AWS calls that would fix the chosen deviations, grouped per region and kind, 50 accounts per call."""
     deviations = list(Deviation.objects.filter(pk__in=deviation_ids).select_related("account"))
+    # A few policies for up to a thousand deviations: read once, not one instance (six JSON fields) per row.
+    policies = CoveragePolicy.objects.in_bulk({deviation.policy_id for deviation in deviations})
+    for deviation in deviations:
+        deviation.policy = policies[deviation.policy_id]
     steps: dict[tuple, FixStep] = {}
     skipped: list[tuple[Deviation, str]] = []
     wanted: dict[tuple[str, int], set[str]] = defaultdict(set)  # (region, account pk) -> features to turn on
@@ -126,9 +131,13 @@ def fix_plan(*, deviation_ids: Sequence[int]) -> FixPlan:
             wanted[(deviation.region, account.pk)].add(FEATURE_NAMES.get(deviation.feature, deviation.feature))
             accounts[account.pk] = account
         elif deviation.status == "Disabled":
-            _step(steps, deviation.region, Action.START, ("StartMonitoringMembers",)).accounts.append(account)
+            features = policy_features(deviation.policy)
+            _step(steps, deviation.region, Action.START, ("StartMonitoringMembers", *_then(features)),
+                  features).accounts.append(account)  # fmt: skip
         elif account.is_organization_account and deviation.status in ORG_ADD_FROM:
-            _step(steps, deviation.region, Action.ORG_ADD, ("CreateMembers",)).accounts.append(account)
+            features = policy_features(deviation.policy)
+            _step(steps, deviation.region, Action.ORG_ADD, ("CreateMembers", *_then(features)),
+                  features).accounts.append(account)  # fmt: skip
         elif deviation.status in INVITE_FROM:
             operations = ("InviteMembers",) if deviation.status in ("Removed", "Resigned", "Created") else (
                 "CreateMembers", "InviteMembers")  # fmt: skip
@@ -143,6 +152,19 @@ def fix_plan(*, deviation_ids: Sequence[int]) -> FixPlan:
         step.accounts.append(accounts[account_pk])
     ordered = sorted(steps.values(), key=lambda s: (s.region, s.action, s.features))
     return FixPlan(ordered, skipped, [d.pk for d in deviations])
+
+
+def policy_features(policy) -> tuple[str, ...]:
+    """The GuardDuty features and agents a policy asks for: an account the fix makes monitored gets them in the same
+    operation (UpdateMemberDetectors after StartMonitoringMembers or CreateMembers)."""
+    names = {FEATURE_NAMES.get(plan, plan) for plan in policy.plans} | set(policy.runtime_agents)
+    if policy.runtime_agents:
+        names.add("RUNTIME_MONITORING")
+    return tuple(sorted(names))
+
+
+def _then(features: tuple[str, ...]) -> tuple[str, ...]:
+    return ("UpdateMemberDetectors",) if features else ()
 
 
 def publishing_frequency_set(*, region: str, frequency: str, actor) -> None:

@@ -229,6 +229,7 @@ class CoveragePolicyForm(forms.Form):
     name = forms.CharField(max_length=128, strip=True)
     scope = forms.ChoiceField(choices=CoveragePolicy.Scope.choices)
     scope_value = forms.CharField(label="OU id or tag", max_length=128, required=False, strip=True,
+                                  widget=forms.TextInput(attrs={"list": "known-ous", "autocomplete": "off"}),
                                   help_text="For an OU: ou-xxxx-xxxxxxxx (or the root r-xxxx). For a tag: the tag.")  # fmt: skip
     scope_accounts = forms.CharField(label="Accounts", required=False, widget=forms.Textarea(attrs={"rows": 2}),
                                      help_text="For a list of accounts: 12-digit ids, separated by commas or lines.")  # fmt: skip

@@ -584,7 +584,12 @@ class Deviation(models.Model):
                 condition=models.Q(account__isnull=True),
             ),
         ]
-        indexes = [models.Index(fields=["kind", "region"], name="deviation_kind_idx")]
+        indexes = [
+            models.Index(fields=["kind", "region"], name="deviation_kind_idx"),
+            # The drift page's order (accounts.selectors.drift_page): a page's ids are a range of this index (id last: read
+            # from the index alone, on every database; SQLite has no INCLUDE).
+            models.Index(fields=["region", "account", "kind", "feature", "id"], name="deviation_page_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.account_id or 'region'} {self.region} {self.kind} {self.feature}"

@@ -15,6 +15,7 @@ member's behalf starts only once the member is Invited, as its own operation.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -296,6 +297,8 @@ def _operation_region_work(operation: MemberOperation, region: str) -> None:
         with log_context(account=chunk[0].account.account_id if len(chunk) == 1 else None):
             try:
                 outcomes, calls = handler(operation, region, detector_id, chunk)
+                if operation.drift_fix and operation.detector_features and operation.action in POLICY_THEN:
+                    outcomes, calls = _then_policy_features(operation, region, detector_id, chunk, outcomes, calls)
             except GatewayError as error:
                 if "detector" in error.message.lower():
                     RegionState.objects.filter(region=region).update(detector_id="")
@@ -741,6 +744,26 @@ def _handle_s3_malware(operation: MemberOperation, region: str, detector_id: str
         text = "; ".join([*(["Protected: " + ", ".join(done)] if done else []), *problems]) or "No bucket to protect."
         outcomes[result.account.account_id] = AccountOutcome(ok=not problems, text=text)
     return outcomes, calls
+
+
+# A drift fix that makes accounts monitored also turns on what their policy asks for, in the same operation.
+POLICY_THEN = (Action.START, Action.ORG_ADD)
+
+
+def _then_policy_features(operation: MemberOperation, region: str, detector_id: str, chunk: Chunk, outcomes: dict,
+                          calls: int) -> tuple[dict, int]:  # fmt: skip
+    """UpdateMemberDetectors (read back) for the accounts the call just made monitored, so the re-check after one
+    fix finds them as their policy asks, not with a second round of plan deviations to fix."""
+    monitored = [r for r in chunk if outcomes[r.account.account_id].ok
+                 and outcomes[r.account.account_id].status == "Enabled"]  # fmt: skip
+    if not monitored:
+        return outcomes, calls
+    _memberships_for([r.account for r in monitored], region)  # a new member's row, for its plans read back
+    turned, more = _handle_features(operation, region, detector_id, monitored)
+    for account_id, outcome in turned.items():
+        before = outcomes[account_id]
+        outcomes[account_id] = dataclasses.replace(before, ok=outcome.ok, text=f"{before.text}; {outcome.text}")
+    return outcomes, calls + more
 
 
 HANDLERS: dict[str, Handler] = {

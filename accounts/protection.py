@@ -102,7 +102,17 @@ def member_protection_refresh(*, region: str, detector_id: str, account_ids: lis
     described = gateway.member_detectors_get(region=region, detector_id=detector_id, account_ids=sorted(memberships))
     state = RegionState.objects.get(region=region)
     _store(state, described, memberships)
-    return -(-len(memberships) // gateway.BATCH)
+    calls = -(-len(memberships) // gateway.BATCH)
+    # Runtime coverage too (ListCoverage, UNHEALTHY only, once per region): turning on Runtime or its automated
+    # agent management is what makes resources report, so drift's re-check must not keep the old reading.
+    try:
+        unhealthy, listed = gateway.coverage_unhealthy_list(region=region, detector_id=detector_id)
+    except GatewayError:
+        return calls  # the plans are stored; coverage keeps its last reading until the region's sync
+    associated = dict(Membership.objects.filter(region=region, relationship_status__in=ASSOCIATED)
+                      .values_list("account__account_id", "id"))  # fmt: skip
+    _coverage_store(region, unhealthy, {**associated, **memberships})
+    return calls + listed
 
 
 def _store(state: RegionState, described: list[gateway.MemberDetector], memberships: dict[str, int]) -> int:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Count, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from accounts import aws_organizations, operations
@@ -397,6 +398,26 @@ def accounts_without(status: Q, accounts: QuerySet[MemberAccount]) -> QuerySet[M
     return accounts.exclude(pk__in=everywhere)
 
 
+def accounts_without_first(status: Q, accounts: QuerySet[MemberAccount]) -> QuerySet[MemberAccount]:
+    """`accounts_without`'s accounts, for reading the first few in the accounts' order: each account's matching
+    memberships are counted on their own (an index range), so a LIMIT stops the walk. At 50,000 accounts × 17
+    regions the NOT IN form builds its GROUP BY over all 850,000 memberships first (~0.5 s) even for 10 rows;
+    counting a whole set is that form's job."""
+    configured = list(settings.GUARDWATCH_AWS_REGIONS)
+    if not configured:
+        return accounts.none()
+    matched = (
+        Membership.objects.filter(status, account=OuterRef("pk"), region__in=configured)
+        .order_by()
+        .values("account")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return accounts.annotate(regions_matched=Coalesce(Subquery(matched), 0)).filter(
+        regions_matched__lt=len(configured)
+    )
+
+
 def never_invited_accounts() -> QuerySet[MemberAccount]:
     """Accounts never invited in at least one configured region, by account id."""
     return accounts_without(invited_q(), MemberAccount.objects.order_by("account_id"))
@@ -531,22 +552,52 @@ class DriftPage:
     total: int
 
 
+DRIFT_PER_PAGE = 200
+
+
 def drift_page(*, kind: str, region: str, page_number, days: int = 30) -> DriftPage:
-    """Deviations by kind and region (first 200 per page) and the last `days` days of compliance."""
-    qs = Deviation.objects.select_related("account", "policy")
-    counts = dict(qs.order_by().values_list("kind").annotate(n=Count("id")))
+    """Deviations by kind and region (200 per page) and the last `days` days of compliance, in four queries.
+
+    At 50,000 accounts × 17 regions (~100,000 deviations): one GROUP BY (kind, region) gives the counts per kind,
+    the regions to filter by and the filtered total; a page's ids are a range of the (region, account, kind,
+    feature) index, covering the id, read without joining the rows before it; then its 200 rows with their
+    account and policy.
+    """
+    pairs = Deviation.objects.order_by().values_list("kind", "region").annotate(n=Count("id"))
+    by_kind: dict[str, int] = {}
+    by_region: set[str] = set()
+    matching = 0
+    for row_kind, row_region, n in pairs:
+        by_kind[row_kind] = by_kind.get(row_kind, 0) + n
+        by_region.add(row_region)
+        matching += n if kind in ("", row_kind) and region in ("", row_region) else 0
+    ids = Deviation.objects.order_by("region", "account_id", "kind", "feature")
     if kind:
-        qs = qs.filter(kind=kind)
+        ids = ids.filter(kind=kind)
     if region:
-        qs = qs.filter(region=region)
+        ids = ids.filter(region=region)
+    paginator = Paginator(ids.values_list("pk", flat=True), DRIFT_PER_PAGE)
+    paginator.count = matching  # known from the counts: no COUNT(*) of its own
+    page = paginator.get_page(page_number)
+    rows = Deviation.objects.select_related("account", "policy").in_bulk(list(page.object_list))
+    page.object_list = [rows[pk] for pk in page.object_list if pk in rows]
     history = list(ComplianceDay.objects.order_by("-day")[:days])[::-1]
     return DriftPage(
-        deviations=Paginator(qs, 200).get_page(page_number),
-        by_kind=[(value, label, counts.get(value, 0)) for value, label in Deviation.Kind.choices],
-        regions=list(Deviation.objects.order_by("region").values_list("region", flat=True).distinct()),
+        deviations=page,
+        by_kind=[(value, label, by_kind.get(value, 0)) for value, label in Deviation.Kind.choices],
+        regions=sorted(by_region),
         history=history,
-        total=sum(counts.values()),
+        total=sum(by_kind.values()),
     )
+
+
+def organizational_units() -> list[tuple[str, int]]:
+    """The OUs the Organization read recorded on accounts, with how many accounts each holds (a policy form offers
+    them for an OU scope)."""
+    return list(
+        MemberAccount.objects.exclude(organizational_unit="").order_by("organizational_unit")
+        .values_list("organizational_unit").annotate(n=Count("id"))
+    )  # fmt: skip
 
 
 def policy_get(*, pk: int) -> CoveragePolicy:

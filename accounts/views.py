@@ -452,7 +452,8 @@ def policy_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         saved = policies.policy_save(policy=policy, data=form.cleaned_data, actor=request.user)
         messages.success(request, f"Policy “{saved.name}” saved; the next drift evaluation applies it.")
         return redirect("accounts:policies")
-    return render(request, "accounts/policy_edit.html", {"form": form, "policy": policy})
+    context = {"form": form, "policy": policy, "known_ous": selectors.organizational_units()}
+    return render(request, "accounts/policy_edit.html", context)
 
 
 @require_POST

@@ -3,7 +3,9 @@
 `demo` (the default): administrator 111111111111 with 40 member accounts in four regions and a
 mix of relationship statuses that covers every state the console shows, several thousand findings
 spread over the last 90 days, saved filters (one a suppression rule), and an organization holding
-most accounts. The same seed and the same starting clock give the same world.
+most accounts in one OU per team (`organizational_unit`). The administrator has GuardDuty on, and is the
+delegated administrator, in all 17 default regions; the members are in the first four only. The same seed
+and the same starting clock give the same world.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import relationships
+from .ec2 import ENABLED_BY_DEFAULT
 from .records import MalwareProtectionPlan, SavedFilter, iso, parse_iso
 
 if TYPE_CHECKING:
@@ -44,6 +47,12 @@ def member_accounts() -> list[dict[str, str]]:
         account_id = f"2{index + 1:02d}{(index * 7919) % 10**9:09d}"
         accounts.append({"account_id": account_id, "name": name, "email": f"aws+{name}@example.com"})
     return accounts
+
+
+def organizational_unit(team: str) -> str:
+    """The demo organization's OU for a team: one OU per team directly under the root, as many organizations
+    group accounts (botocore organizations model, OrganizationalUnitId pattern ^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$)."""
+    return f"ou-d3mo-{team[:8]:0>8}"
 
 
 def invitation_only_accounts() -> list[dict[str, str]]:
@@ -93,16 +102,22 @@ def build_demo(state: SimulatorState, rng: random.Random) -> dict[str, Any]:
     state.set_organization(MANAGEMENT_ACCOUNT)
     state.register_account(ADMIN_ACCOUNT, "security@example.com", name="security-tooling", organization=True)
     for index, account in enumerate(members):
+        in_organization = index not in _OUTSIDE_ORGANIZATION
         state.register_account(account["account_id"], account["email"], name=account["name"],
-                               organization=index not in _OUTSIDE_ORGANIZATION)
+                               organization=in_organization,
+                               parent_id=organizational_unit(_TEAMS[index // 4]) if in_organization else None)
 
-    for region in REGIONS:
+    # GuardDuty on for the administrator in every region enabled for it, members only in the four it started with: the
+    # organisation enabled the other regions later, and "auto-enable" reaches no existing account there (issue 19).
+    for region in ENABLED_BY_DEFAULT:
         state.ensure_detector(ADMIN_ACCOUNT, region, features=dict.fromkeys(("S3_DATA_EVENTS", "EKS_AUDIT_LOGS", "EBS_MALWARE_PROTECTION", "RDS_LOGIN_EVENTS", "LAMBDA_NETWORK_LOGS", "RUNTIME_MONITORING"), "ENABLED"), finding_publishing_frequency="FIFTEEN_MINUTES")
     _build_relationships(state, rng, members)
     # Later the organization made the security account its delegated GuardDuty administrator in every demo region
     # (EnableOrganizationAdminAccount, as the management account), so the console's Organization page works as it
     # does for a delegated administrator; the members it had invited stay members as they were.
-    for region in REGIONS:
+    # GuardDuty User Guide, "Designating a delegated GuardDuty administrator account": the designation applies to the
+    # current Region, and it is recommended to repeat it in every Region where GuardDuty is enabled; this one did.
+    for region in ENABLED_BY_DEFAULT:
         state.delegated_admins[region] = ADMIN_ACCOUNT
     _save_filters(state)
     _seed_buckets(state, members)

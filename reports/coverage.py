@@ -26,7 +26,7 @@ from accounts.models import (
     status_css,
     status_label,
 )
-from accounts.selectors import invited_q, never_invited_accounts
+from accounts.selectors import accounts_without_first, invited_q, never_invited_accounts
 from guardwatch.core.models import Alert
 from guardwatch.core.scope import scope_for
 from guardwatch.core.selectors import alert_scope_q
@@ -405,7 +405,8 @@ def gap_list(
     if key == "never_invited":
         accounts = never_invited_accounts().filter(_scoped(scope, "account_id"))
         page = Paginator(accounts, size).get_page(page_number) if full else None
-        chosen = list(page.object_list if page else accounts[:size])
+        first = accounts_without_first(invited_q(), MemberAccount.objects.order_by("account_id"))  # stops at `size`
+        chosen = list(page.object_list if page else first.filter(_scoped(scope, "account_id"))[:size])
         invited = set(
             Membership.objects.filter(account__in=chosen, region__in=configured)
             .filter(invited_q())

@@ -1,8 +1,14 @@
 """Runtime Monitoring coverage: ListCoverage and GetCoverageStatistics.
 
 Each account with a detector has a fixed (hash-derived) handful of EKS clusters, ECS clusters and
-EC2 instances. They are HEALTHY when the account's RUNTIME_MONITORING plan is on, except an
-occasional one with a missing agent; with the plan off everything is UNHEALTHY.
+EC2 instances. With the RUNTIME_MONITORING plan off everything is UNHEALTHY. With it on, a resource
+type whose automated agent management is ENABLED (EKS_ADDON_MANAGEMENT, ECS_FARGATE_AGENT_MANAGEMENT,
+EC2_AGENT_MANAGEMENT) is AUTO_MANAGED and HEALTHY: "Managing the security agent automatically means
+that you permit GuardDuty to install and update the security agent on your behalf" (GuardDuty User
+Guide, "GuardDuty Runtime Monitoring"; "Managing GuardDuty security agents"). Otherwise it is MANUAL,
+and an occasional one is UNHEALTHY with "No Agent Reporting": nobody deployed the agent there
+("Reviewing runtime coverage statistics and troubleshooting issues": coverage is Unhealthy when the
+security agent was not deployed).
 """
 
 from __future__ import annotations
@@ -38,19 +44,29 @@ def account_resources(account_id: str, region: str, detector: Detector) -> list[
     digest = _digest(account_id, region)
     runtime_on = detector.feature_enabled("RUNTIME_MONITORING") or detector.feature_enabled("EKS_RUNTIME_MONITORING")
     updated = parse_iso(detector.updated_at)
-    management = "AUTO_MANAGED" if runtime_on else "DISABLED"
     resources = []
 
-    def status(index: int) -> tuple[str, str | None]:
+    def managed(agent: str) -> bool:
+        return runtime_on and detector.additional.get(agent) == "ENABLED"
+
+    def management_of(agent: str) -> str:
+        # botocore guardduty model, ManagementType: "The DISABLED status doesn't apply to Amazon EC2 instances and
+        # Amazon EKS clusters"; "The MANUAL status doesn't apply to the AWS Fargate (Amazon ECS only) workloads".
+        if managed(agent):
+            return "AUTO_MANAGED"
+        return "DISABLED" if agent == "ECS_FARGATE_AGENT_MANAGEMENT" else "MANUAL"
+
+    def status(index: int, agent: str) -> tuple[str, str | None]:
         if not runtime_on:
             return "UNHEALTHY", "Runtime Monitoring is not enabled for this account."
-        if (digest >> (index + 40)) % 7 == 0:
+        if not managed(agent) and (digest >> (index + 40)) % 7 == 0:
             return "UNHEALTHY", "No Agent Reporting"
         return "HEALTHY", None
 
     for index in range(1 + digest % 3):
         name = f"eks-{index + 1}-{account_id[-4:]}"
-        coverage, issue = status(index)
+        coverage, issue = status(index, "EKS_ADDON_MANAGEMENT")
+        management = management_of("EKS_ADDON_MANAGEMENT")
         nodes = 2 + (digest >> index) % 8
         resources.append(_resource(account_id, detector, f"{name}", coverage, issue, updated, {
             "ResourceType": "EKS",
@@ -61,7 +77,8 @@ def account_resources(account_id: str, region: str, detector: Detector) -> list[
         }))
     for index in range((digest >> 8) % 4):
         instance_id = f"i-{_digest(account_id, region, str(index)):017x}"[:19]
-        coverage, issue = status(10 + index)
+        coverage, issue = status(10 + index, "EC2_AGENT_MANAGEMENT")
+        management = management_of("EC2_AGENT_MANAGEMENT")
         resources.append(_resource(account_id, detector, instance_id, coverage, issue, updated, {
             "ResourceType": "EC2",
             "Ec2InstanceDetails": {"InstanceId": instance_id, "InstanceType": "m5.large",
@@ -69,7 +86,8 @@ def account_resources(account_id: str, region: str, detector: Detector) -> list[
         }))
     if (digest >> 16) % 2:
         name = f"ecs-{account_id[-4:]}"
-        coverage, issue = status(20)
+        coverage, issue = status(20, "ECS_FARGATE_AGENT_MANAGEMENT")
+        management = management_of("ECS_FARGATE_AGENT_MANAGEMENT")
         resources.append(_resource(account_id, detector, name, coverage, issue, updated, {
             "ResourceType": "ECS",
             "EcsClusterDetails": {"ClusterName": name,

@@ -49,20 +49,22 @@ def test_admin_previews_the_exact_calls_their_count_and_the_paid_plans_turned_on
     steps = {(s.region, s.operations, s.features): (s.account_ids, s.calls) for s in plan.steps}
     assert steps == {
         ("eu-west-1", ("UpdateOrganizationConfiguration",), ()): ([], 1),
-        (REGION, ("CreateMembers",), ()): ([org.account_id], 1),
+        # An account the fix makes monitored gets its policy's plans in the same operation; an invited one cannot
+        # until it accepts.
+        (REGION, ("CreateMembers", "UpdateMemberDetectors"), ("RDS_LOGIN_EVENTS",)): ([org.account_id], 2),
         (REGION, ("CreateMembers", "InviteMembers"), ()): ([outsider.account_id], 2),
         (REGION, ("InviteMembers",), ()): ([resigned.account_id], 1),
-        (REGION, ("StartMonitoringMembers",), ()): ([disabled.account_id], 1),
+        (REGION, ("StartMonitoringMembers", "UpdateMemberDetectors"), ("RDS_LOGIN_EVENTS",)): ([disabled.account_id], 2),
         (REGION, ("UpdateMemberDetectors",), ("RDS_LOGIN_EVENTS",)): ([a.account_id for a in rds[1:]], 3),  # 119
         (REGION, ("UpdateMemberDetectors",), ("EKS_ADDON_MANAGEMENT", "RUNTIME_MONITORING")): ([rds[0].account_id], 1),
     }  # fmt: skip
-    assert plan.calls == 10
+    assert plan.calls == 12
     assert plan.paid_plans == ["Runtime", "RDS", "EKS_ADDON_MANAGEMENT"]
     assert [d.account for d, _reason in plan.skipped] == [invited]
 
     response = client_for("admin").post("/accounts/drift/fix/", {"deviation": [d.pk for d in chosen]})
     html = response.content.decode()
-    assert response.status_code == 200 and 'data-calls="10"' in html
+    assert response.status_code == 200 and 'data-calls="12"' in html
     assert "Turns on paid GuardDuty protection: Runtime, RDS, EKS_ADDON_MANAGEMENT" in html
     assert not MemberOperation.objects.exists()  # a preview changes nothing
 
@@ -100,12 +102,15 @@ def test_admin_fixes_drift_through_the_worker_against_the_simulator_and_complian
 
     plan = fix_plan(deviation_ids=list(Deviation.objects.values_list("pk", flat=True)))
     assert sorted((s.operations, s.calls) for s in plan.steps) == [
-        (("StartMonitoringMembers",), 1), (("UpdateMemberDetectors",), 1)]  # fmt: skip
+        (("StartMonitoringMembers", "UpdateMemberDetectors"), 2), (("UpdateMemberDetectors",), 1)]  # fmt: skip
+    scope = simulator.scope(MEMBERS[1], region).detector
+    scope.features = {**scope.features, "RDS_LOGIN_EVENTS": "DISABLED"}  # off where monitoring stopped, too
     drift_fix_start(plan=plan, actor=admin)
 
     wait_for(lambda: ComplianceDay.objects.filter(compliant=2, pairs=2).exists(), timeout=60,
              what="the fix to run in the worker and the policies to be evaluated again at 100 %")  # fmt: skip
-    assert simulator.scope(MEMBERS[0], region).detector.features["RDS_LOGIN_EVENTS"] == "ENABLED"
+    for member in MEMBERS[:2]:  # the stopped member restarted and given its policy's plan in the same operation
+        assert simulator.scope(member, region).detector.features["RDS_LOGIN_EVENTS"] == "ENABLED"
     assert not Deviation.objects.exists()
     assert set(MemberOperation.objects.values_list("status", flat=True)) == {"succeeded"}
 

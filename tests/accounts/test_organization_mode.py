@@ -322,3 +322,27 @@ def test_the_organization_refresh_records_each_accounts_ou_so_an_ou_policy_appli
     CoveragePolicy.objects.create(name="everything", scope="organisation", plans=["s3_data_events"])
     applied = policy_resolve(policies_ordered(), account_id=WORKLOAD, tags=[], ou=workload.organizational_unit)
     assert applied.policy == unit
+
+
+def test_a_member_the_sync_finds_after_the_organization_read_gets_its_ou_and_organization_at_once(
+    organization, regions
+):
+    """`make demo`'s first sync reads the organization and the members at the same time: an account the member
+    sync creates after the read is an organization account in its OU then, not at the next read an hour later."""
+    from accounts.member_sync import members_sync_region
+
+    organization.register_account(WORKLOAD, parent_id="ou-ab12-workload1")
+    for region in regions:  # members GuardWatch has not added itself: the member sync discovers them
+        organization.scope(ADMIN, region).organization.auto_enable_members = "ALL"
+    from gdsim.relationships import enable_all_organization_accounts
+
+    for region in regions:
+        enable_all_organization_accounts(organization, ADMIN, region)
+    aws_organizations.organization_snapshot_refresh()
+    assert not MemberAccount.objects.exists()  # the read found no account to record its OU on
+
+    members_sync_region(region=regions[0])
+
+    workload, data = (MemberAccount.objects.get(account_id=i) for i in (WORKLOAD, DATA))
+    assert (workload.organizational_unit, workload.in_organization) == ("ou-ab12-workload1", True)
+    assert data.in_organization and data.organizational_unit.startswith("r-")

@@ -119,3 +119,29 @@ def test_ai_protection_is_read_as_a_plan():
     from accounts.protection import plan_statuses
 
     assert plan_statuses({"AI_PROTECTION": "disabled"})["ai_protection"] == "DISABLED"
+
+
+@pytest.mark.django_db
+def test_reading_members_back_after_a_change_reads_runtime_coverage_again(simulator, settings):
+    """A drift fix that turns automated agent management on reads the plans back; the region's runtime coverage
+    must be read again too, or the re-check keeps the agents that did not report before the fix."""
+    from accounts import gateway
+    from accounts.protection import member_protection_refresh
+
+    settings.GUARDWATCH_AWS_REGIONS = [REGION]
+    estate(simulator, [REGION], per_region=0)
+    members_sync_region(region=REGION)
+    for member in MEMBERS:
+        simulator.scope(member, REGION).detector.features["RUNTIME_MONITORING"] = "DISABLED"
+    member_protection_sync_region(region=REGION)
+    assert all(row.runtime_unhealthy > 0 for row in MemberProtection.objects.all())  # Runtime off: nothing reports
+    detector = RegionState.objects.get(region=REGION).detector_id
+    agents = ["EKS_ADDON_MANAGEMENT", "ECS_FARGATE_AGENT_MANAGEMENT", "EC2_AGENT_MANAGEMENT"]
+    gateway.member_detectors_update(region=REGION, detector_id=detector, account_ids=list(MEMBERS),
+                                    features=["RUNTIME_MONITORING"], agents=agents)  # fmt: skip
+
+    member_protection_refresh(region=REGION, detector_id=detector, account_ids=[MEMBERS[0]])
+
+    # Every associated member of the region, not only the one read back: ListCoverage answers for the region.
+    assert {row.runtime_unhealthy for row in MemberProtection.objects.all()} == {0}
+    assert MemberProtection.objects.get(membership__account__account_id=MEMBERS[0]).runtime_monitoring == "ENABLED"

@@ -35,3 +35,30 @@ def test_coverage_statistics_count_what_the_list_shows(gd_client, admin_detector
         DetectorId=admin_detector, StatisticsType=["COUNT_BY_RESOURCE_TYPE", "COUNT_BY_COVERAGE_STATUS"])
     assert sum(statistics["CoverageStatistics"]["CountByResourceType"].values()) == len(resources)
     assert sum(statistics["CoverageStatistics"]["CountByCoverageStatus"].values()) == len(resources)
+
+
+def _management(resource):
+    details = resource["ResourceDetails"]
+    for key in ("EksClusterDetails", "Ec2InstanceDetails"):
+        if key in details:
+            return details[key]["ManagementType"]
+    return details["EcsClusterDetails"]["FargateDetails"]["ManagementType"]
+
+
+def test_automated_agent_management_deploys_the_agent_so_every_resource_of_that_type_reports(
+    gd_client, admin_detector
+):
+    client = gd_client(ADMIN)
+    client.update_detector(DetectorId=admin_detector, Features=[{"Name": "RUNTIME_MONITORING", "Status": "ENABLED",
+                           "AdditionalConfiguration": [{"Name": name, "Status": "DISABLED"} for name in (
+                               "EKS_ADDON_MANAGEMENT", "ECS_FARGATE_AGENT_MANAGEMENT", "EC2_AGENT_MANAGEMENT")]}])  # fmt: skip
+    manual = client.list_coverage(DetectorId=admin_detector, MaxResults=50)["Resources"]
+    # botocore's ManagementType: MANUAL does not apply to Fargate, DISABLED not to EC2 and EKS.
+    assert {(r["ResourceDetails"]["ResourceType"], _management(r)) for r in manual} <= {
+        ("EKS", "MANUAL"), ("EC2", "MANUAL"), ("ECS", "DISABLED")}  # fmt: skip
+    client.update_detector(DetectorId=admin_detector, Features=[{"Name": "RUNTIME_MONITORING", "Status": "ENABLED",
+                           "AdditionalConfiguration": [{"Name": name, "Status": "ENABLED"} for name in (
+                               "EKS_ADDON_MANAGEMENT", "ECS_FARGATE_AGENT_MANAGEMENT", "EC2_AGENT_MANAGEMENT")]}])  # fmt: skip
+    managed = client.list_coverage(DetectorId=admin_detector, MaxResults=50)["Resources"]
+    assert len(managed) == len(manual)
+    assert {(_management(r), r["CoverageStatus"]) for r in managed} == {("AUTO_MANAGED", "HEALTHY")}

@@ -25,6 +25,10 @@ from guardwatch.core.management.commands.demo_users import DEMO_USERS
 from guardwatch.core.queue import queue_names
 
 DEMO_ADMIN_ACCOUNT = "111111111111"
+# The simulator's members and findings are in its four first regions; these first, then the other enabled ones.
+DEMO_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2", "ap-northeast-1", "ap-northeast-2",
+                "ap-northeast-3", "ap-south-1", "ap-southeast-1", "ca-central-1", "eu-central-1", "eu-north-1",
+                "eu-west-2", "eu-west-3", "sa-east-1", "us-east-2", "us-west-1")  # fmt: skip
 # What beat would run first: member statuses (each region's sync then reads protection plans), findings;
 # then, once those findings are in, the demo analyst's past month of triage (findings/demo_history.py).
 FIRST_SYNC_TASKS = (
@@ -82,8 +86,11 @@ class Command(BaseCommand):
             GUARDWATCH_AWS_ENDPOINT_URL=endpoint,
             AWS_ACCESS_KEY_ID=creds["aws_access_key_id"],
             AWS_SECRET_ACCESS_KEY=creds["aws_secret_access_key"],
-            AWS_DEFAULT_REGION=settings.GUARDWATCH_AWS_REGIONS[0],
+            AWS_DEFAULT_REGION="us-east-1",
             GUARDWATCH_PUBLIC_URL=f"http://127.0.0.1:{port}",
+            # Every region enabled for the demo's administrator (the simulator's DescribeRegions), so a coverage
+            # policy for "all enabled regions" can be fixed from the demo (issue 19's done-when).
+            GUARDWATCH_AWS_REGIONS=os.environ.get("GUARDWATCH_AWS_REGIONS") or ",".join(DEMO_REGIONS),
         )
         # The local Jira stand-in (two-way tickets): https under its own certificate, which GuardWatch trusts,
         # polled often enough that a ticket closed there resolves its finding within a few seconds.
