@@ -1,7 +1,7 @@
 """GuardDuty operation handlers, one module per concern; importing this package registers them all."""
 
-from . import coverage, detectors, filters, findings, invitations, members, organization
+from . import coverage, detectors, filters, findings, investigations, invitations, members, organization
 from .registry import HANDLERS, Context, handles
 
-__all__ = ["HANDLERS", "Context", "coverage", "detectors", "filters", "findings", "handles", "invitations",
+__all__ = ["HANDLERS", "Context", "coverage", "detectors", "filters", "findings", "handles", "investigations", "invitations",
            "members", "organization"]
