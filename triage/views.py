@@ -35,7 +35,7 @@ from guardwatch.core.redirects import next_url
 from guardwatch.core.scope import organisation_wide, scope_for
 from guardwatch.core.slots import Slot, SlotsBusy, slot_acquire
 from triage import bulk as bulk_actions
-from triage import detail, governance, selectors, suppression, words
+from triage import detail, governance, investigations, selectors, suppression, words
 from triage import filters as list_filters
 from triage import services as triage
 from triage.filters import FindingFilters
@@ -732,3 +732,47 @@ def _export_refused(request: HttpRequest, busy: SlotsBusy) -> HttpResponse:
     response = HttpResponse(busy.message + "\n", status=429, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = str(busy.retry_after)
     return response
+
+
+# --- GuardDuty Investigation: the finding page's panel and its button ------------------------------------------
+
+
+def _finished_count(raw: str) -> int | None:
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else None
+
+
+@require_GET
+@requires("triage_findings")
+def investigation_panel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The finding page's "GuardDuty investigation" panel (loaded by HTMX): the button, the quota left, the runs.
+
+    `known` is how many investigations had ended when the page was rendered; once more have, the page's
+    timeline lacks a report, so the panel reloads the page (`HX-Refresh`). While one runs, the panel polls itself.
+    """
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
+    runs = investigations.finding_investigations(finding=finding)
+    known = _finished_count(request.GET.get("known", ""))
+    finished = sum(1 for run in runs if run.status in ("completed", "failed"))
+    if known is not None and finished > known:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return render(request, "triage/_investigation.html", {
+        "finding": finding, "runs": runs, "quota": investigations.investigation_quota(),
+        "unavailable": investigations.investigation_unavailable(finding=finding),
+        "poll": any(run.active for run in runs), "known": finished if known is None else known,
+    })  # fmt: skip
+
+
+@require_POST
+@requires("triage_findings")
+def investigation_start_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """"Investigate with GuardDuty": start one through the administrator; a refusal is shown as it is."""
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
+    try:
+        investigations.investigation_start(finding=finding, actor=request.user)
+    except investigations.InvestigationError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "GuardDuty is investigating this finding; its report will appear in the timeline.")
+    return _back_to_detail(pk)
