@@ -147,6 +147,8 @@ def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
         "triage:assign": [("POST", finding, {"assignee": "me"})],
         "triage:comment": [("POST", finding, {"body": "mine now"})],
         "triage:feedback": [("POST", finding, {"feedback": "USEFUL"})],
+        "triage:investigation_panel": [("GET", finding, "")],
+        "triage:investigate": [("POST", finding, {})],
         "triage:bulk": [("POST", {}, {"action": "comment", "comment": "x", "ids": [str(ids["finding"])]}),
                         ("POST", {}, {"action": "comment", "comment": "x", "scope": "all", "query": red_filter}),
                         ("POST", {}, {"action": "comment", "comment": "x", "scope": "all", "query": "",
