@@ -174,3 +174,25 @@ def test_the_watchdog_polls_an_investigation_whose_message_was_lost(synced, find
     Investigation.objects.update(next_poll_at=Investigation.objects.get().created_at.replace(year=2020))
     assert investigations.investigations_poll_due() == [Investigation.objects.get().pk]
     assert Investigation.objects.get().status == "completed"
+
+
+def test_the_worker_polls_the_investigation_and_saves_its_report_once(
+    simulator, celery_worker_process, transactional_db, client_for, analyst
+):
+    from guardwatch.core.queue import task_send
+    from tests.support.waiting import wait_for
+
+    estate(simulator, [REGION], per_region=3)
+    findings_sync_region(region=REGION)
+    simulator.investigation_seconds = 0
+    finding = Finding.objects.exclude(account_id=ADMIN).order_by("pk").first()
+    _investigate(client_for("analyst"), finding)
+    investigation = Investigation.objects.get(finding=finding)
+    assert investigation.status == "running"
+
+    # The poll the start queued waits FIRST_POLL seconds; this one is what a redelivery or the watchdog sends.
+    task_send("triage.tasks.investigation_poll", investigation.pk)
+    task_send("triage.tasks.investigation_poll", investigation.pk)
+    wait_for(lambda: Investigation.objects.filter(pk=investigation.pk, status="completed").exists(), timeout=60,
+             what="the worker to poll GuardDuty and save the report")  # fmt: skip
+    assert FindingEvent.objects.filter(finding=finding, kind="investigation").count() == 1
