@@ -1,4 +1,4 @@
-"""GuardDuty Investigation (AWS's AI analysis, preview) of a finding: start it, poll it, save its report.
+"""GuardDuty Investigation (AWS's AI analysis, preview) of a finding or an account: start it, poll it, save its report.
 
 What AWS documents (botocore's guardduty model, CreateInvestigation; the user guide's "GuardDuty Investigation
 (Preview)"; quoted in gdsim/operations/investigations.py and docs/investigation.md):
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from findings import gateway
@@ -108,32 +108,74 @@ def investigation_start(*, finding: Finding, actor) -> Investigation:
     reason = investigation_unavailable(finding=finding)
     if reason:
         raise InvestigationError(reason)
-    now = timezone.now()
     with transaction.atomic():
         Finding.objects.select_for_update().filter(pk=finding.pk).first()
         active = finding.investigations.filter(status__in=Investigation.ACTIVE).first()
-        if active is not None:
-            raise InvestigationError(f"An investigation of this finding is already running (started by "
-                                     f"{active.requested_by_name or 'someone'}); its report will appear in the timeline.")
-        quota = investigation_quota(now=now)
-        if quota.left_total == 0:
-            raise InvestigationError(f"The GuardDuty Investigation preview allows {TOTAL_LIMIT} investigations per "
-                                     "account in all, and GuardWatch has started them all.")
-        if quota.left_today == 0:
-            raise InvestigationError(f"The GuardDuty Investigation preview allows {DAILY_LIMIT} investigations per "
-                                     "account a day; GuardWatch started that many in the last 24 hours. Try again later.")
-        investigation = Investigation.objects.create(
-            finding=finding, account_id=finding.account_id, region=finding.region,
-            client_token=uuid.uuid4().hex, prompt=f"Investigate finding {finding.finding_id} in account {finding.account_id}",
-            requested_by=actor, requested_by_name=actor.get_username() if actor else "", created_at=now,
-            next_poll_at=now,
-        )
+        investigation = _create(
+            active=active, what="this finding", actor=actor, kind=Investigation.Kind.FINDING, finding=finding,
+            account_id=finding.account_id, region=finding.region,
+            prompt=f"Investigate finding {finding.finding_id} in account {finding.account_id}")
+    return _send(investigation, actor)
+
+
+def account_investigation_regions(*, regions: list[str]) -> list[str]:
+    """The Regions among `regions` where GuardDuty Investigation exists."""
+    return sorted(region for region in set(regions) if region in REGIONS)
+
+
+def account_investigation_start(*, account_id: str, region: str, regions: list[str], actor) -> Investigation:
+    """Start an ACCOUNT investigation ("Analyze findings in account with id <id>", AWS's documented prompt) of a
+    member account in one of its Regions (`regions`: the account's own), as the administrator."""
+    if region not in account_investigation_regions(regions=regions):
+        raise InvestigationError(f"Choose one of this account's Regions where GuardDuty Investigation is available "
+                                 f"({', '.join(account_investigation_regions(regions=regions)) or 'none'}).")
+    with transaction.atomic():
+        active = (Investigation.objects.select_for_update()
+                  .filter(kind=Investigation.Kind.ACCOUNT, account_id=account_id, region=region,
+                          status__in=Investigation.ACTIVE).first())
+        investigation = _create(
+            active=active, what=f"this account in {region}", actor=actor, kind=Investigation.Kind.ACCOUNT,
+            finding=None, account_id=account_id, region=region,
+            prompt=f"Analyze findings in account with id {account_id}")
+    return _send(investigation, actor)
+
+
+def _create(*, active: Investigation | None, what: str, actor, **fields) -> Investigation:
+    """The pending row, once no investigation of the same subject runs and the quota allows (inside a transaction)."""
+    if active is not None:
+        raise InvestigationError(f"An investigation of {what} is already running (started by "
+                                 f"{active.requested_by_name or 'someone'}); its report will appear when it ends.")
+    now = timezone.now()
+    quota = investigation_quota(now=now)
+    if quota.left_total == 0:
+        raise InvestigationError(f"The GuardDuty Investigation preview allows {TOTAL_LIMIT} investigations per "
+                                 "account in all, and GuardWatch has started them all.")
+    if quota.left_today == 0:
+        raise InvestigationError(f"The GuardDuty Investigation preview allows {DAILY_LIMIT} investigations per "
+                                 "account a day; GuardWatch started that many in the last 24 hours. Try again later.")
+    try:
+        with transaction.atomic():
+            return Investigation.objects.create(
+                client_token=uuid.uuid4().hex, requested_by=actor, requested_by_name=actor.get_username() if actor else "",
+                created_at=now, next_poll_at=now, **fields)
+    except IntegrityError:  # a concurrent click won the race for the one active investigation
+        raise InvestigationError(f"An investigation of {what} is already running.") from None
+
+
+def _send(investigation: Investigation, actor) -> Investigation:
+    """CreateInvestigation for a committed pending row; a refusal raises InvestigationError with GuardDuty's words."""
     with aws.acting_as(actor):
         investigation_advance(investigation_id=investigation.pk)
     investigation.refresh_from_db()
     if investigation.status == Investigation.Status.REFUSED:
         raise InvestigationError(f"GuardDuty refused to start the investigation: {investigation.error}")
     return investigation
+
+
+def account_investigations(*, account_id: str) -> list[Investigation]:
+    """Selector: an account's own investigations (ACCOUNT kind), newest first (the caller has scoped the account)."""
+    return list(Investigation.objects.filter(kind=Investigation.Kind.ACCOUNT, account_id=account_id)
+                .order_by("-created_at", "-id")[:10])
 
 
 def _detector(region: str) -> str:
@@ -237,7 +279,10 @@ def _poll(investigation: Investigation, now: datetime) -> None:
         "records": [{"id": r.record_id, "type": r.type, "title": r.title, "narrative": r.narrative,
                      "created_at": r.created_at.isoformat() if r.created_at else None,
                      "supporting_data": r.supporting_data} for r in records],
+        "recommendations": _recommendations(records),
     }
+    if investigation.finding_id is None:
+        return  # an account investigation: its report is shown on the account's page
     FindingEvent.objects.create(
         finding_id=investigation.finding_id, kind=FindingEvent.Kind.INVESTIGATION, actor=investigation.requested_by,
         actor_name=investigation.requested_by_name, created_at=now, body=state.summary,
@@ -263,6 +308,8 @@ def _recommendations(records: list[gateway.InvestigationRecord]) -> list[dict]:
 def _end_failed(investigation: Investigation, now: datetime, error: str) -> None:
     investigation.status, investigation.error, investigation.finished_at = Investigation.Status.FAILED, error, now
     investigation.next_poll_at = None
+    if investigation.finding_id is None:
+        return
     FindingEvent.objects.create(
         finding_id=investigation.finding_id, kind=FindingEvent.Kind.INVESTIGATION, actor=investigation.requested_by,
         actor_name=investigation.requested_by_name, created_at=now, body=error,

@@ -214,12 +214,13 @@ class BulkAction(models.Model):
 
 
 class Investigation(models.Model):
-    """A GuardDuty investigation (AWS's AI analysis, preview) of one finding, started from GuardWatch.
+    """A GuardDuty investigation (AWS's AI analysis, preview) of one finding or one account, started from GuardWatch.
 
     Created `pending` before CreateInvestigation is called, with the `client_token` GuardDuty's idempotency
     token: a retry after a lost answer gets the same investigation, never a second one. Then `running` (polled
     with backoff until GuardDuty says COMPLETED or FAILED), `completed` with the report, `failed`, or `refused`
-    when GuardDuty refused to start it (the error says why; it uses no quota). One active per finding.
+    when GuardDuty refused to start it (the error says why; it uses no quota). One active per finding, and per
+    account and Region for account investigations. A finding's report goes into its timeline too.
     """
 
     class Status(models.TextChoices):
@@ -229,9 +230,14 @@ class Investigation(models.Model):
         FAILED = "failed", "Failed"
         REFUSED = "refused", "Refused by GuardDuty"
 
+    class Kind(models.TextChoices):
+        FINDING = "finding", "Finding"
+        ACCOUNT = "account", "Account"
+
     ACTIVE = (Status.PENDING, Status.RUNNING)
 
-    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="investigations")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FINDING)
+    finding = models.ForeignKey(Finding, null=True, blank=True, on_delete=models.CASCADE, related_name="investigations")
     account_id = models.CharField(max_length=12)
     region = models.CharField(max_length=32)
     aws_id = models.CharField(max_length=64, blank=True, default="")
@@ -264,11 +270,16 @@ class Investigation(models.Model):
             models.UniqueConstraint(
                 fields=["finding"], condition=models.Q(status__in=["pending", "running"]),
                 name="investigation_one_active_per_finding",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["account_id", "region"], condition=models.Q(kind="account", status__in=["pending", "running"]),
+                name="investigation_one_active_per_account",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"investigation {self.aws_id or self.client_token} of finding {self.finding_id} ({self.status})"
+        subject = f"finding {self.finding_id}" if self.finding_id else f"account {self.account_id} in {self.region}"
+        return f"investigation {self.aws_id or self.client_token} of {subject} ({self.status})"
 
     @property
     def active(self) -> bool:

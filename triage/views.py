@@ -26,6 +26,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from accounts import selectors as accounts_selectors
 from findings import selectors as findings_selectors
 from findings import sla
 from findings.models import TriageStatus
@@ -776,3 +777,37 @@ def investigation_start_view(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, "GuardDuty is investigating this finding; its report will appear in the timeline.")
     return _back_to_detail(pk)
+
+
+def _account_regions(account) -> list[str]:
+    return investigations.account_investigation_regions(regions=list(account.memberships.values_list("region", flat=True)))
+
+
+@require_GET
+@requires("triage_findings")
+def account_investigation_panel(request: HttpRequest, account_id: str) -> HttpResponse:
+    """The account page's "GuardDuty investigation" panel (loaded by HTMX): the button per Region, the quota left,
+    the account's investigations and the latest report. Polls itself while one runs."""
+    account = accounts_selectors.account_get(account_id=account_id, user=request.user)
+    runs = investigations.account_investigations(account_id=account.account_id)
+    return render(request, "triage/_investigation_account.html", {
+        "account": account, "runs": runs, "quota": investigations.investigation_quota(),
+        "regions": _account_regions(account), "poll": any(run.active for run in runs),
+        "report": next((run for run in runs if run.status == "completed"), None),
+    })  # fmt: skip
+
+
+@require_POST
+@requires("triage_findings")
+def account_investigation_start_view(request: HttpRequest, account_id: str) -> HttpResponse:
+    """"Investigate with GuardDuty" on an account page: an ACCOUNT investigation in the chosen Region."""
+    account = accounts_selectors.account_get(account_id=account_id, user=request.user)
+    region = request.POST.get("region", "")
+    try:
+        investigations.account_investigation_start(account_id=account.account_id, region=region,
+                                                   regions=_account_regions(account), actor=request.user)
+    except investigations.InvestigationError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"GuardDuty is investigating this account in {region}; its report will appear here.")
+    return redirect("accounts:detail", account_id=account.account_id)

@@ -149,6 +149,8 @@ def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
         "triage:feedback": [("POST", finding, {"feedback": "USEFUL"})],
         "triage:investigation_panel": [("GET", finding, "")],
         "triage:investigate": [("POST", finding, {})],
+        "triage:account_investigation_panel": [("GET", {"account_id": RED}, "")],
+        "triage:account_investigate": [("POST", {"account_id": RED}, {"region": "us-east-1"})],
         "triage:bulk": [("POST", {}, {"action": "comment", "comment": "x", "ids": [str(ids["finding"])]}),
                         ("POST", {}, {"action": "comment", "comment": "x", "scope": "all", "query": red_filter}),
                         ("POST", {}, {"action": "comment", "comment": "x", "scope": "all", "query": "",

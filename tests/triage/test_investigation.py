@@ -10,7 +10,7 @@ import pytest
 from findings import gateway
 from findings.models import Finding, FindingEvent
 from findings.sync import findings_sync_region
-from tests.findings.simulated import ADMIN, estate
+from tests.findings.simulated import ADMIN, MEMBERS, estate, members_monitored
 from triage import investigations
 from triage.models import Investigation
 
@@ -174,6 +174,36 @@ def test_the_watchdog_polls_an_investigation_whose_message_was_lost(synced, find
     Investigation.objects.update(next_poll_at=Investigation.objects.get().created_at.replace(year=2020))
     assert investigations.investigations_poll_due() == [Investigation.objects.get().pk]
     assert Investigation.objects.get().status == "completed"
+
+
+def test_an_analyst_investigates_an_account_in_one_of_its_regions_and_reads_the_report_on_its_page(
+        synced, client_for, analyst):
+    members_monitored([REGION, "sa-east-1"])
+    client = client_for("analyst")
+    panel = client.get(f"/findings/investigations/account/{MEMBERS[0]}/").content.decode()
+    assert f'<option value="{REGION}">' in panel and "sa-east-1" not in panel  # outside the 10 Regions
+    page = client.post(f"/findings/investigations/account/{MEMBERS[0]}/start/", {"region": REGION}, follow=True)
+    assert f"GuardDuty is investigating this account in {REGION}" in page.content.decode()
+
+    investigation = Investigation.objects.get()
+    assert (investigation.kind, investigation.finding, investigation.status) == ("account", None, "running")
+    run = synced.scope(ADMIN, REGION).investigations[investigation.aws_id]
+    assert run.prompt == f"Analyze findings in account with id {MEMBERS[0]}"
+    assert "already running" in client.post(f"/findings/investigations/account/{MEMBERS[0]}/start/",
+                                            {"region": REGION}, follow=True).content.decode()
+    synced.advance_clock(60)
+    assert _poll(investigation).status == "completed"
+    panel = client.get(f"/findings/investigations/account/{MEMBERS[0]}/").content.decode()
+    assert 'data-testid="investigation-report"' in panel and f"account {MEMBERS[0]}" in panel
+    assert not FindingEvent.objects.filter(kind="investigation").exists()
+
+
+def test_an_account_investigation_in_a_region_the_account_is_not_in_is_refused(synced, client_for, analyst):
+    members_monitored([REGION])
+    page = client_for("analyst").post(f"/findings/investigations/account/{MEMBERS[0]}/start/",
+                                      {"region": "eu-west-1"}, follow=True).content.decode()
+    assert "Choose one of this account&#x27;s Regions where GuardDuty Investigation is available (us-east-1)" in page
+    assert not Investigation.objects.exists()
 
 
 def test_the_worker_polls_the_investigation_and_saves_its_report_once(
