@@ -280,8 +280,7 @@ def _finding_result(context: Context, run: InvestigationRun, data: dict[str, Any
     records.append(_record(run, 10, "METADATA", "Investigation metadata", "",
                            {"Metadata": {"TotalTimeMilliseconds": int(context.state.investigation_seconds * 1000)}}))
     summary = (f"{risk} risk: {finding_type} in account {run.account_id} ({run.region}). {assessment} "
-               f"Recommended next steps: {recommendations[0]['Title'].lower()}; "
-               f"{recommendations[1]['Title'].lower()}.")
+               f"Recommended next steps: {recommendations[0]['Title']}; {recommendations[1]['Title']}.")
     return {"Title": f"{finding_type} in {run.account_id}", "RiskLevel": risk,
             "Risk": f"{risk} risk from {finding_type}", "Confidence": "High" if related else "Medium",
             "Summary": summary, "Recommendations": recommendations, "Records": records,
