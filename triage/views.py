@@ -771,12 +771,19 @@ def investigation_start_view(request: HttpRequest, pk: int) -> HttpResponse:
     """"Investigate with GuardDuty": start one through the administrator; a refusal is shown as it is."""
     finding = findings_selectors.finding_get(pk=pk, user=request.user)
     try:
-        investigations.investigation_start(finding=finding, actor=request.user)
+        investigation = investigations.investigation_start(finding=finding, actor=request.user)
     except investigations.InvestigationError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, "GuardDuty is investigating this finding; its report will appear in the timeline.")
+        messages.success(request, _started_message(investigation, "this finding", "in the timeline"))
     return _back_to_detail(pk)
+
+
+def _started_message(investigation, what: str, where: str) -> str:
+    if investigation.status == "pending":  # a throttle, a 5xx or the network: the poll task tries again
+        return (f"GuardWatch could not reach GuardDuty yet ({investigation.error}); it tries again in the background, "
+                f"and the report of {what} will appear {where}.")
+    return f"GuardDuty is investigating {what}; its report will appear {where}."
 
 
 def _account_regions(account) -> list[str]:
@@ -804,10 +811,10 @@ def account_investigation_start_view(request: HttpRequest, account_id: str) -> H
     account = accounts_selectors.account_get(account_id=account_id, user=request.user)
     region = request.POST.get("region", "")
     try:
-        investigations.account_investigation_start(account_id=account.account_id, region=region,
-                                                   regions=_account_regions(account), actor=request.user)
+        investigation = investigations.account_investigation_start(
+            account_id=account.account_id, region=region, regions=_account_regions(account), actor=request.user)
     except investigations.InvestigationError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"GuardDuty is investigating this account in {region}; its report will appear here.")
+        messages.success(request, _started_message(investigation, f"this account in {region}", "here"))
     return redirect("accounts:detail", account_id=account.account_id)

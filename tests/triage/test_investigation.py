@@ -121,6 +121,22 @@ def test_a_second_click_while_one_runs_starts_nothing(synced, finding, client_fo
     assert synced.call_counts["CreateInvestigation"] == 1
 
 
+def test_a_guardduty_server_error_on_start_is_retried_with_the_same_client_token(
+        synced, finding, client_for, analyst, settings):
+    from guardwatch.aws import reset_clients
+
+    settings.GUARDWATCH_AWS_MAX_ATTEMPTS = 1  # botocore: one retry of its own (max_attempts counts retries)
+    reset_clients()
+    synced.faults.configure([{"kind": "server_error", "operation": "CreateInvestigation", "times": 2}])
+    page = _investigate(client_for("analyst"), finding).content.decode()
+    assert "GuardWatch could not reach GuardDuty yet (InternalServerErrorException" in page
+    investigation = Investigation.objects.get(finding=finding)
+    assert investigation.status == "pending" and investigation.next_poll_at is not None
+
+    assert _poll(investigation).status == "running"
+    assert list(synced.scope(ADMIN, REGION).investigations) == [investigation.aws_id]
+
+
 def test_a_failed_investigation_says_why_in_the_timeline_escaped(synced, finding, client_for, analyst):
     synced.investigation_failure = f"model unavailable {SCRIPT}"
     client = client_for("analyst")
