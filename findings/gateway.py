@@ -385,3 +385,24 @@ def investigation_records(*, region: str, detector_id: str, investigation_id: st
         token = page.get("NextToken")
         if not token:
             return records, calls
+
+
+def investigations_started(*, region: str, detector_id: str, since: datetime) -> tuple[int, int]:
+    """(started since `since`, started in all) by the administrator's organization in `region` (ListInvestigations,
+    newest first, 50 a page; "An administrator account sees all investigations across the organization")."""
+    client = aws.guardduty(region)
+    recent = total = 0
+    token = None
+    while True:
+        page = client.list_investigations(
+            DetectorId=detector_id, MaxResults=50, SortCriteria={"AttributeName": "START_TIME", "OrderBy": "DESC"},
+            **({"NextToken": token} if token else {}),
+        )
+        for item in page.get("Investigations") or ():
+            total += 1
+            started = item.get("StartTime")
+            if started is not None and started > since:
+                recent += 1
+        token = page.get("NextToken")
+        if not token:
+            return recent, total

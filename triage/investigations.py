@@ -22,8 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from findings import gateway
 from findings.models import Finding, FindingEvent, SyncState
@@ -42,6 +45,7 @@ GIVE_UP_AFTER = timedelta(hours=6)  # AWS says "in minutes"; an investigation st
 START_ATTEMPTS = 5  # CreateInvestigation tried this often on a throttle, 5xx or a lost connection
 REFUSALS = {"BadRequestException", "AccessDeniedException"}  # GuardDuty's own "no": retrying changes nothing
 POLL_TASK = "triage.tasks.investigation_poll"
+LISTED_KEY = "triage:investigations:listed"  # the cache entry of investigation_quota_refresh
 
 
 class InvestigationError(Exception):
@@ -54,6 +58,7 @@ class Quota:
 
     used_today: int
     used_total: int
+    listed_at: datetime | None = None  # when GuardDuty's own listing was last read (None: never)
 
     @property
     def left_today(self) -> int:
@@ -77,10 +82,33 @@ class Quota:
 
 
 def investigation_quota(*, now: datetime | None = None) -> Quota:
-    """Selector: the quota left, from GuardWatch's own rows (refused ones used none)."""
+    """Selector: the quota left, from GuardWatch's own rows (refused ones used none) or, when larger, what GuardDuty
+    listed when last asked (`investigation_quota_refresh`: investigations started outside GuardWatch count too)."""
     now = now or timezone.now()
     counted = Investigation.objects.exclude(status=Investigation.Status.REFUSED)
-    return Quota(used_today=counted.filter(created_at__gt=now - timedelta(days=1)).count(), used_total=counted.count())
+    today, total = counted.filter(created_at__gt=now - timedelta(days=1)).count(), counted.count()
+    listed = cache.get(LISTED_KEY) or {}
+    if listed and parse_datetime(listed["at"]) > now - timedelta(days=1):
+        today = max(today, listed["today"])
+    return Quota(used_today=today, used_total=max(total, listed.get("total", 0)),
+                 listed_at=parse_datetime(listed["at"]) if listed else None)
+
+
+def investigation_quota_refresh(*, now: datetime | None = None) -> Quota:
+    """Ask GuardDuty (ListInvestigations in each configured Region where the feature exists) how many investigations
+    the administrator's organization started in the last 24 hours and in all; kept for the quota shown. A Region
+    GuardDuty does not answer is skipped (GuardWatch's own count still holds)."""
+    now = now or timezone.now()
+    today = total = 0
+    for region in sorted(set(settings.GUARDWATCH_AWS_REGIONS) & REGIONS):
+        try:
+            recent, every = gateway.investigations_started(region=region, detector_id=_detector(region),
+                                                           since=now - timedelta(days=1))
+        except (ClientError, BotoCoreError, gateway.DetectorNotFound):
+            continue
+        today, total = today + recent, total + every
+    cache.set(LISTED_KEY, {"at": now.isoformat(), "today": today, "total": total}, 24 * 3600)
+    return investigation_quota(now=now)
 
 
 def finding_investigations(*, finding: Finding) -> list[Investigation]:
@@ -108,6 +136,7 @@ def investigation_start(*, finding: Finding, actor) -> Investigation:
     reason = investigation_unavailable(finding=finding)
     if reason:
         raise InvestigationError(reason)
+    investigation_quota_refresh()
     with transaction.atomic():
         Finding.objects.select_for_update().filter(pk=finding.pk).first()
         active = finding.investigations.filter(status__in=Investigation.ACTIVE).first()
@@ -129,6 +158,7 @@ def account_investigation_start(*, account_id: str, region: str, regions: list[s
     if region not in account_investigation_regions(regions=regions):
         raise InvestigationError(f"Choose one of this account's Regions where GuardDuty Investigation is available "
                                  f"({', '.join(account_investigation_regions(regions=regions)) or 'none'}).")
+    investigation_quota_refresh()
     with transaction.atomic():
         active = (Investigation.objects.select_for_update()
                   .filter(kind=Investigation.Kind.ACCOUNT, account_id=account_id, region=region,
@@ -152,7 +182,7 @@ def _create(*, active: Investigation | None, what: str, actor, **fields) -> Inve
                                  "account in all, and GuardWatch has started them all.")
     if quota.left_today == 0:
         raise InvestigationError(f"The GuardDuty Investigation preview allows {DAILY_LIMIT} investigations per "
-                                 "account a day; GuardWatch started that many in the last 24 hours. Try again later.")
+                                 "account a day, and that many were started in the last 24 hours. Try again later.")
     try:
         with transaction.atomic():
             return Investigation.objects.create(

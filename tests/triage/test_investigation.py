@@ -19,6 +19,14 @@ REGION = "us-east-1"
 SCRIPT = "<script>alert(1)</script>"
 
 
+@pytest.fixture(autouse=True)
+def _no_listing_read():
+    """GuardDuty's listing, as another test left it in the shared cache, is forgotten."""
+    from django.core.cache import cache
+
+    cache.delete(investigations.LISTED_KEY)
+
+
 @pytest.fixture
 def synced(simulator):
     """The simulated estate's findings in GuardWatch; GuardDuty takes 60 s per investigation."""
@@ -110,6 +118,22 @@ def test_the_daily_quota_spent_refuses_before_calling_guardduty(synced, finding,
     assert "allows 10 investigations per account a day" in page
     assert synced.call_counts["CreateInvestigation"] == 0
     assert not Investigation.objects.filter(finding=finding).exists()
+
+
+def test_investigations_started_outside_guardwatch_count_against_the_quota(synced, finding, client_for, analyst):
+    from django.utils import timezone
+
+    synced.set_clock(timezone.now())  # GuardDuty's StartTime and GuardWatch's "last 24 hours" on one clock
+    console = gateway.aws.guardduty(REGION)  # someone in the GuardDuty console, as the administrator
+    detector = synced.detector_id(ADMIN, REGION)
+    for _ in range(10):
+        console.create_investigation(DetectorId=detector, TriggerPrompt="Analyze findings in my organization")
+    client = client_for("analyst")
+    page = _investigate(client, finding).content.decode()
+    assert "allows 10 investigations per account a day, and that many were started in the last 24 hours" in page
+    assert not Investigation.objects.exists()
+    panel = client.get(f"/findings/{finding.pk}/investigation/").content.decode()
+    assert "0 of 10 left in the last 24 hours, 90 of 100 in all" in panel and "GuardDuty's list read" in panel
 
 
 def test_a_second_click_while_one_runs_starts_nothing(synced, finding, client_for, analyst):
