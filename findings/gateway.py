@@ -301,3 +301,108 @@ def filter_update(*, region: str, detector_id: str, name: str, description: str,
 def filter_delete(*, region: str, detector_id: str, name: str) -> None:
     """DeleteFilter; findings it archived stay archived."""
     aws.guardduty(region).delete_filter(DetectorId=detector_id, FilterName=name)
+
+
+# --- GuardDuty Investigation (preview): the administrator's AI investigations (triage.investigations) --------
+
+RECORDS_PAGE = 50  # ListInvestigationRecords MaxResults: "Valid values are 1 to 50"
+
+
+@dataclass(frozen=True, slots=True)
+class InvestigationState:
+    """GetInvestigation: an investigation's status (RUNNING, COMPLETED, FAILED) and, once COMPLETED, its results."""
+
+    investigation_id: str
+    status: str
+    risk_level: str = ""
+    risk: str = ""
+    confidence: str = ""
+    summary: str = ""
+    error: str = ""
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvestigationRecord:
+    """One step of an investigation's reasoning (ListInvestigationRecords)."""
+
+    record_id: str
+    type: str  # UPDATE | FETCH | OBSERVATION | ANALYSIS | METADATA
+    title: str
+    narrative: str
+    created_at: datetime | None
+    supporting_data: dict
+
+
+def investigation_create(*, region: str, detector_id: str, prompt: str, client_token: str) -> str:
+    """CreateInvestigation; the same `client_token` answers the same investigation (its idempotency token)."""
+    response = aws.guardduty(region).create_investigation(
+        DetectorId=detector_id, TriggerPrompt=prompt, ClientToken=client_token
+    )
+    return response["InvestigationId"]
+
+
+def investigation_get(*, region: str, detector_id: str, investigation_id: str) -> InvestigationState:
+    """GetInvestigation with the text summary (SummaryFormat's default, STRING)."""
+    found = aws.guardduty(region).get_investigation(DetectorId=detector_id, InvestigationId=investigation_id)
+    item = found["Investigation"]
+    return InvestigationState(
+        investigation_id=item["InvestigationId"],
+        status=item["Status"],
+        risk_level=item.get("RiskLevel") or "",
+        risk=item.get("Risk") or "",
+        confidence=item.get("Confidence") or "",
+        summary=item.get("Summary") or "",
+        error=item.get("Error") or "",
+        started_at=item.get("StartTime"),
+        ended_at=item.get("EndTime"),
+    )
+
+
+def investigation_records(*, region: str, detector_id: str, investigation_id: str) -> tuple[list[InvestigationRecord], int]:
+    """Every record of an investigation, oldest first, 50 a call; returns them and the number of calls.
+
+    A page may hold fewer records than asked, or none, and still carry a NextToken: only its absence ends.
+    """
+    client = aws.guardduty(region)
+    records: list[InvestigationRecord] = []
+    token, calls = None, 0
+    while True:
+        page = client.list_investigation_records(
+            DetectorId=detector_id, InvestigationId=investigation_id, MaxResults=RECORDS_PAGE,
+            **({"NextToken": token} if token else {}),
+        )
+        calls += 1
+        records.extend(
+            InvestigationRecord(
+                record_id=raw["RecordId"], type=raw["Type"], title=raw.get("Title") or "",
+                narrative=raw.get("Narrative") or "", created_at=raw.get("CreatedAt"),
+                supporting_data=raw.get("SupportingData") or {},
+            )
+            for raw in page.get("Records") or ()
+        )
+        token = page.get("NextToken")
+        if not token:
+            return records, calls
+
+
+def investigations_started(*, region: str, detector_id: str, since: datetime) -> tuple[int, int]:
+    """(started since `since`, started in all) by the administrator's organization in `region` (ListInvestigations,
+    newest first, 50 a page; "An administrator account sees all investigations across the organization")."""
+    client = aws.guardduty(region)
+    recent = total = 0
+    token = None
+    while True:
+        page = client.list_investigations(
+            DetectorId=detector_id, MaxResults=50, SortCriteria={"AttributeName": "START_TIME", "OrderBy": "DESC"},
+            **({"NextToken": token} if token else {}),
+        )
+        for item in page.get("Investigations") or ():
+            total += 1
+            started = item.get("StartTime")
+            if started is not None and started > since:
+                recent += 1
+        token = page.get("NextToken")
+        if not token:
+            return recent, total

@@ -16,6 +16,9 @@ a bad request answers 400 `{"error": "..."}`. Endpoints:
     POST   /_sim/invitations/accept     {"account_id", "region", "administrator_id"?} -> {"relationship_status"}
     GET    /_sim/invitations/verification  -> {"seconds", "verifying"}
     POST   /_sim/invitations/verification  {"seconds"} -> {"seconds", "verifying"}  (email verification delay)
+    GET    /_sim/investigations        -> {"seconds", "failure", "running"}
+    POST   /_sim/investigations        {"seconds"?, "failure"?} -> the same  (investigation run time; "failure": new
+                                         investigations end FAILED with that error, "" for none)
     POST   /_sim/members/resign         {"account_id", "region"} -> {"relationship_status"}
     GET    /_sim/findings?account_id=&region=   -> {"findings": [boto3-spelled findings]}
     POST   /_sim/findings               {"account_id", "region", "count"?, "finding_types"?, "spread_days"?,
@@ -229,6 +232,27 @@ def set_verification(state: SimulatorState, payload: dict[str, Any]) -> dict[str
         raise ControlError("'seconds' must be between 0 and 86400")
     state.email_verification_seconds = seconds
     return verification(state, {})
+
+
+@route("GET", "/_sim/investigations")
+def investigations(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
+    """How long a GuardDuty investigation runs, the failure new ones end with, and how many are RUNNING."""
+    running = sum(1 for scope in state.scopes.values() for run in scope.investigations.values()
+                  if run.status == "RUNNING")
+    return {"seconds": state.investigation_seconds, "failure": state.investigation_failure, "running": running}
+
+
+@route("POST", "/_sim/investigations")
+def set_investigations(state: SimulatorState, payload: dict[str, Any]) -> dict[str, Any]:
+    """Set the run time (0 to 86400 seconds) and/or the failure of investigations created from now on."""
+    if "seconds" in payload:
+        seconds = float(payload["seconds"])
+        if not 0 <= seconds <= 86400:
+            raise ControlError("'seconds' must be between 0 and 86400")
+        state.investigation_seconds = seconds
+    if "failure" in payload:
+        state.investigation_failure = str(payload["failure"])[:2048]
+    return investigations(state, {})
 
 
 @route("POST", "/_sim/members/resign")

@@ -160,6 +160,31 @@ class MalwareProtectionPlan:
 
 
 @dataclass
+class InvestigationRun:
+    """One GuardDuty investigation (CreateInvestigation) kept by the administrator that started it.
+
+    `status` is RUNNING until `due` (the simulated analysis time has passed), then COMPLETED or FAILED
+    (operations.investigations settles it when it is read); the result is built from the findings then.
+    """
+
+    investigation_id: str
+    prompt: str
+    triggered_by: str
+    region: str
+    started_at: str
+    due: str
+    client_token: str = ""
+    status: str = "RUNNING"
+    kind: str = ""  # FINDING | ACCOUNT | ORGANIZATION, set when it completes (ListInvestigations' InvestigationType)
+    finding_id: str = ""
+    account_id: str = ""  # the account analysed (a FINDING's account, or the ACCOUNT one)
+    ended_at: str | None = None
+    error: str = ""
+    forced_failure: str = ""  # the control API's failure for this run (set when it was created)
+    result: dict[str, Any] = field(default_factory=dict)  # Title, RiskLevel, Risk, Confidence, Summary, Records
+
+
+@dataclass
 class AccountRegion:
     """Everything GuardDuty keeps for one account in one region, findings aside."""
 
@@ -173,6 +198,7 @@ class AccountRegion:
     organization: OrganizationConfiguration = field(default_factory=OrganizationConfiguration)
     detector_generation: int = 0
     malware_plans: dict[str, MalwareProtectionPlan] = field(default_factory=dict)
+    investigations: dict[str, InvestigationRun] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for persistence."""
@@ -192,4 +218,5 @@ class AccountRegion:
             organization=OrganizationConfiguration(**data.get("organization", {})),
             detector_generation=data.get("detector_generation", 0),
             malware_plans={key: MalwareProtectionPlan(**value) for key, value in data.get("malware_plans", {}).items()},
+            investigations={key: InvestigationRun(**value) for key, value in data.get("investigations", {}).items()},
         )

@@ -41,6 +41,10 @@ MEMBER_ACCOUNT_LIMIT = 50_000
 # relationships.invite_members). In-process the default is 0: the check ends before the next request,
 # although InviteMembers itself still answers first. `python -m gdsim` (the demo) waits a few seconds.
 EMAIL_VERIFICATION_SECONDS = 0.0
+# How long a simulated GuardDuty investigation runs before it completes. AWS gives no duration: the launch
+# documentation says GuardDuty "produces the analysis in minutes" (GuardDuty Investigation, user guide); the
+# control API (/_sim/investigations) sets it, 0 completing an investigation at its first read.
+INVESTIGATION_SECONDS = 90.0
 
 
 class CallCounts:
@@ -128,6 +132,8 @@ class SimulatorState:
         self.faults = FaultInjector(seed)
         self.errors: list[str] = []
         self.member_account_limit = MEMBER_ACCOUNT_LIMIT
+        self.investigation_seconds = INVESTIGATION_SECONDS
+        self.investigation_failure = ""  # when set, new investigations end FAILED with this error (control API)
         # Eventual consistency of the member list: a member just added is left out of this many reads of
         # GetMembers/ListMembers (0: listed at once). Terraform's aws_guardduty_member waits for a new member to
         # appear and reports "member missing from response" when it does not
@@ -180,6 +186,8 @@ class SimulatorState:
             self.member_account_limit = MEMBER_ACCOUNT_LIMIT
             self.new_member_hidden_reads = 0
             self.email_verification_seconds = self.default_email_verification_seconds
+            self.investigation_seconds = INVESTIGATION_SECONDS
+            self.investigation_failure = ""
             self.listing_tokens = "snapshot"
             self.after_call = None
             self.event_target.configure("")

@@ -128,6 +128,8 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
         "triage-suppression-review": ("triage.tasks.suppression_reviews_due", 3600),
         "triage-suppression-hits": ("triage.tasks.suppression_hits_count", 3600),
         "triage-suppression-import": ("triage.tasks.suppression_filters_import", 24 * 3600),
+        # GuardDuty Investigation: investigations whose poll message was lost are polled again.
+        "triage-investigations-poll-due": ("triage.tasks.investigations_poll_due", 60),
         # Notifications: hourly-style digests, re-enqueue lost/due deliveries, newly overdue findings.
         "notifications-digests": ("notifications.tasks.digests_send", 5 * 60),
         "notifications-retry-due": ("notifications.tasks.deliveries_retry_due", 60),

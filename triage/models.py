@@ -211,3 +211,76 @@ class BulkAction(models.Model):
     @property
     def percent(self) -> int:
         return 100 if not self.total else min(100, self.done * 100 // self.total)
+
+
+class Investigation(models.Model):
+    """A GuardDuty investigation (AWS's AI analysis, preview) of one finding or one account, started from GuardWatch.
+
+    Created `pending` before CreateInvestigation is called, with the `client_token` GuardDuty's idempotency
+    token: a retry after a lost answer gets the same investigation, never a second one. Then `running` (polled
+    with backoff until GuardDuty says COMPLETED or FAILED), `completed` with the report, `failed`, or `refused`
+    when GuardDuty refused to start it (the error says why; it uses no quota). One active per finding, and per
+    account and Region for account investigations. A finding's report goes into its timeline too.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Starting"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        REFUSED = "refused", "Refused by GuardDuty"
+
+    class Kind(models.TextChoices):
+        FINDING = "finding", "Finding"
+        ACCOUNT = "account", "Account"
+
+    ACTIVE = (Status.PENDING, Status.RUNNING)
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FINDING)
+    finding = models.ForeignKey(Finding, null=True, blank=True, on_delete=models.CASCADE, related_name="investigations")
+    account_id = models.CharField(max_length=12)
+    region = models.CharField(max_length=32)
+    aws_id = models.CharField(max_length=64, blank=True, default="")
+    client_token = models.CharField(max_length=64, unique=True)
+    prompt = models.CharField(max_length=2048)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_name = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    polls = models.PositiveIntegerField(default=0)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    risk_level = models.CharField(max_length=16, blank=True, default="")
+    confidence = models.CharField(max_length=16, blank=True, default="")
+    # GuardDuty's text; attacker-influenced (it quotes finding fields): always rendered escaped.
+    summary = models.TextField(blank=True, default="")
+    report = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_poll_at"], name="investigation_due_idx"),
+            models.Index(fields=["created_at"], name="investigation_created_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["finding"], condition=models.Q(status__in=["pending", "running"]),
+                name="investigation_one_active_per_finding",
+            ),
+            models.UniqueConstraint(
+                fields=["account_id", "region"], condition=models.Q(kind="account", status__in=["pending", "running"]),
+                name="investigation_one_active_per_account",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        subject = f"finding {self.finding_id}" if self.finding_id else f"account {self.account_id} in {self.region}"
+        return f"investigation {self.aws_id or self.client_token} of {subject} ({self.status})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in self.ACTIVE

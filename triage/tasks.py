@@ -7,7 +7,7 @@ queued by a previous version and beat entries still find them.
 from celery import shared_task
 
 from triage import bulk as bulk_actions
-from triage import demo_history, governance, writeback
+from triage import demo_history, governance, investigations, writeback
 from triage import services as triage
 
 
@@ -70,3 +70,16 @@ def suppression_hits_count() -> int:
 def suppression_filters_import() -> int:
     """Beat and the Import button: GuardDuty filters GuardWatch did not create, shown read-only."""
     return governance.suppression_filters_import()
+
+
+@shared_task(name="triage.tasks.investigation_poll")
+def investigation_poll(investigation_id: int) -> dict:
+    """Start or poll one GuardDuty investigation; the service queues the next poll (with backoff) while it runs."""
+    next_poll = investigations.investigation_advance(investigation_id=investigation_id)
+    return {"investigation": investigation_id, "next_poll": next_poll.isoformat() if next_poll else None}
+
+
+@shared_task(name="triage.tasks.investigations_poll_due")
+def investigations_poll_due() -> list[int]:
+    """Beat (watchdog): investigations whose poll message was lost are polled again."""
+    return investigations.investigations_poll_due()

@@ -1,6 +1,6 @@
 """Triage URLs (namespace `triage`), mounted at /findings/: the list, a finding's page and what analysts do."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from triage import views
 
@@ -13,6 +13,12 @@ urlpatterns = [
     path("<int:pk>/assign/", views.finding_assign_view, name="assign"),
     path("<int:pk>/comment/", views.finding_comment_view, name="comment"),
     path("<int:pk>/feedback/", views.finding_feedback_view, name="feedback"),
+    path("<int:pk>/investigation/", views.investigation_panel, name="investigation_panel"),
+    path("<int:pk>/investigate/", views.investigation_start_view, name="investigate"),
+    re_path(r"^investigations/account/(?P<account_id>[0-9]{12})/$", views.account_investigation_panel,
+            name="account_investigation_panel"),
+    re_path(r"^investigations/account/(?P<account_id>[0-9]{12})/start/$", views.account_investigation_start_view,
+            name="account_investigate"),
     path("bulk/", views.bulk_view, name="bulk"),
     path("bulk/<int:pk>/", views.bulk_progress, name="bulk_progress"),
     path("views/", views.saved_view_save_view, name="view_save"),

@@ -26,6 +26,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from accounts import selectors as accounts_selectors
 from accounts.teams import finding_owners
 from findings import attack, sla
 from findings import selectors as findings_selectors
@@ -36,7 +37,7 @@ from guardwatch.core.redirects import next_url
 from guardwatch.core.scope import organisation_wide, scope_for
 from guardwatch.core.slots import Slot, SlotsBusy, slot_acquire
 from triage import bulk as bulk_actions
-from triage import detail, governance, selectors, suppression, words
+from triage import detail, governance, investigations, selectors, suppression, words
 from triage import filters as list_filters
 from triage import services as triage
 from triage.filters import FindingFilters
@@ -738,3 +739,88 @@ def _export_refused(request: HttpRequest, busy: SlotsBusy) -> HttpResponse:
     response = HttpResponse(busy.message + "\n", status=429, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = str(busy.retry_after)
     return response
+
+
+# --- GuardDuty Investigation: the finding page's panel and its button ------------------------------------------
+
+
+def _finished_count(raw: str) -> int | None:
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else None
+
+
+@require_GET
+@requires("triage_findings")
+def investigation_panel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The finding page's "GuardDuty investigation" panel (loaded by HTMX): the button, the quota left, the runs.
+
+    `known` is how many investigations had ended when the page was rendered; once more have, the page's
+    timeline lacks a report, so the panel reloads the page (`HX-Refresh`). While one runs, the panel polls itself.
+    """
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
+    runs = investigations.finding_investigations(finding=finding)
+    known = _finished_count(request.GET.get("known", ""))
+    finished = sum(1 for run in runs if run.status in ("completed", "failed"))
+    if known is not None and finished > known:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return render(request, "triage/_investigation.html", {
+        "finding": finding, "runs": runs, "quota": investigations.investigation_quota(),
+        "unavailable": investigations.investigation_unavailable(finding=finding),
+        "poll": any(run.active for run in runs), "known": finished if known is None else known,
+    })  # fmt: skip
+
+
+@require_POST
+@requires("triage_findings")
+def investigation_start_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """"Investigate with GuardDuty": start one through the administrator; a refusal is shown as it is."""
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
+    try:
+        investigation = investigations.investigation_start(finding=finding, actor=request.user)
+    except investigations.InvestigationError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _started_message(investigation, "this finding", "in the timeline"))
+    return _back_to_detail(pk)
+
+
+def _started_message(investigation, what: str, where: str) -> str:
+    if investigation.status == "pending":  # a throttle, a 5xx or the network: the poll task tries again
+        return (f"GuardWatch could not reach GuardDuty yet ({investigation.error}); it tries again in the background, "
+                f"and the report of {what} will appear {where}.")
+    return f"GuardDuty is investigating {what}; its report will appear {where}."
+
+
+def _account_regions(account) -> list[str]:
+    return investigations.account_investigation_regions(regions=list(account.memberships.values_list("region", flat=True)))
+
+
+@require_GET
+@requires("triage_findings")
+def account_investigation_panel(request: HttpRequest, account_id: str) -> HttpResponse:
+    """The account page's "GuardDuty investigation" panel (loaded by HTMX): the button per Region, the quota left,
+    the account's investigations and the latest report. Polls itself while one runs."""
+    account = accounts_selectors.account_get(account_id=account_id, user=request.user)
+    runs = investigations.account_investigations(account_id=account.account_id)
+    return render(request, "triage/_investigation_account.html", {
+        "account": account, "runs": runs, "quota": investigations.investigation_quota(),
+        "regions": _account_regions(account), "poll": any(run.active for run in runs),
+        "report": next((run for run in runs if run.status == "completed"), None),
+    })  # fmt: skip
+
+
+@require_POST
+@requires("triage_findings")
+def account_investigation_start_view(request: HttpRequest, account_id: str) -> HttpResponse:
+    """"Investigate with GuardDuty" on an account page: an ACCOUNT investigation in the chosen Region."""
+    account = accounts_selectors.account_get(account_id=account_id, user=request.user)
+    region = request.POST.get("region", "")
+    try:
+        investigation = investigations.account_investigation_start(
+            account_id=account.account_id, region=region, regions=_account_regions(account), actor=request.user)
+    except investigations.InvestigationError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _started_message(investigation, f"this account in {region}", "here"))
+    return redirect("accounts:detail", account_id=account.account_id)

@@ -1,7 +1,17 @@
 """GuardDuty operation handlers, one module per concern; importing this package registers them all."""
 
-from . import coverage, detectors, filters, findings, invitations, malware, members, organization
+from . import (
+    coverage,
+    detectors,
+    filters,
+    findings,
+    investigations,
+    invitations,
+    malware,
+    members,
+    organization,
+)
 from .registry import HANDLERS, Context, handles
 
-__all__ = ["HANDLERS", "Context", "coverage", "detectors", "filters", "findings", "handles", "invitations",
-           "malware", "members", "organization"]
+__all__ = ["HANDLERS", "Context", "coverage", "detectors", "filters", "findings", "handles", "investigations",
+           "invitations", "malware", "members", "organization"]

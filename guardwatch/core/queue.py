@@ -107,6 +107,9 @@ TASK_QUEUES = {
     "triage.tasks.suppression_filters_import": "syncs",
     "triage.tasks.suppression_hits_count": "reports",
     "triage.tasks.suppression_reviews_due": "default",
+    # GuardDuty Investigation: starting and polling AWS's AI investigations of findings (GuardDuty calls).
+    "triage.tasks.investigation_poll": "writebacks",
+    "triage.tasks.investigations_poll_due": "writebacks",
     # Default: housekeeping and probes (findings_retention_purge, demo_history_seed, worker_probe).
 }
 

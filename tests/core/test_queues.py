@@ -43,6 +43,7 @@ KINDS = {
                       "notifications.tasks.escalation_notify"},
     "writebacks": {"findings.tasks.writeback_flush", "findings.tasks.bulk_action_run",
                    "triage.tasks.bulk_actions_recover", "findings.tasks.accepted_risk_reopen",
+                   "triage.tasks.investigation_poll", "triage.tasks.investigations_poll_due",
                    "triage.tasks.suppression_rules_expire"},
     "default": {"findings.tasks.findings_retention_purge", "findings.tasks.demo_history_seed",
                 "guardwatch.core.tasks.worker_probe", "triage.tasks.suppression_reviews_due"},

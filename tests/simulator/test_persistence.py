@@ -72,3 +72,27 @@ def test_buckets_and_malware_protection_plans_survive_a_restart(tmp_path):
     second.close()
     assert (plan["ProtectedResource"]["S3Bucket"]["BucketName"], plan["Status"]) == ("payroll-exports", "ACTIVE")
     assert tags == [{"Key": "data-class", "Value": "confidential"}]
+
+
+def test_investigations_and_their_records_survive_a_restart(tmp_path):
+    path = tmp_path / "gdsim.sqlite3"
+    first = SimulatorState(seed=3, persist_path=path, strict_responses=True, now=START)
+    first.investigation_seconds = 0
+    with SimulatorServer(first) as server:
+        admin = _client(server, ADMIN)
+        admin_detector = admin.create_detector(Enable=True)["DetectorId"]
+        investigation_id = admin.create_investigation(
+            DetectorId=admin_detector, TriggerPrompt="Analyze findings in my organization")["InvestigationId"]
+        done = admin.get_investigation(DetectorId=admin_detector, InvestigationId=investigation_id)["Investigation"]
+        assert done["Status"] == "COMPLETED"
+    first.close()
+
+    second = SimulatorState(persist_path=path, strict_responses=True)
+    with SimulatorServer(second) as server:
+        admin = _client(server, ADMIN)
+        again = admin.get_investigation(DetectorId=admin_detector, InvestigationId=investigation_id)["Investigation"]
+        assert (again["Status"], again["Summary"]) == ("COMPLETED", done["Summary"])
+        records = admin.list_investigation_records(DetectorId=admin_detector, InvestigationId=investigation_id)
+        assert records["Records"][0]["Type"] == "UPDATE"
+    second.close()
+    assert second.errors == []
