@@ -390,7 +390,7 @@ class IngestApiKey(models.Model):
 
 
 class FindingEvent(models.Model):
-    """One entry of a finding's timeline: a status change, assignment, comment, write-back, suppression or ticket.
+    """One entry of a finding's timeline: a status change, assignment, comment, write-back, suppression, ticket or evidence.
 
     GuardDuty occurrences are not copied here; the timeline merges them from `FindingOccurrence`.
     """
@@ -402,6 +402,7 @@ class FindingEvent(models.Model):
         WRITEBACK = "writeback", "Write-back"
         SUPPRESSION = "suppression", "Suppression"
         TICKET = "ticket", "Ticket"  # a Jira issue created for the finding (notifications.TicketLink)
+        EVIDENCE = "evidence", "Evidence"  # a link or file attached or removed (triage.Evidence)
 
     finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
