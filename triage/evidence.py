@@ -272,7 +272,8 @@ def evidence_file_add(*, target: Target, upload, text: str = "", actor) -> Evide
         evidence.save()
         digest, size = hashlib.sha256(), 0
         upload.seek(0)
-        for number, piece in enumerate(upload.chunks(CHUNK_BYTES)):
+        # read() in pieces, not chunks(): an in-memory upload's chunks() is one piece whatever the size asked.
+        for number, piece in enumerate(iter(lambda: upload.read(CHUNK_BYTES), b"")):
             size += len(piece)
             if size > limit:  # the declared size was wrong: refuse, and the transaction drops what was written
                 raise EvidenceError(f"The file is over {limit:,} bytes; a file can be at most {limit:,} bytes.")

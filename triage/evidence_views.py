@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import urlencode
+from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -121,12 +121,10 @@ def evidence_download(request: HttpRequest, pk: int) -> HttpResponse:
     if evidence.kind != evidence.Kind.FILE or evidence.removed_at is not None:
         return HttpResponse("This attachment has no file to download (it was removed, or is not a file).",
                             status=404, content_type="text/plain; charset=utf-8")  # fmt: skip
-    response = FileResponse(
-        attachments.evidence_chunks(evidence=evidence),
-        as_attachment=True,
-        filename=evidence.filename,
-        content_type="application/octet-stream",
+    response = StreamingHttpResponse(
+        attachments.evidence_chunks(evidence=evidence), content_type="application/octet-stream"
     )
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=evidence.filename)
     response["Content-Length"] = str(evidence.size)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
