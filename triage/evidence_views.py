@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header, urlencode
@@ -49,6 +49,16 @@ def panel_context(*, target: Target, user) -> dict:
         "evidence_can_add": can(user, "triage_findings"),
         "evidence_max_file_bytes": settings.GUARDWATCH_EVIDENCE_MAX_FILE_BYTES,
     }
+
+
+def entity_panel_context(*, kind: str, value: str, user) -> dict:
+    """For the entity page's `{% include "triage/_evidence.html" %}`: the panel's context, or nothing (no
+    panel) where the entity has none for this person (a team-scoped one, an unknown kind)."""
+    try:
+        target = attachments.entity_target(kind=kind, value=value, user=user)
+    except Http404:
+        return {}
+    return panel_context(target=target, user=user)
 
 
 def _add(request: HttpRequest, target: Target) -> HttpResponse:

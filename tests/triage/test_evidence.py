@@ -293,3 +293,21 @@ def test_an_attachment_has_exactly_one_target(finding):
     for fields in ({"finding": finding, "entity_kind": "ip", "entity_value": "192.0.2.1"}, {}):
         with pytest.raises(IntegrityError), transaction.atomic():
             Evidence.objects.create(kind="note", text="x", added_at=timezone.now(), **fields)
+
+
+def test_the_entity_page_include_shows_the_panel_to_an_organisation_wide_analyst_only(analyst, finding):
+    from django.template.loader import render_to_string
+    from django.test import RequestFactory
+
+    from accounts.models import ScopedUser
+    from guardwatch.core.scope import scope_forget
+    from triage.evidence_views import entity_panel_context
+
+    request = RequestFactory().get("/")
+    request.user = analyst
+    context = entity_panel_context(kind="ip", value="192.0.2.10", user=analyst)
+    assert 'data-testid="evidence"' in render_to_string("triage/_evidence.html", context, request=request)
+    ScopedUser.objects.create(user=analyst)
+    scope_forget(analyst)
+    assert entity_panel_context(kind="ip", value="192.0.2.10", user=analyst) == {}
+    assert render_to_string("triage/_evidence.html", {}, request=request).strip() == ""
