@@ -28,15 +28,16 @@ def _file_request_limit() -> int:
     return settings.GUARDWATCH_EVIDENCE_MAX_FILE_BYTES + FORM_BYTES
 
 
-def panel_context(*, target: Target, user) -> dict:
-    """What `triage/_evidence.html` needs; the finding page and the entity page call it for their include."""
+def panel_context(*, target: Target, user, here: str = "") -> dict:
+    """What `triage/_evidence.html` needs; the finding page and the entity page call it for their include.
+    `here` is where a form without JavaScript returns (the entity page passes its own URL)."""
     items = attachments.evidence_list(target=target)
     if target.finding is not None:
         add_url = reverse("triage:evidence_add", args=[target.finding.pk])
-        here = reverse("triage:detail", args=[target.finding.pk])
+        default_here = reverse("triage:detail", args=[target.finding.pk])
     else:
         add_url = reverse("triage:entity_evidence_add", args=[target.entity_kind])
-        here = reverse("triage:entity_evidence", args=[target.entity_kind]) + "?" + urlencode(
+        default_here = reverse("triage:entity_evidence", args=[target.entity_kind]) + "?" + urlencode(
             {"v": target.entity_value}
         )
     return {
@@ -45,20 +46,20 @@ def panel_context(*, target: Target, user) -> dict:
             {"item": item, "may_remove": attachments.evidence_may_remove(evidence=item, user=user)} for item in items
         ],
         "evidence_add_url": add_url,
-        "evidence_here": here,
+        "evidence_here": here or default_here,
         "evidence_can_add": can(user, "triage_findings"),
         "evidence_max_file_bytes": settings.GUARDWATCH_EVIDENCE_MAX_FILE_BYTES,
     }
 
 
-def entity_panel_context(*, kind: str, value: str, user) -> dict:
+def entity_panel_context(*, kind: str, value: str, user, here: str = "") -> dict:
     """For the entity page's `{% include "triage/_evidence.html" %}`: the panel's context, or nothing (no
     panel) where the entity has none for this person (a team-scoped one, an unknown kind)."""
     try:
         target = attachments.entity_target(kind=kind, value=value, user=user)
     except Http404:
         return {}
-    return panel_context(target=target, user=user)
+    return panel_context(target=target, user=user, here=here)
 
 
 def _add(request: HttpRequest, target: Target) -> HttpResponse:
