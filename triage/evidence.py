@@ -189,11 +189,15 @@ def _limits_check(target: Target, *, adding_bytes: int = 0) -> None:
 
 def _added(target: Target, evidence: Evidence, *, actor, verb: str) -> None:
     """The timeline event (on a finding) and the audit entry for a new attachment."""
-    details = {"evidence_id": evidence.pk, "action": "added", "evidence_kind": evidence.kind}
+    details = {"evidence_id": evidence.pk, "action": "added", "evidence_kind": evidence.kind, "text": evidence.text}
     if evidence.kind == Evidence.Kind.LINK:
         details["url"] = evidence.url
-    if evidence.kind == Evidence.Kind.FILE:
+        sentence = f"Attached the link {evidence.url}"
+    elif evidence.kind == Evidence.Kind.FILE:
         details.update(filename=evidence.filename, size=evidence.size, sha256=evidence.sha256)
+        sentence = f"Attached the file {evidence.filename} ({evidence.size:,} bytes, SHA-256 {evidence.sha256})"
+    else:
+        sentence = "Added a note"
     if target.finding is not None:
         FindingEvent.objects.create(
             finding=target.finding,
@@ -201,7 +205,8 @@ def _added(target: Target, evidence: Evidence, *, actor, verb: str) -> None:
             actor=evidence.added_by,
             actor_name=evidence.added_by_name,
             created_at=evidence.added_at,
-            body=evidence.text,
+            # The sentence is what the API's timeline and any plain rendering show; the page reads `details`.
+            body=f"{sentence}: {evidence.text}" if evidence.text else sentence,
             details=details,
         )
     audit_record(actor=actor, verb=verb, target=evidence, details={**_target_details(target), **details})
@@ -317,6 +322,7 @@ def evidence_remove(*, evidence: Evidence, actor) -> Evidence:
                 actor=actor_user(actor),
                 actor_name=locked.removed_by_name,
                 created_at=locked.removed_at,
+                body=f"Removed the {locked.kind}" + (f" {locked.filename}" if locked.filename else ""),
                 details=details,
             )
         audit_record(actor=actor, verb="evidence.remove", target=locked, details=details)

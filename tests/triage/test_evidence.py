@@ -66,7 +66,9 @@ def test_analyst_adds_a_link_shown_in_full_opened_without_opener_or_referrer(cli
     assert shown in page
     assert ">https://intel.example.com/report?id=42&amp;x=&lt;y&gt;</a>" in page  # the whole URL, as text
     event = FindingEvent.objects.get(finding=finding, kind="evidence")
-    assert event.details["url"] == url and event.body == "vendor report"
+    assert event.details["url"] == url and event.details["text"] == "vendor report"
+    assert event.body == f"Attached the link {url}: vendor report"  # what the API's timeline shows
+    assert "vendor report" in page
 
 
 @pytest.mark.parametrize("url", ["javascript:alert(1)", "JavaScript:alert(1)", " javascript:alert(1)",
@@ -96,7 +98,8 @@ def test_analyst_attaches_a_file_with_its_sha256_and_downloads_the_same_bytes(cl
     assert b"".join(download.streaming_content) == content
     event = FindingEvent.objects.get(finding=finding, kind="evidence")
     assert event.details == {"evidence_id": stored.pk, "action": "added", "evidence_kind": "file",
-                             "filename": "memory.dmp", "size": len(content), "sha256": digest}  # fmt: skip
+                             "text": "from the instance", "filename": "memory.dmp", "size": len(content),
+                             "sha256": digest}  # fmt: skip
     assert AuditEntry.objects.filter(verb="evidence.file", target_id=str(stored.pk)).exists()
 
 
@@ -109,6 +112,8 @@ def test_a_download_is_an_opaque_sandboxed_attachment_whatever_the_upload_claime
     assert response["Content-Disposition"] == 'attachment; filename="page.html"'
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response["Content-Security-Policy"]
+    assert response["Cache-Control"] == "private, no-store"
+    assert response["X-Evidence-SHA256"] == Evidence.objects.get().sha256
     assert "default-src 'none'" in response["Content-Security-Policy"]
 
 
@@ -311,3 +316,18 @@ def test_the_entity_page_include_shows_the_panel_to_an_organisation_wide_analyst
     scope_forget(analyst)
     assert entity_panel_context(kind="ip", value="192.0.2.10", user=analyst) == {}
     assert render_to_string("triage/_evidence.html", {}, request=request).strip() == ""
+
+
+def test_the_api_timeline_says_what_was_attached_and_removed(client_for, finding):
+    from api.services import api_token_create
+
+    client = client_for("analyst")
+    _attach_file(client, finding, name="trace.log", content=b"abc")
+    client.post(f"/findings/evidence/{Evidence.objects.get().pk}/remove/")
+    token = api_token_create(name="t", kind="personal", role="Analyst", days=1,
+                             actor=Evidence.objects.get().added_by)[1]  # fmt: skip
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    texts = [entry["text"] for entry in api.get(f"/api/v1/findings/{finding.pk}/timeline/").json()
+             if entry["kind"] == "evidence"]  # fmt: skip
+    digest = hashlib.sha256(b"abc").hexdigest()
+    assert texts == [f"Attached the file trace.log (3 bytes, SHA-256 {digest})", "Removed the file trace.log"]
