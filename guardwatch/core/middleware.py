@@ -97,9 +97,10 @@ class RequestLimitsMiddleware:
         larger = getattr(view_func, "request_bytes_limit", None)  # a view that takes larger files says so
         limit = max(settings.GUARDWATCH_MAX_REQUEST_BYTES, larger() if larger else 0)
         if declared > limit:
+            advice = "Go back and send a smaller file." if larger else ("Go back and send a smaller file (split a "
+                                                                        "large CSV into several).")
             return _error_page(request, "413.html", 413, f"The upload is {declared:,} bytes; GuardWatch accepts at most "
-                               f"{limit:,} bytes in one request. Go back and send a smaller file (split a large "
-                               "CSV into several).")  # fmt: skip
+                               f"{limit:,} bytes in one request. {advice}")  # fmt: skip
         return None
 
 

@@ -175,6 +175,8 @@ def test_a_body_larger_than_the_evidence_limit_is_refused_before_it_is_read(clie
     settings.GUARDWATCH_MAX_REQUEST_BYTES = 64 * 1024
     response = _attach_file(client_for("analyst"), finding, content=b"z" * (256 * 1024))
     assert response.status_code == 413
+    assert "GuardWatch accepts at most 131,072 bytes in one request" in response.content.decode()
+    assert "CSV" not in response.content.decode()
     assert not Evidence.objects.exists()
 
 
