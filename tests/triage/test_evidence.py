@@ -333,3 +333,47 @@ def test_the_api_timeline_says_what_was_attached_and_removed(client_for, finding
              if entry["kind"] == "evidence"]  # fmt: skip
     digest = hashlib.sha256(b"abc").hexdigest()
     assert texts == [f"Attached the file trace.log (3 bytes, SHA-256 {digest})", "Removed the file trace.log"]
+
+
+def test_an_entitys_evidence_page_names_the_entity_escaped(client_for):
+    page = client_for("manager").get("/findings/entity/domain/evidence/", {"v": "<i>evil</i>.example"})
+    body = page.content.decode()
+    assert page.status_code == 200 and "<html" in body
+    assert "&lt;i&gt;evil&lt;/i&gt;.example" in body and "<i>evil</i>" not in body
+    assert 'data-testid="evidence-note-form"' not in body  # a Manager reads only
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_addition_waits_for_another_on_the_same_finding_so_both_cannot_slip_under_the_limits(analyst):
+    """The per-finding limits are read under a lock on the finding's row, as every addition takes it: while
+    another transaction holds a lock on the row (FOR NO KEY UPDATE, which the foreign-key check alone would
+    not wait for), an addition waits (here: gives up after lock_timeout) and writes nothing."""
+    import threading
+
+    from django.db import OperationalError, connection, transaction
+
+    from findings.models import Finding
+    from triage.evidence import Target, evidence_link_add
+
+    finding = store_findings(1, seed=47)[0]
+    held, release = threading.Event(), threading.Event()
+
+    def other_request():
+        with transaction.atomic():
+            Finding.objects.select_for_update(no_key=True).get(pk=finding.pk)
+            held.set()
+            release.wait(timeout=30)
+        connection.close()
+
+    worker = threading.Thread(target=other_request)
+    worker.start()
+    try:
+        assert held.wait(timeout=30)
+        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '200ms'")
+            evidence_link_add(target=Target(finding=finding), url="https://example.com/", actor=analyst)
+    finally:
+        release.set()
+        worker.join()
+    assert not Evidence.objects.exists()
