@@ -2,7 +2,14 @@
 
 from django.urls import path
 
-from triage import evidence_views, views
+from triage import views
+from triage.evidence_views import (
+    entity_evidence,
+    entity_evidence_add,
+    evidence_download,
+    evidence_remove_view,
+    finding_evidence_add,
+)
 
 app_name = "triage"
 
@@ -13,11 +20,11 @@ urlpatterns = [
     path("<int:pk>/assign/", views.finding_assign_view, name="assign"),
     path("<int:pk>/comment/", views.finding_comment_view, name="comment"),
     path("<int:pk>/feedback/", views.finding_feedback_view, name="feedback"),
-    path("<int:pk>/evidence/", evidence_views.finding_evidence_add, name="evidence_add"),
-    path("evidence/<int:pk>/download/", evidence_views.evidence_download, name="evidence_download"),
-    path("evidence/<int:pk>/remove/", evidence_views.evidence_remove_view, name="evidence_remove"),
-    path("entity/<slug:kind>/evidence/", evidence_views.entity_evidence, name="entity_evidence"),
-    path("entity/<slug:kind>/evidence/add/", evidence_views.entity_evidence_add, name="entity_evidence_add"),
+    path("<int:pk>/evidence/", finding_evidence_add, name="evidence_add"),
+    path("evidence/<int:pk>/download/", evidence_download, name="evidence_download"),
+    path("evidence/<int:pk>/remove/", evidence_remove_view, name="evidence_remove"),
+    path("entity/<slug:kind>/evidence/", entity_evidence, name="entity_evidence"),
+    path("entity/<slug:kind>/evidence/add/", entity_evidence_add, name="entity_evidence_add"),
     path("bulk/", views.bulk_view, name="bulk"),
     path("bulk/<int:pk>/", views.bulk_progress, name="bulk_progress"),
     path("views/", views.saved_view_save_view, name="view_save"),

@@ -35,10 +35,11 @@ from guardwatch.core.redirects import next_url
 from guardwatch.core.scope import organisation_wide, scope_for
 from guardwatch.core.slots import Slot, SlotsBusy, slot_acquire
 from triage import bulk as bulk_actions
-from triage import detail, evidence_views, governance, selectors, suppression, words
+from triage import detail, governance, selectors, suppression, words
 from triage import filters as list_filters
 from triage import services as triage
 from triage.evidence import Target
+from triage.evidence_views import panel_context as evidence_panel_context
 from triage.filters import FindingFilters
 from triage.models import BulkAction, ImportedFilter, SavedView, SuppressionRule, WriteBack
 from triage.writeback import writeback_queue, writeback_retry
@@ -200,7 +201,7 @@ def finding_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_triage": can(request.user, "triage_findings"),
         "triage_statuses": TriageStatus.choices,
         "assignees": selectors.assignable_users() if can(request.user, "triage_findings") else [],
-        **evidence_views.panel_context(target=Target(finding=finding), user=request.user),
+        **evidence_panel_context(target=Target(finding=finding), user=request.user),
     }
     return render(request, "triage/detail.html", context)
 
