@@ -390,8 +390,8 @@ class IngestApiKey(models.Model):
 
 
 class FindingEvent(models.Model):
-    """One entry of a finding's timeline: a status change, assignment, comment, write-back, suppression, ticket
-    or GuardDuty investigation report.
+    """One entry of a finding's timeline: a status change, assignment, comment, write-back, suppression, ticket,
+    GuardDuty investigation report or evidence.
 
     GuardDuty occurrences are not copied here; the timeline merges them from `FindingOccurrence`.
     """
@@ -405,6 +405,7 @@ class FindingEvent(models.Model):
         TICKET = "ticket", "Ticket"  # a Jira issue created for the finding (notifications.TicketLink)
         ESCALATION = "escalation", "SLA escalation"  # a step of notifications.escalation, once per finding
         INVESTIGATION = "investigation", "GuardDuty investigation"  # its report (triage.Investigation)
+        EVIDENCE = "evidence", "Evidence"  # a link or file attached or removed (triage.Evidence)
 
     finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -438,6 +438,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 GUARDWATCH_MAX_REQUEST_BYTES = env_int("GUARDWATCH_MAX_REQUEST_BYTES", 2 * 1024 * 1024, minimum=64 * 1024)
 GUARDWATCH_MAX_QUERY_STRING_BYTES = env_int("GUARDWATCH_MAX_QUERY_STRING_BYTES", 8000, minimum=1024)
+# Evidence files attached to a finding or an entity (docs/evidence-attachments.md): the largest one file, the
+# most bytes of files on one finding or entity, and the most attachments (notes, links, files) on one. The
+# upload view alone accepts a body of one file plus a form's worth over GUARDWATCH_MAX_REQUEST_BYTES.
+GUARDWATCH_EVIDENCE_MAX_FILE_BYTES = env_int("GUARDWATCH_EVIDENCE_MAX_FILE_BYTES", 10 * 1024 * 1024, minimum=1024)
+GUARDWATCH_EVIDENCE_MAX_TARGET_BYTES = env_int(
+    "GUARDWATCH_EVIDENCE_MAX_TARGET_BYTES", 100 * 1024 * 1024, minimum=1024
+)
+GUARDWATCH_EVIDENCE_MAX_PER_TARGET = env_int("GUARDWATCH_EVIDENCE_MAX_PER_TARGET", 200, minimum=1)
 
 # --- Security ---------------------------------------------------------------------------------
 SECURE_CSP = {

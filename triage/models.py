@@ -284,3 +284,67 @@ class Investigation(models.Model):
     @property
     def active(self) -> bool:
         return self.status in self.ACTIVE
+
+
+class Evidence(models.Model):
+    """A note, link or file an analyst attached to a finding or to an entity (kind, value); docs/evidence-attachments.md.
+
+    Exactly one target is set: `finding`, or `entity_kind` + `entity_value` (the entity pages' key). A
+    file's bytes live in `EvidenceChunk` rows, so any web or worker machine serves them from Postgres.
+    Removing keeps the row (who added it, when, its name and SHA-256) with who removed it, and drops the bytes.
+    """
+
+    class Kind(models.TextChoices):
+        NOTE = "note", "Note"
+        LINK = "link", "Link"
+        FILE = "file", "File"
+
+    finding = models.ForeignKey(
+        Finding, null=True, blank=True, on_delete=models.CASCADE, related_name="evidence", db_index=False
+    )
+    entity_kind = models.CharField(max_length=16, blank=True, default="", db_default="")
+    entity_value = models.CharField(max_length=255, blank=True, default="", db_default="")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # Plain text, rendered escaped: a note's body, or what a link or file is (optional).
+    text = models.TextField(blank=True, default="", db_default="")
+    url = models.CharField(max_length=2000, blank=True, default="", db_default="")
+    filename = models.CharField(max_length=150, blank=True, default="", db_default="")
+    size = models.BigIntegerField(default=0, db_default=0)
+    sha256 = models.CharField(max_length=64, blank=True, default="", db_default="")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_by_name = models.CharField(max_length=150, blank=True, default="", db_default="")
+    added_at = models.DateTimeField()
+    removed_by_name = models.CharField(max_length=150, blank=True, default="", db_default="")
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["finding", "added_at"], name="evidence_finding_idx"),
+            models.Index(fields=["entity_kind", "entity_value", "added_at"], name="evidence_entity_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(finding__isnull=False, entity_kind="", entity_value="")
+                    | (models.Q(finding__isnull=True) & ~models.Q(entity_kind="") & ~models.Q(entity_value=""))
+                ),
+                name="evidence_exactly_one_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pk}"
+
+
+class EvidenceChunk(models.Model):
+    """One piece (at most 1 MiB) of an evidence file's bytes, in order of `number`."""
+
+    pk = models.CompositePrimaryKey("evidence_id", "number")
+    evidence = models.ForeignKey(Evidence, on_delete=models.CASCADE, related_name="chunks", db_index=False)
+    number = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"chunk {self.number} of evidence {self.evidence_id}"

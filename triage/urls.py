@@ -3,6 +3,13 @@
 from django.urls import path, re_path
 
 from triage import views
+from triage.evidence_views import (
+    entity_evidence,
+    entity_evidence_add,
+    evidence_download,
+    evidence_remove_view,
+    finding_evidence_add,
+)
 
 app_name = "triage"
 
@@ -19,6 +26,11 @@ urlpatterns = [
             name="account_investigation_panel"),
     re_path(r"^investigations/account/(?P<account_id>[0-9]{12})/start/$", views.account_investigation_start_view,
             name="account_investigate"),
+    path("<int:pk>/evidence/", finding_evidence_add, name="evidence_add"),
+    path("evidence/<int:pk>/download/", evidence_download, name="evidence_download"),
+    path("evidence/<int:pk>/remove/", evidence_remove_view, name="evidence_remove"),
+    path("entity/<slug:kind>/evidence/", entity_evidence, name="entity_evidence"),
+    path("entity/<slug:kind>/evidence/add/", entity_evidence_add, name="entity_evidence_add"),
     path("bulk/", views.bulk_view, name="bulk"),
     path("bulk/<int:pk>/", views.bulk_progress, name="bulk_progress"),
     path("views/", views.saved_view_save_view, name="view_save"),

@@ -40,6 +40,8 @@ from triage import bulk as bulk_actions
 from triage import detail, governance, investigations, selectors, suppression, words
 from triage import filters as list_filters
 from triage import services as triage
+from triage.evidence import Target
+from triage.evidence_views import panel_context as evidence_panel_context
 from triage.filters import FindingFilters
 from triage.models import BulkAction, ImportedFilter, SavedView, SuppressionRule, WriteBack
 from triage.writeback import writeback_queue, writeback_retry
@@ -206,6 +208,7 @@ def finding_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_triage": can(request.user, "triage_findings"),
         "triage_statuses": TriageStatus.choices,
         "assignees": selectors.assignable_users() if can(request.user, "triage_findings") else [],
+        **evidence_panel_context(target=Target(finding=finding), user=request.user),
     }
     return render(request, "triage/detail.html", context)
 

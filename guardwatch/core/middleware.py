@@ -94,12 +94,25 @@ class RequestLimitsMiddleware:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0  # Django reads such a body as empty
-        limit = settings.GUARDWATCH_MAX_REQUEST_BYTES
+        larger = getattr(view_func, "request_bytes_limit", None)  # a view that takes larger files says so
+        limit = max(settings.GUARDWATCH_MAX_REQUEST_BYTES, larger() if larger else 0)
         if declared > limit:
+            advice = "Go back and send a smaller file." if larger else ("Go back and send a smaller file (split a "
+                                                                        "large CSV into several).")
             return _error_page(request, "413.html", 413, f"The upload is {declared:,} bytes; GuardWatch accepts at most "
-                               f"{limit:,} bytes in one request. Go back and send a smaller file (split a large "
-                               "CSV into several).")  # fmt: skip
+                               f"{limit:,} bytes in one request. {advice}")  # fmt: skip
         return None
+
+
+def request_bytes_limit(limit: Callable[[], int]) -> Callable:
+    """Let one view's requests be as large as `limit()` (read per request, so settings apply), above
+    GUARDWATCH_MAX_REQUEST_BYTES: RequestLimitsMiddleware still refuses anything larger before it is read."""
+
+    def decorator(view: Callable) -> Callable:
+        view.request_bytes_limit = limit
+        return view
+
+    return decorator
 
 
 def _error_page(request: HttpRequest, template: str, status: int, reason: str) -> HttpResponse:

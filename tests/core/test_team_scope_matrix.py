@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
@@ -25,10 +26,12 @@ from reports.models import ReportRun, ReportSubscription
 from tests.api.support import token_of
 from tests.findings.factories import NOW, raw_finding
 from tests.triage.support import store
+from triage.evidence import Target, evidence_file_add, evidence_note_add
 from triage.models import BulkAction, SavedView
 
 BLUE, BLUE_TAGGED, RED = "111111111111", "111111111122", "222222222222"
 RED_NAME = "red-team-crown-jewels"
+RED_PRINCIPAL = f"arn:aws:iam::{RED}:user/red-admin"
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 
 
@@ -70,6 +73,11 @@ def world(db):
                                                    organizational_unit="ou-red1-abcdefgh")  # fmt: skip
     red_run = ReportRun.objects.create(subscription=red_report, period_start=NOW, period_end=NOW, due_at=NOW,
                                        next_attempt_at=NOW, state="sent", pdf=f"{RED} {RED_NAME}".encode())  # fmt: skip
+    # Evidence about Red: a file on its finding, and a note on an entity in its account.
+    red_file = evidence_file_add(target=Target(finding=red_finding), actor=people["wide_analyst"],
+                                 upload=SimpleUploadedFile(f"{RED_NAME}.txt", RED_NAME.encode()))  # fmt: skip
+    evidence_note_add(target=Target(entity_kind="principal", entity_value=RED_PRINCIPAL),
+                      text=f"owned by {RED_NAME}", actor=people["wide_analyst"])  # fmt: skip
     return {
         "people": people,
         "blue": blue_findings,
@@ -80,6 +88,7 @@ def world(db):
             "blue_finding": blue_findings[0].pk,
             "alert": Alert.objects.get(target_id=RED).pk,
             "bulk": bulk.pk,
+            "evidence": red_file.pk,
             "view": SavedView.objects.get(name="Red watch").pk,
             "team": team_red.pk,
             "subscription": red_report.pk,
@@ -167,6 +176,13 @@ def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
         "triage:investigate": [("POST", finding, {})],
         "triage:account_investigation_panel": [("GET", {"account_id": RED}, "")],
         "triage:account_investigate": [("POST", {"account_id": RED}, {"region": "us-east-1"})],
+        "triage:evidence_add": [("POST", finding, {"kind": "note", "text": "x"}),
+                                ("POST", finding, {"kind": "link", "url": "https://example.com/"})],
+        "triage:evidence_download": [("GET", {"pk": ids["evidence"]}, "")],
+        "triage:evidence_remove": [("POST", {"pk": ids["evidence"]}, {})],
+        "triage:entity_evidence": [("GET", {"kind": "principal"}, f"v={RED_PRINCIPAL}")],
+        "triage:entity_evidence_add": [("POST", {"kind": "principal"}, {"v": RED_PRINCIPAL, "kind": "note",
+                                                                        "text": "x"})],
         "triage:bulk": [("POST", {}, {"action": "comment", "comment": "x", "ids": [str(ids["finding"])]}),
                         ("POST", {}, {"action": "comment", "comment": "x", "scope": "all", "query": red_filter}),
                         ("POST", {}, {"action": "comment", "comment": "x", "scope": "all", "query": "",
@@ -370,3 +386,22 @@ def test_a_team_defined_by_ou_scopes_its_member_to_that_ou(world):
     client.force_login(world["people"]["red_analyst"])
     body = _body(client.get("/findings/export.csv"))
     assert world["red"].arn in body and BLUE not in body
+
+
+def test_a_scoped_analyst_cannot_download_remove_or_add_to_another_teams_evidence(world):
+    from triage.models import Evidence
+
+    client = Client()
+    client.force_login(world["people"]["blue_analyst"])
+    red_file = world["ids"]["evidence"]
+    assert client.get(f"/findings/evidence/{red_file}/download/").status_code == 404
+    assert client.post(f"/findings/evidence/{red_file}/remove/").status_code == 404
+    assert client.post(f"/findings/{world['ids']['finding']}/evidence/", {"kind": "link",
+                       "url": "https://example.com/"}).status_code == 404  # fmt: skip
+    assert client.get("/findings/entity/principal/evidence/", {"v": RED_PRINCIPAL}).status_code == 404
+    assert Evidence.objects.filter(removed_at__isnull=True).count() == 2
+    assert Evidence.objects.count() == 2
+    # Their own team's finding takes evidence.
+    blue = world["ids"]["blue_finding"]
+    assert client.post(f"/findings/{blue}/evidence/", {"kind": "link", "url": "https://example.com/"}).status_code == 302
+    assert Evidence.objects.filter(finding_id=blue).count() == 1
