@@ -35,6 +35,7 @@ SECRET_VARIABLES = (
     "CELERY_BROKER_URL",
     "CELERY_RESULT_BACKEND",
     "EMAIL_HOST_PASSWORD",
+    "GUARDWATCH_EVIDENCE_SIGNING_KEY",
 )
 
 
@@ -692,6 +693,21 @@ GUARDWATCH_NOTIFY_RETRY_BASE_SECONDS = env_int("GUARDWATCH_NOTIFY_RETRY_BASE_SEC
 GUARDWATCH_NOTIFY_ALLOW_LOOPBACK = env_bool("GUARDWATCH_NOTIFY_ALLOW_LOOPBACK", not PRODUCTION)
 # A PEM file of extra certificate authorities for https destinations (a self-hosted Jira behind a private CA).
 GUARDWATCH_NOTIFY_CA_FILE = env_get("GUARDWATCH_NOTIFY_CA_FILE", "")
+
+# Evidence exports for auditors (docs/evidence.md) are signed with this Ed25519 private key (PEM, PKCS#8:
+# `openssl genpkey -algorithm ed25519`). Production starts without it (evidence export is then off and says
+# so); a key that is set but not an Ed25519 private key refuses to start. The demo and tests make one under
+# GUARDWATCH_VAR_DIR (evidence-signing-key.pem) the first time a pack is signed.
+GUARDWATCH_EVIDENCE_SIGNING_KEY = env_get("GUARDWATCH_EVIDENCE_SIGNING_KEY") or ""
+if GUARDWATCH_EVIDENCE_SIGNING_KEY:
+    from guardwatch.core.signing import SigningKeyError, private_key_load
+
+    try:
+        private_key_load(GUARDWATCH_EVIDENCE_SIGNING_KEY.encode())
+    except SigningKeyError as error:
+        raise ImproperlyConfigured(f"GUARDWATCH_EVIDENCE_SIGNING_KEY: {error}") from None
+# Days an evidence pack (its signed JSON and PDF) is kept for download.
+GUARDWATCH_EVIDENCE_KEEP_DAYS = env_int("GUARDWATCH_EVIDENCE_KEEP_DAYS", 365, minimum=1)
 
 # Logs (docs/operations.md, "Logs"): one JSON object a line in production, readable lines in the demo and
 # tests; every line of a request carries its id and user, every line of a Celery task its id, name and

@@ -6,7 +6,7 @@ previous version and beat entries still find them.
 
 from celery import shared_task
 
-from reports import pdf, services
+from reports import evidence, pdf, services
 
 
 @shared_task(name="findings.tasks.findings_figures_refresh")
@@ -31,3 +31,15 @@ def findings_figures_rebuild() -> list[str]:
 def report_pdf_render(token: str, html: str, base_url: str) -> str:
     """A person asked for a page as PDF: lay out the HTML the request rendered and keep the PDF for them."""
     return pdf.pdf_job_render(token=token, html=html, base_url=base_url)
+
+
+@shared_task(name="reports.tasks.evidence_pack_render")
+def evidence_pack_render(pack_id: int) -> str:
+    """A person asked for an evidence pack: read, lay out and sign it (the pack's page polls until it is ready)."""
+    return evidence.evidence_pack_render(pack_id=pack_id)
+
+
+@shared_task(name="reports.tasks.evidence_packs_purge")
+def evidence_packs_purge() -> int:
+    """Beat, daily: delete the evidence packs past GUARDWATCH_EVIDENCE_KEEP_DAYS."""
+    return evidence.evidence_packs_purge()

@@ -83,6 +83,8 @@ TASK_QUEUES = {
     "findings.tasks.findings_report_snapshot": "reports",
     "reports.tasks.findings_figures_rebuild": "reports",
     "reports.tasks.report_pdf_render": "reports",
+    "reports.tasks.evidence_pack_render": "reports",
+    "reports.tasks.evidence_packs_purge": "reports",
     # Notifications: deliveries to outside systems (each bounded by GUARDWATCH_NOTIFY_TIMEOUT_SECONDS).
     "notifications.tasks.delivery_send": "notifications",
     "notifications.tasks.deliveries_retry_due": "notifications",

@@ -34,6 +34,7 @@ KINDS = {
     "members": {"accounts.tasks.member_operation_run", "accounts.tasks.member_invitations_verify"},
     "reports": {"findings.tasks.findings_figures_refresh", "findings.tasks.findings_report_snapshot",
                 "reports.tasks.findings_figures_rebuild", "reports.tasks.report_pdf_render",
+                "reports.tasks.evidence_pack_render", "reports.tasks.evidence_packs_purge",
                 "triage.tasks.suppression_hits_count"},
     "notifications": {"notifications.tasks.delivery_send", "notifications.tasks.deliveries_retry_due",
                       "notifications.tasks.digests_send", "notifications.tasks.overdue_findings_publish"},
