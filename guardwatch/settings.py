@@ -708,6 +708,8 @@ if GUARDWATCH_EVIDENCE_SIGNING_KEY:
         raise ImproperlyConfigured(f"GUARDWATCH_EVIDENCE_SIGNING_KEY: {error}") from None
 # Days an evidence pack (its signed JSON and PDF) is kept for download.
 GUARDWATCH_EVIDENCE_KEEP_DAYS = env_int("GUARDWATCH_EVIDENCE_KEEP_DAYS", 365, minimum=1)
+# The commit evidence packs name: set it when building the image (else the checkout's `git rev-parse HEAD`).
+GUARDWATCH_COMMIT = os.environ.get("GUARDWATCH_COMMIT", "").strip()[:64]
 
 # Logs (docs/operations.md, "Logs"): one JSON object a line in production, readable lines in the demo and
 # tests; every line of a request carries its id and user, every line of a Celery task its id, name and

@@ -49,6 +49,7 @@ CANONICALIZATION = "JSON of the `evidence` member: keys sorted, no whitespace (s
 POLICY_FIELDS = ("name", "scope", "scope_value", "scope_accounts", "regions", "plans", "runtime_agents",
                  "s3_malware_bucket_tags", "finding_publishing_frequency")  # fmt: skip
 REGION_FIX_VERBS = ("organization.auto_enable", "detector.publishing_frequency")
+PDF_DEVIATIONS = 2000  # rows of the PDF's deviation table (the JSON holds them all; the PDF says how many it shows)
 PDF_BASE_URL = "http://guardwatch.invalid/"  # the PDF fetches only our static files from disk (reports.pdf)
 State = EvidencePack.State
 
@@ -432,5 +433,13 @@ def evidence_pdf_html(document: dict) -> str:
     per_scope = [{**row, "latest": row["days"][-1] if row["days"] else None,
                   "lowest": min(row["days"], key=lambda d: d["percent"]) if row["days"] else None}
                  for row in document["compliance"]["per_scope"]]  # fmt: skip
-    context = {"doc": document, "chart": evidence_chart(document), "per_scope": per_scope, "pdf": True}
+    summary: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])  # (policy, kind) -> all, open, fixed
+    for deviation in document["deviations"]:
+        counts = summary[(deviation["policy"], deviation["kind_label"])]
+        counts[0] += 1
+        counts[1] += deviation["open_at_end"]
+        counts[2] += bool(deviation["fix_runs"])
+    context = {"doc": document, "chart": evidence_chart(document), "per_scope": per_scope, "pdf": True,
+               "summary": [(policy, kind, *counts) for (policy, kind), counts in sorted(summary.items())],
+               "deviations": document["deviations"][:PDF_DEVIATIONS], "shown": PDF_DEVIATIONS}  # fmt: skip
     return render_to_string("reports/evidence_pdf.html", context)

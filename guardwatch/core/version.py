@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import subprocess
 import tomllib
 
@@ -22,8 +21,8 @@ def product_version() -> str:
 @functools.cache
 def product_commit() -> str:
     """GUARDWATCH_COMMIT (set it when building the image), else the checkout's HEAD, else "unknown"."""
-    if commit := os.environ.get("GUARDWATCH_COMMIT", "").strip():
-        return commit[:64]
+    if settings.GUARDWATCH_COMMIT:
+        return settings.GUARDWATCH_COMMIT
     try:
         found = subprocess.run(["git", "rev-parse", "HEAD"], cwd=settings.BASE_DIR, capture_output=True, text=True,  # noqa: S607
                                timeout=5, check=True)  # fmt: skip

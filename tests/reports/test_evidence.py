@@ -395,3 +395,18 @@ def test_the_signature_is_over_the_canonical_bytes_of_the_document(client_for, e
     canonical = json.dumps(signed["evidence"], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     public = signing.signing_key().public_key()
     public.verify(base64.b64decode(signed["signature"]["value"]), canonical)  # raises if not
+
+
+def test_a_pdf_of_many_deviations_lists_the_first_ones_sums_them_all_and_says_the_json_holds_every_one(
+    client_for, estate, evidence_worker, monkeypatch
+):
+    monkeypatch.setattr(evidence, "PDF_DEVIATIONS", 1)
+    client = client_for("admin")
+    pack = _ask(client, evidence_worker)
+    reader = PdfReader(io.BytesIO(_download(client, pack, "pdf")))
+    text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
+
+    assert "The first 1 deviations by first seen are listed below; the signed JSON holds all 2." in text
+    assert "baseline v2 Protection plan off 1 0 1" in text and "baseline v2 Not monitored 1 1 0" in text
+    listed = text.split("are listed below")[1]
+    assert ("200000000002" in listed) != ("200000000003" in listed)  # one row of the two
