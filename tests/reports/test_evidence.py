@@ -63,9 +63,11 @@ class QueuedPacks(list):
 
 
 @pytest.fixture(autouse=True)
-def evidence_worker(monkeypatch, settings, tmp_path) -> QueuedPacks:
+def evidence_worker(request, monkeypatch, settings, tmp_path) -> QueuedPacks | None:
     from reports import tasks
 
+    if request.node.get_closest_marker("worker"):
+        return None  # the real worker renders (and signs with the key under var/ it shares with this process)
     settings.VAR_DIR = tmp_path  # this test's own demo signing key
     queued = QueuedPacks()
     monkeypatch.setattr(tasks.evidence_pack_render, "delay", queued.delay)
@@ -410,3 +412,27 @@ def test_a_pdf_of_many_deviations_lists_the_first_ones_sums_them_all_and_says_th
     assert "baseline v2 Protection plan off 1 0 1" in text and "baseline v2 Not monitored 1 1 0" in text
     listed = text.split("are listed below")[1]
     assert ("200000000002" in listed) != ("200000000003" in listed)  # one row of the two
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_renders_and_signs_the_pack_a_manager_asked_for(
+    celery_worker_process, estate, client_for, monkeypatch
+):
+    from tests.support.waiting import wait_for
+
+    def not_here(*, pack_id):
+        raise AssertionError("the web process rendered the pack: it was never queued")
+
+    monkeypatch.setattr(evidence, "evidence_pack_render", not_here)  # only the worker process may render it
+    client = client_for("manager")
+    asked = client.post("/accounts/evidence/", {"scope": f"ou:{OU_B}"})
+    pack_id = int(asked["Location"].rstrip("/").rsplit("/", 1)[1])
+
+    wait_for(lambda: EvidencePack.objects.filter(pk=pack_id, state="ready").exists(), timeout=90,
+             what="the worker to render and sign the evidence pack")  # fmt: skip
+    pack = EvidencePack.objects.get(pk=pack_id)
+    assert 'data-testid="evidence-ready"' in client.get(asked["Location"]).content.decode()
+    data, pdf = _download(client, pack, "json"), _download(client, pack, "pdf")
+    assert evidence.evidence_verify(json_bytes=data, pdf_bytes=pdf).ok
+    assert [d["account_id"] for d in json.loads(data)["evidence"]["deviations"]] == ["200000000002"]
