@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -185,9 +186,7 @@ def evidence_pack_list(*, limit: int = 200) -> list[EvidencePack]:
 
 
 def evidence_pack_get(*, pk: int) -> EvidencePack:
-    """One kept pack (404 if expired or unknown: the view's `get_object_or_404`-like contract)."""
-    from django.http import Http404
-
+    """One kept pack; 404 if it expired or never existed."""
     pack = EvidencePack.objects.filter(pk=pk, expires_at__gt=timezone.now()).defer("json_file", "pdf_file").first()
     if pack is None:
         raise Http404("No such evidence pack (it may have expired).")
