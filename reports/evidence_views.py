@@ -18,7 +18,9 @@ from guardwatch.core.access import requires
 from guardwatch.core.scope import organisation_wide
 from reports import evidence
 
-STALLED_SECONDS = 120  # a pack no worker started in this long is reported (the page stops polling)
+# A pack no worker started in this long, or one still rendering after the second (its worker died), is reported
+# and the page stops polling.
+STALLED_SECONDS = {"queued": 120, "rendering": 15 * 60}
 
 
 @require_http_methods(["GET", "POST"])
@@ -58,7 +60,8 @@ def evidence_list(request: HttpRequest) -> HttpResponse:
 def evidence_pack(request: HttpRequest, pk: int) -> HttpResponse:
     """One pack: waiting (polls while a worker renders it), its downloads once ready, or why it failed."""
     pack = evidence.evidence_pack_get(pk=pk)
-    stalled = pack.state == pack.State.QUEUED and (timezone.now() - pack.requested_at).total_seconds() > STALLED_SECONDS
+    waited = (timezone.now() - pack.requested_at).total_seconds()
+    stalled = pack.state in STALLED_SECONDS and waited > STALLED_SECONDS[pack.state]
     template = "reports/evidence_pack.html#pack" if request.htmx else "reports/evidence_pack.html"
     return render(request, template, {"pack": pack, "stalled": stalled})
 

@@ -436,3 +436,18 @@ def test_a_real_worker_renders_and_signs_the_pack_a_manager_asked_for(
     data, pdf = _download(client, pack, "json"), _download(client, pack, "pdf")
     assert evidence.evidence_verify(json_bytes=data, pdf_bytes=pdf).ok
     assert [d["account_id"] for d in json.loads(data)["evidence"]["deviations"]] == ["200000000002"]
+
+
+def test_a_pack_no_worker_started_or_finished_says_so_and_stops_polling(client_for, estate, evidence_worker):
+    client = client_for("admin")
+    asked = client.post("/accounts/evidence/", {})
+    pack = EvidencePack.objects.get()
+    EvidencePack.objects.filter(pk=pack.pk).update(requested_at=timezone.now() - timedelta(minutes=3))
+    page = client.get(asked["Location"]).content.decode()
+    assert 'data-testid="evidence-stalled"' in page and "No worker has started" in page and "hx-trigger" not in page
+
+    EvidencePack.objects.filter(pk=pack.pk).update(state="rendering")
+    assert "hx-trigger" in client.get(asked["Location"]).content.decode()  # rendering for 3 minutes: still waiting
+    EvidencePack.objects.filter(pk=pack.pk).update(requested_at=timezone.now() - timedelta(minutes=16))
+    page = client.get(asked["Location"]).content.decode()
+    assert "may have stopped" in page and "hx-trigger" not in page
