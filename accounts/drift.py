@@ -181,7 +181,7 @@ def drift_evaluate() -> DriftResult:
                 found.extend(pair)
     found.extend(_auto_enable_deviations(applied, policies))
     found.extend(_publishing_deviations(applied))
-    _store(found, result, ous=ous)
+    _store(found, result)
     today = timezone.localdate()
     ComplianceDay.objects.update_or_create(
         day=today, defaults={"pairs": result.pairs, "compliant": result.compliant, "evaluated_at": timezone.now()},
@@ -253,7 +253,7 @@ def _key(item) -> tuple:
     return (item.account_id, item.region, item.kind, item.feature)
 
 
-def _store(found: list[Found], result: DriftResult, *, ous: dict[int, str] | None = None) -> None:
+def _store(found: list[Found], result: DriftResult) -> None:
     """Replace the stored deviations with `found`, keeping first-seen dates and their history; alert on new ones."""
     now = timezone.now()
     current = {_key(item): item for item in found}
@@ -273,13 +273,12 @@ def _store(found: list[Found], result: DriftResult, *, ous: dict[int, str] | Non
         ]
         Deviation.objects.bulk_update(changed, ["policy_id", "status", "cause"], batch_size=2000)
         new = [item for key, item in current.items() if key not in stored]
-        created = Deviation.objects.bulk_create(
+        Deviation.objects.bulk_create(
             [Deviation(policy_id=i.policy_id, account_id=i.account_id, region=i.region, kind=i.kind, feature=i.feature,
                        status=i.status, cause=i.cause, first_seen_at=now) for i in new],
             batch_size=5000,
         )  # fmt: skip
-        history.records_follow(created=created, changed=changed, gone=gone, now=now, ous=ous or {},
-                               expected_open=len(current))  # fmt: skip
+        history.records_follow(changed=changed, gone=gone, now=now)
         result.new, result.resolved = len(new), len(gone)
         result.alerts = _alerts_raise(new)
 
