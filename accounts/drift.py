@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import deviation_history as history
 from accounts.models import (
     MONITORED,
     PROTECTION_PLANS,
     ComplianceDay,
+    ComplianceScopeDay,
     CoveragePolicy,
     Deviation,
     MemberAccount,
@@ -148,6 +150,7 @@ def drift_evaluate() -> DriftResult:
     by_key: dict[tuple, CoveragePolicy | None] = {}
     wanted_by_policy: dict[int, frozenset[str]] = {}
     key_of = resolution_key(policies)
+    ous: dict[int, str] = {}
     for pk, account_id, tags, ou in MemberAccount.objects.values_list(
         "pk", "account_id", "tags", "organizational_unit"
     ).iterator(chunk_size=10000):
@@ -156,9 +159,11 @@ def drift_evaluate() -> DriftResult:
         if key not in by_key:
             by_key[key] = policy_resolve(policies, account_id=account_id, tags=tags, ou=ou).policy
         if by_key[key] is not None:
+            ous[pk] = ou
             applied[pk] = (by_key[key], wanted_by_policy.setdefault(by_key[key].pk, frozenset(
                 required_regions(by_key[key], enabled))))  # fmt: skip
     found: list[Found] = []
+    per_scope: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])  # (policy, OU) -> [pairs, compliant]
     regions = sorted({region for _p, wanted in applied.values() for region in wanted})
     for (
         region
@@ -171,15 +176,19 @@ def drift_evaluate() -> DriftResult:
                 pair = pair_deviations(policy, account_pk, region, rows.get(account_pk))
                 result.pairs += 1
                 result.compliant += not pair
+                counts = per_scope[(policy.pk, ous[account_pk])]
+                counts[0] += 1
+                counts[1] += not pair
                 found.extend(pair)
     found.extend(_auto_enable_deviations(applied, policies))
     found.extend(_publishing_deviations(applied))
     found.extend(_s3_malware_deviations(applied, result))
     _store(found, result)
+    today = timezone.localdate()
     ComplianceDay.objects.update_or_create(
-        day=timezone.localdate(), defaults={"pairs": result.pairs, "compliant": result.compliant,
-                                            "evaluated_at": timezone.now()},
+        day=today, defaults={"pairs": result.pairs, "compliant": result.compliant, "evaluated_at": timezone.now()},
     )  # fmt: skip
+    _scope_days_store(today, per_scope, {p.pk: p.name for p in policies})
     result.deviations = len(found)
     result.seconds = time.process_time() - started
     return result
@@ -240,12 +249,24 @@ def _s3_malware_deviations(applied: dict, result: DriftResult) -> list[Found]:
             for policy, account, region, bucket, status, cause in rows]  # fmt: skip
 
 
+def _scope_days_store(day, per_scope: dict[tuple[int, str], list[int]], names: dict[int, str]) -> None:
+    """The day's compliance per policy and OU (what evidence exports read per scope), replacing today's."""
+    with transaction.atomic():
+        ComplianceScopeDay.objects.filter(day=day).delete()
+        ComplianceScopeDay.objects.bulk_create(
+            [ComplianceScopeDay(day=day, policy_id=policy_pk, policy_name=names[policy_pk], organizational_unit=ou,
+                                pairs=pairs, compliant=compliant)
+             for (policy_pk, ou), (pairs, compliant) in sorted(per_scope.items())],
+            batch_size=2000,
+        )  # fmt: skip
+
+
 def _key(item) -> tuple:
     return (item.account_id, item.region, item.kind, item.feature)
 
 
 def _store(found: list[Found], result: DriftResult) -> None:
-    """Replace the stored deviations with `found`, keeping first-seen dates; alert on the new ones."""
+    """Replace the stored deviations with `found`, keeping first-seen dates and their history; alert on new ones."""
     now = timezone.now()
     current = {_key(item): item for item in found}
     with transaction.atomic():
@@ -269,6 +290,7 @@ def _store(found: list[Found], result: DriftResult) -> None:
                        status=i.status, cause=i.cause, first_seen_at=now) for i in new],
             batch_size=5000,
         )  # fmt: skip
+        history.records_follow(changed=changed, gone=gone, now=now)
         result.new, result.resolved = len(new), len(gone)
         result.alerts = _alerts_raise(new)
 

@@ -637,3 +637,98 @@ class S3Bucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.name} ({self.region})"
+
+
+class DeviationRecord(models.Model):
+    """The history of one deviation for auditors: when it was first seen, how its cause changed, when it resolved.
+
+    `Deviation` holds what the last evaluation found and loses a row when it is fixed; this keeps the row (open
+    while `resolved_at` is None), with the account, policy and OU written out so deleting either keeps the record.
+    """
+
+    deviation_id = models.BigIntegerField(db_index=True)  # the Deviation it follows while open (pks are not reused)
+    policy = models.ForeignKey(CoveragePolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    policy_name = models.CharField(max_length=128)
+    account = models.ForeignKey(MemberAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    account_number = models.CharField(max_length=12, blank=True)  # the 12-digit id; blank for region-wide ones
+    organizational_unit = models.CharField(max_length=68, blank=True)  # the account's OU when first seen
+    region = models.CharField(max_length=32)
+    kind = models.CharField(max_length=16, choices=Deviation.Kind.choices)
+    feature = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=64, blank=True)
+    cause = models.TextField()
+    # Earlier (at, status, cause, policy) while open, oldest first: what each evaluation said before the last.
+    changes = models.JSONField(default=list, blank=True)
+    first_seen_at = models.DateTimeField(db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Why it ended when no evaluation saw it fixed (its policy or account was deleted); blank when fixed.
+    resolution_note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["first_seen_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.account_number or 'region'} {self.region} {self.kind} {self.feature} from {self.first_seen_at:%Y-%m-%d}"
+
+
+class ComplianceScopeDay(models.Model):
+    """Compliance on one day per policy and OU (accounts outside any OU under ""), so a period reads per scope."""
+
+    day = models.DateField(db_index=True)
+    policy = models.ForeignKey(CoveragePolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    policy_name = models.CharField(max_length=128)
+    organizational_unit = models.CharField(max_length=68, blank=True)
+    pairs = models.PositiveIntegerField(default=0)
+    compliant = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "policy_name", "organizational_unit"]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.policy_name} {self.organizational_unit}: {self.compliant}/{self.pairs}"
+
+
+class EvidencePack(models.Model):
+    """A signed evidence export for auditors (policies, compliance per scope, deviations with their history).
+
+    Queued by a person, rendered by a worker (`reports.evidence`): the JSON (with its Ed25519 signature) and the
+    PDF are kept here until `expires_at`, so the list of past packs downloads exactly what was signed.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RENDERING = "rendering", "Rendering"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_name = models.CharField(max_length=150)
+    requested_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    scope_kind = models.CharField(max_length=8, blank=True)  # "", "policy" or "ou"
+    scope_value = models.CharField(max_length=128, blank=True)  # the policy's pk or the OU id
+    scope_label = models.CharField(max_length=255, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    error = models.CharField(max_length=300, blank=True)
+    generated_at = models.DateTimeField(null=True, blank=True)
+    json_file = models.BinaryField(default=b"", blank=True)
+    pdf_file = models.BinaryField(default=b"", blank=True)
+    json_sha256 = models.CharField(max_length=64, blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    key_fingerprint = models.CharField(max_length=80, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Evidence {self.period_start}–{self.period_end} {self.scope_label or 'everything'}"
+
+    @property
+    def stem(self) -> str:
+        """The download's file name without extension."""
+        stamp = (self.generated_at or self.requested_at).strftime("%Y%m%d-%H%M%S")
+        return f"guardwatch-evidence-{stamp}-{self.pk}"

@@ -119,6 +119,8 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
         "findings-figures-refresh": ("findings.tasks.findings_figures_refresh", 60),
         # Scheduled reports: claim due periods (and missed ones after downtime), deliver, retry, expire PDFs.
         "reports-scheduled-tick": ("reports.tasks.scheduled_reports_tick", 5 * 60),
+        # Evidence packs past GUARDWATCH_EVIDENCE_KEEP_DAYS are deleted.
+        "evidence-packs-purge": ("reports.tasks.evidence_packs_purge", 24 * 3600),
         # Triage: retry failed GuardDuty write-backs; reopen accepted risks past their expiry.
         "findings-writeback-flush": ("findings.tasks.writeback_flush", 60),
         "findings-accepted-risk-reopen": ("findings.tasks.accepted_risk_reopen", 15 * 60),

@@ -36,6 +36,7 @@ SECRET_VARIABLES = (
     "CELERY_BROKER_URL",
     "CELERY_RESULT_BACKEND",
     "EMAIL_HOST_PASSWORD",
+    "GUARDWATCH_EVIDENCE_SIGNING_KEY",
 )
 
 
@@ -725,6 +726,23 @@ GUARDWATCH_TICKET_POLL_LIMIT = env_int("GUARDWATCH_TICKET_POLL_LIMIT", 1000, min
 GUARDWATCH_TICKET_CALLBACK_WINDOW_SECONDS = env_int("GUARDWATCH_TICKET_CALLBACK_WINDOW_SECONDS", 300, minimum=30)
 # A new occurrence of a resolved finding reopens it (and, through it, its tickets).
 GUARDWATCH_REOPEN_RESOLVED_ON_RECURRENCE = env_bool("GUARDWATCH_REOPEN_RESOLVED_ON_RECURRENCE", True)
+
+# Evidence exports for auditors (docs/evidence.md) are signed with this Ed25519 private key (PEM, PKCS#8:
+# `openssl genpkey -algorithm ed25519`). Production starts without it (evidence export is then off and says
+# so); a key that is set but not an Ed25519 private key refuses to start. The demo and tests make one under
+# GUARDWATCH_VAR_DIR (evidence-signing-key.pem) the first time a pack is signed.
+GUARDWATCH_EVIDENCE_SIGNING_KEY = env_get("GUARDWATCH_EVIDENCE_SIGNING_KEY") or ""
+if GUARDWATCH_EVIDENCE_SIGNING_KEY:
+    from guardwatch.core.signing import SigningKeyError, private_key_load
+
+    try:
+        private_key_load(GUARDWATCH_EVIDENCE_SIGNING_KEY.encode())
+    except SigningKeyError as error:
+        raise ImproperlyConfigured(f"GUARDWATCH_EVIDENCE_SIGNING_KEY: {error}") from None
+# Days an evidence pack (its signed JSON and PDF) is kept for download.
+GUARDWATCH_EVIDENCE_KEEP_DAYS = env_int("GUARDWATCH_EVIDENCE_KEEP_DAYS", 365, minimum=1)
+# The commit evidence packs name: set it when building the image (else the checkout's `git rev-parse HEAD`).
+GUARDWATCH_COMMIT = os.environ.get("GUARDWATCH_COMMIT", "").strip()[:64]
 
 # Logs (docs/operations.md, "Logs"): one JSON object a line in production, readable lines in the demo and
 # tests; every line of a request carries its id and user, every line of a Celery task its id, name and

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from celery import shared_task
 
-from reports import pdf, scheduled_services, services
+from reports import evidence, pdf, scheduled_services, services
 
 
 @shared_task(name="findings.tasks.findings_figures_refresh")
@@ -48,3 +48,15 @@ def scheduled_reports_tick(now: str | None = None) -> dict[str, int]:
 def scheduled_report_deliver(run_id: int) -> str:
     """Render one scheduled report run's PDF (once) and email it (once); failures are kept and retried."""
     return scheduled_services.scheduled_report_deliver(run_id=run_id)
+
+
+@shared_task(name="reports.tasks.evidence_pack_render")
+def evidence_pack_render(pack_id: int) -> str:
+    """A person asked for an evidence pack: read, lay out and sign it (the pack's page polls until it is ready)."""
+    return evidence.evidence_pack_render(pack_id=pack_id)
+
+
+@shared_task(name="reports.tasks.evidence_packs_purge")
+def evidence_packs_purge() -> int:
+    """Beat, daily: delete the evidence packs past GUARDWATCH_EVIDENCE_KEEP_DAYS."""
+    return evidence.evidence_packs_purge()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from reports import coverage_views, scheduled_views, views
+from reports import coverage_views, evidence_views, scheduled_views, views
 
 app_name = "reports"
 
@@ -16,4 +16,8 @@ urlpatterns = [
         "reports/scheduled/<int:pk>/delete/", scheduled_views.scheduled_report_delete, name="scheduled_delete"
     ),
     path("reports/scheduled/runs/<int:pk>/pdf/", scheduled_views.scheduled_report_pdf, name="scheduled_pdf"),
+    path("accounts/evidence/", evidence_views.evidence_list, name="evidence"),
+    path("accounts/evidence/public-key.pem", evidence_views.evidence_public_key, name="evidence_public_key"),
+    path("accounts/evidence/<int:pk>/", evidence_views.evidence_pack, name="evidence_pack"),
+    path("accounts/evidence/<int:pk>/<str:kind>/", evidence_views.evidence_download, name="evidence_download"),
 ]

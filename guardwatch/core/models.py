@@ -26,6 +26,7 @@ class GuardWatchPermission(models.Model):
             ("manage_settings", "Change GuardWatch settings, API keys, and integrations"),
             ("view_audit", "Read the audit log"),
             ("approve_suppression", "Approve suppression rules that hide many findings"),
+            ("export_evidence", "Generate and download signed evidence exports for auditors"),
         ]
 
     def __str__(self) -> str:

@@ -87,6 +87,8 @@ TASK_QUEUES = {
     "reports.tasks.report_pdf_render": "reports",
     "reports.tasks.scheduled_reports_tick": "reports",
     "reports.tasks.scheduled_report_deliver": "reports",
+    "reports.tasks.evidence_pack_render": "reports",
+    "reports.tasks.evidence_packs_purge": "reports",
     # Notifications: deliveries to outside systems (each bounded by GUARDWATCH_NOTIFY_TIMEOUT_SECONDS).
     "notifications.tasks.delivery_send": "notifications",
     "notifications.tasks.deliveries_retry_due": "notifications",

@@ -17,9 +17,10 @@ class Role(StrEnum):
 READ = {"view_members", "view_findings", "view_reports"}
 ROLE_PERMISSIONS: dict[Role, set[str]] = {
     Role.ADMIN: READ | {"manage_members", "triage_findings", "view_sync", "manage_settings", "view_audit",
-                  "approve_suppression"},
+                  "approve_suppression", "export_evidence"},
     Role.ANALYST: READ | {"triage_findings", "view_sync"},
-    Role.MANAGER: set(READ),
+    # Managers answer auditors: they may generate and download the signed evidence packs (Analysts may not).
+    Role.MANAGER: READ | {"export_evidence"},
 }
 
 

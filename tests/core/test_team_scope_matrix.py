@@ -8,6 +8,7 @@ so a new page fails here until someone says how to walk it.
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,9 @@ import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.utils import timezone
 
-from accounts.models import MemberAccount, Membership, ScopedUser, Team, TeamMembership
+from accounts.models import EvidencePack, MemberAccount, Membership, ScopedUser, Team, TeamMembership
 from accounts.services import coverage_alert_raise
 from api.services import api_token_create
 from guardwatch.core.models import Alert
@@ -78,6 +80,10 @@ def world(db):
                                  upload=SimpleUploadedFile(f"{RED_NAME}.txt", RED_NAME.encode()))  # fmt: skip
     evidence_note_add(target=Target(entity_kind="principal", entity_value=RED_PRINCIPAL),
                       text=f"owned by {RED_NAME}", actor=people["wide_analyst"])  # fmt: skip
+    # A ready evidence pack an organisation-wide Admin made: it names Red's account in its files.
+    pack = EvidencePack.objects.create(requested_by_name="admin", period_start=NOW.date(), period_end=NOW.date(),
+                                       state="ready", generated_at=NOW, json_file=f'{{"account": "{RED}"}}'.encode(),
+                                       pdf_file=RED_NAME.encode(), expires_at=timezone.now() + timedelta(days=1))  # fmt: skip
     return {
         "people": people,
         "blue": blue_findings,
@@ -93,6 +99,7 @@ def world(db):
             "team": team_red.pk,
             "subscription": red_report.pk,
             "run": red_run.pk,
+            "evidence_pack": pack.pk,
             "user": people["wide_analyst"].pk,
             # Someone else's token: revoking one's own mid-walk would leave the API walk unauthenticated.
             "token": api_token_create(name="wide", kind="personal", role="Analyst", days=30,
@@ -126,6 +133,11 @@ def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
         "reports:coverage": [("GET", {}, ""), ("GET", {}, "fragment=matrix"), ("GET", {}, "gap=resigned"),
                              *(("GET", {}, f"export={e}") for e in ("regions", "matrix", "freshness", "resigned",
                                                                     "never_invited"))],
+        # Evidence packs cover every account: organisation-wide pages (a scoped Manager gets 403).
+        "reports:evidence": [("GET", {}, ""), ("POST", {}, {"scope": "ou:ou-red1-abcdefgh"})],
+        "reports:evidence_pack": [("GET", {"pk": ids["evidence_pack"]}, "")],
+        "reports:evidence_download": [("GET", {"pk": ids["evidence_pack"], "kind": kind}, "") for kind in ("json", "pdf")],
+        "reports:evidence_public_key": [("GET", {}, "")],
         "findings:sync": [("GET", {}, "")],
         "findings:sync_now": [("POST", {}, {})],
         "findings:ingest_keys": [("GET", {}, "")],
