@@ -9,6 +9,11 @@ INSERTs, which do not name it, get ""); the backfill and the partial index run o
 (atomic = False) so syncs and pushes keep writing: the backfill updates one id range at a time, each its
 own short transaction, and only the rows whose raw text names a sequence; the index is built
 CONCURRENTLY (and dropped first if a failed build left it invalid). SQLite (the demo) does both plainly.
+
+The column is added by hand, with the same SQL on both backends: Django's SQLite AddField of a NOT NULL column
+with a default remakes the whole table with every index, and SQLite refuses the NULLS LAST of
+finding_tri_seen_idx, so `make demo` could not migrate. A constant DEFAULT is also what keeps PostgreSQL's
+ADD COLUMN instant (no table rewrite).
 """
 
 from django.db import migrations, models
@@ -25,6 +30,18 @@ _SQLITE_VALUE = (
     "COALESCE(json_extract(raw, '$.AssociatedAttackSequenceArn'), "
     "json_extract(raw, '$.associatedAttackSequenceArn'), '')"
 )
+
+
+COLUMN_ADD = "ALTER TABLE findings_finding ADD COLUMN attack_sequence_arn varchar(512) DEFAULT '' NOT NULL"
+COLUMN_DROP = "ALTER TABLE findings_finding DROP COLUMN attack_sequence_arn"
+
+
+def column_add(apps, schema_editor):
+    schema_editor.execute(COLUMN_ADD)
+
+
+def column_drop(apps, schema_editor):
+    schema_editor.execute(COLUMN_DROP)
 
 
 def backfill(apps, schema_editor):
@@ -60,10 +77,15 @@ class Migration(migrations.Migration):
     dependencies = [("findings", "0015_sync_run_resumed_and_ingestion_ledger")]
 
     operations = [
-        migrations.AddField(
-            model_name="finding",
-            name="attack_sequence_arn",
-            field=models.CharField(blank=True, db_default="", default="", max_length=512),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AddField(
+                    model_name="finding",
+                    name="attack_sequence_arn",
+                    field=models.CharField(blank=True, db_default="", default="", max_length=512),
+                ),
+            ],
+            database_operations=[migrations.RunPython(column_add, column_drop)],
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
         migrations.SeparateDatabaseAndState(

@@ -93,8 +93,9 @@ REVIEWED: dict[tuple[str, str], str] = {
         "db_default false: release N never writes the column, so none of its rows can match the condition."
     ),
     ("findings", "0016_finding_attack_sequence_arn"): (
-        "the RunPython only builds a partial index (CONCURRENTLY on PostgreSQL) on a column added in the same "
-        "migration with db_default '': release N's reads and writes are unchanged by an index."
+        "by hand: a NOT NULL column with a constant DEFAULT '' (what AddField with db_default '' writes; release N's "
+        "INSERTs, which do not name it, get ''), and a partial index (CONCURRENTLY on PostgreSQL) on it: release N's "
+        "reads and writes are unchanged."
     ),
 }
 
