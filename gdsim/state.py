@@ -489,10 +489,51 @@ class SimulatorState:
                 if spread is not None:
                     created = now - timedelta(seconds=rng.uniform(0, spread.total_seconds()))
                     moment = min(now, created + timedelta(seconds=rng.uniform(0, 3 * 86400)))
+                if not sample and catalogue.FINDING_TYPES[finding_type].action_type == catalogue.ATTACK_SEQUENCE:
+                    # A real attack sequence correlates findings the account has (see add_attack_sequence);
+                    # CreateSampleFindings' samples are fictitious, their signals name no stored finding.
+                    ids.extend(self.add_attack_sequence(account_id, region, finding_type,
+                                                        now=created or moment, rng=rng))
+                    continue
                 data = catalogue.build_finding(rng, finding_type=finding_type, account_id=account_id, region=region,
                                                detector_id=detector_id, now=moment, sample=sample, created_at=created)
                 ids.append(self.add_new_finding(data, rng).id)
             return ids
+
+    def add_attack_sequence(self, account_id: str, region: str, finding_type: str, *, now: datetime | None = None,
+                            rng: random.Random | None = None) -> list[str]:
+        """An attack-sequence finding at `now` (default: the clock) with the findings it correlated, stored;
+        returns the sequence's id, then its signal findings' (see catalogue.build_attack_sequence).
+
+        Ids are made unique as add_new_finding does, before anything is stored, so the sequence's signals
+        and its findings' AssociatedAttackSequenceArn name the ARNs the findings are stored under.
+        """
+        rng = rng or self.rng
+        with self.lock:
+            detector_id = self.detector_id(account_id, region)
+            if detector_id is None:
+                raise ValueError(f"{account_id} has no detector in {region}")
+            sequence, members = catalogue.build_attack_sequence(
+                rng, finding_type=finding_type, account_id=account_id, region=region, detector_id=detector_id,
+                now=now or self.now())
+            store = self.region_findings(region)
+            taken = {sequence["Id"]}
+            for finding in (sequence, *members):
+                old_arn = finding["Arn"]
+                while store.get(finding["Id"]) is not None or (finding is not sequence and finding["Id"] in taken):
+                    fresh = f"{rng.getrandbits(128):032x}"
+                    finding["Arn"] = finding["Arn"].removesuffix(finding["Id"]) + fresh
+                    finding["Id"] = fresh
+                taken.add(finding["Id"])
+                if finding is sequence:
+                    for member in members:
+                        member["AssociatedAttackSequenceArn"] = sequence["Arn"]
+                else:
+                    for signal in sequence["Service"]["Detection"]["Sequence"]["Signals"]:
+                        if signal["Uid"] == old_arn:
+                            signal["Uid"] = finding["Arn"]
+            stored = [self.add_finding(member) for member in members]
+            return [self.add_finding(sequence).id, *(finding.id for finding in stored)]
 
     def repeat_finding(self, region: str, finding_id: str, *, rng: random.Random | None = None) -> dict[str, Any]:
         """A repeat occurrence of a stored finding: same Id, Count up, UpdatedAt now."""
