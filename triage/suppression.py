@@ -76,7 +76,7 @@ def suppression_criteria(*, filters: FindingFilters) -> dict:
     Translated: severity bands (adjacent) and range, type prefix/contains and threat purpose (as
     `Matches` wildcards), accounts, resource type, action type. Regions choose where the rule is
     pushed. Not translatable: free text, resource id, remote IP/country, status, assignee,
-    overdue, sample, first/last seen (GuardWatch's own or not a GuardDuty criterion).
+    overdue, sample, first/last seen, attack sequence (GuardWatch's own or not a GuardDuty criterion).
     """
     refused = [
         label
@@ -89,6 +89,7 @@ def suppression_criteria(*, filters: FindingFilters) -> dict:
             ("assignee", filters.assignee),
             ("overdue", filters.overdue),
             ("sample", filters.sample is not None),
+            ("attack sequence", filters.sequence),
             (
                 "first/last seen dates",
                 filters.first_seen_from
