@@ -219,3 +219,13 @@ def attack_sequence(raw: Any) -> AttackSequence | None:
         techniques=_indicator_values(indicators, TECHNIQUE),
         indicators=others,
     )
+
+
+def finding_api(raw: Any) -> str:
+    """The API a stored finding saw called (Service.Action.AwsApiCallAction.Api, or the Kubernetes verb and
+    URI), for a FINDING signal's row: the signal itself names only the finding's type."""
+    api = dig(raw, "Service", "Action", "AwsApiCallAction", "Api")
+    if api:
+        return _text(api)
+    kubernetes = dig(raw, "Service", "Action", "KubernetesApiCallAction")
+    return " ".join(text for text in (_text(_get(kubernetes, "Verb")), _text(_get(kubernetes, "RequestUri"))) if text)

@@ -220,10 +220,11 @@ def finding_sequence_view(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("This finding is not an attack sequence.")
     members = selectors.sequence_signal_findings(sequence=finding, signal_uids=details.finding_uids, user=request.user)
     links = selectors.signal_links(sequence=finding, members=members)
+    apis = {member.pk: sequence_details.finding_api(member.raw) for member in members}
     context = {
         "finding": finding,
         "details": details,
-        "timeline": [(signal, links.get(signal.uid)) for signal in details.signals],
+        "timeline": [(signal, links.get(signal.uid), apis.get(links.get(signal.uid))) for signal in details.signals],
         "members": members,
         "members_query": urlencode({"sequence": finding.arn}),
     }

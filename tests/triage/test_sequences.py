@@ -78,6 +78,8 @@ def test_the_analyst_reads_the_sequence_timeline_actors_resources_and_mitre_tact
                  sorted(members, key=lambda member: member.first_seen)]
     assert positions == sorted(positions)  # the timeline in time order, each signal linked to its finding
     assert html.count('data-signal-type="CLOUD_TRAIL"') == 1
+    for api in ("ListBuckets", "CreateAccessKey", "DeleteFlowLogs", "DeleteTrail"):  # the findings' own API calls
+        assert f'<td class="mono small">{api}</td>' in html
 
 
 def test_the_sequence_page_links_the_findings_it_includes_and_each_links_back(client_for):
