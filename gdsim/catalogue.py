@@ -54,6 +54,7 @@ __all__ = [
     "FindingType",
     "build_attack_sequence",
     "build_finding",
+    "sequence_signal_types",
     "random_finding_type",
     "remote_ip_details",
     "repeat_occurrence",
@@ -756,6 +757,28 @@ _INDICATOR_TITLES = {
     "HIGH_RISK_API": "High-risk API",
     "SUSPICIOUS_PROCESS": "Suspicious process",
 }
+
+
+# The findings each attack-sequence family correlates (its FINDING signals, in the order they happen).
+_SEQUENCE_SIGNAL_TYPES = {
+    "iam": ("Discovery:IAMUser/AnomalousBehavior", "Persistence:IAMUser/AnomalousBehavior",
+            "DefenseEvasion:IAMUser/AnomalousBehavior"),
+    "s3": ("Discovery:S3/MaliciousIPCaller", "Exfiltration:S3/AnomalousBehavior", "Impact:S3/AnomalousBehavior.Delete"),
+    "eks": ("Discovery:Kubernetes/MaliciousIPCaller", "PrivilegeEscalation:Kubernetes/PrivilegedContainer",
+            "CryptoCurrency:Runtime/BitcoinTool.B"),
+    "ecs": ("Execution:Runtime/NewBinaryExecuted", "CryptoCurrency:Runtime/BitcoinTool.B!DNS",
+            "Impact:Runtime/CryptoMinerExecuted"),
+    "ec2": ("UnauthorizedAccess:EC2/SSHBruteForce", "Execution:Runtime/ReverseShell",
+            "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"),
+}
+
+
+def sequence_signal_types(finding_type: str) -> tuple[str, ...]:
+    """The finding types an attack-sequence type's FINDING signals are (empty for any other type)."""
+    spec = FINDING_TYPES.get(finding_type)
+    if spec is None or spec.action_type != ATTACK_SEQUENCE:
+        return ()
+    return _SEQUENCE_SIGNAL_TYPES[spec.params["sequence"]]
 
 
 # The MITRE ATT&CK tactics and techniques each attack-sequence family reports in its SequenceIndicators. AWS
@@ -1485,18 +1508,7 @@ class _FindingBuilder:
             self.words = words
         user = key["UserName"]
         self.words.setdefault("user", user)
-        signal_names = {
-            "iam": ("Discovery:IAMUser/AnomalousBehavior", "Persistence:IAMUser/AnomalousBehavior",
-                    "DefenseEvasion:IAMUser/AnomalousBehavior"),
-            "s3": ("Discovery:S3/MaliciousIPCaller", "Exfiltration:S3/AnomalousBehavior",
-                   "Impact:S3/AnomalousBehavior.Delete"),
-            "eks": ("Discovery:Kubernetes/MaliciousIPCaller", "PrivilegeEscalation:Kubernetes/PrivilegedContainer",
-                    "CryptoCurrency:Runtime/BitcoinTool.B"),
-            "ecs": ("Execution:Runtime/NewBinaryExecuted", "CryptoCurrency:Runtime/BitcoinTool.B!DNS",
-                    "Impact:Runtime/CryptoMinerExecuted"),
-            "ec2": ("UnauthorizedAccess:EC2/SSHBruteForce", "Execution:Runtime/ReverseShell",
-                    "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"),
-        }[family]
+        signal_names = _SEQUENCE_SIGNAL_TYPES[family]
         resource_v2 = self.sequence_resource(family, resource)
         actor_id = f"actor-{_stable_hex(user, length=8)}"
         start = self.event_time - timedelta(hours=self.rng.randint(2, 20))

@@ -469,7 +469,7 @@ class SimulatorState:
                           finding_types: list[str] | None = None, created_at: datetime | None = None,
                           spread: timedelta | None = None, sample: bool = False,
                           rng: random.Random | None = None) -> list[str]:
-        """New findings for an account with a detector; returns their ids.
+        """`count` new findings for an account with a detector; returns their ids.
 
         Types are drawn from the catalogue's usual mix unless given (cycled in order). With
         `spread`, each finding is created at a random moment within that span before now and has
@@ -481,17 +481,22 @@ class SimulatorState:
             if detector_id is None:
                 raise ValueError(f"{account_id} has no detector in {region}")
             now = self.now()
-            ids = []
-            for index in range(count):
+            ids: list[str] = []
+            index = 0
+            while len(ids) < count:
                 finding_type = (finding_types[index % len(finding_types)] if finding_types
                                 else catalogue.random_finding_type(rng))
+                index += 1
                 moment, created = now, created_at
                 if spread is not None:
                     created = now - timedelta(seconds=rng.uniform(0, spread.total_seconds()))
                     moment = min(now, created + timedelta(seconds=rng.uniform(0, 3 * 86400)))
-                if not sample and catalogue.FINDING_TYPES[finding_type].action_type == catalogue.ATTACK_SEQUENCE:
-                    # A real attack sequence correlates findings the account has (see add_attack_sequence);
-                    # CreateSampleFindings' samples are fictitious, their signals name no stored finding.
+                signal_types = catalogue.sequence_signal_types(finding_type)
+                if signal_types and not sample and count - len(ids) > len(signal_types):
+                    # An attack sequence correlates findings of the account (add_attack_sequence): they are among
+                    # the `count` findings asked for, so a caller still gets exactly `count`. Where fewer places
+                    # are left (a single finding asked for), and for CreateSampleFindings' fictitious samples,
+                    # the sequence's signals name findings the simulator does not hold.
                     ids.extend(self.add_attack_sequence(account_id, region, finding_type,
                                                         now=created or moment, rng=rng))
                     continue

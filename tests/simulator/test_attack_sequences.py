@@ -103,17 +103,20 @@ def test_get_findings_returns_the_sequence_and_its_signals_through_boto3(state, 
     assert uids == {finding["Arn"] for finding in members}
 
 
-def test_a_randomly_drawn_sequence_brings_its_signal_findings_and_a_sample_does_not():
+def test_generated_sequences_bring_their_signal_findings_within_the_count_asked_for():
     state = SimulatorState(seed=3, now=START)
     state.ensure_detector(ACCOUNT, REGION)
+    sequence_type = ["AttackSequence:S3/CompromisedData"]
 
-    ids = state.generate_findings(ACCOUNT, REGION, 1, finding_types=["AttackSequence:S3/CompromisedData"])
-    samples = state.generate_findings(ACCOUNT, REGION, 1, finding_types=["AttackSequence:S3/CompromisedData"],
-                                      sample=True)
+    ids = state.generate_findings(ACCOUNT, REGION, 4, finding_types=sequence_type)
+    alone = state.generate_findings(ACCOUNT, REGION, 1, finding_types=sequence_type)  # no room for its signals
+    sample = state.generate_findings(ACCOUNT, REGION, 4, finding_types=sequence_type, sample=True)
 
-    assert len(ids) == 4 and len(samples) == 1  # the sequence and its three signal findings; a sample alone
-    linked = [f for f in state.findings_of(ACCOUNT, REGION) if f.get("AssociatedAttackSequenceArn")]
-    assert len(linked) == 3
+    assert (len(ids), len(alone), len(sample)) == (4, 1, 4)
+    findings = {finding["Id"]: finding for finding in state.findings_of(ACCOUNT, REGION)}
+    assert {findings[finding_id].get("AssociatedAttackSequenceArn") for finding_id in ids[1:]} == {
+        findings[ids[0]]["Arn"]}
+    assert sum(1 for finding in findings.values() if finding.get("AssociatedAttackSequenceArn")) == 3
 
 
 def test_the_demo_always_has_an_iam_and_an_s3_sequence_with_their_signals():
