@@ -52,7 +52,9 @@ __all__ = [
     "PSEUDO_ACTION_TYPES",
     "RESOURCE_TYPES",
     "FindingType",
+    "build_attack_sequence",
     "build_finding",
+    "sequence_signal_types",
     "random_finding_type",
     "remote_ip_details",
     "repeat_occurrence",
@@ -751,8 +753,52 @@ _INDICATOR_TITLES = {
     "MALICIOUS_IP": "Malicious IP address",
     "TOR_IP": "Tor exit node",
     "ATTACK_TACTIC": "MITRE ATT&CK tactic",
+    "ATTACK_TECHNIQUE": "MITRE ATT&CK technique",
     "HIGH_RISK_API": "High-risk API",
     "SUSPICIOUS_PROCESS": "Suspicious process",
+}
+
+
+# The findings each attack-sequence family correlates (its FINDING signals, in the order they happen).
+_SEQUENCE_SIGNAL_TYPES = {
+    "iam": ("Discovery:IAMUser/AnomalousBehavior", "Persistence:IAMUser/AnomalousBehavior",
+            "DefenseEvasion:IAMUser/AnomalousBehavior"),
+    "s3": ("Discovery:S3/MaliciousIPCaller", "Exfiltration:S3/AnomalousBehavior", "Impact:S3/AnomalousBehavior.Delete"),
+    "eks": ("Discovery:Kubernetes/MaliciousIPCaller", "PrivilegeEscalation:Kubernetes/PrivilegedContainer",
+            "CryptoCurrency:Runtime/BitcoinTool.B"),
+    "ecs": ("Execution:Runtime/NewBinaryExecuted", "CryptoCurrency:Runtime/BitcoinTool.B!DNS",
+            "Impact:Runtime/CryptoMinerExecuted"),
+    "ec2": ("UnauthorizedAccess:EC2/SSHBruteForce", "Execution:Runtime/ReverseShell",
+            "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"),
+}
+
+
+def sequence_signal_types(finding_type: str) -> tuple[str, ...]:
+    """The finding types an attack-sequence type's FINDING signals are (empty for any other type)."""
+    spec = FINDING_TYPES.get(finding_type)
+    if spec is None or spec.action_type != ATTACK_SEQUENCE:
+        return ()
+    return _SEQUENCE_SIGNAL_TYPES[spec.params["sequence"]]
+
+
+# The MITRE ATT&CK tactics and techniques each attack-sequence family reports in its SequenceIndicators. AWS
+# documents the keys (ATTACK_TACTIC: "one of the MITRE tactics") but not how a technique is spelled; the
+# simulator writes ATT&CK's own "ID name" form, and GuardWatch shows whatever text arrives.
+_SEQUENCE_TACTICS = {
+    "iam": ("Discovery", "Persistence", "Defense Evasion"),
+    "s3": ("Discovery", "Exfiltration", "Impact"),
+    "eks": ("Discovery", "Privilege Escalation", "Impact"),
+    "ecs": ("Execution", "Command and Control", "Impact"),
+    "ec2": ("Initial Access", "Execution", "Credential Access"),
+}
+_SEQUENCE_TECHNIQUES = {
+    "iam": ("T1078.004 Valid Accounts: Cloud Accounts", "T1098 Account Manipulation",
+            "T1562.008 Impair Defenses: Disable or Modify Cloud Logs"),
+    "s3": ("T1619 Cloud Storage Object Discovery", "T1537 Transfer Data to Cloud Account", "T1485 Data Destruction"),
+    "eks": ("T1613 Container and Resource Discovery", "T1611 Escape to Host", "T1496 Resource Hijacking"),
+    "ecs": ("T1059 Command and Scripting Interpreter", "T1071 Application Layer Protocol", "T1496 Resource Hijacking"),
+    "ec2": ("T1110 Brute Force", "T1059.004 Command and Scripting Interpreter: Unix Shell",
+            "T1552.005 Unsecured Credentials: Cloud Instance Metadata API"),
 }
 
 
@@ -1462,18 +1508,7 @@ class _FindingBuilder:
             self.words = words
         user = key["UserName"]
         self.words.setdefault("user", user)
-        signal_names = {
-            "iam": ("Discovery:IAMUser/AnomalousBehavior", "Persistence:IAMUser/AnomalousBehavior",
-                    "DefenseEvasion:IAMUser/AnomalousBehavior"),
-            "s3": ("Discovery:S3/MaliciousIPCaller", "Exfiltration:S3/AnomalousBehavior",
-                   "Impact:S3/AnomalousBehavior.Delete"),
-            "eks": ("Discovery:Kubernetes/MaliciousIPCaller", "PrivilegeEscalation:Kubernetes/PrivilegedContainer",
-                    "CryptoCurrency:Runtime/BitcoinTool.B"),
-            "ecs": ("Execution:Runtime/NewBinaryExecuted", "CryptoCurrency:Runtime/BitcoinTool.B!DNS",
-                    "Impact:Runtime/CryptoMinerExecuted"),
-            "ec2": ("UnauthorizedAccess:EC2/SSHBruteForce", "Execution:Runtime/ReverseShell",
-                    "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"),
-        }[family]
+        signal_names = _SEQUENCE_SIGNAL_TYPES[family]
         resource_v2 = self.sequence_resource(family, resource)
         actor_id = f"actor-{_stable_hex(user, length=8)}"
         start = self.event_time - timedelta(hours=self.rng.randint(2, 20))
@@ -1535,8 +1570,14 @@ class _FindingBuilder:
                 "Connection": {"Direction": "INBOUND"},
             }],
             "Signals": signals,
+            # Indicator.Values: "if the indicator key is ATTACK_TACTIC, then the value will be one of the MITRE
+            # tactics" (Security Hub API reference, Indicator); GuardDuty's enum IndicatorType also has
+            # ATTACK_TECHNIQUE and HIGH_RISK_API (botocore guardduty model). The signal indicators are a
+            # subset of these ("The values for SignalIndicators are a subset of the values for
+            # SequenceIndicators", Security Hub API reference, Sequence).
             "SequenceIndicators": [
-                self.indicator("ATTACK_TACTIC", ["Discovery", "Persistence", "Impact"]),
+                self.indicator("ATTACK_TACTIC", list(_SEQUENCE_TACTICS[family])),
+                self.indicator("ATTACK_TECHNIQUE", list(_SEQUENCE_TECHNIQUES[family])),
                 self.indicator("HIGH_RISK_API", ["DeleteTrail"]),
                 self.indicator("MALICIOUS_IP", [ip]),
             ],
@@ -1695,6 +1736,125 @@ def build_finding(
     if "rule" in spec.params:
         finding["CustomDetectionRuleName"] = spec.params["rule"]
     return finding
+
+
+def build_attack_sequence(
+    rng: random.Random,
+    *,
+    finding_type: str,
+    account_id: str,
+    region: str,
+    detector_id: str,
+    now: datetime,
+    partition: str = "aws",
+    hostile: bool = False,
+) -> tuple[dict, list[dict]]:
+    """An attack-sequence finding and the findings it correlated (its signals of type FINDING), all as boto3's
+    `GetFindings` returns them.
+
+    GuardDuty Extended Threat Detection correlates "signals", which "can be GuardDuty findings or activities
+    observed in data sources that GuardDuty monitors" (API reference, Signal.type: FINDING is an "Individually
+    generated GuardDuty finding"), within one account into one Critical attack-sequence finding (User Guide,
+    "GuardDuty Extended Threat Detection"; "Attack sequence finding types"). So each FINDING signal here is a
+    finding of its own, in the same account and region, about the same actor (access key, remote address) and,
+    where its resource block is the sequence's kind, the same resource:
+    - the signal's `Name` is the finding's type ("when signal type is FINDING, the signal name is the name of
+      the finding", API reference, Signal.name), its `Uid` the finding's ARN (AWS documents only "The unique
+      identifier of the signal"; the ARN is the finding's unique key), its times, count and severity the
+      finding's (Signal.firstSeenAt: "The timestamp when the first finding or activity related to this signal
+      was observed");
+    - each such finding names the sequence in `AssociatedAttackSequenceArn` ("Amazon Resource Name (ARN)
+      associated with the attack sequence finding", botocore guardduty model, Finding).
+    The sequence is created at `now`, after the last of its findings was seen: GuardDuty correlates within a
+    rolling 24-hour window (User Guide, "GuardDuty Extended Threat Detection"), so the signals span hours.
+    Signals of other types (a CLOUD_TRAIL API call) stay activities, not findings.
+    """
+    spec = FINDING_TYPES.get(finding_type)
+    if spec is None or spec.action_type != ATTACK_SEQUENCE:
+        raise ValueError(f"{finding_type!r} is not an attack-sequence finding type")
+    now = _millis(now)
+    sequence_finding = build_finding(rng, finding_type=finding_type, account_id=account_id, region=region,
+                                     detector_id=detector_id, now=now, partition=partition, hostile=hostile)
+    sequence = sequence_finding["Service"]["Detection"]["Sequence"]
+    actor_key = sequence_finding["Resource"].get("AccessKeyDetails")
+    actor = sequence["Actors"][0]["User"]
+    endpoint = sequence["Endpoints"][0]
+    members = []
+    for signal in sequence["Signals"]:
+        if signal["Type"] != "FINDING":
+            continue
+        last_seen = min(now, signal["LastSeenAt"])
+        member = build_finding(rng, finding_type=signal["Name"], account_id=account_id, region=region,
+                               detector_id=detector_id, now=last_seen, partition=partition, hostile=hostile,
+                               created_at=min(last_seen, signal["FirstSeenAt"] + timedelta(minutes=5)))
+        _share_actor(member, sequence_finding, key=actor_key or {
+            "AccessKeyId": actor["CredentialUid"], "PrincipalId": actor["Uid"], "UserName": actor["Name"],
+            "UserType": actor["Type"]}, endpoint=endpoint)
+        member["AssociatedAttackSequenceArn"] = sequence_finding["Arn"]
+        members.append(member)
+        signal_of_finding(signal, member)
+    sequence_finding["Description"] = sequence["Description"]
+    return sequence_finding, members
+
+
+def signal_of_finding(signal: dict, member: dict) -> None:
+    """Make `signal` (Type FINDING) describe `member`: its ARN, type, times, count, severity and title."""
+    service = member["Service"]
+    signal.update({
+        "Uid": member["Arn"],
+        "Name": member["Type"],
+        "Description": member["Title"][:2000],  # Signal.Description: max 2000 (botocore guardduty model)
+        "CreatedAt": _millis(datetime.fromisoformat(member["CreatedAt"])),
+        "UpdatedAt": _millis(datetime.fromisoformat(member["UpdatedAt"])),
+        "FirstSeenAt": _millis(datetime.fromisoformat(service["EventFirstSeen"])),
+        "LastSeenAt": _millis(datetime.fromisoformat(service["EventLastSeen"])),
+        "Severity": member["Severity"],
+        "Count": service["Count"],
+    })
+
+
+def _share_actor(member: dict, sequence_finding: dict, *, key: dict, endpoint: dict) -> None:
+    """Give a signal finding the sequence's actor: its access key, its remote address, and the sequence's
+    resource block where the finding has one of the same kind; names in the title follow."""
+    replaced: dict[str, str] = {}
+    resource = member["Resource"]
+    for block, value in sequence_finding["Resource"].items():
+        if block != "ResourceType" and block in resource:
+            _note_replaced(resource[block], value, replaced)
+            resource[block] = copy.deepcopy(value)
+    if "AccessKeyDetails" in resource:
+        _note_replaced(resource["AccessKeyDetails"], key, replaced)
+        resource["AccessKeyDetails"] = dict(key)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                if name == "RemoteIpDetails" and isinstance(value, dict) and endpoint.get("Ip"):
+                    old = value.get("IpAddressV4") or value.get("IpAddressV6")
+                    if old:
+                        replaced[old] = endpoint["Ip"]
+                    value.pop("IpAddressV6", None)
+                    value["IpAddressV4"] = endpoint["Ip"]
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(member["Service"].get("Action"))
+    for old, new in replaced.items():
+        for text in ("Title", "Description"):
+            member[text] = member[text].replace(old, new)
+
+
+def _note_replaced(old: Any, new: Any, replaced: dict[str, str]) -> None:
+    """Pairs of names (user, key, bucket, instance, cluster) that a block swap changes, for the title."""
+    olds, news = (old if isinstance(old, list) else [old]), (new if isinstance(new, list) else [new])
+    for before, after in zip(olds, news, strict=False):
+        if isinstance(before, dict) and isinstance(after, dict):
+            for name in ("UserName", "AccessKeyId", "Name", "InstanceId"):
+                if isinstance(before.get(name), str) and isinstance(after.get(name), str) and before[name]:
+                    replaced[before[name]] = after[name]
 
 
 # CloudTrail logs the calls of global services (IAM, STS's global endpoint, CloudFront) in us-east-1

@@ -242,6 +242,25 @@ def _build_findings(state: SimulatorState, rng: random.Random, members: list[dic
             total += len(state.generate_findings(account["account_id"], region, count,
                                                  spread=timedelta(days=89), rng=rng))
         total += len(state.generate_findings(ADMIN_ACCOUNT, region, 5, sample=True, rng=rng))
+    total += _build_attack_sequences(state, rng, members)
+    return total
+
+
+# Attack sequences the demo always has, whatever the random draws gave: (member index, region, type, days ago).
+# Their signals are findings of the same account (catalogue.build_attack_sequence).
+_DEMO_SEQUENCES = (
+    (0, "us-east-1", "AttackSequence:IAM/CompromisedCredentials", 2),
+    (8, "eu-west-1", "AttackSequence:S3/CompromisedData", 9),
+)
+
+
+def _build_attack_sequences(state: SimulatorState, rng: random.Random, members: list[dict[str, str]]) -> int:
+    total = 0
+    for index, region, finding_type, days in _DEMO_SEQUENCES:
+        account_id = members[index]["account_id"]
+        if state.detector_id(account_id, region) is not None:
+            total += len(state.add_attack_sequence(account_id, region, finding_type,
+                                                   now=state.now() - timedelta(days=days), rng=rng))
     return total
 
 

@@ -477,7 +477,7 @@ class SimulatorState:
                           finding_types: list[str] | None = None, created_at: datetime | None = None,
                           spread: timedelta | None = None, sample: bool = False,
                           rng: random.Random | None = None) -> list[str]:
-        """New findings for an account with a detector; returns their ids.
+        """`count` new findings for an account with a detector; returns their ids.
 
         Types are drawn from the catalogue's usual mix unless given (cycled in order). With
         `spread`, each finding is created at a random moment within that span before now and has
@@ -489,18 +489,64 @@ class SimulatorState:
             if detector_id is None:
                 raise ValueError(f"{account_id} has no detector in {region}")
             now = self.now()
-            ids = []
-            for index in range(count):
+            ids: list[str] = []
+            index = 0
+            while len(ids) < count:
                 finding_type = (finding_types[index % len(finding_types)] if finding_types
                                 else catalogue.random_finding_type(rng))
+                index += 1
                 moment, created = now, created_at
                 if spread is not None:
                     created = now - timedelta(seconds=rng.uniform(0, spread.total_seconds()))
                     moment = min(now, created + timedelta(seconds=rng.uniform(0, 3 * 86400)))
+                signal_types = catalogue.sequence_signal_types(finding_type)
+                if signal_types and not sample and count - len(ids) > len(signal_types):
+                    # An attack sequence correlates findings of the account (add_attack_sequence): they are among
+                    # the `count` findings asked for, so a caller still gets exactly `count`. Where fewer places
+                    # are left (a single finding asked for), and for CreateSampleFindings' fictitious samples,
+                    # the sequence's signals name findings the simulator does not hold.
+                    ids.extend(self.add_attack_sequence(account_id, region, finding_type,
+                                                        now=created or moment, rng=rng))
+                    continue
                 data = catalogue.build_finding(rng, finding_type=finding_type, account_id=account_id, region=region,
                                                detector_id=detector_id, now=moment, sample=sample, created_at=created)
                 ids.append(self.add_new_finding(data, rng).id)
             return ids
+
+    def add_attack_sequence(self, account_id: str, region: str, finding_type: str, *, now: datetime | None = None,
+                            rng: random.Random | None = None) -> list[str]:
+        """An attack-sequence finding at `now` (default: the clock) with the findings it correlated, stored;
+        returns the sequence's id, then its signal findings' (see catalogue.build_attack_sequence).
+
+        Ids are made unique as add_new_finding does, before anything is stored, so the sequence's signals
+        and its findings' AssociatedAttackSequenceArn name the ARNs the findings are stored under.
+        """
+        rng = rng or self.rng
+        with self.lock:
+            detector_id = self.detector_id(account_id, region)
+            if detector_id is None:
+                raise ValueError(f"{account_id} has no detector in {region}")
+            sequence, members = catalogue.build_attack_sequence(
+                rng, finding_type=finding_type, account_id=account_id, region=region, detector_id=detector_id,
+                now=now or self.now())
+            store = self.region_findings(region)
+            taken = {sequence["Id"]}
+            for finding in (sequence, *members):
+                old_arn = finding["Arn"]
+                while store.get(finding["Id"]) is not None or (finding is not sequence and finding["Id"] in taken):
+                    fresh = f"{rng.getrandbits(128):032x}"
+                    finding["Arn"] = finding["Arn"].removesuffix(finding["Id"]) + fresh
+                    finding["Id"] = fresh
+                taken.add(finding["Id"])
+                if finding is sequence:
+                    for member in members:
+                        member["AssociatedAttackSequenceArn"] = sequence["Arn"]
+                else:
+                    for signal in sequence["Service"]["Detection"]["Sequence"]["Signals"]:
+                        if signal["Uid"] == old_arn:
+                            signal["Uid"] = finding["Arn"]
+            stored = [self.add_finding(member) for member in members]
+            return [self.add_finding(sequence).id, *(finding.id for finding in stored)]
 
     def repeat_finding(self, region: str, finding_id: str, *, rng: random.Random | None = None) -> dict[str, Any]:
         """A repeat occurrence of a stored finding: same Id, Count up, UpdatedAt now."""

@@ -83,12 +83,18 @@ FILTER_PARAMS = (
     "resource_type", "resource_id", "action_type", "remote_ip", "remote_country", "status", "assignee",
     "archived", "sample", "overdue", "first_seen_from", "first_seen_to", "last_seen_from", "last_seen_to",
     "tactic", "technique",
+    "sequence",
 )  # fmt: skip
-VIEW_PARAMS = (*FILTER_PARAMS, "sort", "size")
+VIEW_PARAMS = (*FILTER_PARAMS, "sort", "size", "group")
 
 BUILTIN_VIEWS = (("Open high and critical", "status=open&band=critical&band=high"),)
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# `sequence=any`: findings that are signals of some attack sequence; `sequence=<ARN>`: that sequence's finding
+# and its signals. A GuardDuty finding ARN: arn:<partition>:guardduty:<region>:<account>:detector/<id>/finding/<id>.
+ANY_SEQUENCE = "any"
+_FINDING_ARN = re.compile(r"^arn:aws[a-z-]*:guardduty:[a-z0-9-]+:\d{12}:detector/[^/\s]+/finding/[^/\s]+$")
+SEQUENCE_ARN_MAX = 512  # Finding.attack_sequence_arn's width
 
 
 def _multi(query: QueryDict, name: str) -> list[str]:
@@ -129,6 +135,7 @@ class FindingFilters:
     # MITRE ATT&CK, through the table in findings/attack.py: matched as `type IN (the tactic's types)`.
     tactic: str = ""
     technique: str = ""
+    sequence: str = ""
     errors: list[str] = field(default_factory=list)
     # Every finding the free text matches, when `narrow_search` found them few (see there).
     search_ids: list[int] | None = field(default=None, repr=False, compare=False)
@@ -170,6 +177,12 @@ class FindingFilters:
         for name in ("first_seen_from", "first_seen_to", "last_seen_from", "last_seen_to"):
             setattr(f, name, f._date(query, name))
         f._attack(query)
+        sequence = query.get("sequence", "").strip()
+        if sequence == ANY_SEQUENCE or (len(sequence) <= SEQUENCE_ARN_MAX and _FINDING_ARN.match(sequence)):
+            f.sequence = sequence
+        elif sequence:
+            f.errors.append(f"Attack sequence “{sequence[:80]}” is neither “any” nor a GuardDuty finding ARN "
+                            "(arn:aws:guardduty:<region>:<account>:detector/<id>/finding/<id>); ignored.")
         return f
 
     def _attack(self, query: QueryDict) -> None:
@@ -311,6 +324,10 @@ class FindingFilters:
             q &= Q(sample=self.sample)
         if self.overdue:
             q &= overdue_q(now=now, bands=[band] if band else BANDS)
+        if self.sequence == ANY_SEQUENCE:
+            q &= ~Q(attack_sequence_arn="")  # the partial index finding_sequence_idx's own predicate
+        elif self.sequence:
+            q &= Q(attack_sequence_arn=self.sequence) | Q(arn=self.sequence)
         for name, column, op in (
             ("first_seen_from", "first_seen", "gte"),
             ("first_seen_to", "first_seen", "lt"),

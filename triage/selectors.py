@@ -21,15 +21,15 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import OperationalError, connection
-from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Value
 from django.http import QueryDict
 from django.utils import timezone
 from psycopg.errors import QueryCanceled
 
-from findings.models import Finding, FindingEvent, TriageStatus
+from findings.models import OPEN_STATUSES, Finding, FindingEvent, TriageStatus
 from findings.sla import BAND_RANGES, BANDS
 from guardwatch.core.data_version import data_version
-from guardwatch.core.scope import scope_allows, scope_for
+from guardwatch.core.scope import scope_allows, scope_for, scope_q
 from guardwatch.core.selectors import people
 from triage.filters import (
     BUILTIN_VIEWS,
@@ -522,3 +522,102 @@ def findings_export_rows(
             return
         cursor = (rows[-1][columns.index("severity")], rows[-1][0])
         size = page
+
+
+# --- attack sequences -----------------------------------------------------------------------------------
+# A sequence's signals are found through `attack_sequence_arn` (AssociatedAttackSequenceArn, the partial
+# index finding_sequence_idx holds only the findings that name one) and through its FINDING signals' uids,
+# looked up by ARN (the unique constraint's index). Both go through the user's scope.
+SEQUENCE_SIGNALS_MAX = 500
+SEQUENCE_GROUPS_MAX = 100
+
+
+def _signal_arn(sequence: Finding, uid: str) -> str:
+    """A FINDING signal's uid as an ARN: GuardDuty's simulator and console use the finding's ARN; a bare
+    finding id is one of the sequence's own detector (a sequence correlates one account's findings)."""
+    if uid.startswith("arn:"):
+        return uid
+    return f"{sequence.arn.rsplit('/', 1)[0]}/{uid}"
+
+
+def sequence_signal_findings(*, sequence: Finding, signal_uids: list[str], user) -> list[Finding]:
+    """The stored findings a sequence includes that `user` may see, oldest first: those naming it in
+    AssociatedAttackSequenceArn and those its FINDING signals name."""
+    q = Q(attack_sequence_arn=sequence.arn)
+    arns = sorted({_signal_arn(sequence, uid) for uid in signal_uids if uid} - {sequence.arn})
+    if arns:
+        q |= Q(arn__in=arns)
+    return list(
+        Finding.objects.filter(scope_q(user)).filter(q).exclude(pk=sequence.pk)
+        .order_by("first_seen", "id")[:SEQUENCE_SIGNALS_MAX]
+    )
+
+
+def signal_links(*, sequence: Finding, members: list[Finding]) -> dict[str, int]:
+    """uid (as the sequence spells it: ARN or id) → pk of the stored finding, for the timeline's links."""
+    links: dict[str, int] = {}
+    for member in members:
+        links[member.arn] = member.pk
+        if member.arn.rsplit("/", 1)[0] == sequence.arn.rsplit("/", 1)[0]:
+            links[member.finding_id] = member.pk
+    return links
+
+
+def finding_sequence(*, finding: Finding, user) -> Finding | None:
+    """The attack-sequence finding `finding` is a signal of, if stored and `user` may see it."""
+    if not finding.attack_sequence_arn:
+        return None
+    return Finding.objects.filter(scope_q(user), arn=finding.attack_sequence_arn).first()
+
+
+@dataclass(frozen=True)
+class SequenceGroup:
+    """One row of the list grouped by sequence: the sequence (if stored and visible) and counts of its signals."""
+
+    arn: str
+    sequence: Finding | None
+    total: int
+    by_band: dict[str, int]
+    open: int
+    closed: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+
+def sequence_groups(*, filters: FindingFilters, user, limit: int = SEQUENCE_GROUPS_MAX) -> list[SequenceGroup]:
+    """The findings matching `filters` that are signals of a sequence, one row per sequence (latest first).
+
+    One grouped statement over the partial index (only findings that name a sequence are in it), then the
+    sequence findings themselves by ARN.
+    """
+    band_counts = {
+        band: Count("id", filter=Q(severity__gte=low, severity__lt=high)) for band, (low, high) in BAND_RANGES.items()
+    }
+    rows = list(
+        findings_filtered(filters=filters, user=user)
+        .exclude(attack_sequence_arn="")
+        .values("attack_sequence_arn")
+        .annotate(
+            total=Count("id"),
+            open=Count("id", filter=Q(status__in=OPEN_STATUSES)),
+            first=Min("first_seen"),
+            last=Max("last_seen"),
+            **{f"band_{band}": count for band, count in band_counts.items()},
+        )
+        .order_by("-last", "attack_sequence_arn")[:limit]
+    )
+    arns = [row["attack_sequence_arn"] for row in rows]
+    sequences = {f.arn: f for f in Finding.objects.filter(scope_q(user), arn__in=arns)}
+    return [
+        SequenceGroup(
+            arn=row["attack_sequence_arn"],
+            sequence=sequences.get(row["attack_sequence_arn"]),
+            total=row["total"],
+            by_band={band: row[f"band_{band}"] for band in BANDS},
+            open=row["open"],
+            closed=row["total"] - row["open"],
+            first_seen=row["first"],
+            last_seen=row["last"],
+        )
+        for row in rows
+    ]

@@ -76,7 +76,7 @@ def suppression_criteria(*, filters: FindingFilters) -> dict:
     Translated: severity bands (adjacent) and range, type prefix/contains and threat purpose (as
     `Matches` wildcards), accounts, resource type, action type. Regions choose where the rule is
     pushed. Not translatable: free text, resource id, remote IP/country, status, assignee,
-    overdue, sample, first/last seen, ATT&CK tactic/technique (GuardWatch's own or not a GuardDuty criterion).
+    overdue, sample, first/last seen, ATT&CK tactic/technique, attack sequence (GuardWatch's own or not a GuardDuty criterion).
     """
     refused = [
         label
@@ -90,6 +90,7 @@ def suppression_criteria(*, filters: FindingFilters) -> dict:
             ("overdue", filters.overdue),
             ("sample", filters.sample is not None),
             ("ATT&CK tactic or technique", filters.tactic or filters.technique),
+            ("attack sequence", filters.sequence),
             (
                 "first/last seen dates",
                 filters.first_seen_from

@@ -16,6 +16,7 @@ app_name = "triage"
 urlpatterns = [
     path("", views.finding_list, name="list"),
     path("<int:pk>/", views.finding_detail, name="detail"),
+    path("<int:pk>/sequence/", views.finding_sequence_view, name="sequence"),
     path("<int:pk>/status/", views.finding_status_view, name="status"),
     path("<int:pk>/assign/", views.finding_assign_view, name="assign"),
     path("<int:pk>/comment/", views.finding_comment_view, name="comment"),

@@ -39,6 +39,7 @@ from guardwatch.core.slots import Slot, SlotsBusy, slot_acquire
 from triage import bulk as bulk_actions
 from triage import detail, governance, investigations, selectors, suppression, words
 from triage import filters as list_filters
+from triage import sequence as sequence_details
 from triage import services as triage
 from triage.evidence import Target
 from triage.evidence_views import panel_context as evidence_panel_context
@@ -176,6 +177,8 @@ def finding_list(request: HttpRequest) -> HttpResponse:
             "All findings" if not view_key else None,
         ),
     )
+    if request.GET.get("group") == "sequence":
+        context["sequence_groups"] = selectors.sequence_groups(filters=filters, user=request.user)
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "triage/list.html#results", {**context, "fragment": True})
     context.update(
@@ -209,8 +212,33 @@ def finding_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "triage_statuses": TriageStatus.choices,
         "assignees": selectors.assignable_users() if can(request.user, "triage_findings") else [],
         **evidence_panel_context(target=Target(finding=finding), user=request.user),
+        "sequence": selectors.finding_sequence(finding=finding, user=request.user),
+        "is_sequence": sequence_details.attack_sequence(finding.raw) is not None,
+        "sequence_query": urlencode({"sequence": finding.attack_sequence_arn or finding.arn}),
     }
     return render(request, "triage/detail.html", context)
+
+
+@require_GET
+@requires("view_findings")
+def finding_sequence_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """An attack-sequence finding's story: its signals in time order, actors, resources, endpoints, MITRE
+    tactics and techniques, and the findings it includes (each linked, each linking back)."""
+    finding = findings_selectors.finding_get(pk=pk, user=request.user)
+    details = sequence_details.attack_sequence(finding.raw)
+    if details is None:
+        raise Http404("This finding is not an attack sequence.")
+    members = selectors.sequence_signal_findings(sequence=finding, signal_uids=details.finding_uids, user=request.user)
+    links = selectors.signal_links(sequence=finding, members=members)
+    apis = {member.pk: sequence_details.finding_api(member.raw) for member in members}
+    context = {
+        "finding": finding,
+        "details": details,
+        "timeline": [(signal, links.get(signal.uid), apis.get(links.get(signal.uid))) for signal in details.signals],
+        "members": members,
+        "members_query": urlencode({"sequence": finding.arn}),
+    }
+    return render(request, "triage/sequence.html", context)
 
 
 def _back_to_detail(pk: int) -> HttpResponse:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from findings import attack
 from findings.models import TriageStatus
-from triage.filters import STATUS_CHOICES, FindingFilters
+from triage.filters import ANY_SEQUENCE, STATUS_CHOICES, FindingFilters
 
 # FindingCriteria's attribute names (GuardDuty's "Finding criteria" attributes) as people say them.
 CRITERIA_FIELDS = {
@@ -154,6 +154,9 @@ def filter_phrases(filters: FindingFilters) -> list[tuple[str, str]]:
         phrases.append(("sample", "sample findings" if filters.sample else "not sample findings"))
     if filters.overdue:
         phrases.append(("overdue", "overdue"))
+    if filters.sequence:
+        phrases.append(("sequence", "in any attack sequence" if filters.sequence == ANY_SEQUENCE
+                        else f"in attack sequence {filters.sequence.rsplit('/', 1)[-1]}"))
     for param, label in (
         ("first_seen_from", "first seen from"),
         ("first_seen_to", "first seen up to"),

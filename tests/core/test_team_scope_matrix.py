@@ -21,12 +21,13 @@ from django.utils import timezone
 from accounts.models import EvidencePack, MemberAccount, Membership, ScopedUser, Team, TeamMembership
 from accounts.services import coverage_alert_raise
 from api.services import api_token_create
+from gdsim.catalogue import build_attack_sequence
 from guardwatch.core.models import Alert
 from guardwatch.core.roles import Role
 from guardwatch.core.services import user_create
 from reports.models import ReportRun, ReportSubscription
 from tests.api.support import token_of
-from tests.findings.factories import NOW, raw_finding
+from tests.findings.factories import DETECTOR, NOW, raw_finding
 from tests.triage.support import store
 from triage.evidence import Target, evidence_file_add, evidence_note_add
 from triage.models import BulkAction, SavedView
@@ -51,7 +52,16 @@ def world(db):
     rng = random.Random(5)
     blue_findings = store([raw_finding(rng, finding_type="Recon:EC2/PortProbeUnprotectedPort", account_id=a, now=NOW)
                            for a in (BLUE, BLUE_TAGGED)])  # fmt: skip
-    red_findings = store([raw_finding(rng, finding_type="CryptoCurrency:EC2/BitcoinTool.B!DNS", account_id=RED, now=NOW)])
+    # Attack sequences: Blue's, which a Red finding also names (AssociatedAttackSequenceArn comes from the finding,
+    # so from anyone), and Red's with its signals.
+    blue_sequence, blue_signals = build_attack_sequence(rng, finding_type="AttackSequence:IAM/CompromisedCredentials",
+                                                        account_id=BLUE, region="us-east-1", detector_id=DETECTOR, now=NOW)
+    red_sequence, red_signals = build_attack_sequence(rng, finding_type="AttackSequence:S3/CompromisedData",
+                                                      account_id=RED, region="us-east-1", detector_id=DETECTOR, now=NOW)
+    red_raw = raw_finding(rng, finding_type="CryptoCurrency:EC2/BitcoinTool.B!DNS", account_id=RED, now=NOW)
+    red_raw["AssociatedAttackSequenceArn"] = blue_sequence["Arn"]
+    red_findings = store([red_raw])
+    sequences = store([blue_sequence, *blue_signals, red_sequence, *red_signals])
     team_blue = Team.objects.create(name="Blue", account_ids=[BLUE], tags=["team=blue"])
     team_red = Team.objects.create(name="Red", organizational_units=["ou-red1-abcdefgh"])
     people = {
@@ -88,9 +98,14 @@ def world(db):
         "people": people,
         "blue": blue_findings,
         "red": red_finding,
-        "markers": [RED, red_finding.arn, red_finding.title, RED_NAME, "ou-red1-abcdefgh", "red-only-tag"],
+        "markers": [RED, red_finding.arn, red_finding.title, RED_NAME, "ou-red1-abcdefgh", "red-only-tag",
+                    red_sequence["Arn"], red_sequence["Title"]],
+        "sequences": {"blue": blue_sequence["Arn"], "red": red_sequence["Arn"]},
         "ids": {
             "finding": red_finding.pk,
+            "red_sequence": sequences[len(blue_signals) + 1].pk,
+            "blue_sequence": sequences[0].pk,
+            "sequence_arns": [blue_sequence["Arn"], red_sequence["Arn"]],
             "blue_finding": blue_findings[0].pk,
             "alert": Alert.objects.get(target_id=RED).pk,
             "bulk": bulk.pk,
@@ -113,6 +128,7 @@ def world(db):
 def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
     finding = {"pk": ids["finding"]}
     red_filter = f"account={RED}"
+    sequences = [f"sequence={arn}" for arn in ids["sequence_arns"]]  # as typed: a filter may echo what was typed
     return {
         "healthz": [("GET", {}, "")],
         "login": [("GET", {}, "")],
@@ -178,8 +194,11 @@ def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
         "accounts:recreate": [("POST", {"account_id": RED}, {})],
         "accounts:remove": [("GET", {"account_id": RED}, "")],
         "triage:list": [("GET", {}, ""), ("GET", {}, "status=open"), ("GET", {}, red_filter),
-                        ("GET", {}, "q=bitcoin"), ("GET", {}, "sort=-last_seen")],
-        "triage:detail": [("GET", finding, "")],
+                        ("GET", {}, "q=bitcoin"), ("GET", {}, "sort=-last_seen"), ("GET", {}, "group=sequence"),
+                        ("GET", {}, "sequence=any"), *(("GET", {}, query) for query in sequences),
+                        *(("GET", {}, f"{query}&group=sequence") for query in sequences)],
+        "triage:detail": [("GET", finding, ""), ("GET", {"pk": ids["blue_sequence"]}, "")],
+        "triage:sequence": [("GET", {"pk": ids["red_sequence"]}, ""), ("GET", {"pk": ids["blue_sequence"]}, "")],
         "triage:status": [("POST", finding, {"status": "acknowledged"})],
         "triage:assign": [("POST", finding, {"assignee": "me"})],
         "triage:comment": [("POST", finding, {"body": "mine now"})],
@@ -211,7 +230,8 @@ def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
         "triage:suppression_reject": [("POST", {"pk": 1}, {})],
         "triage:suppression_delete": [("POST", {"pk": 1}, {})],
         "triage:writeback_retry": [("POST", {"pk": 1}, {})],
-        "triage:export_csv": [("GET", {}, ""), ("GET", {}, red_filter)],
+        "triage:export_csv": [("GET", {}, ""), ("GET", {}, red_filter), ("GET", {}, "sequence=any"),
+                              *(("GET", {}, query) for query in sequences)],
         "triage:export_json": [("GET", {}, ""), ("GET", {}, red_filter)],
         "notifications:destinations": [("GET", {}, "")],
         "notifications:destination_create": [("GET", {}, "")],
@@ -230,7 +250,8 @@ def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
         "notifications:ticket_create": [("POST", {"finding_pk": ids["finding"]}, {})],
         "notifications:ticket_panel": [("GET", {"finding_pk": ids["finding"]}, "")],
         # The API: a token acts as its user, so it is scoped as they are.
-        "api:findings": [("GET", {}, ""), ("GET", {}, red_filter), ("GET", {}, "q=bitcoin")],
+        "api:findings": [("GET", {}, ""), ("GET", {}, red_filter), ("GET", {}, "q=bitcoin"), ("GET", {}, "sequence=any"),
+                         *(("GET", {}, query) for query in sequences)],
         "api:findings_bulk": [("POST", {}, {"action": "comment", "comment": "x", "ids": [ids["finding"]]}),
                               ("POST", {}, {"action": "comment", "comment": "x", "filters": red_filter})],
         "api:finding": [("GET", finding, "")],
@@ -370,6 +391,8 @@ def test_the_markers_are_there_for_an_organisation_wide_analyst(world):
     assert world["red"].arn in _body(client.get("/findings/export.csv"))
     assert RED_NAME in _body(client.get("/accounts/"))
     assert RED in _body(client.get("/alerts/"))
+    assert world["red"].title in _body(client.get(f"/findings/{world['ids']['blue_sequence']}/sequence/"))
+    assert world["markers"][-1] in _body(client.get("/findings/?group=sequence"))  # Red's sequence, by title
 
 
 def test_a_scoped_analyst_sees_and_acts_on_their_teams_findings(world):

@@ -179,7 +179,8 @@ def test_a_grouping_answers_25_groups_unless_asked_for_more(state, gd_client, ad
     """API reference: maxResults "The default value is 25"; botocore: 1..100, and no NextToken in the request."""
     from gdsim import catalogue
 
-    types = sorted(catalogue.FINDING_TYPES)[:30]
+    # Not attack sequences: each brings findings of other types along (its signals).
+    types = sorted(name for name in catalogue.FINDING_TYPES if not name.startswith("AttackSequence:"))[:30]
     state.generate_findings(ADMIN, REGION, 30, finding_types=types)
     client = gd_client(ADMIN)
 
