@@ -7,7 +7,7 @@ queued by a previous version and beat entries still find them.
 from celery import shared_task
 
 from triage import bulk as bulk_actions
-from triage import demo_history, governance, writeback
+from triage import demo_history, exports, governance, writeback
 from triage import services as triage
 
 
@@ -70,3 +70,22 @@ def suppression_hits_count() -> int:
 def suppression_filters_import() -> int:
     """Beat and the Import button: GuardDuty filters GuardWatch did not create, shown read-only."""
     return governance.suppression_filters_import()
+
+
+@shared_task(name="triage.tasks.finding_export_run")
+def finding_export_run(export_id: int) -> dict:
+    """Write a queued export (the exports queue, a low-priority worker); a duplicate message does nothing."""
+    export = exports.finding_export_run(export_id=export_id)
+    return {"export": export_id, "ran": export is not None, "rows": export.rows_written if export else None}
+
+
+@shared_task(name="triage.tasks.finding_exports_expire")
+def finding_exports_expire() -> dict:
+    """Beat: export files past GUARDWATCH_EXPORT_KEEP_HOURS are deleted; old ended exports leave the list."""
+    return exports.finding_exports_expire()
+
+
+@shared_task(name="triage.tasks.finding_exports_recover")
+def finding_exports_recover() -> list[int]:
+    """Beat (watchdog): exports whose worker died, or whose message was lost, are queued again."""
+    return exports.finding_exports_recover()

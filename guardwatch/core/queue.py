@@ -53,7 +53,7 @@ def task_send_on_commit(name: str, *args: Any, countdown: float | None = None, *
 # holds up a sync, and a backlog of notifications never holds up a write-back. Each queue is named after
 # GUARDWATCH_CELERY_QUEUE (the default queue itself), so installations sharing one Redis, and test
 # sessions, keep their own: `guardwatch`, `guardwatch.syncs`, `guardwatch.members`, ...
-QUEUE_KINDS = ("default", "syncs", "members", "reports", "notifications", "writebacks")
+QUEUE_KINDS = ("default", "syncs", "members", "reports", "notifications", "writebacks", "exports")
 
 # Every task's queue, by its registered name (the names stay as they are: queued messages and beat find
 # them). A task missing here goes to the default queue, which every deployment's workers consume.
@@ -99,6 +99,10 @@ TASK_QUEUES = {
     "triage.tasks.suppression_filters_import": "syncs",
     "triage.tasks.suppression_hits_count": "reports",
     "triage.tasks.suppression_reviews_due": "default",
+    # Exports: findings files for people to download, written by a low-priority worker (docs/operations.md).
+    "triage.tasks.finding_export_run": "exports",
+    "triage.tasks.finding_exports_expire": "exports",
+    "triage.tasks.finding_exports_recover": "exports",
     # Default: housekeeping and probes (findings_retention_purge, demo_history_seed, worker_probe).
 }
 
