@@ -20,6 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict, Streaming
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -768,7 +769,7 @@ def export_download(request: HttpRequest, pk: int) -> HttpResponse:
         )
         response["Content-Length"] = str(export.bytes_written)
     response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
-    response["Vary"] = "Accept-Encoding"
+    patch_vary_headers(response, ["Accept-Encoding"])
     response["Cache-Control"] = "private, no-store"
     return response
 

@@ -24,6 +24,7 @@ from guardwatch.core.services import user_create
 from tests.api.support import token_of
 from tests.findings.factories import NOW, raw_finding
 from tests.triage.support import store
+from triage import exports
 from triage.models import BulkAction, SavedView
 
 BLUE, BLUE_TAGGED, RED = "111111111111", "111111111122", "222222222222"
@@ -64,6 +65,9 @@ def world(db):
     bulk = BulkAction.objects.create(actor=people["wide_analyst"], action="comment", query=f"account={RED}",
                                      total=1, finding_ids=[red_findings[0].pk])  # fmt: skip
     red_finding = red_findings[0]
+    # And an export of Red's findings, written and ready to download (by its owner only).
+    red_export = exports.finding_export_create(owner=people["wide_analyst"], query=f"account={RED}")
+    exports.finding_export_run(export_id=red_export.pk)
     return {
         "people": people,
         "blue": blue_findings,
@@ -74,6 +78,7 @@ def world(db):
             "blue_finding": blue_findings[0].pk,
             "alert": Alert.objects.get(target_id=RED).pk,
             "bulk": bulk.pk,
+            "export": red_export.pk,
             "view": SavedView.objects.get(name="Red watch").pk,
             "team": team_red.pk,
             "user": people["wide_analyst"].pk,
@@ -165,6 +170,12 @@ def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
         "triage:writeback_retry": [("POST", {"pk": 1}, {})],
         "triage:export_csv": [("GET", {}, ""), ("GET", {}, red_filter)],
         "triage:export_json": [("GET", {}, ""), ("GET", {}, red_filter)],
+        # Background exports: the list of one's own, a new one (of a filter naming Red: the worker applies the
+        # owner's scope, test below), and someone else's export of Red's findings (404 for anyone but its owner).
+        "triage:exports": [("GET", {}, ""), ("POST", {}, {"query": red_filter, "format": "csv"})],
+        "triage:export_progress": [("GET", {"pk": ids["export"]}, "")],
+        "triage:export_cancel": [("POST", {"pk": ids["export"]}, {})],
+        "triage:export_download": [("GET", {"pk": ids["export"]}, "")],
         "notifications:destinations": [("GET", {}, "")],
         "notifications:destination_create": [("GET", {}, "")],
         "notifications:destination_edit": [("GET", {"pk": 1}, "")],
@@ -340,6 +351,24 @@ def test_a_scoped_analyst_sees_and_acts_on_their_teams_findings(world):
     world["red"].refresh_from_db()
     assert world["red"].status == "new"
     assert {f.account_id for f in type(world["red"]).objects.filter(status="acknowledged")} == {BLUE, BLUE_TAGGED}
+
+
+def test_a_scoped_persons_background_export_holds_only_their_teams_findings(world):
+    user = world["people"]["blue_analyst"]
+    client = Client()
+    client.force_login(user)
+    for query, expected in (("", {BLUE, BLUE_TAGGED}), (f"account={RED}", set())):
+        client.post("/findings/exports/", {"query": query, "format": "csv"})
+        export = exports.finding_export_list(user=user)[0]
+        exports.finding_export_run(export_id=export.pk)
+        body = _body(client.get(f"/findings/exports/{export.pk}/download/"))
+        assert {line.split(",")[3] for line in body.splitlines()[1:]} == expected
+        assert not [m for m in world["markers"] if m in body]
+    # The organisation-wide owner's export of the same filter does hold Red's findings (the check can fail).
+    other = Client()
+    other.force_login(world["people"]["wide_analyst"])
+    assert world["red"].arn in _body(other.get(f"/findings/exports/{world['ids']['export']}/download/"))
+    assert client.get(f"/findings/exports/{world['ids']['export']}/download/").status_code == 404
 
 
 def test_a_team_defined_by_ou_scopes_its_member_to_that_ou(world):
