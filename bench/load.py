@@ -852,7 +852,7 @@ def main() -> int:
                 print("export phase interrupted", flush=True)
             else:
                 results.append(export_level)
-                print(level_summary(export_level), export_level.export, flush=True)
+                print(level_summary(export_level), f"export: {export_level.export}", sep="\n", flush=True)
         report(results, facts, started, commit, args, export_level)
     finally:
         processes = [p for p in (proxy, gunicorn, worker) if p is not None]
