@@ -302,21 +302,34 @@ def finding_exports_expire(*, now=None) -> dict:
     return {"expired": len(expired_ids), "deleted": forgotten}
 
 
-def finding_exports_recover(*, now=None) -> list[int]:
-    """The watchdog: exports whose worker died (RUNNING with the lock free) or whose message was lost
-    (QUEUED longer than EXPORT_QUEUED_GRACE_SECONDS) are queued again. Returns their ids."""
+def finding_exports_recover(*, now=None) -> dict:
+    """The watchdog. An export whose worker died (RUNNING with its lock free: killed, out of memory, past
+    its time limit) fails with a message saying to export again; it is not queued again, since whatever
+    killed it would kill it again, round after round. An export QUEUED longer than
+    EXPORT_QUEUED_GRACE_SECONDS lost its message (or waits behind others): it is queued again (a duplicate
+    message finds it claimed and does nothing). Returns the ids of each."""
     now = now or timezone.now()
-    recovered = [
+    dead = [
         pk
         for pk in FindingExport.objects.filter(status=FindingExport.Status.RUNNING).values_list(
             "pk", flat=True
         )
         if lock_is_free(EXPORT_LOCK_CLASS, pk)
     ]
+    for pk in dead:
+        with transaction.atomic():
+            FindingExport.objects.filter(pk=pk, status=FindingExport.Status.RUNNING).update(
+                status=FindingExport.Status.FAILED, finished_at=now,
+                error="The export stopped when its worker did (restarted, out of memory or past its time "
+                "limit). Export again; if it stops again, narrow the filter or tell an administrator.",
+            )  # fmt: skip
+            FindingExportChunk.objects.filter(export_id=pk).delete()
     stale = now - timedelta(seconds=EXPORT_QUEUED_GRACE_SECONDS)
-    recovered += FindingExport.objects.filter(
-        status=FindingExport.Status.QUEUED, created_at__lt=stale
-    ).values_list("pk", flat=True)
-    for pk in recovered:
+    requeued = list(
+        FindingExport.objects.filter(status=FindingExport.Status.QUEUED, created_at__lt=stale).values_list(
+            "pk", flat=True
+        )
+    )
+    for pk in requeued:
         task_send_on_commit("triage.tasks.finding_export_run", pk)
-    return sorted(recovered)
+    return {"failed": sorted(dead), "requeued": sorted(requeued)}

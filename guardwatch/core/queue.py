@@ -99,10 +99,11 @@ TASK_QUEUES = {
     "triage.tasks.suppression_filters_import": "syncs",
     "triage.tasks.suppression_hits_count": "reports",
     "triage.tasks.suppression_reviews_due": "default",
-    # Exports: findings files for people to download, written by a low-priority worker (docs/operations.md).
+    # Exports: findings files for people to download, written by a low-priority worker (docs/operations.md);
+    # their expiry and watchdog are housekeeping (default), never waiting behind an hour-long export.
     "triage.tasks.finding_export_run": "exports",
-    "triage.tasks.finding_exports_expire": "exports",
-    "triage.tasks.finding_exports_recover": "exports",
+    "triage.tasks.finding_exports_expire": "default",
+    "triage.tasks.finding_exports_recover": "default",
     # Default: housekeeping and probes (findings_retention_purge, demo_history_seed, worker_probe).
 }
 

@@ -40,9 +40,9 @@ KINDS = {
     "writebacks": {"findings.tasks.writeback_flush", "findings.tasks.bulk_action_run",
                    "triage.tasks.bulk_actions_recover", "findings.tasks.accepted_risk_reopen",
                    "triage.tasks.suppression_rules_expire"},
-    "exports": {"triage.tasks.finding_export_run", "triage.tasks.finding_exports_expire",
-                "triage.tasks.finding_exports_recover"},
-    "default": {"findings.tasks.findings_retention_purge", "findings.tasks.demo_history_seed",
+    "exports": {"triage.tasks.finding_export_run"},
+    "default": {"triage.tasks.finding_exports_expire", "triage.tasks.finding_exports_recover",
+                "findings.tasks.findings_retention_purge", "findings.tasks.demo_history_seed",
                 "guardwatch.core.tasks.worker_probe", "triage.tasks.suppression_reviews_due"},
 }  # fmt: skip
 EXPECTED = {name: kind for kind, names in KINDS.items() for name in names}

@@ -253,14 +253,23 @@ def test_a_failed_export_says_what_to_do(client_for, monkeypatch):
     assert "narrow the filter" in page
 
 
-def test_the_watchdog_queues_again_a_running_export_whose_worker_died_but_not_a_live_one(client_for):
+def test_an_export_whose_worker_died_fails_with_what_to_do_and_a_live_one_is_left_alone(client_for):
     client_for("analyst")
     client_for("manager")
+    client_for("admin")
     dead = FindingExport.objects.create(owner=user("analyst"), status="running")
+    FindingExportChunk.objects.create(export=dead, seq=0, data=b"half")
     live = FindingExport.objects.create(owner=user("manager"), status="running")
+    lost = FindingExport.objects.create(owner=user("admin"))
+    FindingExport.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(minutes=11))
     with advisory_lock(exports.EXPORT_LOCK_CLASS, live.pk) as held:
         assert held
-        assert exports.finding_exports_recover() == [dead.pk]
+        assert exports.finding_exports_recover() == {"failed": [dead.pk], "requeued": [lost.pk]}
+    dead.refresh_from_db()
+    live.refresh_from_db()
+    assert dead.status == "failed" and "Export again" in dead.error
+    assert not FindingExportChunk.objects.filter(export=dead).exists()
+    assert live.status == "running"
 
 
 @pytest.mark.worker
