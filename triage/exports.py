@@ -41,6 +41,11 @@ EXPORT_QUEUED_GRACE_SECONDS = 600  # a queued export older than this lost its me
 EXPORT_HISTORY_DAYS = 7  # finished exports stay listed (without their file) this long
 
 
+ONE_PER_PERSON = (
+    "You already have an export queued or running. Wait for it to finish (or cancel it), then export again."
+)
+
+
 class ExportRefused(ValueError):
     """An export that may not start now; the message says what to do (shown as is)."""
 
@@ -162,10 +167,7 @@ def finding_export_create(*, owner, query: str, fmt: str = "csv") -> FindingExpo
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [EXPORT_LOCK_CLASS])
             if FindingExport.objects.filter(owner=owner, status__in=FindingExport.ACTIVE).exists():
-                raise ExportRefused(
-                    "You already have an export queued or running. Wait for it to finish (or cancel it), "
-                    "then export again."
-                )
+                raise ExportRefused(ONE_PER_PERSON)
             active = FindingExport.objects.filter(status__in=FindingExport.ACTIVE).count()
             if active >= settings.GUARDWATCH_EXPORTS_MAX:
                 raise ExportRefused(
@@ -175,9 +177,7 @@ def finding_export_create(*, owner, query: str, fmt: str = "csv") -> FindingExpo
             export = FindingExport.objects.create(owner=owner, query=query, format=fmt)
             task_send_on_commit("triage.tasks.finding_export_run", export.pk)
     except IntegrityError as error:  # the per-person constraint: another request of theirs got there first
-        raise ExportRefused(
-            "You already have an export queued or running. Wait for it to finish (or cancel it), then export again."
-        ) from error
+        raise ExportRefused(ONE_PER_PERSON) from error
     return export
 
 
@@ -196,8 +196,9 @@ def finding_export_run(*, export_id: int) -> FindingExport | None:
     """The Celery task's body: claim the export and write it; None when another run holds it or it ended.
 
     The running worker holds an advisory lock for the export: a duplicate message finds it held and does
-    nothing, and a worker killed mid-way leaves it free, so the watchdog queues it again and the next run
-    starts over (its pieces deleted first).
+    nothing. A worker process killed mid-way leaves it free: the message Celery gives back (acks_late)
+    finds the export RUNNING and starts it over (its pieces deleted first); when no message comes back
+    (the whole worker is gone), the watchdog marks it failed (`finding_exports_recover`).
     """
     with advisory_lock(EXPORT_LOCK_CLASS, export_id) as held:
         if not held:
