@@ -23,8 +23,13 @@ What runs (all on this machine, like the 2-core box the targets are for):
 
 Per level of concurrent users (default 1, 5, 20, 50): per request kind req/s, p50/p95/p99 and errors,
 and the CPU of gunicorn (master + workers) and of the PostgreSQL backends serving this database, from
-/proc. Then one more user streams the CSV export of every open finding while 20 others loop, and their
-p95 is compared with the 20-user level's.
+/proc. Then one more user exports every open finding as the page does while 20 others loop, and their
+p95 is compared with the 20-user level's: from the list page it POSTs the Export CSV form (CSRF token and
+the filter as the page has them), opens the Exports page, polls its row's progress partial every second
+as htmx does, and downloads the file when done (Accept-Encoding gzip, as a browser). The export is
+written by an exports worker started as docker-compose.yml's `worker-exports` command runs it (nice 19,
+concurrency 1, its own queue). The 20 users' window is the export's whole life (queued to downloaded),
+capped at 3 x --seconds: a capped export is reported with how far it got, then cancelled.
 
 The database is BENCH_DATABASE_URL (default gw_bench_load), seeded by bench/seed_findings.py when it
 holds fewer than --findings findings (its users sign in under production's password hasher).
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import html
 import http.cookiejar
 import ipaddress
@@ -400,10 +406,13 @@ class CpuMeter:
     load client and proxy, over a window. Backends come and go (CONN_MAX_AGE): the set is sampled every
     half second, and a backend's time counts from its start when it started inside the window."""
 
-    def __init__(self, gunicorn_pid: int, proxy_pid: int, database: str, dsn: str):
+    def __init__(
+        self, gunicorn_pid: int, proxy_pid: int, database: str, dsn: str, worker_pid: int | None = None
+    ):
         import psycopg
 
         self.gunicorn_pid, self.proxy_pid, self.database = gunicorn_pid, proxy_pid, database
+        self.worker_pid = worker_pid
         self.conn = psycopg.connect(dsn, autocommit=True)
         self.own_backend = self.conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         self.stop = threading.Event()
@@ -422,6 +431,12 @@ class CpuMeter:
         pids = [self.gunicorn_pid, *_children(self.gunicorn_pid)]
         return sum((_proc_stat(pid) or (0, 0, 0))[1] for pid in pids)
 
+    def _worker_ticks(self) -> int:
+        if self.worker_pid is None:
+            return 0
+        pids = [self.worker_pid, *_children(self.worker_pid)]
+        return sum((_proc_stat(pid) or (0, 0, 0))[1] for pid in pids)
+
     def _sample(self, start_ticks: float) -> None:
         for pid in self._backends():
             stat = _proc_stat(pid)
@@ -435,6 +450,7 @@ class CpuMeter:
         uptime = float(Path("/proc/uptime").read_text().split()[0])
         start_ticks = uptime * CLOCK_TICKS
         self.web0 = self._web_ticks()
+        self.worker0 = self._worker_ticks()
         self.proxy0 = (_proc_stat(self.proxy_pid) or (0, 0, 0))[1]
         self.client0 = os.times()
         self.first, self.last = {}, {}
@@ -458,6 +474,7 @@ class CpuMeter:
         self.seconds = time.time() - self.started
         client = os.times()
         self.web = (self._web_ticks() - self.web0) / CLOCK_TICKS
+        self.worker = (self._worker_ticks() - self.worker0) / CLOCK_TICKS
         self.pg = sum(self.last[pid] - self.first[pid] for pid in self.last) / CLOCK_TICKS
         self.client = client.user + client.system - self.client0.user - self.client0.system
         self.client += ((_proc_stat(self.proxy_pid) or (0, 0, 0))[1] - self.proxy0) / CLOCK_TICKS
@@ -499,6 +516,44 @@ def production_env(db_url: str, redis_url: str) -> dict:
         LOG_LEVEL="WARNING",
     )
     return env
+
+
+def exports_worker_command(env: dict, venv_bin: Path) -> list[str]:
+    """docker-compose.yml's `worker-exports` command as production runs it (nice 19, its own queue), with
+    this run's queue prefix and the virtualenv's celery; a hostname to ping it by."""
+    import yaml
+
+    command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker-exports"][
+        "command"
+    ]
+    command = [
+        part.replace("${GUARDWATCH_CELERY_QUEUE:-guardwatch}", env["GUARDWATCH_CELERY_QUEUE"])
+        for part in command
+    ]
+    command[command.index("celery")] = str(venv_bin / "celery")
+    return [*command, "--hostname", f"exports-bench-{os.getpid()}@%h"]
+
+
+def exports_worker_start(env: dict, venv_bin: Path) -> tuple[subprocess.Popen, Path]:
+    """Start the exports worker and return once it answers a ping."""
+    log = tempfile.NamedTemporaryFile("w", prefix="gw-load-worker-", suffix=".log", delete=False)  # noqa: SIM115
+    worker = subprocess.Popen(exports_worker_command(env, venv_bin), cwd=ROOT, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    log.close()
+    # As docker-compose.yml's cpu_shares does for its container: the worker is a session of its own, so the
+    # kernel schedules it as a group of its own (autogroup), and inside the group nice 19 ranks only its own
+    # processes; the group's nice (its weight against the web's group) is set to 19 too.
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{worker.pid}/autogroup").write_text("19")
+    name = f"exports-bench-{os.getpid()}@{socket.gethostname()}"
+    deadline = time.time() + 90
+    while time.time() < deadline and worker.poll() is None:
+        ping = subprocess.run([str(venv_bin / "celery"), "-A", "guardwatch", "inspect", "ping", "-d", name,
+                               "--timeout", "2"], cwd=ROOT, env=env, capture_output=True)  # fmt: skip
+        if ping.returncode == 0:
+            return worker, Path(log.name)
+    worker.kill()
+    raise RuntimeError(f"the exports worker did not start; see {log.name}")
 
 
 # --- The database -----------------------------------------------------------------------------------------
@@ -573,6 +628,7 @@ class CpuSeconds:
     web: float
     pg: float
     client: float
+    worker: float = 0.0  # the exports worker (nice 19); its queries count as PostgreSQL's
 
 
 def pct(values: list[float], p: float) -> float:
@@ -598,10 +654,7 @@ def run_level(name: str, users: list[User], meter: CpuMeter, *, warmup: float, s
                 print(f"client error: {error!r}", file=sys.stderr, flush=True)
 
     def export_once():
-        t0 = time.perf_counter()
-        started = time.time()
-        status, _ = exporter.timed(recorder, "export", "/findings/export.csv?status=open", stream=True)
-        export.update(status=status, seconds=time.perf_counter() - t0, started=started)
+        export_as_the_page_does(exporter, export, limit=seconds * 3)
 
     threads = [threading.Thread(target=loop, args=(u,), daemon=True) for u in users]
     for thread in threads:
@@ -622,15 +675,72 @@ def run_level(name: str, users: list[User], meter: CpuMeter, *, warmup: float, s
         stop.set()
     for thread in threads:
         thread.join(TIMEOUT + 5)
-    cpu = CpuSeconds(meter.web, meter.pg, meter.client)
+    cpu = CpuSeconds(meter.web, meter.pg, meter.client, meter.worker)
     level = Level(name, len(users), meter.seconds, list(recorder.samples), cpu, (load0, os.getloadavg()[0]))
     if exporter is not None:
-        with recorder.lock:
-            sizes = [s.size for s in recorder.samples if s.kind == "export"]
-        export["mb"] = sizes[0] / 1e6 if sizes else 0
         level.export = export
-        level.samples = [s for s in level.samples if s.kind != "export"]
     return level
+
+
+_EXPORT_FORM = re.compile(r'<form method="post" action="/findings/exports/".*?</form>', re.S)
+_EXPORT_ROW = re.compile(r'<tr id="export-(\d+)" data-status="(\w+)"')
+_EXPORT_ROWS = re.compile(r'data-testid="export-rows">([\d,]+)')
+
+
+def export_as_the_page_does(user: User, export: dict, *, limit: float) -> None:
+    """Export CSV from the list as a browser does, follow it on the Exports page, download it when done.
+
+    `export` gets: state, rows (written), seconds (queued to downloaded, or to the cap), seconds_to_done,
+    polls, download status and MB (gzip, as sent). An export still running at `limit` is cancelled.
+    """
+    t0 = time.perf_counter()
+    list_path = "/findings/?status=open"
+    status, page, _ = user.request(list_path)
+    form = _EXPORT_FORM.search(page)
+    if status != 200 or not form:
+        export.update(state=f"list page {status}, no export form", seconds=time.perf_counter() - t0)
+        return
+    fields = parse(form.group(0))
+    query = html.unescape(re.search(r'name="query" value="([^"]*)"', form.group(0)).group(1))
+    posted = {"Origin": user.origin, "Referer": user.origin + list_path,
+              "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+    data = urllib.parse.urlencode({"csrfmiddlewaretoken": fields.csrf, "query": query, "format": "csv"})
+    status, body, _ = user.request("/findings/exports/", data=data.encode(), headers=posted)
+    if status != 302:
+        export.update(state=f"export POST {status}: {body[:200]}", seconds=time.perf_counter() - t0)
+        return
+    status, page, _ = user.request("/findings/exports/")
+    row = _EXPORT_ROW.search(page)
+    if status != 200 or not row:
+        export.update(state=f"exports page {status}, no export row", seconds=time.perf_counter() - t0)
+        return
+    pk, state = row.group(1), row.group(2)
+    headers = user.htmx("/findings/exports/", f"export-{pk}", f"export-{pk}")
+    polls = 0
+    rows = "0"
+    while state in ("queued", "running") and time.perf_counter() - t0 < limit:
+        time.sleep(1)  # hx-trigger="every 1s": the next poll a second after the last answer
+        status, partial, _ = user.request(f"/findings/exports/{pk}/", headers=headers)
+        polls += 1
+        if status == 200 and (row := _EXPORT_ROW.search(partial)):
+            state = row.group(2)
+            rows = (_EXPORT_ROWS.search(partial) or row).group(1)
+    export.update(
+        state=state, rows=int(rows.replace(",", "")), polls=polls, seconds_to_done=time.perf_counter() - t0
+    )
+    if state == "done":
+        browser = {
+            "Accept-Encoding": "gzip, deflate, br, zstd",
+            "Referer": user.origin + "/findings/exports/",
+        }
+        status, _, size = user.request(f"/findings/exports/{pk}/download/", headers=browser, stream=True)
+        export.update(download_status=status, mb=size / 1e6)
+    elif state in ("queued", "running"):  # capped: stop the worker's work, as the person would
+        status, page, _ = user.request("/findings/exports/")
+        data = urllib.parse.urlencode({"csrfmiddlewaretoken": parse(page).csrf}).encode()
+        posted["Referer"] = user.origin + "/findings/exports/"
+        user.request(f"/findings/exports/{pk}/cancel/", data=data, headers=posted)
+    export["seconds"] = time.perf_counter() - t0
 
 
 def level_rows(level: Level) -> list[str]:
@@ -657,7 +767,8 @@ def level_summary(level: Level) -> str:
     per_request = f"{(cpu.web + cpu.pg) / n * 1000:,.1f} ms" if n else "-"
     return (
         f"| {level.name} | {n / level.seconds:,.1f} | {cpu.web / level.seconds * 100:,.0f} % | "
-        f"{cpu.pg / level.seconds * 100:,.0f} % | {cpu.client / level.seconds * 100:,.0f} % | {per_request} | "
+        f"{cpu.pg / level.seconds * 100:,.0f} % | {cpu.worker / level.seconds * 100:,.0f} % | "
+        f"{cpu.client / level.seconds * 100:,.0f} % | {per_request} | "
         f"{level.load[0]:.2f} → {level.load[1]:.2f} |"
     )
 
@@ -711,8 +822,15 @@ def main() -> int:
     )  # fmt: skip
     proxy = subprocess.Popen([sys.executable, __file__, "--proxy", str(proxy_port), str(web_port)])
     base = f"http://127.0.0.1:{proxy_port}"
+    worker = None
     try:
         _wait_http(base + "/healthz")
+        if args.export_users:
+            worker, worker_log = exports_worker_start(env, venv_bin)
+            group = Path(f"/proc/{worker.pid}/autogroup")
+            group = group.read_text().strip() if group.exists() else "no autogroup"
+            print(f"exports worker {worker.pid} ready (nice {os.getpriority(os.PRIO_PROCESS, worker.pid)}, "
+                  f"{group}), log {worker_log}", flush=True)  # fmt: skip
         most = max([*levels, args.export_users + 1 if args.export_users else 0])
         print(f"signing in {most} users through the form", flush=True)
         users = [User(base, USERS[i % len(USERS)], facts["rare"], i) for i in range(most)]
@@ -720,7 +838,8 @@ def main() -> int:
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(User.sign_in, users))
 
-        meter = CpuMeter(gunicorn.pid, proxy.pid, urllib.parse.urlsplit(db_url).path.lstrip("/"), db_url)
+        meter = CpuMeter(gunicorn.pid, proxy.pid, urllib.parse.urlsplit(db_url).path.lstrip("/"), db_url,
+                         worker_pid=worker.pid if worker else None)  # fmt: skip
         results = []
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip()  # fmt: skip
@@ -740,16 +859,20 @@ def main() -> int:
                 print("export phase interrupted", flush=True)
             else:
                 results.append(export_level)
-                print(level_summary(export_level), export_level.export, flush=True)
+                print(level_summary(export_level), f"export: {export_level.export}", sep="\n", flush=True)
         report(results, facts, started, commit, args, export_level)
     finally:
-        for process in (proxy, gunicorn):
+        processes = [p for p in (proxy, gunicorn, worker) if p is not None]
+        for process in processes:
             process.send_signal(signal.SIGTERM)
-        for process in (proxy, gunicorn):
+        for process in processes:
             try:
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if worker is not None:  # its pool's child too (a session of its own)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGKILL)
         log.close()
     return 0
 
@@ -767,9 +890,10 @@ def report(results: list[Level], facts: dict, started: str, commit: str, args, e
             print(row)
     print()
     print(
-        "| users | req/s (mix) | web CPU | PostgreSQL CPU | client + proxy CPU | web + PG CPU per request | load average (1 min) |"
+        "| users | req/s (mix) | web CPU | PostgreSQL CPU | exports worker CPU | client + proxy CPU "
+        "| web + PG CPU per request | load average (1 min) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for level in results:
         print(level_summary(level))
     errors = {level.name: errors_detail(level) for level in results if errors_detail(level)}
@@ -778,8 +902,14 @@ def report(results: list[Level], facts: dict, started: str, commit: str, args, e
     if export_level is not None:
         base = next((lv for lv in results if lv.users == args.export_users and lv.export is None), None)
         export = export_level.export
-        print(f"\nExport: status {export.get('status')}, {export.get('mb', 0):,.1f} MB in "
-              f"{export.get('seconds', 0):,.1f} s")  # fmt: skip
+        finished = (
+            "" if export.get("state") == "done" else f" (capped at {args.seconds * 3:,.0f} s: cancelled)"
+        )
+        print(f"\nExport (background, as the page does it): {export.get('state')}{finished}, "
+              f"{export.get('rows', 0):,} of {facts['open']:,} open findings written in "
+              f"{export.get('seconds_to_done', 0):,.1f} s ({export.get('polls', 0)} progress polls); "
+              f"download {export.get('download_status', '-')} {export.get('mb', 0):,.1f} MB gzip; "
+              f"{export.get('seconds', 0):,.1f} s from Export to the file")  # fmt: skip
         if base is not None:
             before = pct([s.seconds for s in base.samples if s.status == 200], 95) * 1000
             during = pct([s.seconds for s in export_level.samples if s.status == 200], 95) * 1000

@@ -115,6 +115,9 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
         # instead of waiting for the next sync tick or Redis's visibility timeout (1 h).
         "findings-sync-recover": ("findings.tasks.findings_sync_recover", settings.GUARDWATCH_WATCHDOG_SECONDS),
         "triage-bulk-recover": ("triage.tasks.bulk_actions_recover", settings.GUARDWATCH_WATCHDOG_SECONDS),
+        "triage-exports-recover": ("triage.tasks.finding_exports_recover", settings.GUARDWATCH_WATCHDOG_SECONDS),
+        # Exports: files older than GUARDWATCH_EXPORT_KEEP_HOURS are deleted.
+        "triage-exports-expire": ("triage.tasks.finding_exports_expire", 15 * 60),
         # Reports: recompute stale findings report / dashboard snapshots (a no-op when none is stale).
         "findings-figures-refresh": ("findings.tasks.findings_figures_refresh", 60),
         # Scheduled reports: claim due periods (and missed ones after downtime), deliver, retry, expire PDFs.

@@ -682,6 +682,8 @@ GUARDWATCH_REPORTS_CACHE_SECONDS = env_int("GUARDWATCH_REPORTS_CACHE_SECONDS", 0
 GUARDWATCH_REPORTS_MAX_AGE_SECONDS = env_int("GUARDWATCH_REPORTS_MAX_AGE_SECONDS", 15 * 60, minimum=60)
 # Downloads that hold a web thread while they stream (findings CSV/JSON, report CSVs): one per person at
 # a time and at most this many at once, so exports cannot take every gunicorn thread (docs/deployment.md).
+# The same numbers cap background exports (the list's Export button): one queued or running per person,
+# at most GUARDWATCH_EXPORTS_MAX in all; their files are deleted this many hours after they are written.
 GUARDWATCH_EXPORTS_MAX = env_int("GUARDWATCH_EXPORTS_MAX", 3, minimum=1)
 # Scheduled reports (docs/reports.md, "Scheduled reports"): each period's PDF is kept this many days for the
 # archive page; a render or send that fails is tried this many times in all, base × 2^(attempt-1) seconds apart.
@@ -689,6 +691,8 @@ GUARDWATCH_SCHEDULED_REPORTS_KEEP_DAYS = env_int("GUARDWATCH_SCHEDULED_REPORTS_K
 GUARDWATCH_SCHEDULED_REPORTS_MAX_ATTEMPTS = env_int("GUARDWATCH_SCHEDULED_REPORTS_MAX_ATTEMPTS", 5, minimum=1)
 GUARDWATCH_SCHEDULED_REPORTS_RETRY_BASE_SECONDS = env_int("GUARDWATCH_SCHEDULED_REPORTS_RETRY_BASE_SECONDS", 300,
                                                           minimum=1)  # fmt: skip
+
+GUARDWATCH_EXPORT_KEEP_HOURS = env_int("GUARDWATCH_EXPORT_KEEP_HOURS", 24, minimum=1)
 
 # --- Notifications ----------------------------------------------------------------------------
 # Outbound mail (email destinations), in Django 6.1's MAILERS form (the EMAIL_* settings are deprecated;

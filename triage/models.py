@@ -348,3 +348,78 @@ class EvidenceChunk(models.Model):
 
     def __str__(self) -> str:
         return f"chunk {self.number} of evidence {self.evidence_id}"
+
+
+class FindingExport(models.Model):
+    """One person's export of a filter, written by a worker into PostgreSQL and downloaded when done.
+
+    The file is a single gzip stream stored in order as `FindingExportChunk` rows (each about a
+    megabyte of text, compressed and flushed to a byte boundary), so any web machine serves it without
+    a shared disk. `query` is the list's filter; the owner's team scope applies when it is written.
+    """
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSON = "json", "JSON"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    query = models.TextField(blank=True, default="")
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.CSV)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    rows_written = models.PositiveIntegerField(default=0)
+    bytes_written = models.PositiveBigIntegerField(default=0)  # the text, before compression
+    bytes_stored = models.PositiveBigIntegerField(default=0)  # the gzip stream
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One queued or running export per person, however many web machines take requests at once.
+            models.UniqueConstraint(
+                fields=["owner"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="findingexport_one_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.status}, {self.rows_written} rows)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def filename(self) -> str:
+        """A download name made only of digits and ASCII letters (never of the filter's text)."""
+        stamp = self.created_at.strftime("%Y%m%d-%H%M%S")
+        return f"guardwatch-findings-{stamp}-{self.pk}.{self.format}"
+
+
+class FindingExportChunk(models.Model):
+    """One piece of an export's gzip stream, in order (`seq` from 0): concatenated they are the .gz file."""
+
+    export = models.ForeignKey(FindingExport, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["export", "seq"], name="findingexportchunk_export_seq")
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.export_id} piece {self.seq}"

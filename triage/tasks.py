@@ -7,7 +7,7 @@ queued by a previous version and beat entries still find them.
 from celery import shared_task
 
 from triage import bulk as bulk_actions
-from triage import demo_history, governance, investigations, writeback
+from triage import demo_history, exports, governance, investigations, writeback
 from triage import services as triage
 
 
@@ -83,3 +83,27 @@ def investigation_poll(investigation_id: int) -> dict:
 def investigations_poll_due() -> list[int]:
     """Beat (watchdog): investigations whose poll message was lost are polled again."""
     return investigations.investigations_poll_due()
+
+
+# An export of a million findings on a saturated box runs at nice 19 for as long as the analysts keep the CPU:
+# longer than the default hard limit (CELERY_TASK_TIME_LIMIT, 1 h) allows.
+EXPORT_TIME_LIMIT_SECONDS = 6 * 3600
+
+
+@shared_task(name="triage.tasks.finding_export_run", time_limit=EXPORT_TIME_LIMIT_SECONDS)
+def finding_export_run(export_id: int) -> dict:
+    """Write a queued export (the exports queue, a low-priority worker); a duplicate message does nothing."""
+    export = exports.finding_export_run(export_id=export_id)
+    return {"export": export_id, "ran": export is not None, "rows": export.rows_written if export else None}
+
+
+@shared_task(name="triage.tasks.finding_exports_expire")
+def finding_exports_expire() -> dict:
+    """Beat: export files past GUARDWATCH_EXPORT_KEEP_HOURS are deleted; old ended exports leave the list."""
+    return exports.finding_exports_expire()
+
+
+@shared_task(name="triage.tasks.finding_exports_recover")
+def finding_exports_recover() -> dict:
+    """Beat (watchdog): exports whose worker died fail (export again); lost queued messages are sent again."""
+    return exports.finding_exports_recover()

@@ -50,4 +50,8 @@ urlpatterns = [
     path("writebacks/<int:pk>/retry/", views.writeback_retry_view, name="writeback_retry"),
     path("export.csv", views.export_view, {"fmt": "csv"}, name="export_csv"),
     path("export.json", views.export_view, {"fmt": "json"}, name="export_json"),
+    path("exports/", views.exports_view, name="exports"),
+    path("exports/<int:pk>/", views.export_progress, name="export_progress"),
+    path("exports/<int:pk>/cancel/", views.export_cancel_view, name="export_cancel"),
+    path("exports/<int:pk>/download/", views.export_download, name="export_download"),
 ]

@@ -5,12 +5,10 @@ Reading needs `view_findings` (Managers too); every POST needs `triage_findings`
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
-from time import monotonic, sleep
+from time import monotonic
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -22,6 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict, Streaming
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -32,12 +31,11 @@ from findings import attack, sla
 from findings import selectors as findings_selectors
 from findings.models import TriageStatus
 from guardwatch.core.access import can, requires
-from guardwatch.core.csv_export import csv_cell
 from guardwatch.core.redirects import next_url
 from guardwatch.core.scope import organisation_wide, scope_for
 from guardwatch.core.slots import Slot, SlotsBusy, slot_acquire
 from triage import bulk as bulk_actions
-from triage import detail, governance, investigations, selectors, suppression, words
+from triage import detail, exports, governance, investigations, selectors, suppression, words
 from triage import filters as list_filters
 from triage import sequence as sequence_details
 from triage import services as triage
@@ -676,34 +674,11 @@ EXPORT_PIECE_CHARS = 256 * 1024
 EXPORT_PAUSE_SECONDS = 0.01
 
 
-def _csv_pieces(rows: Iterator[dict]) -> Iterator[str]:
-    """CSV text in pieces: the header and first row at once (the first byte is not held back), then pieces."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    header = None
-    for row in rows:
-        if header is None:
-            header = list(row)
-            writer.writerow(header)
-            writer.writerow([csv_cell(row[k]) for k in header])
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-            continue
-        writer.writerow([csv_cell(row[k]) for k in header])
-        if buffer.tell() >= EXPORT_PIECE_CHARS:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-            sleep(EXPORT_PAUSE_SECONDS)  # yield the GIL to this worker's other requests
-    if buffer.tell():
-        yield buffer.getvalue()
-
-
 @require_GET
 @requires("view_findings")
 def export_view(request: HttpRequest, fmt: str) -> HttpResponse:
-    """The current filter as CSV or JSON, streamed in keyset pages while it holds an export slot.
+    """The current filter as CSV or JSON, streamed in keyset pages while it holds an export slot (for
+    scripts and the API; the list's Export button queues a background export instead: `exports_view`).
 
     One export per person at a time and GUARDWATCH_EXPORTS_MAX in all (`guardwatch.core.slots`); a
     refused export goes back to the list with the reason (429 for an API client).
@@ -715,24 +690,9 @@ def export_view(request: HttpRequest, fmt: str) -> HttpResponse:
     filters = FindingFilters.from_query(request.GET)
     rows = selectors.findings_export_rows(filters=filters, user=request.user)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    if fmt == "csv":
-
-        def chunks():
-            return _csv_pieces(rows)
-
-        content_type = "text/csv; charset=utf-8"
-    else:
-
-        def chunks():
-            yield "["
-            first = True
-            for row in rows:
-                yield ("" if first else ",\n") + json.dumps(row, ensure_ascii=False)
-                first = False
-            yield "]\n"
-
-        content_type = "application/json"
-    response = StreamingHttpResponse(_Holding(slot, chunks()), content_type=content_type)
+    chunks = exports.export_pieces(rows, fmt=fmt, piece_chars=EXPORT_PIECE_CHARS, pause=EXPORT_PAUSE_SECONDS)
+    content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
+    response = StreamingHttpResponse(_Holding(slot, chunks), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="guardwatch-findings-{stamp}.{fmt}"'
     return response
 
@@ -855,3 +815,103 @@ def account_investigation_start_view(request: HttpRequest, account_id: str) -> H
     else:
         messages.success(request, _started_message(investigation, f"this account in {region}", "here"))
     return redirect("accounts:detail", account_id=account.account_id)
+
+
+# --- Background exports ----------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@requires("view_findings")
+def exports_view(request: HttpRequest) -> HttpResponse:
+    """The person's exports (GET), or a new one of the list's filter (POST, what "Export" on the list sends).
+
+    The export is written by a worker on the low-priority exports queue; this page shows its progress.
+    """
+    if request.method == "POST":
+        fmt = request.POST.get("format", "csv")
+        try:
+            exports.finding_export_create(owner=request.user, query=request.POST.get("query", ""), fmt=fmt)
+        except exports.ExportRefused as refused:
+            messages.error(request, str(refused))
+        else:
+            messages.success(
+                request, "Export queued: it is written in the background. Download it here when done."
+            )
+        return redirect("triage:exports")
+    context = {
+        "exports": exports.finding_export_list(user=request.user),
+        "keep_hours": settings.GUARDWATCH_EXPORT_KEEP_HOURS,
+    }
+    return render(request, "triage/exports.html", context)
+
+
+@require_GET
+@requires("view_findings")
+@vary_on_headers("HX-Request")
+def export_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """One export's row: the page polls it every second while the export is queued or running."""
+    export = exports.finding_export_get(user=request.user, pk=pk)
+    if not request.htmx:
+        return redirect("triage:exports")
+    return render(request, "triage/exports.html#export", {"export": export})
+
+
+@require_POST
+@requires("view_findings")
+def export_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    export = exports.finding_export_get(user=request.user, pk=pk)
+    cancelled = exports.finding_export_cancel(export=export)
+    if request.htmx:  # the row itself says Cancelled (or how it had ended)
+        export.refresh_from_db()
+        return render(request, "triage/exports.html#export", {"export": export})
+    if cancelled:
+        messages.success(request, "Export cancelled.")
+    else:
+        messages.error(request, "That export had already ended; nothing to cancel.")
+    return redirect("triage:exports")
+
+
+@require_GET
+@requires("view_findings")
+def export_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """The finished export: its stored gzip stream as is (`Content-Encoding: gzip`: the browser saves the
+    decompressed file) when the request accepts gzip, decompressed on the fly otherwise."""
+    export = exports.finding_export_get(user=request.user, pk=pk)
+    if export.status != export.Status.DONE:
+        raise Http404("This export has no file to download (not finished, failed, cancelled or expired).")
+    content_type = "text/csv; charset=utf-8" if export.format == "csv" else "application/json"
+    if _accepts_gzip(request.headers.get("Accept-Encoding", "")):
+        response = StreamingHttpResponse(
+            exports.finding_export_chunks(export=export), content_type=content_type
+        )
+        response["Content-Encoding"] = "gzip"
+        response["Content-Length"] = str(export.bytes_stored)
+    else:
+        response = StreamingHttpResponse(
+            exports.finding_export_text(export=export), content_type=content_type
+        )
+        response["Content-Length"] = str(export.bytes_written)
+    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+    patch_vary_headers(response, ["Accept-Encoding"])
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _accepts_gzip(header: str) -> bool:
+    """Whether Accept-Encoding allows gzip (named, or `*`, with a q-value above 0; RFC 9110 12.5.3)."""
+    allowed: dict[str, bool] = {}
+    for item in header.split(","):
+        name, _, params = item.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if name.strip():
+            allowed[name.strip().lower()] = quality > 0
+    if "gzip" in allowed:
+        return allowed["gzip"]
+    return allowed.get("*", False)

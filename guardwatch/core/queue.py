@@ -53,7 +53,7 @@ def task_send_on_commit(name: str, *args: Any, countdown: float | None = None, *
 # holds up a sync, and a backlog of notifications never holds up a write-back. Each queue is named after
 # GUARDWATCH_CELERY_QUEUE (the default queue itself), so installations sharing one Redis, and test
 # sessions, keep their own: `guardwatch`, `guardwatch.syncs`, `guardwatch.members`, ...
-QUEUE_KINDS = ("default", "syncs", "members", "reports", "notifications", "writebacks")
+QUEUE_KINDS = ("default", "syncs", "members", "reports", "notifications", "writebacks", "exports")
 
 # Every task's queue, by its registered name (the names stay as they are: queued messages and beat find
 # them). A task missing here goes to the default queue, which every deployment's workers consume.
@@ -112,6 +112,11 @@ TASK_QUEUES = {
     # GuardDuty Investigation: starting and polling AWS's AI investigations of findings (GuardDuty calls).
     "triage.tasks.investigation_poll": "writebacks",
     "triage.tasks.investigations_poll_due": "writebacks",
+    # Exports: findings files for people to download, written by a low-priority worker (docs/operations.md);
+    # their expiry and watchdog are housekeeping (default), never waiting behind an hour-long export.
+    "triage.tasks.finding_export_run": "exports",
+    "triage.tasks.finding_exports_expire": "default",
+    "triage.tasks.finding_exports_recover": "default",
     # Default: housekeeping and probes (findings_retention_purge, demo_history_seed, worker_probe).
 }
 

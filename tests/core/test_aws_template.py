@@ -20,7 +20,8 @@ from tests.core.test_iam_policy import documented_policies
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "aws" / "guardwatch.yaml"
 APP_CONTAINERS = {"WebTask": "web", "WorkerTask": "worker", "SyncWorkerTask": "worker-syncs",
-                  "ReportWorkerTask": "worker-reports", "BeatTask": "beat", "MigrateTask": "migrate"}
+                  "ReportWorkerTask": "worker-reports", "ExportWorkerTask": "worker-exports", "BeatTask": "beat",
+                  "MigrateTask": "migrate"}
 # docker-compose.yml's ${NAME:-default}: ECS passes a command as written, so the template spells the defaults.
 COMPOSE_DEFAULT = re.compile(r"\$\{[A-Z_]+:-([^}]*)\}")
 
@@ -81,7 +82,7 @@ def test_exactly_one_beat_and_rolling_web_and_workers(template):
     beat = resources["BeatService"]["Properties"]
     assert beat["DesiredCount"] == 1
     assert beat["DeploymentConfiguration"] == {"MinimumHealthyPercent": 0, "MaximumPercent": 100}
-    for service in ("WebService", "WorkerService", "SyncWorkerService", "ReportWorkerService"):  # release N+1 starts beside N (docs/operations.md)
+    for service in ("WebService", "WorkerService", "SyncWorkerService", "ReportWorkerService", "ExportWorkerService"):  # release N+1 starts beside N (docs/operations.md)
         deployment = resources[service]["Properties"]["DeploymentConfiguration"]
         assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (100, 200)
     migrate_runs_alone = [r for r in resources.values() if r["Type"] == "AWS::ECS::Service"]

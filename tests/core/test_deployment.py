@@ -15,7 +15,7 @@ def compose() -> dict:
 
 def test_compose_runs_the_production_stack_with_exactly_one_beat():
     services = compose()["services"]
-    workers = {"worker", "worker-syncs", "worker-reports"}  # one per kind of work (tests/core/test_queues.py)
+    workers = {"worker", "worker-syncs", "worker-reports", "worker-exports"}  # one per kind of work (tests/core/test_queues.py)
     assert set(services) == {"postgres", "redis", "migrate", "web", "beat"} | workers
     assert services["beat"]["deploy"]["replicas"] == 1
     assert "beat" in services["beat"]["command"]
@@ -25,7 +25,7 @@ def test_compose_runs_the_production_stack_with_exactly_one_beat():
 
 
 def test_compose_app_services_run_in_production_mode_against_postgres_and_redis():
-    for name in ("migrate", "web", "worker", "worker-syncs", "worker-reports", "beat"):
+    for name in ("migrate", "web", "worker", "worker-syncs", "worker-reports", "worker-exports", "beat"):
         env = compose()["services"][name]["environment"]
         assert env["GUARDWATCH_ENV"] == "production"
         assert env["DATABASE_URL"].startswith("postgres://")
@@ -89,7 +89,7 @@ def test_compose_passes_secrets_as_files_never_as_environment():
     """Docker secrets mounted under /run/secrets and read through <NAME>_FILE (docs/operations.md)."""
     document = compose()
     declared = set(document["secrets"])
-    for name in ("migrate", "web", "worker", "worker-syncs", "worker-reports", "beat"):
+    for name in ("migrate", "web", "worker", "worker-syncs", "worker-reports", "worker-exports", "beat"):
         service = document["services"][name]
         env = service["environment"]
         assert not {"SECRET_KEY", "GUARDWATCH_SECRETS_KEY", "DATABASE_PASSWORD"} & set(env)

@@ -46,7 +46,9 @@ KINDS = {
                    "triage.tasks.bulk_actions_recover", "findings.tasks.accepted_risk_reopen",
                    "triage.tasks.investigation_poll", "triage.tasks.investigations_poll_due",
                    "triage.tasks.suppression_rules_expire"},
-    "default": {"findings.tasks.findings_retention_purge", "findings.tasks.demo_history_seed",
+    "exports": {"triage.tasks.finding_export_run"},
+    "default": {"triage.tasks.finding_exports_expire", "triage.tasks.finding_exports_recover",
+                "findings.tasks.findings_retention_purge", "findings.tasks.demo_history_seed",
                 "guardwatch.core.tasks.worker_probe", "triage.tasks.suppression_reviews_due"},
 }  # fmt: skip
 EXPECTED = {name: kind for kind, names in KINDS.items() for name in names}
@@ -107,10 +109,20 @@ def test_no_task_goes_to_a_queue_no_compose_worker_consumes():
     consumed = compose_worker_queues()
     routed = {routed_queue(name) for name in registered_tasks()}  # Celery's own tasks included
 
-    assert set(consumed) == {"worker", "worker-syncs", "worker-reports"}
+    assert set(consumed) == {"worker", "worker-syncs", "worker-reports", "worker-exports"}
     assert routed <= set().union(*consumed.values())
     assert consumed["worker-syncs"] == {queue_name("syncs")}  # a sync never waits behind other work
     assert consumed["worker-reports"] == {queue_name("reports")}
+    assert consumed["worker-exports"] == {queue_name("exports")}
+
+
+def test_the_exports_worker_runs_at_the_lowest_cpu_priority():
+    """On a shared box an export takes the CPU only when the web and PostgreSQL leave it (docs/operations.md)."""
+    command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker-exports"]["command"]
+    assert command[:4] == ["nice", "-n", "19", "celery"]
+    # nice ranks processes within one scheduling group; a container is a group of its own (cgroup)
+    assert yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker-exports"]["cpu_shares"] <= 20
+    assert command[command.index("--concurrency") + 1] == "1"
 
 
 def test_the_demo_and_the_test_workers_consume_every_queue():

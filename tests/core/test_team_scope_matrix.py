@@ -29,6 +29,7 @@ from reports.models import ReportRun, ReportSubscription
 from tests.api.support import token_of
 from tests.findings.factories import DETECTOR, NOW, raw_finding
 from tests.triage.support import store
+from triage import exports
 from triage.evidence import Target, evidence_file_add, evidence_note_add
 from triage.models import BulkAction, SavedView
 
@@ -94,6 +95,9 @@ def world(db):
     pack = EvidencePack.objects.create(requested_by_name="admin", period_start=NOW.date(), period_end=NOW.date(),
                                        state="ready", generated_at=NOW, json_file=f'{{"account": "{RED}"}}'.encode(),
                                        pdf_file=RED_NAME.encode(), expires_at=timezone.now() + timedelta(days=1))  # fmt: skip
+    # And an export of Red's findings, written and ready to download (by its owner only).
+    red_export = exports.finding_export_create(owner=people["wide_analyst"], query=f"account={RED}")
+    exports.finding_export_run(export_id=red_export.pk)
     return {
         "people": people,
         "blue": blue_findings,
@@ -110,6 +114,7 @@ def world(db):
             "alert": Alert.objects.get(target_id=RED).pk,
             "bulk": bulk.pk,
             "evidence": red_file.pk,
+            "export": red_export.pk,
             "view": SavedView.objects.get(name="Red watch").pk,
             "team": team_red.pk,
             "subscription": red_report.pk,
@@ -233,6 +238,12 @@ def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
         "triage:export_csv": [("GET", {}, ""), ("GET", {}, red_filter), ("GET", {}, "sequence=any"),
                               *(("GET", {}, query) for query in sequences)],
         "triage:export_json": [("GET", {}, ""), ("GET", {}, red_filter)],
+        # Background exports: the list of one's own, a new one (of a filter naming Red: the worker applies the
+        # owner's scope, test below), and someone else's export of Red's findings (404 for anyone but its owner).
+        "triage:exports": [("GET", {}, ""), ("POST", {}, {"query": red_filter, "format": "csv"})],
+        "triage:export_progress": [("GET", {"pk": ids["export"]}, "")],
+        "triage:export_cancel": [("POST", {"pk": ids["export"]}, {})],
+        "triage:export_download": [("GET", {"pk": ids["export"]}, "")],
         "notifications:destinations": [("GET", {}, "")],
         "notifications:destination_create": [("GET", {}, "")],
         "notifications:destination_edit": [("GET", {"pk": 1}, "")],
@@ -414,6 +425,24 @@ def test_a_scoped_analyst_sees_and_acts_on_their_teams_findings(world):
     world["red"].refresh_from_db()
     assert world["red"].status == "new"
     assert {f.account_id for f in type(world["red"]).objects.filter(status="acknowledged")} == {BLUE, BLUE_TAGGED}
+
+
+def test_a_scoped_persons_background_export_holds_only_their_teams_findings(world):
+    user = world["people"]["blue_analyst"]
+    client = Client()
+    client.force_login(user)
+    for query, expected in (("", {BLUE, BLUE_TAGGED}), (f"account={RED}", set())):
+        client.post("/findings/exports/", {"query": query, "format": "csv"})
+        export = exports.finding_export_list(user=user)[0]
+        exports.finding_export_run(export_id=export.pk)
+        body = _body(client.get(f"/findings/exports/{export.pk}/download/"))
+        assert {line.split(",")[3] for line in body.splitlines()[1:]} == expected
+        assert not [m for m in world["markers"] if m in body]
+    # The organisation-wide owner's export of the same filter does hold Red's findings (the check can fail).
+    other = Client()
+    other.force_login(world["people"]["wide_analyst"])
+    assert world["red"].arn in _body(other.get(f"/findings/exports/{world['ids']['export']}/download/"))
+    assert client.get(f"/findings/exports/{world['ids']['export']}/download/").status_code == 404
 
 
 def test_a_team_defined_by_ou_scopes_its_member_to_that_ou(world):
