@@ -693,6 +693,11 @@ GUARDWATCH_SCHEDULED_REPORTS_RETRY_BASE_SECONDS = env_int("GUARDWATCH_SCHEDULED_
                                                           minimum=1)  # fmt: skip
 
 GUARDWATCH_EXPORT_KEEP_HOURS = env_int("GUARDWATCH_EXPORT_KEEP_HOURS", 24, minimum=1)
+# The share of one PostgreSQL core a background export's queries may use (percent; 100: no pacing). After each
+# keyset page the export waits (100 - share) / share times the page's query time (triage/exports.py).
+GUARDWATCH_EXPORT_DB_SHARE = env_int("GUARDWATCH_EXPORT_DB_SHARE", 10, minimum=1)
+if GUARDWATCH_EXPORT_DB_SHARE > 100:
+    raise ImproperlyConfigured(f"GUARDWATCH_EXPORT_DB_SHARE is a percentage from 1 to 100, got {GUARDWATCH_EXPORT_DB_SHARE}.")
 
 # --- Notifications ----------------------------------------------------------------------------
 # Outbound mail (email destinations), in Django 6.1's MAILERS form (the EMAIL_* settings are deprecated;

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -240,10 +241,22 @@ class _Progress:
     stored_bytes: int = 0
 
 
+def export_database_pace(seconds: float) -> None:
+    """After each keyset page, wait so the export's queries use at most GUARDWATCH_EXPORT_DB_SHARE percent of
+    one PostgreSQL core: the backend answering them is not niced like the worker, and on a busy box each
+    page also evicts the analysts' cached pages (measured in docs/benchmarks.md, "Load")."""
+    share = settings.GUARDWATCH_EXPORT_DB_SHARE
+    if share < 100:
+        time.sleep(seconds * (100 - share) / share)
+
+
 def _export_write(export: FindingExport) -> None:
     filters = FindingFilters.from_query(QueryDict(export.query))
     rows = RowCounter(
-        selectors.findings_export_rows(filters=filters, user=export.owner, page=EXPORT_JOB_PAGE)
+        selectors.findings_export_rows(
+            filters=filters, user=export.owner, first_page=EXPORT_JOB_PAGE, page=EXPORT_JOB_PAGE,
+            after_page=export_database_pace,
+        )
     )
     compressor = zlib.compressobj(EXPORT_GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # one gzip stream
     progress = _Progress()

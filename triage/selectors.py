@@ -14,7 +14,8 @@ import binascii
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -487,7 +488,8 @@ EXPORT_PAGE = 5_000
 
 
 def findings_export_rows(
-    *, filters: FindingFilters, user=None, first_page: int = EXPORT_FIRST_PAGE, page: int = EXPORT_PAGE
+    *, filters: FindingFilters, user=None, first_page: int = EXPORT_FIRST_PAGE, page: int = EXPORT_PAGE,
+    after_page: Callable[[float], None] | None = None,
 ) -> Iterator[dict]:
     """Matching findings as plain dicts, highest severity first, in keyset pages.
 
@@ -495,6 +497,8 @@ def findings_export_rows(
     list pages do, so the first rows leave after one short query, no statement holds a cursor over
     the whole sorted result (which Postgres sorted into a temporary file first), and memory holds
     one page. A finding changed while the export runs appears once, where its severity was read.
+    `after_page` is called with each page query's seconds before its rows are yielded (the background
+    export paces its share of the database with it).
     """
     columns = (
         "id", "arn", "finding_id", "account_id", "region", "type", "severity", "severity_band", "title",
@@ -510,7 +514,10 @@ def findings_export_rows(
     size = first_page
     while True:
         queryset = base if cursor is None else base.filter(_after(sort, *cursor, search=search_walk))
+        started = time.perf_counter()
         rows = list(queryset.order_by(*order).values_list(*columns)[:size])
+        if after_page is not None:
+            after_page(time.perf_counter() - started)
         for row in rows:
             item = dict(zip(columns, row, strict=True))
             item["assignee"] = item.pop("assignee__username") or ""

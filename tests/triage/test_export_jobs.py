@@ -85,6 +85,26 @@ def test_the_written_export_is_byte_for_byte_the_streamed_export_of_the_same_fil
     assert export.bytes_written == len(expected)
 
 
+@override_settings(GUARDWATCH_EXPORT_DB_SHARE=20)
+def test_the_export_waits_after_each_page_so_its_queries_keep_to_their_share_of_the_database(client_for,
+                                                                                              monkeypatch):
+    """Each keyset page's query time is followed by a wait of (100 - share) / share times it: at 20 %, four times."""
+    monkeypatch.setattr(exports, "EXPORT_JOB_PAGE", 10)  # 35 findings: four pages
+    store_findings(35, seed=20)
+    queries, waits = [], []
+    real_pace = exports.export_database_pace
+    monkeypatch.setattr(exports.time, "sleep", waits.append)
+    monkeypatch.setattr(exports, "export_database_pace", lambda seconds: (queries.append(seconds), real_pace(seconds)))
+    export = export_requested(client_for("analyst"), query="")
+
+    exports.finding_export_run(export_id=export.pk)
+
+    export.refresh_from_db()
+    assert (export.status, export.rows_written) == ("done", 35)
+    assert len(queries) == 4 and all(seconds > 0 for seconds in queries)  # pages of 10, 10, 10 and 5
+    assert waits == pytest.approx([4 * seconds for seconds in queries])
+
+
 def test_the_download_is_an_attachment_with_a_safe_name_gzip_encoded_only_when_accepted(client_for):
     store_findings(10, seed=22)
     client = client_for("analyst")
