@@ -2,13 +2,14 @@
 
 from django.urls import path
 
-from triage import views
+from triage import entity_views, views
 
 app_name = "triage"
 
 urlpatterns = [
     path("", views.finding_list, name="list"),
     path("<int:pk>/", views.finding_detail, name="detail"),
+    path("entity/<slug:kind>/", entity_views.entity_detail, name="entity"),
     path("<int:pk>/status/", views.finding_status_view, name="status"),
     path("<int:pk>/assign/", views.finding_assign_view, name="assign"),
     path("<int:pk>/comment/", views.finding_comment_view, name="comment"),

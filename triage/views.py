@@ -28,6 +28,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from findings import selectors as findings_selectors
 from findings import sla
+from findings.entities import KINDS
 from findings.models import TriageStatus
 from guardwatch.core.access import can, requires
 from guardwatch.core.csv_export import csv_cell
@@ -35,7 +36,7 @@ from guardwatch.core.redirects import next_url
 from guardwatch.core.scope import organisation_wide, scope_for
 from guardwatch.core.slots import Slot, SlotsBusy, slot_acquire
 from triage import bulk as bulk_actions
-from triage import detail, governance, selectors, suppression, words
+from triage import detail, entities, governance, selectors, suppression, words
 from triage import filters as list_filters
 from triage import services as triage
 from triage.filters import FindingFilters
@@ -48,6 +49,11 @@ ALL_MARKER = "all"
 
 def _list_url(query: str = "") -> str:
     return reverse("triage:list") + f"?{query or ALL_MARKER + '=1'}"
+
+
+def _only_search(query: QueryDict) -> bool:
+    """Whether the list's query is a free-text search alone (no other filter), so an entity it names wins."""
+    return not any(query.get(name) for name in list_filters.FILTER_PARAMS if name != "q")
 
 
 def _opens_on_default(query: QueryDict) -> bool:
@@ -104,6 +110,7 @@ def list_rows(findings: list, *, now) -> list[dict]:
             "severity": f"{f.severity:.1f}",
             "title": Truncator(f.title or f.type).chars(140),
             "resource_id": Truncator(f.resource_id).chars(60),
+            "resource_url": entities.resource_entity_url(f.resource_type, f.resource_id),
             "last_seen_iso": last_seen.isoformat() if last_seen else "",
             "last_seen": last_seen.strftime("%Y-%m-%d %H:%M") if last_seen else "",
             "count": f"{f.count:,}",
@@ -128,6 +135,12 @@ def finding_list(request: HttpRequest) -> HttpResponse:
     if on_default:
         request.GET = QueryDict(selectors.saved_view_default(user=request.user, views=saved_views)[1])
     filters = FindingFilters.from_query(request.GET)
+    entity = entities.entity_search(text=filters.q, user=request.user) if filters.q else None
+    if entity and _only_search(request.GET):  # the search names an entity: its page (docs/entities.md)
+        url = entities.entity_url(*entity)
+        if request.htmx:
+            return HttpResponse(headers={"HX-Redirect": url})
+        return redirect(url)
     sort_key = request.GET.get("sort", list_filters.DEFAULT_SORT)
     page = selectors.finding_page(
         filters=filters,
@@ -157,6 +170,8 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         "triage_statuses": TriageStatus.choices,
         "bulk_actions": bulk_actions.BULK_ACTIONS,
         "bands": sla.BANDS,
+        "entity_offer": entities.entity_url(*entity) if entity else "",
+        "entity_offer_label": f"{KINDS[entity[0]]} {entity[1]}" if entity else "",
     }
     view_key = list_filters.filter_query(request.GET)  # a view is named by its filters, whatever the page size
     context.update(
@@ -199,6 +214,8 @@ def finding_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_triage": can(request.user, "triage_findings"),
         "triage_statuses": TriageStatus.choices,
         "assignees": selectors.assignable_users() if can(request.user, "triage_findings") else [],
+        "entities": entities.finding_entities_shown(finding=finding),
+        "related": entities.finding_related(finding=finding, user=request.user),
     }
     return render(request, "triage/detail.html", context)
 
