@@ -211,18 +211,20 @@ _GROUPS = (
 )
 
 
-def finding_related(*, finding: Finding, user) -> list[RelatedGroup]:
+def finding_entity_pairs(*, finding: Finding) -> list[tuple[str, str]]:
+    """(kind, value) of every entity the finding is about, sorted."""
+    return list(FindingEntity.objects.filter(finding=finding).order_by("kind", "value").values_list("kind", "value"))
+
+
+def finding_related(*, finding: Finding, user, own: list[tuple[str, str]] | None = None) -> list[RelatedGroup]:
     """Other findings about the same resource, actor IP, access key or attack sequence, with their counts.
 
     Per group: a count stopping at COUNT_CAP and the RELATED_SHOWN most recently seen, from the entity
     index (the sequence from `Finding.attack_sequence_arn`'s partial index); then one query reads those
     findings.
     """
-    own = list(
-        FindingEntity.objects.filter(finding=finding, kind__in=[k for _t, kinds in _GROUPS for k in kinds])
-        .order_by("kind", "value")
-        .values_list("kind", "value")
-    )
+    if own is None:
+        own = finding_entity_pairs(finding=finding)
     pending: list[tuple[str, str, str, int, list[int], str]] = []
     for title, kinds in _GROUPS:
         for kind, value in own:
@@ -256,12 +258,9 @@ def finding_related(*, finding: Finding, user) -> list[RelatedGroup]:
     ]
 
 
-def finding_entities_shown(*, finding: Finding) -> list[tuple[str, str, str]]:
-    """(kind label, value, entity page URL) of every entity the finding is about, for its detail page."""
-    return [
-        (KINDS.get(kind, kind), value, entity_url(kind, value))
-        for kind, value in FindingEntity.objects.filter(finding=finding).order_by("kind", "value").values_list("kind", "value")
-    ]
+def entities_shown(pairs: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(kind label, value, entity page URL) of each (kind, value), for a finding's page."""
+    return [(KINDS.get(kind, kind), value, entity_url(kind, value)) for kind, value in pairs]
 
 
 # --- The search box ----------------------------------------------------------------------------------

@@ -214,9 +214,10 @@ def finding_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_triage": can(request.user, "triage_findings"),
         "triage_statuses": TriageStatus.choices,
         "assignees": selectors.assignable_users() if can(request.user, "triage_findings") else [],
-        "entities": entities.finding_entities_shown(finding=finding),
-        "related": entities.finding_related(finding=finding, user=request.user),
     }
+    own = entities.finding_entity_pairs(finding=finding)
+    context.update(entities=entities.entities_shown(own),
+                   related=entities.finding_related(finding=finding, user=request.user, own=own))
     return render(request, "triage/detail.html", context)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -72,6 +73,8 @@ def world(db):
         "ids": {
             "finding": red_finding.pk,
             "blue_finding": blue_findings[0].pk,
+            # Red's finding is about an instance and a domain: their entity pages must show Blue nothing of it.
+            "red_entities": list(red_finding.entities.values_list("kind", "value")),
             "alert": Alert.objects.get(target_id=RED).pk,
             "bulk": bulk.pk,
             "view": SavedView.objects.get(name="Red watch").pk,
@@ -141,8 +144,13 @@ def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
         "accounts:recreate": [("POST", {"account_id": RED}, {})],
         "accounts:remove": [("GET", {"account_id": RED}, "")],
         "triage:list": [("GET", {}, ""), ("GET", {}, "status=open"), ("GET", {}, red_filter),
-                        ("GET", {}, "q=bitcoin"), ("GET", {}, "sort=-last_seen")],
+                        ("GET", {}, "q=bitcoin"), ("GET", {}, "sort=-last_seen"),
+                        # The search box takes an entity: Red's are not offered nor opened for Blue.
+                        *(("GET", {}, urlencode({"q": value})) for _kind, value in ids["red_entities"])],
         "triage:detail": [("GET", finding, "")],
+        "triage:entity": [("GET", {"kind": kind}, urlencode({"v": value})) for kind, value in ids["red_entities"]]
+        + [("GET", {"kind": kind}, urlencode({"v": value, "after": "none_999999999"}))
+           for kind, value in ids["red_entities"]],
         "triage:status": [("POST", finding, {"status": "acknowledged"})],
         "triage:assign": [("POST", finding, {"assignee": "me"})],
         "triage:comment": [("POST", finding, {"body": "mine now"})],
