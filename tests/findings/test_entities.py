@@ -183,3 +183,18 @@ def test_the_backfill_fills_findings_stored_without_entities_and_can_run_again()
     assert set(FindingEntity.objects.values_list("finding_id", "kind", "value")) == expected
     assert written == len(expected)
     assert entities_backfill(connection=connection) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_backfill_command_reports_what_it_wrote():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    findings_upsert(findings=[parsed(raw_finding(random.Random(3)))], source="pull")
+    rows = FindingEntity.objects.count()
+    FindingEntity.objects.all().delete()
+    out = StringIO()
+    call_command("findings_entities_backfill", stdout=out)
+    assert out.getvalue().strip() == f"{rows:,} entity rows written."
+    assert FindingEntity.objects.count() == rows
