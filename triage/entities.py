@@ -286,7 +286,7 @@ class EntityQuery:
     """What the search box's text names: candidate entities, most likely first, and whether it said so."""
 
     candidates: tuple[tuple[str, str], ...]
-    explicit: bool = False
+    prefixed: bool = False  # typed as `kind:value`: the person asked for the entity page
 
 
 def entity_query_parse(text: str) -> EntityQuery:
@@ -298,35 +298,51 @@ def entity_query_parse(text: str) -> EntityQuery:
         value = normalize(kind, rest.strip())
         if kind == "bucket" and value and (match := _S3_ARN.fullmatch(value)):
             value = match.group(1)
-        return EntityQuery(((kind, value),) if value else (), explicit=bool(value))
+        return EntityQuery(((kind, value),) if value else (), prefixed=bool(value))
     try:
-        return EntityQuery((("ip", str(ipaddress.ip_address(text))),), explicit=True)
+        return EntityQuery((("ip", str(ipaddress.ip_address(text))),))
     except ValueError:
         pass
     if _ACCESS_KEY.fullmatch(text):
-        return EntityQuery((("access_key", text),), explicit=True)
+        return EntityQuery((("access_key", text),))
     if _PRINCIPAL.fullmatch(text):
-        return EntityQuery((("principal", text),), explicit=True)
+        return EntityQuery((("principal", text),))
     if _INSTANCE.fullmatch(text):
-        return EntityQuery((("instance", text),), explicit=True)
+        return EntityQuery((("instance", text),))
     if match := _S3_ARN.fullmatch(text):
-        return EntityQuery((("bucket", match.group(1)),), explicit=True)
+        return EntityQuery((("bucket", match.group(1)),))
     if match := (_IAM_ARN.fullmatch(text) or _STS_ARN.fullmatch(text)):
-        return EntityQuery((("user", match.group(1)),), explicit=True)
+        return EntityQuery((("user", match.group(1)),))
     if match := _CLUSTER_ARN.fullmatch(text):
-        return EntityQuery(((f"{match.group(1)}_cluster", match.group(2)),), explicit=True)
+        return EntityQuery(((f"{match.group(1)}_cluster", match.group(2)),))
     if " " not in text and _DOMAIN.fullmatch(text):
         # A dotted name may be a domain or a bucket: whichever has findings (domain first).
         return EntityQuery((("domain", normalize("domain", text)), ("bucket", text)))
     return EntityQuery(())
 
 
-def entity_search(*, text: str, user) -> tuple[str, str] | None:
-    """The entity a search names and that the user has findings about (or named explicitly), else None."""
+@dataclass(frozen=True)
+class EntityMatch:
+    """The entity a search names: its page opens at once when typed as `kind:value`, else it is offered."""
+
+    kind: str
+    value: str
+    prefixed: bool
+
+    @property
+    def url(self) -> str:
+        return entity_url(self.kind, self.value)
+
+    @property
+    def label(self) -> str:
+        return f"{KINDS[self.kind]} {self.value}"
+
+
+def entity_search(*, text: str, user) -> EntityMatch | None:
+    """The entity a search names: typed as `kind:value`, always; otherwise the first candidate the user has
+    findings about (None when there is none, so a search naming nothing known stays a text search)."""
     query = entity_query_parse(text)
     for kind, value in query.candidates:
-        if query.explicit and len(query.candidates) == 1:
-            return kind, value
-        if _entity_rows(kind=kind, value=value, user=user).exists():
-            return kind, value
+        if query.prefixed or _entity_rows(kind=kind, value=value, user=user).exists():
+            return EntityMatch(kind, value, query.prefixed)
     return None

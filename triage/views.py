@@ -28,7 +28,6 @@ from django.views.decorators.vary import vary_on_headers
 
 from findings import selectors as findings_selectors
 from findings import sla
-from findings.entities import KINDS
 from findings.models import TriageStatus
 from guardwatch.core.access import can, requires
 from guardwatch.core.csv_export import csv_cell
@@ -136,8 +135,8 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         request.GET = QueryDict(selectors.saved_view_default(user=request.user, views=saved_views)[1])
     filters = FindingFilters.from_query(request.GET)
     entity = entities.entity_search(text=filters.q, user=request.user) if filters.q else None
-    if entity and _only_search(request.GET):  # the search names an entity: its page (docs/entities.md)
-        url = entities.entity_url(*entity)
+    if entity and entity.prefixed and _only_search(request.GET):  # `ip:…`, `s3:…`: its page (docs/entities.md)
+        url = entity.url
         if request.htmx:
             return HttpResponse(headers={"HX-Redirect": url})
         return redirect(url)
@@ -170,8 +169,7 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         "triage_statuses": TriageStatus.choices,
         "bulk_actions": bulk_actions.BULK_ACTIONS,
         "bands": sla.BANDS,
-        "entity_offer": entities.entity_url(*entity) if entity else "",
-        "entity_offer_label": f"{KINDS[entity[0]]} {entity[1]}" if entity else "",
+        "entity_offer": entity,  # otherwise offered above the results
     }
     view_key = list_filters.filter_query(request.GET)  # a view is named by its filters, whatever the page size
     context.update(

@@ -209,19 +209,25 @@ def test_the_search_box_rules_for_naming_an_entity(text, expected):
     assert list(entity_query_parse(text).candidates) == expected
 
 
-def test_searching_an_access_key_opens_its_page(key_story, client_for):
-    client = client_for("analyst")
-    response = client.get("/findings/", {"q": KEY})
-    assert response.status_code == 302 and response["Location"] == entity_url("access_key", KEY)
-    htmx = client.get("/findings/", {"q": KEY, "band": ""}, headers={"HX-Request": "true"})
-    assert htmx["HX-Redirect"] == entity_url("access_key", KEY)
-
-
-def test_a_search_naming_an_entity_among_other_filters_offers_it_above_the_results(key_story, client_for):
-    response = client_for("analyst").get("/findings/", {"q": IP, "status": "open"})
+def test_searching_an_access_key_offers_its_page_above_the_results(key_story, client_for):
+    response = client_for("analyst").get("/findings/", {"q": KEY})
     assert response.status_code == 200
+    assert response.context["entity_offer"].url == entity_url("access_key", KEY)
     assert 'data-testid="entity-offer"' in response.content.decode()
-    assert response.context["entity_offer"] == entity_url("ip", IP)
+
+
+def test_searching_kind_colon_value_opens_the_entity_page(key_story, client_for):
+    client = client_for("analyst")
+    response = client.get("/findings/", {"q": f"key:{KEY}"})
+    assert response.status_code == 302 and response["Location"] == entity_url("access_key", KEY)
+    htmx = client.get("/findings/", {"q": f"ip:{IP}", "band": ""}, headers={"HX-Request": "true"})
+    assert htmx["HX-Redirect"] == entity_url("ip", IP)
+
+
+def test_kind_colon_value_among_other_filters_is_offered_instead(key_story, client_for):
+    response = client_for("analyst").get("/findings/", {"q": f"ip:{IP}", "status": "open"})
+    assert response.status_code == 200
+    assert response.context["entity_offer"].url == entity_url("ip", IP)
 
 
 def test_a_dotted_word_nobody_reported_as_a_domain_or_bucket_stays_a_text_search(key_story, client_for):
@@ -229,10 +235,15 @@ def test_a_dotted_word_nobody_reported_as_a_domain_or_bucket_stays_a_text_search
     assert response.status_code == 200 and not response.context["entity_offer"]
 
 
-def test_a_scoped_analyst_searching_another_teams_domain_is_not_sent_to_it(client_for):
+def test_an_ip_nobody_reported_is_not_offered(key_story, client_for):
+    assert not client_for("analyst").get("/findings/", {"q": "192.0.2.200"}).context["entity_offer"]
+
+
+def test_a_scoped_analyst_is_not_offered_another_teams_domain(client_for):
     rng = random.Random(4)
     raw = raw_finding(rng, finding_type="Backdoor:EC2/C&CActivity.B!DNS", account_id=RED)
     raw["Service"]["Action"]["DnsRequestAction"]["Domain"] = "red-only.example"
     store([raw])
-    assert client_for("analyst").get("/findings/", {"q": "red-only.example"}).status_code == 302
-    assert _scoped_blue_analyst().get("/findings/", {"q": "red-only.example"}).status_code == 200
+    offered = client_for("analyst").get("/findings/", {"q": "red-only.example"}).context["entity_offer"]
+    assert offered.url == entity_url("domain", "red-only.example")
+    assert not _scoped_blue_analyst().get("/findings/", {"q": "red-only.example"}).context["entity_offer"]
