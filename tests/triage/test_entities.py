@@ -178,8 +178,8 @@ def test_the_entity_page_and_the_finding_page_read_a_fixed_number_of_queries(key
     client.get(f"/findings/{key_story[0].pk}/")
     with CaptureQueriesContext(connection) as detail_page:
         client.get(f"/findings/{key_story[0].pk}/")
-    # The user, then: the findings page's keys and rows, the counts by account and region, the timeline.
-    assert len(entity_page) == 5, [q["sql"] for q in entity_page.captured_queries]
+    # The user, then: the page's keys and rows, the counts by account and region and by day (one scan).
+    assert len(entity_page) == 4, [q["sql"] for q in entity_page.captured_queries]
     related = [q for q in detail_page.captured_queries if "findings_findingentity" in q["sql"]]
     # The finding's entities, then per group (access key, IP) a count and its latest ids.
     assert len(related) == 1 + 2 * 2, [q["sql"] for q in related]
@@ -247,3 +247,12 @@ def test_a_scoped_analyst_is_not_offered_another_teams_domain(client_for):
     offered = client_for("analyst").get("/findings/", {"q": "red-only.example"}).context["entity_offer"]
     assert offered.url == entity_url("domain", "red-only.example")
     assert not _scoped_blue_analyst().get("/findings/", {"q": "red-only.example"}).context["entity_offer"]
+
+
+def test_a_long_history_is_charted_per_week(client_for):
+    rng = random.Random(21)
+    store([_key_finding(rng, BLUE, "us-east-1", days, key="AKIALONGHISTORY00004") for days in (400, 200, 3)])
+    summary = client_for("analyst").get(entity_url("access_key", "AKIALONGHISTORY00004")).context["summary"]
+    assert "per week" in summary.chart.aria_label
+    assert sum(n for _label, n in summary.chart_rows) == 3
+    assert 55 <= len(summary.chart_rows) <= 58  # ~397 days of weeks, Mondays first
