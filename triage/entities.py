@@ -296,7 +296,9 @@ def finding_related(*, finding: Finding, user, own: list[tuple[str, str]] | None
         count = members.order_by()[: COUNT_CAP + 1].count()
         if count:
             ids = list(members.order_by(F("last_seen").desc(nulls_last=True), "-id").values_list("id", flat=True)[:RELATED_SHOWN])
-            url = f"{reverse('triage:list')}?{urlencode({'sequence': sequence})}"
+            # The sequence finding's own page, where its signals are (the list has no sequence filter yet).
+            head = Finding.objects.filter(scope_q(user), arn=sequence).values_list("pk", flat=True).first()
+            url = reverse("triage:detail", kwargs={"pk": head or ids[0]})
             pending.append(("Same attack sequence", "sequence", sequence, count, ids, url))
     wanted = [pk for *_rest, ids, _url in pending for pk in ids]
     by_id = Finding.objects.only(*ROW_FIELDS[:-1]).in_bulk(wanted) if wanted else {}

@@ -153,6 +153,8 @@ def test_related_findings_of_an_attack_sequence_are_grouped(client_for):
     groups = {g.kind: g for g in client_for("analyst").get(f"/findings/{stored[0].pk}/").context["related"]}
     assert groups["sequence"].count == 2
     assert {f.pk for f in groups["sequence"].findings} == {stored[1].pk, stored[2].pk}
+    # The sequence finding is not stored here: the group links to its most recent signal instead.
+    assert groups["sequence"].url == f"/findings/{groups['sequence'].findings[0].pk}/"
 
 
 def test_related_findings_leave_out_other_teams_findings(key_story):
