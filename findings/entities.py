@@ -25,7 +25,7 @@ Where each kind comes from (botocore's guardduty model, shape names; the JSON sp
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 from typing import Any
 
 KINDS: dict[str, str] = {
@@ -54,31 +54,29 @@ _SEQUENCE_RESOURCES = {
 }
 
 
-class _Spelling:
-    """Member names in one key spelling: boto3's PascalCase or GuardDuty JSON's lowerCamel."""
-
-    def __init__(self, camel: bool) -> None:
-        self.camel = camel
-        self._names: dict[str, str] = {}
-
-    def __getitem__(self, name: str) -> str:
-        spelled = self._names.get(name)
-        if spelled is None:
-            spelled = self._names[name] = name[:1].lower() + name[1:] if self.camel else name
-        return spelled
-
-
-_PASCAL = _Spelling(camel=False)
-_CAMEL = _Spelling(camel=True)
+# Every member name read, in boto3's PascalCase and in GuardDuty JSON's lowerCamel: plain dicts, since this
+# runs for every stored finding.
+_NAMES = (
+    "Resource", "AccessKeyDetails", "AccessKeyId", "PrincipalId", "UserName", "InstanceDetails", "InstanceId",
+    "S3BucketDetails", "Name", "EksClusterDetails", "EcsClusterDetails", "ContainerDetails", "TaskDetails",
+    "Containers", "Id", "Service", "Action", "RemoteIpDetails", "PortProbeAction", "PortProbeDetails",
+    "DnsRequestAction", "Domain", "Detection", "Sequence", "Actors", "User", "CredentialUid", "Uid", "Resources",
+    "ResourceType", "Endpoints", "Ip", "IpAddressV4", "IpAddressV6", *_REMOTE_ACTIONS,
+)  # fmt: skip
+_PASCAL = {name: name for name in _NAMES}
+_CAMEL = {name: name[:1].lower() + name[1:] for name in _NAMES}
+_CAMEL_REMOTE_ACTIONS = tuple(_CAMEL[name] for name in _REMOTE_ACTIONS)
+_CAMEL_SEQUENCE_RESOURCES = {kind: (entity, _CAMEL[member]) for kind, (entity, member) in _SEQUENCE_RESOURCES.items()}
+_NO_DICT: dict = {}
 
 
-def _dict(container: Any, key: str) -> dict:
-    value = container.get(key) if type(container) is dict else None
-    return value if type(value) is dict else {}
+def _dict(container: dict, key: str) -> dict:
+    value = container.get(key)
+    return value if type(value) is dict else _NO_DICT
 
 
-def _dicts(container: Any, key: str) -> list[dict]:
-    value = container.get(key) if type(container) is dict else None
+def _dicts(container: dict, key: str) -> list[dict]:
+    value = container.get(key)
     if type(value) is not list:
         return []
     return [item for item in value[:LIST_MAX] if type(item) is dict]
@@ -104,9 +102,11 @@ def normalize(kind: str, value: Any) -> str | None:
     if text is None:
         return None
     if kind == "ip":
+        # One spelling per address (inet_ntop's: IPv6 lowercase and compressed), in C: this runs per finding.
+        family = socket.AF_INET6 if ":" in text else socket.AF_INET
         try:
-            return str(ipaddress.ip_address(text))
-        except ValueError:
+            return socket.inet_ntop(family, socket.inet_pton(family, text))
+        except (OSError, ValueError):
             return None
     if kind == "domain":
         text = text.rstrip(".").lower()
@@ -118,43 +118,57 @@ def finding_entities(raw: Any) -> tuple[tuple[str, str], ...]:
     """The (kind, value) pairs a finding is about, de-duplicated, in a stable order."""
     if type(raw) is not dict:
         return ()
-    k = _PASCAL if "AccountId" in raw or "Resource" in raw else _CAMEL
+    pascal = "AccountId" in raw or "Resource" in raw
+    k = _PASCAL if pascal else _CAMEL
     found: list[tuple[str, Any]] = []
     add = found.append
 
     resource = _dict(raw, k["Resource"])
-    key = _dict(resource, k["AccessKeyDetails"])
-    add(("access_key", key.get(k["AccessKeyId"])))
-    add(("principal", key.get(k["PrincipalId"])))
-    add(("user", key.get(k["UserName"])))
-    add(("instance", _dict(resource, k["InstanceDetails"]).get(k["InstanceId"])))
-    for bucket in _dicts(resource, k["S3BucketDetails"]):
-        add(("bucket", bucket.get(k["Name"])))
-    add(("eks_cluster", _dict(resource, k["EksClusterDetails"]).get(k["Name"])))
-    ecs = _dict(resource, k["EcsClusterDetails"])
-    add(("ecs_cluster", ecs.get(k["Name"])))
-    for container in (_dict(resource, k["ContainerDetails"]), *_dicts(_dict(ecs, k["TaskDetails"]), k["Containers"])):
-        add(("container", container.get(k["Id"]) or container.get(k["Name"])))
+    if resource:
+        key = _dict(resource, k["AccessKeyDetails"])
+        if key:
+            add(("access_key", key.get(k["AccessKeyId"])))
+            add(("principal", key.get(k["PrincipalId"])))
+            add(("user", key.get(k["UserName"])))
+        add(("instance", _dict(resource, k["InstanceDetails"]).get(k["InstanceId"])))
+        for bucket in _dicts(resource, k["S3BucketDetails"]):
+            add(("bucket", bucket.get(k["Name"])))
+        add(("eks_cluster", _dict(resource, k["EksClusterDetails"]).get(k["Name"])))
+        ecs = _dict(resource, k["EcsClusterDetails"])
+        containers = [_dict(resource, k["ContainerDetails"])]
+        if ecs:
+            add(("ecs_cluster", ecs.get(k["Name"])))
+            containers += _dicts(_dict(ecs, k["TaskDetails"]), k["Containers"])
+        for container in containers:
+            add(("container", container.get(k["Id"]) or container.get(k["Name"])))
 
     service = _dict(raw, k["Service"])
     action = _dict(service, k["Action"])
-    for member in _REMOTE_ACTIONS:
-        add(("ip", _address(_dict(_dict(action, k[member]), k["RemoteIpDetails"]), k)))
-    for probe in _dicts(_dict(action, k["PortProbeAction"]), k["PortProbeDetails"]):
-        add(("ip", _address(_dict(probe, k["RemoteIpDetails"]), k)))
-    add(("domain", _dict(action, k["DnsRequestAction"]).get(k["Domain"])))
+    if action:
+        remote_ip_details = k["RemoteIpDetails"]
+        for member in _REMOTE_ACTIONS if pascal else _CAMEL_REMOTE_ACTIONS:
+            detail = action.get(member)
+            if type(detail) is dict:
+                add(("ip", _address(_dict(detail, remote_ip_details), k)))
+        probe = action.get(k["PortProbeAction"])
+        if type(probe) is dict:
+            for detail in _dicts(probe, k["PortProbeDetails"]):
+                add(("ip", _address(_dict(detail, remote_ip_details), k)))
+        add(("domain", _dict(action, k["DnsRequestAction"]).get(k["Domain"])))
 
-    sequence = _dict(_dict(service, k["Detection"]), k["Sequence"])
+    sequence = _dict(_dict(service, k["Detection"]), k["Sequence"]) if service else _NO_DICT
     if sequence:
         for actor in _dicts(sequence, k["Actors"]):
             user = _dict(actor, k["User"])
             add(("access_key", user.get(k["CredentialUid"])))
             add(("principal", user.get(k["Uid"])))
             add(("user", user.get(k["Name"])))
+        kinds = _SEQUENCE_RESOURCES if pascal else _CAMEL_SEQUENCE_RESOURCES
         for item in _dicts(sequence, k["Resources"]):
-            kind_member = _SEQUENCE_RESOURCES.get(item.get(k["ResourceType"]))
+            resource_type = item.get(k["ResourceType"])
+            kind_member = kinds.get(resource_type) if type(resource_type) is str else None
             if kind_member:
-                add((kind_member[0], item.get(k[kind_member[1]])))
+                add((kind_member[0], item.get(kind_member[1])))
         for endpoint in _dicts(sequence, k["Endpoints"]):
             add(("ip", endpoint.get(k["Ip"])))
             add(("domain", endpoint.get(k["Domain"])))
@@ -168,5 +182,5 @@ def finding_entities(raw: Any) -> tuple[tuple[str, str], ...]:
     return tuple(seen)
 
 
-def _address(remote: dict, k: _Spelling) -> Any:
+def _address(remote: dict, k: dict) -> Any:
     return remote.get(k["IpAddressV4"]) or remote.get(k["IpAddressV6"])

@@ -10,7 +10,6 @@ the entity rows' account, a copy of the finding's.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -352,10 +351,8 @@ def entity_query_parse(text: str) -> EntityQuery:
         if kind == "bucket" and value and (match := _S3_ARN.fullmatch(value)):
             value = match.group(1)
         return EntityQuery(((kind, value),) if value else (), prefixed=bool(value))
-    try:
-        return EntityQuery((("ip", str(ipaddress.ip_address(text))),))
-    except ValueError:
-        pass
+    if (address := normalize("ip", text)) is not None:
+        return EntityQuery((("ip", address),))
     if _ACCESS_KEY.fullmatch(text):
         return EntityQuery((("access_key", text),))
     if _PRINCIPAL.fullmatch(text):
