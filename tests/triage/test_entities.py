@@ -258,3 +258,17 @@ def test_a_long_history_is_charted_per_week(client_for):
     assert "per week" in summary.chart.aria_label
     assert sum(n for _label, n in summary.chart_rows) == 3
     assert 55 <= len(summary.chart_rows) <= 58  # ~397 days of weeks, Mondays first
+
+
+def test_the_summary_without_grouping_sets_matches(key_story, analyst, monkeypatch):
+    """SQLite (the demo) has no GROUPING SETS: its two statements give the same counts and timeline."""
+    from types import SimpleNamespace
+
+    from triage import entities
+
+    postgres = entities.entity_summary(kind="access_key", value=KEY, user=analyst)
+    monkeypatch.setattr(entities, "connection", SimpleNamespace(vendor="sqlite"))
+    portable = entities.entity_summary(kind="access_key", value=KEY, user=analyst)
+    assert (portable.total, portable.accounts, portable.regions, portable.first_seen, portable.last_seen) == (
+        postgres.total, postgres.accounts, postgres.regions, postgres.first_seen, postgres.last_seen)
+    assert portable.chart_rows == postgres.chart_rows
