@@ -113,8 +113,8 @@ def _column_plan() -> tuple[list[int], list[tuple[int, int]], list[int], int]:
 _TEXT, _CHAR, _STAMPS, _RAW = _column_plan()
 _getter = attrgetter(*GUARDDUTY_COLUMNS)
 # After GuardDuty's columns each row carries its entities (`ParsedFinding.entities`) as two arrays,
-# kinds and values, which the upsert writes to `FindingEntity`.
-ENTITY_COLUMNS = ("entity_kinds", "entity_values")
+# kinds and values (the staging table's `entity_kinds`, `entity_values`), which the upsert writes to
+# `FindingEntity`.
 _ENTITY_KINDS = len(GUARDDUTY_COLUMNS)
 
 
