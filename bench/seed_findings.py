@@ -60,7 +60,7 @@ def seed(count: int, *, seed: int = 42) -> float:
     from django.contrib.auth.hashers import PBKDF2PasswordHasher
     from django.db import connection
 
-    from findings.models import Finding, FindingSearch
+    from findings.models import Finding, FindingEntity, FindingSearch
     from findings.upsert import SEARCH_TEXT_SQL
     from guardwatch.core.roles import Role, roles_install
     from guardwatch.core.services import user_create
@@ -101,6 +101,9 @@ def seed(count: int, *, seed: int = 42) -> float:
         indexes = [(name, definition) for name, definition in cursor.fetchall() if "arn" not in name]
         for name, _definition in indexes:
             cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
+        cursor.execute("SELECT COALESCE(max(id), 0) FROM " + table)  # noqa: S608 - constant identifier
+        (first_id,) = cursor.fetchone()
+        first_id += 1  # a fresh table: COPY numbers the rows first_id, first_id + 1, ... in order
         print(f"dropped {len(indexes)} indexes; loading {count:,} rows", flush=True)
         copy_sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"  # noqa: S608 - constant identifiers
         with cursor.cursor.copy(copy_sql) as copy:
@@ -157,6 +160,36 @@ def seed(count: int, *, seed: int = 42) -> float:
             f" SELECT id, severity, {SEARCH_TEXT_SQL} FROM {table}"
         )
         indexes += search_indexes
+        # What the upsert writes alongside each finding (models.FindingEntity), from the template's raw.
+        entity_table = FindingEntity._meta.db_table
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT LIKE %s",
+            [entity_table, "%pkey"],
+        )
+        entity_indexes = cursor.fetchall()
+        for name, _definition in entity_indexes:
+            cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
+        cursor.execute(f"SELECT max(id) - min(id) + 1, min(id) FROM {table}")  # noqa: S608 - constant identifiers
+        assert cursor.fetchone() == (count, first_id), "finding ids are not the COPY's order"
+        cursor.execute(f"ALTER TABLE {entity_table} DROP CONSTRAINT IF EXISTS {entity_table}_pkey")
+        # Row i of the COPY is template i % TEMPLATES: its entities, with the row's account, region, times.
+        cursor.execute("CREATE TEMPORARY TABLE seed_entities (template int, kind text, value text)")
+        with cursor.cursor.copy("COPY seed_entities (template, kind, value) FROM STDIN") as copy:
+            for number, template in enumerate(templates):
+                for kind, value in template.entities:
+                    copy.write_row((number, kind, value))
+        cursor.execute(
+            f"INSERT INTO {entity_table} (finding_id, kind, value, account_id, region, first_seen, last_seen)"  # noqa: S608
+            f" SELECT f.id, e.kind, e.value, f.account_id, f.region, f.first_seen, f.last_seen"
+            f" FROM {table} f JOIN seed_entities e ON e.template = (f.id - %s) %% {TEMPLATES}",
+            [first_id],
+        )
+        entity_count = cursor.rowcount
+        entity_indexes.append(
+            (f"{entity_table}_pkey", f"ALTER TABLE {entity_table} ADD PRIMARY KEY (finding_id, kind, value)")
+        )
+        indexes += entity_indexes
+        print(f"entity table filled ({entity_count:,} rows) at {time.perf_counter() - started:.0f} s", flush=True)
         print(f"search table filled at {time.perf_counter() - started:.0f} s; rebuilding indexes", flush=True)
         cursor.execute("SET maintenance_work_mem = '1GB'")
         for name, definition in indexes:
@@ -166,6 +199,7 @@ def seed(count: int, *, seed: int = 42) -> float:
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {table}")
         cursor.execute(f"VACUUM ANALYZE {FindingSearch._meta.db_table}")
+        cursor.execute(f"VACUUM ANALYZE {FindingEntity._meta.db_table}")
     return time.perf_counter() - started
 
 

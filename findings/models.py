@@ -242,6 +242,40 @@ class FindingOccurrence(models.Model):
         return f"count {self.count} at {self.updated_at:%Y-%m-%d %H:%M:%S}"
 
 
+class FindingEntity(models.Model):
+    """One entity a finding is about (an IP, an access key, an instance, a bucket, a domain...).
+
+    Written only by `upsert.findings_upsert`, in the same statement as the finding, from
+    `findings.entities.finding_entities`; replaced with each newer version of the finding and deleted
+    with it (retention). The finding's account, region and first/last seen are copied here (GuardDuty's
+    values, which only the upsert changes) so an entity page counts and charts every finding about the
+    entity from this table's own index, and reads findings only for the page it shows.
+    """
+
+    pk = models.CompositePrimaryKey("finding_id", "kind", "value")
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="entities", db_index=False)
+    kind = models.CharField(max_length=16)
+    value = models.CharField(max_length=255)
+    account_id = models.CharField(max_length=12)
+    region = models.CharField(max_length=32)
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # The entity page and the related panel: one entity's findings, newest first, and their counts by
+        # account, region and day, read from this index alone. The primary key (finding, kind, value)
+        # serves the upsert's replacement and the cascade from a deleted finding.
+        indexes = [
+            models.Index(
+                "kind", "value", models.F("last_seen").desc(nulls_last=True), models.F("finding").desc(),
+                include=["account_id", "region", "first_seen"], name="findingentity_lookup_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value} of finding {self.finding_id}"
+
+
 class SyncState(models.Model):
     """Where the pull sync of one region stands: its watermark, cached detector, claim and last outcome.
 

@@ -24,6 +24,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
+from findings.entities import finding_entities
 from findings.readers import (
     _EMPTY,
     ARN_MAX_LENGTH,
@@ -147,6 +148,8 @@ class ParsedFinding:
     feedback: str | None
     sample: bool
     raw: dict = field(compare=False, repr=False)
+    # (kind, value) of every entity the finding is about (findings.entities), kept in FindingEntity.
+    entities: tuple[tuple[str, str], ...] = ()
 
 
 def severity_band(severity: float) -> str:
@@ -386,6 +389,7 @@ def parse_finding(raw: Any, *, raw_as: Callable[[dict], Any] | None = None) -> P
         feedback=feedback,
         sample=sample,
         raw=raw if raw_as is None else raw_as(raw),
+        entities=finding_entities(raw),
     )
 
 

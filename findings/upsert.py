@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from findings.fields import json_text
-from findings.models import Finding, FindingOccurrence, FindingSearch
+from findings.models import Finding, FindingEntity, FindingOccurrence, FindingSearch
 from findings.signals import findings_upsert_starting
 from guardwatch.core.metrics import FINDINGS_INGESTED, FINDINGS_UPDATED
 
@@ -112,6 +112,15 @@ def _column_plan() -> tuple[list[int], list[tuple[int, int]], list[int], int]:
 
 _TEXT, _CHAR, _STAMPS, _RAW = _column_plan()
 _getter = attrgetter(*GUARDDUTY_COLUMNS)
+# After GuardDuty's columns each row carries its entities (`ParsedFinding.entities`) as two arrays,
+# kinds and values (the staging table's `entity_kinds`, `entity_values`), which the upsert writes to
+# `FindingEntity`.
+_ENTITY_KINDS = len(GUARDDUTY_COLUMNS)
+
+
+def _entity_arrays(finding: Any) -> tuple[list[str], list[str]]:
+    pairs = getattr(finding, "entities", ())
+    return [kind for kind, _value in pairs], [value for _kind, value in pairs]
 
 
 def _columns(findings: Iterable, vendor: str) -> list[list]:
@@ -124,7 +133,7 @@ def _columns(findings: Iterable, vendor: str) -> list[list]:
     """
     newest: dict[str, tuple] = {}
     for finding in findings:
-        values = _getter(finding)
+        values = (*_getter(finding), *_entity_arrays(finding))
         arn = values[ARN_INDEX]
         kept = newest.get(arn)
         if kept is None or values[UPDATED_AT_INDEX] > kept[UPDATED_AT_INDEX]:
@@ -272,6 +281,12 @@ def _postgres_sql(source: str) -> tuple[str, str, str]:
     `DELETE … RETURNING`, so several batches in one transaction never see each other's rows.
     `SET LOCAL synchronous_commit = off` for pulls: see `findings_upsert`.
 
+    The staging table has two more columns, the arrays of each finding's entity kinds and values: the
+    same statement replaces the entities of every inserted or replaced finding (`FindingEntity`), with
+    the finding's account, region and first/last seen copied. Only pairs that are new are inserted and
+    only pairs the new version no longer names are deleted; the two touch disjoint rows, so they can run
+    in either order within the statement.
+
     The staging table keeps `raw` as it came, uncompressed and in the row (rows up to ~8 kB, the
     page). Left to the defaults, Postgres compressed each `raw` (~2.5 kB) there with pglz, and the
     INSERT … SELECT carried that compressed value into `findings_finding` unchanged: the lz4 asked
@@ -285,14 +300,14 @@ def _postgres_sql(source: str) -> tuple[str, str, str]:
     prepare = (
         f"DO $$BEGIN IF to_regclass('pg_temp.{INCOMING_TABLE}') IS NULL THEN"  # noqa: S608 (model metadata)
         f" CREATE TEMPORARY TABLE {INCOMING_TABLE} ON COMMIT DELETE ROWS AS"
-        f" SELECT {owned} FROM {table} WITH NO DATA;"
+        f" SELECT {owned}, NULL::text[] AS entity_kinds, NULL::text[] AS entity_values FROM {table} WITH NO DATA;"
         f" ALTER TABLE {INCOMING_TABLE} ALTER COLUMN {raw} SET STORAGE EXTERNAL,"
         f" SET (toast_tuple_target = 8160);"
         f" END IF; END$$"
     )
     if source == "pull":
         prepare += "; SET LOCAL synchronous_commit = off"
-    copy = f"COPY {INCOMING_TABLE} ({owned}) FROM STDIN (FORMAT BINARY)"
+    copy = f"COPY {INCOMING_TABLE} ({owned}, entity_kinds, entity_values) FROM STDIN (FORMAT BINARY)"
     upsert = (
         f"WITH incoming AS (DELETE FROM {INCOMING_TABLE} RETURNING *),"  # noqa: S608 (identifiers from model metadata)
         f" upserted AS ("
@@ -301,15 +316,34 @@ def _postgres_sql(source: str) -> tuple[str, str, str]:
         f" ORDER BY arn"  # every concurrent upsert locks rows in the same order: no deadlocks
         f" ON CONFLICT (arn) DO UPDATE SET {updates}"
         f" WHERE {_newer_sql(table, source)}"
-        f" RETURNING id, (xmax = 0) AS inserted, count, updated_at, last_seen, severity,"
-        f" {SEARCH_TEXT_SQL} AS search_text"
-        f"), appended AS ("
+        f" RETURNING id, arn, (xmax = 0) AS inserted, count, updated_at, last_seen, severity,"
+        f" account_id, region, first_seen, {SEARCH_TEXT_SQL} AS search_text"
+        f"), {_entities_sql()}, appended AS ("
         f" INSERT INTO {occurrences} (finding_id, count, updated_at, last_seen, recorded_at, source)"
         f" SELECT id, count, updated_at, last_seen, %(now)s, %(source)s FROM upserted ON CONFLICT DO NOTHING"
         f"), searched AS ({_search_insert_sql('upserted')})"
         f" SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted"
     )
     return prepare, copy, upsert
+
+
+def _entities_sql() -> str:
+    """The CTEs of the upsert that keep `FindingEntity` in step with the `upserted` findings."""
+    entity = connection.ops.quote_name(FindingEntity._meta.db_table)
+    return (
+        f"named AS (SELECT u.id AS finding_id, e.kind, e.value, u.account_id, u.region, u.first_seen, u.last_seen"  # noqa: S608
+        f" FROM upserted u JOIN incoming i ON i.arn = u.arn,"
+        f" unnest(i.entity_kinds, i.entity_values) AS e (kind, value)),"
+        f" entities_gone AS (DELETE FROM {entity} d USING upserted u WHERE d.finding_id = u.id AND NOT u.inserted"
+        f" AND NOT EXISTS (SELECT 1 FROM named n WHERE n.finding_id = d.finding_id AND n.kind = d.kind"
+        f" AND n.value = d.value)),"
+        f" entities_put AS (INSERT INTO {entity} (finding_id, kind, value, account_id, region, first_seen, last_seen)"
+        f" SELECT finding_id, kind, value, account_id, region, first_seen, last_seen FROM named"
+        f" ON CONFLICT (finding_id, kind, value) DO UPDATE SET first_seen = EXCLUDED.first_seen,"
+        f" last_seen = EXCLUDED.last_seen"
+        f" WHERE {entity}.first_seen IS DISTINCT FROM EXCLUDED.first_seen"
+        f" OR {entity}.last_seen IS DISTINCT FROM EXCLUDED.last_seen)"
+    )
 
 
 def _upsert_postgres(columns: list[list], *, source: str, now: datetime) -> tuple[int, int]:
@@ -327,7 +361,7 @@ def _upsert_postgres(columns: list[list], *, source: str, now: datetime) -> tupl
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(prepare)
         with cursor.copy(copy_sql) as copy:
-            copy.set_types(_COPY_TYPES)
+            copy.set_types(_COPY_TYPES + ["text[]", "text[]"])
             for row in zip(*columns, strict=True):
                 copy.write_row(row)
         cursor.execute(upsert_sql, {"now": now, "source": source}, prepare=True)
@@ -341,6 +375,8 @@ def _upsert_postgres(columns: list[list], *, source: str, now: datetime) -> tupl
 def _upsert_portable(columns: list[list], *, source: str, now: datetime) -> tuple[int, int]:
     """SQLite (the demo): the same upsert and WHERE clause; inserts told apart by a prior lookup."""
     table, insert_columns, updates = _insert_head()
+    entity_kinds, entity_values = columns[_ENTITY_KINDS], columns[_ENTITY_KINDS + 1]
+    columns = columns[:_ENTITY_KINDS]
     rows = list(zip(*columns, strict=True))
     stamp = connection.ops.adapt_datetimefield_value(now)
     arns = columns[ARN_INDEX]
@@ -380,5 +416,28 @@ def _upsert_portable(columns: list[list], *, source: str, now: datetime) -> tupl
                     for pk, arn in changed
                 ],
             )
+            _entities_portable(cursor, changed, rows, arns, entity_kinds, entity_values)
     new = sum(1 for _pk, arn in changed if arn not in existing)
     return new, len(changed) - new
+
+
+def _entities_portable(cursor, changed, rows, arns, entity_kinds, entity_values) -> None:
+    """SQLite (the demo): replace the entities of the inserted or replaced findings."""
+    entity = connection.ops.quote_name(FindingEntity._meta.db_table)
+    ids = [pk for pk, _arn in changed]
+    cursor.execute(f"DELETE FROM {entity} WHERE finding_id IN ({', '.join(['%s'] * len(ids))})", ids)  # noqa: S608
+    position = {arn: index for index, arn in enumerate(arns)}
+    account, region = GUARDDUTY_COLUMNS.index("account_id"), GUARDDUTY_COLUMNS.index("region")
+    first_seen = GUARDDUTY_COLUMNS.index("first_seen")
+    params = []
+    for pk, arn in changed:
+        index = position[arn]
+        row = rows[index]
+        for kind, value in zip(entity_kinds[index], entity_values[index], strict=True):
+            params.append((pk, kind, value, row[account], row[region], row[first_seen], row[_LAST_SEEN]))
+    if params:
+        cursor.executemany(
+            f"INSERT INTO {entity} (finding_id, kind, value, account_id, region, first_seen, last_seen)"  # noqa: S608
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            params,
+        )

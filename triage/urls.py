@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from triage import views
+from triage import entity_views, views
 from triage.evidence_views import (
     entity_evidence,
     entity_evidence_add,
@@ -17,6 +17,7 @@ urlpatterns = [
     path("", views.finding_list, name="list"),
     path("<int:pk>/", views.finding_detail, name="detail"),
     path("<int:pk>/sequence/", views.finding_sequence_view, name="sequence"),
+    path("entity/<slug:kind>/", entity_views.entity_detail, name="entity"),
     path("<int:pk>/status/", views.finding_status_view, name="status"),
     path("<int:pk>/assign/", views.finding_assign_view, name="assign"),
     path("<int:pk>/comment/", views.finding_comment_view, name="comment"),

@@ -35,7 +35,7 @@ from guardwatch.core.redirects import next_url
 from guardwatch.core.scope import organisation_wide, scope_for
 from guardwatch.core.slots import Slot, SlotsBusy, slot_acquire
 from triage import bulk as bulk_actions
-from triage import detail, exports, governance, investigations, selectors, suppression, words
+from triage import detail, entities, exports, governance, investigations, selectors, suppression, words
 from triage import filters as list_filters
 from triage import sequence as sequence_details
 from triage import services as triage
@@ -51,6 +51,11 @@ ALL_MARKER = "all"
 
 def _list_url(query: str = "") -> str:
     return reverse("triage:list") + f"?{query or ALL_MARKER + '=1'}"
+
+
+def _only_search(query: QueryDict) -> bool:
+    """Whether the list's query is a free-text search alone (no other filter), so an entity it names wins."""
+    return not any(query.get(name) for name in list_filters.FILTER_PARAMS if name != "q")
 
 
 def _opens_on_default(query: QueryDict) -> bool:
@@ -108,6 +113,7 @@ def list_rows(findings: list, *, now) -> list[dict]:
             "severity": f"{f.severity:.1f}",
             "title": Truncator(f.title or f.type).chars(140),
             "resource_id": Truncator(f.resource_id).chars(60),
+            "resource_url": entities.resource_entity_url(f.resource_type, f.resource_id),
             "last_seen_iso": last_seen.isoformat() if last_seen else "",
             "last_seen": last_seen.strftime("%Y-%m-%d %H:%M") if last_seen else "",
             "count": f"{f.count:,}",
@@ -133,6 +139,12 @@ def finding_list(request: HttpRequest) -> HttpResponse:
     if on_default:
         request.GET = QueryDict(selectors.saved_view_default(user=request.user, views=saved_views)[1])
     filters = FindingFilters.from_query(request.GET)
+    entity = entities.entity_search(text=filters.q, user=request.user) if filters.q else None
+    if entity and entity.prefixed and _only_search(request.GET):  # `ip:…`, `s3:…`: its page (docs/entities.md)
+        url = entity.url
+        if request.htmx:
+            return HttpResponse(headers={"HX-Redirect": url})
+        return redirect(url)
     sort_key = request.GET.get("sort", list_filters.DEFAULT_SORT)
     page = selectors.finding_page(
         filters=filters,
@@ -164,6 +176,7 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         "bands": sla.BANDS,
         "tactics": attack.TACTICS,
         "techniques": attack.techniques(),
+        "entity_offer": entity,  # otherwise offered above the results
     }
     view_key = list_filters.filter_query(request.GET)  # a view is named by its filters, whatever the page size
     context.update(
@@ -214,6 +227,9 @@ def finding_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_sequence": sequence_details.attack_sequence(finding.raw) is not None,
         "sequence_query": urlencode({"sequence": finding.attack_sequence_arn or finding.arn}),
     }
+    own = entities.finding_entity_pairs(finding=finding)
+    context.update(entities=entities.entities_shown(own),
+                   related=entities.finding_related(finding=finding, user=request.user, own=own))
     return render(request, "triage/detail.html", context)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -111,6 +112,8 @@ def world(db):
             "blue_sequence": sequences[0].pk,
             "sequence_arns": [blue_sequence["Arn"], red_sequence["Arn"]],
             "blue_finding": blue_findings[0].pk,
+            # Red's finding is about an instance and a domain: their entity pages must show Blue nothing of it.
+            "red_entities": list(red_finding.entities.values_list("kind", "value")),
             "alert": Alert.objects.get(target_id=RED).pk,
             "bulk": bulk.pk,
             "evidence": red_file.pk,
@@ -201,9 +204,14 @@ def _cases(ids: dict) -> dict[str, list[tuple[str, dict, dict | str]]]:
         "triage:list": [("GET", {}, ""), ("GET", {}, "status=open"), ("GET", {}, red_filter),
                         ("GET", {}, "q=bitcoin"), ("GET", {}, "sort=-last_seen"), ("GET", {}, "group=sequence"),
                         ("GET", {}, "sequence=any"), *(("GET", {}, query) for query in sequences),
-                        *(("GET", {}, f"{query}&group=sequence") for query in sequences)],
+                        *(("GET", {}, f"{query}&group=sequence") for query in sequences),
+                        # The search box takes an entity: Red's are not offered nor opened for Blue.
+                        *(("GET", {}, urlencode({"q": value})) for _kind, value in ids["red_entities"])],
         "triage:detail": [("GET", finding, ""), ("GET", {"pk": ids["blue_sequence"]}, "")],
         "triage:sequence": [("GET", {"pk": ids["red_sequence"]}, ""), ("GET", {"pk": ids["blue_sequence"]}, "")],
+        "triage:entity": [("GET", {"kind": kind}, urlencode({"v": value})) for kind, value in ids["red_entities"]]
+        + [("GET", {"kind": kind}, urlencode({"v": value, "after": "none_999999999"}))
+           for kind, value in ids["red_entities"]],
         "triage:status": [("POST", finding, {"status": "acknowledged"})],
         "triage:assign": [("POST", finding, {"assignee": "me"})],
         "triage:comment": [("POST", finding, {"body": "mine now"})],
