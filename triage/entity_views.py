@@ -12,6 +12,7 @@ from django.views.decorators.vary import vary_on_headers
 from findings.entities import KINDS, normalize
 from guardwatch.core.access import requires
 from triage import entities
+from triage.evidence_views import entity_panel_context
 
 
 @require_GET
@@ -30,4 +31,6 @@ def entity_detail(request: HttpRequest, kind: str) -> HttpResponse:
     if request.htmx and request.GET.get("after"):
         return render(request, "triage/entity.html#rows", context)
     context["summary"] = entities.entity_summary(kind=kind, value=value, user=request.user)
+    # Notes, links and files on the entity (organisation-wide people only: an entity spans teams).
+    context.update(entity_panel_context(kind=kind, value=value, user=request.user, here=request.get_full_path()))
     return render(request, "triage/entity.html", context)

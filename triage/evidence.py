@@ -24,6 +24,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from findings import selectors as findings_selectors
+from findings.entities import KINDS, normalize
 from findings.models import Finding, FindingEvent
 from guardwatch.core.roles import Role, role_of
 from guardwatch.core.scope import scope_for
@@ -35,10 +36,6 @@ CHUNK_BYTES = 1024 * 1024
 FILENAME_MAX = 150
 TEXT_MAX = 10_000
 URL_MAX = 2000
-# The entity pages' kinds (findings.entities.KINDS on the `entities` branch): one list once both are merged.
-ENTITY_KINDS = (
-    "ip", "access_key", "principal", "user", "instance", "bucket", "eks_cluster", "ecs_cluster", "container", "domain",
-)  # fmt: skip
 ENTITY_VALUE_MAX = 255
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ()+,@=]")
@@ -74,8 +71,9 @@ def finding_target(*, pk: int, user) -> Target:
 def entity_target(*, kind: str, value: str, user) -> Target:
     """An entity as a target. An entity spans accounts and teams, so its attachments are for organisation-wide
     people: a team-scoped person gets a 404, as for anything outside their teams."""
-    value = (value or "").strip()
-    if kind not in ENTITY_KINDS or not value or len(value) > ENTITY_VALUE_MAX or not value.isprintable():
+    # The entity pages' kinds and spelling (findings.entities), so a value posted by hand names the same entity.
+    value = normalize(kind, (value or "").strip()) if kind in KINDS else None
+    if not value or len(value) > ENTITY_VALUE_MAX or not value.isprintable():
         raise Http404("No such entity.")
     if scope_for(user) is not None:
         raise Http404("Entity attachments are not within your teams.")

@@ -114,6 +114,18 @@ def test_an_entity_nobody_reported_says_so(client_for):
     assert 'data-testid="entity-none"' in page.content.decode()
 
 
+def test_a_note_added_to_an_entity_shows_on_its_page_under_the_spelling_the_page_uses(client_for):
+    client = client_for("analyst")
+    added = client.post("/findings/entity/ip/evidence/add/", {"v": "2001:DB8::1", "kind": "note",
+                                                                "text": "seen in the phishing wave"})  # fmt: skip
+    assert added.status_code in (200, 302)
+
+    page = client.get(entity_url("ip", "2001:db8::1")).content.decode()
+
+    assert 'data-testid="evidence"' in page
+    assert "seen in the phishing wave" in page
+
+
 def test_an_attacker_controlled_value_is_escaped_and_its_links_url_encoded(client_for):
     hostile = "<script>alert(1)</script>&x=\"y\"#z"
     raw = raw_finding(random.Random(2), finding_type="Discovery:S3/MaliciousIPCaller")
@@ -180,8 +192,9 @@ def test_the_entity_page_and_the_finding_page_read_a_fixed_number_of_queries(key
     client.get(f"/findings/{key_story[0].pk}/")
     with CaptureQueriesContext(connection) as detail_page:
         client.get(f"/findings/{key_story[0].pk}/")
-    # The user, then: the page's keys and rows, the counts by account and region and by day (one scan).
-    assert len(entity_page) == 4, [q["sql"] for q in entity_page.captured_queries]
+    # The user, then: the page's keys and rows, the counts by account and region and by day (one scan), and the
+    # entity's notes, links and files (triage.evidence).
+    assert len(entity_page) == 5, [q["sql"] for q in entity_page.captured_queries]
     related = [q for q in detail_page.captured_queries if "findings_findingentity" in q["sql"]]
     # The finding's entities, then per group (access key, IP) a count and its latest ids.
     assert len(related) == 1 + 2 * 2, [q["sql"] for q in related]
