@@ -22,6 +22,7 @@ from accounts.csvimport import account_id_problem, email_problem
 from accounts.gateway import GatewayError
 from accounts.models import (
     ALERT_STATUSES,
+    MONITORED,
     MemberAccount,
     Membership,
     MembershipStatusChange,
@@ -248,6 +249,52 @@ def connection_returns_ids() -> bool:
     return connection.features.can_return_rows_from_bulk_insert
 
 
+
+
+# An account's regions as a sorted JSON list, from its memberships matching `{where}` (`m`), in one statement.
+_REGIONS_OF = {
+    "postgresql": "COALESCE((SELECT jsonb_agg(m.region ORDER BY m.region) FROM accounts_membership m "
+                  "WHERE m.account_id = accounts_memberaccount.id AND {where}), '[]'::jsonb)",
+    # SQLite (the demo) before 3.44 has no ORDER BY inside an aggregate: the regions are ordered first.
+    "sqlite": "(SELECT json_group_array(region) FROM (SELECT m.region FROM accounts_membership m "
+              "WHERE m.account_id = accounts_memberaccount.id AND {where} ORDER BY m.region))",
+}  # fmt: skip
+REFRESH_BATCH = 5000
+
+
+def account_regions_refresh(account_pks: Iterable[int]) -> None:
+    """Rewrite `MemberAccount.member_regions` / `monitored_regions` of these accounts from their memberships.
+
+    Call it after saving membership statuses (every writer does: the member sync, member operations and the
+    drift fixes they run, seeds). The accounts are locked first, in id order, so two writers of one account's
+    memberships (two regions' syncs) cannot leave a summary that misses the other's change: the rewrite is a
+    statement of its own, after the lock, and reads what the other committed.
+    """
+    pks = sorted(set(account_pks))
+    if not pks:
+        return
+    sql = _REGIONS_OF["postgresql" if connection.vendor == "postgresql" else "sqlite"]
+    member = sql.format(where="m.relationship_status <> ''")
+    monitored = sql.format(where="m.relationship_status = %s")
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(pks), REFRESH_BATCH):
+            batch = pks[start : start + REFRESH_BATCH]
+            list(MemberAccount.objects.select_for_update().filter(pk__in=batch).order_by("pk").values_list("pk"))
+            marks = ", ".join(["%s"] * len(batch))
+            cursor.execute(
+                f"UPDATE accounts_memberaccount SET member_regions = {member}, "  # noqa: S608 - constants and %s
+                f"monitored_regions = {monitored} WHERE id IN ({marks})",
+                [MONITORED, *batch],
+            )
+
+
+def account_regions_stale(memberships: Iterable[Membership]) -> set[int]:
+    """The accounts (pks) of these memberships, read with their `account`, whose summary disagrees with a status."""
+    return {
+        m.account_id for m in memberships
+        if (m.region in m.account.member_regions) != bool(m.relationship_status)
+        or (m.region in m.account.monitored_regions) != (m.relationship_status == MONITORED)
+    }  # fmt: skip
 
 
 def rows_update(model, objects: Sequence, fields: Sequence[str], *, batch_size: int = 1000) -> None:
