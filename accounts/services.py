@@ -343,8 +343,10 @@ def status_changes_apply(
 ) -> int:
     """Set new statuses on memberships (the caller saves them): history rows, audit entries, alerts.
 
-    Memberships must carry their `account`. `alerts=False` for what an administrator did on purpose
-    (stop, disassociate, delete): the change is recorded in the history, not raised. Returns how many changed.
+    Memberships must carry their `account`; once they are saved, the caller rewrites their accounts' region
+    summary (`account_regions_refresh`), which the heatmap's filters read. `alerts=False` for what an
+    administrator did on purpose (stop, disassociate, delete): the change is recorded in the history, not raised.
+    Returns how many changed.
     """
     history = []
     alerting: dict[tuple[int, str], MemberAccount] = {}
