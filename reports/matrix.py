@@ -131,7 +131,9 @@ def _matrix_accounts(filters: MatrixFilters, scope=None) -> QuerySet[MemberAccou
             account=OuterRef("pk"), region__in=regions(), relationship_status=filters.status
         )
         accounts = accounts.filter(Exists(in_status))
-    if filters.gaps_only:
+    # Any status but Monitored (or "not a member") in a configured region is a region not monitored: the status
+    # filter has kept only accounts with a gap, and a second condition would only mislead the planner.
+    if filters.gaps_only and filters.status in ("", MONITORED):
         accounts = accounts_lacking_a_region("monitored_regions", accounts)
     return accounts
 
