@@ -23,6 +23,8 @@ from accounts.models import (
 )
 from accounts.services import (
     NoDetector,
+    account_regions_refresh,
+    account_regions_stale,
     account_who,
     configured_regions,
     rows_update,
@@ -150,6 +152,9 @@ def _apply_listing(region: str, listed: list[gateway.MemberInfo], outcome: SyncR
         ["relationship_status", "detector_id", "invited_at", "updated_at", "last_synced_at", "last_error",
          "last_error_at"],
     )  # fmt: skip
+    # The accounts whose region summary no longer matches: those that changed here, and any a writer that
+    # keeps no summary (release N during an upgrade) left behind.
+    account_regions_refresh(account_regions_stale(existing.values()))
 
 
 def _organization_names(region: str) -> dict[str, str]:

@@ -70,6 +70,11 @@ class MemberAccount(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The regions (sorted) where the account has a membership with a status, and where it is monitored: a summary
+    # of its memberships, rewritten by `accounts.services.account_regions_refresh` wherever statuses are saved,
+    # so the heatmap's "not a member" and "gaps only" filters read one row per account, not one per membership.
+    member_regions = models.JSONField(default=list, db_default=[], blank=True, editable=False)
+    monitored_regions = models.JSONField(default=list, db_default=[], blank=True, editable=False)
 
     class Meta:
         ordering = ["account_id"]

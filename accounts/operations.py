@@ -47,6 +47,7 @@ from accounts.s3_malware import plan_record, role_arn
 from accounts.services import (
     STALE_AFTER,
     _memberships_for,
+    account_regions_refresh,
     administrator_account_id,
     administrator_detector,
     configured_regions,
@@ -850,6 +851,7 @@ def _record(
             list(memberships.values()),
             ["relationship_status", "last_error", "last_error_at", "invited_at", "updated_at", "detector_id"],
         )
+        account_regions_refresh(membership.account_id for membership, _status in changes)
         rows_update(MemberOperationResult, chunk, ["outcome", "result", "finished_at"])
         MemberOperation.objects.filter(pk=operation.pk).update(
             done=F("done") + finished, failed=F("failed") + failed, api_calls=F("api_calls") + calls,

@@ -22,6 +22,7 @@ from accounts.csvimport import account_id_problem, email_problem
 from accounts.gateway import GatewayError
 from accounts.models import (
     ALERT_STATUSES,
+    MONITORED,
     MemberAccount,
     Membership,
     MembershipStatusChange,
@@ -250,6 +251,55 @@ def connection_returns_ids() -> bool:
 
 
 
+# Both summaries of an account as sorted JSON lists, from one read of its memberships (`m`, by the account's index:
+# the only condition is the account, so no planner can prefer the status index and walk 800,000 "Enabled" rows).
+REGIONS_SET = {
+    "postgresql": "(member_regions, monitored_regions) = (SELECT "
+                  "COALESCE(jsonb_agg(m.region ORDER BY m.region) FILTER (WHERE m.relationship_status <> ''), '[]'), "
+                  "COALESCE(jsonb_agg(m.region ORDER BY m.region) FILTER (WHERE m.relationship_status = %s), '[]') "
+                  "FROM accounts_membership m WHERE m.account_id = accounts_memberaccount.id)",
+    # SQLite (the demo) before 3.44 has no ORDER BY inside an aggregate: the memberships are ordered first.
+    "sqlite": "(member_regions, monitored_regions) = (SELECT "
+              "json_group_array(region) FILTER (WHERE relationship_status <> ''), "
+              "json_group_array(region) FILTER (WHERE relationship_status = %s) "
+              "FROM (SELECT m.region, m.relationship_status FROM accounts_membership m "
+              "WHERE m.account_id = accounts_memberaccount.id ORDER BY m.region))",
+}  # fmt: skip
+REFRESH_BATCH = 5000
+
+
+def account_regions_refresh(account_pks: Iterable[int]) -> None:
+    """Rewrite `MemberAccount.member_regions` / `monitored_regions` of these accounts from their memberships.
+
+    Call it after saving membership statuses (every writer does: the member sync, member operations and the
+    drift fixes they run, seeds). The accounts are locked first, in id order, so two writers of one account's
+    memberships (two regions' syncs) cannot leave a summary that misses the other's change: the rewrite is a
+    statement of its own, after the lock, and reads what the other committed.
+    """
+    pks = sorted(set(account_pks))
+    if not pks:
+        return
+    sets = REGIONS_SET["postgresql" if connection.vendor == "postgresql" else "sqlite"]
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(pks), REFRESH_BATCH):
+            batch = pks[start : start + REFRESH_BATCH]
+            list(MemberAccount.objects.select_for_update().filter(pk__in=batch).order_by("pk").values_list("pk"))
+            marks = ", ".join(["%s"] * len(batch))
+            cursor.execute(
+                f"UPDATE accounts_memberaccount SET {sets} WHERE id IN ({marks})",  # noqa: S608 - constants and %s
+                [MONITORED, *batch],
+            )
+
+
+def account_regions_stale(memberships: Iterable[Membership]) -> set[int]:
+    """The accounts (pks) of these memberships, read with their `account`, whose summary disagrees with a status."""
+    return {
+        m.account_id for m in memberships
+        if (m.region in m.account.member_regions) != bool(m.relationship_status)
+        or (m.region in m.account.monitored_regions) != (m.relationship_status == MONITORED)
+    }  # fmt: skip
+
+
 def rows_update(model, objects: Sequence, fields: Sequence[str], *, batch_size: int = 1000) -> None:
     """Write `fields` of many rows: one `UPDATE … FROM (VALUES …)` per batch on Postgres.
 
@@ -296,8 +346,10 @@ def status_changes_apply(
 ) -> int:
     """Set new statuses on memberships (the caller saves them): history rows, audit entries, alerts.
 
-    Memberships must carry their `account`. `alerts=False` for what an administrator did on purpose
-    (stop, disassociate, delete): the change is recorded in the history, not raised. Returns how many changed.
+    Memberships must carry their `account`; once they are saved, the caller rewrites their accounts' region
+    summary (`account_regions_refresh`), which the heatmap's filters read. `alerts=False` for what an
+    administrator did on purpose (stop, disassociate, delete): the change is recorded in the history, not raised.
+    Returns how many changed.
     """
     history = []
     alerting: dict[tuple[int, str], MemberAccount] = {}

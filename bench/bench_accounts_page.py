@@ -78,6 +78,9 @@ def populate(count: int, seed: int) -> float:
                 Membership.objects.bulk_create(batch)
                 batch = []
     Membership.objects.bulk_create(batch)
+    from accounts.services import account_regions_refresh
+
+    account_regions_refresh(MemberAccount.objects.values_list("pk", flat=True))  # what every writer keeps
     from django.db import connection
 
     with connection.cursor() as cursor:

@@ -36,6 +36,14 @@ PLANS = ("s3_data_events", "eks_audit_logs", "runtime_monitoring", "ebs_malware_
          "lambda_network_logs", "ai_protection")  # fmt: skip
 
 
+def account_regions_refresh_all() -> None:
+    """The accounts' region summaries from the memberships a seed wrote in SQL (what every writer keeps)."""
+    from accounts.models import MemberAccount
+    from accounts.services import account_regions_refresh
+
+    account_regions_refresh(MemberAccount.objects.values_list("pk", flat=True))
+
+
 def populate(count: int) -> float:
     from django.db import connection
 
@@ -79,6 +87,7 @@ def populate(count: int) -> float:
                FROM accounts_membership m WHERE m.relationship_status = 'Enabled'"""
         )
         cursor.execute("UPDATE accounts_regionstate SET account_enabled = true")
+        account_regions_refresh_all()
         for region in regions:
             cursor.execute(
                 "INSERT INTO accounts_regionstate (region, detector_id, last_error, org_auto_enable_members, "

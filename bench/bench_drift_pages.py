@@ -151,8 +151,13 @@ def measure() -> None:
         ("heatmap fragment, status=Resigned", "/accounts/coverage/?fragment=matrix&status=Resigned", fragment),
         ("heatmap fragment, status=none (not a member)", "/accounts/coverage/?fragment=matrix&status=none",
          fragment),
+        ("heatmap fragment, gaps only", "/accounts/coverage/?fragment=matrix&gaps_only=1", fragment),
+        ("heatmap fragment, gaps only, page 100", "/accounts/coverage/?fragment=matrix&gaps_only=1&page=100",
+         fragment),
         ("heatmap fragment, tag + status + gaps only",
          "/accounts/coverage/?fragment=matrix&tag=prod&status=Invited&gaps_only=1", fragment),
+        ("heatmap fragment, tag + status=Enabled + gaps only",
+         "/accounts/coverage/?fragment=matrix&tag=prod&status=Enabled&gaps_only=1", fragment),
     ]  # fmt: skip
     print(TABLE_HEADER)
     for name, url, headers in cases:

@@ -34,6 +34,7 @@ def seed_rest() -> None:
     from django.utils import timezone
 
     from accounts.models import MemberAccount, Membership
+    from accounts.services import account_regions_refresh
     from findings.models import Finding
     from notifications.models import Delivery, Destination
     from triage.models import WriteBack
@@ -47,6 +48,7 @@ def seed_rest() -> None:
          for i, account in enumerate(accounts) for j, region in enumerate(REGIONS_17)),
         batch_size=5000,
     )  # fmt: skip
+    account_regions_refresh([account.pk for account in accounts])  # what every writer keeps
     now = timezone.now()
     ids = list(Finding.objects.order_by("id").values_list("id", flat=True)[:20000])
     WriteBack.objects.bulk_create(

@@ -74,6 +74,7 @@ def coverage_seed() -> float:
     from django.utils import timezone
 
     from accounts.models import MemberAccount, MemberProtection, Membership, RegionState
+    from accounts.services import account_regions_refresh
     from findings.models import SyncState
 
     started = time.perf_counter()
@@ -99,6 +100,7 @@ def coverage_seed() -> float:
                 )
             )  # fmt: skip
     Membership.objects.bulk_create(memberships, batch_size=10000)
+    account_regions_refresh(MemberAccount.objects.values_list("pk", flat=True))  # what every writer keeps
     monitored = Membership.objects.filter(relationship_status="Enabled").values_list("id", flat=True)
     plans = ("s3_data_events", "eks_audit_logs", "runtime_monitoring", "ebs_malware_protection",
              "rds_login_events", "lambda_network_logs")  # fmt: skip

@@ -24,7 +24,7 @@ from accounts.models import (
     status_css,
     status_label,
 )
-from accounts.selectors import account_search_normalize, accounts_without
+from accounts.selectors import account_search_normalize, accounts_lacking_a_region
 from reports.coverage import regions
 
 MATRIX_PER_PAGE = 100
@@ -125,14 +125,16 @@ def _matrix_accounts(filters: MatrixFilters, scope=None) -> QuerySet[MemberAccou
     if filters.tag:  # one element of the JSON list, matched as its JSON text (the demo's SQLite has no `contains`)
         accounts = accounts.filter(tags__icontains=json.dumps(filters.tag))
     if filters.status == NOT_A_MEMBER:
-        accounts = accounts_without(~Q(relationship_status=""), accounts)
+        accounts = accounts_lacking_a_region("member_regions", accounts)
     elif filters.status:
         in_status = Membership.objects.filter(
             account=OuterRef("pk"), region__in=regions(), relationship_status=filters.status
         )
         accounts = accounts.filter(Exists(in_status))
-    if filters.gaps_only:
-        accounts = accounts_without(Q(relationship_status=MONITORED), accounts)
+    # Any status but Monitored (or "not a member") in a configured region is a region not monitored: the status
+    # filter has kept only accounts with a gap, and a second condition would only mislead the planner.
+    if filters.gaps_only and filters.status in ("", MONITORED):
+        accounts = accounts_lacking_a_region("monitored_regions", accounts)
     return accounts
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from accounts.models import MemberAccount, MemberProtection, Membership, RegionState
+from accounts.services import account_regions_refresh
 from findings.models import Finding, FindingEvent, SyncState
 from findings.sla import report_marks
 
@@ -23,6 +24,8 @@ def member(account_id: str, name: str = "", **statuses: str) -> MemberAccount:
     for key, status in statuses.items():
         Membership.objects.create(account=account, region=key.replace("_", "-"), relationship_status=status,
                                   updated_at=timezone.now() - timedelta(days=1))  # fmt: skip
+    account_regions_refresh([account.pk])  # what every writer of statuses does
+    account.refresh_from_db()
     return account
 
 

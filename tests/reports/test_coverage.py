@@ -275,3 +275,13 @@ def test_heatmap_links_keep_the_filters_in_the_query_string(client_for, world):
     assert "Accounts 1–100 of 120" in html
     assert 'href="?tag=bulk&amp;status=none&amp;page=2"' in html
     assert 'href="?tag=bulk&amp;status=none&amp;export=matrix"' in html
+
+
+def test_gaps_only_with_a_status_filter_keeps_the_accounts_that_status_already_says_have_a_gap(client_for, world):
+    client = client_for("manager")
+    assert _matrix_accounts(client.get("/accounts/coverage/?status=Enabled&gaps_only=1").content.decode()) == [
+        "200000000002"]  # fmt: skip (monitored in us-east-1, resigned in eu-west-1)
+    assert _matrix_accounts(client.get("/accounts/coverage/?status=Resigned&gaps_only=1").content.decode()) == [
+        "200000000002"]  # fmt: skip
+    assert _matrix_accounts(client.get("/accounts/coverage/?status=none&gaps_only=1").content.decode()) == [
+        "200000000003"]  # fmt: skip
