@@ -207,7 +207,7 @@ def test_the_migration_backfills_the_summary_of_accounts_that_existed_before_it(
         Membership(account=accounts[0], region="eu-west-1", relationship_status="Resigned"),
         Membership(account=accounts[1], region="eu-west-1", relationship_status=""),
     ])  # fmt: skip
-    migration = importlib.import_module("accounts.migrations.0014_account_region_summary")
+    migration = importlib.import_module("accounts.migrations.0015_account_region_summary")
     from django.apps import apps
 
     with connection.schema_editor(atomic=False) as editor:

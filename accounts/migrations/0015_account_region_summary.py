@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("accounts", "0013_deviation_page_index"),
+        ("accounts", "0014_evidence"),
     ]
 
     operations = [
