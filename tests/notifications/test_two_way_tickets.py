@@ -309,11 +309,14 @@ def test_two_concurrent_deliveries_for_one_sequence_make_one_issue(jira_standin)
     # Searches wait (up to 0.5 s) for each other: without the lock both would find nothing and both create.
     jira_standin.search_gate = threading.Barrier(2)
     start = threading.Barrier(2)
+    errors: list[BaseException] = []
 
     def attempt(pk: int) -> None:
         try:
             start.wait(timeout=10)
             delivery_attempt(delivery_id=pk)
+        except BaseException as error:  # a thread swallows its exception: keep it, so the test says why
+            errors.append(error)
         finally:
             connection.close()
 
@@ -323,6 +326,8 @@ def test_two_concurrent_deliveries_for_one_sequence_make_one_issue(jira_standin)
     for worker in workers:
         worker.join(timeout=30)
 
+    assert not [worker for worker in workers if worker.is_alive()], "a delivery attempt is still running"
+    assert errors == []
     assert list(jira_standin.issues) == ["SEC-1"]
     assert sorted(Delivery.objects.values_list("status", flat=True)) == ["sent", "sent"]
     assert list(TicketLink.objects.values_list("key", flat=True)) == ["SEC-1", "SEC-1"]
