@@ -264,9 +264,20 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Attemp
 def _attempt(
     delivery: Delivery, *, retry: bool, claimed_at: datetime | None = None, reclaimed: bool = False
 ) -> AttemptResult:
-    # One ticket per finding or sequence: concurrent attempts for the same one take turns (tickets.py).
-    with tickets.ticket_lock(delivery):
-        return _attempt_locked(delivery, retry=retry, claimed_at=claimed_at, reclaimed=reclaimed)
+    try:
+        # One ticket per finding or sequence: concurrent attempts for the same one take turns (tickets.py).
+        with tickets.ticket_lock(delivery):
+            return _attempt_locked(delivery, retry=retry, claimed_at=claimed_at, reclaimed=reclaimed)
+    except Exception as error:
+        # Taking the lock or recording the outcome failed (a database error): never leave the claim in
+        # "sending" until the stale-claim sweep. Recorded as a failed attempt, so it is retried with backoff
+        # and its retry looks for a ticket this attempt may have made. If recording fails too, that error
+        # propagates and the stale claim is taken back after STALE_CLAIM.
+        logger.exception("Delivery %s to destination %s failed unexpectedly", delivery.pk, delivery.destination_id)
+        if transaction.get_connection().needs_rollback:
+            raise  # the caller's transaction is broken: it rolls back (and with it the claim) itself
+        outcome = SendOutcome(ok=False, error=f"{type(error).__name__}: {error}")
+        return _record(delivery, outcome, retry=retry, now=claimed_at or timezone.now())
 
 
 def _attempt_locked(

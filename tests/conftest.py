@@ -148,13 +148,20 @@ def celery_worker_stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, simulator_server, test_pki) -> Iterator[subprocess.Popen]:
-    """A real `celery worker` process on the real Redis broker, consuming this session's queues (every kind,
-    each named after the session's GUARDWATCH_CELERY_QUEUE, so concurrent runs never take each other's tasks).
+def _worker_node(hostname: str) -> str:
+    """The node name `celery_worker_start` gives a worker (`--hostname {hostname}@%h`; %h is the host name)."""
+    import socket
 
-    Tests that use it must commit their data (`transactional_db`), since the worker has its own
-    database connection. The simulator starts first so the worker inherits its endpoint.
+    return f"{hostname}@{socket.gethostname()}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_session(django_db_setup, django_db_blocker, simulator_server, test_pki) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` process on the real Redis broker, started once for the session, on this session's
+    queues (every kind, each named after the session's GUARDWATCH_CELERY_QUEUE, so concurrent runs never
+    take each other's tasks). It consumes only while a test asks for `celery_worker_process`.
+
+    The simulator starts first so the worker inherits its endpoint.
     """
     from guardwatch.core.queue import queue_names
 
@@ -165,9 +172,64 @@ def celery_worker_process(django_db_setup, django_db_blocker, simulator_server, 
     env.setdefault("GUARDWATCH_MEMBER_ROLE_NAME", "GuardWatchMember")
     # As in the demo: the role GuardDuty assumes in a member account to scan a bucket's objects (S3 malware fixes).
     env.setdefault("GUARDWATCH_S3_MALWARE_ROLE_NAME", "GuardDutyS3MalwareProtection")
-    proc = celery_worker_start(queues=queue_names(), hostname=f"test-{os.getpid()}", env=env, log_name="celery-worker.log")
+    hostname = f"test-{os.getpid()}"
+    proc = celery_worker_start(queues=queue_names(), hostname=hostname, env=env, log_name="celery-worker.log")
+    node = _worker_node(hostname)
+    _worker_consume(node, queue_names(), on=False)
+    proc.node = node  # type: ignore[attr-defined]
     yield proc
     celery_worker_stop(proc)
+
+
+def _worker_consume(node: str, queues: list[str], *, on: bool) -> None:
+    """Make the worker start or stop consuming `queues`, and wait for its answer."""
+    from guardwatch.celery import app
+
+    for queue in queues:
+        control = app.control.add_consumer if on else app.control.cancel_consumer
+        replies = control(queue, destination=[node], reply=True, timeout=30)
+        if not replies:
+            raise RuntimeError(f"The Celery worker {node} did not answer {'add' if on else 'cancel'}_consumer({queue}).")
+
+
+def _worker_quiesce(node: str, *, timeout: float = 60) -> None:
+    """Drop the tasks the worker holds but has not started, and wait for the running ones to finish."""
+    from guardwatch.celery import app
+
+    inspect = app.control.inspect(destination=[node], timeout=10)
+    held = [task["id"] for found in ((inspect.reserved() or {}), (inspect.scheduled() or {}))
+            for tasks in found.values() for task in tasks for task in [task.get("request", task)]]  # fmt: skip
+    if held:
+        app.control.revoke(held, destination=[node], reply=True, timeout=10)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:  # a readiness poll: inspect answers as soon as the worker does
+        active = inspect.active()
+        if active is not None and not any(active.values()):
+            return
+    raise RuntimeError(f"The Celery worker {node} still runs tasks {timeout:.0f} s after its test ended.")
+
+
+@pytest.fixture
+def celery_worker_process(celery_worker_session, transactional_db) -> Iterator[subprocess.Popen]:
+    """The session's real Celery worker, consuming for this test only.
+
+    Its tests commit their data (`transactional_db`, which this sets up first and so tears down last), since
+    the worker has its own database connection. Before the test, tasks that earlier tests queued (for rows flushed since) are purged; after
+    it, the worker stops consuming, drops what it holds and finishes what it runs, before the database is
+    flushed: a worker left consuming would take the tasks of later tests that never asked for it (their
+    deliveries claimed behind their back, their flush deadlocked with its transactions).
+    """
+    from guardwatch.celery import app
+    from guardwatch.core.queue import queue_names
+
+    node, queues = celery_worker_session.node, queue_names()
+    with app.connection_for_write() as conn:
+        for queue in queues:
+            conn.default_channel.queue_purge(queue)
+    _worker_consume(node, queues, on=True)
+    yield celery_worker_session
+    _worker_consume(node, queues, on=False)
+    _worker_quiesce(node)
 
 
 # --- A real browser ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 
 from findings.models import Finding, FindingEvent
 from findings.parsing import parse_finding
@@ -22,7 +22,7 @@ from findings.upsert import findings_upsert
 from gdsim.catalogue import build_finding
 from gdsim.jira import hub_signature
 from guardwatch.core.models import AuditEntry
-from notifications import tasks
+from notifications import services, tasks
 from notifications.models import Delivery, Destination, TicketLink
 from notifications.senders import webhook_signature
 from notifications.services import delivery_attempt, ticket_request
@@ -309,11 +309,14 @@ def test_two_concurrent_deliveries_for_one_sequence_make_one_issue(jira_standin)
     # Searches wait (up to 0.5 s) for each other: without the lock both would find nothing and both create.
     jira_standin.search_gate = threading.Barrier(2)
     start = threading.Barrier(2)
+    errors: list[BaseException] = []
 
     def attempt(pk: int) -> None:
         try:
             start.wait(timeout=10)
             delivery_attempt(delivery_id=pk)
+        except BaseException as error:  # a thread swallows its exception: keep it, so the test says why
+            errors.append(error)
         finally:
             connection.close()
 
@@ -323,9 +326,33 @@ def test_two_concurrent_deliveries_for_one_sequence_make_one_issue(jira_standin)
     for worker in workers:
         worker.join(timeout=30)
 
+    assert not [worker for worker in workers if worker.is_alive()], "a delivery attempt is still running"
+    assert errors == []
     assert list(jira_standin.issues) == ["SEC-1"]
     assert sorted(Delivery.objects.values_list("status", flat=True)) == ["sent", "sent"]
     assert list(TicketLink.objects.values_list("key", flat=True)) == ["SEC-1", "SEC-1"]
+
+
+def test_a_database_error_while_recording_the_issue_leaves_the_delivery_failed_not_sending(
+    jira_standin, finding, monkeypatch
+):
+    destination = standin_destination(jira_standin)
+    delivery = ticket_request(finding=finding, destination=destination, actor=None)
+
+    def deadlocked(*args, **kwargs):  # what PostgreSQL answers a transaction it chose as a deadlock victim
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(services, "_ticket_link_store", deadlocked)
+    assert delivery_attempt(delivery_id=delivery.pk).status == "failed"
+
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and "deadlock detected" in delivery.error
+    assert list(jira_standin.issues) == ["SEC-1"] and not TicketLink.objects.exists()
+
+    monkeypatch.undo()  # the retry finds the issue the failed attempt made, by its label
+    assert delivery_attempt(delivery_id=delivery.pk, now=delivery.next_attempt_at).status == "sent"
+    assert list(jira_standin.issues) == ["SEC-1"]
+    assert list(TicketLink.objects.values_list("key", flat=True)) == ["SEC-1"]
 
 
 # --- The generic ticket webhook ------------------------------------------------------------------------

@@ -323,12 +323,15 @@ def test_a_move_committed_after_a_refresh_that_could_not_see_it_makes_the_snapsh
 
     worker = threading.Thread(target=bulk_move)
     worker.start()
-    assert inserted.wait(10)
-    findings_status_set(findings=Finding.objects.filter(pk=fast.pk), status="resolved", actor=analyst)
-    now = timezone.now()
-    assert "30" in findings_figures_refresh(now=now)  # computed without the slow move
-    release.set()
-    worker.join()
+    try:
+        assert inserted.wait(10)
+        findings_status_set(findings=Finding.objects.filter(pk=fast.pk), status="resolved", actor=analyst)
+        now = timezone.now()
+        assert "30" in findings_figures_refresh(now=now)  # computed without the slow move
+    finally:  # never leave its open transaction to the database flush at teardown
+        release.set()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
 
     period = report_period(params={"period": "30"}, now=now)
     served = report_services.findings_report(period=period, now=now + timedelta(seconds=2))
