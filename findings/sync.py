@@ -363,15 +363,21 @@ def _sync_pages(claim: SyncClaim, state: SyncState, progress: _RunProgress) -> N
     a 5xx or a network error, the run waits (1 s, doubling, at most 30 s) and carries on from the
     checkpoint its last committed batch moved, until GUARDWATCH_FINDINGS_SYNC_FAULT_BUDGET_SECONDS of
     waiting are spent: a fault shorter than that costs a pause, not a failed run. A lost database
-    connection (a PostgreSQL restart, a terminated backend) is retried once on a fresh connection.
+    connection (a terminated backend) is retried at once on a fresh connection; lost again (a PostgreSQL
+    restart refuses connections for a few seconds), the run waits for the database with the same backoff
+    and budget.
     Anything else fails the run at once (access denied, a bad request: waiting would not help).
     """
     run = progress.run
     budget = settings.GUARDWATCH_FINDINGS_SYNC_FAULT_BUDGET_SECONDS
     pause = FAULT_FIRST_PAUSE
-    database_retried = False
+    database_lost = resuming = False
     while True:
         try:
+            if resuming:  # after a fault: keep the pause, carry on from the checkpoint the last batch committed
+                progress.save("waited_seconds", "pages", "api_calls", "new", "updated", "unchanged")
+                state.refresh_from_db()
+                claim.renew()
             _sync_from_checkpoint(claim, state, progress)
             return
         except (ClientError, BotoCoreError) as error:
@@ -383,15 +389,20 @@ def _sync_pages(claim: SyncClaim, state: SyncState, progress: _RunProgress) -> N
             run.waited_seconds += pause
             pause = min(pause * 2, FAULT_MAX_PAUSE)
         except (db.OperationalError, db.InterfaceError) as error:
-            if database_retried:
-                raise
-            database_retried = True
-            logger.warning("Findings sync of %s lost its database connection (%s); retrying once on a fresh one.",
-                           state.region, error)  # fmt: skip
             connection.close()  # the next query opens a new connection
-        progress.save("waited_seconds", "pages", "api_calls", "new", "updated", "unchanged")
-        state.refresh_from_db()  # carry on from the checkpoint as the last committed batch left it
-        claim.renew()
+            if database_lost:
+                if run.waited_seconds + pause > budget:
+                    raise
+                logger.warning("Findings sync of %s lost its database connection again (%s); waiting %.0f s for "
+                               "the database.", state.region, error, pause)  # fmt: skip
+                time.sleep(pause)
+                run.waited_seconds += pause
+                pause = min(pause * 2, FAULT_MAX_PAUSE)
+            else:
+                logger.warning("Findings sync of %s lost its database connection (%s); retrying on a fresh one.",
+                               state.region, error)  # fmt: skip
+            database_lost = True
+        resuming = True
 
 
 def _sync_from_checkpoint(claim: SyncClaim, state: SyncState, progress: _RunProgress) -> None:

@@ -107,7 +107,23 @@ def test_a_lost_database_connection_is_retried_once_on_a_fresh_one(simulator, mo
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_second_lost_connection_fails_the_run(simulator, monkeypatch):
+def test_a_connection_lost_again_is_waited_for_within_the_budget(simulator, monkeypatch, settings):
+    """A PostgreSQL restart refuses connections for seconds: the second loss costs a pause, not the run."""
+    settings.GUARDWATCH_FINDINGS_SYNC_FAULT_BUDGET_SECONDS = 300
+    monkeypatch.setattr("findings.sync.SYNC_COMMIT_FINDINGS", 100)
+    estate(simulator, [REGION], per_region=600)
+    seen = _terminate_after(simulator, calls=3, times=2)
+
+    run = findings_sync_region(region=REGION)
+
+    assert seen["killed"] == 2
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    assert run.waited_seconds == 1.0  # the first loss was retried at once, the second waited a second
+    assert stored_versions() == simulated_versions(simulator, [REGION])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_lost_connection_past_the_budget_fails_the_run(simulator, monkeypatch):
     monkeypatch.setattr("findings.sync.SYNC_COMMIT_FINDINGS", 100)
     estate(simulator, [REGION], per_region=600)
     seen = _terminate_after(simulator, calls=3, times=2)
