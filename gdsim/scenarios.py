@@ -259,7 +259,8 @@ _DEMO_SEQUENCES = (
 # the finding was generated" (GuardDuty API Reference, Finding: AccountId, Region) — here its detector's, as the
 # types chosen are not about global-service events — and a finding seen again keeps its EventFirstSeen, "the
 # first-seen timestamp of the activity that prompted GuardDuty to generate this finding", while EventLastSeen
-# moves on (API Reference, Service). So the key's history spans two accounts, three regions and 120+ days.
+# moves on (API Reference, Service); updated within 90 days, it is retained (state.purge_expired). So the key's
+# history spans two accounts, three regions and 120+ days.
 _DEMO_KEY_HISTORY = (
     (1, "us-west-2", "DefenseEvasion:IAMUser/AnomalousBehavior", 125, 20),
     (1, "eu-west-1", "Discovery:IAMUser/AnomalousBehavior", 40, 6),
