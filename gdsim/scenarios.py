@@ -14,7 +14,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import relationships
+from . import catalogue, relationships
 from .ec2 import ENABLED_BY_DEFAULT
 from .records import MalwareProtectionPlan, SavedFilter, iso, parse_iso
 
@@ -254,13 +254,54 @@ _DEMO_SEQUENCES = (
 )
 
 
+# The IAM sequence's access key was at work before, elsewhere: (member index, region, type, days ago first seen,
+# days ago last seen). A finding belongs to "the account in which the finding was generated" and "the Region where
+# the finding was generated" (GuardDuty API Reference, Finding: AccountId, Region) — here its detector's, as the
+# types chosen are not about global-service events — and a finding seen again keeps its EventFirstSeen, "the
+# first-seen timestamp of the activity that prompted GuardDuty to generate this finding", while EventLastSeen
+# moves on (API Reference, Service); updated within 90 days, it is retained (state.purge_expired). So the key's
+# history spans two accounts, three regions and 120+ days.
+_DEMO_KEY_HISTORY = (
+    (1, "us-west-2", "DefenseEvasion:IAMUser/AnomalousBehavior", 125, 20),
+    (1, "eu-west-1", "Discovery:IAMUser/AnomalousBehavior", 40, 6),
+)
+
+
 def _build_attack_sequences(state: SimulatorState, rng: random.Random, members: list[dict[str, str]]) -> int:
     total = 0
     for index, region, finding_type, days in _DEMO_SEQUENCES:
         account_id = members[index]["account_id"]
         if state.detector_id(account_id, region) is not None:
-            total += len(state.add_attack_sequence(account_id, region, finding_type,
-                                                   now=state.now() - timedelta(days=days), rng=rng))
+            ids = state.add_attack_sequence(account_id, region, finding_type,
+                                            now=state.now() - timedelta(days=days), rng=rng)
+            total += len(ids)
+            if finding_type == "AttackSequence:IAM/CompromisedCredentials":
+                total += _build_key_history(state, rng, members, region, ids)
+    return total
+
+
+def _build_key_history(state: SimulatorState, rng: random.Random, members: list[dict[str, str]], region: str,
+                       ids: list[str]) -> int:
+    """Findings of other accounts and regions about the IAM sequence's access key (_DEMO_KEY_HISTORY)."""
+    store = state.region_findings(region)
+    key = next((store.get(finding_id).data["Resource"]["AccessKeyDetails"] for finding_id in ids[1:]
+                if "AccessKeyDetails" in store.get(finding_id).data["Resource"]), None)
+    total = 0
+    for index, home, finding_type, first_days, last_days in _DEMO_KEY_HISTORY:
+        account_id = members[index]["account_id"]
+        detector_id = state.detector_id(account_id, home)
+        if key is None or detector_id is None:
+            continue
+        finding = catalogue.build_finding(rng, finding_type=finding_type, account_id=account_id, region=home,
+                                          detector_id=detector_id, now=state.now() - timedelta(days=last_days),
+                                          created_at=state.now() - timedelta(days=first_days))
+        old = finding["Resource"]["AccessKeyDetails"]
+        finding["Resource"]["AccessKeyDetails"] = dict(key)
+        for name in ("UserName", "AccessKeyId"):
+            for text in ("Title", "Description"):
+                finding[text] = finding[text].replace(old[name], key[name])
+        state.add_finding(finding)
+        total += 1
     return total
 
 

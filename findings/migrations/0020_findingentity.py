@@ -23,6 +23,20 @@ def backfill(apps, schema_editor):
     entities_backfill(connection=schema_editor.connection)
 
 
+class PortableAddIndex(migrations.AddIndex):
+    """The index as declared on PostgreSQL; SQLite (the demo) cannot say NULLS LAST in an index, so there it
+    gets the same columns without it (the state, and so the model, are the same either way)."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        model = to_state.apps.get_model(app_label, self.model_name)
+        schema_editor.add_index(model, models.Index(
+            models.F("kind"), models.F("value"), models.OrderBy(models.F("last_seen"), descending=True),
+            models.OrderBy(models.F("finding"), descending=True), name=self.index.name))
+        return None
+
+
 class Migration(migrations.Migration):
     atomic = False
 
@@ -43,17 +57,16 @@ class Migration(migrations.Migration):
                 ("first_seen", models.DateTimeField(blank=True, null=True)),
                 ("last_seen", models.DateTimeField(blank=True, null=True)),
             ],
-            options={
-                "indexes": [
-                    models.Index(
-                        models.F("kind"), models.F("value"), models.OrderBy(models.F("last_seen"), descending=True,
-                                                                            nulls_last=True),
-                        models.OrderBy(models.F("finding"), descending=True),
-                        include=("account_id", "region", "first_seen"),
-                        name="findingentity_lookup_idx",
-                    )
-                ],
-            },
+        ),
+        PortableAddIndex(
+            model_name="findingentity",
+            index=models.Index(
+                models.F("kind"), models.F("value"), models.OrderBy(models.F("last_seen"), descending=True,
+                                                                    nulls_last=True),
+                models.OrderBy(models.F("finding"), descending=True),
+                include=("account_id", "region", "first_seen"),
+                name="findingentity_lookup_idx",
+            ),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop, elidable=True),
     ]
