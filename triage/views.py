@@ -188,7 +188,9 @@ def finding_list(request: HttpRequest) -> HttpResponse:
             "All findings" if not view_key else None,
         ),
     )
-    if request.GET.get("group") == "sequence":
+    # The view's grouping, for the form: a template lookup of a missing GET key logs the whole query string.
+    context["group"] = request.GET.get("group", "")
+    if context["group"] == "sequence":
         context["sequence_groups"] = selectors.sequence_groups(filters=filters, user=request.user)
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "triage/list.html#results", {**context, "fragment": True})

@@ -21,6 +21,8 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 # allauth's pages under /auth/ (single sign-on's callbacks, each person's own second factor), which are signing in
 # or about the signed-in person only.
 WITHOUT_ROLE_CHECK = {"reports:dashboard", "login", "logout", "healthz", "ingest_eventbridge", "metrics", "api:docs",
+                      # Jira and ticket-system callbacks: authenticated by their signature (notifications.tickets).
+                      "hooks_jira", "hooks_tickets",
                       "api:schema", "not_offered"}
 
 

@@ -124,13 +124,17 @@ def test_a_connection_lost_again_is_waited_for_within_the_budget(simulator, monk
 
 @pytest.mark.django_db(transaction=True)
 def test_a_second_lost_connection_past_the_budget_fails_the_run(simulator, monkeypatch):
+    """Test mode's fault budget is 0: the run may not wait for the database, so losing it again fails the run.
+
+    Three terminations: one of them can land on a session the sync is not using at that moment (the claim's
+    lock connection), so two are not always two losses the run sees; three make sure it sees at least two."""
     monkeypatch.setattr("findings.sync.SYNC_COMMIT_FINDINGS", 100)
     estate(simulator, [REGION], per_region=600)
-    seen = _terminate_after(simulator, calls=3, times=2)
+    seen = _terminate_after(simulator, calls=3, times=3)
 
     run = findings_sync_region(region=REGION)
 
-    assert seen["killed"] == 2
+    assert seen["killed"] >= 2
     connection.close()
     run.refresh_from_db()
     assert run.status == SyncRun.Status.FAILED

@@ -96,7 +96,9 @@ def test_write_backs_are_batched_fifty_per_call(synced, analyst):
     synced.advance_clock(60)
     synced.generate_findings(ADMIN, REGION, 108)
     findings_sync_region(region=REGION)
-    assert Finding.objects.count() == 120
+    # Every finding GuardDuty holds in the region is stored (an attack sequence drawn among the new ones
+    # stores its signals within the count, so the total is the simulator's, not 12 + 108), and over two calls' worth.
+    assert Finding.objects.count() == len(synced.region_findings(REGION).by_id) > 100
     from triage.services import findings_status_set
 
     synced.call_counts.reset()
