@@ -1791,8 +1791,13 @@ def build_attack_sequence(
             "AccessKeyId": actor["CredentialUid"], "PrincipalId": actor["Uid"], "UserName": actor["Name"],
             "UserType": actor["Type"]}, endpoint=endpoint)
         member["AssociatedAttackSequenceArn"] = sequence_finding["Arn"]
-        members.append(member)
         signal_of_finding(signal, member)
+        # Naming its sequence changes the finding, so GuardDuty's UpdatedAt ("the time and date when the finding
+        # was last updated", botocore guardduty model, Finding.UpdatedAt) is the sequence's time, not the signal's
+        # last sighting: a member added now with an UpdatedAt in the past would be invisible to every listing by
+        # updatedAt that already passed that time (a real finding was listed back then, when it was created).
+        member["UpdatedAt"] = _iso(now)
+        members.append(member)
     sequence_finding["Description"] = sequence["Description"]
     return sequence_finding, members
 
