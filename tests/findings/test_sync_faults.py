@@ -112,13 +112,13 @@ def test_a_connection_lost_again_is_waited_for_within_the_budget(simulator, monk
     settings.GUARDWATCH_FINDINGS_SYNC_FAULT_BUDGET_SECONDS = 300
     monkeypatch.setattr("findings.sync.SYNC_COMMIT_FINDINGS", 100)
     estate(simulator, [REGION], per_region=600)
-    seen = _terminate_after(simulator, calls=3, times=2)
+    seen = _terminate_after(simulator, calls=3, times=3)  # three: one may land on the claim's lock connection
 
     run = findings_sync_region(region=REGION)
 
-    assert seen["killed"] == 2
+    assert seen["killed"] == 3
     assert run.status == SyncRun.Status.SUCCEEDED, run.errors
-    assert run.waited_seconds == 1.0  # the first loss was retried at once, the second waited a second
+    assert run.waited_seconds >= 1.0  # the first loss was retried at once, a later one was waited for
     assert stored_versions() == simulated_versions(simulator, [REGION])
 
 
