@@ -18,7 +18,7 @@ from findings.models import Finding, FindingSearch, FindingSearchTerm
 from findings.upsert import findings_upsert
 from tests.findings.factories import parsed, raw_finding
 from triage.filters import FindingFilters, findings_filtered, narrow_search, search_severities
-from triage.selectors import finding_page
+from triage.selectors import finding_page, severity_counts_compute
 
 pytestmark = pytest.mark.django_db
 
@@ -165,3 +165,16 @@ def test_two_writers_adding_the_same_new_word_do_not_wait_for_each_other():
     assert not errors
     assert FindingSearchTerm.objects.filter(term="brandnewword", severity=6.0).count() in (1, 2)
     assert Finding.objects.count() == 2
+
+
+def test_capped_search_counts_are_exact_zeros_in_bands_the_words_never_occur_at(monkeypatch):
+    monkeypatch.setattr("triage.selectors.SEARCH_COUNT_CAP", 2)
+    monkeypatch.setattr("triage.filters.SEARCH_PROBE_BELOW_ROWS", 0)  # the walk, as for a common word
+    for index in range(4):
+        _store(f"Bitcoin miner {index}", 8.0)
+    _store("Port probe", 2.0)
+
+    counts = severity_counts_compute(filters=FindingFilters(q="bitcoin"))
+
+    assert counts.bands == {"critical": 0, "high": 2, "medium": 0, "low": 0}
+    assert counts.capped == {"high"}  # "2+" for high; the other bands are a sure 0, not "0+"
