@@ -268,7 +268,7 @@ def _write_doc(total, open_count, results, ack, res, export, table_size, loads) 
         " estimates are shown as “≈N”. Free text needs ≥ 3 characters (the trigram index's minimum).",
         "- Free text the planner expects to match fewer than 20,000 findings (an instance id, an IP, an access key)"
         " is first looked up in the trigram index alone (`triage.filters.narrow_search`: a bitmap scan of at most 2,001"
-        " ids within 60 ms); when that finds them all, the page and its exact counts read only those findings."
+        " ids within 120 ms); when that finds them all, the page and its exact counts read only those findings."
         " Broader text (and text with no word of 3 characters, such as 'i-0') walks the severity order.",
         "- Type filters (type prefix, purpose, resource type, action) with the severity sort find their matches'"
         " ids through the covering index `finding_tri_type_sev_idx` and sort them, instead of walking the"
