@@ -221,6 +221,40 @@ class FindingSearch(models.Model):
         return f"search text of finding {self.finding_id}"
 
 
+# A word of search text, as `FindingSearchTerm` keeps it: a maximal run of ASCII letters, 3 or more long
+# (the shortest run the trigram index can use). Runs longer than TERM_MAX are kept as LONG_TERM.
+TERM_PATTERN = "[a-z]{3,}"
+TERM_MAX = 64
+LONG_TERM = "*"
+
+
+class FindingSearchTerm(models.Model):
+    """A word some finding's search text holds, and a severity such a finding has (Postgres only).
+
+    Which severities a free-text search can match, so its walk in severity order starts at the first
+    severity that can match and stops after the last, instead of reading every finding ranked above
+    its first match (`triage.filters.search_severities`). A word is a maximal run of ASCII letters of 3
+    to TERM_MAX letters; longer runs are kept as LONG_TERM, which every search counts as a match. The
+    table grows with the vocabulary times the severities, not with the findings.
+
+    Written by the database itself: a trigger on `FindingSearch` (created by the migration that made
+    this table) records the pairs of every row any writer inserts or changes, in the same statement, so
+    no writer can forget them (an older release still running during an upgrade, the benchmark seed).
+    It inserts only the pairs not stored yet and takes no lock a writer could wait on: no unique
+    constraint, so two writers adding the same new pair at once both keep it (a rare duplicate row,
+    harmless to a DISTINCT). A pair is never deleted (one no finding has any more only widens a walk).
+    """
+
+    term = models.CharField(max_length=TERM_MAX)
+    severity = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["term", "severity"], name="findingsearchterm_pair_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.term} at severity {self.severity}"
+
+
 class FindingOccurrence(models.Model):
     """One version of a finding as GuardDuty reported it (count and updatedAt), appended, never changed."""
 

@@ -26,7 +26,15 @@ from psycopg.errors import QueryCanceled
 
 from accounts.csvimport import account_id_normalize
 from findings import attack
-from findings.models import OPEN_STATUSES, Finding, FindingSearch, TriageStatus
+from findings.models import (
+    LONG_TERM,
+    OPEN_STATUSES,
+    TERM_PATTERN,
+    Finding,
+    FindingSearch,
+    FindingSearchTerm,
+    TriageStatus,
+)
 from findings.sla import BAND_RANGES, BANDS, CLOSED_STATUSES, overdue_q
 from guardwatch.core.scope import scope_q
 
@@ -43,7 +51,9 @@ SEARCH_MIN_CHARS = 3
 # broader one walks the severity order, where matches come soon.
 SEARCH_PROBE_BELOW_ROWS = 20_000
 SEARCH_IDS_MAX = 2_000
-SEARCH_PROBE_MS = 60
+# The probe's budget: at 5,000,000 findings the trigram index (~2 GB) is mostly outside 128 MB of shared
+# buffers, and an IP's probe took 77-90 ms; one that times out costs its budget on top of the walk.
+SEARCH_PROBE_MS = 120
 STATUS_CHOICES = [
     ("open", "Open (new, acknowledged, in progress)"),
     ("closed", "Closed"),
@@ -140,6 +150,8 @@ class FindingFilters:
     # Every finding the free text matches, when `narrow_search` found them few (see there).
     search_ids: list[int] | None = field(default=None, repr=False, compare=False)
     search_narrowed: bool = field(default=False, repr=False, compare=False)
+    # The lowest and highest severity a finding matching `q` can have (`narrow_search`), when known.
+    search_bounds: tuple[float, float] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_query(cls, query: QueryDict) -> FindingFilters:
@@ -364,6 +376,10 @@ class FindingFilters:
             bounds["search__severity__gte"] = max(bounds.get("search__severity__gte", 0.0), self.sev_min)
         if self.sev_max is not None:
             bounds["search__severity__lte"] = self.sev_max
+        if self.search_bounds is not None:  # where the words of `q` occur at all (`narrow_search`)
+            low, high = self.search_bounds
+            bounds["search__severity__gte"] = max(bounds.get("search__severity__gte", low), low)
+            bounds["search__severity__lte"] = min(bounds.get("search__severity__lte", high), high)
         return bounds
 
     @property
@@ -371,7 +387,7 @@ class FindingFilters:
         return any(
             getattr(self, name) not in (None, "", [], False)
             for name in self.__dataclass_fields__
-            if name not in ("errors", "search_ids", "search_narrowed")
+            if name not in ("errors", "search_ids", "search_narrowed", "search_bounds")
         )
 
 
@@ -425,6 +441,12 @@ def narrow_search(filters: FindingFilters) -> None:
     if filters.search_narrowed or not filters.q or connection.vendor != "postgresql":
         return
     filters.search_narrowed = True
+    severities = search_severities(filters.q)
+    if severities == []:  # a word no finding's text holds: nothing matches
+        filters.search_ids = []
+        return
+    if severities is not None:
+        filters.search_bounds = (severities[0], severities[-1])
     if max((len(word) for word in _TRIGRAM_WORD.findall(filters.q)), default=0) < SEARCH_MIN_CHARS:
         return
     matches = FindingSearch.objects.filter(text__contains=filters.q.lower())
@@ -441,6 +463,32 @@ def narrow_search(filters: FindingFilters) -> None:
         return
     if len(ids) <= SEARCH_IDS_MAX:
         filters.search_ids = ids
+
+
+_TERM_RUN = re.compile(TERM_PATTERN)
+
+
+def search_severities(q: str) -> list[float] | None:
+    """The severities (ascending) at which some finding's text can contain `q`; None when `q` can't tell.
+
+    Every run of 3+ ASCII letters in `q` lies inside one word (maximal run of ASCII letters) of any text
+    that contains `q`, so a matching finding's severity is one at which `FindingSearchTerm` holds a word
+    containing each such run (or the LONG_TERM marker of an over-long word). The answer can include
+    severities with no match (a pair whose findings are gone, or words that match apart but not
+    together) but never leaves one out. `q` with no such run (an id fragment such as 'i-0') tells nothing.
+    """
+    runs = sorted(set(_TERM_RUN.findall(q.lower())))
+    if not runs:
+        return None
+    table = connection.ops.quote_name(FindingSearchTerm._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT t.severity FROM {table} t JOIN unnest(%s::text[]) AS r(run)"  # noqa: S608 - model metadata
+            f" ON t.term LIKE '%%' || r.run || '%%' OR t.term = %s"
+            f" GROUP BY t.severity HAVING count(DISTINCT r.run) = %s ORDER BY t.severity",
+            [runs, LONG_TERM, len(runs)],
+        )
+        return [severity for (severity,) in cursor.fetchall()]
 
 
 def findings_filtered(

@@ -263,7 +263,7 @@ COUNT_BUDGET_MS = 50
 # data version: a triage move, a sync run, a push): most requests are the same few views.
 COUNTS_CACHE_SECONDS = 30
 # What the analyst asked for (not what was worked out from it, nor the messages about it).
-FILTER_FIELDS = tuple(f.name for f in fields(FindingFilters) if f.name not in ("errors", "search_ids", "search_narrowed"))
+FILTER_FIELDS = tuple(f.name for f in fields(FindingFilters) if f.name not in ("errors", "search_ids", "search_narrowed", "search_bounds"))
 
 
 def _counts_cache_key(filters: FindingFilters, user) -> str:
@@ -313,10 +313,10 @@ def severity_counts_compute(*, filters: FindingFilters, user=None) -> SeverityCo
         band: findings_filtered(filters=filters, user=user, now=now, band=band).order_by() for band in BANDS
     }
     if connection.vendor != "postgresql":
-        return _severity_counts_exact(base, per_band, sampled=bool(filters.q))
+        return _severity_counts_exact(base, per_band, sampled=bool(filters.q), bounds=filters.search_bounds)
     try:
         with _postgres_settings(statement_timeout=str(COUNT_BUDGET_MS)):
-            return _severity_counts_exact(base, per_band, sampled=bool(filters.q))
+            return _severity_counts_exact(base, per_band, sampled=bool(filters.q), bounds=filters.search_bounds)
     except OperationalError as error:
         if not isinstance(error.__cause__, QueryCanceled):
             raise
@@ -325,10 +325,10 @@ def severity_counts_compute(*, filters: FindingFilters, user=None) -> SeverityCo
 
 
 def _severity_counts_exact(
-    base: QuerySet[Finding], per_band: dict[str, QuerySet[Finding]], *, sampled: bool
+    base: QuerySet[Finding], per_band: dict[str, QuerySet[Finding]], *, sampled: bool, bounds=None
 ) -> SeverityCounts:
     if sampled:
-        return _severity_counts_sampled(base)
+        return _severity_counts_sampled(base, bounds=bounds)
     parts: list[str] = []
     params: list[Any] = []
     for band in BANDS:
@@ -344,13 +344,18 @@ def _severity_counts_exact(
     return SeverityCounts(bands=bands, capped=capped)
 
 
-def _severity_counts_sampled(base: QuerySet[Finding]) -> SeverityCounts:
+def _severity_counts_sampled(base: QuerySet[Finding], *, bounds: tuple[float, float] | None = None) -> SeverityCounts:
+    """Counts by band from at most SEARCH_COUNT_CAP matches; past the cap every band is a lower bound,
+    except a band outside the severities the search's words occur at (`bounds`): it has none for sure."""
     severities = list(base.values_list("severity", flat=True)[: SEARCH_COUNT_CAP + 1])
     capped = len(severities) > SEARCH_COUNT_CAP
     bands = dict.fromkeys(BANDS, 0)
     for severity in severities[:SEARCH_COUNT_CAP]:
         bands[next((b for b, (low, high) in BAND_RANGES.items() if low <= severity < high), "low")] += 1
-    return SeverityCounts(bands=bands, capped=set(BANDS) if capped else set())
+    possible = {
+        band for band, (low, high) in BAND_RANGES.items() if bounds is None or (bounds[0] < high and low <= bounds[1])
+    }
+    return SeverityCounts(bands=bands, capped=possible if capped else set())
 
 
 # --- Saved views, people -------------------------------------------------------------------------

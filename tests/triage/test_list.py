@@ -180,7 +180,7 @@ def test_counts_too_slow_to_take_exactly_are_shown_as_estimates(client_for, monk
 
     from triage import selectors
 
-    def cancelled(base, per_band, *, sampled):
+    def cancelled(base, per_band, *, sampled, bounds=None):
         raise OperationalError("canceling statement due to statement timeout") from QueryCanceled()
 
     store_findings(30)
