@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from guardwatch.core.replica import reads_connection
-
 from findings.models import Finding
 from findings.sla import BANDS, sla_hours
+from guardwatch.core.replica import reads_connection
 from reports.periods import BAND_LABELS, ReportPeriod
 
 
