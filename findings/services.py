@@ -312,7 +312,8 @@ def findings_retention_purge(*, now: datetime | None = None) -> int:
         if not ids:
             break
         with transaction.atomic():
-            Finding.objects.filter(id__in=ids).delete()
+            # Only the ids: the cascade needs no more, and loading each finding's raw JSON was ~40 % of a batch.
+            Finding.objects.filter(id__in=ids).only("id").delete()
         total += len(ids)
     if total:
         audit_record(actor=None, verb="findings.retention_purge", target=("findings", "", "Findings"),

@@ -32,6 +32,7 @@ SECRET_VARIABLES = (
     "GUARDWATCH_SECRETS_KEY_FALLBACKS",
     "DATABASE_URL",
     "DATABASE_PASSWORD",
+    "GUARDWATCH_REPLICA_DATABASE_URL",
     "REDIS_URL",
     "CELERY_BROKER_URL",
     "CELERY_RESULT_BACKEND",
@@ -272,6 +273,20 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The covering indexes' INCLUDE columns are a Postgres speed-up; SQLite builds the indexes without
     # them, which is all the demo needs, so `make demo` does not print one warning per index.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
+# A read replica of DATABASE_URL (optional): the reports' heavy read-only passes run there, everything else
+# on the primary (guardwatch.core.replica). A streaming replica shares the primary's roles, so without a
+# password of its own it uses DATABASE_PASSWORD. Tests treat it as the primary (TEST MIRROR).
+_REPLICA_URL = env_get("GUARDWATCH_REPLICA_DATABASE_URL", "")
+if _REPLICA_URL:
+    if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        raise ImproperlyConfigured("GUARDWATCH_REPLICA_DATABASE_URL needs DATABASE_URL to be a postgres:// URL.")
+    replica = database_from_url(_REPLICA_URL)
+    if not replica["ENGINE"].endswith("postgresql"):
+        raise ImproperlyConfigured("GUARDWATCH_REPLICA_DATABASE_URL must be a postgres:// URL.")
+    if not replica["PASSWORD"]:
+        replica["PASSWORD"] = DATABASES["default"]["PASSWORD"]
+    DATABASES["replica"] = replica | {"TEST": {"MIRROR": "default"}}
+DATABASE_ROUTERS = ["guardwatch.core.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # `migrate` (guardwatch/core/management/commands/migrate.py) waits at most this many seconds for each lock
 # on PostgreSQL, then fails instead of queueing: a migration waiting behind a long read for an exclusive

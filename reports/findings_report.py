@@ -13,6 +13,7 @@ Definitions (shown on the page too):
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connections, transaction
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -29,6 +30,7 @@ from django.utils import timezone
 from findings import attack
 from findings.models import OPEN_STATUSES, Finding, FindingEvent, SyncState
 from findings.sla import BAND_RANGES, BANDS, CLOSED_STATUSES, overdue_q
+from guardwatch.core.replica import reads_alias, reads_connection, replica_reads
 from reports.periods import BAND_LABELS, TOP_N, ReportPeriod
 from reports.timing import TimingRow, response_times, scope_sql, sql_datetimes
 
@@ -256,6 +258,7 @@ def _top_types(rows: list[tuple[str, dict]]) -> list[dict]:
 
 def _period_figures(period: ReportPeriod, scope=None) -> _PeriodFigures:
     """Daily new per band and the top lists: one pass on Postgres, one query per figure elsewhere."""
+    connection = reads_connection()
     if connection.vendor != "postgresql":  # the SQLite demo: no GROUPING SETS
         return _PeriodFigures(
             _daily_new(period, scope), _top(period, "type", scope=scope), _top(period, "account_id", scope=scope),
@@ -300,9 +303,11 @@ def _report_session() -> Iterator[None]:
     disk at 90 days) instead of hashing the grouping sets, and the timing pass's sort by band spills
     too; the real use is ~20 MB for the hashes and ~90 MB for 1M durations. JIT compiles each pass
     (every one costs past jit_above_cost) for longer than it runs. SET LOCAL: only this transaction,
-    which only reads.
+    which only reads, on the database reads go to (the replica inside `replica_reads()`).
     """
-    with transaction.atomic():
+    alias = reads_alias()
+    connection = connections[alias]
+    with transaction.atomic(using=alias):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL work_mem = '256MB'")
@@ -343,7 +348,7 @@ def _passes_on_own_connection(passes: _Passes, period: ReportPeriod, now: dateti
         with _report_session():
             _passes_period(passes, period, now)
     finally:
-        connection.close()  # this thread's connection: nothing else will ever use it
+        connections.close_all()  # this thread's connections: nothing else will ever use them
 
 
 def _parallel() -> bool:
@@ -353,6 +358,7 @@ def _parallel() -> bool:
     two connections the report takes about as long as its longer half. Inside a transaction (the
     tests' own) another connection would not see its rows: one connection then.
     """
+    connection = reads_connection()
     return connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
@@ -360,7 +366,8 @@ def _compute(period: ReportPeriod, now: datetime, scope=None) -> FindingsReport:
     passes = _Passes(scope=scope)
     if _parallel():
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-pass") as pool:
-            other = pool.submit(_passes_on_own_connection, passes, period, now)
+            # The context goes with it: inside replica_reads() the other pass reads the replica too.
+            other = pool.submit(contextvars.copy_context().run, _passes_on_own_connection, passes, period, now)
             with _report_session():
                 _passes_rest(passes, period, now)
             try:
@@ -446,8 +453,9 @@ def _comparisons(report: FindingsReport, timing: list[TimingRow], *, closed_befo
 
 def findings_report_compute(*, period: ReportPeriod, now: datetime | None = None, scope=None) -> FindingsReport:
     """The whole report for a period, computed now (report_services serves it from a snapshot);
-    with `scope`, over a team's accounts only."""
-    return _compute(period, now or timezone.now(), scope)
+    with `scope`, over a team's accounts only. Its reads go to the read replica when there is one."""
+    with replica_reads():
+        return _compute(period, now or timezone.now(), scope)
 
 
 # --- Dashboard figures ------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from django.utils import timezone
 from findings.models import FindingEvent, FindingOccurrence
 from guardwatch.core.data_version import data_version
 from guardwatch.core.queue import task_send
+from guardwatch.core.replica import replica_configured, replica_reads
 from reports import findings_report as reports
 from reports import periods
 from reports.cache import (
@@ -112,6 +113,11 @@ def _report_params(period: ReportPeriod) -> dict:
 
 
 def _report_snapshot(period: ReportPeriod, *, now: datetime, mark: tuple) -> FindingsReport:
+    if replica_configured():
+        # The report reads the replica: keep the ids it had replayed, so a snapshot that missed the
+        # primary's newest changes (the replica's lag) is stale at the next check and computed again.
+        with replica_reads():
+            mark = findings_data_mark()
     report = reports.findings_report_compute(period=period, now=now)
     # A custom period is kept only as long as it could be served: anyone who reads reports can ask
     # for many, and this Redis is also the Celery broker.

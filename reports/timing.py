@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
-
 from findings.models import Finding
 from findings.sla import BANDS, sla_hours
+from guardwatch.core.replica import reads_connection
 from reports.periods import BAND_LABELS, ReportPeriod
 
 
@@ -43,7 +42,7 @@ class TimingRow:
 
 
 def _seconds_between(later: str, earlier: str) -> str:
-    if connection.vendor == "postgresql":  # date_part: double precision (EXTRACT's numeric is ~2x slower)
+    if reads_connection().vendor == "postgresql":  # date_part: double precision (EXTRACT's numeric is ~2x slower)
         return f"date_part('epoch', {later} - {earlier})"
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
@@ -94,7 +93,7 @@ def _timing_sql(*, per_band: bool, percentiles: bool = True, scoped: str = "") -
     `per_band`: one row per band plus (Postgres) an overall row in the same pass (GROUPING SETS, band
     NULL; hashed when there are no percentiles); otherwise a single overall row without percentiles.
     """
-    postgres = connection.vendor == "postgresql"
+    postgres = reads_connection().vendor == "postgresql"
     p90 = ", ".join(_P90S) if postgres and per_band and percentiles else "NULL, NULL"
     if not per_band:
         select, group = "'all'", ""
@@ -116,7 +115,7 @@ def _p90_sqlite(period: ReportPeriod, scope=None) -> dict[str, tuple[float | Non
         WHERE created_at >= %s AND created_at < %s AND (acknowledged_at IS NOT NULL OR resolved_at IS NOT NULL){scoped}
     """  # noqa: S608 - constant identifiers
     spans: dict[str, tuple[list[float], list[float]]] = {}
-    with connection.cursor() as cursor:
+    with reads_connection().cursor() as cursor:
         cursor.execute(sql, [*sql_datetimes(period.start, period.end), *scope_params])
         for band, tta, ttr in cursor.fetchall():
             acks, closes = spans.setdefault(band, ([], []))
@@ -143,7 +142,7 @@ def percentile_cont(values: list[float], fraction: float) -> float | None:
 
 
 def sql_datetimes(*moments: datetime) -> list:
-    return [connection.ops.adapt_datetimefield_value(m) for m in moments]
+    return [reads_connection().ops.adapt_datetimefield_value(m) for m in moments]
 
 
 def _timing_params(period: ReportPeriod, *, now: datetime) -> list:
@@ -158,7 +157,7 @@ def _timing_rows(
 ) -> list[tuple]:
     scoped, scope_params = scope_sql(scope)
     params = [*_timing_params(period, now=now), *scope_params]
-    with connection.cursor() as cursor:
+    with reads_connection().cursor() as cursor:
         cursor.execute(_timing_sql(per_band=per_band, percentiles=percentiles, scoped=scoped), params)
         return cursor.fetchall()
 
@@ -193,7 +192,7 @@ def response_times(
             overall.sla_due += row.sla_due
         overall.tta_mean = weighted_mean(rows.values(), "tta_mean", "acknowledged")
         overall.ttr_mean = weighted_mean(rows.values(), "ttr_mean", "resolved")
-        if connection.vendor != "postgresql" and percentiles:
+        if reads_connection().vendor != "postgresql" and percentiles:
             p90s = _p90_sqlite(period, scope)
             for band, row in [*rows.items(), ("all", overall)]:
                 row.tta_p90, row.ttr_p90 = p90s.get(band, (None, None))

@@ -109,3 +109,38 @@ def test_production_refuses_an_aws_endpoint_override():
     result = check_with(env)
     assert result.returncode != 0
     assert "GUARDWATCH_AWS_ENDPOINT_URL is for the local GuardDuty simulator" in result.stderr
+
+
+def _replica_settings(env: dict[str, str]) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GUARDWATCH_", "DATABASE_", "SECRET_", "REDIS_"))}
+    code = ("import json, django; django.setup(); from django.conf import settings as s; "
+            "print(json.dumps({a: [d['HOST'], d['NAME'], d['PASSWORD'], d.get('TEST', {}).get('MIRROR')] "
+            "for a, d in s.DATABASES.items()}))")  # fmt: skip
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env=base | {"DJANGO_SETTINGS_MODULE": "guardwatch.settings", "GUARDWATCH_ENV": "test"} | env)  # fmt: skip
+
+
+def test_a_read_replica_url_adds_the_replica_database_with_the_primarys_password():
+    import json
+
+    result = _replica_settings({"DATABASE_URL": "postgres://gw@primary.internal/guardwatch", "DATABASE_PASSWORD": "pw",
+                                "GUARDWATCH_REPLICA_DATABASE_URL": "postgres://gw@replica.internal/guardwatch"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    databases = json.loads(result.stdout)
+    assert databases["default"][:3] == ["primary.internal", "guardwatch", "pw"]
+    assert databases["replica"] == ["replica.internal", "guardwatch", "pw", "default"]  # tests: the primary
+
+
+def test_without_a_replica_url_there_is_one_database():
+    import json
+
+    result = _replica_settings({"DATABASE_URL": "postgres://gw@primary.internal/guardwatch"})
+    assert result.returncode == 0, result.stderr
+    assert list(json.loads(result.stdout)) == ["default"]
+
+
+def test_a_read_replica_of_sqlite_is_refused():
+    result = _replica_settings({"GUARDWATCH_ENV": "demo", "DATABASE_URL": "sqlite:////tmp/x.sqlite3",
+                                "GUARDWATCH_REPLICA_DATABASE_URL": "postgres://gw@replica.internal/guardwatch"})  # fmt: skip
+    assert result.returncode != 0
+    assert "GUARDWATCH_REPLICA_DATABASE_URL needs DATABASE_URL to be a postgres:// URL" in result.stderr

@@ -206,3 +206,18 @@ def test_a_bulk_status_change_records_each_findings_own_timeline_entry(analyst, 
     assert {(w.operation, w.status, w.attempts, w.error, w.actor_name) for w in writebacks} == {
         ("archive", "pending", 0, "", "system")
     }
+
+
+def test_the_findings_tables_are_vacuumed_after_two_percent_of_their_rows_change():
+    """At millions of findings PostgreSQL's default (20 % of the rows dead) lets the open-findings indexes bloat
+    and their index-only counts visit the heap for minutes of triage and sync (migration 0022)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s) AND relkind = 'r'",
+            [["findings_finding", "findings_findingentity", "findings_findingevent", "findings_findingoccurrence"]],
+        )
+        options = {name: set(values or ()) for name, values in cursor.fetchall()}
+    assert len(options) == 4
+    for table, values in options.items():
+        assert {"autovacuum_vacuum_scale_factor=0.02", "autovacuum_analyze_scale_factor=0.02",
+                "autovacuum_vacuum_insert_scale_factor=0.05"} <= values, table  # fmt: skip
