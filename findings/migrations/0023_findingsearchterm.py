@@ -67,7 +67,7 @@ def terms_unrecord(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("findings", "0020_findingentity")]
+    dependencies = [("findings", "0022_findings_autovacuum")]
 
     operations = [
         migrations.CreateModel(
