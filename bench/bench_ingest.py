@@ -14,6 +14,14 @@ Then (`--writers`, default 2) the same number of new findings stored by concurre
 process and one region each, as GuardWatch's Celery workers sync regions side by side; with a
 one-writer run of the same method beside it (findings built before the clock starts, one
 parse-ahead stream over all of a writer's pages, as in one sync).
+
+`--into-existing` (issue 21): the same pipeline into a database that already holds millions of findings
+(`BENCH_DATABASE_URL`, e.g. the 5,000,000-finding gw_bench_5m), never recreated: `--findings` new
+findings (200,000 by default in this mode), then each of them one version newer (updated), then all
+of them deleted again with their dependent rows, in one transaction, by the ids they were given:
+
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_bench_5m GUARDWATCH_ENV=test \
+        flock /tmp/gw-bench.lock .venv/bin/python bench/bench_ingest.py --into-existing
 """
 
 from __future__ import annotations
@@ -61,10 +69,13 @@ def truncate() -> None:
         cursor.execute("TRUNCATE findings_findingoccurrence, findings_finding RESTART IDENTITY CASCADE")
 
 
-def bulk_pipeline(count: int, seed: int, *, newer: bool = False) -> tuple[float, int]:
+def bulk_pipeline(
+    count: int, seed: int, *, newer: bool = False, arns: list[str] | None = None, every: int = 0
+) -> tuple[float, int]:
     """The product path (`services._sync_from`): pages of 50 parsed ahead in a background thread
     (`parsed_batches`) while the previous 500 are upserted and committed. `newer`: each finding one
-    occurrence later (count up, updatedAt a day on), as a sync sees findings GuardDuty saw again."""
+    occurrence later (count up, updatedAt a day on), as a sync sees findings GuardDuty saw again.
+    `arns`: collects every finding's ARN; `every`: print the rate of each `every` findings stored."""
     from django.db import transaction
 
     from findings.gateway import FindingPage
@@ -73,6 +84,7 @@ def bulk_pipeline(count: int, seed: int, *, newer: bool = False) -> tuple[float,
     from gdsim.catalogue import repeat_occurrence
 
     elapsed, stored = 0.0, 0
+    progress = [0, 0, 0.0]  # intervals printed, stored and seconds at the last print
     again = random.Random(seed + 1000)
     for chunk in generate(random.Random(seed), count, datetime(2026, 9, 1, tzinfo=UTC)):
         if newer:
@@ -80,6 +92,8 @@ def bulk_pipeline(count: int, seed: int, *, newer: bool = False) -> tuple[float,
                 repeat_occurrence(raw, now=datetime.fromisoformat(raw["UpdatedAt"]) + timedelta(days=1), rng=again)
                 for raw in chunk
             ]
+        if arns is not None:
+            arns.extend(raw["Arn"] for raw in chunk)
         pages = [
             FindingPage(number=n, finding_ids=(), findings=tuple(chunk[start : start + PAGE]), api_calls=0)
             for n, start in enumerate(range(0, len(chunk), PAGE))
@@ -90,6 +104,12 @@ def bulk_pipeline(count: int, seed: int, *, newer: bool = False) -> tuple[float,
                 result = findings_upsert(findings=batch.parsed, source="pull")
                 stored += result.updated if newer else result.new
         elapsed += time.perf_counter() - started
+        if every and (stored // every) > progress[0]:
+            progress[0] = stored // every
+            print(f"    {stored:>9,} stored, {stored / elapsed:7,.0f} /s so far;"
+                  f" these {stored - progress[1]:,}: {(stored - progress[1]) / (elapsed - progress[2]):7,.0f} /s",
+                  flush=True)  # fmt: skip
+            progress[1:] = [stored, elapsed]
     return elapsed, stored
 
 
@@ -237,13 +257,95 @@ def bulk_create_pipeline(count: int, seed: int) -> tuple[float, int]:
     return elapsed, stored
 
 
+def _referencing_columns() -> list[tuple[str, str]]:
+    """(table, column) of every foreign key to findings_finding (Django cascades in Python, not in SQL)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.conrelid::regclass::text, a.attname FROM pg_constraint c"
+            " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
+            " WHERE c.confrelid = 'findings_finding'::regclass AND c.contype = 'f' ORDER BY 1"
+        )
+        return cursor.fetchall()
+
+
+def delete_added(arns: list[str], after_id: int) -> tuple[int, dict[str, int], float]:
+    """Delete the findings this run added (ARN among `arns` and id above `after_id`, the largest id before
+    it) and every row that refers to them (occurrences, search rows, entities, events, …), in one
+    transaction. Returns (findings deleted, rows deleted per referencing table, seconds)."""
+    from django.db import connection, transaction
+
+    started = time.perf_counter()
+    removed: dict[str, int] = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(array_agg(id), '{}') FROM findings_finding WHERE arn = ANY(%s) AND id > %s",
+            [arns, after_id],
+        )
+        (ids,) = cursor.fetchone()
+        for table, column in _referencing_columns():
+            cursor.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s::bigint[])", [ids])  # noqa: S608 (catalog names)
+            removed[table] = cursor.rowcount
+        cursor.execute("DELETE FROM findings_finding WHERE id = ANY(%s::bigint[])", [ids])
+        deleted = cursor.rowcount
+    return deleted, removed, time.perf_counter() - started
+
+
+def into_existing(count: int) -> None:
+    """`--into-existing`: new findings, then each one version newer, into the database as it is; then
+    what was added is deleted (and the tables vacuumed), so the database holds what it held before."""
+    from django.db import connection
+
+    if not os.environ.get("BENCH_DATABASE_URL"):
+        sys.exit("--into-existing writes into BENCH_DATABASE_URL's database: set it (it is not recreated)")
+    setup_django("gw_bench_ingest")
+    load_before = f"{os.getloadavg()[0]:.2f}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), coalesce(max(id), 0) FROM findings_finding")
+        existing, after_id = cursor.fetchone()
+        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('findings_finding'))")
+        (table_size,) = cursor.fetchone()
+    print(f"{connection.settings_dict['NAME']}: {existing:,} findings (table and indexes {table_size});"
+          f" storing {count:,} new ones", flush=True)  # fmt: skip
+    arns: list[str] = []
+    try:
+        new_s, new_n = bulk_pipeline(count, seed=11, arns=arns, every=50_000)
+        print(f"  new: {new_n:,} in {new_s:.1f} s, {new_n / new_s:,.0f} findings/s", flush=True)
+        again_s, _ = bulk_pipeline(count, seed=11)
+        print(f"  same again (unchanged): {again_s:.1f} s, {count / again_s:,.0f} findings/s", flush=True)
+        newer_s, newer_n = bulk_pipeline(count, seed=11, newer=True, every=50_000)
+        print(f"  one version newer: {newer_n:,} in {newer_s:.1f} s, {newer_n / newer_s:,.0f} findings/s", flush=True)
+    finally:
+        deleted, removed, delete_s = delete_added(arns, after_id)
+        print(f"  deleted {deleted:,} added findings in {delete_s:.1f} s (one transaction), with "
+              + ", ".join(f"{n:,} from {table}" for table, n in removed.items() if n), flush=True)  # fmt: skip
+        with connection.cursor() as cursor:
+            for table in ("findings_finding", *(t for t, n in removed.items() if n)):
+                cursor.execute(f"VACUUM {table}")
+            cursor.execute("SELECT count(*) FROM findings_finding")
+            (after,) = cursor.fetchone()
+        print(f"  findings now {after:,} (before: {existing:,}); tables vacuumed", flush=True)
+    print(f"Parse + upsert into {existing:,} findings, pages of {PAGE} parsed ahead, stored and committed every 500")
+    print(f"  load average before / after: {load_before} / {os.getloadavg()[0]:.2f} (2 cores, shared)")
+    print(f"  new findings:                  {new_s:8.1f} s  {new_n / new_s:10,.0f} findings/s  ({new_n:,})")
+    print(f"  same again (unchanged):        {again_s:8.1f} s  {count / again_s:10,.0f} findings/s")
+    print(f"  each one version newer:        {newer_s:8.1f} s  {newer_n / newer_s:10,.0f} findings/s  ({newer_n:,} updated)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--findings", type=int, default=100_000)
+    parser.add_argument("--findings", type=int, default=None, help="100,000 (200,000 with --into-existing)")
+    parser.add_argument("--into-existing", action="store_true",
+                        help="store into BENCH_DATABASE_URL's database as it is, then delete what was added")  # fmt: skip
     parser.add_argument("--naive", type=int, default=10_000, help="findings for the per-row baseline")
     parser.add_argument("--writers", type=int, default=2,
                         help="concurrent writers (processes, one region each) for the extra pass; 0: none")  # fmt: skip
     args = parser.parse_args()
+    if args.into_existing:
+        into_existing(args.findings or 200_000)
+        return
+    args.findings = args.findings or 100_000
 
     setup_django("gw_bench_ingest")
     load_before = f"{os.getloadavg()[0]:.2f}"

@@ -12,6 +12,15 @@ reuses bench/seed_findings.py (COPY) into gw_bench_reports and adds a triage tim
 closing events for every non-new finding) with two INSERT … SELECT statements.
 
     .venv/bin/python bench/bench_reports.py [coverage|findings|all]   # results into docs/benchmarks.md
+
+`refresh` (issue 21): one background refresh of every findings snapshot (`findings_figures_refresh`, what
+beat runs) against the database as it is (never seeded or written: point BENCH_DATABASE_URL at it), as
+of BENCH_REPORT_NOW (ISO 8601; default: the seed's last day plus one, so the periods cover the seeded
+findings as they would have when they were current). Prints elapsed time, the CPU time of this (the
+worker's) process, and the CPU time of the database backends serving it; writes nothing to the docs:
+
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_bench_5m \
+        flock /tmp/gw-bench.lock .venv/bin/python bench/bench_reports.py refresh
 """
 
 from __future__ import annotations
@@ -361,6 +370,102 @@ def findings_bench() -> list[str]:
     return lines
 
 
+@contextlib.contextmanager
+def _backend_cpu(application_name: str):
+    """CPU seconds of the database backends of this process's connections (named `application_name`, from
+    PGAPPNAME) while the block runs: /proc sampled every 0.1 s, so a backend that exits (the report's
+    second connection) loses at most its last 0.1 s. Yields a dict filled in on exit: {"seconds": …}."""
+    import threading
+
+    import psycopg
+
+    tick = os.sysconf("SC_CLK_TCK")
+    dsn = os.environ["DATABASE_URL"]
+    latest: dict[int, float] = {}
+    first: dict[int, float] = {}
+    stop = threading.Event()
+
+    def cpu(pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+
+    with psycopg.connect(dsn, autocommit=True, application_name="bench-sampler") as watcher:
+        def sample() -> None:
+            pids = [pid for (pid,) in watcher.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [application_name])]  # fmt: skip
+            for pid in pids:
+                seconds = cpu(pid)
+                if seconds is not None:
+                    first.setdefault(pid, seconds)
+                    latest[pid] = seconds
+
+        sample()
+        started_with = dict(first)
+
+        def loop() -> None:
+            while not stop.wait(0.1):
+                sample()
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        out: dict[str, float] = {}
+        try:
+            yield out
+        finally:
+            stop.set()
+            thread.join()
+            sample()
+            # A backend there at the start counts from then; one that appeared during the block, from zero.
+            out["seconds"] = sum(latest[pid] - started_with.get(pid, 0.0) for pid in latest)
+            out["backends"] = len(latest)
+
+
+def refresh_bench() -> list[str]:
+    """One refresh of every findings snapshot on the database as it is: elapsed, worker CPU, database CPU."""
+    import resource
+    from unittest import mock
+
+    os.environ["PGAPPNAME"] = app = f"bench-refresh-{os.getpid()}"
+    setup_django("gw_bench_reports")
+    from django.db import connection
+    from django.utils import timezone
+
+    from findings.models import Finding
+    from reports import services as report_services
+    from reports import tasks
+
+    now = os.environ.get("BENCH_REPORT_NOW")
+    if now:
+        moment = datetime.fromisoformat(now)
+    else:
+        newest = Finding.objects.order_by("-created_at").values_list("created_at", flat=True).first()
+        moment = (newest or timezone.now()) + timedelta(days=1)
+    total = Finding.objects.count()
+    connection.ensure_connection()
+    lines = [f"{total:,} findings; report periods as of {moment:%Y-%m-%d %H:%M} UTC; /proc/loadavg before: {loadavg()}"]
+    with _own_snapshots(), mock.patch.object(tasks.findings_figures_refresh, "delay", lambda: None):
+        for run in ("first", "second (data unchanged, nothing stale: a no-op)"):
+            before = resource.getrusage(resource.RUSAGE_SELF)
+            with _backend_cpu(app) as database:
+                seconds, refreshed = timed(lambda: report_services.findings_figures_refresh(now=moment))
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            worker = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            lines.append(
+                f"- refresh, {run}: {', '.join(refreshed) or 'nothing'} in **{seconds:,.1f} s** elapsed;"
+                f" worker process CPU {worker:,.2f} s; database backends' CPU {database['seconds']:,.1f} s"
+                f" ({database['backends']} backends)"
+            )
+            print(lines[-1], flush=True)
+            from django.core.cache import cache
+
+            cache.delete(f"guardwatch:reports:refresh:{report_services.CLAIM}")  # the second run claims at once
+    lines.append(f"/proc/loadavg after: {loadavg()}")
+    return lines
+
+
 def loadavg() -> str:
     """The machine's load (2 shared cores): printed with every run so a loaded measurement shows it."""
     try:
@@ -386,6 +491,10 @@ def write(key: str, title: str, lines: list[str]) -> None:
 
 if __name__ == "__main__":
     which = sys.argv[1] if len(sys.argv) > 1 else "coverage"
+    if which == "refresh":
+        os.environ.setdefault("GUARDWATCH_REPORTS_CACHE_SECONDS", "60")
+        print("\n".join(refresh_bench()))
+        sys.exit(0)
     if which not in ("coverage", "findings"):
         sys.exit("usage: bench_reports.py coverage|findings  (one per process: Django is set up once)")
     os.environ["GUARDWATCH_AWS_REGIONS"] = ",".join(REGIONS_17)

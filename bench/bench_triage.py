@@ -5,10 +5,19 @@ p50/p95 server time, SQL queries of one more request, page weight. Runs against 
 `bench/seed_findings.py` filled (gw_bench_triage), seeding it first if it holds too few findings.
 
     .venv/bin/python bench/bench_triage.py            # results appended to docs/benchmarks.md
+
+`--bulk-only [--rounds N]` (issue 21): only the bulk status change, N rounds (3 by default) on fresh
+findings each, against the database as it is (never seeded: point BENCH_DATABASE_URL at it), with the
+time of each kind of SQL statement; prints its results and writes nothing:
+
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_bench_5m \
+        flock /tmp/gw-bench.lock .venv/bin/python bench/bench_triage.py --bulk-only --rounds 5
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import re
@@ -106,7 +115,90 @@ def _bulk_status(ids: list[int], status: str, actor) -> int:
     return total
 
 
+def _bulk_rounds(ids: list[int], actor) -> tuple[list, list]:
+    """Per round, 10,000 findings to Acknowledged, then 10,000 others to Resolved; (ack, res) runs."""
+    ack, res = [], []
+    for start in range(0, len(ids), 20000):
+        ack.append(timed(lambda s=start: _bulk_status(ids[s : s + 10000], "acknowledged", actor)))
+        res.append(timed(lambda s=start: _bulk_status(ids[s + 10000 : s + 20000], "resolved", actor)))
+        print(f"bulk round: ack {ack[-1][0]:.2f} s, resolve {res[-1][0]:.2f} s", flush=True)
+    return ack, res
+
+
+@contextlib.contextmanager
+def _statement_times():
+    """Seconds spent per kind of SQL statement (its first words) while the block runs, largest first."""
+    from django.db import connection
+
+    spent: dict[str, list[float]] = {}
+
+    def wrapper(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = re.sub(r"\s+", " ", sql)[:90]
+            spent.setdefault(key, [0.0, 0])
+            spent[key][0] += time.perf_counter() - started
+            spent[key][1] += 1
+
+    def commit(original=connection._commit):  # noqa: SLF001 - commits are statements too (the WAL flush)
+        started = time.perf_counter()
+        try:
+            return original()
+        finally:
+            spent.setdefault("COMMIT", [0.0, 0])
+            spent["COMMIT"][0] += time.perf_counter() - started
+            spent["COMMIT"][1] += 1
+
+    connection._commit = commit  # noqa: SLF001
+    try:
+        with connection.execute_wrapper(wrapper):
+            yield spent
+    finally:
+        del connection._commit  # noqa: SLF001 - the class's method again
+
+
+def bulk_only(rounds: int) -> None:
+    """`--bulk-only`: the bulk rounds alone, on the database as it is, with their statements' times."""
+    setup_django(DB_NAME)
+    from django.contrib.auth import get_user_model
+
+    from findings.models import Finding
+
+    load_start = os.getloadavg()[0]
+    total = Finding.objects.count()
+    analyst = get_user_model().objects.get(username="analyst")
+    ids = list(Finding.objects.filter(status="new").order_by("id").values_list("id", flat=True)[: 20000 * rounds])
+    _no_broker()
+    with _statement_times() as spent:
+        ack, res = _bulk_rounds(ids, analyst)
+    print(f"\n{total:,} findings; load average {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
+    print(f"→ Acknowledged: {_seconds(ack)}; max {max(t for t, _n in ack):.2f} s")
+    print(f"→ Resolved:     {_seconds(res)}; max {max(t for t, _n in res):.2f} s")
+    every = [t for t, _n in ack + res]
+    print(f"all {len(every)} runs: median {statistics.median(every):.2f} s, max {max(every):.2f} s"
+          f" (targets ≤ 1.5 s, ≤ 3 s)")  # fmt: skip
+    print("SQL time by statement over all runs (seconds, count):")
+    for key, (seconds, count) in sorted(spent.items(), key=lambda item: -item[1][0])[:12]:
+        print(f"  {seconds:7.2f} s {count:5} × {key}")
+    # Untimed: leave the shared database as tidy as it was (its server may run without autovacuum).
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("findings_finding", "findings_findingevent", "findings_writeback", "findings_bulkaction"):
+            cursor.execute(f"VACUUM {table}")
+    print("vacuumed the tables written")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bulk-only", action="store_true", help="only the bulk status change rounds; no doc")
+    parser.add_argument("--rounds", type=int, default=BULK_ROUNDS, help="bulk rounds, fresh findings each")
+    args = parser.parse_args()
+    if args.bulk_only:
+        bulk_only(args.rounds)
+        return
     setup_django(DB_NAME)
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -163,15 +255,11 @@ def main() -> None:
     # Bulk status change of 10,000 findings, end to end as the UI does it: the view's service queues
     # a BulkAction (above BULK_ASYNC_THRESHOLD), then the Celery task's body applies it in chunks
     # (set-based UPDATE + timeline rows). Twice: to Acknowledged, and to Resolved (which also queues
-    # one ArchiveFindings write-back per finding). The enqueue itself is a no-op here. BULK_ROUNDS
+    # one ArchiveFindings write-back per finding). The enqueue itself is a no-op here. --rounds (3)
     # rounds on fresh findings each: one run can land on a checkpoint or an autovacuum.
-    ids = list(Finding.objects.filter(status="new").order_by("id").values_list("id", flat=True)[: 20000 * BULK_ROUNDS])
+    ids = list(Finding.objects.filter(status="new").order_by("id").values_list("id", flat=True)[: 20000 * args.rounds])
     _no_broker()
-    ack, res = [], []
-    for start in range(0, len(ids), 20000):
-        ack.append(timed(lambda s=start: _bulk_status(ids[s : s + 10000], "acknowledged", analyst)))
-        res.append(timed(lambda s=start: _bulk_status(ids[s + 10000 : s + 20000], "resolved", analyst)))
-        print(f"bulk round: ack {ack[-1][0]:.2f} s, resolve {res[-1][0]:.2f} s", flush=True)
+    ack, res = _bulk_rounds(ids, analyst)
     account_query = "&".join(f"account={a}" for a in accounts)
     export = export_memory(account_query)
     with connection.cursor() as cursor:

@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from findings.models import OPEN_STATUSES, Finding, TriageStatus
 from findings.signals import finding_status_requested
+from guardwatch.core.db.lookups import ids_in
 from guardwatch.core.services import audit_record
 from notifications import jira
 from notifications.crypto import SecretsUnreadable
@@ -216,13 +217,13 @@ def tickets_follow_findings(*, ids: list[int], status: str, previous: dict[int, 
     """
     if status == TriageStatus.RESOLVED:
         kind = "ticket_resolve"
-        links = TicketLink.objects.filter(finding_id__in=ids).exclude(status_category="done")
+        links = TicketLink.objects.filter(ids_in(ids, "finding_id")).exclude(status_category="done")
     elif status in OPEN_STATUSES:
         reopened = [pk for pk in ids if previous.get(pk) == TriageStatus.RESOLVED]
         if not reopened:
             return 0
         kind = "ticket_reopen"
-        links = TicketLink.objects.filter(finding_id__in=reopened, status_category="done")
+        links = TicketLink.objects.filter(ids_in(reopened, "finding_id"), status_category="done")
     else:
         return 0
     links = list(links.filter(destination__kind__in=TICKET_KINDS).select_related("destination", "finding"))

@@ -20,6 +20,7 @@ from findings.signals import findings_status_changed
 from findings.sla import report_marks
 from guardwatch.core.data_version import data_version_bump_on_commit
 from guardwatch.core.db.bulk import rows_insert
+from guardwatch.core.db.lookups import ids_in
 from guardwatch.core.services import actor_name, actor_user, audit_record
 from triage.filters import VIEW_PARAMS, filter_query
 from triage.models import SavedView, WriteBack
@@ -77,7 +78,7 @@ def findings_status_set(
             return 0
         ids = [row[0] for row in rows]
         for start in range(0, len(ids), 10_000):
-            Finding.objects.filter(pk__in=ids[start : start + 10_000]).update(
+            Finding.objects.filter(ids_in(ids[start : start + 10_000])).update(
                 status=status,
                 status_reason=reason.strip(),
                 accepted_until=accepted_until if status == S.ACCEPTED_RISK else None,
@@ -191,7 +192,7 @@ def findings_assign(*, findings: QuerySet[Finding], assignee, actor, now=None, a
         if not ids:
             return 0
         for start in range(0, len(ids), 10_000):
-            Finding.objects.filter(pk__in=ids[start : start + 10_000]).update(assignee=assignee)
+            Finding.objects.filter(ids_in(ids[start : start + 10_000])).update(assignee=assignee)
         label = assignee.get_username() if assignee else ""
         user = actor_user(actor)
         rows_insert(

@@ -22,6 +22,7 @@ from django.utils import timezone
 from findings import gateway
 from findings.models import Finding, FindingEvent, SyncState, WriteSource
 from guardwatch.core.db.bulk import rows_insert
+from guardwatch.core.db.lookups import ids_in
 from guardwatch.core.metrics import WRITEBACKS
 from guardwatch.core.queue import task_send
 from triage.models import WriteBack
@@ -59,7 +60,7 @@ def writebacks_enqueue(
     opposite = OPPOSITE[Op(operation)]
     for start in range(0, len(ids), 5000):
         WriteBack.objects.filter(
-            finding_id__in=ids[start : start + 5000],
+            ids_in(ids[start : start + 5000], "finding_id"),
             operation=opposite,
             status__in=[WriteBack.Status.PENDING, WriteBack.Status.FAILED],
         ).update(status=WriteBack.Status.SUPERSEDED, error="Superseded by a later change.")
