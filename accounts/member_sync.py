@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import gateway
@@ -33,7 +32,7 @@ from accounts.services import (
 from guardwatch.core.data_version import data_version_bump
 from guardwatch.core.models import Alert
 from guardwatch.core.queue import task_send_on_commit
-from guardwatch.core.services import alert_raise, audit_record
+from guardwatch.core.services import alert_raise, audit_record, audit_record_many
 
 # --- Status sync ------------------------------------------------------------------------------------
 
@@ -102,11 +101,85 @@ def _list_members(region: str, state: RegionState) -> list[gateway.MemberInfo]:
     return gateway.members_list(region=region, detector_id=detector_id)
 
 
+# A membership as the sync compares it with GuardDuty's listing: plain values, not model instances (a region holds
+# up to 50,000); indexes 3..8 are the fields the listing sets, in `_listed_fields`' order.
+_ROW = ("pk", "account_id", "account__account_id", "relationship_status", "detector_id", "invited_at", "updated_at",
+        "last_error", "last_error_at", "account__member_regions", "account__monitored_regions")  # fmt: skip
+_LOOKUP_CHUNK = 5000
+
+
 def _apply_listing(region: str, listed: list[gateway.MemberInfo], outcome: SyncResult, actor) -> None:
+    """Compare the listing with the region's memberships; write in full only the rows that differ (with history,
+    audit and alerts), and stamp the others synced in one statement. A sync in which nothing changed reads the
+    region once and writes `last_synced_at`: no model instance per member."""
     now = timezone.now()
     by_id = {member.account_id: member for member in listed}
-    accounts = {a.account_id: a for a in MemberAccount.objects.filter(account_id__in=list(by_id))}
-    unknown = [member for account_id, member in by_id.items() if account_id not in accounts]
+    rows = {row[2]: row for row in Membership.objects.filter(region=region).values_list(*_ROW)}
+    missing = [account_id for account_id in by_id if account_id not in rows]
+    if missing:
+        outcome.discovered = _memberships_create(region, missing, by_id, actor)
+        for chunk in gateway.batches(missing, _LOOKUP_CHUNK):
+            rows.update((row[2], row) for row in
+                        Membership.objects.filter(region=region, account__account_id__in=chunk).values_list(*_ROW))  # fmt: skip
+    differ, same, stale = [], [], set()
+    for account_id, row in rows.items():
+        member = by_id.get(account_id)
+        if member is None and not row[3]:
+            continue  # not a member here, and GuardDuty agrees
+        if _listed_fields(member, row) == row[3:9]:
+            same.append(row[0])
+            status, member_regions, monitored_regions = row[3], row[9], row[10]
+            if (region in member_regions) != bool(status) or (region in monitored_regions) != (status == MONITORED):
+                stale.add(row[1])  # left behind by a writer that keeps no summary (release N during an upgrade)
+        else:
+            differ.append(row[0])
+    changed = 0
+    for chunk in gateway.batches(differ, _LOOKUP_CHUNK):
+        memberships = list(Membership.objects.filter(pk__in=chunk).select_related("account"))
+        changes = []
+        for membership in memberships:
+            member = by_id.get(membership.account.account_id)
+            status, membership.detector_id, membership.invited_at, membership.updated_at, membership.last_error, \
+                membership.last_error_at = _listed_fields(member, _values(membership))
+            changes.append((membership, status))
+            membership.last_synced_at = now
+        changed += status_changes_apply(changes, source=MembershipStatusChange.Source.SYNC, actor=actor, audit=True)
+        rows_update(
+            Membership, memberships,
+            ["relationship_status", "detector_id", "invited_at", "updated_at", "last_synced_at", "last_error",
+             "last_error_at"],
+        )  # fmt: skip
+        stale |= account_regions_stale(memberships)
+    _synced_stamp(same, now)
+    outcome.changed = changed
+    account_regions_refresh(stale)
+
+
+def _values(membership: Membership) -> tuple:
+    return (membership.relationship_status, membership.detector_id, membership.invited_at, membership.updated_at,
+            membership.last_error, membership.last_error_at)  # fmt: skip
+
+
+def _listed_fields(member: gateway.MemberInfo | None, current: tuple) -> tuple:
+    """(status, detector id, invited at, updated at, last error, last error at) once the listing is applied to a
+    membership holding `current` (the same six): a member gone from the list is no member; one monitored now has
+    an earlier step's failure over."""
+    if member is None:
+        return ("", *current[1:6])
+    if member.relationship_status == MONITORED:
+        error, error_at = "", None
+    else:
+        error, error_at = current[4], current[5]
+    return (member.relationship_status, member.detector_id, member.invited_at, member.updated_at, error, error_at)
+
+
+def _memberships_create(region: str, account_ids: list[str], by_id: dict[str, gateway.MemberInfo], actor) -> int:
+    """Empty memberships for listed accounts that have none in the region; accounts GuardWatch does not know are
+    added first (named from Organizations), so nothing GuardDuty lists is hidden. Returns how many were added."""
+    accounts: dict[str, int] = {}
+    for chunk in gateway.batches(account_ids, _LOOKUP_CHUNK):
+        accounts.update(MemberAccount.objects.filter(account_id__in=chunk).values_list("account_id", "pk"))
+    unknown = [by_id[account_id] for account_id in account_ids if account_id not in accounts]
     if unknown:
         names = _organization_names(region)
         parents = _organization_parents()
@@ -114,47 +187,29 @@ def _apply_listing(region: str, listed: list[gateway.MemberInfo], outcome: SyncR
             [MemberAccount(account_id=m.account_id, email=m.email[:64], display_name=names.get(m.account_id, "")[:128],
                            in_organization=m.account_id in parents, organizational_unit=parents.get(m.account_id, ""))
              for m in unknown],
-            ignore_conflicts=True,
+            ignore_conflicts=True, batch_size=2000,
         )  # fmt: skip
-        for account in MemberAccount.objects.filter(account_id__in=[m.account_id for m in unknown]):
-            accounts[account.account_id] = account
-            audit_record(actor=actor, verb="member.discover", target=account,
-                         details={"region": region, "status": by_id[account.account_id].relationship_status})  # fmt: skip
-        outcome.discovered = len(unknown)
-    known = Membership.objects.filter(region=region).filter(
-        Q(account__account_id__in=list(by_id)) | ~Q(relationship_status="")
-    )
-    existing = {m.account.account_id: m for m in known.select_related("account")}
-    new_rows = [
-        Membership(account=accounts[account_id], region=region)
-        for account_id in by_id
-        if account_id not in existing
-    ]
-    if new_rows:
-        Membership.objects.bulk_create(new_rows, ignore_conflicts=True)
-        for m in Membership.objects.filter(region=region, account__account_id__in=[r.account.account_id for r in new_rows]
-                                           ).select_related("account"):  # fmt: skip
-            existing[m.account.account_id] = m
-    changes = []
-    for account_id, membership in existing.items():
-        member = by_id.get(account_id)
-        changes.append((membership, member.relationship_status if member else ""))
-        if member:
-            membership.detector_id = member.detector_id
-            membership.invited_at = member.invited_at
-            membership.updated_at = member.updated_at
-            if member.relationship_status == MONITORED:  # monitored now: an earlier step's failure is over
-                membership.last_error, membership.last_error_at = "", None
-        membership.last_synced_at = now
-    outcome.changed = status_changes_apply(changes, source=MembershipStatusChange.Source.SYNC, actor=actor, audit=True)
-    rows_update(
-        Membership, list(existing.values()),
-        ["relationship_status", "detector_id", "invited_at", "updated_at", "last_synced_at", "last_error",
-         "last_error_at"],
+        discovered = []
+        for chunk in gateway.batches([m.account_id for m in unknown], _LOOKUP_CHUNK):
+            for account in MemberAccount.objects.filter(account_id__in=chunk):
+                accounts[account.account_id] = account.pk
+                discovered.append((account, {"region": region, "status": by_id[account.account_id].relationship_status}))
+        audit_record_many(actor=actor, verb="member.discover", entries=discovered)
+    Membership.objects.bulk_create(
+        [Membership(account_id=accounts[account_id], region=region) for account_id in account_ids],
+        ignore_conflicts=True, batch_size=2000,
     )  # fmt: skip
-    # The accounts whose region summary no longer matches: those that changed here, and any a writer that
-    # keeps no summary (release N during an upgrade) left behind.
-    account_regions_refresh(account_regions_stale(existing.values()))
+    return len(unknown)
+
+
+def _synced_stamp(pks: list[int], now: datetime) -> None:
+    """`last_synced_at` of memberships the listing did not change: one statement (an id array) on Postgres."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE accounts_membership SET last_synced_at = %s WHERE id = ANY(%s::bigint[])", [now, pks])
+        return
+    for chunk in gateway.batches(pks, 500):
+        Membership.objects.filter(pk__in=chunk).update(last_synced_at=now)
 
 
 def _organization_names(region: str) -> dict[str, str]:

@@ -138,7 +138,12 @@ def account_queryset(filters: AccountFilters, user=None) -> QuerySet[MemberAccou
             memberships = memberships.filter(region=filters.region)
         else:
             memberships = memberships.filter(region__in=settings.GUARDWATCH_AWS_REGIONS)
-        if filters.status == NOT_A_MEMBER:
+        if filters.status == NOT_A_MEMBER and connection.vendor == "postgresql":
+            # The accounts' region summary (`member_regions`, kept by every status writer) instead of an anti-join
+            # of 845,000 memberships at 50,000 accounts × 17 regions: one condition on each account's row.
+            regions = [filters.region] if filters.region else list(settings.GUARDWATCH_AWS_REGIONS)
+            qs = qs.exclude(member_regions__has_any_keys=regions)  # jsonb ?|
+        elif filters.status == NOT_A_MEMBER:
             qs = qs.filter(~Exists(memberships.exclude(relationship_status="")))
         else:
             qs = qs.filter(Exists(memberships.filter(relationship_status=filters.status)))
@@ -177,7 +182,10 @@ def account_page(*, filters: AccountFilters, user, page_number=None, per_page: i
         page=page,
         rows=rows,
         regions=regions,
-        counts=status_counts(filters=filters, regions=regions, user=user),
+        # Without a status filter the page's accounts are the counts' accounts: their number is the paginator's
+        # (a text filter scans every account's four text columns, ~75 ms at 50,000: once is enough).
+        counts=status_counts(filters=filters, regions=regions, user=user,
+                             accounts_total=None if filters.status else page.paginator.count),  # fmt: skip
         region_states={state.region: state for state in RegionState.objects.all()},
         active_operations=list(
             MemberOperation.objects.filter(status__in=ACTIVE_STATUSES)[:5]
@@ -185,8 +193,11 @@ def account_page(*, filters: AccountFilters, user, page_number=None, per_page: i
     )
 
 
-def status_counts(*, filters: AccountFilters, regions: list[str], user=None) -> list[StatusCount]:
-    """Memberships per status over the text-filtered accounts (2 queries), "Not a member" included."""
+def status_counts(
+    *, filters: AccountFilters, regions: list[str], user=None, accounts_total: int | None = None
+) -> list[StatusCount]:
+    """Memberships per status over the text-filtered accounts (2 queries, 1 given `accounts_total`, their number),
+    "Not a member" included."""
     accounts = _text_filtered(filters, user)
     memberships = Membership.objects.filter(region__in=regions)
     if filters.q or scope_for(user) is not None:
@@ -198,7 +209,7 @@ def status_counts(*, filters: AccountFilters, regions: list[str], user=None) -> 
         .order_by()
     )
     found = {row["relationship_status"]: row["n"] for row in grouped}
-    slots = accounts.count() * len(regions)
+    slots = (accounts.count() if accounts_total is None else accounts_total) * len(regions)
     ordered = [s for s in STATUS_LABELS if s and s in found] + sorted(s for s in found if s not in STATUS_LABELS)
     counts = [StatusCount(s, s, status_label(s), status_css(s), found[s]) for s in ordered]
     counts.append(StatusCount("", NOT_A_MEMBER, status_label(""), status_css(""), max(0, slots - sum(found.values()))))

@@ -55,8 +55,11 @@ def list_members(context: Context, params: dict[str, Any]) -> dict[str, Any]:
     only_associated = params.get("OnlyAssociated", "true").lower()
     if only_associated not in ("true", "false"):
         raise invalid_parameter("onlyAssociated", "Valid values are: true, false.")
-    members = sorted((m for m in context.scope.members.values() if relationships.listed(m)),
-                     key=lambda member: member.account_id)
+    # By account id; a member still hidden from reads counts one down (relationships.listed). Sorting the keys and
+    # calling listed() only for hidden members keeps a page of 50,000 members cheap to serve.
+    by_id = context.scope.members
+    members = [member for member in map(by_id.__getitem__, sorted(by_id))
+               if member.hidden_reads <= 0 or relationships.listed(member)]
     if only_associated == "true":
         members = [member for member in members if member.relationship_status in ASSOCIATED]
     page, token = paginate(members, params.get("MaxResults"), params.get("NextToken"),

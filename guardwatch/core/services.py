@@ -2,6 +2,7 @@
 
 import logging
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -43,8 +44,20 @@ def audit_record(
 
     `target` is a model instance or a `(type, id, label)` triple for things that are not rows.
     """
-    user = actor_user(actor)
-    name = actor_name(actor)
+    entry = _audit_entry(actor=actor, verb=verb, target=target, details=details)
+    entry.save(force_insert=True)
+    return entry
+
+
+def audit_record_many(*, actor, verb: str, entries: Iterable[tuple[models.Model | tuple[str, str, str] | None, dict]]) -> int:
+    """Append one audit entry per `(target, details)`, written in batches: what a sync that sees 50,000 members
+    change at once records without 50,000 INSERTs. Returns how many."""
+    rows = [_audit_entry(actor=actor, verb=verb, target=target, details=details) for target, details in entries]
+    AuditEntry.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
+def _audit_entry(*, actor, verb: str, target, details: dict[str, Any] | None) -> AuditEntry:
     target_type = target_id = target_label = ""
     if isinstance(target, models.Model):
         target_type = target._meta.label_lower
@@ -52,9 +65,9 @@ def audit_record(
         target_label = str(target)[:255]
     elif target is not None:
         target_type, target_id, target_label = (str(part) for part in target)
-    return AuditEntry.objects.create(
-        actor=user,
-        actor_name=name[:150],
+    return AuditEntry(
+        actor=actor_user(actor),
+        actor_name=actor_name(actor)[:150],
         verb=verb,
         target_type=target_type[:64],
         target_id=target_id[:128],

@@ -45,6 +45,29 @@ def test_inviting_1000_accounts_into_4_regions_makes_only_the_minimum_member_cal
     assert Membership.objects.filter(relationship_status="Invited").count() == 4000
 
 
+REGIONS_17 = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2", "eu-west-3",
+              "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1",
+              "ap-southeast-2", "sa-east-1", "me-south-1"]  # fmt: skip
+
+
+def test_inviting_120_accounts_into_17_regions_batches_each_region_on_its_own(simulator, settings, admin):
+    settings.GUARDWATCH_AWS_REGIONS = list(REGIONS_17)
+    accounts = accounts_make(120, simulator=simulator)
+    detectors(simulator, REGIONS_17)
+    simulator.call_counts.reset()
+
+    operation = invite(accounts, REGIONS_17, admin)
+
+    assert operation.status == MemberOperation.Status.SUCCEEDED and operation.done == 120 * 17
+    for region in REGIONS_17:  # ⌈120/50⌉ = 3 of each per region (50 + 50 + 20), whatever the number of regions
+        assert simulator.call_counts[("CreateMembers", ADMIN, region)] == 3
+        assert simulator.call_counts[("InviteMembers", ADMIN, region)] == 3
+        assert simulator.call_counts[("GetMembers", ADMIN, region)] == 3
+        assert simulator.call_counts[("ListDetectors", ADMIN, region)] == 1
+    assert simulator.call_counts.total == 17 * (3 + 3 + 3 + 1)
+    assert Membership.objects.filter(relationship_status="Invited").count() == 120 * 17
+
+
 def test_invite_message_and_email_switch_reach_guardduty(simulator, regions, admin):
     accounts = accounts_make(2, simulator=simulator)
     detectors(simulator, regions[:1])

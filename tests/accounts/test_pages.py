@@ -13,6 +13,7 @@ from accounts.models import (
     MembershipStatusChange,
     RegionState,
 )
+from accounts.services import account_regions_refresh
 from guardwatch.core.models import AuditEntry
 
 from .helpers import accounts_make
@@ -28,7 +29,9 @@ def regions(settings):
 
 
 def member(account, region, status, **fields):
-    return Membership.objects.create(account=account, region=region, relationship_status=status, **fields)
+    made = Membership.objects.create(account=account, region=region, relationship_status=status, **fields)
+    account_regions_refresh([account.pk])  # what every status writer keeps (the "not a member" filter reads it)
+    return made
 
 
 def html_of(response) -> str:

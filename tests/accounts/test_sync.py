@@ -3,9 +3,11 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from accounts import member_sync, operations, tasks
 from accounts.models import MemberAccount, Membership, MembershipStatusChange, RegionState
+from gdsim import relationships
 from guardwatch.core.models import Alert, AuditEntry
 from guardwatch.core.signals import alert_raised
 
@@ -335,3 +337,45 @@ def test_the_demos_accounts_have_names_once_synced(simulator, settings):
     assert len(names) == 39 and all(names)  # the 40th was never invited, so GuardDuty does not list it
     assert {"payments-prod", "payments-staging", "web-prod"} <= set(names)
     assert AuditEntry.objects.filter(verb="member.create", details__source="demo").count() == len(hand_invited)
+
+
+def test_syncing_1000_members_in_4_regions_lists_each_region_in_pages_of_50_and_gets_no_member(simulator, settings):
+    regions = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"]
+    settings.GUARDWATCH_AWS_REGIONS = regions
+    accounts = accounts_make(1000, simulator=simulator)
+    detectors(simulator, regions)
+    for region in regions:
+        relationships.create_members(simulator, ADMIN, region, [{"AccountId": a.account_id, "Email": a.email} for a in accounts])
+    relationships.invite_members(simulator, ADMIN, "eu-west-1", [a.account_id for a in accounts[:300]], disable_email=True)
+    simulator.call_counts.reset()
+
+    for region in regions:
+        assert member_sync.members_sync_region(region=region).members == 1000
+    simulator.accept_invitation(accounts[0].account_id, "eu-west-1", ADMIN)  # the second sync has a change to read
+    for region in regions:
+        member_sync.members_sync_region(region=region)
+
+    for region in regions:
+        # One listing per region, ⌈1000/50⌉ pages a sync; never GetMembers per account (or per 50).
+        assert simulator.call_counts[("ListMembers", ADMIN, region)] == 2 * 20
+        assert simulator.call_counts[("GetMembers", ADMIN, region)] == 0
+    # Besides those, one ListDetectors per region the first time (the detector id is kept), nothing else.
+    assert simulator.call_counts.total == 2 * 4 * 20 + 4
+    statuses = Membership.objects.filter(region="eu-west-1").values_list("relationship_status", flat=True)
+    assert sorted(set(statuses)) == ["Created", "Enabled", "Invited"]
+    assert Membership.objects.get(account=accounts[0], region="eu-west-1").relationship_status == "Enabled"
+    assert Membership.objects.exclude(relationship_status="").count() == 4000
+
+
+def test_a_sync_that_changes_nothing_still_stamps_every_membership_synced(simulator, regions):
+    accounts = accounts_make(3, simulator=simulator)
+    detectors(simulator, regions)
+    invited(simulator, accounts, "us-east-1")
+    member_sync.members_sync_region(region="us-east-1")
+    before = timezone.now()
+
+    result = member_sync.members_sync_region(region="us-east-1")
+
+    assert result.changed == 0
+    synced = Membership.objects.filter(region="us-east-1").values_list("last_synced_at", flat=True)
+    assert len(synced) == 3 and all(moment >= before for moment in synced)
