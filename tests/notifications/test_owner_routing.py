@@ -185,11 +185,21 @@ def payments_digest(teams, fast_notify):
     return mailbox
 
 
+def _synced_at_six(stamp):
+    """Every stored finding synced at 06:00 of the day after `stamp`: the tests then send digests that morning,
+    within the first digest's 24 hours whatever the time of day the suite runs (it ran at 01:30 UTC once, and a
+    next-day 08:30 was 31 hours after the sync)."""
+    six = (stamp + timedelta(days=1)).replace(hour=6, minute=0, second=0, microsecond=0)
+    Finding.objects.update(first_synced_at=six, last_synced_at=six)
+    return six
+
+
 def test_a_team_digest_lists_its_new_findings_above_its_severity_once_a_day(payments_digest):
     high = stored(account=PAYMENTS, seed=1)
     low = stored(account=PAYMENTS, finding_type=LOW, seed=2)
     others = stored(account=SHOP, seed=3)
-    morning = Finding.objects.get(pk=high.pk).last_synced_at.replace(hour=8, minute=30) + timedelta(days=1)
+    synced = _synced_at_six(Finding.objects.get(pk=high.pk).last_synced_at)
+    morning = synced.replace(hour=8, minute=30)  # the digest's first run covers the 24 hours before it
 
     assert team_digests_send(now=morning) == 1
     [delivery] = Delivery.objects.filter(kind="digest")
@@ -206,7 +216,7 @@ def test_a_team_digest_lists_its_new_findings_above_its_severity_once_a_day(paym
 
 def test_a_team_digest_waits_for_its_hour(payments_digest):
     finding = stored(account=PAYMENTS)
-    early = finding.last_synced_at.replace(hour=7, minute=50) + timedelta(days=1)
+    early = _synced_at_six(finding.last_synced_at).replace(hour=7, minute=50)
     assert team_digests_send(now=early) == 0
     assert team_digests_send(now=early + timedelta(minutes=15)) == 1
 
