@@ -19,6 +19,8 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,29 @@ def demo_env(tmp_path) -> dict[str, str]:
 
 
 METRICS_TOKEN = "demo-test-metrics-token-0123456789abcdef"
+
+
+@contextmanager
+def demo_running(env: dict[str, str], tmp_path: Path, *, banner_timeout: float = 120) -> Iterator[tuple[int, int, Path]]:
+    """`make demo`'s steps (migrate, demo users, `manage.py demo`) on free ports, until its banner is out.
+
+    Yields (web port, simulator port, the demo's SQLite file); stops the demo (SIGTERM) when the block ends.
+    """
+    assert manage(env, "migrate", "--no-input", "-v", "0").returncode == 0
+    assert manage(env, "demo_users").returncode == 0
+    port, sim_port = free_port(), free_port()
+    out = tmp_path / "demo.out"
+    with out.open("w") as log:
+        demo = subprocess.Popen([sys.executable, "manage.py", "demo", "--port", str(port), "--sim-port", str(sim_port)],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_for(lambda: "GuardWatch demo is running" in out.read_text() or demo.poll(),
+                 timeout=banner_timeout, what="the demo banner")  # fmt: skip
+        assert demo.poll() is None, out.read_text()
+        yield port, sim_port, tmp_path / "var" / "demo.sqlite3"
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=60)
 
 
 def scrape_metrics(base: str) -> dict:

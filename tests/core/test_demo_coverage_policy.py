@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -23,7 +20,7 @@ import pytest
 from gdsim import member_accounts
 from gdsim.scenarios import organizational_unit
 from tests.core import test_demo
-from tests.core.test_demo import ROOT, count, free_port, manage
+from tests.core.test_demo import count, demo_running
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.browser]
@@ -46,17 +43,7 @@ MALLORY = f"arn:aws:sts::{ML[0]}:assumed-role/OrganizationAccountAccessRole/mall
 def test_admin_makes_an_ou_comply_with_all_enabled_regions_and_sees_a_member_stop_monitoring_alerted(
     demo_env, tmp_path, browser
 ):
-    assert manage(demo_env, "migrate", "--no-input", "-v", "0").returncode == 0
-    assert manage(demo_env, "demo_users").returncode == 0
-    port, sim_port = free_port(), free_port()
-    log = (tmp_path / "demo.out").open("w")
-    demo = subprocess.Popen([sys.executable, "manage.py", "demo", "--port", str(port), "--sim-port", str(sim_port)],
-                            cwd=ROOT, env=demo_env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    db = tmp_path / "var" / "demo.sqlite3"
-    try:
-        wait_for(lambda: "GuardWatch demo is running" in (tmp_path / "demo.out").read_text() or demo.poll(),
-                 timeout=120, what="the demo banner")  # fmt: skip
-        assert demo.poll() is None, (tmp_path / "demo.out").read_text()
+    with demo_running(demo_env, tmp_path) as (port, sim_port, db):
         # The first sync (in the worker): the OU read from Organizations, the regions enabled for the administrator,
         # and the ml accounts' protection plans in the four regions they are members of.
         wait_for(lambda: count(db, IN_OU) == 4 and count(db, OU_PLANS) == 16
@@ -157,6 +144,3 @@ def test_admin_makes_an_ou_comply_with_all_enabled_regions_and_sees_a_member_sto
         assert "mallory" in text and "eu-west-1" in text, text
         assert alert.first.get_by_role("link").first.get_attribute("href") == f"/accounts/{STOPPED}/"
         context.close()
-    finally:
-        demo.send_signal(signal.SIGTERM)
-        demo.wait(timeout=60)

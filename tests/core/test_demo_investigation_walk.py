@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
-import sys
 import urllib.request
 from datetime import datetime, timedelta
 
@@ -21,7 +18,7 @@ import pytest
 
 from gdsim import member_accounts
 from tests.core import test_demo
-from tests.core.test_demo import ROOT, count, free_port, manage
+from tests.core.test_demo import count, demo_running
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.browser]
@@ -43,17 +40,7 @@ SIGNALS_STORED = (
 def test_an_analyst_walks_from_a_critical_attack_sequence_to_its_access_key_and_a_guardduty_investigation(
     demo_env, tmp_path, browser
 ):
-    assert manage(demo_env, "migrate", "--no-input", "-v", "0").returncode == 0
-    assert manage(demo_env, "demo_users").returncode == 0
-    port, sim_port = free_port(), free_port()
-    log = (tmp_path / "demo.out").open("w")
-    demo = subprocess.Popen([sys.executable, "manage.py", "demo", "--port", str(port), "--sim-port", str(sim_port)],
-                            cwd=ROOT, env=demo_env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    db = tmp_path / "var" / "demo.sqlite3"
-    try:
-        wait_for(lambda: "GuardWatch demo is running" in (tmp_path / "demo.out").read_text() or demo.poll(),
-                 timeout=120, what="the demo banner")  # fmt: skip
-        assert demo.poll() is None, (tmp_path / "demo.out").read_text()
+    with demo_running(demo_env, tmp_path) as (port, sim_port, db):
         wait_for(lambda: count(db, SEQUENCE_STORED) == 1, timeout=180, what="the first sync's IAM attack sequence")
         wait_for(lambda: count(db, SIGNALS_STORED) >= 2, timeout=180, what="the IAM attack sequence's signals")
         # GuardDuty's investigations take minutes; the simulator's control API makes the demo's take two seconds.
@@ -121,6 +108,3 @@ def test_an_analyst_walks_from_a_critical_attack_sequence_to_its_access_key_and_
         wait_for(reported, timeout=120, what="the GuardDuty investigation's report in the finding's timeline")
         assert signal_type in report.first.inner_text()
         context.close()
-    finally:
-        demo.send_signal(signal.SIGTERM)
-        demo.wait(timeout=60)
