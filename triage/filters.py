@@ -115,6 +115,10 @@ def _multi(query: QueryDict, name: str) -> list[str]:
     return values
 
 
+# FindingFilters' fields that are worked out from the others or say what became of them, not asked for.
+WORKED_OUT_FIELDS = ("errors", "search_ids", "search_narrowed", "search_bounds")
+
+
 @dataclass
 class FindingFilters:
     """What the analyst asked for, validated. `errors` lists what was ignored and why."""
@@ -387,7 +391,7 @@ class FindingFilters:
         return any(
             getattr(self, name) not in (None, "", [], False)
             for name in self.__dataclass_fields__
-            if name not in ("errors", "search_ids", "search_narrowed", "search_bounds")
+            if name not in WORKED_OUT_FIELDS
         )
 
 

@@ -38,6 +38,7 @@ from triage.filters import (
     DEFAULT_SORT,
     PAGE_SIZES,
     SORTS,
+    WORKED_OUT_FIELDS,
     FindingFilters,
     Sort,
     _postgres_settings,
@@ -263,7 +264,7 @@ COUNT_BUDGET_MS = 50
 # data version: a triage move, a sync run, a push): most requests are the same few views.
 COUNTS_CACHE_SECONDS = 30
 # What the analyst asked for (not what was worked out from it, nor the messages about it).
-FILTER_FIELDS = tuple(f.name for f in fields(FindingFilters) if f.name not in ("errors", "search_ids", "search_narrowed", "search_bounds"))
+FILTER_FIELDS = tuple(f.name for f in fields(FindingFilters) if f.name not in WORKED_OUT_FIELDS)
 
 
 def _counts_cache_key(filters: FindingFilters, user) -> str:
