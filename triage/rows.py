@@ -47,7 +47,7 @@ def row_html(row: dict, *, can_triage: bool) -> SafeString:
     last_seen = (
         f'<time datetime="{_e(row["last_seen_iso"])}">{_e(row["last_seen"])}</time>' if row["last_seen"] else ""
     )
-    assignee = f.assignee.username if f.assignee_id and f.assignee and f.assignee.username else "—"
+    assignee = (f.assignee.username if f.assignee_id else "") or "—"  # the page joins the assignee
     sample = " · sample" if f.sample else ""
     archived = " · archived" if f.archived else ""
     return mark_safe(  # noqa: S308 - every value above is escaped by _e; the rest is constant markup
