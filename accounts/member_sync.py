@@ -30,6 +30,7 @@ from accounts.services import (
     status_changes_apply,
 )
 from guardwatch.core.data_version import data_version_bump
+from guardwatch.core.db.lookups import ids_in
 from guardwatch.core.models import Alert
 from guardwatch.core.queue import task_send_on_commit
 from guardwatch.core.services import alert_raise, audit_record, audit_record_many
@@ -203,13 +204,11 @@ def _memberships_create(region: str, account_ids: list[str], by_id: dict[str, ga
 
 
 def _synced_stamp(pks: list[int], now: datetime) -> None:
-    """`last_synced_at` of memberships the listing did not change: one statement (an id array) on Postgres."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE accounts_membership SET last_synced_at = %s WHERE id = ANY(%s::bigint[])", [now, pks])
-        return
-    for chunk in gateway.batches(pks, 500):
-        Membership.objects.filter(pk__in=chunk).update(last_synced_at=now)
+    """`last_synced_at` of memberships the listing did not change: one statement (an id array) on Postgres,
+    batches of 500 on SQLite (its limit on a statement's parameters)."""
+    size = len(pks) if connection.vendor == "postgresql" else 500
+    for chunk in gateway.batches(pks, max(size, 1)):
+        Membership.objects.filter(ids_in(chunk)).update(last_synced_at=now)
 
 
 def _organization_names(region: str) -> dict[str, str]:
