@@ -26,6 +26,7 @@ from accounts.services import (
     account_regions_stale,
     account_who,
     configured_regions,
+    membership_counts_compact,
     rows_update,
     status_changes_apply,
 )
@@ -81,6 +82,7 @@ def members_sync_region(*, region: str, actor=None) -> SyncResult:
         invited_too_long_check(region=region)
         RegionState.objects.filter(pk=state.pk).update(last_synced_at=timezone.now(), last_error="", last_error_at=None)
         transaction.on_commit(data_version_bump)  # reports: coverage figures are stale now
+    membership_counts_compact(region=region)  # after the commit: the sync's own deltas are folded in too
     return outcome
 
 

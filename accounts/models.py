@@ -88,6 +88,27 @@ class MemberAccount(models.Model):
         return self.in_organization or self.source == self.Source.ORGANIZATIONS
 
 
+class MembershipStatusCount(models.Model):
+    """How many memberships a region has per status, as signed deltas that add up (PostgreSQL only).
+
+    Written by triggers on `Membership` alone (accounts 0016): every statement that inserts, deletes or updates
+    memberships adds one row per (region, status) it moved, +n or -n, so every writer (syncs, operations, seeds, a
+    cascade from a deleted account) keeps the counts without knowing they exist, and no writer waits on another
+    (rows are only added). `accounts.services.membership_counts_compact` folds them into one row per pair after
+    each member sync. The accounts page reads the sums instead of grouping 850,000 memberships per request.
+    """
+
+    region = models.CharField(max_length=32)
+    status = models.CharField(max_length=64, blank=True)
+    n = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["region", "status"], name="membershipcount_pair_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.region} {self.status or 'not a member'}: {self.n:+d}"
+
+
 class Membership(models.Model):
     """One account's relationship with the administrator in one region, as GuardDuty last reported it."""
 

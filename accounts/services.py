@@ -26,6 +26,7 @@ from accounts.models import (
     MemberAccount,
     Membership,
     MembershipStatusChange,
+    MembershipStatusCount,
     RegionState,
     status_label,
 )
@@ -289,6 +290,25 @@ def account_regions_refresh(account_pks: Iterable[int]) -> None:
                 f"UPDATE accounts_memberaccount SET {sets} WHERE id IN ({marks})",  # noqa: S608 - constants and %s
                 [MONITORED, *batch],
             )
+
+
+def membership_counts_compact(*, region: str) -> None:
+    """Fold one region's `MembershipStatusCount` deltas into one row per status (PostgreSQL; the triggers only add).
+
+    One statement, in its own short transaction: the deltas it deletes are the ones its snapshot sees, and it
+    writes their sums back, so a writer adding deltas meanwhile, or a second compaction of the region, changes no
+    sum (a row the other compaction deleted first is skipped). Run after a region's member sync, outside it.
+    """
+    if connection.vendor != "postgresql":
+        return
+    table = MembershipStatusCount._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH gone AS (DELETE FROM {table} WHERE region = %s RETURNING region, status, n)"  # noqa: S608
+            f" INSERT INTO {table} (region, status, n)"
+            " SELECT region, status, sum(n) FROM gone GROUP BY region, status HAVING sum(n) <> 0",
+            [region],
+        )
 
 
 def account_regions_stale(memberships: Iterable[Membership]) -> set[int]:
