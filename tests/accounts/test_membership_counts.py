@@ -161,3 +161,24 @@ def test_the_migration_counts_the_memberships_stored_before_it(regions):
     assert kept() == counted() == {("us-east-1", "Enabled"): 2, ("eu-west-1", "Enabled"): 1}
     Membership.objects.filter(account=accounts[0]).delete()  # the triggers are back
     assert kept() == counted()
+
+
+@pytest.mark.parametrize("text", ["acct-42", "OPS@", "prod"])
+def test_the_text_filter_reads_the_trigram_indexes_of_accounts_0017(regions, text):
+    """The indexes are on the very expressions Django's lookups write: if either changes, the plan scans the table."""
+    from accounts.selectors import AccountFilters, _text_filtered
+
+    accounts = accounts_make(3)
+    MemberAccount.objects.filter(pk=accounts[0].pk).update(display_name="acct-42", email="ops@example.com",
+                                                           tags=["prod"])  # fmt: skip
+    sql, params = _text_filtered(AccountFilters(q=text)).order_by().values("pk").query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(sql, params)
+        found = [row[0] for row in cursor.fetchall()]
+
+    assert found == [accounts[0].pk]
+    for index in ("member_email_trgm", "member_display_name_trgm", "member_tags_trgm"):
+        assert f"Bitmap Index Scan on {index}" in plan, plan
