@@ -129,6 +129,9 @@ class Membership(models.Model):
         indexes = [
             models.Index(fields=["relationship_status", "region"], name="membership_status_idx"),
             models.Index(fields=["region", "relationship_status"], name="membership_region_idx"),
+            # The accounts page's status counts of text-filtered accounts and its status filter's EXISTS probe,
+            # index-only (accounts 0017).
+            models.Index(fields=["account", "relationship_status", "region"], name="membership_account_status_idx"),
         ]
 
     def __str__(self) -> str:

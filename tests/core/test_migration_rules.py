@@ -97,6 +97,10 @@ REVIEWED: dict[tuple[str, str], str] = {
         "INSERTs, which do not name it, get ''), and a partial index (CONCURRENTLY on PostgreSQL) on it: release N's "
         "reads and writes are unchanged."
     ),
+    ("accounts", "0017_account_filter_indexes"): (
+        "by hand: indexes only (a membership index on existing columns, trigram expression indexes on existing "
+        "account columns), CONCURRENTLY on PostgreSQL; columns and constraints unchanged, release N unaffected."
+    ),
 }
 
 
