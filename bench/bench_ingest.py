@@ -17,8 +17,9 @@ parse-ahead stream over all of a writer's pages, as in one sync).
 
 `--into-existing` (issue 21): the same pipeline into a database that already holds millions of findings
 (`BENCH_DATABASE_URL`, e.g. the 5,000,000-finding gw_bench_5m), never recreated: `--findings` new
-findings (200,000 by default in this mode), then each of them one version newer (updated), then all
-of them deleted again with their dependent rows, in one transaction, by the ids they were given:
+findings (200,000 by default in this mode), then each of them one version newer (updated), then as many
+new ones again by `--writers` concurrent writers (one region each; 0: none), then all of them deleted again
+with their dependent rows, in one transaction, by the ids they were given:
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_bench_5m GUARDWATCH_ENV=test \
         flock /tmp/gw-bench.lock .venv/bin/python bench/bench_ingest.py --into-existing
@@ -146,13 +147,13 @@ def _writer(region: str, count: int, seed: int, ready, go, results) -> None:
     go.wait()
     started = time.monotonic()
     stored = _store_pages(raws)
-    results.put((started, time.monotonic(), stored))
+    results.put((started, time.monotonic(), stored, [raw["Arn"] for raw in raws]))
 
 
-def concurrent_pipeline(count: int, writers: int) -> tuple[float, int]:
+def concurrent_pipeline(count: int, writers: int, arns: list[str] | None = None) -> tuple[float, int]:
     """`writers` processes, each storing count / writers new findings of its own region at the same
     time (GuardWatch syncs each region in its own Celery task). Wall time from the common start to
-    the last writer's end; findings built before the start."""
+    the last writer's end; findings built before the start. `arns`: collects every finding's ARN."""
     import multiprocessing
 
     from django.db import connection
@@ -178,8 +179,10 @@ def concurrent_pipeline(count: int, writers: int) -> tuple[float, int]:
         proc.join()
         if proc.exitcode:
             raise RuntimeError(f"a writer failed (exit code {proc.exitcode})")
-    started = min(start for start, _end, _n in outcomes)
-    return max(end for _start, end, _n in outcomes) - started, sum(n for _s, _e, n in outcomes)
+    if arns is not None:
+        arns.extend(arn for *_times, written in outcomes for arn in written)
+    started = min(start for start, _end, _n, _arns in outcomes)
+    return max(end for _start, end, _n, _arns in outcomes) - started, sum(n for _s, _e, n, _arns in outcomes)
 
 
 def naive_pipeline(count: int, seed: int) -> tuple[float, int]:
@@ -292,9 +295,11 @@ def delete_added(arns: list[str], after_id: int) -> tuple[int, dict[str, int], f
     return deleted, removed, time.perf_counter() - started
 
 
-def into_existing(count: int) -> None:
-    """`--into-existing`: new findings, then each one version newer, into the database as it is; then
-    what was added is deleted (and the tables vacuumed), so the database holds what it held before."""
+def into_existing(count: int, writers: int = 0) -> None:
+    """`--into-existing`: new findings, then each one version newer, into the database as it is; with
+    `writers`, as many new findings again stored by that many concurrent writers (one region each, as each
+    region's sync is its own Celery task); then what was added is deleted (and the tables vacuumed), so
+    the database holds what it held before."""
     from django.db import connection
 
     if not os.environ.get("BENCH_DATABASE_URL"):
@@ -316,6 +321,10 @@ def into_existing(count: int) -> None:
         print(f"  same again (unchanged): {again_s:.1f} s, {count / again_s:,.0f} findings/s", flush=True)
         newer_s, newer_n = bulk_pipeline(count, seed=11, newer=True, every=50_000)
         print(f"  one version newer: {newer_n:,} in {newer_s:.1f} s, {newer_n / newer_s:,.0f} findings/s", flush=True)
+        if writers:
+            many_s, many_n = concurrent_pipeline(count, writers, arns=arns)
+            print(f"  {writers} concurrent writers (one region each): {many_n:,} new in {many_s:.1f} s,"
+                  f" {many_n / many_s:,.0f} findings/s", flush=True)  # fmt: skip
     finally:
         deleted, removed, delete_s = delete_added(arns, after_id)
         print(f"  deleted {deleted:,} added findings in {delete_s:.1f} s (one transaction), with "
@@ -343,7 +352,7 @@ def main() -> None:
                         help="concurrent writers (processes, one region each) for the extra pass; 0: none")  # fmt: skip
     args = parser.parse_args()
     if args.into_existing:
-        into_existing(args.findings or 200_000)
+        into_existing(args.findings or 200_000, args.writers)
         return
     args.findings = args.findings or 100_000
 
