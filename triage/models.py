@@ -201,6 +201,9 @@ class BulkAction(models.Model):
     finding_ids = models.JSONField(default=list, blank=True)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
+    # [start, end) offsets into `finding_ids` whose chunk committed (with its changes, in the same transaction):
+    # chunks commit in any order when applied side by side, so a resumed run skips exactly these.
+    done_ranges = models.JSONField(default=list, db_default=[], blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
