@@ -38,9 +38,10 @@ from triage.services import (
 BULK_ASYNC_THRESHOLD = 500  # above this many findings a bulk action runs in a Celery task
 BULK_CHUNK = 2000  # findings per transaction when a task applies a large bulk action
 # Chunks a task applies at once, each in its own transaction on its own connection (PostgreSQL). At 5,000,000
-# findings a 2,000-finding status move is ~0.3 s of the database's CPU (bench/bench_triage.py --bulk-only):
-# two connections use two cores. More would only queue on a 2-core database.
-BULK_PARALLEL = 2
+# findings a 2,000-finding status move is ~0.3 s of the database's CPU, then the chunk's Python (timeline rows,
+# write-backs): a third connection keeps both cores of the benchmark machine busy while one chunk is in Python.
+# Interleaved runs of 10 moves of 10,000 (docs/benchmarks.md): median 1.36-1.43 s at 3, 1.48-1.83 s at 1.
+BULK_PARALLEL = 3
 
 
 # --- Bulk actions ----------------------------------------------------------------------------------------
