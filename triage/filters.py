@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -431,6 +431,18 @@ def _postgres_settings(**values: str) -> Iterator[None]:
         cursor.execute(f"SELECT {sets}", [x for item in zip(names, before, strict=True) for x in item])  # noqa: S608
 
 
+def within_statement_budget[T](ms: int, read: Callable[[], T], **settings: str) -> T | None:
+    """`read()` under a statement timeout of `ms` (and any other Postgres `settings`); None when the timeout
+    cancelled it, so the caller takes its cheaper way instead of waiting."""
+    try:
+        with _postgres_settings(statement_timeout=str(ms), **settings):
+            return read()
+    except OperationalError as error:
+        if not isinstance(error.__cause__, QueryCanceled):
+            raise
+        return None
+
+
 def narrow_search(filters: FindingFilters) -> None:
     """Find a selective search's few matches in the trigram index first (Postgres; once per filter).
 
@@ -456,16 +468,12 @@ def narrow_search(filters: FindingFilters) -> None:
     matches = FindingSearch.objects.filter(text__contains=filters.q.lower())
     if estimated_rows(matches, key="finding_id") >= SEARCH_PROBE_BELOW_ROWS:
         return
-    try:
-        with _postgres_settings(
-            statement_timeout=str(SEARCH_PROBE_MS), enable_seqscan="off", enable_indexscan="off"
-        ):
-            ids = list(matches.values_list("finding_id", flat=True)[: SEARCH_IDS_MAX + 1])
-    except OperationalError as error:
-        if not isinstance(error.__cause__, QueryCanceled):
-            raise
-        return
-    if len(ids) <= SEARCH_IDS_MAX:
+    ids = within_statement_budget(
+        SEARCH_PROBE_MS,
+        lambda: list(matches.values_list("finding_id", flat=True)[: SEARCH_IDS_MAX + 1]),
+        enable_seqscan="off", enable_indexscan="off",
+    )  # fmt: skip
+    if ids is not None and len(ids) <= SEARCH_IDS_MAX:
         filters.search_ids = ids
 
 

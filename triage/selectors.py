@@ -21,11 +21,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db import OperationalError, connection
+from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Value
 from django.http import QueryDict
 from django.utils import timezone
-from psycopg.errors import QueryCanceled
 
 from findings.models import OPEN_STATUSES, Finding, FindingEvent, TriageStatus
 from findings.sla import BAND_RANGES, BANDS
@@ -41,10 +40,10 @@ from triage.filters import (
     WORKED_OUT_FIELDS,
     FindingFilters,
     Sort,
-    _postgres_settings,
     estimated_rows,
     findings_filtered,
     narrow_search,
+    within_statement_budget,
 )
 from triage.models import SavedView, WriteBack
 
@@ -113,25 +112,23 @@ FILTER_FIRST_ROWS = 50_000
 SEVERITY_WALK_MS = 30
 
 
-def filter_first_plan(*, queryset: QuerySet, filters: FindingFilters, sort: Sort) -> bool | None:
-    """Whether to find the matches first and sort them (one EXPLAIN to ask the planner's estimate): True below
-    FILTER_FIRST_ROWS, None (walk within SEVERITY_WALK_MS, else filter first) above, False when it cannot help."""
+WALK, MATCHES_FIRST, WALK_THEN_MATCHES = "walk", "matches first", "walk, then matches first"
+
+
+def filter_first_plan(*, queryset: QuerySet, filters: FindingFilters, sort: Sort) -> str:
+    """How to find a page sorted by severity (one EXPLAIN asks the planner's estimate): MATCHES_FIRST (find them
+    all, sort them) below FILTER_FIRST_ROWS, WALK_THEN_MATCHES (walk within SEVERITY_WALK_MS, else matches
+    first) above, WALK when no severity-bound filter narrows the rows."""
     if sort.column != "severity" or connection.vendor != "postgresql":
-        return False
+        return WALK
     if not any(getattr(filters, name) for name in SEVERITY_BOUND_FILTERS):
-        return False
-    return True if estimated_rows(queryset) < FILTER_FIRST_ROWS else None
+        return WALK
+    return MATCHES_FIRST if estimated_rows(queryset) < FILTER_FIRST_ROWS else WALK_THEN_MATCHES
 
 
 def _walk_within_budget(queryset: QuerySet, size: int) -> list[Finding] | None:
     """The severity walk's page, or None when it took longer than SEVERITY_WALK_MS."""
-    try:
-        with _postgres_settings(statement_timeout=str(SEVERITY_WALK_MS)):
-            return list(queryset[: size + 1])
-    except OperationalError as error:
-        if not isinstance(error.__cause__, QueryCanceled):
-            raise
-        return None
+    return within_statement_budget(SEVERITY_WALK_MS, lambda: list(queryset[: size + 1]))
 
 
 def _after(sort: Sort, value: Any, pk: int, *, search: bool = False) -> Q:
@@ -239,11 +236,11 @@ def _keyset_rows(base: QuerySet[Finding], *, filters: FindingFilters, sort: Sort
         queryset = queryset.filter(_after(sort, *cursor, search=search_walk))
     order = _order(sort, search=search_walk)
     plan = filter_first_plan(queryset=queryset, filters=filters, sort=sort)
-    if plan is None:
+    if plan == WALK_THEN_MATCHES:
         rows = _walk_within_budget(queryset.order_by(*order), size)
         if rows is not None:
             return rows
-    if plan is not False:
+    if plan != WALK:
         # Ids from an index-only scan first, then only the page's rows from the table.
         ids = queryset.order_by(*_order(sort, filter_first=True)).values("id")[: size + 1]
         queryset = Finding.objects.filter(pk__in=ids).select_related("assignee").defer("raw", "description")
@@ -337,12 +334,12 @@ def severity_counts_compute(*, filters: FindingFilters, user=None) -> SeverityCo
     }
     if connection.vendor != "postgresql":
         return _severity_counts_exact(base, per_band, sampled=bool(filters.q), bounds=filters.search_bounds)
-    try:
-        with _postgres_settings(statement_timeout=str(COUNT_BUDGET_MS)):
-            return _severity_counts_exact(base, per_band, sampled=bool(filters.q), bounds=filters.search_bounds)
-    except OperationalError as error:
-        if not isinstance(error.__cause__, QueryCanceled):
-            raise
+    exact = within_statement_budget(
+        COUNT_BUDGET_MS,
+        lambda: _severity_counts_exact(base, per_band, sampled=bool(filters.q), bounds=filters.search_bounds),
+    )
+    if exact is not None:
+        return exact
     bands = {band: estimated_rows(queryset) for band, queryset in per_band.items()}
     return SeverityCounts(bands={band: bands[band] for band in BANDS}, capped=set(), approximate=True)
 
