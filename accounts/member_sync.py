@@ -31,6 +31,7 @@ from accounts.services import (
     status_changes_apply,
 )
 from guardwatch.core.data_version import data_version_bump
+from guardwatch.core.db.bulk import rows_insert
 from guardwatch.core.db.lookups import ids_in
 from guardwatch.core.models import Alert
 from guardwatch.core.queue import task_send_on_commit
@@ -119,9 +120,12 @@ def _apply_listing(region: str, listed: list[gateway.MemberInfo], outcome: SyncR
     by_id = {member.account_id: member for member in listed}
     rows = {row[2]: row for row in Membership.objects.filter(region=region).values_list(*_ROW)}
     missing = [account_id for account_id in by_id if account_id not in rows]
+    created: list[Membership] = []
     if missing:
-        outcome.discovered = _memberships_create(region, missing, by_id, actor)
-        for chunk in gateway.batches(missing, _LOOKUP_CHUNK):
+        outcome.discovered, created = _memberships_create(region, missing, by_id, actor, now)
+        taken = {membership.account.account_id for membership in created}
+        # Created meanwhile by another writer (a member operation): compared with the listing like the others.
+        for chunk in gateway.batches([account_id for account_id in missing if account_id not in taken], _LOOKUP_CHUNK):
             rows.update((row[2], row) for row in
                         Membership.objects.filter(region=region, account__account_id__in=chunk).values_list(*_ROW))  # fmt: skip
     differ, same, stale = [], [], set()
@@ -153,6 +157,10 @@ def _apply_listing(region: str, listed: list[gateway.MemberInfo], outcome: SyncR
              "last_error_at"],
         )  # fmt: skip
         stale |= account_regions_stale(memberships)
+    for chunk in gateway.batches(created, _LOOKUP_CHUNK):  # stored as listed already: history, audit, alerts
+        changes = [(membership, by_id[membership.account.account_id].relationship_status) for membership in chunk]
+        changed += status_changes_apply(changes, source=MembershipStatusChange.Source.SYNC, actor=actor, audit=True)
+        stale |= account_regions_stale(chunk)
     _synced_stamp(same, now)
     outcome.changed = changed
     account_regions_refresh(stale)
@@ -176,12 +184,17 @@ def _listed_fields(member: gateway.MemberInfo | None, current: tuple) -> tuple:
     return (member.relationship_status, member.detector_id, member.invited_at, member.updated_at, error, error_at)
 
 
-def _memberships_create(region: str, account_ids: list[str], by_id: dict[str, gateway.MemberInfo], actor) -> int:
-    """Empty memberships for listed accounts that have none in the region; accounts GuardWatch does not know are
-    added first (named from Organizations), so nothing GuardDuty lists is hidden. Returns how many were added."""
-    accounts: dict[str, int] = {}
+def _memberships_create(
+    region: str, account_ids: list[str], by_id: dict[str, gateway.MemberInfo], actor, now: datetime
+) -> tuple[int, list[Membership]]:
+    """Memberships for listed accounts that have none in the region, stored as the listing says in one statement
+    per batch (an estate's first sync writes 50,000 a region); accounts GuardWatch does not know are added first
+    (named from Organizations), so nothing GuardDuty lists is hidden. Returns how many accounts were discovered,
+    and the memberships inserted, with their account, still "not a member" in memory: the caller records each
+    "" → status change (history, audit, alerts). A membership another writer created meanwhile is skipped here."""
+    accounts: dict[str, MemberAccount] = {}
     for chunk in gateway.batches(account_ids, _LOOKUP_CHUNK):
-        accounts.update(MemberAccount.objects.filter(account_id__in=chunk).values_list("account_id", "pk"))
+        accounts.update((account.account_id, account) for account in MemberAccount.objects.filter(account_id__in=chunk))
     unknown = [by_id[account_id] for account_id in account_ids if account_id not in accounts]
     if unknown:
         names = _organization_names(region)
@@ -195,14 +208,28 @@ def _memberships_create(region: str, account_ids: list[str], by_id: dict[str, ga
         discovered = []
         for chunk in gateway.batches([m.account_id for m in unknown], _LOOKUP_CHUNK):
             for account in MemberAccount.objects.filter(account_id__in=chunk):
-                accounts[account.account_id] = account.pk
+                accounts[account.account_id] = account
                 discovered.append((account, {"region": region, "status": by_id[account.account_id].relationship_status}))
         audit_record_many(actor=actor, verb="member.discover", entries=discovered)
-    Membership.objects.bulk_create(
-        [Membership(account_id=accounts[account_id], region=region) for account_id in account_ids],
-        ignore_conflicts=True, batch_size=2000,
+    columns: dict[str, list] = {name: [] for name in _LISTED_COLUMNS}
+    for account_id in account_ids:
+        for name, value in zip(_LISTED_COLUMNS, (accounts[account_id].pk, *_listed_fields(by_id[account_id], _NONE)),
+                               strict=True):  # fmt: skip
+            columns[name].append(value)
+    by_pk = {account.pk: account for account in accounts.values()}
+    inserted = rows_insert(
+        model=Membership, varying=columns, fixed={"region": region, "last_synced_at": now}, batch_size=_LOOKUP_CHUNK,
+        skip_conflicts=True, returning=("id", "account_id"),
     )  # fmt: skip
-    return len(unknown)
+    created = [Membership(pk=pk, account=by_pk[account_pk], region=region) for pk, account_pk in inserted]
+    return len(unknown), created
+
+
+# A membership's columns as `_memberships_create` stores them: the account, then `_listed_fields`' six, applied
+# to a membership that has none of them yet (`_NONE`).
+_LISTED_COLUMNS = ("account_id", "relationship_status", "detector_id", "invited_at", "updated_at", "last_error",
+                   "last_error_at")  # fmt: skip
+_NONE = ("", "", None, None, "", None)
 
 
 def _synced_stamp(pks: list[int], now: datetime) -> None:

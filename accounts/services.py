@@ -30,6 +30,7 @@ from accounts.models import (
     RegionState,
     status_label,
 )
+from guardwatch.core.db.bulk import rows_insert
 from guardwatch.core.models import Alert
 from guardwatch.core.services import actor_name, actor_user, alert_raise, audit_record, audit_record_many
 
@@ -370,31 +371,31 @@ def status_changes_apply(
     administrator did on purpose (stop, disassociate, delete): the change is recorded in the history, not raised.
     Returns how many changed.
     """
-    history = []
+    history: dict[str, list] = {"membership_id": [], "from_status": [], "to_status": []}
     audited = []
     alerting: dict[tuple[int, str], MemberAccount] = {}
-    name = actor_name(actor)
     for membership, status in changes:
         before = membership.relationship_status
         if before == status:
             continue
         membership.relationship_status = status
-        history.append(
-            MembershipStatusChange(
-                membership=membership, from_status=before, to_status=status, source=source, actor_name=name,
-            )  # fmt: skip
-        )
+        history["membership_id"].append(membership.pk)
+        history["from_status"].append(before)
+        history["to_status"].append(status)
         if audit:
             audited.append(
                 (membership.account, {"region": membership.region, "from": before, "to": status, "source": source})
             )
         if alerts and status in ALERT_STATUSES:
             alerting[(membership.account_id, status)] = membership.account
-    MembershipStatusChange.objects.bulk_create(history, batch_size=2000)
+    rows_insert(
+        model=MembershipStatusChange, varying=history, batch_size=2000,
+        fixed={"source": source, "actor_name": actor_name(actor), "at": timezone.now()},
+    )  # fmt: skip
     audit_record_many(actor=actor, verb="membership.status_change", entries=audited)
     if alerting:
         _coverage_alerts_raise(alerting, changes)
-    return len(history)
+    return len(history["to_status"])
 
 
 def _coverage_alerts_raise(

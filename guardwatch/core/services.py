@@ -12,6 +12,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from guardwatch.core.db.bulk import rows_insert
 from guardwatch.core.models import Alert, AuditEntry, SsoGroupMapping
 from guardwatch.core.roles import Role
 from guardwatch.core.selectors import people
@@ -51,27 +52,38 @@ def audit_record(
 
 def audit_record_many(*, actor, verb: str, entries: Iterable[tuple[models.Model | tuple[str, str, str] | None, dict]]) -> int:
     """Append one audit entry per `(target, details)`, written in batches: what a sync that sees 50,000 members
-    change at once records without 50,000 INSERTs. Returns how many."""
-    rows = [_audit_entry(actor=actor, verb=verb, target=target, details=details) for target, details in entries]
-    AuditEntry.objects.bulk_create(rows, batch_size=2000)
-    return len(rows)
+    change at once records without 50,000 INSERTs (a column an array on Postgres). Returns how many."""
+    columns: dict[str, list] = {"target_type": [], "target_id": [], "target_label": [], "details": []}
+    for target, details in entries:
+        for name, value in zip(columns, (*_audit_target(target), details or {}), strict=True):
+            columns[name].append(value)
+    user = actor_user(actor)
+    return rows_insert(
+        model=AuditEntry, varying=columns, batch_size=2000,
+        fixed={"actor_id": user.pk if user else None, "actor_name": actor_name(actor)[:150], "verb": verb,
+               "created_at": timezone.now()},
+    )  # fmt: skip
+
+
+def _audit_target(target) -> tuple[str, str, str]:
+    """(type, id, label) of an audit target: a model instance, a triple, or nothing."""
+    if isinstance(target, models.Model):
+        return target._meta.label_lower[:64], str(target.pk)[:128], str(target)[:255]
+    if target is not None:
+        target_type, target_id, target_label = (str(part) for part in target)
+        return target_type[:64], target_id[:128], target_label[:255]
+    return "", "", ""
 
 
 def _audit_entry(*, actor, verb: str, target, details: dict[str, Any] | None) -> AuditEntry:
-    target_type = target_id = target_label = ""
-    if isinstance(target, models.Model):
-        target_type = target._meta.label_lower
-        target_id = str(target.pk)
-        target_label = str(target)[:255]
-    elif target is not None:
-        target_type, target_id, target_label = (str(part) for part in target)
+    target_type, target_id, target_label = _audit_target(target)
     return AuditEntry(
         actor=actor_user(actor),
         actor_name=actor_name(actor)[:150],
         verb=verb,
-        target_type=target_type[:64],
-        target_id=target_id[:128],
-        target_label=target_label[:255],
+        target_type=target_type,
+        target_id=target_id,
+        target_label=target_label,
         details=details or {},
     )
 

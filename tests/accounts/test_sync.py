@@ -379,3 +379,51 @@ def test_a_sync_that_changes_nothing_still_stamps_every_membership_synced(simula
     assert result.changed == 0
     synced = Membership.objects.filter(region="us-east-1").values_list("last_synced_at", flat=True)
     assert len(synced) == 3 and all(moment >= before for moment in synced)
+
+
+def test_a_first_sync_stores_members_as_listed_with_their_history_and_audit_in_few_statements(simulator, regions):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    accounts = accounts_make(30, simulator=simulator)
+    detectors(simulator, regions)
+    invited(simulator, accounts, "us-east-1")
+    for account in accounts[:10]:
+        simulator.accept_invitation(account.account_id, "us-east-1", ADMIN)
+
+    with CaptureQueriesContext(connection) as queries:
+        result = member_sync.members_sync_region(region="us-east-1")
+
+    assert result.changed == 30
+    stored = {m.account.account_id: m for m in Membership.objects.filter(region="us-east-1").select_related("account")}
+    assert {m.relationship_status for a, m in stored.items() if a in {x.account_id for x in accounts[:10]}} == {"Enabled"}
+    assert all(m.last_synced_at and m.invited_at and m.updated_at for m in stored.values())
+    assert all(m.detector_id for m in stored.values() if m.relationship_status == "Enabled")
+    history = MembershipStatusChange.objects.filter(membership__region="us-east-1")
+    assert sorted(history.values_list("from_status", "to_status")) == [("", "Enabled")] * 10 + [("", "Invited")] * 20
+    assert AuditEntry.objects.filter(verb="membership.status_change").count() == 30
+    writes = [q["sql"] for q in queries if q["sql"].startswith(("INSERT", "UPDATE"))]
+    assert len([sql for sql in writes if "accounts_membership\"" in sql.split("(")[0]]) == 1, writes
+    # No member is written twice: inserted as listed, not inserted empty then updated.
+    assert not [sql for sql in writes if sql.startswith('UPDATE "accounts_membership" AS t')], writes
+    assert {a.account_id for a in MemberAccount.objects.filter(member_regions__contains="us-east-1")} == {
+        a.account_id for a in accounts
+    }
+
+
+def test_a_membership_created_by_another_writer_during_the_first_sync_is_compared_not_overwritten(simulator, regions):
+    accounts = accounts_make(2, simulator=simulator)
+    detectors(simulator, regions)
+    invited(simulator, accounts, "us-east-1")
+    # What the sync's insert meets when a member operation stored this membership after the sync read the region.
+    Membership.objects.create(account=accounts[1], region="us-east-1", relationship_status="Created")
+    listed = {m.account_id: m for m in member_sync._list_members("us-east-1", RegionState.objects.get_or_create(region="us-east-1")[0])}
+
+    discovered, created = member_sync._memberships_create("us-east-1", [a.account_id for a in accounts], listed, "system", timezone.now())
+
+    assert discovered == 0
+    assert [m.account.account_id for m in created] == [accounts[0].account_id]
+    assert Membership.objects.get(account=accounts[1], region="us-east-1").relationship_status == "Created"
+    result = member_sync.members_sync_region(region="us-east-1")  # the next sync compares it like any other
+    assert result.changed == 1
+    assert Membership.objects.get(account=accounts[1], region="us-east-1").relationship_status == "Invited"
