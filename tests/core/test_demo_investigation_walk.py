@@ -98,7 +98,9 @@ def test_an_analyst_walks_from_a_critical_attack_sequence_to_its_access_key_and_
         # Back on the signal's finding: a GuardDuty investigation, polled by the worker, its report in the timeline.
         page.goto(signal_url)
         panel = page.get_by_test_id("investigation-panel")
-        panel.get_by_role("button", name="Investigate with GuardDuty").click()
+        # A form POST answered by a redirect: reloading before that navigation ends detaches the page.
+        with page.expect_navigation():
+            panel.get_by_role("button", name="Investigate with GuardDuty").click()
         report = page.get_by_test_id("timeline").get_by_test_id("investigation-report")
 
         def reported() -> bool:
