@@ -4,7 +4,8 @@ Method (ANCHORS.md, via common.py): logged-in analyst on Django's test Client, 2
 requests per case, p50/p95 server time, SQL queries of one more request, page weight. Runs against the
 database `bench/seed_findings.py` filled (its `FindingEntity` rows included), seeding it first if it
 holds too few findings. Targets: an entity page p95 <= 150 ms, a finding page with its related panel
-p95 <= 100 ms.
+p95 <= 100 ms (issue 21: both <= 50 ms at 5,000,000 findings). Entities named by `HOT_ENTITY_FINDINGS` or more are
+given their kept counts first (`findings.entity_rollup`, what the worker does after their first view).
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_bench_entities \
         flock /tmp/gw-bench.lock .venv/bin/python bench/bench_entities.py
@@ -56,6 +57,16 @@ def main() -> None:
         ("ip", "typical"), ("ip", "hot"), ("access_key", "typical"), ("principal", "typical"), ("user", "hot"),
         ("instance", "typical"), ("bucket", "typical"), ("eks_cluster", "hot"), ("container", "typical"),
         ("domain", "hot"))]  # fmt: skip
+    # Entities named by HOT_ENTITY_FINDINGS or more get kept counts: their first view counts the rows and queues
+    # the promotion, which a worker runs; here it runs in this process, timed, before the pages are measured.
+    from findings.entity_rollup import HOT_ENTITY_FINDINGS, entity_rollup_promote
+
+    for kind, value, n in picks:
+        if n >= HOT_ENTITY_FINDINGS:
+            started = time.perf_counter()
+            entity_rollup_promote(kind=kind, value=value)
+            print(f"kept counts of {kind} with {n:,} findings: counted once in {time.perf_counter() - started:.2f} s",
+                  flush=True)  # fmt: skip
     results = []
     for kind, value, n in picks:
         results.append(measure_get(client, f"entity page: {kind} with {n:,} findings", entity_url(kind, value)))

@@ -23,6 +23,9 @@ with their dependent rows, in one transaction, by the ids they were given:
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_bench_5m GUARDWATCH_ENV=test \
         flock /tmp/gw-bench.lock .venv/bin/python bench/bench_ingest.py --into-existing
+
+`BENCH_ENTITY_ROLLUP=off` runs `--into-existing` with the hot-entity count triggers (findings 0024) disabled, for
+an A/B of what they cost the upsert; any other run enables them again.
 """
 
 from __future__ import annotations
@@ -295,6 +298,20 @@ def delete_added(arns: list[str], after_id: int) -> tuple[int, dict[str, int], f
     return deleted, removed, time.perf_counter() - started
 
 
+def rollup_triggers(enabled: bool) -> None:
+    """`BENCH_ENTITY_ROLLUP=off`: run with findings 0024's hot-entity count triggers disabled (an A/B of their cost
+    on the upsert); they are enabled again on every other run. Says how many entities are hot."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for event in ("insert", "delete", "update"):
+            cursor.execute(f"ALTER TABLE findings_findingentity {'ENABLE' if enabled else 'DISABLE'} TRIGGER"
+                           f" findings_entity_rollup_{event}")  # fmt: skip
+        cursor.execute("SELECT count(*) FROM findings_hotentity")
+        (hot,) = cursor.fetchone()
+    print(f"hot-entity count triggers {'on' if enabled else 'OFF'}; {hot} hot entities", flush=True)
+
+
 def into_existing(count: int, writers: int = 0) -> None:
     """`--into-existing`: new findings, then each one version newer, into the database as it is; with
     `writers`, as many new findings again stored by that many concurrent writers (one region each, as each
@@ -305,6 +322,7 @@ def into_existing(count: int, writers: int = 0) -> None:
     if not os.environ.get("BENCH_DATABASE_URL"):
         sys.exit("--into-existing writes into BENCH_DATABASE_URL's database: set it (it is not recreated)")
     setup_django("gw_bench_ingest")
+    rollup_triggers(os.environ.get("BENCH_ENTITY_ROLLUP", "on") != "off")
     load_before = f"{os.getloadavg()[0]:.2f}"
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*), coalesce(max(id), 0) FROM findings_finding")
@@ -357,6 +375,7 @@ def main() -> None:
     args.findings = args.findings or 100_000
 
     setup_django("gw_bench_ingest")
+    rollup_triggers(os.environ.get("BENCH_ENTITY_ROLLUP", "on") != "off")
     load_before = f"{os.getloadavg()[0]:.2f}"
     with fresh_database():
         from django.db import connection

@@ -310,6 +310,58 @@ class FindingEntity(models.Model):
         return f"{self.kind} {self.value} of finding {self.finding_id}"
 
 
+class HotEntity(models.Model):
+    """An entity named by so many findings that its page reads kept counts (`EntityRollup`) instead of counting
+    its entity rows on each view (Postgres only; `findings.entity_rollup`).
+
+    Added by a task the entity page queues when it counted at least `HOT_ENTITY_FINDINGS` rows for one entity;
+    from then on triggers on `FindingEntity` keep its counts. `based_at` is set once the counts were taken from
+    the rows themselves (before that, and while a deletion may have moved its first sighting, the page counts).
+    """
+
+    kind = models.CharField(max_length=16)
+    value = models.CharField(max_length=255)
+    promoted_at = models.DateTimeField(auto_now_add=True)
+    based_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="hotentity_kind_value")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value} (kept counts)"
+
+
+class EntityRollup(models.Model):
+    """Signed counts of one hot entity's findings: per (account, region) with their earliest first sighting
+    (`axis` PLACE), and per UTC day of last sighting (`axis` DAY). What its entity page shows, without reading
+    its hundreds of thousands of entity rows.
+
+    Written by the database: statement triggers on `FindingEntity` (findings 0024) add one row per place or day
+    a statement moved, for hot entities only; rows are only added, so no writer waits on another. Folded into
+    one row per key by `entity_rollup.entity_rollups_fold` (beat). `stale` marks a place that lost a row: its
+    earliest first sighting may be too early until the counts are taken again from the rows.
+    """
+
+    PLACE, DAY = 0, 1
+
+    kind = models.CharField(max_length=16)
+    value = models.CharField(max_length=255)
+    axis = models.SmallIntegerField()
+    account_id = models.CharField(max_length=12, blank=True)
+    region = models.CharField(max_length=32, blank=True)
+    day = models.DateField(null=True, blank=True)
+    n = models.BigIntegerField()
+    first_seen = models.DateTimeField(null=True, blank=True)
+    stale = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "value"], name="entityrollup_entity_idx")]
+
+    def __str__(self) -> str:
+        where = f"{self.account_id} {self.region}" if self.axis == self.PLACE else str(self.day)
+        return f"{self.kind} {self.value} {where}: {self.n:+d}"
+
+
 class SyncState(models.Model):
     """Where the pull sync of one region stands: its watermark, cached detector, claim and last outcome.
 

@@ -1,15 +1,27 @@
-"""Findings reads: one finding, sync status per region, recent runs, the ingestion ledger, ingest keys."""
+"""Findings reads: one finding, sync status per region, recent runs, the ingestion ledger, ingest keys, the kept
+counts of hot entities."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
-from findings.models import Finding, IngestApiKey, LedgerCheck, SyncRun, SyncState
+from findings.models import (
+    EntityRollup,
+    Finding,
+    FindingEntity,
+    HotEntity,
+    IngestApiKey,
+    LedgerCheck,
+    SyncRun,
+    SyncState,
+)
 from guardwatch.core.scope import scope_q
 
 
@@ -126,3 +138,50 @@ def finding_get(*, pk: int, user) -> Finding:
         return Finding.objects.select_related("assignee").filter(scope_q(user)).get(pk=pk)
     except Finding.DoesNotExist:
         raise Http404("No such finding.") from None
+
+
+@dataclass(frozen=True)
+class EntityCounts:
+    """A hot entity's kept counts (`findings.entity_rollup`): per (account, region) with the earliest first
+    sighting, per UTC day of last sighting, and its latest sighting."""
+
+    places: list[tuple[str, str, int, datetime | None]]
+    days: dict[date, int]
+    last_seen: datetime | None
+
+
+def entity_counts_kept(*, kind: str, value: str) -> EntityCounts | None:
+    """The kept counts of an entity, or None when it has none to trust: not hot, not counted yet, or a place
+    lost a row since it was counted (its earliest sighting may have moved). Two short statements: the kept rows
+    summed per key, and the latest sighting from the entity index's first entry."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT r.axis, r.account_id, r.region, r.day, sum(r.n), min(r.first_seen), bool_or(r.stale)"  # noqa: S608
+            f" FROM {HotEntity._meta.db_table} h LEFT JOIN {EntityRollup._meta.db_table} r"
+            " ON r.kind = h.kind AND r.value = h.value"
+            " WHERE h.kind = %s AND h.value = %s AND h.based_at IS NOT NULL"
+            " GROUP BY r.axis, r.account_id, r.region, r.day",
+            [kind, value],
+        )
+        rows = cursor.fetchall()
+        if not rows:
+            return None  # not hot, or not counted yet
+        places, days = [], {}
+        for axis, account, region, day, n, first, stale in rows:
+            if not n:  # a key every row left (or the entity's only row: a hot entity without kept rows)
+                continue
+            if axis == EntityRollup.PLACE:
+                if stale:
+                    return None
+                places.append((account, region, n, first))
+            elif day is not None:
+                days[day] = n
+        cursor.execute(
+            f"SELECT last_seen FROM {FindingEntity._meta.db_table} WHERE kind = %s AND value = %s"  # noqa: S608
+            " ORDER BY last_seen DESC NULLS LAST LIMIT 1",
+            [kind, value],
+        )
+        latest = cursor.fetchone()
+    return EntityCounts(places=places, days=days, last_seen=latest[0] if latest else None)

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from findings import ledger, push, services, sync
+from findings import entity_rollup, ledger, push, services, sync
 
 
 @shared_task(name="findings.tasks.findings_sync_all_regions")
@@ -122,3 +122,15 @@ def findings_push_confirm(arns: list[str] | None = None) -> dict:
         "errors": result.errors,
         "more": result.more,
     }
+
+
+@shared_task(name="findings.tasks.entity_rollup_promote")
+def entity_rollup_promote(kind: str, value: str) -> bool:
+    """Keep counts of one entity named by many findings (queued by its page), or count them again; safe to run twice."""
+    return entity_rollup.entity_rollup_promote(kind=kind, value=value)
+
+
+@shared_task(name="findings.tasks.entity_rollups_fold")
+def entity_rollups_fold() -> int:
+    """Beat: fold the hot entities' signed count rows into one row per key."""
+    return entity_rollup.entity_rollups_fold()

@@ -120,6 +120,8 @@ def _install_beat_schedule(sender: Celery, **_kwargs) -> None:
         "triage-exports-expire": ("triage.tasks.finding_exports_expire", 15 * 60),
         # Reports: recompute stale findings report / dashboard snapshots (a no-op when none is stale).
         "findings-figures-refresh": ("findings.tasks.findings_figures_refresh", 60),
+        # Entity pages: fold the hot entities' signed count rows (a no-op when no entity is hot).
+        "findings-entity-rollups-fold": ("findings.tasks.entity_rollups_fold", 60),
         # Scheduled reports: claim due periods (and missed ones after downtime), deliver, retry, expire PDFs.
         "reports-scheduled-tick": ("reports.tasks.scheduled_reports_tick", 5 * 60),
         # Evidence packs past GUARDWATCH_EVIDENCE_KEEP_DAYS are deleted.

@@ -21,7 +21,9 @@ from django.db.models.functions import TruncDay
 from django.urls import reverse
 
 from findings.entities import KINDS, normalize
+from findings.entity_rollup import HOT_ENTITY_FINDINGS, entity_rollup_request
 from findings.models import Finding, FindingEntity
+from findings.selectors import entity_counts_kept
 from guardwatch.core.charts import Chart, Series, stacked_bars
 from guardwatch.core.scope import scope_for, scope_q
 
@@ -84,12 +86,21 @@ def entity_summary(*, kind: str, value: str, user) -> EntitySummary:
     """Counts by account and region, first and last seen, and the timeline of one entity's findings.
 
     Two statements over the index: the counts per (account, region) with their first and last seen,
-    then the findings per day, week or month (whichever gives at most ~120 bars over its history).
+    then the findings per day, week or month (whichever gives at most ~120 bars over its history). An entity
+    named by `HOT_ENTITY_FINDINGS` or more gets kept counts (`findings.entity_rollup`): once counted, a person
+    who sees every account reads those (a few hundred rows) instead; a team-scoped one still counts its rows.
     """
     summary = EntitySummary(kind=kind, value=value, label=KINDS[kind])
     rows = _entity_rows(kind=kind, value=value, user=user)
-    if connection.vendor == "postgresql":
+    kept = entity_counts_kept(kind=kind, value=value) if scope_for(user) is None else None
+    if kept is not None:  # a hot entity: its kept counts, not its hundreds of thousands of rows
+        groups = [{"account_id": account, "region": region, "n": n, "first": first, "last": kept.last_seen}
+                  for account, region, n, first in kept.places]  # fmt: skip
+        days = kept.days
+    elif connection.vendor == "postgresql":
         groups, days = _groups_and_days(kind=kind, value=value, user=user)
+        if sum(group["n"] for group in groups) >= HOT_ENTITY_FINDINGS:
+            entity_rollup_request(kind=kind, value=value)  # keep its counts (or count them again) from now on
     else:  # SQLite (the demo) has no GROUPING SETS: two statements
         groups = list(
             rows.order_by()

@@ -89,6 +89,9 @@ TASK_QUEUES = {
     "reports.tasks.scheduled_report_deliver": "reports",
     "reports.tasks.evidence_pack_render": "reports",
     "reports.tasks.evidence_packs_purge": "reports",
+    # Kept counts of hot entities: counting a few hundred thousand entity rows once, folding them each minute.
+    "findings.tasks.entity_rollup_promote": "reports",
+    "findings.tasks.entity_rollups_fold": "reports",
     # Notifications: deliveries to outside systems (each bounded by GUARDWATCH_NOTIFY_TIMEOUT_SECONDS).
     "notifications.tasks.delivery_send": "notifications",
     "notifications.tasks.deliveries_retry_due": "notifications",

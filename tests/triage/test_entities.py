@@ -192,9 +192,9 @@ def test_the_entity_page_and_the_finding_page_read_a_fixed_number_of_queries(key
     client.get(f"/findings/{key_story[0].pk}/")
     with CaptureQueriesContext(connection) as detail_page:
         client.get(f"/findings/{key_story[0].pk}/")
-    # The user, then: the page's keys and rows, the counts by account and region and by day (one scan), and the
-    # entity's notes, links and files (triage.evidence).
-    assert len(entity_page) == 5, [q["sql"] for q in entity_page.captured_queries]
+    # The user, then: the page's keys and rows, the probe for kept counts (a hot entity's; none here), the counts
+    # by account and region and by day (one scan), and the entity's notes, links and files (triage.evidence).
+    assert len(entity_page) == 6, [q["sql"] for q in entity_page.captured_queries]
     related = [q for q in detail_page.captured_queries if "findings_findingentity" in q["sql"]]
     # The finding's entities, then per group (access key, IP) a count and its latest ids.
     assert len(related) == 1 + 2 * 2, [q["sql"] for q in related]
