@@ -17,6 +17,7 @@ and the counts are serialized by one advisory lock, so neither replaces rows the
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from django.core.cache import cache
@@ -49,7 +50,8 @@ def entity_rollup_request(*, kind: str, value: str) -> bool:
     counts. False when not queued (asked recently, SQLite, or the broker refused: the next view asks again)."""
     if connection.vendor != "postgresql":
         return False
-    if not cache.add(f"entity-rollup:{kind}:{hash(value) & 0xFFFFFFFF:x}:{len(value)}", 1, timeout=_REQUEST_SECONDS):
+    key = hashlib.sha256(f"{kind}\0{value}".encode()).hexdigest()[:32]  # the same in every process, any value
+    if not cache.add(f"entity-rollup:{key}", 1, timeout=_REQUEST_SECONDS):
         return False
     try:
         task_send("findings.tasks.entity_rollup_promote", kind, value)
