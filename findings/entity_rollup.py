@@ -50,8 +50,7 @@ def entity_rollup_request(*, kind: str, value: str) -> bool:
     counts. False when not queued (asked recently, SQLite, or the broker refused: the next view asks again)."""
     if connection.vendor != "postgresql":
         return False
-    key = hashlib.sha256(f"{kind}\0{value}".encode()).hexdigest()[:32]  # the same in every process, any value
-    if not cache.add(f"entity-rollup:{key}", 1, timeout=_REQUEST_SECONDS):
+    if not cache.add(request_key(kind, value), 1, timeout=_REQUEST_SECONDS):
         return False
     try:
         task_send("findings.tasks.entity_rollup_promote", kind, value)
@@ -60,6 +59,11 @@ def entity_rollup_request(*, kind: str, value: str) -> bool:
                        exc_info=True)  # fmt: skip
         return False
     return True
+
+
+def request_key(kind: str, value: str) -> str:
+    """The shared cache's mark of a recent request for one entity: the same in every process, for any value."""
+    return "entity-rollup:" + hashlib.sha256(f"{kind}\0{value}".encode()).hexdigest()[:32]
 
 
 def entity_rollup_promote(*, kind: str, value: str) -> bool:
