@@ -30,7 +30,7 @@ from guardwatch.core.queue import task_send
 logger = logging.getLogger(__name__)
 
 # An entity named by at least this many findings gets kept counts (its page counted that many rows once).
-HOT_ENTITY_FINDINGS = 20_000
+HOT_ENTITY_FINDINGS = 10_000
 # The fold and the counts run one at a time (pg_advisory_xact_lock's key: "entity rollup").
 _LOCK = 0x656E_7472_6F6C_6C
 # How long a promotion waits for the writers in flight before it gives up (the next view asks again).
