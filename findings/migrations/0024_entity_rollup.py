@@ -31,26 +31,25 @@ FUNCTIONS = {
         UNION ALL
         SELECT r.kind, r.value, 1, '', '', (r.last_seen AT TIME ZONE 'UTC')::date, -count(*), NULL::timestamptz, false
           FROM gone r {HOT} GROUP BY r.kind, r.value, 6""",  # noqa: S608 - constants
-    # The upsert moves a finding's last sighting (its day) and, rarely, its first; account and region are
-    # the finding's and do not change, but a writer that changed them is counted right all the same.
+    # The upsert moves a finding's last sighting (its day) and, rarely, its first; account and region are the
+    # finding's and do not change, but a writer that changed them is counted right all the same. Each side is
+    # summed on its own (no join of the two transition tables): a place's count moves by what entered minus what
+    # left, and its earliest first sighting can only have gone up if the updated rows' earliest did (`stale`).
     "findings_entity_rollup_update": f"""
-        WITH moved AS (
-            SELECT r.kind, r.value, r.account_id AS a1, r.region AS r1, r.first_seen AS f1, r.last_seen AS l1,
-                   o.account_id AS a0, o.region AS r0, o.first_seen AS f0, o.last_seen AS l0
-              FROM written r JOIN gone o USING (finding_id, kind, value) {HOT})
         INSERT INTO {ROLLUP}
-        SELECT kind, value, 0, a1, r1, NULL::date, count(*) FILTER (WHERE a1 <> a0 OR r1 <> r0), min(f1),
-               bool_or(f1 IS DISTINCT FROM f0 AND NOT coalesce(f1 < f0, false))
-          FROM moved GROUP BY kind, value, a1, r1
-          HAVING bool_or(a1 <> a0 OR r1 <> r0 OR f1 IS DISTINCT FROM f0)
+        SELECT kind, value, 0, account_id, region, NULL::date, sum(n), min(f_new),
+               sum(n) < 0 OR coalesce(min(f_old) < min(f_new), min(f_old) IS NOT NULL AND min(f_new) IS NULL)
+          FROM (SELECT r.kind, r.value, r.account_id, r.region, 1 AS n, r.first_seen AS f_new,
+                       NULL::timestamptz AS f_old FROM written r {HOT}
+                UNION ALL
+                SELECT r.kind, r.value, r.account_id, r.region, -1, NULL, r.first_seen FROM gone r {HOT}) places
+          GROUP BY kind, value, account_id, region
+          HAVING sum(n) <> 0 OR min(f_old) IS DISTINCT FROM min(f_new)
         UNION ALL
-        SELECT kind, value, 0, a0, r0, NULL::date, -count(*), NULL::timestamptz, true
-          FROM moved WHERE a1 <> a0 OR r1 <> r0 GROUP BY kind, value, a0, r0
-        UNION ALL
-        SELECT kind, value, 1, '', '', day, sum(n), NULL::timestamptz, false FROM (
-            SELECT kind, value, (l1 AT TIME ZONE 'UTC')::date AS day, 1 AS n FROM moved
-            UNION ALL
-            SELECT kind, value, (l0 AT TIME ZONE 'UTC')::date, -1 FROM moved) days
+        SELECT kind, value, 1, '', '', day, sum(n), NULL::timestamptz, false
+          FROM (SELECT r.kind, r.value, (r.last_seen AT TIME ZONE 'UTC')::date AS day, 1 AS n FROM written r {HOT}
+                UNION ALL
+                SELECT r.kind, r.value, (r.last_seen AT TIME ZONE 'UTC')::date, -1 FROM gone r {HOT}) days
           GROUP BY kind, value, day HAVING sum(n) <> 0""",  # noqa: S608 - constants
 }
 TRIGGERS = {

@@ -185,3 +185,23 @@ def test_a_promotion_waits_for_a_writer_already_running_and_counts_its_rows():
     thread.join()
     assert _kept() == _counted()
     assert ("333333333333", "us-west-2", 1) in {(a, r, n) for a, r, n, _f in _kept()[0]}
+
+
+def test_a_first_sighting_moved_earlier_is_kept_and_one_moved_later_makes_the_place_count_again():
+    """GuardDuty's first sighting of a finding does not change, but a writer that changes it is still counted
+    right: earlier is the place's new earliest; later may leave the kept earliest too early (stale)."""
+    from findings.models import FindingEntity
+
+    findings = store(_ip_findings(6))
+    entity_rollup.entity_rollup_promote(kind="ip", value=IP)
+    rows = FindingEntity.objects.filter(kind="ip", value=IP)
+    earliest = min(row.first_seen for row in rows)
+    target = rows.filter(finding=findings[1]).values_list("finding_id", flat=True)
+    rows.filter(finding__in=list(target)).update(first_seen=earliest - timedelta(days=30))
+    assert _kept() == _counted()
+
+    moved = rows.order_by("first_seen").first()
+    rows.filter(finding=moved.finding_id).update(first_seen=moved.first_seen + timedelta(days=400))
+    assert entity_counts_kept(kind="ip", value=IP) is None
+    entity_rollup.entity_rollup_promote(kind="ip", value=IP)
+    assert _kept() == _counted()
