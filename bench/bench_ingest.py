@@ -300,10 +300,13 @@ def delete_added(arns: list[str], after_id: int) -> tuple[int, dict[str, int], f
 
 def rollup_triggers(enabled: bool) -> None:
     """`BENCH_ENTITY_ROLLUP=off`: run with findings 0024's hot-entity count triggers disabled (an A/B of their cost
-    on the upsert); they are enabled again on every other run. Says how many entities are hot."""
+    on the upsert); they are enabled again on every other run. Says how many entities are hot. Disabled, the kept
+    counts miss what the run writes, so every hot entity is marked not counted (its page counts until recounted)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
+        if not enabled:
+            cursor.execute("UPDATE findings_hotentity SET based_at = NULL")
         for event in ("insert", "delete", "update"):
             cursor.execute(f"ALTER TABLE findings_findingentity {'ENABLE' if enabled else 'DISABLE'} TRIGGER"
                            f" findings_entity_rollup_{event}")  # fmt: skip
@@ -375,7 +378,6 @@ def main() -> None:
     args.findings = args.findings or 100_000
 
     setup_django("gw_bench_ingest")
-    rollup_triggers(os.environ.get("BENCH_ENTITY_ROLLUP", "on") != "off")
     load_before = f"{os.getloadavg()[0]:.2f}"
     with fresh_database():
         from django.db import connection

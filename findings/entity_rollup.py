@@ -55,6 +55,7 @@ def entity_rollup_request(*, kind: str, value: str) -> bool:
     try:
         task_send("findings.tasks.entity_rollup_promote", kind, value)
     except Exception:  # noqa: BLE001 - the broker being down must not turn an entity page into a 500
+        cache.delete(request_key(kind, value))  # so the next view asks again
         logger.warning("Could not queue the kept counts of %s %s; the next view asks again.", kind, value,
                        exc_info=True)  # fmt: skip
         return False
@@ -70,14 +71,16 @@ def entity_rollup_promote(*, kind: str, value: str) -> bool:
     """Make one entity hot and count its rows (or count them again when it is hot already). True once counted.
 
     The `HotEntity` row is committed first, so every writer statement whose trigger runs afterwards records its
-    changes; a SHARE lock on `FindingEntity`, taken and let go at once, waits for the writers that were already
-    running (their triggers may have run before the row existed). Only then are the rows counted."""
+    changes; the first time, a SHARE lock on `FindingEntity`, taken and let go at once, waits for the writers
+    that were already running (their triggers may have run before the row existed). A new count of an entity
+    hot for a while needs no lock: every writer records its changes. Only then are the rows counted."""
     if connection.vendor != "postgresql":
         return False
-    HotEntity.objects.get_or_create(kind=kind, value=value)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'")
-        cursor.execute(f"LOCK TABLE {_ENTITY} IN SHARE MODE")  # noqa: S608 - model metadata
+    _hot, created = HotEntity.objects.get_or_create(kind=kind, value=value)
+    if created:  # the SHARE lock also cancels an autovacuum of the table: once per entity, not per count
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'")
+            cursor.execute(f"LOCK TABLE {_ENTITY} IN SHARE MODE")  # noqa: S608 - model metadata
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
         # One statement, one snapshot: the signed rows it deletes are the ones whose changes it counts.

@@ -92,14 +92,15 @@ def entity_summary(*, kind: str, value: str, user) -> EntitySummary:
     """
     summary = EntitySummary(kind=kind, value=value, label=KINDS[kind])
     rows = _entity_rows(kind=kind, value=value, user=user)
-    kept = entity_counts_kept(kind=kind, value=value) if scope_for(user) is None else None
+    everyone = scope_for(user) is None  # kept counts are of every account's findings
+    kept = entity_counts_kept(kind=kind, value=value) if everyone else None
     if kept is not None:  # a hot entity: its kept counts, not its hundreds of thousands of rows
         groups = [{"account_id": account, "region": region, "n": n, "first": first, "last": kept.last_seen}
                   for account, region, n, first in kept.places]  # fmt: skip
         days = kept.days
     elif connection.vendor == "postgresql":
         groups, days = _groups_and_days(kind=kind, value=value, user=user)
-        if sum(group["n"] for group in groups) >= HOT_ENTITY_FINDINGS:
+        if everyone and sum(group["n"] for group in groups) >= HOT_ENTITY_FINDINGS:
             entity_rollup_request(kind=kind, value=value)  # keep its counts (or count them again) from now on
     else:  # SQLite (the demo) has no GROUPING SETS: two statements
         groups = list(

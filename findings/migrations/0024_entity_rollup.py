@@ -23,10 +23,15 @@ FUNCTIONS = {
         UNION ALL
         SELECT r.kind, r.value, 1, '', '', (r.last_seen AT TIME ZONE 'UTC')::date, count(*), NULL::timestamptz, false
           FROM written r {HOT} GROUP BY r.kind, r.value, 6""",  # noqa: S608 - constants
-    # A place that loses a row may have lost its earliest first sighting: `stale` until counted again.
+    # A place that loses the row holding its earliest first sighting may have a later one now: `stale` until
+    # counted again. Rows first seen after the kept earliest leave it as it is (a scanner's finding that names
+    # another IP in its next version, most rows of a purge).
     "findings_entity_rollup_delete": f"""
         INSERT INTO {ROLLUP}
-        SELECT r.kind, r.value, 0, r.account_id, r.region, NULL::date, -count(*), NULL::timestamptz, true
+        SELECT r.kind, r.value, 0, r.account_id, r.region, NULL::date, -count(*), NULL::timestamptz,
+               coalesce(min(r.first_seen) <= (SELECT min(k.first_seen) FROM findings_entityrollup k
+                   WHERE k.kind = r.kind AND k.value = r.value AND k.axis = 0 AND k.account_id = r.account_id
+                   AND k.region = r.region), min(r.first_seen) IS NOT NULL)
           FROM gone r {HOT} GROUP BY r.kind, r.value, r.account_id, r.region
         UNION ALL
         SELECT r.kind, r.value, 1, '', '', (r.last_seen AT TIME ZONE 'UTC')::date, -count(*), NULL::timestamptz, false

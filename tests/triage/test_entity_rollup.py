@@ -71,11 +71,19 @@ def test_kept_counts_follow_every_write_and_equal_counting_the_rows():
 
     places, days = _counted()
     assert sum(n for *_rest, n, _first in places) == 41
-    kept = entity_counts_kept(kind="ip", value=IP)
-    # The dropped finding's place lost a row: its first sighting may have moved, so the page counts again.
-    assert kept is None
+    assert _kept() == (places, days)  # the dropped row was not its place's earliest: nothing to count again
+
+    # A version that stops naming the entity, of the finding holding its place's earliest first sighting: that
+    # place's earliest may be later now, so the page counts again until the entity is counted again.
+    earliest = min((f for f in first if f.account_id == PLACES[1][0] and f.region == PLACES[1][1]),
+                   key=lambda f: f.first_seen)  # fmt: skip
+    again = _naming(copy.deepcopy(earliest.raw), "203.0.113.6")
+    again["UpdatedAt"] = (NOW + timedelta(days=2)).isoformat().replace("+00:00", "Z")
+    store([again])
+    assert entity_counts_kept(kind="ip", value=IP) is None
     assert entity_rollup.entity_rollup_promote(kind="ip", value=IP)  # counted again
-    assert _kept() == (places, days)
+    assert _kept() == _counted()
+    assert sum(n for *_rest, n, _first in _kept()[0]) == 40
 
 
 def test_folding_leaves_one_row_per_key_and_the_same_counts():
@@ -138,6 +146,37 @@ def test_a_team_scoped_analyst_still_counts_only_their_teams_rows(client_for):
     entity_rollup.entity_rollup_promote(kind="ip", value=IP)
     summary = _scoped_blue_analyst().get(entity_url("ip", IP)).context["summary"]
     assert summary.total == 20 and [a for a, _n in summary.accounts] == ["111111111111"]
+
+
+def test_a_team_scoped_view_never_asks_for_kept_counts(monkeypatch):
+    """Kept counts are of every account: a scoped person's page (which counts their rows) does not queue them."""
+    from tests.triage.test_entities import _scoped_blue_analyst
+
+    store(_ip_findings(30))
+    queued = []
+    monkeypatch.setattr(entities, "HOT_ENTITY_FINDINGS", 10)
+    monkeypatch.setattr(entity_rollup, "task_send", lambda name, *args: queued.append(name))
+    assert _scoped_blue_analyst().get(entity_url("ip", IP)).context["summary"].total == 20
+    assert queued == []
+
+
+def test_a_refused_request_is_asked_again_by_the_next_view(client_for, monkeypatch):
+    from django.core.cache import cache
+
+    cache.delete(entity_rollup.request_key("ip", IP))
+    store(_ip_findings(12))
+    monkeypatch.setattr(entities, "HOT_ENTITY_FINDINGS", 10)
+    sent = []
+
+    def broker_down(name, *args):
+        sent.append(name)
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(entity_rollup, "task_send", broker_down)
+    client = client_for("analyst")
+    client.get(entity_url("ip", IP))
+    client.get(entity_url("ip", IP))
+    assert sent == ["findings.tasks.entity_rollup_promote"] * 2
 
 
 def test_an_entity_below_the_line_is_not_promoted(client_for, monkeypatch):
