@@ -81,10 +81,9 @@ def entity_rollup_promote(*, kind: str, value: str) -> bool:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'")
             cursor.execute(f"LOCK TABLE {_ENTITY} IN SHARE MODE")  # noqa: S608 - model metadata
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
+    with transaction.atomic():
         # One statement, one snapshot: the signed rows it deletes are the ones whose changes it counts.
-        cursor.execute(
+        _rewrite(
             f"WITH gone AS (DELETE FROM {_ROLLUP} WHERE kind = %s AND value = %s)"  # noqa: S608 - model metadata
             f" INSERT INTO {_ROLLUP} ({_COLUMNS})"
             " SELECT kind, value, CASE WHEN GROUPING(account_id, region) = 0 THEN 0 ELSE 1 END,"
@@ -102,12 +101,19 @@ def entity_rollups_fold() -> int:
     """Fold every hot entity's signed rows into one row per key (beat). Returns how many rows remain."""
     if connection.vendor != "postgresql":
         return 0
+    return _rewrite(
+        f"WITH gone AS (DELETE FROM {_ROLLUP} RETURNING {_COLUMNS})"  # noqa: S608 - model metadata
+        f" INSERT INTO {_ROLLUP} ({_COLUMNS})"
+        " SELECT kind, value, axis, account_id, region, day, sum(n), min(first_seen), bool_or(stale) FROM gone"
+        " GROUP BY kind, value, axis, account_id, region, day HAVING sum(n) <> 0"
+    )
+
+
+def _rewrite(sql: str, params: list | None = None) -> int:
+    """Run one statement that replaces kept rows, in its own transaction (or the caller's), after taking the
+    lock the fold and the counts share: the statement's snapshot is taken after the lock, so it sees what the
+    other just wrote. Returns how many rows it wrote."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
-        cursor.execute(
-            f"WITH gone AS (DELETE FROM {_ROLLUP} RETURNING {_COLUMNS})"  # noqa: S608 - model metadata
-            f" INSERT INTO {_ROLLUP} ({_COLUMNS})"
-            " SELECT kind, value, axis, account_id, region, day, sum(n), min(first_seen), bool_or(stale) FROM gone"
-            " GROUP BY kind, value, axis, account_id, region, day HAVING sum(n) <> 0"
-        )
+        cursor.execute(sql, params)
         return cursor.rowcount
