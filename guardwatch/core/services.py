@@ -55,7 +55,7 @@ def audit_record_many(*, actor, verb: str, entries: Iterable[tuple[models.Model 
     change at once records without 50,000 INSERTs (a column an array on Postgres). Returns how many."""
     columns: dict[str, list] = {"target_type": [], "target_id": [], "target_label": [], "details": []}
     for target, details in entries:
-        for name, value in zip(columns, (*_audit_target(target), details or {}), strict=True):
+        for name, value in zip(columns, (*_target_parts(target), details or {}), strict=True):
             columns[name].append(value)
     user = actor_user(actor)
     return rows_insert(
@@ -65,8 +65,9 @@ def audit_record_many(*, actor, verb: str, entries: Iterable[tuple[models.Model 
     )  # fmt: skip
 
 
-def _audit_target(target) -> tuple[str, str, str]:
-    """(type, id, label) of an audit target: a model instance, a triple, or nothing."""
+def _target_parts(target) -> tuple[str, str, str]:
+    """(type, id, label) of an audit entry's or an alert's target, cut to their columns: a model instance, a
+    `(type, id, label)` triple, or nothing."""
     if isinstance(target, models.Model):
         return target._meta.label_lower[:64], str(target.pk)[:128], str(target)[:255]
     if target is not None:
@@ -76,7 +77,7 @@ def _audit_target(target) -> tuple[str, str, str]:
 
 
 def _audit_entry(*, actor, verb: str, target, details: dict[str, Any] | None) -> AuditEntry:
-    target_type, target_id, target_label = _audit_target(target)
+    target_type, target_id, target_label = _target_parts(target)
     return AuditEntry(
         actor=actor_user(actor),
         actor_name=actor_name(actor)[:150],
@@ -205,15 +206,11 @@ def alert_raise(
     surrounding transaction commits, so a rolled-back sync notifies no one. A sighting takes the
     latest title and message: one alert per condition can grow (a member resigned in one more region).
     """
-    target_type = target_id = target_label = ""
-    if isinstance(target, models.Model):
-        target_type, target_id, target_label = target._meta.label_lower, str(target.pk), str(target)
-    elif target is not None:
-        target_type, target_id, target_label = (str(part) for part in target)
+    target_type, target_id, target_label = _target_parts(target)
     now = timezone.now()
     seen = Alert.objects.filter(dedupe_key=dedupe_key, acknowledged_at__isnull=True)
     if seen.update(last_seen_at=now, occurrences=F("occurrences") + 1, title=title[:255], message=message,
-                   target_label=target_label[:255]):  # fmt: skip
+                   target_label=target_label):  # fmt: skip
         return seen.get(), False
     try:
         with transaction.atomic():
@@ -222,9 +219,9 @@ def alert_raise(
                 severity=severity,
                 title=title[:255],
                 message=message,
-                target_type=target_type[:64],
-                target_id=target_id[:128],
-                target_label=target_label[:255],
+                target_type=target_type,
+                target_id=target_id,
+                target_label=target_label,
                 dedupe_key=dedupe_key[:255],
             )
     except IntegrityError:  # raised concurrently by another worker: that one notifies
