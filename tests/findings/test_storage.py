@@ -7,11 +7,14 @@ fails if the choice is undone.
 from __future__ import annotations
 
 import copy
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 
-from findings.fields import JSONText, json_text
+from findings.fields import JSONText, _json_default, json_text
 from findings.gateway import FindingPage
 from findings.models import Finding, FindingSearch
 from findings.sync import parsed_batches
@@ -173,6 +176,45 @@ def test_json_text_keeps_text_it_already_made_and_encodes_plain_strings():
 
     assert json_text(made) is made
     assert json_text('{"Id": "a"}') == '"{\\"Id\\": \\"a\\"}"'
+
+
+def _nested(depth: int) -> list:
+    value: list = ["end"]
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"Id": "a", "Severity": 8.0, "Count": 3, "Archived": False, "Tags": [{"Key": "k", "Value": None}]},
+        {"Title": "café 東京 \u2028 😀", "Nested": [1.5, -0.25, 1e-7, 10**18]},
+        {"At": datetime(2026, 9, 1, 12, 30, 5, 123, tzinfo=UTC), "Naive": datetime(2026, 9, 1)},
+        {"Day": date(2026, 9, 1), "Amount": Decimal("2.5")},
+        {"Big": 2**70},  # beyond 64 bits: orjson refuses it, json.dumps does not
+        {1: "int key"},  # a key that is not a string: the same
+        {"Deep": _nested(300)},  # deeper than orjson goes
+        {"Raw": b"bytes \xff", "Set": {"one"}, "Tuple": ("a", "b")},
+    ],
+)
+def test_json_text_encodes_every_value_as_the_standard_library_does(value):
+    expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    assert json.loads(json_text(value)) == json.loads(expected)
+
+
+def test_json_text_replaces_nul_escapes_and_lone_surrogates_on_either_encoder():
+    fast = json_text({"Key": "evil\x00key"})  # orjson's path
+    slow = json_text({"Key": "evil\x00key", "Value": "\ud800lone"})  # orjson refuses the surrogate
+
+    assert json.loads(fast) == {"Key": "evil\ufffdkey"}
+    assert json.loads(slow) == {"Key": "evil\ufffdkey", "Value": "?lone"}
+    slow.encode("utf-8")
+
+
+def test_json_text_still_refuses_what_it_cannot_encode():
+    with pytest.raises(TypeError, match="object is not JSON serialisable"):
+        json_text({"Thing": object()})
 
 
 @pytest.mark.parametrize("vendor", ["postgresql", "portable"])
