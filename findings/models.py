@@ -237,9 +237,11 @@ class FindingSearchTerm(models.Model):
     to TERM_MAX letters; longer runs are kept as LONG_TERM, which every search counts as a match. The
     table grows with the vocabulary times the severities, not with the findings.
 
-    Written by the database itself: a trigger on `FindingSearch` (created by the migration that made
-    this table) records the pairs of every row any writer inserts or changes, in the same statement, so
-    no writer can forget them (an older release still running during an upgrade, the benchmark seed).
+    Written in the same statement as the search rows: the findings upsert records the words Python found
+    (`findings.upsert.search_terms`; Postgres's regex only for text beyond ASCII) and marks its statement,
+    and a trigger on `FindingSearch` (migrations 0023, 0025) records the pairs of every row any other
+    statement inserts or changes, so no writer can forget them (an older release still running during an
+    upgrade, the benchmark seed).
     It inserts only the pairs not stored yet and takes no lock a writer could wait on: no unique
     constraint, so two writers adding the same new pair at once both keep it (a rare duplicate row,
     harmless to a DISTINCT). A pair is never deleted (one no finding has any more only widens a walk).

@@ -1,8 +1,8 @@
-"""Free text skips the severities its words never occur at (`FindingSearchTerm`, kept by a trigger).
+"""Free text skips the severities its words never occur at (`FindingSearchTerm`, kept by the upsert and a trigger).
 
 The list walks `FindingSearch` in severity order; these tests pin that the skip never loses a match
-(the list equals a plain substring filter), that the trigger records what any writer writes, and that
-two writers adding the same new word never wait on each other.
+(the list equals a plain substring filter), that the words recorded are those the trigger would record
+whoever writes, and that two writers adding the same new word never wait on each other.
 """
 
 from __future__ import annotations
@@ -178,3 +178,77 @@ def test_capped_search_counts_are_exact_zeros_in_bands_the_words_never_occur_at(
 
     assert counts.bands == {"critical": 0, "high": 2, "medium": 0, "low": 0}
     assert counts.capped == {"high"}  # "2+" for high; the other bands are a sure 0, not "0+"
+
+
+# What migration 0023's trigger records for the search rows stored: the reference the upsert's own words must equal.
+_TRIGGER_PAIRS = (
+    "SELECT DISTINCT CASE WHEN length(m[1]) > 64 THEN '*' ELSE m[1] END, s.severity"
+    " FROM findings_findingsearch s, regexp_matches(s.text, '[a-z]{3,}', 'g') AS m"
+)
+
+
+def _trigger_pairs() -> set[tuple[str, float]]:
+    with connection.cursor() as cursor:
+        cursor.execute(_TRIGGER_PAIRS)
+        return set(cursor.fetchall())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_upsert_records_exactly_the_words_the_trigger_would(seed):
+    """Python finds the words of ASCII texts, Postgres those of the others; together they equal the trigger's."""
+    rng = random.Random(seed)
+    pieces = ["Bitcoin", "EC2", "i-0abc123def", "ÜBER", "café", "naïve", "東京", "x" * 70, "a_b-c.d", "IAM:User",
+              "\u2028", "ℹnfo", "İstanbul", "ǅemal", "10.0.0.1", "S3://bucket", "ssh", "ab", "DNS\u00a0query", "😀ok"]
+    for index in range(40):
+        title = " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+        description = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 4)))
+        _store(title, rng.choice([2.0, 5.0, 8.0]), description=description, rng=random.Random(f"{seed}-{index}"))
+
+    assert _pairs() == _trigger_pairs()
+    assert any(not text.isascii() for text in FindingSearch.objects.values_list("text", flat=True))
+
+
+def test_the_upsert_records_the_words_of_a_replaced_finding_whose_text_changed():
+    raw = _store("Quiet beacon", 2.0)
+    later = copy.deepcopy(raw)
+    later["Title"], later["UpdatedAt"] = "Quiet beacon to Zyxwvut café", "2030-01-01T00:00:00.000Z"
+
+    findings_upsert(findings=[parsed(later)], source="pull")
+
+    assert ("zyxwvut", 2.0) in _pairs()
+    assert _pairs() == _trigger_pairs()
+
+
+def test_the_trigger_stands_aside_only_for_the_upsert_statement_that_recorded_its_words():
+    """The upsert marks its own statement; a later write in the same transaction is recorded by the trigger."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        _store("Firstword here", 3.0)
+        stored = Finding.objects.get()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE findings_findingsearch SET text = 'laterword by hand' WHERE finding_id = %s", [stored.pk]
+            )
+
+    assert {("firstword", 3.0), ("laterword", 3.0), ("hand", 3.0)} <= _pairs()
+
+
+def test_words_found_in_python_are_those_of_the_lowercased_ascii_text_and_none_beyond_ascii():
+    from findings.upsert import search_terms
+
+    assert sorted(search_terms("EC2 Bitcoin-related", "Seen by ssh", "i-0abcdef")) == [
+        "abcdef", "bitcoin", "related", "seen", "ssh",
+    ]  # fmt: skip
+    assert sorted(search_terms("Over " + "y" * 65, "", "")) == ["*", "over"]
+    assert search_terms("Café", "", "") is None
+
+
+def test_the_trigger_does_not_run_its_regex_again_for_the_upsert_statement(monkeypatch):
+    """The words come from the upsert alone: with Python finding none, none are recorded."""
+    monkeypatch.setattr("findings.upsert.search_terms", lambda title, description, resource_id: [])
+
+    _store("Unrecordedword title", 4.0)
+
+    assert _pairs() == set()
+    assert _trigger_pairs()  # what the trigger would have recorded, had it run
