@@ -399,7 +399,8 @@ def _search_terms_sql() -> str:
     A finding this statement inserted has no search row yet: a plain INSERT (no ON CONFLICT check to
     make). A replaced one's row is rewritten only when its text or severity changed (`_search_insert_sql`).
     The words: the batch's distinct (word, severity) pairs Python found (`_search_words`, the statement's
-    `terms` and `severities`), and for each row written whose text is beyond ASCII (`words_found` false),
+    `terms` and `severities`) when the statement wrote any search row (a sync that only sees findings
+    again, their texts unchanged, checks none), and for each row written whose text is beyond ASCII (`words_found` false),
     or all of them in a database that lowercases ASCII its own way, those Postgres finds with the trigger's
     own regex. Only pairs not stored yet are inserted, as the trigger does (no unique constraint: a pair
     two writers add at once is kept twice, harmless to the DISTINCT that reads them).
@@ -412,7 +413,7 @@ def _search_terms_sql() -> str:
         f" searched AS ({_search_insert_sql('upserted', where='NOT inserted')} RETURNING finding_id),"
         f" termed AS (INSERT INTO {terms} (term, severity) SELECT p.term, p.severity FROM ("
         f" SELECT t.term, t.severity FROM unnest(%(terms)s::text[], %(severities)s::float8[]) AS t (term, severity)"
-        f" WHERE {_ASCII_LOWERS_ALIKE}"
+        f" WHERE {_ASCII_LOWERS_ALIKE} AND EXISTS (SELECT FROM searched_new UNION ALL SELECT FROM searched)"
         f" UNION"
         f" SELECT CASE WHEN length(m[1]) > {TERM_MAX} THEN '{LONG_TERM}' ELSE m[1] END, j.severity"
         f" FROM (SELECT finding_id FROM searched_new UNION ALL SELECT finding_id FROM searched) w"

@@ -252,3 +252,17 @@ def test_the_trigger_does_not_run_its_regex_again_for_the_upsert_statement(monke
 
     assert _pairs() == set()
     assert _trigger_pairs()  # what the trigger would have recorded, had it run
+
+
+def test_a_batch_that_writes_no_search_row_records_no_words():
+    """An older version is refused and an unchanged one rewrites nothing: the statement checks no pairs."""
+    raw = _store("Quiet beacon", 2.0)
+    older = copy.deepcopy(raw)
+    older["Title"], older["UpdatedAt"] = "Neverstoredword beacon", "2000-01-01T00:00:00.000Z"
+    before = _pairs()
+
+    refused = findings_upsert(findings=[parsed(older)], source="pull")
+    again = findings_upsert(findings=[parsed(raw)], source="pull")
+
+    assert (refused.unchanged, again.unchanged) == (1, 1)
+    assert _pairs() == before
