@@ -24,6 +24,11 @@ with their dependent rows, in one transaction, by the ids they were given:
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_bench_5m GUARDWATCH_ENV=test \
         flock /tmp/gw-bench.lock .venv/bin/python bench/bench_ingest.py --into-existing
 
+`--writers-only` (with `--into-existing`): only the concurrent writers' pass, for A/B runs of the upsert; it also
+prints the machine's busy CPU time per finding stored (all processes, from /proc/stat, between the start signal
+and the last writer's end: the writers, their PostgreSQL backends, WAL writer, autovacuum) and the WAL written
+per finding (bytes and full-page images, `pg_stat_wal`).
+
 `BENCH_ENTITY_ROLLUP=off` runs `--into-existing` with the hot-entity count triggers (findings 0024) disabled, for
 an A/B of what they cost the upsert; any other run enables them again.
 """
@@ -153,10 +158,20 @@ def _writer(region: str, count: int, seed: int, ready, go, results) -> None:
     results.put((started, time.monotonic(), stored, [raw["Arn"] for raw in raws]))
 
 
-def concurrent_pipeline(count: int, writers: int, arns: list[str] | None = None) -> tuple[float, int]:
+def _busy_seconds() -> float:
+    """CPU time every process on the machine has used so far (Linux /proc/stat: all but idle and iowait)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(value) for value in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def concurrent_pipeline(
+    count: int, writers: int, arns: list[str] | None = None, busy: list[float] | None = None
+) -> tuple[float, int]:
     """`writers` processes, each storing count / writers new findings of its own region at the same
     time (GuardWatch syncs each region in its own Celery task). Wall time from the common start to
-    the last writer's end; findings built before the start. `arns`: collects every finding's ARN."""
+    the last writer's end; findings built before the start. `arns`: collects every finding's ARN;
+    `busy`: gets the machine's busy CPU seconds between the start signal and the last writer's end."""
     import multiprocessing
 
     from django.db import connection
@@ -176,8 +191,11 @@ def concurrent_pipeline(count: int, writers: int, arns: list[str] | None = None)
     for ready in readies:
         if not ready.wait(timeout=1800):
             raise RuntimeError("a writer never got ready")
+    busy_before = _busy_seconds()
     go.set()
     outcomes = [results.get() for _ in procs]
+    if busy is not None:
+        busy.append(_busy_seconds() - busy_before)
     for proc in procs:
         proc.join()
         if proc.exitcode:
@@ -315,7 +333,31 @@ def rollup_triggers(enabled: bool) -> None:
     print(f"hot-entity count triggers {'on' if enabled else 'OFF'}; {hot} hot entities", flush=True)
 
 
-def into_existing(count: int, writers: int = 0) -> None:
+def _wal_position() -> tuple[str, int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()::text, wal_fpi FROM pg_stat_wal")
+        return cursor.fetchone()
+
+
+def writers_only(count: int, writers: int, arns: list[str]) -> None:
+    """`--writers-only`: the concurrent pass alone, with CPU and WAL per finding."""
+    from django.db import connection
+
+    (lsn, fpi), busy = _wal_position(), []
+    seconds, stored = concurrent_pipeline(count, writers, arns=arns, busy=busy)
+    lsn_after, fpi_after = _wal_position()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(%s, %s)", [lsn_after, lsn])
+        (wal_bytes,) = cursor.fetchone()
+    print(f"  {writers} concurrent writers (one region each): {stored:,} new in {seconds:.1f} s,"
+          f" {stored / seconds:,.0f} findings/s; machine CPU {busy[0] * 1e6 / stored:,.0f} µs per finding"
+          f" ({busy[0] / seconds:.2f} of {os.cpu_count()} cores busy); WAL {float(wal_bytes) / stored / 1024:.1f} kB"
+          f" and {(fpi_after - fpi) / stored:.2f} full-page images per finding", flush=True)  # fmt: skip
+
+
+def into_existing(count: int, writers: int = 0, *, only_writers: bool = False) -> None:
     """`--into-existing`: new findings, then each one version newer, into the database as it is; with
     `writers`, as many new findings again stored by that many concurrent writers (one region each, as each
     region's sync is its own Celery task); then what was added is deleted (and the tables vacuumed), so
@@ -335,6 +377,12 @@ def into_existing(count: int, writers: int = 0) -> None:
     print(f"{connection.settings_dict['NAME']}: {existing:,} findings (table and indexes {table_size});"
           f" storing {count:,} new ones", flush=True)  # fmt: skip
     arns: list[str] = []
+    if only_writers:
+        try:
+            writers_only(count, writers, arns)
+        finally:
+            _delete_and_vacuum(arns, after_id, existing)
+        return
     try:
         new_s, new_n = bulk_pipeline(count, seed=11, arns=arns, every=50_000)
         print(f"  new: {new_n:,} in {new_s:.1f} s, {new_n / new_s:,.0f} findings/s", flush=True)
@@ -347,20 +395,26 @@ def into_existing(count: int, writers: int = 0) -> None:
             print(f"  {writers} concurrent writers (one region each): {many_n:,} new in {many_s:.1f} s,"
                   f" {many_n / many_s:,.0f} findings/s", flush=True)  # fmt: skip
     finally:
-        deleted, removed, delete_s = delete_added(arns, after_id)
-        print(f"  deleted {deleted:,} added findings in {delete_s:.1f} s (one transaction), with "
-              + ", ".join(f"{n:,} from {table}" for table, n in removed.items() if n), flush=True)  # fmt: skip
-        with connection.cursor() as cursor:
-            for table in ("findings_finding", *(t for t, n in removed.items() if n)):
-                cursor.execute(f"VACUUM {table}")
-            cursor.execute("SELECT count(*) FROM findings_finding")
-            (after,) = cursor.fetchone()
-        print(f"  findings now {after:,} (before: {existing:,}); tables vacuumed", flush=True)
+        _delete_and_vacuum(arns, after_id, existing)
     print(f"Parse + upsert into {existing:,} findings, pages of {PAGE} parsed ahead, stored and committed every 500")
     print(f"  load average before / after: {load_before} / {os.getloadavg()[0]:.2f} (2 cores, shared)")
     print(f"  new findings:                  {new_s:8.1f} s  {new_n / new_s:10,.0f} findings/s  ({new_n:,})")
     print(f"  same again (unchanged):        {again_s:8.1f} s  {count / again_s:10,.0f} findings/s")
     print(f"  each one version newer:        {newer_s:8.1f} s  {newer_n / newer_s:10,.0f} findings/s  ({newer_n:,} updated)")
+
+
+def _delete_and_vacuum(arns: list[str], after_id: int, existing: int) -> None:
+    from django.db import connection
+
+    deleted, removed, delete_s = delete_added(arns, after_id)
+    print(f"  deleted {deleted:,} added findings in {delete_s:.1f} s (one transaction), with "
+          + ", ".join(f"{n:,} from {table}" for table, n in removed.items() if n), flush=True)  # fmt: skip
+    with connection.cursor() as cursor:
+        for table in ("findings_finding", *(t for t, n in removed.items() if n)):
+            cursor.execute(f"VACUUM {table}")
+        cursor.execute("SELECT count(*) FROM findings_finding")
+        (after,) = cursor.fetchone()
+    print(f"  findings now {after:,} (before: {existing:,}); tables vacuumed", flush=True)
 
 
 def main() -> None:
@@ -371,9 +425,13 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=10_000, help="findings for the per-row baseline")
     parser.add_argument("--writers", type=int, default=2,
                         help="concurrent writers (processes, one region each) for the extra pass; 0: none")  # fmt: skip
+    parser.add_argument("--writers-only", action="store_true",
+                        help="with --into-existing: only the concurrent writers' pass, with CPU and WAL per finding")  # fmt: skip
     args = parser.parse_args()
+    if args.writers_only and not (args.into_existing and args.writers):
+        parser.error("--writers-only needs --into-existing and --writers of 1 or more")
     if args.into_existing:
-        into_existing(args.findings or 200_000, args.writers)
+        into_existing(args.findings or 200_000, args.writers, only_writers=args.writers_only)
         return
     args.findings = args.findings or 100_000
 
