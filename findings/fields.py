@@ -52,19 +52,18 @@ def json_text(value: Any) -> str:
     if isinstance(value, JSONText):
         return value
     try:
-        # Dates and times go through `_json_default` too (their isoformat), as with json.dumps.
+        # Dates and times go through `_json_default` too (their isoformat), as with json.dumps. orjson
+        # writes only valid UTF-8: no lone surrogate can be left in its text.
         text = orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
     except orjson.JSONEncodeError:
-        text, checked = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default), False
-    else:
-        checked = True  # orjson writes only valid UTF-8: no lone surrogate can be left
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                text = text.encode("utf-8", "replace").decode("utf-8")
     if "\\u0000" in text:
         text = _NUL_ESCAPE.sub(r"\1\\ufffd", text)
-    if not checked and not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = text.encode("utf-8", "replace").decode("utf-8")
     return text
 
 

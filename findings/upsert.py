@@ -411,13 +411,13 @@ def _search_terms_sql() -> str:
         f"searched_new AS (INSERT INTO {search} (finding_id, severity, text)"  # noqa: S608 (model metadata)
         f" SELECT id, severity, search_text FROM upserted WHERE inserted RETURNING finding_id),"
         f" searched AS ({_search_insert_sql('upserted', where='NOT inserted')} RETURNING finding_id),"
+        f" written AS (SELECT finding_id FROM searched_new UNION ALL SELECT finding_id FROM searched),"
         f" termed AS (INSERT INTO {terms} (term, severity) SELECT p.term, p.severity FROM ("
         f" SELECT t.term, t.severity FROM unnest(%(terms)s::text[], %(severities)s::float8[]) AS t (term, severity)"
-        f" WHERE {_ASCII_LOWERS_ALIKE} AND EXISTS (SELECT FROM searched_new UNION ALL SELECT FROM searched)"
+        f" WHERE {_ASCII_LOWERS_ALIKE} AND EXISTS (SELECT FROM written)"
         f" UNION"
         f" SELECT CASE WHEN length(m[1]) > {TERM_MAX} THEN '{LONG_TERM}' ELSE m[1] END, j.severity"
-        f" FROM (SELECT finding_id FROM searched_new UNION ALL SELECT finding_id FROM searched) w"
-        f" JOIN joined j ON j.id = w.finding_id, regexp_matches(j.search_text, '{TERM_PATTERN}', 'g') AS m"
+        f" FROM written w JOIN joined j ON j.id = w.finding_id, regexp_matches(j.search_text, '{TERM_PATTERN}', 'g') AS m"
         f" WHERE NOT j.words_found OR NOT {_ASCII_LOWERS_ALIKE}) p"
         f" WHERE NOT EXISTS (SELECT 1 FROM {terms} x WHERE x.term = p.term AND x.severity = p.severity))"
     )

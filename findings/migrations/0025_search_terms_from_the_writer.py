@@ -13,32 +13,22 @@ Expand-only (tests/core/test_migration_rules.py): a function body replaced, same
 never sets the mark, so for it nothing changes. Reversed, 0023's body comes back.
 """
 
+from importlib import import_module
+
 from django.db import migrations
 
+# 0023's function, as it made it: the body kept below the new guard, and what a reversal restores.
+BEFORE = import_module("findings.migrations.0023_findingsearchterm").FUNCTION
 # The setting the upsert marks its statement with; `findings.upsert.SEARCH_TERMS_MARK` names the same one.
 MARK = "guardwatch.search_terms_recorded"
-RECORD = """
-    INSERT INTO findings_findingsearchterm (term, severity)
-    SELECT p.term, p.severity FROM (
-        SELECT DISTINCT CASE WHEN length(m[1]) > 64 THEN '*' ELSE m[1] END AS term, s.severity
-        FROM written s, regexp_matches(s.text, '[a-z]{3,}', 'g') AS m
-    ) p
-    WHERE NOT EXISTS (SELECT 1 FROM findings_findingsearchterm t WHERE t.term = p.term AND t.severity = p.severity);
-"""
-FUNCTION = f"""
-CREATE OR REPLACE FUNCTION findings_search_terms_record() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
+GUARD = f"""BEGIN
     -- The findings upsert recorded this statement's words itself (findings.upsert, migration 0025).
     IF current_setting('{MARK}', true) = statement_timestamp()::text THEN
         RETURN NULL;
-    END IF;{RECORD}    RETURN NULL;
-END $$
+    END IF;
 """
-BEFORE = f"""
-CREATE OR REPLACE FUNCTION findings_search_terms_record() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN{RECORD}    RETURN NULL;
-END $$
-"""
+assert BEFORE.count("BEGIN\n") == 1
+FUNCTION = BEFORE.replace("BEGIN\n", GUARD)
 
 
 def function_replace(apps, schema_editor):
