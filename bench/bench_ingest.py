@@ -27,7 +27,8 @@ with their dependent rows, in one transaction, by the ids they were given:
 `--writers-only` (with `--into-existing`): only the concurrent writers' pass, for A/B runs of the upsert; it also
 prints the machine's busy CPU time per finding stored (all processes, from /proc/stat, between the start signal
 and the last writer's end: the writers, their PostgreSQL backends, WAL writer, autovacuum) and the WAL written
-per finding (bytes and full-page images, `pg_stat_wal`).
+per finding (bytes and full-page images, `pg_stat_wal`), and, to show whether a long run's rate holds (`--findings
+1000000`: ~3 minutes of storing), the rate and CPU per finding of every 10 seconds of it.
 
 `BENCH_ENTITY_ROLLUP=off` runs `--into-existing` with the hot-entity count triggers (findings 0024) disabled, for
 an A/B of what they cost the upsert; any other run enables them again.
@@ -341,12 +342,67 @@ def _wal_position() -> tuple[str, int]:
         return cursor.fetchone()
 
 
+class _RateSampler:
+    """Samples, every `interval` seconds from its own thread and connection, how many findings ids the table has
+    handed out (its id sequence: one per inserted finding) and the machine's busy CPU time, so a long run shows
+    whether its rate holds: `report()` prints the rate and CPU per finding of each full interval in which
+    findings were stored."""
+
+    def __init__(self, interval: float) -> None:
+        import threading
+
+        self.interval, self.samples = interval, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _RateSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_get_serial_sequence('findings_finding', 'id')")
+                (sequence,) = cursor.fetchone()
+                while True:
+                    cursor.execute(f"SELECT last_value FROM {sequence}")  # noqa: S608 (from the catalogue)
+                    self.samples.append((time.monotonic(), cursor.fetchone()[0], _busy_seconds()))
+                    if self._stop.wait(self.interval):
+                        return
+        finally:
+            connection.close()
+
+    def report(self) -> None:
+        steps = [
+            ((b[1] - a[1]) / (b[0] - a[0]), (b[2] - a[2]) * 1e6 / (b[1] - a[1]))
+            for a, b in zip(self.samples, self.samples[1:], strict=False)
+            if b[1] > a[1]
+        ]
+        full = steps[1:-1]  # the first and last interval hold the start and the end of the run
+        if not full:
+            return
+        rates = sorted(rate for rate, _cpu in full)
+        print(f"  every {self.interval:.0f} s ({len(full)} full intervals): {rates[0]:,.0f} /s lowest,"
+              f" {rates[len(rates) // 2]:,.0f} median, {rates[-1]:,.0f} highest;"
+              f" first {', '.join(f'{rate:,.0f}' for rate, _cpu in full[:3])} … last"
+              f" {', '.join(f'{rate:,.0f}' for rate, _cpu in full[-3:])} /s;"
+              f" CPU per finding {min(cpu for _r, cpu in full):,.0f}–{max(cpu for _r, cpu in full):,.0f} µs",
+              flush=True)  # fmt: skip
+
+
 def writers_only(count: int, writers: int, arns: list[str]) -> None:
-    """`--writers-only`: the concurrent pass alone, with CPU and WAL per finding."""
+    """`--writers-only`: the concurrent pass alone, with CPU and WAL per finding, and its rate every 10 s."""
     from django.db import connection
 
     (lsn, fpi), busy = _wal_position(), []
-    seconds, stored = concurrent_pipeline(count, writers, arns=arns, busy=busy)
+    with _RateSampler(10.0) as sampler:
+        seconds, stored = concurrent_pipeline(count, writers, arns=arns, busy=busy)
     lsn_after, fpi_after = _wal_position()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_wal_lsn_diff(%s, %s)", [lsn_after, lsn])
@@ -355,6 +411,7 @@ def writers_only(count: int, writers: int, arns: list[str]) -> None:
           f" {stored / seconds:,.0f} findings/s; machine CPU {busy[0] * 1e6 / stored:,.0f} µs per finding"
           f" ({busy[0] / seconds:.2f} of {os.cpu_count()} cores busy); WAL {float(wal_bytes) / stored / 1024:.1f} kB"
           f" and {(fpi_after - fpi) / stored:.2f} full-page images per finding", flush=True)  # fmt: skip
+    sampler.report()
 
 
 def into_existing(count: int, writers: int = 0, *, only_writers: bool = False) -> None:
