@@ -34,3 +34,27 @@ def test_findings_stored_before_the_search_table_get_their_search_rows():
         assert cursor.fetchone() == (8.0, "ec2 instance queries bitcoin domain bitcoin pool contacted. i-0abc")
         cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname = 'finding_tri_search_trgm'")
         assert cursor.fetchone() is None  # the finding row's own trigram index is gone
+
+
+def _text_statistics_target() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attstattarget FROM pg_attribute"
+            " WHERE attrelid = 'findings_findingsearch'::regclass AND attname = 'text'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_search_text_statistics_are_kept_finer_and_the_reversal_restores_the_default():
+    # 0026: 1,000 histogram bounds for the search text, so a fragment's estimate (which picks the page's plan
+    # and narrow_search's probe) does not swing between ANALYZEs; see the migration's docstring.
+    assert _text_statistics_target() == 1000
+
+    MigrationExecutor(connection).migrate([("findings", "0025_search_terms_from_the_writer")])
+    try:
+        assert _text_statistics_target() == -1  # the column follows default_statistics_target again
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    assert _text_statistics_target() == 1000
